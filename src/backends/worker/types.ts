@@ -1,0 +1,101 @@
+// The worker contract as TypeScript types (docs/worker-protocol.md is the prose version).
+
+export type Strategy = 'diffusers-folder' | 'single-file' | 'component-file';
+export type Dtype = 'float32' | 'float16' | 'bfloat16';
+export type Offload = 'none' | 'model' | 'sequential';
+
+export interface LoadPlan {
+  strategy: Strategy;
+  path: string;
+  pipeline: string;
+  task: 'text-to-image' | 'image-to-image' | 'inpaint';
+  config_repo: string | null;
+  component: 'unet' | 'transformer' | null;
+  base_path: string | null;
+  variant: string | null;
+  dtype: Dtype;
+  device: 'cpu' | 'cuda' | 'auto';
+  offload: Offload;
+  vae_tiling: boolean;
+  allow_pickle: boolean;
+  trust_remote_code: boolean;
+  compile: boolean;
+  loras: Array<{path: string; scale: number; name: string}>;
+  embeddings: Array<{path: string; token: string}>;
+  controlnet: {path: string; single_file: boolean} | null;
+  vae: {path: string; single_file: boolean} | null;
+}
+
+export interface GenerateRequest {
+  prompt: string;
+  negative_prompt: string | null;
+  width: number;
+  height: number;
+  steps: number;
+  guidance_scale: number;
+  seed: number;
+  num_images: number;
+  scheduler: string | null;
+  image: string | null;
+  mask: string | null;
+  strength: number | null;
+  control_image: string | null;
+  params: Record<string, unknown>;
+  out_dir: string;
+  file_stem: string;
+  png_text: Array<Record<string, string>>;
+}
+
+export interface HelloResult {
+  protocol: number;
+  python: string;
+  torch: string;
+  diffusers: string;
+  transformers: string;
+  device: 'cpu' | 'cuda' | 'mps';
+  gpu_name?: string;
+  free_memory_bytes?: number;
+  total_memory_bytes?: number;
+}
+
+export interface LoadResult {
+  pipeline: string;
+  device: string;
+  dtype: Dtype;
+  offload: Offload;
+  load_seconds: number;
+  components: Record<string, string>;
+}
+
+export interface GenerateResult {
+  images: Array<{path: string; seed: number; width: number; height: number}>;
+  timings: {denoise_s: number; total_s: number; steps: number};
+  metadata: Record<string, unknown>;
+}
+
+export type WorkerErrorType =
+  | 'bad_request' | 'bad_params' | 'not_loaded' | 'load_failed' | 'unsafe_model' | 'out_of_memory' | 'cancelled'
+  | 'generation_failed';
+
+/** What the CLI (generate) and the HTTP server (serve) hold: one live worker process. */
+export interface WorkerHandle {
+  readonly pid: number | undefined;
+  readonly alive: boolean;
+  hello(): Promise<HelloResult>;
+  load(plan: LoadPlan): Promise<LoadResult>;
+  schema(): Promise<Record<string, unknown>>;
+  /** Aborting the signal sends `cancel`; the promise then rejects with an InterruptedError-like error. */
+  generate(
+    request: GenerateRequest,
+    opts?: {onProgress?: (step: number, steps: number) => void; signal?: AbortSignal; timeoutMs?: number},
+  ): Promise<GenerateResult>;
+  unload(): Promise<void>;
+  /** Asks the worker to exit, then kills it if it has not within a grace period. */
+  shutdown(): Promise<void>;
+  /** SIGKILL now (tests, crash handling). */
+  kill(): void;
+  /** Resolves when the process has exited, with its code/signal. */
+  readonly exited: Promise<{code: number | null; signal: NodeJS.Signals | null}>;
+  /** The last lines the worker wrote to stderr. */
+  stderrTail(): string;
+}
