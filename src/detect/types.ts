@@ -10,6 +10,8 @@ export interface ByteSource {
   read(offset: number, length: number): Promise<Uint8Array>;
   /** Counters kept by the source: how many reads and bytes it served (benchmarks, tests). */
   readonly stats: {reads: number; bytes: number};
+  /** Releases what the source holds (a file handle); optional, reading again may reopen. */
+  close?(): Promise<void>;
 }
 
 export interface TreeEntry {
@@ -95,6 +97,8 @@ export interface Facts {
   components: ComponentFacts[];
   /** A lone config.json at the root (single diffusers/transformers component). */
   config?: Record<string, unknown>;
+  /** Tensor names from the root's index weight_map when shards could not be read (sharded layout). */
+  indexKeys?: string[];
   warnings: string[];
 }
 
