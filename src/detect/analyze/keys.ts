@@ -95,7 +95,10 @@ const compViews = new WeakMap<ComponentFacts, KeyView>();
 export function rootView(facts: Facts): KeyView {
   let v = rootViews.get(facts);
   if (!v) {
-    v = new KeyView([...facts.tensors.entries()]);
+    const entries: Array<[string, TensorInfo | undefined]> = [...facts.tensors.entries()];
+    // Sharded files whose shards are absent: names from the index weight_map, shapes unknown.
+    if (entries.length === 0 && facts.indexKeys) for (const k of facts.indexKeys) entries.push([k, undefined]);
+    v = new KeyView(entries);
     rootViews.set(facts, v);
   }
   return v;

@@ -10,6 +10,8 @@ interface Mod {
   keys: string[];
 }
 
+/** FLUX.2 hidden sizes wider than FLUX.1's 3072 (klein 9B, dev). */
+const FLUX2_HIDDEN = new Set([4096, 6144]);
 const ATTN2_CONTEXT: Record<number, Family> = {768: 'sd1', 1024: 'sd2', 2048: 'sdxl', 1280: 'sdxl-refiner'};
 
 export function inferLoraBase(v: KeyView, lf: LoraFacts): BaseGuess | null {
@@ -34,14 +36,14 @@ export function inferLoraBase(v: KeyView, lf: LoraFacts): BaseGuess | null {
   if (bfl) {
     const qkv = any(/^double_blocks_\d+_img_attn_qkv$/);
     const w = width(qkv);
-    if (w !== undefined && w >= 4096) return {family: 'flux2', evidence: [ev(qkv!, 'FLUX.2-wide double blocks')], strength: 3};
+    if (w !== undefined && FLUX2_HIDDEN.has(w)) return {family: 'flux2', evidence: [ev(qkv!, 'FLUX.2-wide double blocks')], strength: 3};
     return {family: 'flux', evidence: [ev(bfl, 'FLUX.1 double/single stream blocks (BFL names)')], strength: w === 3072 ? 3 : 2};
   }
 
   const single = any(/^single_transformer_blocks_\d+_/);
   if (single) {
     const w = width(single);
-    if (w !== undefined && w >= 4096) return {family: 'flux2', evidence: [ev(single, 'FLUX.2-wide single_transformer_blocks')], strength: 3};
+    if (w !== undefined && FLUX2_HIDDEN.has(w)) return {family: 'flux2', evidence: [ev(single, 'FLUX.2-wide single_transformer_blocks')], strength: 3};
     return {family: 'flux', evidence: [ev(single, 'single_transformer_blocks (diffusers FLUX names)')], strength: w === 3072 ? 3 : 2};
   }
 

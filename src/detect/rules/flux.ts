@@ -34,7 +34,8 @@ export function matchFlux(facts: Facts): RuleMatch | null {
     specificity = 50;
     evidence.push(v.describe('x_embedder.weight'), 'single_transformer_blocks.* + transformer_blocks.*.attn.add_k_proj (diffusers FluxTransformer2DModel layout)');
     inDim = v.dim('x_embedder.weight', 1);
-    if (v.has('context_embedder.weight') && v.dim('context_embedder.weight', 1) !== 4096) return null;
+    const ctx = v.dim('context_embedder.weight', 1);
+    if (ctx !== undefined && ctx !== 4096) return null;
     guidance = v.hasPrefix('time_text_embed.guidance_embedder.');
     evidence.push(guidance ? 'time_text_embed.guidance_embedder.* present (dev)' : 'no guidance embedder (schnell-style)');
   }
