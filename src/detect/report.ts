@@ -120,6 +120,8 @@ export function buildReport(facts: Facts, conclusion: Conclusion, source: ModelR
     ...(base ? {base} : {}),
     pipeline,
     task,
+    ...(w?.format ? {adapter_format: w.format} : {}),
+    ...(w?.prediction ? {prediction: w.prediction} : {}),
     defaults,
     memory: {
       weights_bytes: prec.weightsBytes,

@@ -139,6 +139,10 @@ export interface ModelReport {
   base?: {family: Family; suggested: string | null};
   pipeline: string | null;
   task: Task;
+  /** Adapter key format (kohya, peft, diffusers, lycoris-lokr, xlabs, bfl-control, ...), for LoRA-like kinds. */
+  adapter_format?: string;
+  /** Noise prediction target when known from the files: epsilon, v, edm, flow, or unknown. */
+  prediction?: string;
   defaults: {width: number; height: number; steps: number; guidance_scale: number} | null;
   memory: {weights_bytes: number; estimated_peak_vram_bytes: {fp16: number; bf16: number; fp32: number}};
   security: {pickle: boolean; unsafe_globals: string[]; trust_remote_code_needed: boolean};
