@@ -10,6 +10,8 @@ export function matchPixart(facts: Facts): RuleMatch | null {
   const evidence: string[] = [];
   const variants: string[] = [];
   let specificity = 0;
+  // SANA shares t_block / cross_attn names; its GLUMBConv MLP and 32-channel DC-AE latents set it apart.
+  if (v.find(/^blocks\.\d+\.mlp\.inverted_conv\./) || v.dim('x_embedder.proj.weight', 1) === 32) return null;
   if (v.has('t_block.1.weight') && v.has('x_embedder.proj.weight') && v.hasPrefix('blocks.0.')) {
     specificity = 55;
     evidence.push(v.describe('t_block.1.weight'), v.describe('x_embedder.proj.weight'));

@@ -13,6 +13,11 @@ export function matchSana(facts: Facts): RuleMatch | null {
     specificity = 55;
     evidence.push(v.describe(anchor));
     if (v.has('x_embedder.proj.weight')) evidence.push(v.describe('x_embedder.proj.weight'));
+    const glumb = v.find(/^blocks\.\d+\.mlp\.inverted_conv\./);
+    if (glumb) {
+      evidence.push(`${glumb} (GLUMBConv MLP)`);
+      specificity = 60;
+    }
   } else if (v.hasPrefix('transformer_blocks.0.ff.conv_inverted.') && v.hasPrefix('caption_norm.')) {
     specificity = 50;
     evidence.push('transformer_blocks.*.ff.conv_inverted + caption_norm (diffusers SANA layout)');
