@@ -54,8 +54,8 @@ function compute(v: KeyView): LoraFacts | null {
 
 function formatOf(v: KeyView, factors: string[], variants: string[]): string {
   const first = (re: RegExp) => factors.some((f) => re.test(f));
-  if (first(/^lora_(unet|te\d?)_/)) return variants.includes('loha') ? 'lycoris-loha' : variants.includes('lokr') ? 'lycoris-lokr' : 'kohya';
   if (first(/^lora_transformer_/)) return 'onetrainer';
+  if (first(/^lora_(unet|te\d?)_/)) return variants.includes('loha') ? 'lycoris-loha' : variants.includes('lokr') ? 'lycoris-lokr' : 'kohya';
   if (first(/^lycoris_/)) return 'lycoris';
   if (first(/\.processor\.\w+_lora[12]\.(down|up)\.weight$/)) return 'xlabs';
   if (first(/^base_model\.model\./)) return 'peft';
