@@ -86,7 +86,7 @@ describe('readGgufHeader', () => {
   test('a header longer than the first read is completed with more reads', async () => {
     const tokens = Array.from({length: 40_000}, (_, i) => `a-rather-long-token-string-number-${i}`);
     const bytes = buildGgufHeader({'tokenizer.ggml.tokens': {array: 'string', items: tokens}}, [{name: 'w', shape: [32], type: 'F32'}]).bytes;
-    expect(bytes.length).toBeGreaterThan(2 * 1024 * 1024);
+    expect(bytes.length).toBeGreaterThan(1024 * 1024);
     const src = new BufferSource(bytes, 'big.gguf');
     const facts = await readGgufHeader(src);
     expect(facts.tensors).toEqual([{name: 'w', dtype: 'GGUF_F32', shape: [32]}]);
