@@ -2,6 +2,8 @@
 // extension only breaks ties) and hands the bytes already read to the right reader.
 import type {ByteSource, FileFacts, FileFormat} from '../types.js';
 import {FIRST_READ_BYTES, readSafetensorsHeader} from './safetensors.js';
+import {readPickleFile} from './pickle.js';
+import {readGgufHeader} from './gguf.js';
 
 export const WEIGHT_EXTENSIONS = ['.safetensors', '.sft', '.ckpt', '.pt', '.pth', '.bin', '.gguf', '.pkl', '.pickle'];
 export const PICKLE_EXTENSIONS = ['.ckpt', '.pt', '.pth', '.bin', '.pkl', '.pickle'];
@@ -43,10 +45,15 @@ export async function readWeightFile(src: ByteSource, path: string): Promise<Fil
   switch (fmt) {
     case 'safetensors':
       return readSafetensorsHeader(src, {path, prefix});
+    case 'zip':
+    case 'pickle':
+      return readPickleFile(src, {path, prefix});
+    case 'gguf':
+      return readGgufHeader(src, {path, prefix});
     default:
       break;
   }
-  const format: FileFormat = fmt === 'zip' ? 'pickle' : fmt === 'json' ? 'json' : fmt === 'pickle' || fmt === 'gguf' ? fmt : 'other';
+  const format: FileFormat = fmt === 'json' ? 'json' : 'other';
   return {path, size, format, tensors: [], metadata: {}, warnings: [`${path}: format not recognized; tensors not read`]};
 }
 
