@@ -95,4 +95,17 @@ describe('SD UNet family rules', () => {
     const f = factsFrom(ldmUnet('', {context: 768}).filter((s) => !s.name.startsWith('output_blocks')));
     expect(matchSd1(f)).toBeNull();
   });
+
+  test('Playground v2.5 diffusers folder: EDM scheduler on an SDXL UNet config', () => {
+    const f = factsFrom([], {
+      modelIndex: {_class_name: 'StableDiffusionXLPipeline', unet: ['diffusers', 'UNet2DConditionModel'], scheduler: ['diffusers', 'EDMDPMSolverMultistepScheduler']},
+      components: [
+        {name: 'unet', className: 'UNet2DConditionModel', config: {cross_attention_dim: 2048, projection_class_embeddings_input_dim: 2816, in_channels: 4}},
+        {name: 'scheduler', className: 'EDMDPMSolverMultistepScheduler', config: {sigma_data: 0.5}},
+      ],
+    });
+    expect(matchSdxl(f)).toMatchObject({variants: ['playground-v2.5'], prediction: 'edm'});
+    const plain = factsFrom([], {modelIndex: {_class_name: 'StableDiffusionXLPipeline'}, components: [{name: 'unet', className: 'UNet2DConditionModel', config: {cross_attention_dim: 2048, projection_class_embeddings_input_dim: 2816}}, {name: 'scheduler', className: 'EulerDiscreteScheduler', config: {prediction_type: 'epsilon'}}]});
+    expect(matchSdxl(plain)?.variants).toEqual([]);
+  });
 });
