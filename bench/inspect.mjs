@@ -12,7 +12,7 @@ import {join, resolve, dirname} from 'node:path';
 import {fileURLToPath} from 'node:url';
 
 const ROOT = resolve(dirname(fileURLToPath(import.meta.url)), '..');
-const RUNS = Number(process.argv[2] ?? 7);
+const RUNS = Number(process.argv[2] ?? 5);
 const PY = process.env.MGEN_BENCH_PYTHON ?? '/tmp/pyprobe/venv/bin/python';
 const BYTES = {F32: 4, F16: 2, BF16: 2};
 
