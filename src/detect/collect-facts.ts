@@ -4,7 +4,7 @@ import {posix} from 'node:path';
 import type {ComponentFacts, Facts, FileFacts, ModelTree, TreeEntry} from './types.js';
 import {InvalidModelError, NotFoundError} from '../errors.js';
 import {readWeightFile, isWeightFileName} from './readers/weight-file.js';
-import {parseShardIndex, type ShardIndex} from './readers/index-json.js';
+import {isIndexJsonName, parseShardIndex, type ShardIndex} from './readers/index-json.js';
 
 /** JSON configs larger than this are refused. */
 export const MAX_JSON_BYTES = 8 * 1024 * 1024;
@@ -16,7 +16,7 @@ export async function collectFacts(tree: ModelTree): Promise<Facts> {
   const facts: Facts = {layout: 'file', name: rootName(tree.name), files: [], tensors: new Map(), metadata: {}, components: [], warnings: []};
   if (tree.singleFile) {
     const entry = entries[0] ?? {path: '', size: 0};
-    if (/\.index\.json$/i.test(tree.name)) {
+    if (isIndexJsonName(tree.name)) {
       facts.layout = 'sharded';
       await readSharded(tree, '', entryMap(entries), facts, facts);
     } else {
@@ -40,7 +40,7 @@ export async function collectFacts(tree: ModelTree): Promise<Facts> {
     if (files.indexKeys) facts.indexKeys = files.indexKeys;
     return finish(facts);
   }
-  const rootIndex = entries.find((e) => !e.path.includes('/') && /\.index\.json$/i.test(e.path));
+  const rootIndex = entries.find((e) => !e.path.includes('/') && isIndexJsonName(e.path));
   if (rootIndex) {
     facts.layout = 'sharded';
     await readSharded(tree, rootIndex.path, byPath, facts, facts);
@@ -119,7 +119,7 @@ async function readSharded(
   const shownIndex = indexPath === '' ? rootName(tree.name) : indexPath;
   const text = await tree.readText(indexPath);
   const index = parseShardIndex(text, shownIndex);
-  target.files.push({path: shownIndex, size: text.length, format: 'index', tensors: [], metadata: index.metadata, warnings: []});
+  target.files.push({path: shownIndex, size: Buffer.byteLength(text), format: 'index', tensors: [], metadata: index.metadata, warnings: []});
   const dir = indexPath === '' ? '' : posix.dirname(indexPath);
   const shardFiles: FileFacts[] = [];
   let missing = 0;

@@ -130,7 +130,9 @@ describe('dangerous pickles are reported, never run', () => {
     const bytes = dumpPickle(payload);
     const path = join(tmp.dir, 'evil.pkl');
     await writeFile(path, bytes);
-    const facts = await readPickleFile(new LocalFileSource(path, 'evil.pkl'));
+    const src = new LocalFileSource(path, 'evil.pkl');
+    const facts = await readPickleFile(src);
+    await src.close();
     expect(facts.pickle?.findings).toEqual(expect.arrayContaining([
       {global: 'os.system', severity: 'dangerous', file: 'evil.pkl'},
       {global: 'builtins.eval', severity: 'dangerous', file: 'evil.pkl'},
