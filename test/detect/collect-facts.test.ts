@@ -4,7 +4,8 @@ import {mkdir, writeFile, readFile} from 'node:fs/promises';
 import {collectFacts} from '../../src/detect/collect-facts.js';
 import {LocalTree} from '../../src/detect/local-tree.js';
 import {InvalidModelError} from '../../src/errors.js';
-import {writeSafetensors, type TensorSpec} from '../helpers/safetensors-writer.js';
+import {sdxlLikeTensors, writeSafetensors, type TensorSpec} from '../helpers/safetensors-writer.js';
+import type {ByteSource, ModelTree} from '../../src/detect/types.js';
 import {writeGguf} from '../helpers/gguf-writer.js';
 import {dumpPickle, stateDict, torchZip} from '../helpers/pickle-writer.js';
 import {makeTmpDir} from '../helpers/tmp.js';
@@ -39,6 +40,26 @@ describe('collectFacts on built fixtures', () => {
     expect(f.tensors.get('conv_in.weight')?.shape).toEqual([320, 4, 3, 3]);
     expect(f.metadata).toEqual({ss_network_dim: '16'});
     expect(f.files).toHaveLength(1);
+  });
+
+  test('a sparse 6.9 GB single file costs at most 2 reads and under 2 MB through collectFacts', async () => {
+    const p = join(tmp.dir, 'sdxl-sparse.safetensors');
+    await writeSafetensors(p, sdxlLikeTensors(2500), {sparse: true});
+    const inner = await LocalTree.open(p);
+    const sources: ByteSource[] = [];
+    const counting: ModelTree = {
+      name: inner.name, singleFile: inner.singleFile, list: () => inner.list(), readText: (x) => inner.readText(x),
+      open: (x) => {
+        const s = inner.open(x);
+        sources.push(s);
+        return s;
+      },
+    };
+    const f = await collectFacts(counting);
+    expect(f.tensors.size).toBe(2500);
+    expect(sources).toHaveLength(1);
+    expect(sources[0]!.stats.reads).toBeLessThanOrEqual(2);
+    expect(sources[0]!.stats.bytes).toBeLessThan(2 * 1024 * 1024);
   });
 
   test('a safetensors file with a wrong extension is sniffed by its magic', async () => {
