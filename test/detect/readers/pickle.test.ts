@@ -159,6 +159,9 @@ describe('dangerous pickles are reported, never run', () => {
     expect(gradeGlobal('os.path.join')).toBe('dangerous');
     expect(gradeGlobal('torch.nn.modules.linear.Linear')).toBe('unknown');
     expect(gradeGlobal('mypackage.Thing')).toBe('unknown');
+    expect(gradeGlobal('pathlib.PosixPath')).toBe('unknown');
+    expect(gradeGlobal('io.open')).toBe('dangerous');
+    expect(gradeGlobal('ossify.thing')).toBe('unknown');
   });
 });
 
