@@ -112,3 +112,18 @@ describe('fixtures of every family and kind, detected from files', () => {
     expect(r.security.trust_remote_code_needed).toBe(true);
   });
 });
+
+describe('real torch.save files (written by PyTorch, from the readers fixtures)', () => {
+  const dir = join(process.cwd(), 'test', 'fixtures', 'detect', 'torch');
+  test('A1111 textual inversion .pt', async () => {
+    const r = await detectLocal(join(dir, 'textual_inversion.pt'));
+    expect(r).toMatchObject({kind: 'textual-inversion', family: 'sd1', format: 'pickle'});
+    expect(r.security.pickle).toBe(true);
+  });
+  test('A1111 hypernetwork .pt (integer-keyed)', async () => {
+    expect(await detectLocal(join(dir, 'hypernetwork.pt'))).toMatchObject({kind: 'hypernetwork', family: 'sd1'});
+  });
+  test('a small arbitrary checkpoint is unknown, not a default family', async () => {
+    expect(await detectLocal(join(dir, 'zip_checkpoint.ckpt'))).toMatchObject({kind: 'unknown', family: 'unknown'});
+  });
+});
