@@ -68,6 +68,14 @@ describe('SD UNet family rules', () => {
     expect(win(f)).toMatchObject({kind: 'checkpoint', family: 'sdxl'});
   });
 
+  test('diffusers-named all-in-one (unet. / vae. / text_encoder. prefixes) is read through its unet. prefix', async () => {
+    const {buildReport} = await import('../../../src/detect/report.js');
+    const {ldmVae, clipText} = await import('../../helpers/fixtures/sd.js');
+    const f = factsFrom([...diffusersUnet('unet.', {context: 2048, adm: 2816, linearProj: true}), ...ldmVae('vae.'), ...clipText('text_encoder.', 768, 2), ...clipText('text_encoder_2.', 1280, 2, 'F16', true)]);
+    const r = buildReport(f, runRules(f), {type: 'local', id: 'x'});
+    expect(r).toMatchObject({kind: 'checkpoint', family: 'sdxl', missing: []});
+  });
+
   test('SDXL refiner by widths (1280 context, 2560 add-embedding)', () => {
     const f = factsFrom(sdCheckpoint('refiner'));
     expect(matchSdxl(f)).toBeNull();
