@@ -86,7 +86,8 @@ function sdUnetBase(mods: Mod[], v: KeyView, width: (m: Mod | undefined) => numb
     const w = width(m);
     if (w !== undefined && ATTN2_CONTEXT[w]) return {family: ATTN2_CONTEXT[w], evidence: [ev(m, `cross-attention input ${w}`)], strength: 3};
   }
-  const te = mods.filter((m) => m.part !== 'denoiser' && /self_attn_[qk]_proj$/.test(m.name));
+  // CLIP text-encoder modules only: LLM encoders (Qwen3 for Anima, ...) also have self_attn q/k projections.
+  const te = mods.filter((m) => m.part !== 'denoiser' && /^(text_model_)?encoder_layers_\d+_self_attn_[qk]_proj$/.test(m.name));
   const te1 = te.find((m) => m.part === 'te1' || m.part === 'te');
   const te2 = te.find((m) => m.part === 'te2');
   const unetish = den.some((m) => /^(down|up|mid)_blocks?_|^(input|output|middle)_blocks?_/.test(m.name));
