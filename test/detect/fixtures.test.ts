@@ -127,3 +127,17 @@ describe('real torch.save files (written by PyTorch, from the readers fixtures)'
     expect(await detectLocal(join(dir, 'zip_checkpoint.ckpt'))).toMatchObject({kind: 'unknown', family: 'unknown'});
   });
 });
+
+describe('a folder of diffusers components without model_index.json', () => {
+  test('FLUX.1-schnell snapshot holding only transformer/config.json and its shard index', async () => {
+    const {mkdir, writeFile} = await import('node:fs/promises');
+    const dir = p('FLUX.1-schnell');
+    await mkdir(join(dir, 'transformer'), {recursive: true});
+    await writeFile(join(dir, 'transformer', 'config.json'), JSON.stringify({_class_name: 'FluxTransformer2DModel', guidance_embeds: false, in_channels: 64, num_layers: 19, num_single_layers: 38}));
+    const weightMap = Object.fromEntries(dit.fluxDiffusers({guidance: false}).map((s) => [s.name, 'diffusion_pytorch_model-00001-of-00003.safetensors']));
+    await writeFile(join(dir, 'transformer', 'diffusion_pytorch_model.safetensors.index.json'), JSON.stringify({metadata: {}, weight_map: weightMap}));
+    const r = await detectLocal(dir);
+    expect(r).toMatchObject({kind: 'checkpoint', family: 'flux', variants: ['schnell'], format: 'diffusers'});
+    expect(r.warnings.join(' ')).toMatch(/components inferred from subfolders \(transformer\)/);
+  });
+});
