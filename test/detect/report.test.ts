@@ -21,6 +21,9 @@ describe('precision', () => {
   test('fp8 with fp32 scales, mixed, bitsandbytes nf4, GGUF', () => {
     expect(summarizePrecision([{name: 'w', dtype: 'F8_E4M3', shape: [4096, 4096]}, {name: 'w.scale_weight', dtype: 'F32', shape: [1]}], []).precision).toBe('fp8');
     expect(summarizePrecision([{name: 'a', dtype: 'F16', shape: [100, 100]}, {name: 'b', dtype: 'F32', shape: [100, 100]}], []).precision).toBe('mixed');
+    const scaled = [{name: 'scaled_fp8', dtype: 'F8_E4M3', shape: [1]}, {name: 'q.weight', dtype: 'F8_E4M3', shape: [100, 100]}, {name: 'q.scale_weight', dtype: 'F32', shape: [1]}, {name: 'emb.weight', dtype: 'BF16', shape: [300, 100]}];
+    expect(summarizePrecision(scaled, []).precision).toBe('fp8');
+    expect(summarizePrecision(scaled.slice(1), []).precision).toBe('mixed');
     const nf4 = summarizePrecision([
       {name: 'w.weight', dtype: 'U8', shape: [4096 * 2048, 1]}, {name: 'w.weight.absmax', dtype: 'F32', shape: [131072]},
       {name: 'w.weight.quant_map', dtype: 'F32', shape: [16]}, {name: 'w.weight.quant_state.bitsandbytes__nf4', dtype: 'U8', shape: [100]},
