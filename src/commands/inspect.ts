@@ -14,11 +14,12 @@ export default class Inspect extends BaseCommand {
   static override flags = {
     json: Flags.boolean({description: 'print the ModelReport as JSON'}),
     keys: Flags.boolean({description: 'list tensors (name, dtype, shape) instead of the summary'}),
-    filter: Flags.string({description: 'with --keys: only names matching this glob (* and ?)', dependsOn: ['keys']}),
+    filter: Flags.string({description: 'with --keys: only names matching this glob (* and ?)'}),
   };
 
   async run(): Promise<void> {
     const {args, flags} = await this.parse(Inspect);
+    if (flags.filter !== undefined && !flags.keys) throw new UsageError('--filter works only with --keys');
     const id = args.model ?? process.env.MODEL_ID;
     if (!id) throw new UsageError('no model given', {hint: 'pass MODEL_ID as an argument or set $MODEL_ID'});
     const {openModel} = await import('../detect/open-model.js');

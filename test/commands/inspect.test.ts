@@ -71,6 +71,12 @@ describe('mgen inspect', () => {
     expect(r.stderr).toMatch(/^mgen: error: no model given/);
   });
 
+  test('--filter without --keys is a usage error that says so', () => {
+    const r = mgen(['inspect', EXAMPLE, '--filter', '*']);
+    expect(r.code).toBe(2);
+    expect(r.stderr.trim()).toBe('mgen: error: --filter works only with --keys');
+  });
+
   test('a path that does not exist exits 3 with one line, no stack', () => {
     const r = mgen(['inspect', join(tmp.dir, 'nope.safetensors')]);
     expect(r.code).toBe(3);
