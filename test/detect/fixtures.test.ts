@@ -141,3 +141,17 @@ describe('a folder of diffusers components without model_index.json', () => {
     expect(r.warnings.join(' ')).toMatch(/components inferred from subfolders \(transformer\)/);
   });
 });
+
+describe('an SD2 .ckpt (torch zip) with state_dict and global_step', () => {
+  test('global_step 110000 (the 768-v release) gives v-prediction; the pickle is flagged', async () => {
+    const {torchTensor} = await import('../helpers/pickle-writer.js');
+    const specs = sd.sdCheckpoint('sd2');
+    const stateDict = {dict: specs.map((s, i) => [s.name, torchTensor(s.dtype === 'F16' ? 'F16' : 'F32', s.shape, i)] as [string, ReturnType<typeof torchTensor>])};
+    const root = {dict: [['epoch', 6], ['global_step', 110000], ['state_dict', stateDict]] as Array<[string, unknown]>};
+    const path = await files.writeTorch(p('768-v-ema.ckpt'), root as never, specs.length);
+    const r = await detectLocal(path);
+    expect(r).toMatchObject({kind: 'checkpoint', family: 'sd2', format: 'pickle', prediction: 'v'});
+    expect(r.variants).toContain('v-prediction');
+    expect(r.security.pickle).toBe(true);
+  });
+});
