@@ -100,15 +100,24 @@ export function globToRegExp(glob: string): RegExp {
   return new RegExp(`^${esc}$`);
 }
 
-export function renderKeys(tensors: Array<{component?: string; tensor: TensorInfo}>, filter?: string): string {
-  const re = filter ? globToRegExp(filter) : null;
-  const rows = tensors
-    .map(({component, tensor}) => ({name: component ? `${component}/${tensor.name}` : tensor.name, t: tensor}))
-    .filter((x) => !re || re.test(x.name) || re.test(x.t.name));
-  const w = Math.max(4, ...rows.map((x) => x.name.length));
-  const d = Math.max(5, ...rows.map((x) => x.t.dtype.length));
+export interface KeyRow {
+  component?: string;
+  tensor: TensorInfo;
+}
+
+/** Rows whose full name (component/name) or bare tensor name matches the glob. */
+export function filterKeys(rows: KeyRow[], filter?: string): KeyRow[] {
+  if (!filter) return rows;
+  const re = globToRegExp(filter);
+  return rows.filter(({component, tensor}) => re.test(tensor.name) || (component !== undefined && re.test(`${component}/${tensor.name}`)));
+}
+
+export function renderKeys(rows: KeyRow[]): string {
+  const named = rows.map(({component, tensor}) => ({name: component ? `${component}/${tensor.name}` : tensor.name, t: tensor}));
+  const w = Math.max(4, ...named.map((x) => x.name.length));
+  const d = Math.max(5, ...named.map((x) => x.t.dtype.length));
   const out = [`${'name'.padEnd(w)}  ${'dtype'.padEnd(d)}  shape`];
-  for (const x of rows) out.push(`${x.name.padEnd(w)}  ${x.t.dtype.padEnd(d)}  [${x.t.shape.join(', ')}]`);
-  out.push(`${rows.length} tensor(s)`);
+  for (const x of named) out.push(`${x.name.padEnd(w)}  ${x.t.dtype.padEnd(d)}  [${x.t.shape.join(', ')}]`);
+  out.push(`${named.length} tensor(s)`);
   return out.join('\n') + '\n';
 }
