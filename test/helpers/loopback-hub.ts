@@ -74,19 +74,27 @@ export class LoopbackHub {
   activeBodies = 0;
   maxActiveBodies = 0;
   private server = http.createServer((req, res) => this.handle(req, res));
+  /** The "CDN" is another origin (another port), as the real Hub redirects LFS files to cdn-lfs hosts. */
+  private cdn = http.createServer((req, res) => this.handle(req, res));
   private entries = new Map<string, Map<string, FileEntry>>();
   url = '';
+  cdnUrl = '';
 
-  async start(): Promise<this> {
-    await new Promise<void>((r) => this.server.listen(0, '127.0.0.1', r));
+  async start(port = 0): Promise<this> {
+    await new Promise<void>((r) => this.server.listen(port, '127.0.0.1', r));
+    await new Promise<void>((r) => this.cdn.listen(0, '127.0.0.1', r));
     this.url = `http://127.0.0.1:${(this.server.address() as AddressInfo).port}`;
+    this.cdnUrl = `http://127.0.0.1:${(this.cdn.address() as AddressInfo).port}`;
     this.server.keepAliveTimeout = 5000;
+    this.cdn.keepAliveTimeout = 5000;
     return this;
   }
 
   async close(): Promise<void> {
-    this.server.closeAllConnections();
-    await new Promise<void>((r) => this.server.close(() => r()));
+    for (const s of [this.server, this.cdn]) {
+      s.closeAllConnections();
+      await new Promise<void>((r) => s.close(() => r()));
+    }
   }
 
   addRepo(repo: HubRepo): this {
@@ -257,7 +265,7 @@ export class LoopbackHub {
       if (f.lfs && m[2] === 'resolve') {
         res.writeHead(302, {
           ...common,
-          location: `${this.url}/cdn/${f.sha256}/${encodeURI(f.file.path)}`,
+          location: `${this.cdnUrl}/cdn/${f.sha256}/${encodeURI(f.file.path)}`,
           etag: `"${f.gitSha1}"`,
           'x-linked-etag': `"${f.sha256}"`,
           'x-linked-size': String(f.size),

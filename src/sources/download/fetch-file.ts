@@ -59,7 +59,7 @@ interface State {
 
 class RestartNeeded extends Error {}
 
-const BATCH = 4 << 20;
+const BATCH = 1 << 20;
 
 function split(start: number, size: number, n: number): Segment[] {
   const len = size - start;
@@ -205,6 +205,7 @@ export async function downloadFile(job: DownloadJob, opts: DownloadOptions = {})
             batch.push(Buffer.from(c.buffer, c.byteOffset, c.byteLength));
             batchLen += c.byteLength;
             if (batchLen >= BATCH) await flush();
+            if (ac.signal.aborted) throw new InterruptedError();
             if (seg.pos + batchLen > seg.end) break;
           }
         } finally {
