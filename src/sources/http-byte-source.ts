@@ -15,6 +15,8 @@ export interface HttpByteSourceOptions {
   http?: HttpOptions;
   /** What to call it in error messages. */
   what?: string;
+  /** Minimum bytes fetched by a read at offset 0 (kept in memory; later reads inside it cost nothing). */
+  prefetch?: number;
   authHint?: string;
 }
 
@@ -31,9 +33,12 @@ export class HttpByteSource implements ByteSource {
   readonly name: string;
   readonly stats: HttpByteSourceStats = {reads: 0, bytes: 0, requests: 0};
   etag?: string;
+  /** Content-Disposition of the last answer (CivitAI and URL downloads name their file there). */
+  contentDisposition?: string;
   private knownSize?: number;
   private resolvedUrl?: string;
   private resolvedHeaders?: Record<string, string>;
+  private head?: Uint8Array;
 
   constructor(private readonly opts: HttpByteSourceOptions) {
     this.name = opts.name ?? opts.url;
@@ -47,6 +52,11 @@ export class HttpByteSource implements ByteSource {
     return this.knownSize;
   }
 
+  /** The URL reads actually go to after redirects (signed storage URL), once known. */
+  get finalUrl(): string | undefined {
+    return this.resolvedUrl;
+  }
+
   private get what(): string {
     return this.opts.what ?? this.name;
   }
@@ -56,6 +66,16 @@ export class HttpByteSource implements ByteSource {
     if (this.knownSize !== undefined) {
       if (offset >= this.knownSize) return new Uint8Array(0);
       length = Math.min(length, this.knownSize - offset);
+    }
+    if (this.head && offset + length <= this.head.byteLength) {
+      this.stats.reads++;
+      return this.head.slice(offset, offset + length);
+    }
+    if (offset === 0 && this.opts.prefetch && length < this.opts.prefetch) {
+      const want = this.knownSize !== undefined ? Math.min(this.opts.prefetch, this.knownSize) : this.opts.prefetch;
+      const block = await this.read(0, want);
+      this.head = block;
+      return block.slice(0, Math.min(length, block.byteLength));
     }
     const range = `bytes=${offset}-${offset + length - 1}`;
     let res = await this.get(range);
@@ -127,6 +147,7 @@ export class HttpByteSource implements ByteSource {
       });
     }
     if (etag) this.etag = etag;
+    this.contentDisposition = res.headers.get('content-disposition') ?? this.contentDisposition;
     const cr = /^bytes (\d+)-(\d+)\/(\d+|\*)$/.exec(res.headers.get('content-range') ?? '');
     if (res.status === 206 && cr && cr[3] !== '*') this.knownSize = Number(cr[3]);
     if (res.status === 200) {
