@@ -1,6 +1,7 @@
 // The one entry point inspect/generate/pull use: MODEL_ID (or $MODEL_ID) -> a ModelTree + source info.
 // HF: pinned to the commit, remote by Range (or the cached snapshot offline); CivitAI and URL: the file by
 // Range (or the cached copy offline); local: the file or folder. builtin:<name> is not ours to resolve.
+import {LocalTree} from '../detect/local-tree.js';
 import type {ModelReport, ModelTree} from '../detect/types.js';
 import {UsageError} from '../errors.js';
 import {HfRepoCache, hubCacheDir} from './cache/hf-cache.js';
@@ -8,7 +9,6 @@ import {touchHfLastUsed} from './cache/mgen-home.js';
 import type {CivitaiFile} from './civitai/client.js';
 import {openCivitai} from './civitai/civitai-source.js';
 import type {CivitaiReportInfo} from './civitai/metadata.js';
-import {FsTree} from './fs-tree.js';
 import {hfConfig} from './hf/config.js';
 import {resolveHfRepo} from './hf/client.js';
 import {HfTree} from './hf/hf-tree.js';
@@ -50,7 +50,7 @@ export async function openRemoteTree(ref: ModelRef, opts: ResolveOptions = {}): 
   const offline = isOffline(opts.offline, env);
   switch (ref.kind) {
     case 'local': {
-      const tree = await FsTree.at(ref.path);
+      const tree = await LocalTree.open(ref.path);
       return {ref, tree, source: {type: 'local', id: ref.path}, localPath: ref.path};
     }
     case 'builtin':
@@ -61,7 +61,7 @@ export async function openRemoteTree(ref: ModelRef, opts: ResolveOptions = {}): 
       if (offline) {
         const r = offlineHfResult(ref.repo, revision, path, env);
         const root = path ? `${r.path}/${path}` : r.path;
-        const tree = await FsTree.at(root);
+        const tree = await LocalTree.open(root);
         return {ref, tree, localPath: root, source: {type: 'huggingface', id: ref.repo, revision: r.commit, requested_revision: revision, ...(path ? {file: path} : {}), files: r.files.map((f) => ({path: f.path, size: f.size})), offline: true}};
       }
       const cfg = hfConfig({endpoint: opts.endpoint ?? ref.endpoint, token: opts.token, env, http: opts.http});

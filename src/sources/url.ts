@@ -1,12 +1,12 @@
 // Plain https:// file URLs: inspect by Range (HEAD-free: the first read learns the size), pull into
 // $MGEN_HOME/models/<sha256>/<name> (the sha256 computed from the bytes, as no listing announces one).
 import {createHash} from 'node:crypto';
+import {LocalTree} from '../detect/local-tree.js';
 import type {ModelReport, ModelTree} from '../detect/types.js';
 import {NotFoundError} from '../errors.js';
 import {allFileMetas, cachedFilePath} from './cache/mgen-home.js';
 import type {ProgressSink} from './download/progress.js';
 import {storeFile, type StoreOptions} from './file-store.js';
-import {FsTree} from './fs-tree.js';
 import type {HttpOptions} from './http.js';
 import type {PullResult} from './hf/hf-pull.js';
 import {HttpFileTree} from './single-file-tree.js';
@@ -39,7 +39,7 @@ export async function openUrl(opts: UrlOptions): Promise<{tree: ModelTree; sourc
   if (opts.offline) {
     const m = cachedFor(opts.url, env);
     if (!m) throw new NotFoundError(`${opts.url}: not in the cache (offline)`, {hint: 'pull it first while online'});
-    return {tree: await FsTree.at(cachedFilePath(m, env)!), source: {type: 'url', id: opts.url, file: m.file_name, size: m.size, sha256: m.sha256}};
+    return {tree: await LocalTree.open(cachedFilePath(m, env)!), source: {type: 'url', id: opts.url, file: m.file_name, size: m.size, sha256: m.sha256}};
   }
   const tree = new HttpFileTree(opts.url, {url: opts.url, http: opts.http});
   const size = await tree.source.size();

@@ -1,5 +1,7 @@
 // Fixture builders for the loopback servers: safetensors files from a key/shape list, and repos shaped like
 // real ones (a diffusers pipeline with fp16 variants and the duplicates a pull must skip, a single-file repo).
+import {readdirSync, statSync} from 'node:fs';
+import {join} from 'node:path';
 import {commitOf, type HubFile, type HubRepo} from './loopback-hub.js';
 
 const BYTES: Record<string, number> = {F32: 4, F16: 2, BF16: 2, I64: 8, U8: 1};
@@ -76,4 +78,18 @@ export function singleFileRepo(id = 'org/single', names = ['model.safetensors'])
       ...names.map((n, i) => ({path: n, content: safetensors([['model.diffusion_model.input_blocks.0.0.weight', i % 2 ? 'F16' : 'F32', [32, 4, 3, 3]]], {i: String(i)})})),
     ],
   };
+}
+
+/** A repo whose files are those of a folder on disk (served from disk: sparse files stay cheap). */
+export function repoFromFolder(id: string, dir: string, opts: {sha256?: Record<string, string>} = {}): HubRepo {
+  const files: HubFile[] = [];
+  const walk = (d: string, prefix: string) => {
+    for (const n of readdirSync(d).sort()) {
+      const p = join(d, n);
+      if (statSync(p).isDirectory()) walk(p, `${prefix}${n}/`);
+      else files.push({path: prefix + n, diskPath: p, ...(opts.sha256?.[prefix + n] ? {sha256: opts.sha256[prefix + n]} : {}), lfs: /\.(safetensors|bin|ckpt|gguf)$/.test(n)});
+    }
+  };
+  walk(dir, '');
+  return {id, commit: commitOf(id), files};
 }

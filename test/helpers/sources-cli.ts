@@ -22,7 +22,7 @@ export async function runCli(cmd: typeof Command, argv: string[], env: Record<st
   process.stderr.write = ((c: string | Uint8Array) => ((stderr += String(c)), true)) as typeof process.stderr.write;
   process.exitCode = undefined;
   try {
-    await cmd.run(argv, process.cwd());
+    await (cmd as unknown as {run(argv: string[], root: string): Promise<unknown>}).run(argv, process.cwd());
   } catch (err) {
     stderr += String((err as Error).message);
     process.exitCode ??= 1;

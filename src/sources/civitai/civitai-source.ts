@@ -1,11 +1,11 @@
 // CivitAI MODEL_IDs: remote inspect through the download URL by Range (redirects to signed storage kept),
 // pull into $MGEN_HOME/models by sha256, offline lookup by model/version id.
+import {LocalTree} from '../../detect/local-tree.js';
 import type {ModelReport} from '../../detect/types.js';
 import {NotFoundError} from '../../errors.js';
 import {allFileMetas, cachedFilePath, writeFileMeta, type FileMeta} from '../cache/mgen-home.js';
 import type {ProgressSink} from '../download/progress.js';
 import {storeFile, type StoreOptions} from '../file-store.js';
-import {FsTree} from '../fs-tree.js';
 import {HttpByteSource} from '../http-byte-source.js';
 import type {HttpOptions} from '../http.js';
 import type {PullResult} from '../hf/hf-pull.js';
@@ -70,7 +70,7 @@ export async function openCivitai(opts: CivitaiOptions): Promise<{tree: import('
     const m = findCached(opts, env);
     if (!m) throw new NotFoundError(`civitai:${opts.modelId ?? ''}${opts.versionId ? '@' + opts.versionId : ''}: not in the cache (offline)`, {hint: 'pull it first while online'});
     const info = (m.civitai?.api as CivitaiReportInfo | undefined) ?? undefined;
-    return {tree: await FsTree.at(cachedFilePath(m, env)!), source: {type: 'civitai', id: m.id, revision: String(m.civitai!.versionId), file: m.file_name, size: m.size, sha256: m.sha256, ...(info ? {civitai: info} : {})}, ...(info ? {civitai: info} : {})};
+    return {tree: await LocalTree.open(cachedFilePath(m, env)!), source: {type: 'civitai', id: m.id, revision: String(m.civitai!.versionId), file: m.file_name, size: m.size, sha256: m.sha256, ...(info ? {civitai: info} : {})}, ...(info ? {civitai: info} : {})};
   }
   const r = await resolveCivitaiFile(opts);
   const tree = new HttpFileTree(r.file.name, {url: r.downloadUrl, headers: civitaiHeaders(r.cfg), http: r.cfg.http, authHint: CIVITAI_AUTH_HINT, what: `civitai file ${r.file.name}`}, sha256Of(r.file));

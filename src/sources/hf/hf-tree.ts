@@ -33,8 +33,13 @@ export class HfTree implements ModelTree {
     this.name = p ? `${info.repo}/${p}` : info.repo;
   }
 
+  /** Repo path of a tree path. A single-file tree is the file ('') and its siblings (shards, index). */
   private full(path: string): string {
-    if (this.singleFile) return this.root;
+    if (this.singleFile) {
+      if (path === '' || path === '.') return this.root;
+      const dir = this.root.includes('/') ? this.root.slice(0, this.root.lastIndexOf('/') + 1) : '';
+      return dir + path;
+    }
     return this.root ? `${this.root}/${path}` : path;
   }
 
