@@ -3,7 +3,7 @@
 // Range (or the cached copy offline); local: the file or folder. builtin:<name> is not ours to resolve.
 import {LocalTree} from '../detect/local-tree.js';
 import type {ModelReport, ModelTree} from '../detect/types.js';
-import {UsageError} from '../errors.js';
+import {NetworkError, UsageError} from '../errors.js';
 import {HfRepoCache, hubCacheDir} from './cache/hf-cache.js';
 import {touchHfLastUsed} from './cache/mgen-home.js';
 import type {CivitaiFile} from './civitai/client.js';
@@ -65,7 +65,14 @@ export async function openRemoteTree(ref: ModelRef, opts: ResolveOptions = {}): 
         return {ref, tree, localPath: root, source: {type: 'huggingface', id: ref.repo, revision: r.commit, requested_revision: revision, ...(path ? {file: path} : {}), files: r.files.map((f) => ({path: f.path, size: f.size})), offline: true}};
       }
       const cfg = hfConfig({endpoint: opts.endpoint ?? ref.endpoint, token: opts.token, env, http: opts.http});
-      const info = await resolveHfRepo(cfg, ref.repo, revision);
+      let info;
+      try {
+        info = await resolveHfRepo(cfg, ref.repo, revision);
+      } catch (err) {
+        // Unreachable Hub, cached model: open the cached snapshot instead (as huggingface_hub falls back).
+        if (err instanceof NetworkError && new HfRepoCache(hubCacheDir(env), ref.repo).resolveCommit(revision)) return openRemoteTree(ref, {...opts, offline: true});
+        throw err;
+      }
       const tree = new HfTree(cfg, info, path);
       const cache = new HfRepoCache(hubCacheDir(env), ref.repo);
       if (cache.resolveCommit(info.commit)) touchHfLastUsed(ref.repo, env);

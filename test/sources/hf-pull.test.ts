@@ -153,6 +153,9 @@ describe('pullHf into the HF cache layout', () => {
     const r = await pullHf(opts({repo: 'org/single', env: {...env, HF_HUB_OFFLINE: '1'}}));
     expect(hub.log.length).toBe(n);
     expect(r.files.map((f) => f.path)).toEqual(['model.safetensors']);
+    // An unreachable Hub falls back to the cache too.
+    const down = await pullHf({repo: 'org/single', endpoint: 'http://127.0.0.1:1', env, http: {baseDelayMs: 1, retries: 1}});
+    expect(down.commit).toBe(commitOf('org/single'));
     const err = await pullHf(opts({repo: 'org/tiny-sd', offline: true})).catch((e: unknown) => e);
     expect(err).toBeInstanceOf(NotFoundError);
     expect((err as NotFoundError).exitCode).toBe(3);

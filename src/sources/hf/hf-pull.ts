@@ -2,7 +2,7 @@
 // layout (blobs + relative snapshot links + refs), in parallel, locked per blob, verified.
 import {existsSync} from 'node:fs';
 import {join} from 'node:path';
-import {NotFoundError, UsageError} from '../../errors.js';
+import {NetworkError, NotFoundError, UsageError} from '../../errors.js';
 import {HfRepoCache, hubCacheDir} from '../cache/hf-cache.js';
 import {acquireLock} from '../cache/lock.js';
 import {touchHfLastUsed, updateHfSidecar} from '../cache/mgen-home.js';
@@ -126,7 +126,15 @@ export async function pullHf(opts: HfPullOptions): Promise<PullResult> {
   const revision = opts.revision ?? 'main';
   if (isOffline(opts.offline, env)) return offlineHfResult(opts.repo, revision, opts.path ?? opts.file, env);
   const cfg = hfConfig({endpoint: opts.endpoint, token: opts.token, env, http: opts.http});
-  const info = await resolveHfRepo(cfg, opts.repo, revision);
+  let info;
+  try {
+    info = await resolveHfRepo(cfg, opts.repo, revision);
+  } catch (err) {
+    // The Hub is unreachable but the cache has it: use the cache, as huggingface_hub does.
+    if (!(err instanceof NetworkError) || !new HfRepoCache(hubCacheDir(env), opts.repo).resolveCommit(revision) || opts.dryRun) throw err;
+    opts.note?.(`${cfg.endpoint} unreachable; using the cached ${opts.repo}@${revision}`);
+    return offlineHfResult(opts.repo, revision, opts.path ?? opts.file, env);
+  }
   const tree = new HfTree(cfg, info);
   const plan = await planHfPull(info, tree, opts);
   const cache = new HfRepoCache(hubCacheDir(env), opts.repo);
@@ -139,6 +147,8 @@ export async function pullHf(opts: HfPullOptions): Promise<PullResult> {
   if (opts.dryRun) return result;
 
   const progress = opts.progress ?? silentProgress;
+  // Several files already download in parallel: split only very large files into ranges then.
+  const rangeThreshold = plan.files.filter((f) => !cache.hasBlob(blobName(f), f.size)).length > 1 ? 1 << 30 : 64 << 20;
   progress.start(plan.files.map((f) => ({label: f.path, total: f.size, done: cache.hasBlob(blobName(f), f.size) ? f.size : 0})));
   try {
     await pool(plan.files, opts.concurrency ?? 4, async (f) => {
@@ -159,7 +169,7 @@ export async function pullHf(opts: HfPullOptions): Promise<PullResult> {
               dest: cache.blobPath(blob),
               label: `${opts.repo}/${f.path}`,
               authHint: hfAuthHint(cfg, opts.repo),
-            }, {...opts.download, http: cfg.http, signal: opts.signal, onBytes: (n) => progress.bytes(f.path, n)});
+            }, {rangeThreshold: rangeThreshold, ...opts.download, http: cfg.http, signal: opts.signal, onBytes: (n) => progress.bytes(f.path, n)});
             result.bytes_downloaded += r.downloaded;
             const rf = result.files.find((x) => x.path === f.path)!;
             rf.downloaded = !r.skipped;
