@@ -43,6 +43,11 @@ export default class Pull extends BaseCommand {
         dryRun: flags['dry-run'], offline: flags.offline, token: flags.token, endpoint: flags.endpoint, signal: ac.signal,
         progress: flags['dry-run'] ? undefined : await progressFor(),
         note: (m) => this.note(m),
+        summarize: async (path) => {
+          const {detectLocal} = await import('../detect/index.js');
+          const r = await detectLocal(path);
+          return {family: r.family, kind: r.kind, format: r.format, precision: r.precision};
+        },
         ...(askHf ? {chooseHfFile: (c) => askHf(c.map((x) => ({name: `${x.path} (${formatBytes(x.size)})`, value: x.path})))} : {}),
         ...(askCiv ? {chooseCivitaiFile: (c) => askCiv(c.map((x) => ({name: `${x.name} (${formatBytes(x.sizeKB * 1024)})`, value: x})))} : {}),
       });

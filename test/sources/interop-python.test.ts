@@ -4,6 +4,7 @@ import {afterAll, beforeAll, describe, expect, it} from '@jest/globals';
 import {mkdtempSync, readFileSync, rmSync} from 'node:fs';
 import {tmpdir} from 'node:os';
 import {join} from 'node:path';
+import {listCached} from '../../src/sources/cache/inventory.js';
 import {pullHf} from '../../src/sources/hf/hf-pull.js';
 import {diffusersRepo, singleFileRepo} from '../helpers/hub-fixtures.js';
 import {commitOf, LoopbackHub, startHub} from '../helpers/loopback-hub.js';
@@ -62,6 +63,9 @@ from huggingface_hub import snapshot_download
 print(snapshot_download('org/single'))
 `, pyEnv());
     const pyPath = out.trim().split('\n').pop()!;
+    // mgen list shows it, with '-' for what no mgen pull has summarized.
+    const listed = listCached(env()).find((m) => m.id === 'org/single')!;
+    expect(listed).toMatchObject({revision: 'main', family: '-', kind: '-', path: pyPath});
     const n = hub.log.length;
     const r = await pullHf({repo: 'org/single', offline: true, env: env()});
     expect(hub.log.length).toBe(n);
