@@ -3,7 +3,8 @@ import {existsSync, mkdtempSync} from 'node:fs';
 import {tmpdir} from 'node:os';
 import {join} from 'node:path';
 import Pull from '../../src/commands/pull.js';
-import {diffusersRepo, singleFileRepo} from '../helpers/hub-fixtures.js';
+import {diffusersRepo, safetensors, singleFileRepo} from '../helpers/hub-fixtures.js';
+import {startCivitai} from '../helpers/loopback-civitai.js';
 import {commitOf, LoopbackHub, startHub} from '../helpers/loopback-hub.js';
 import {runCli} from '../helpers/sources-cli.js';
 
@@ -68,6 +69,31 @@ describe('mgen pull', () => {
     const off = await runCli(Pull, ['org/tiny-sd', '--offline'], env);
     expect(off.code).toBe(3);
     expect(off.stderr).toMatch(/not in the cache/);
+  });
+
+  it('CivitAI ids (civitai:, AIR, model URL) pull into MGEN_HOME by sha256; several files and no TTY: exit 2', async () => {
+    const civ = await startCivitai({id: 7, name: 'L', type: 'LORA', versions: [{id: 70, modelId: 7, name: 'v1', baseModel: 'SDXL 1.0', files: [
+      {id: 700, name: 'l.safetensors', content: safetensors([['w', 'F16', [64]]]), primary: true}]}]},
+    {id: 8, name: 'C', type: 'Checkpoint', versions: [{id: 80, modelId: 8, name: 'v1', files: [
+      {id: 800, name: 'a.safetensors', content: safetensors([['a', 'F16', [64]]]), fp: 'fp16', size: 'pruned'},
+      {id: 801, name: 'b.safetensors', content: safetensors([['b', 'F16', [64]]]), fp: 'fp16', size: 'pruned', type: 'Pruned Model'}]}]});
+    try {
+      const e = {...env, CIVITAI_ENDPOINT: civ.url, CIVITAI_TOKEN: 'civ_secret_token_1'};
+      const r = await runCli(Pull, ['urn:air:sdxl:lora:civitai:7@70', '--json'], e);
+      expect(r.stderr).toBe('');
+      expect(r.code).toBe(0);
+      const doc = JSON.parse(r.stdout);
+      expect(doc).toMatchObject({id: 'civitai:7@70', source: 'civitai', revision: '70'});
+      expect(doc.path).toMatch(new RegExp(`^${env.MGEN_HOME}/models/[0-9a-f]{64}/l\\.safetensors$`));
+      expect((await runCli(Pull, [`${civ.url}/models/7?modelVersionId=70`, '--json'], e)).code).toBe(0);
+      const amb = await runCli(Pull, ['civitai:8'], e);
+      expect(amb.code).toBe(2);
+      expect(amb.stderr).toMatch(/a\.safetensors.*b\.safetensors.*--file/);
+      expect(amb.stderr + r.stderr).not.toContain('civ_secret_token_1');
+      expect((await runCli(Pull, ['civitai:8', '--file', 'b.safetensors', '--json'], e)).code).toBe(0);
+    } finally {
+      await civ.close();
+    }
   });
 
   it('a non-TTY prints progress lines on stderr, never on stdout', async () => {
