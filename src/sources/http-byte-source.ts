@@ -62,6 +62,17 @@ export class HttpByteSource implements ByteSource {
   }
 
   async read(offset: number, length: number): Promise<Uint8Array> {
+    // A body cut short is retried (twice) like a failed request.
+    for (let attempt = 0; ; attempt++) {
+      try {
+        return await this.readOnce(offset, length);
+      } catch (err) {
+        if (attempt >= 2 || !(err instanceof NetworkError) || !/connection lost/.test(err.message)) throw err;
+      }
+    }
+  }
+
+  private async readOnce(offset: number, length: number): Promise<Uint8Array> {
     if (length <= 0) return new Uint8Array(0);
     if (this.knownSize !== undefined) {
       if (offset >= this.knownSize) return new Uint8Array(0);

@@ -110,6 +110,17 @@ describe('HfTree', () => {
     expect((await single.list())[0]!.path).toBe('');
     expect(() => new HfTree(cfg(), info, 'nope.safetensors')).toThrow(NotFoundError);
   });
+  it('a read whose body is cut short is retried', async () => {
+    const tree = new HfTree(cfg(), await resolveHfRepo(cfg(), 'org/single'));
+    hub.fault({match: /^\/cdn\//, times: 1, cutAfter: 3});
+    const src = tree.open('model.safetensors');
+    const n = hub.log.length;
+    const head = await src.read(0, 64);
+    expect(hub.log.slice(n).filter((l) => l.path.startsWith('/cdn/')).length).toBe(2);
+    expect(head.length).toBe(64);
+    expect(Number(Buffer.from(head).readBigUInt64LE(0))).toBeGreaterThan(0);
+  });
+
   it('gated files fail with AuthError, a good token reads them', async () => {
     const info = await resolveHfRepo(cfg('hf_goodtoken123456'), 'org/gated');
     await expect(new HfTree(cfg(), info).readText('README.md')).rejects.toBeInstanceOf(AuthError);
