@@ -26,7 +26,7 @@ export interface StoreOptions {
   http?: HttpOptions;
   signal?: AbortSignal;
   progress?: ProgressSink;
-  download?: Pick<DownloadOptions, 'rangeThreshold' | 'ranges' | 'maxStalls'>;
+  download?: Pick<DownloadOptions, 'rangeThreshold' | 'ranges' | 'maxStalls' | 'workerHashThreshold'>;
   note?: (msg: string) => void;
 }
 

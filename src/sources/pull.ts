@@ -33,7 +33,7 @@ export interface PullOptions {
   chooseHfFile?: (choices: Array<{path: string; size: number}>) => Promise<string>;
   chooseCivitaiFile?: (choices: CivitaiFile[]) => Promise<CivitaiFile>;
   concurrency?: number;
-  download?: Pick<DownloadOptions, 'rangeThreshold' | 'ranges' | 'maxStalls'>;
+  download?: Pick<DownloadOptions, 'rangeThreshold' | 'ranges' | 'maxStalls' | 'workerHashThreshold'>;
   /** Detection summary of what was pulled (the command injects detect); stored for `mgen list`. */
   summarize?: (path: string) => Promise<DetectionSummary>;
 }

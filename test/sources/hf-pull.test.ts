@@ -98,7 +98,7 @@ describe('pullHf into the HF cache layout', () => {
     const blobs = join(repoDir('org/big'), 'blobs');
     mkdirSync(blobs, {recursive: true});
     writeFileSync(join(blobs, `${bigSha}.incomplete`), big.subarray(0, 1_000_000));
-    const r = await pullHf(opts({repo: 'org/big'}));
+    const r = await pullHf(opts({repo: 'org/big', download: {workerHashThreshold: 1 << 20}}));
     expect(r.bytes_downloaded).toBe(big.length - 1_000_000);
     expect(hub.log.slice(-1)[0]!.range).toBe(`bytes=1000000-${big.length - 1}`);
     expect(readFileSync(join(r.path, 'big.safetensors')).equals(big)).toBe(true);
@@ -107,7 +107,7 @@ describe('pullHf into the HF cache layout', () => {
 
   it('downloads large files in parallel ranges and verifies them', async () => {
     const before = hub.log.length;
-    const r = await pullHf(opts({repo: 'org/big', download: {rangeThreshold: 1 << 20, ranges: 4}}));
+    const r = await pullHf(opts({repo: 'org/big', download: {rangeThreshold: 1 << 20, ranges: 4, workerHashThreshold: 1 << 20}}));
     const ranges = hub.log.slice(before).filter((l) => l.path.startsWith('/cdn/')).map((l) => l.range);
     expect(ranges.length).toBe(4);
     expect(readFileSync(join(r.path, 'big.safetensors')).equals(big)).toBe(true);
@@ -121,10 +121,17 @@ describe('pullHf into the HF cache layout', () => {
     const blobs = readdirSync(join(repoDir('org/big'), 'blobs'));
     expect(blobs.sort()).toEqual([`${bigSha}.mgen-partial`, `${bigSha}.mgen-partial.json`]);
     expect(existsSync(join(repoDir('org/big'), 'snapshots', commitOf('big'), 'big.safetensors'))).toBe(false);
-    const r = await pullHf(opts({repo: 'org/big', download: {rangeThreshold: 1 << 20, ranges: 3}}));
+    const r = await pullHf(opts({repo: 'org/big', download: {rangeThreshold: 1 << 20, ranges: 3, workerHashThreshold: 1 << 20}}));
     expect(r.bytes_downloaded).toBeLessThan(big.length);
     expect(readFileSync(join(r.path, 'big.safetensors')).equals(big)).toBe(true);
     expect(readdirSync(join(repoDir('org/big'), 'blobs'))).toEqual([bigSha]);
+  });
+
+  it('a wrong sha256 is caught by the worker-thread hasher too', async () => {
+    hub.addRepo({id: 'org/bigbad', commit: commitOf('bigbad'), files: [{path: 'big.safetensors', content: big, sha256: 'e'.repeat(64)}]});
+    const err = await pullHf(opts({repo: 'org/bigbad', download: {rangeThreshold: 1 << 20, ranges: 2, workerHashThreshold: 1 << 20}})).catch((e: unknown) => e);
+    expect(err).toBeInstanceOf(ChecksumError);
+    expect(readdirSync(join(repoDir('org/bigbad'), 'blobs'))).toEqual([]);
   });
 
   it('a wrong sha256: refused with exit 5, partial removed, cache as it was', async () => {

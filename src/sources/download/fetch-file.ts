@@ -10,6 +10,7 @@ import {dirname} from 'node:path';
 import {open, type FileHandle} from 'node:fs/promises';
 import {InterruptedError, MgenError, NetworkError} from '../../errors.js';
 import {writeFileAtomic} from '../cache/hf-cache.js';
+import {FileHashWorker} from './hash-worker.js';
 import {backoffMs, errorForResponse, fetchWithRetry, isAbort, isTransient, type HttpOptions} from '../http.js';
 
 export interface DownloadJob {
@@ -34,6 +35,8 @@ export interface DownloadOptions {
   ranges?: number;
   /** Consecutive failures without progress before giving up (default 6). */
   maxStalls?: number;
+  /** Files at least this big are hashed in a worker thread while they download (default 16 MiB). */
+  workerHashThreshold?: number;
 }
 
 export interface DownloadResult {
@@ -137,7 +140,22 @@ export async function downloadFile(job: DownloadJob, opts: DownloadOptions = {})
   // Bytes before the first segment's position are complete on disk: hash them now, then hash inline while
   // bytes arrive in order; whatever is left (later segments) is hashed from disk at the end.
   let hashPos = -1;
-  if (hasher) {
+  const wantHash = job.sha256 ? 'sha256' : job.gitSha1 ? 'sha1' : undefined;
+  const worker = wantHash && job.size >= (opts.workerHashThreshold ?? 16 << 20)
+    ? new FileHashWorker(wantHash, wantHash === 'sha1' ? `blob ${job.size}\0` : undefined) : undefined;
+  let workerPos = 0;
+  /** Hands the worker every byte that is complete on disk from workerPos on, in file order. */
+  const pump = () => {
+    if (!worker) return;
+    for (;;) {
+      const seg = state!.segments.find((x) => x.start <= workerPos && workerPos <= x.end);
+      const upTo = seg ? seg.pos : (state!.segments.find((x) => x.start > workerPos)?.start ?? job.size);
+      if (upTo <= workerPos) return;
+      worker.hashFile(path, workerPos, upTo);
+      workerPos = upTo;
+    }
+  };
+  if (hasher && !worker) {
     hashPos = state.segments[0]?.pos ?? job.size;
     if (hashPos > 0) await hashFileRange(hasher, path, 0, hashPos);
   }
@@ -191,6 +209,7 @@ export async function downloadFile(job: DownloadJob, opts: DownloadOptions = {})
             hashPos += len;
           }
           seg.pos += len;
+          pump();
           downloaded += len;
           opts.onBytes?.(len);
           if (Date.now() - lastSave > 1000) {
@@ -247,8 +266,14 @@ export async function downloadFile(job: DownloadJob, opts: DownloadOptions = {})
     const size = statSync(path).size;
     if (size !== job.size) throw new ChecksumError(`${job.label}: got ${size} bytes, expected ${job.size}`);
     if (hasher) {
-      await hashFileRange(hasher, path, Math.max(0, hashPos), job.size);
-      const got = hasher.digest('hex');
+      let got: string;
+      if (worker) {
+        pump();
+        got = await worker.digest();
+      } else {
+        await hashFileRange(hasher, path, Math.max(0, hashPos), job.size);
+        got = hasher.digest('hex');
+      }
       const want = job.sha256 ?? job.gitSha1!;
       if (got !== want) {
         rmSync(path, {force: true});
@@ -263,6 +288,7 @@ export async function downloadFile(job: DownloadJob, opts: DownloadOptions = {})
     finished = true;
     return {downloaded, resumedFrom, skipped: false};
   } finally {
+    worker?.close();
     opts.signal?.removeEventListener('abort', onAbort);
     if (!finished) {
       await fh.close().catch(() => undefined);

@@ -52,7 +52,7 @@ export interface HfPullOptions extends SelectOptions {
   choose?: (choices: Array<{path: string; size: number}>) => Promise<string>;
   concurrency?: number;
   /** Tuning of the transfer (range threshold, ranges per file). */
-  download?: Pick<DownloadOptions, 'rangeThreshold' | 'ranges' | 'maxStalls'>;
+  download?: Pick<DownloadOptions, 'rangeThreshold' | 'ranges' | 'maxStalls' | 'workerHashThreshold'>;
   /** Announces waits on another pull's lock (stderr). */
   note?: (msg: string) => void;
 }
