@@ -50,7 +50,9 @@ export function isAbort(err: unknown): boolean {
 /** True for errors worth another attempt: resets, refused connections, bodies cut short. */
 export function isTransient(err: unknown): boolean {
   if (isAbort(err) || err instanceof MgenError) return false;
-  return err instanceof TypeError || /ECONNRESET|ECONNREFUSED|EPIPE|ETIMEDOUT|terminated|socket|other side closed|premature/i.test(String((err as Error)?.message ?? err) + String((err as {cause?: unknown})?.cause ?? ''));
+  const code = (err as {code?: string})?.code ?? '';
+  if (/^(ECONNRESET|ECONNREFUSED|EPIPE|ETIMEDOUT|EAI_AGAIN|ENOTFOUND|UND_ERR_SOCKET|ERR_STREAM_PREMATURE_CLOSE)$/.test(code)) return true;
+  return err instanceof TypeError || /ECONNRESET|ECONNREFUSED|EPIPE|ETIMEDOUT|terminated|socket|other side closed|premature|aborted/i.test(String((err as Error)?.message ?? err) + String((err as {cause?: unknown})?.cause ?? ''));
 }
 
 export function backoffMs(attempt: number, opts: HttpOptions): number {

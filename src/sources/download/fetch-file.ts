@@ -11,7 +11,8 @@ import {open, type FileHandle} from 'node:fs/promises';
 import {InterruptedError, MgenError, NetworkError} from '../../errors.js';
 import {writeFileAtomic} from '../cache/hf-cache.js';
 import {FileHashWorker} from './hash-worker.js';
-import {backoffMs, errorForResponse, fetchWithRetry, isAbort, isTransient, type HttpOptions} from '../http.js';
+import {backoffMs, isAbort, isTransient, type HttpOptions} from '../http.js';
+import {getWithRetry, streamError} from './http-get.js';
 
 export interface DownloadJob {
   url: string;
@@ -178,21 +179,21 @@ export async function downloadFile(job: DownloadJob, opts: DownloadOptions = {})
         const headers: Record<string, string> = {...job.headers, 'accept-encoding': 'identity'};
         if (!(seg.pos === 0 && seg.end === job.size - 1)) headers.range = `bytes=${seg.pos}-${seg.end}`;
         if (state!.etag && headers.range) headers['if-range'] = state!.etag;
-        const res = await fetchWithRetry(job.url, {headers, signal: ac.signal}, {...opts.http, signal: ac.signal});
+        const res = await getWithRetry(job.url, headers, {...opts.http, signal: ac.signal});
         if (res.status === 200 && headers.range) {
-          await res.body?.cancel().catch(() => undefined);
+          res.body.destroy();
           throw new RestartNeeded();
         }
         if (res.status !== 200 && res.status !== 206) {
-          throw await errorForResponse(res, {what: job.label, authHint: job.authHint, secrets: opts.http?.secrets});
+          throw await streamError(res, {what: job.label, authHint: job.authHint, secrets: opts.http?.secrets});
         }
-        const cr = /^bytes (\d+)-(\d+)\/(\d+)$/.exec(res.headers.get('content-range') ?? '');
-        const total = cr ? Number(cr[3]) : Number(res.headers.get('content-length') ?? job.size);
+        const cr = /^bytes (\d+)-(\d+)\/(\d+)$/.exec(res.header('content-range') ?? '');
+        const total = cr ? Number(cr[3]) : Number(res.header('content-length') ?? job.size);
         if (total !== job.size || (cr && Number(cr[1]) !== seg.pos)) {
-          await res.body?.cancel().catch(() => undefined);
+          res.body.destroy();
           throw new ChecksumError(`${job.label}: the server sent ${total} bytes where ${job.size} were announced`, {hint: 'try again; the file may have changed'});
         }
-        const etag = res.headers.get('etag');
+        const etag = res.header('etag');
         if (etag && !etag.startsWith('W/')) state!.etag = etag;
         let batch: Buffer[] = [];
         let batchLen = 0;
@@ -218,7 +219,7 @@ export async function downloadFile(job: DownloadJob, opts: DownloadOptions = {})
           }
         };
         try {
-          for await (const chunk of res.body as unknown as AsyncIterable<Uint8Array>) {
+          for await (const chunk of res.body as AsyncIterable<Buffer>) {
             const room = seg.end + 1 - (seg.pos + batchLen);
             const c = chunk.byteLength > room ? chunk.subarray(0, room) : chunk;
             batch.push(Buffer.from(c.buffer, c.byteOffset, c.byteLength));
@@ -228,6 +229,7 @@ export async function downloadFile(job: DownloadJob, opts: DownloadOptions = {})
             if (seg.pos + batchLen > seg.end) break;
           }
         } finally {
+          res.body.destroy();
           // Bytes that arrived before a cut are good: keep them so the retry resumes after them.
           await flush();
         }
