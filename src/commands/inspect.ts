@@ -1,6 +1,7 @@
 import {Args, Flags} from '@oclif/core';
 import {BaseCommand} from '../base-command.js';
 import {UsageError} from '../errors.js';
+import type {TensorInfo} from '../detect/types.js';
 
 export default class Inspect extends BaseCommand {
   static override description = 'Say what a model is (family, kind, precision, memory, how to load it) without loading weights';
@@ -14,11 +15,12 @@ export default class Inspect extends BaseCommand {
   static override flags = {
     json: Flags.boolean({description: 'print the ModelReport as JSON'}),
     keys: Flags.boolean({description: 'list tensors (name, dtype, shape) instead of the summary'}),
-    filter: Flags.string({description: 'with --keys: only names matching this glob (* and ?)', dependsOn: ['keys']}),
+    filter: Flags.string({description: 'with --keys: only names matching this glob (* and ?)'}),
   };
 
   async run(): Promise<void> {
     const {args, flags} = await this.parse(Inspect);
+    if (flags.filter !== undefined && !flags.keys) throw new UsageError('--filter works only with --keys');
     const id = args.model ?? process.env.MODEL_ID;
     if (!id) throw new UsageError('no model given', {hint: 'pass MODEL_ID as an argument or set $MODEL_ID'});
     const {openModel} = await import('../detect/open-model.js');
@@ -30,10 +32,11 @@ export default class Inspect extends BaseCommand {
     if (flags.keys) {
       const {collectFacts} = await import('../detect/collect-facts.js');
       const facts = await collectFacts(tree);
-      const tensors = [...facts.tensors.values()].map((tensor) => ({tensor}));
-      for (const c of facts.components) for (const f of c.files) for (const tensor of f.tensors) tensors.push({component: c.name, tensor} as never);
-      if (flags.json) process.stdout.write(JSON.stringify(tensors.map(({tensor, component}: {tensor: {name: string; dtype: string; shape: number[]}; component?: string}) => ({component, ...tensor}))) + '\n');
-      else process.stdout.write(render.renderKeys(tensors, flags.filter));
+      const all: Array<{component?: string; tensor: TensorInfo}> = [...facts.tensors.values()].map((tensor) => ({tensor}));
+      for (const c of facts.components) for (const f of c.files) for (const tensor of f.tensors) all.push({component: c.name, tensor});
+      const rows = render.filterKeys(all, flags.filter);
+      if (flags.json) process.stdout.write(JSON.stringify(rows.map(({component, tensor}) => ({...(component ? {component} : {}), ...tensor}))) + '\n');
+      else process.stdout.write(render.renderKeys(rows));
     } else {
       const {detect} = await import('../detect/index.js');
       const report = await detect(tree, opened.source);

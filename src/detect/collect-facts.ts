@@ -4,7 +4,7 @@ import {posix} from 'node:path';
 import type {ComponentFacts, Facts, FileFacts, ModelTree, TreeEntry} from './types.js';
 import {InvalidModelError, NotFoundError} from '../errors.js';
 import {readWeightFile, isWeightFileName} from './readers/weight-file.js';
-import {parseShardIndex, type ShardIndex} from './readers/index-json.js';
+import {isIndexJsonName, parseShardIndex, type ShardIndex} from './readers/index-json.js';
 
 /** JSON configs larger than this are refused. */
 export const MAX_JSON_BYTES = 8 * 1024 * 1024;
@@ -14,11 +14,12 @@ export const MAX_FOLDER_WEIGHT_FILES = 32;
 export async function collectFacts(tree: ModelTree): Promise<Facts> {
   const entries = await tree.list();
   const facts: Facts = {layout: 'file', name: rootName(tree.name), files: [], tensors: new Map(), metadata: {}, components: [], warnings: []};
+  if ((tree as {truncated?: boolean}).truncated) facts.warnings.push(`${tree.name}: folder listing stopped early (too many files)`);
   if (tree.singleFile) {
     const entry = entries[0] ?? {path: '', size: 0};
-    if (/\.index\.json$/i.test(tree.name)) {
+    if (isIndexJsonName(tree.name)) {
       facts.layout = 'sharded';
-      await readSharded(tree, '', entryMap(entries), facts, facts);
+      await readSharded(tree, '', entryMap(entries), facts.warnings, facts, facts);
     } else {
       const file = await readFileFacts(tree, entry.path, displayName(tree, entry.path));
       addMain(facts, [file]);
@@ -35,15 +36,15 @@ export async function collectFacts(tree: ModelTree): Promise<Facts> {
   if (byPath.has('config.json')) {
     facts.layout = 'component-folder';
     facts.config = await readJson(tree, 'config.json');
-    const files = await readWeightsIn(tree, '', byPath, facts);
+    const files = await readWeightsIn(tree, '', byPath, facts.warnings);
     addMain(facts, files.files);
     if (files.indexKeys) facts.indexKeys = files.indexKeys;
     return finish(facts);
   }
-  const rootIndex = entries.find((e) => !e.path.includes('/') && /\.index\.json$/i.test(e.path));
+  const rootIndex = entries.find((e) => !e.path.includes('/') && isIndexJsonName(e.path));
   if (rootIndex) {
     facts.layout = 'sharded';
-    await readSharded(tree, rootIndex.path, byPath, facts, facts);
+    await readSharded(tree, rootIndex.path, byPath, facts.warnings, facts, facts);
     return finish(facts);
   }
   facts.layout = 'folder';
@@ -52,9 +53,25 @@ export async function collectFacts(tree: ModelTree): Promise<Facts> {
     facts.warnings.push(`${tree.name}: ${weights.length} weight files; only the first ${MAX_FOLDER_WEIGHT_FILES} were read`);
   }
   const files: FileFacts[] = [];
-  for (const w of weights.slice(0, MAX_FOLDER_WEIGHT_FILES)) files.push(await readFileFacts(tree, w.path, w.path));
+  files.push(...(await mapLimit(weights.slice(0, MAX_FOLDER_WEIGHT_FILES), READ_CONCURRENCY, (w) => readFileFacts(tree, w.path, w.path))));
   addMain(facts, files);
   return finish(facts);
+}
+
+/** Files read at once: HTTP sources gain from overlapping requests; results keep their order. */
+export const READ_CONCURRENCY = 8;
+
+async function mapLimit<T, R>(items: T[], limit: number, fn: (item: T) => Promise<R>): Promise<R[]> {
+  const out: R[] = new Array(items.length);
+  let next = 0;
+  const worker = async () => {
+    while (next < items.length) {
+      const i = next++;
+      out[i] = await fn(items[i]!);
+    }
+  };
+  await Promise.all(Array.from({length: Math.min(limit, items.length)}, worker));
+  return out;
 }
 
 /** Opens, reads and closes one weight file. */
@@ -114,37 +131,35 @@ export async function readJson(tree: ModelTree, path: string): Promise<Record<st
 
 /** Reads an index json and its shards (those present); returns the index. */
 async function readSharded(
-  tree: ModelTree, indexPath: string, byPath: Map<string, TreeEntry>, facts: Facts, target: {files: FileFacts[]; indexKeys?: string[]},
+  tree: ModelTree, indexPath: string, byPath: Map<string, TreeEntry>, warnings: string[], target: {files: FileFacts[]; indexKeys?: string[]},
+  main?: Facts,
 ): Promise<ShardIndex> {
   const shownIndex = indexPath === '' ? rootName(tree.name) : indexPath;
   const text = await tree.readText(indexPath);
   const index = parseShardIndex(text, shownIndex);
-  target.files.push({path: shownIndex, size: text.length, format: 'index', tensors: [], metadata: index.metadata, warnings: []});
+  target.files.push({path: shownIndex, size: Buffer.byteLength(text), format: 'index', tensors: [], metadata: index.metadata, warnings: []});
   const dir = indexPath === '' ? '' : posix.dirname(indexPath);
-  const shardFiles: FileFacts[] = [];
   let missing = 0;
-  for (const shard of index.shards) {
+  const read = await mapLimit(index.shards, READ_CONCURRENCY, async (shard) => {
     const rel = dir === '.' || dir === '' ? shard : `${dir}/${shard}`;
-    if (!tree.singleFile && !byPath.has(rel)) {
-      missing++;
-      continue;
-    }
+    if (!tree.singleFile && !byPath.has(rel)) return undefined;
     try {
-      const f = await readFileFacts(tree, rel, rel);
-      shardFiles.push(f);
+      return await readFileFacts(tree, rel, rel);
     } catch (err) {
-      if (err instanceof NotFoundError) {
-        missing++;
-        continue;
-      }
+      if (err instanceof NotFoundError) return undefined;
       throw err;
     }
+  });
+  const shardFiles: FileFacts[] = [];
+  for (const f of read) {
+    if (f) shardFiles.push(f);
+    else missing++;
   }
   if (missing > 0) {
-    facts.warnings.push(`${shownIndex}: ${missing} of ${index.shards.length} shards are not present; tensor names come from the index`);
+    warnings.push(`${shownIndex}: ${missing} of ${index.shards.length} shards are not present; tensor names come from the index`);
     target.indexKeys = index.keys;
   }
-  if (target === facts) addMain(facts, shardFiles);
+  if (main) addMain(main, shardFiles);
   else target.files.push(...shardFiles);
   return index;
 }
@@ -152,37 +167,37 @@ async function readSharded(
 const CONFIG_NAMES = ['config.json', 'scheduler_config.json'];
 
 async function readComponents(tree: ModelTree, modelIndex: Record<string, unknown>, byPath: Map<string, TreeEntry>, facts: Facts): Promise<ComponentFacts[]> {
-  const out: ComponentFacts[] = [];
-  for (const [name, value] of Object.entries(modelIndex)) {
-    if (name.startsWith('_') || !Array.isArray(value) || value.length !== 2) continue;
+  const listed = Object.entries(modelIndex).filter(([name, value]) => !name.startsWith('_') && Array.isArray(value) && value.length === 2);
+  const results = await mapLimit(listed, READ_CONCURRENCY, async ([name, value]) => {
+    const warnings: string[] = [];
     const [lib, cls] = value as unknown[];
     const library = typeof lib === 'string' ? lib : null;
     const className = typeof cls === 'string' ? cls : null;
     const comp: ComponentFacts = {name, library, className, files: [], present: false};
-    out.push(comp);
-    if (library === null && className === null) continue; // optional component, not part of this pipeline
-    if (name.includes('/') || name.includes('..')) continue;
+    if (library === null && className === null) return {comp, warnings}; // optional component, not part of this pipeline
+    if (name.includes('/') || name.includes('\\') || name === '..' || name === '.') return {comp, warnings};
     const prefix = `${name}/`;
-    const inComp = [...byPath.keys()].filter((p) => p.startsWith(prefix));
-    if (inComp.length === 0) {
-      facts.warnings.push(`component ${name} (${className ?? '?'}) is listed in model_index.json but its folder is missing`);
-      continue;
+    if (![...byPath.keys()].some((p) => p.startsWith(prefix))) {
+      warnings.push(`component ${name} (${className ?? '?'}) is listed in model_index.json but its folder is missing`);
+      return {comp, warnings};
     }
     comp.present = true;
     const configName = CONFIG_NAMES.find((c) => byPath.has(prefix + c));
     if (configName) comp.config = await readJson(tree, prefix + configName);
-    const weights = await readWeightsIn(tree, name, byPath, facts);
+    const weights = await readWeightsIn(tree, name, byPath, warnings);
     comp.files = weights.files;
     if (weights.indexKeys) comp.indexKeys = weights.indexKeys;
-  }
-  return out;
+    return {comp, warnings};
+  });
+  for (const r of results) facts.warnings.push(...r.warnings);
+  return results.map((r) => r.comp);
 }
 
 /**
  * Reads the weights of one component folder ('' = root): a sharded index when present, else the
  * preferred single weight file (non-variant safetensors first, then variants like .fp16, then pickles).
  */
-async function readWeightsIn(tree: ModelTree, dir: string, byPath: Map<string, TreeEntry>, facts: Facts): Promise<{files: FileFacts[]; indexKeys?: string[]}> {
+async function readWeightsIn(tree: ModelTree, dir: string, byPath: Map<string, TreeEntry>, warnings: string[]): Promise<{files: FileFacts[]; indexKeys?: string[]}> {
   const prefix = dir === '' ? '' : `${dir}/`;
   const here = [...byPath.values()].filter((e) => e.path.startsWith(prefix) && !e.path.slice(prefix.length).includes('/'));
   const base = (e: TreeEntry) => e.path.slice(prefix.length);
@@ -202,7 +217,7 @@ async function readWeightsIn(tree: ModelTree, dir: string, byPath: Map<string, T
   const idx = pick(indexes);
   const single = pick(safetensors.filter((e) => !e.path.includes('-of-'))) ?? pick(gguf) ?? pick(pickles.filter((e) => !e.path.includes('-of-')));
   if (idx && (!single || here.some((e) => e.path.includes('-of-')))) {
-    await readSharded(tree, idx.path, byPath, facts, target);
+    await readSharded(tree, idx.path, byPath, warnings, target);
     return target;
   }
   if (single) {

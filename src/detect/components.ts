@@ -25,6 +25,11 @@ export function componentsOf(facts: Facts, kind: Kind, family: Family): Componen
     if (noWeights.length) warnings.push(`no weight files read for: ${noWeights.join(', ')} (configs only)`);
     return {components, missing, warnings};
   }
+  if (facts.components.length > 0) {
+    // Components inferred from subfolders (no model_index.json): what is there, nothing known to be missing.
+    for (const c of facts.components) components[c.name] = {class: c.className, library: c.library, present: c.present};
+    return {components, missing, warnings};
+  }
   if (kind !== 'checkpoint' || family === 'unknown') return {components, missing, warnings};
   const info = FAMILIES[family];
   const root = rootView(facts);

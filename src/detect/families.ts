@@ -23,11 +23,11 @@ export interface FamilyInfo {
   denoiser: 'unet' | 'transformer' | 'prior' | 'decoder';
 }
 
-const SD_PARTS_1 = {vae: ['first_stage_model.', 'vae.'], text_encoder: ['cond_stage_model.', 'text_encoders.clip_l.']};
+const SD_PARTS_1 = {vae: ['first_stage_model.', 'vae.'], text_encoder: ['cond_stage_model.', 'text_encoders.clip_l.', 'text_encoder.']};
 const XL_PARTS = {
   vae: ['first_stage_model.', 'vae.'],
-  text_encoder: ['conditioner.embedders.0.transformer.', 'text_encoders.clip_l.'],
-  text_encoder_2: ['conditioner.embedders.1.model.', 'text_encoders.clip_g.'],
+  text_encoder: ['conditioner.embedders.0.transformer.', 'text_encoders.clip_l.', 'text_encoder.'],
+  text_encoder_2: ['conditioner.embedders.1.model.', 'text_encoders.clip_g.', 'text_encoder_2.'],
 };
 
 const T = (width: number, height: number, steps: number, guidance_scale: number) => ({width, height, steps, guidance_scale});

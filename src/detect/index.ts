@@ -4,6 +4,7 @@ import {collectFacts} from './collect-facts.js';
 import {runRules} from './registry.js';
 import {buildReport} from './report.js';
 import {LocalTree} from './local-tree.js';
+import {inferComponents} from './infer-components.js';
 
 export type {ModelReport, ModelTree} from './types.js';
 export {collectFacts} from './collect-facts.js';
@@ -13,6 +14,7 @@ export {buildReport} from './report.js';
 /** Reads the facts a tree offers (headers and configs only), runs every rule and builds the report. */
 export async function detect(tree: ModelTree, source?: ModelReport['source']): Promise<ModelReport> {
   const facts = await collectFacts(tree);
+  await inferComponents(tree, facts);
   const conclusion = runRules(facts);
   return buildReport(facts, conclusion, source ?? {type: 'local', id: tree.name});
 }

@@ -1,7 +1,7 @@
 // A local file or folder as a ModelTree: recursive listing with sizes (hidden entries such as .git
 // skipped, bounded in count and depth), byte sources over local files, small text reads with a cap.
 import {readdir, stat, realpath, readFile} from 'node:fs/promises';
-import {basename, dirname, join, resolve, sep, posix} from 'node:path';
+import {dirname, join, resolve, sep, posix} from 'node:path';
 import type {ByteSource, ModelTree, TreeEntry} from './types.js';
 import {LocalFileSource} from './readers/byte-source.js';
 import {InvalidModelError, NotFoundError} from '../errors.js';
@@ -121,9 +121,4 @@ export class LocalTree implements ModelTree {
     if (path === '' || path === '.') return this.name;
     return this.singleFile ? join(dirname(this.name), path) : `${this.name.replace(/[\\/]+$/, '')}${sep}${path}`;
   }
-}
-
-/** Display name of a tree root (last path segment). */
-export function rootName(name: string): string {
-  return basename(name.replace(/[\\/]+$/, '')) || name;
 }

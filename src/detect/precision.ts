@@ -87,6 +87,9 @@ export function summarizePrecision(tensors: Iterable<TensorInfo>, files: FileFac
   if (gguf) {
     const q = entries.find(([k]) => k.startsWith('gguf-'));
     precision = q ? q[0] : `gguf-${precision === 'fp32' ? 'f32' : precision === 'bf16' ? 'bf16' : 'f16'}`;
+  } else if (names.some((n) => /(^|\.)scaled_fp8$/.test(n)) && histogram.fp8) {
+    // ComfyUI "scaled fp8" files: the large matrices are fp8 (with per-layer scales), the rest stays bf16.
+    precision = 'fp8';
   } else if (entries.length > 1 && entries[0]![1] < 0.85 * total) precision = 'mixed';
   const quantized = gguf || !!bnb || /^(fp8|int8|nf4|fp4)$/.test(precision);
   return {precision, histogram, parameters, weightsBytes, quantized};

@@ -22,6 +22,7 @@ function formatOf(facts: Facts): ReportFormat {
   if (facts.layout === 'file') return main.some((f) => f.format === 'pickle') ? 'pickle' : 'single-file';
   if (facts.layout === 'sharded') return 'sharded';
   if (facts.config && typeof facts.config._class_name === 'string') return 'diffusers';
+  if (facts.components.some((c) => typeof c.config?._class_name === 'string')) return 'diffusers';
   if (main.length > 0 && main.every((f) => f.format === 'pickle')) return 'pickle';
   return 'folder';
 }

@@ -22,7 +22,9 @@ export function securityOf(facts: Facts): ModelReport['security'] {
       if (!DIFFUSERS_MODULES.has(v[0])) remote = true;
     }
   }
-  const configs = [facts.config, ...facts.components.map((c) => c.config)];
-  if (configs.some((c) => c && typeof c === 'object' && 'auto_map' in c)) remote = true;
+  // `auto_map` sends transformers to repo code; a component that diffusers loads from one of its own
+  // pipeline modules (e.g. Kolors' ChatGLM under library "kolors") does not need it.
+  if (facts.config && 'auto_map' in facts.config) remote = true;
+  for (const c of facts.components) if (c.config && 'auto_map' in c.config && (c.library === 'transformers' || c.library === null)) remote = true;
   return {pickle, unsafe_globals: unsafe, trust_remote_code_needed: remote};
 }

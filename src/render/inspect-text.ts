@@ -43,6 +43,8 @@ const KIND_WORDS: Record<string, string> = {
   'clip-vision': 'image encoder', upscaler: 'upscaler', hypernetwork: 'hypernetwork', unknown: 'model',
 };
 
+const article = (word: string) => (/^[aeiou]/i.test(word) && !/^(uni|eu)/i.test(word) ? 'An' : 'A');
+
 /** One sentence: what it is. */
 export function describe(r: ModelReport): string {
   if (r.kind === 'unknown') return 'Not recognized as any supported model kind.';
@@ -51,11 +53,11 @@ export function describe(r: ModelReport): string {
   const what = KIND_WORDS[r.kind] ?? r.kind;
   if (r.kind === 'checkpoint') {
     const scope = r.missing.length === 0 ? 'complete' : `${Object.entries(r.components).filter(([, c]) => c.present).map(([n]) => n).join(' + ') || 'partial'} only`;
-    return `A ${fam}${v} ${what}, ${scope}.`;
+    return `${article(fam)} ${fam}${v} ${what}, ${scope}.`;
   }
   const fmt = r.adapter_format ? ` in ${r.adapter_format} format` : '';
-  if (r.family === 'unknown') return `A ${what}${v}${fmt}${r.kind === 'lora' ? ' for an unrecognized base model' : ''}.`;
-  return `A ${what}${v}${fmt} for ${fam}.`;
+  if (r.family === 'unknown') return `${article(what)} ${what}${v}${fmt}${r.kind === 'lora' ? ' for an unrecognized base model' : ''}.`;
+  return `${article(what)} ${what}${v}${fmt} for ${fam}.`;
 }
 
 function vram(r: ModelReport): string {
@@ -71,8 +73,9 @@ export function renderInspect(r: ModelReport, style: Style): string {
   rows.push(['format', r.format]);
   const size = r.files.reduce((s, f) => s + f.size, 0);
   rows.push(['precision', r.precision]);
-  rows.push(['size', `${formatBytes(r.memory.weights_bytes || size)} of weights, ${formatCount(r.parameters)} parameters`]);
-  if (r.kind !== 'unknown') rows.push(['VRAM', vram(r)]);
+  if (r.parameters > 0) rows.push(['size', `${formatBytes(r.memory.weights_bytes)} of weights, ${formatCount(r.parameters)} parameters`]);
+  else rows.push(['size', `no weight data read (${r.files.length} file(s), ${formatBytes(size)} on disk)`]);
+  if (r.kind !== 'unknown') rows.push(['VRAM', r.parameters > 0 ? vram(r) : 'unknown (no weights read)']);
   if (r.pipeline) rows.push(['pipeline', `${r.pipeline} (${r.task})`]);
   if (r.prediction && r.prediction !== 'flow') rows.push(['prediction', r.prediction]);
   if (r.defaults) rows.push(['defaults', `${r.defaults.width}x${r.defaults.height}, ${r.defaults.steps} steps, guidance ${r.defaults.guidance_scale}`]);
@@ -97,15 +100,24 @@ export function globToRegExp(glob: string): RegExp {
   return new RegExp(`^${esc}$`);
 }
 
-export function renderKeys(tensors: Array<{component?: string; tensor: TensorInfo}>, filter?: string): string {
-  const re = filter ? globToRegExp(filter) : null;
-  const rows = tensors
-    .map(({component, tensor}) => ({name: component ? `${component}/${tensor.name}` : tensor.name, t: tensor}))
-    .filter((x) => !re || re.test(x.name) || re.test(x.t.name));
-  const w = Math.max(4, ...rows.map((x) => x.name.length));
-  const d = Math.max(5, ...rows.map((x) => x.t.dtype.length));
+export interface KeyRow {
+  component?: string;
+  tensor: TensorInfo;
+}
+
+/** Rows whose full name (component/name) or bare tensor name matches the glob. */
+export function filterKeys(rows: KeyRow[], filter?: string): KeyRow[] {
+  if (!filter) return rows;
+  const re = globToRegExp(filter);
+  return rows.filter(({component, tensor}) => re.test(tensor.name) || (component !== undefined && re.test(`${component}/${tensor.name}`)));
+}
+
+export function renderKeys(rows: KeyRow[]): string {
+  const named = rows.map(({component, tensor}) => ({name: component ? `${component}/${tensor.name}` : tensor.name, t: tensor}));
+  const w = Math.max(4, ...named.map((x) => x.name.length));
+  const d = Math.max(5, ...named.map((x) => x.t.dtype.length));
   const out = [`${'name'.padEnd(w)}  ${'dtype'.padEnd(d)}  shape`];
-  for (const x of rows) out.push(`${x.name.padEnd(w)}  ${x.t.dtype.padEnd(d)}  [${x.t.shape.join(', ')}]`);
-  out.push(`${rows.length} tensor(s)`);
+  for (const x of named) out.push(`${x.name.padEnd(w)}  ${x.t.dtype.padEnd(d)}  [${x.t.shape.join(', ')}]`);
+  out.push(`${named.length} tensor(s)`);
   return out.join('\n') + '\n';
 }

@@ -59,6 +59,12 @@ describe('mgen inspect', () => {
     expect(lines.at(-1)).toBe('2 tensor(s)');
   });
 
+  test('--keys --json applies the filter too', () => {
+    const r = mgen(['inspect', EXAMPLE, '--keys', '--json', '--filter', '*label_emb.0.0.weight']);
+    expect(r.code).toBe(0);
+    expect(JSON.parse(r.stdout)).toEqual([{name: 'model.diffusion_model.label_emb.0.0.weight', dtype: 'F16', shape: [1280, 2816]}]);
+  });
+
   test('MODEL_ID from the environment when no argument is given', () => {
     const r = mgen(['inspect', '--json'], {MODEL_ID: EXAMPLE});
     expect(r.code).toBe(0);
@@ -69,6 +75,12 @@ describe('mgen inspect', () => {
     const r = mgen(['inspect'], {MODEL_ID: undefined});
     expect(r.code).toBe(2);
     expect(r.stderr).toMatch(/^mgen: error: no model given/);
+  });
+
+  test('--filter without --keys is a usage error that says so', () => {
+    const r = mgen(['inspect', EXAMPLE, '--filter', '*']);
+    expect(r.code).toBe(2);
+    expect(r.stderr.trim()).toBe('mgen: error: --filter works only with --keys');
   });
 
   test('a path that does not exist exits 3 with one line, no stack', () => {

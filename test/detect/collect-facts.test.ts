@@ -4,7 +4,10 @@ import {mkdir, writeFile, readFile} from 'node:fs/promises';
 import {collectFacts} from '../../src/detect/collect-facts.js';
 import {LocalTree} from '../../src/detect/local-tree.js';
 import {InvalidModelError} from '../../src/errors.js';
-import {writeSafetensors, type TensorSpec} from '../helpers/safetensors-writer.js';
+import {sdxlLikeTensors, writeSafetensors, type TensorSpec} from '../helpers/safetensors-writer.js';
+import type {ByteSource, ModelTree} from '../../src/detect/types.js';
+import {writeGguf} from '../helpers/gguf-writer.js';
+import {dumpPickle, stateDict, torchZip} from '../helpers/pickle-writer.js';
 import {makeTmpDir} from '../helpers/tmp.js';
 
 const CORPUS = join(process.cwd(), '..', 'shared', 'corpus', 'detect');
@@ -37,6 +40,26 @@ describe('collectFacts on built fixtures', () => {
     expect(f.tensors.get('conv_in.weight')?.shape).toEqual([320, 4, 3, 3]);
     expect(f.metadata).toEqual({ss_network_dim: '16'});
     expect(f.files).toHaveLength(1);
+  });
+
+  test('a sparse 6.9 GB single file costs at most 2 reads and under 2 MB through collectFacts', async () => {
+    const p = join(tmp.dir, 'sdxl-sparse.safetensors');
+    await writeSafetensors(p, sdxlLikeTensors(2500), {sparse: true});
+    const inner = await LocalTree.open(p);
+    const sources: ByteSource[] = [];
+    const counting: ModelTree = {
+      name: inner.name, singleFile: inner.singleFile, list: () => inner.list(), readText: (x) => inner.readText(x),
+      open: (x) => {
+        const s = inner.open(x);
+        sources.push(s);
+        return s;
+      },
+    };
+    const f = await collectFacts(counting);
+    expect(f.tensors.size).toBe(2500);
+    expect(sources).toHaveLength(1);
+    expect(sources[0]!.stats.reads).toBeLessThanOrEqual(2);
+    expect(sources[0]!.stats.bytes).toBeLessThan(2 * 1024 * 1024);
   });
 
   test('a safetensors file with a wrong extension is sniffed by its magic', async () => {
@@ -141,6 +164,37 @@ describe('collectFacts on built fixtures', () => {
     const f = await facts(d);
     expect(f.layout).toBe('folder');
     expect(f.tensors.size).toBe(0);
+  });
+
+  test('a single .ckpt torch zip: tensors, metadata and pickle findings', async () => {
+    const p = join(tmp.dir, 'model.ckpt');
+    const root = {dict: [['global_step', 875000], ['state_dict', stateDict([{name: 'model.diffusion_model.out.2.weight', dtype: 'F16', shape: [4, 320, 3, 3]}])], ['hook', {global: ['os', 'system']}]]} as const;
+    await writeFile(p, torchZip(dumpPickle(root as never)));
+    const f = await facts(p);
+    expect(f.layout).toBe('file');
+    expect(f.tensors.get('model.diffusion_model.out.2.weight')?.shape).toEqual([4, 320, 3, 3]);
+    expect(f.metadata.global_step).toBe('875000');
+    expect(f.files[0]?.pickle?.findings).toEqual([{global: 'os.system', severity: 'dangerous', file: 'model.ckpt'}]);
+  });
+
+  test('a folder holding a GGUF file is read through the GGUF reader', async () => {
+    const d = join(tmp.dir, 'gguf-folder');
+    await writeGguf(join(d, 'flux1-schnell-Q8_0.gguf'), {'general.architecture': 'flux'}, [{name: 'img_in.weight', shape: [3072, 64], type: 'Q8_0'}]);
+    const f = await facts(d);
+    expect(f.layout).toBe('folder');
+    expect(f.tensors.get('img_in.weight')).toEqual({name: 'img_in.weight', dtype: 'GGUF_Q8_0', shape: [3072, 64]});
+    expect(f.metadata['general.architecture']).toBe('flux');
+  });
+
+  test('an index file given alone reads the shards beside it and lists the missing ones', async () => {
+    const d = join(tmp.dir, 'half-sharded');
+    await writeSafetensors(join(d, 's1.safetensors'), [unetKeys[0]!], {headerOnly: true});
+    await writeFile(join(d, 'model.safetensors.index.json'), JSON.stringify({weight_map: {'conv_in.weight': 's1.safetensors', 'conv_in.bias': 's2.safetensors'}}));
+    const f = await facts(join(d, 'model.safetensors.index.json'));
+    expect(f.layout).toBe('sharded');
+    expect([...f.tensors.keys()]).toEqual(['conv_in.weight']);
+    expect(f.indexKeys).toEqual(['conv_in.weight', 'conv_in.bias']);
+    expect(f.warnings.join()).toMatch(/1 of 2 shards are not present/);
   });
 
   test('malformed model_index.json is an InvalidModelError naming the file', async () => {

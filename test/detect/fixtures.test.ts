@@ -112,3 +112,46 @@ describe('fixtures of every family and kind, detected from files', () => {
     expect(r.security.trust_remote_code_needed).toBe(true);
   });
 });
+
+describe('real torch.save files (written by PyTorch, from the readers fixtures)', () => {
+  const dir = join(process.cwd(), 'test', 'fixtures', 'detect', 'torch');
+  test('A1111 textual inversion .pt', async () => {
+    const r = await detectLocal(join(dir, 'textual_inversion.pt'));
+    expect(r).toMatchObject({kind: 'textual-inversion', family: 'sd1', format: 'pickle'});
+    expect(r.security.pickle).toBe(true);
+  });
+  test('A1111 hypernetwork .pt (integer-keyed)', async () => {
+    expect(await detectLocal(join(dir, 'hypernetwork.pt'))).toMatchObject({kind: 'hypernetwork', family: 'sd1'});
+  });
+  test('a small arbitrary checkpoint is unknown, not a default family', async () => {
+    expect(await detectLocal(join(dir, 'zip_checkpoint.ckpt'))).toMatchObject({kind: 'unknown', family: 'unknown'});
+  });
+});
+
+describe('a folder of diffusers components without model_index.json', () => {
+  test('FLUX.1-schnell snapshot holding only transformer/config.json and its shard index', async () => {
+    const {mkdir, writeFile} = await import('node:fs/promises');
+    const dir = p('FLUX.1-schnell');
+    await mkdir(join(dir, 'transformer'), {recursive: true});
+    await writeFile(join(dir, 'transformer', 'config.json'), JSON.stringify({_class_name: 'FluxTransformer2DModel', guidance_embeds: false, in_channels: 64, num_layers: 19, num_single_layers: 38}));
+    const weightMap = Object.fromEntries(dit.fluxDiffusers({guidance: false}).map((s) => [s.name, 'diffusion_pytorch_model-00001-of-00003.safetensors']));
+    await writeFile(join(dir, 'transformer', 'diffusion_pytorch_model.safetensors.index.json'), JSON.stringify({metadata: {}, weight_map: weightMap}));
+    const r = await detectLocal(dir);
+    expect(r).toMatchObject({kind: 'checkpoint', family: 'flux', variants: ['schnell'], format: 'diffusers'});
+    expect(r.warnings.join(' ')).toMatch(/components inferred from subfolders \(transformer\)/);
+  });
+});
+
+describe('an SD2 .ckpt (torch zip) with state_dict and global_step', () => {
+  test('global_step 110000 (the 768-v release) gives v-prediction; the pickle is flagged', async () => {
+    const {torchTensor} = await import('../helpers/pickle-writer.js');
+    const specs = sd.sdCheckpoint('sd2');
+    const stateDict = {dict: specs.map((s, i) => [s.name, torchTensor(s.dtype === 'F16' ? 'F16' : 'F32', s.shape, i)] as [string, ReturnType<typeof torchTensor>])};
+    const root = {dict: [['epoch', 6], ['global_step', 110000], ['state_dict', stateDict]] as Array<[string, unknown]>};
+    const path = await files.writeTorch(p('768-v-ema.ckpt'), root as never, specs.length);
+    const r = await detectLocal(path);
+    expect(r).toMatchObject({kind: 'checkpoint', family: 'sd2', format: 'pickle', prediction: 'v'});
+    expect(r.variants).toContain('v-prediction');
+    expect(r.security.pickle).toBe(true);
+  });
+});

@@ -85,7 +85,7 @@ export class KeyView {
 }
 
 /** Prefixes that wrap the UNet/DiT in single-file checkpoints, most specific first. */
-export const DIFFUSION_PREFIXES = ['model.diffusion_model.', 'diffusion_model.', 'model.model.', 'net.'];
+export const DIFFUSION_PREFIXES = ['model.diffusion_model.', 'diffusion_model.', 'model.model.', 'net.', 'unet.', 'transformer.'];
 
 const rootViews = new WeakMap<Facts, KeyView>();
 const dmViews = new WeakMap<Facts, {view: KeyView; prefix: string}>();

@@ -58,12 +58,11 @@ export function inferLoraBase(v: KeyView, lf: LoraFacts): BaseGuess | null {
     const w = width(tb);
     const maxBlock = Math.max(...den.map((m) => Number(/^transformer_blocks_(\d+)_/.exec(m.name)?.[1] ?? -1)));
     if (w === 1536 || w === 2432) return {family: 'sd3', evidence: [ev(tb, `MMDiT transformer_blocks at width ${w} (SD3)`)], strength: 3};
-    if (w === 3072) {
-      const fluxOnly = any(/^transformer_blocks_\d+_(ff_context|norm1_context|norm1_linear)/);
-      if (fluxOnly && maxBlock < 19) return {family: 'flux', evidence: [ev(fluxOnly, 'FLUX double-stream block names, width 3072')], strength: 2};
-      const warnings = maxBlock >= 19 ? [] : ['only transformer_blocks at width 3072 and no single-stream blocks: Qwen-Image (a FLUX LoRA limited to double blocks would look the same)'];
-      return {family: 'qwen-image', evidence: [ev(tb, `transformer_blocks at width 3072 without single-stream blocks (max block ${maxBlock})`)], strength: maxBlock >= 19 ? 3 : 2, warnings};
-    }
+    const fluxOnly = any(/^transformer_blocks_\d+_(ff_context|ff_net|norm1_context|norm1_linear)/);
+    if (fluxOnly && maxBlock < 19) return {family: 'flux', evidence: [ev(fluxOnly, 'FLUX double-stream block names (ff/ff_context/norm1)')], strength: 2};
+    // Qwen-Image has 60 double-stream blocks and no single-stream ones; its attention names equal FLUX's.
+    const warnings = maxBlock >= 19 ? [] : ['only double-stream attention modules and no single-stream blocks: Qwen-Image (a FLUX LoRA limited to double-block attention would look the same)'];
+    return {family: 'qwen-image', evidence: [ev(tb, `transformer_blocks without single-stream blocks (max block ${maxBlock})`)], strength: maxBlock >= 19 ? 3 : 2, warnings};
   }
 
   // Wan (original names: self_attn/cross_attn q,k,v,o and ffn.0/2; diffusers: attn1/attn2 + ffn.net).
@@ -87,7 +86,8 @@ function sdUnetBase(mods: Mod[], v: KeyView, width: (m: Mod | undefined) => numb
     const w = width(m);
     if (w !== undefined && ATTN2_CONTEXT[w]) return {family: ATTN2_CONTEXT[w], evidence: [ev(m, `cross-attention input ${w}`)], strength: 3};
   }
-  const te = mods.filter((m) => m.part !== 'denoiser' && /self_attn_[qk]_proj$/.test(m.name));
+  // CLIP text-encoder modules only: LLM encoders (Qwen3 for Anima, ...) also have self_attn q/k projections.
+  const te = mods.filter((m) => m.part !== 'denoiser' && /^(text_model_)?encoder_layers_\d+_self_attn_[qk]_proj$/.test(m.name));
   const te1 = te.find((m) => m.part === 'te1' || m.part === 'te');
   const te2 = te.find((m) => m.part === 'te2');
   const unetish = den.some((m) => /^(down|up|mid)_blocks?_|^(input|output|middle)_blocks?_/.test(m.name));

@@ -67,7 +67,7 @@ function formatOf(v: KeyView, factors: string[], variants: string[]): string {
     if (v.find(/\.norm\.(key|query)_norm\.scale$/) && first(/\.lora_B\.bias$/)) return 'bfl-control';
     return 'bfl-peft';
   }
-  if (first(/\.lora_(down|up)\.weight$/)) return 'kohya-style-unprefixed';
+  if (first(/\.lora_(down|up)\.weight$/)) return 'unprefixed';
   return 'peft';
 }
 

@@ -4,22 +4,15 @@ import {open, stat, type FileHandle} from 'node:fs/promises';
 import type {ByteSource} from '../types.js';
 import {NotFoundError, InvalidModelError} from '../../errors.js';
 
+/**
+ * A local file read by positional reads. Each read opens and closes the file (readers make one to a
+ * few reads per file), so no handle outlives a read and nothing leaks when a caller forgets close().
+ */
 export class LocalFileSource implements ByteSource {
   readonly stats = {reads: 0, bytes: 0};
-  private handle?: Promise<FileHandle>;
   private sizeCache?: number;
 
   constructor(readonly path: string, readonly name: string = path) {}
-
-  private fh(): Promise<FileHandle> {
-    if (!this.handle) {
-      this.handle = open(this.path, 'r').catch((err: NodeJS.ErrnoException) => {
-        this.handle = undefined;
-        throw mapFsError(err, this.name);
-      });
-    }
-    return this.handle;
-  }
 
   async size(): Promise<number> {
     if (this.sizeCache === undefined) {
@@ -43,23 +36,28 @@ export class LocalFileSource implements ByteSource {
     const buf = Buffer.alloc(n);
     this.stats.reads++;
     if (n === 0) return buf;
-    const fh = await this.fh();
+    let fh: FileHandle;
+    try {
+      fh = await open(this.path, 'r');
+    } catch (err) {
+      throw mapFsError(err as NodeJS.ErrnoException, this.name);
+    }
     let got = 0;
-    while (got < n) {
-      const {bytesRead} = await fh.read(buf, got, n - got, offset + got);
-      if (bytesRead === 0) break;
-      got += bytesRead;
+    try {
+      while (got < n) {
+        const {bytesRead} = await fh.read(buf, got, n - got, offset + got);
+        if (bytesRead === 0) break;
+        got += bytesRead;
+      }
+    } finally {
+      await fh.close();
     }
     this.stats.bytes += got;
     return got === n ? buf : buf.subarray(0, got);
   }
 
-  /** Releases the file handle; reading again reopens it. */
-  async close(): Promise<void> {
-    const h = this.handle;
-    this.handle = undefined;
-    if (h) await (await h.catch(() => undefined))?.close();
-  }
+  /** Nothing is held between reads; kept for the ByteSource interface. */
+  async close(): Promise<void> {}
 }
 
 function mapFsError(err: NodeJS.ErrnoException, name: string): Error {

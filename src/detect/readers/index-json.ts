@@ -11,8 +11,9 @@ export interface ShardIndex {
   metadata: Record<string, string>;
 }
 
+/** `model.safetensors.index.json`, `pytorch_model.bin.index.json`, `diffusion_pytorch_model.fp16.safetensors.index.json`, ... */
 export function isIndexJsonName(path: string): boolean {
-  return /\.(safetensors|bin|pt|pth|ckpt)\.index\.json$/i.test(path) || /(^|\/)[^/]*\.index\.json$/i.test(path);
+  return /\.index\.json$/i.test(path);
 }
 
 export function parseShardIndex(text: string, name: string): ShardIndex {

@@ -23,8 +23,7 @@ const DANGEROUS_MODULES = [
   'os', 'posix', 'nt', 'subprocess', 'sys', 'socket', 'shutil', 'runpy', 'webbrowser', 'pty', 'commands', 'pickle', '_pickle',
   'cPickle', 'dill', 'marshal', 'ctypes', 'importlib', 'code', 'codeop', 'asyncio', 'multiprocessing', 'requests', 'httplib',
   'http', 'urllib', 'urllib2', 'aiohttp', 'bdb', 'pdb', 'timeit', 'profile', 'cProfile', 'pip', 'setuptools', 'distutils',
-  'ftplib', 'smtplib', 'telnetlib', 'imaplib', 'poplib', 'tempfile', 'glob', 'pathlib', 'io', '_io', 'zipimport', 'signal',
-  'threading', '_thread', 'venv', 'ensurepip', 'nturl2path', 'builtins.__import__',
+  'ftplib', 'smtplib', 'telnetlib', 'imaplib', 'poplib', 'zipimport', '_thread', 'venv', 'ensurepip',
 ];
 
 const DANGEROUS_NAMES = new Set([
@@ -36,7 +35,7 @@ const DANGEROUS_NAMES = new Set([
   'torch.load', 'torch.serialization.load', 'torch.storage._load_from_bytes', 'torch.hub.load', 'torch.hub.load_state_dict_from_url',
   'torch.jit.load', 'torch._C._jit_load', 'operator.attrgetter', 'operator.methodcaller',
   'numpy.load', 'numpy.testing._private.utils.runstring', 'types.CodeType', 'types.FunctionType',
-  'joblib.load', 'pydoc.locate', 'pydoc.pipepager',
+  'joblib.load', 'pydoc.locate', 'pydoc.pipepager', 'io.open', '_io.open', 'io.FileIO', '_io.FileIO', 'shelve.open',
 ]);
 
 export type Grade = 'safe' | 'dangerous' | 'unknown';

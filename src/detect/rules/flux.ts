@@ -26,7 +26,8 @@ export function matchFlux(facts: Facts): RuleMatch | null {
       evidence.push(v.describe('img_in.weight'));
       inDim = v.dim('img_in.weight', 1);
       const hidden = v.dim('img_in.weight', 0);
-      if (hidden !== undefined && hidden !== 3072) warnings.push(`hidden width ${hidden}, FLUX.1 uses 3072: a FLUX-like derivative`);
+      const packed = v.tensor('img_in.weight')?.dtype === 'U8';
+      if (!packed && hidden !== undefined && hidden !== 3072) warnings.push(`hidden width ${hidden}, FLUX.1 uses 3072: a FLUX-like derivative`);
     }
     guidance = v.has('guidance_in.in_layer.weight') || v.has('guidance_in.out_layer.weight');
     evidence.push(guidance ? 'guidance_in.* present (guidance-distilled: dev)' : 'no guidance_in.* (schnell-style)');

@@ -8,10 +8,9 @@ export function matchKolors(facts: Facts): RuleMatch | null {
   const c = sdClassify(facts);
   if (!c || c.family !== 'kolors') return null;
   const {variants, evidence} = sdInputVariants(c, facts);
-  const warnings: string[] = [];
-  const pipe = pipelineClass(facts);
-  if (pipe && !pipe.startsWith('Kolors')) warnings.push(`model_index.json names ${pipe}, but the ChatGLM text encoder needs KolorsPipeline`);
-  return {rule: 'kolors', kind: 'checkpoint', family: 'kolors', variants, specificity: c.specificity, evidence: [...c.evidence, ...evidence], warnings, pipeline: 'KolorsPipeline'};
+  // The report warns when model_index.json names another pipeline (Forge's copy says StableDiffusionXLPipeline).
+  const pipeline = /^Kolors/.test(pipelineClass(facts) ?? '') ? pipelineClass(facts)! : 'KolorsPipeline';
+  return {rule: 'kolors', kind: 'checkpoint', family: 'kolors', variants, specificity: c.specificity, evidence: [...c.evidence, ...evidence], pipeline};
 }
 
 export const kolorsRule: Rule = {id: 'kolors', match: matchKolors};

@@ -4,6 +4,7 @@ import type {Facts} from '../types.js';
 import type {Rule, RuleMatch} from '../rule-types.js';
 import {sdClassify, sdInputVariants} from '../analyze/sd.js';
 import {predictionCue} from '../analyze/prediction.js';
+import {component} from '../analyze/keys.js';
 
 export function matchSdxl(facts: Facts): RuleMatch | null {
   const c = sdClassify(facts);
@@ -15,6 +16,15 @@ export function matchSdxl(facts: Facts): RuleMatch | null {
     variants.push('playground-v2.5');
     prediction = 'edm';
     evidence.push('marker tensors edm_mean/edm_std (EDM latents, Playground v2.5)');
+  }
+  // Playground v2.5 diffusers folders: an EDM scheduler and per-channel latent statistics in the VAE config.
+  const sched = component(facts, 'scheduler');
+  const schedClass = sched?.className ?? '';
+  const vaeCfg = component(facts, 'vae')?.config;
+  if (!variants.includes('playground-v2.5') && (/^EDM/.test(schedClass) || (vaeCfg && Array.isArray(vaeCfg.latents_mean)))) {
+    variants.push('playground-v2.5');
+    prediction = 'edm';
+    evidence.push(/^EDM/.test(schedClass) ? `scheduler class ${schedClass} (EDM)` : 'vae config latents_mean/latents_std (EDM latents)');
   }
   const pred = predictionCue(facts);
   if (pred?.prediction === 'v') {

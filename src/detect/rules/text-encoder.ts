@@ -31,6 +31,15 @@ export function matchTextEncoder(facts: Facts): RuleMatch | null {
     variants.push(vocab !== undefined && vocab > 200000 ? 'umt5' : 't5');
     if (v.dim(emb, 1) === 4096) variants.push('xxl');
     specificity = 45;
+  } else if (v.has('model.embed_tokens.weight') && v.hasPrefix('model.layers.0.self_attn.')) {
+    // Decoder-only LLMs used as text encoders (Qwen2.5-VL, Llama, Gemma, Mistral).
+    evidence.push(v.describe('model.embed_tokens.weight'), `${v.maxIndex('model.layers.') + 1} layers`);
+    variants.push('llm');
+    specificity = 40;
+  } else if (v.has('transformer.embedding.word_embeddings.weight') && v.hasPrefix('transformer.encoder.layers.0.')) {
+    evidence.push(v.describe('transformer.embedding.word_embeddings.weight'), 'ChatGLM layout (Kolors text encoder)');
+    variants.push('chatglm');
+    specificity = 45;
   }
   const cls = configClass(facts.config);
   if (cls && TEXT_CLASSES.test(cls)) {

@@ -47,12 +47,15 @@ export function matchWan(facts: Facts): RuleMatch | null {
   const special = v.hasPrefix('vace_blocks.') || v.hasPrefix('vace_patch_embedding') ? 'vace'
     : v.hasPrefix('motion_encoder.') ? 'animate'
     : v.hasPrefix('casual_audio_encoder') || v.hasPrefix('audio_injector') ? 's2v'
+    : v.hasPrefix('control_adapter.') ? 'fun-control'
     : v.hasPrefix('img_emb.emb_pos') ? 'flf2v' : undefined;
   const hasImgEmb = v.hasPrefix('img_emb.') || v.hasPrefix('condition_embedder.image_embedder.');
   const task = inCh === 48 ? 'ti2v' : inCh === 36 ? 'i2v' : inCh === 16 ? 't2v' : undefined;
   const size = dim !== undefined ? SIZE[dim] : undefined;
   let version: string | undefined;
-  if (size === '1.3b' || hasImgEmb) version = '2.1';
+  if (size === '1.3b' || hasImgEmb || special === 'flf2v') version = '2.1';
+  else if (special === 'animate' || special === 's2v' || special === 'fun-control') version = '2.2';
+  else if (special === 'vace' && !/wan[-_ ]?2[._]?2|wan22/i.test(facts.name)) version = '2.1';
   else if (size === '5b' || task === 'ti2v' || (size === '14b' && task === 'i2v')) version = '2.2';
   else if (component(facts, 'transformer_2')?.className || facts.modelIndex?.boundary_ratio !== undefined) {
     version = '2.2';
@@ -63,10 +66,15 @@ export function matchWan(facts: Facts): RuleMatch | null {
   } else if (/wan[-_ ]?2[._]?1|wan21/i.test(facts.name)) {
     version = '2.1';
     warnings.push('Wan 2.1 and 2.2 A14B share every shape; version 2.1 taken from the file name');
+  } else if (size === '14b' && /(high|low)[-_ ]?noise/i.test(facts.name)) {
+    version = '2.2';
+    warnings.push('Wan 2.1 and 2.2 A14B share every shape; the high/low-noise expert named in the file name exists only in Wan 2.2');
   } else warnings.push('Wan 2.1 T2V-14B and 2.2 T2V-A14B have the same shapes: version unknown');
   if (hasImgEmb) evidence.push('img_emb.* (CLIP image projection: Wan 2.1 I2V)');
   const variants: string[] = [];
-  if (version && task && size) variants.push(`wan${version}-${task}-${version === '2.2' && size === '14b' ? 'a14b' : size}`);
+  const sizeName = version === '2.2' && size === '14b' && !special ? 'a14b' : size;
+  if (version && special && size) variants.push(`wan${version}-${special}-${size}`);
+  else if (version && task && size) variants.push(`wan${version}-${task}-${sizeName}`);
   if (version) variants.push(`wan${version}`);
   if (task) variants.push(task);
   if (size) variants.push(size);

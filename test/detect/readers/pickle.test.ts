@@ -130,7 +130,9 @@ describe('dangerous pickles are reported, never run', () => {
     const bytes = dumpPickle(payload);
     const path = join(tmp.dir, 'evil.pkl');
     await writeFile(path, bytes);
-    const facts = await readPickleFile(new LocalFileSource(path, 'evil.pkl'));
+    const src = new LocalFileSource(path, 'evil.pkl');
+    const facts = await readPickleFile(src);
+    await src.close();
     expect(facts.pickle?.findings).toEqual(expect.arrayContaining([
       {global: 'os.system', severity: 'dangerous', file: 'evil.pkl'},
       {global: 'builtins.eval', severity: 'dangerous', file: 'evil.pkl'},
@@ -157,6 +159,9 @@ describe('dangerous pickles are reported, never run', () => {
     expect(gradeGlobal('os.path.join')).toBe('dangerous');
     expect(gradeGlobal('torch.nn.modules.linear.Linear')).toBe('unknown');
     expect(gradeGlobal('mypackage.Thing')).toBe('unknown');
+    expect(gradeGlobal('pathlib.PosixPath')).toBe('unknown');
+    expect(gradeGlobal('io.open')).toBe('dangerous');
+    expect(gradeGlobal('ossify.thing')).toBe('unknown');
   });
 });
 

@@ -2,6 +2,11 @@ import {describe, expect, test} from '@jest/globals';
 import {runRules} from '../../../src/detect/registry.js';
 import {factsFrom} from '../../helpers/facts.js';
 import * as a from '../../helpers/fixtures/adapters.js';
+import type {TensorSpec} from '../../helpers/safetensors-writer.js';
+
+function llmEncoder(): TensorSpec[] {
+  return [{name: 'model.embed_tokens.weight', dtype: 'BF16', shape: [152064, 3584]}, {name: 'model.layers.0.self_attn.q_proj.weight', dtype: 'BF16', shape: [3584, 3584]}, {name: 'model.layers.27.mlp.up_proj.weight', dtype: 'BF16', shape: [18944, 3584]}];
+}
 
 const win = (f: ReturnType<typeof factsFrom>) => runRules(f).winner;
 
@@ -30,6 +35,7 @@ describe('adapter and component kinds', () => {
     ['Wan 2.2 VAE (z=48)', a.vae.wan(48), 'vae', 'wan'],
     ['CLIP-L text encoder', a.encoders.clipL(), 'text-encoder', 'unknown'],
     ['T5-XXL', a.encoders.t5xxl(), 'text-encoder', 'unknown'],
+    ['Qwen2.5-VL LLM encoder', llmEncoder(), 'text-encoder', 'unknown'],
     ['CLIP ViT-H image encoder', a.encoders.clipVisionH(), 'clip-vision', 'unknown'],
     ['SigLIP', a.encoders.siglip(), 'clip-vision', 'unknown'],
     ['Real-ESRGAN x4', a.upscalers.realesrganX4(), 'upscaler', 'unknown'],

@@ -78,5 +78,9 @@ describe('other DiT families', () => {
     const t2v = matchWan(factsFrom(dit.wan(5120, 16, {prefix: 'model.diffusion_model.'}), {name: 'my-video-model.safetensors'}));
     expect(t2v?.variants).toEqual(['t2v', '14b']);
     expect(t2v?.warnings?.join(' ')).toMatch(/version unknown/);
+    expect(matchWan(factsFrom(dit.wan(5120, 16), {name: 'SmoothMix_HighNoise.safetensors'}))?.variants).toContain('wan2.2-t2v-a14b');
+    expect(matchWan(factsFrom([...dit.wan(5120, 36), {name: 'control_adapter.conv.weight', dtype: 'BF16', shape: [5120, 36, 1, 2, 2]}]))?.variants).toContain('fun-control');
+    const vace = matchWan(factsFrom([...dit.wan(1536, 16), {name: 'vace_blocks.0.before_proj.weight', dtype: 'BF16', shape: [1536, 1536]}, {name: 'vace_patch_embedding.weight', dtype: 'BF16', shape: [1536, 96, 1, 2, 2]}]));
+    expect(vace?.variants).toEqual(['wan2.1-vace-1.3b', 'wan2.1', 't2v', '1.3b', 'vace']);
   });
 });

@@ -47,9 +47,17 @@ describe('LoRA rule: format and base family', () => {
     expect(m?.warnings?.join(' ')).toMatch(/metadata says sd1 but the tensors say sdxl/);
   });
 
+  test('Qwen-Image LoKr with factor shapes that do not multiply to 3072 is still Qwen-Image, not unknown', () => {
+    const lokr = [{name: 'lora_unet_transformer_blocks_0_attn_to_k.lokr_w1', dtype: 'F32', shape: [32, 96]}, {name: 'lora_unet_transformer_blocks_0_attn_to_k.lokr_w2', dtype: 'F32', shape: [32, 288]}, {name: 'lora_unet_transformer_blocks_0_attn_to_k.alpha', dtype: 'F32', shape: []}];
+    expect(matchLora(factsFrom(lokr))).toMatchObject({family: 'qwen-image', format: 'lycoris-lokr'});
+  });
+
   test('unknown DiT LoRAs stay unknown rather than borrowing a family', () => {
     const anima = [...a.loraModule('lora_unet_blocks_0_cross_attn_k_proj', 2048, 2048), ...a.loraModule('lora_unet_blocks_0_mlp_layer1', 2048, 8192)];
     expect(matchLora(factsFrom(anima))?.family).toBe('unknown');
+    // Its Qwen3 text-encoder LoRA is 1024 wide like OpenCLIP-H, but it is not a CLIP layer: still not SD2.
+    const withTe = [...anima, ...a.loraModule('lora_te_layers_0_self_attn_q_proj', 1024, 1024), ...a.loraModule('lora_te_layers_0_mlp_gate_proj', 1024, 2816)];
+    expect(matchLora(factsFrom(withTe))?.family).toBe('unknown');
   });
 
   test('a checkpoint with a few merged LoRA keys is not a LoRA', () => {

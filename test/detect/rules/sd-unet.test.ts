@@ -68,6 +68,14 @@ describe('SD UNet family rules', () => {
     expect(win(f)).toMatchObject({kind: 'checkpoint', family: 'sdxl'});
   });
 
+  test('diffusers-named all-in-one (unet. / vae. / text_encoder. prefixes) is read through its unet. prefix', async () => {
+    const {buildReport} = await import('../../../src/detect/report.js');
+    const {ldmVae, clipText} = await import('../../helpers/fixtures/sd.js');
+    const f = factsFrom([...diffusersUnet('unet.', {context: 2048, adm: 2816, linearProj: true}), ...ldmVae('vae.'), ...clipText('text_encoder.', 768, 2), ...clipText('text_encoder_2.', 1280, 2, 'F16', true)]);
+    const r = buildReport(f, runRules(f), {type: 'local', id: 'x'});
+    expect(r).toMatchObject({kind: 'checkpoint', family: 'sdxl', missing: []});
+  });
+
   test('SDXL refiner by widths (1280 context, 2560 add-embedding)', () => {
     const f = factsFrom(sdCheckpoint('refiner'));
     expect(matchSdxl(f)).toBeNull();
@@ -94,5 +102,18 @@ describe('SD UNet family rules', () => {
   test('a ControlNet encoder half is not a checkpoint', () => {
     const f = factsFrom(ldmUnet('', {context: 768}).filter((s) => !s.name.startsWith('output_blocks')));
     expect(matchSd1(f)).toBeNull();
+  });
+
+  test('Playground v2.5 diffusers folder: EDM scheduler on an SDXL UNet config', () => {
+    const f = factsFrom([], {
+      modelIndex: {_class_name: 'StableDiffusionXLPipeline', unet: ['diffusers', 'UNet2DConditionModel'], scheduler: ['diffusers', 'EDMDPMSolverMultistepScheduler']},
+      components: [
+        {name: 'unet', className: 'UNet2DConditionModel', config: {cross_attention_dim: 2048, projection_class_embeddings_input_dim: 2816, in_channels: 4}},
+        {name: 'scheduler', className: 'EDMDPMSolverMultistepScheduler', config: {sigma_data: 0.5}},
+      ],
+    });
+    expect(matchSdxl(f)).toMatchObject({variants: ['playground-v2.5'], prediction: 'edm'});
+    const plain = factsFrom([], {modelIndex: {_class_name: 'StableDiffusionXLPipeline'}, components: [{name: 'unet', className: 'UNet2DConditionModel', config: {cross_attention_dim: 2048, projection_class_embeddings_input_dim: 2816}}, {name: 'scheduler', className: 'EulerDiscreteScheduler', config: {prediction_type: 'epsilon'}}]});
+    expect(matchSdxl(plain)?.variants).toEqual([]);
   });
 });
