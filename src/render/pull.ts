@@ -1,0 +1,43 @@
+// Text and JSON rendering for `mgen pull`, `mgen list`, `mgen rm` (stdout only: the result).
+import type {CachedModel, RemoveResult} from '../sources/cache/inventory.js';
+import {formatBytes} from '../sources/download/progress.js';
+import type {PullResult} from '../sources/pull.js';
+
+export function pullJson(r: PullResult): string {
+  return JSON.stringify({
+    id: r.id, source: r.source, revision: r.revision, ...(r.commit ? {commit: r.commit} : {}), path: r.path,
+    files: r.files.map((f) => ({path: f.path, size: f.size, downloaded: f.downloaded})),
+    bytes_downloaded: r.bytes_downloaded, bytes_total: r.bytes_total, dry_run: r.dry_run,
+  });
+}
+
+export function pullText(r: PullResult): string {
+  const rev = r.commit ? `${r.revision}@${r.commit.slice(0, 12)}` : r.revision;
+  if (r.dry_run) {
+    const w = Math.max(...r.files.map((f) => f.path.length), 4);
+    const lines = r.files.map((f) => `${f.path.padEnd(w)}  ${formatBytes(f.size).padStart(9)}`);
+    return [`${r.id}${rev ? ` (${rev})` : ''}: ${r.files.length} files, ${formatBytes(r.bytes_total)} (dry run, nothing written)`, ...lines].join('\n');
+  }
+  return `${r.id}${rev ? ` (${rev})` : ''}: ${r.files.length} files, ${formatBytes(r.bytes_total)} total, ${formatBytes(r.bytes_downloaded)} downloaded\n${r.path}`;
+}
+
+function ago(iso: string | null): string {
+  if (!iso) return '-';
+  const s = (Date.now() - Date.parse(iso)) / 1000;
+  if (!Number.isFinite(s)) return '-';
+  if (s < 60) return 'just now';
+  if (s < 3600) return `${Math.floor(s / 60)} min ago`;
+  if (s < 86400) return `${Math.floor(s / 3600)} h ago`;
+  return `${Math.floor(s / 86400)} d ago`;
+}
+
+export function listText(models: CachedModel[]): string {
+  if (models.length === 0) return 'no cached models';
+  const rows = [['ID', 'REVISION', 'SIZE', 'FAMILY', 'KIND', 'LAST USED'], ...models.map((m) => [m.id, m.revision || '-', formatBytes(m.size), m.family, m.kind, ago(m.last_used)])];
+  const widths = rows[0]!.map((_, i) => Math.max(...rows.map((r) => r[i]!.length)));
+  return rows.map((r) => r.map((c, i) => (i === 2 ? c.padStart(widths[i]!) : c.padEnd(widths[i]!))).join('  ').trimEnd()).join('\n');
+}
+
+export function rmText(r: RemoveResult): string {
+  return `removed ${r.id}: ${formatBytes(r.bytes_freed)} freed`;
+}

@@ -1,0 +1,300 @@
+// Downloads one file into place: parallel Range segments for large files, resume from what an earlier run
+// left (validated by If-Range), retries on resets/5xx/429, sha256 (or git sha1) verified before the rename.
+//
+// Partials: a sequential download writes `<dest>.incomplete` (the name huggingface_hub uses, so either tool
+// resumes the other's prefix). A segmented download writes `<dest>.mgen-partial` plus a JSON state of its
+// segments, because its holes would fool a tool that resumes from the file size.
+import {createHash, type Hash} from 'node:crypto';
+import {createReadStream, existsSync, mkdirSync, readFileSync, renameSync, rmSync, statSync} from 'node:fs';
+import {dirname} from 'node:path';
+import {open, type FileHandle} from 'node:fs/promises';
+import {InterruptedError, MgenError, NetworkError} from '../../errors.js';
+import {writeFileAtomic} from '../cache/hf-cache.js';
+import {FileHashWorker} from './hash-worker.js';
+import {backoffMs, isAbort, isTransient, type HttpOptions} from '../http.js';
+import {getWithRetry, streamError} from './http-get.js';
+
+export interface DownloadJob {
+  url: string;
+  headers?: Record<string, string>;
+  size: number;
+  sha256?: string;
+  /** git blob sha1 (HF regular files), checked when no sha256 is known. */
+  gitSha1?: string;
+  dest: string;
+  label: string;
+  /** Hint for 401/403 answers. */
+  authHint?: string;
+}
+
+export interface DownloadOptions {
+  http?: HttpOptions;
+  signal?: AbortSignal;
+  onBytes?: (n: number) => void;
+  /** Files at least this big are fetched in parallel ranges (default 64 MiB). */
+  rangeThreshold?: number;
+  ranges?: number;
+  /** Consecutive failures without progress before giving up (default 6). */
+  maxStalls?: number;
+  /** Files at least this big are hashed in a worker thread while they download (default 16 MiB). */
+  workerHashThreshold?: number;
+}
+
+export interface DownloadResult {
+  downloaded: number;
+  resumedFrom: number;
+  skipped: boolean;
+}
+
+/** A downloaded file whose hash or size is not the one announced: exit 5 like other transfer failures. */
+export class ChecksumError extends NetworkError {}
+
+interface Segment {
+  start: number;
+  end: number;
+  pos: number;
+}
+
+interface State {
+  size: number;
+  etag?: string;
+  segments: Segment[];
+}
+
+class RestartNeeded extends Error {}
+
+const BATCH = 1 << 20;
+
+function split(start: number, size: number, n: number): Segment[] {
+  const len = size - start;
+  if (len <= 0) return [];
+  const step = Math.ceil(len / n);
+  const out: Segment[] = [];
+  for (let s = start; s < size; s += step) out.push({start: s, end: Math.min(size, s + step) - 1, pos: s});
+  return out;
+}
+
+function makeHasher(job: DownloadJob): Hash | undefined {
+  if (job.sha256) return createHash('sha256');
+  if (job.gitSha1) return createHash('sha1').update(`blob ${job.size}\0`);
+  return undefined;
+}
+
+async function hashFileRange(h: Hash, path: string, start: number, end: number): Promise<void> {
+  if (end <= start) return;
+  for await (const chunk of createReadStream(path, {start, end: end - 1, highWaterMark: 4 << 20})) h.update(chunk as Buffer);
+}
+
+function sleep(ms: number, signal?: AbortSignal): Promise<void> {
+  return new Promise((resolve, reject) => {
+    const t = setTimeout(resolve, ms);
+    signal?.addEventListener('abort', () => {
+      clearTimeout(t);
+      reject(new InterruptedError());
+    }, {once: true});
+  });
+}
+
+export async function downloadFile(job: DownloadJob, opts: DownloadOptions = {}): Promise<DownloadResult> {
+  if (existsSync(job.dest) && statSync(job.dest).size === job.size) return {downloaded: 0, resumedFrom: job.size, skipped: true};
+  const seqPath = `${job.dest}.incomplete`;
+  const segPath = `${job.dest}.mgen-partial`;
+  const statePath = `${segPath}.json`;
+  const nRanges = job.size >= (opts.rangeThreshold ?? 64 << 20) ? Math.max(1, opts.ranges ?? 4) : 1;
+
+  // Work out where to start from what an earlier run left.
+  let state: State | undefined;
+  let path: string;
+  try {
+    const s = JSON.parse(readFileSync(statePath, 'utf8')) as State;
+    if (s.size === job.size && existsSync(segPath)) state = s;
+  } catch {
+    /* no segmented partial */
+  }
+  if (state) {
+    path = segPath;
+  } else {
+    rmSync(segPath, {force: true});
+    rmSync(statePath, {force: true});
+    let have = 0;
+    try {
+      have = statSync(seqPath).size;
+    } catch {
+      /* none */
+    }
+    if (have > job.size) {
+      rmSync(seqPath, {force: true});
+      have = 0;
+    }
+    if (nRanges > 1 && have === 0) {
+      path = segPath;
+      state = {size: job.size, segments: split(0, job.size, nRanges)};
+    } else {
+      path = seqPath;
+      state = {size: job.size, segments: have < job.size ? [{start: have, end: job.size - 1, pos: have}] : []};
+    }
+  }
+  const resumedFrom = state.segments.reduce((a, s) => a + (s.pos - s.start), 0) + (path === seqPath ? (state.segments[0]?.start ?? job.size) : 0);
+  let downloaded = 0;
+
+  const hasher = makeHasher(job);
+  // Bytes before the first segment's position are complete on disk: hash them now, then hash inline while
+  // bytes arrive in order; whatever is left (later segments) is hashed from disk at the end.
+  let hashPos = -1;
+  const wantHash = job.sha256 ? 'sha256' : job.gitSha1 ? 'sha1' : undefined;
+  const worker = wantHash && job.size >= (opts.workerHashThreshold ?? 16 << 20)
+    ? new FileHashWorker(wantHash, wantHash === 'sha1' ? `blob ${job.size}\0` : undefined) : undefined;
+  let workerPos = 0;
+  /** Hands the worker every byte that is complete on disk from workerPos on, in file order. */
+  const pump = () => {
+    if (!worker) return;
+    for (;;) {
+      const seg = state!.segments.find((x) => x.start <= workerPos && workerPos <= x.end);
+      const upTo = seg ? seg.pos : (state!.segments.find((x) => x.start > workerPos)?.start ?? job.size);
+      if (upTo <= workerPos) return;
+      worker.hashFile(path, workerPos, upTo);
+      workerPos = upTo;
+    }
+  };
+  if (hasher && !worker) {
+    hashPos = state.segments[0]?.pos ?? job.size;
+    if (hashPos > 0) await hashFileRange(hasher, path, 0, hashPos);
+  }
+
+  mkdirSync(dirname(path), {recursive: true});
+  const fh: FileHandle = await open(path, existsSync(path) ? 'r+' : 'w+');
+  let lastSave = Date.now();
+  const saveState = () => {
+    if (path === segPath) writeFileAtomic(statePath, JSON.stringify(state));
+  };
+  const ac = new AbortController();
+  const onAbort = () => ac.abort(opts.signal?.reason);
+  opts.signal?.addEventListener('abort', onAbort, {once: true});
+
+  const runSegment = async (seg: Segment): Promise<void> => {
+    let stalls = 0;
+    while (seg.pos <= seg.end) {
+      const before = seg.pos;
+      try {
+        const headers: Record<string, string> = {...job.headers, 'accept-encoding': 'identity'};
+        if (!(seg.pos === 0 && seg.end === job.size - 1)) headers.range = `bytes=${seg.pos}-${seg.end}`;
+        if (state!.etag && headers.range) headers['if-range'] = state!.etag;
+        const res = await getWithRetry(job.url, headers, {...opts.http, signal: ac.signal});
+        if (res.status === 200 && headers.range) {
+          res.body.destroy();
+          throw new RestartNeeded();
+        }
+        if (res.status !== 200 && res.status !== 206) {
+          throw await streamError(res, {what: job.label, authHint: job.authHint, secrets: opts.http?.secrets});
+        }
+        const cr = /^bytes (\d+)-(\d+)\/(\d+)$/.exec(res.header('content-range') ?? '');
+        const total = cr ? Number(cr[3]) : Number(res.header('content-length') ?? job.size);
+        if (total !== job.size || (cr && Number(cr[1]) !== seg.pos)) {
+          res.body.destroy();
+          throw new ChecksumError(`${job.label}: the server sent ${total} bytes where ${job.size} were announced`, {hint: 'try again; the file may have changed'});
+        }
+        const etag = res.header('etag');
+        if (etag && !etag.startsWith('W/')) state!.etag = etag;
+        let batch: Buffer[] = [];
+        let batchLen = 0;
+        const flush = async () => {
+          if (batchLen === 0) return;
+          const bufs = batch;
+          const at = seg.pos;
+          batch = [];
+          const len = batchLen;
+          batchLen = 0;
+          await fh.writev(bufs, at);
+          if (hasher && hashPos === at) {
+            for (const b of bufs) hasher.update(b);
+            hashPos += len;
+          }
+          seg.pos += len;
+          pump();
+          downloaded += len;
+          opts.onBytes?.(len);
+          if (Date.now() - lastSave > 1000) {
+            lastSave = Date.now();
+            saveState();
+          }
+        };
+        try {
+          for await (const chunk of res.body as AsyncIterable<Buffer>) {
+            const room = seg.end + 1 - (seg.pos + batchLen);
+            const c = chunk.byteLength > room ? chunk.subarray(0, room) : chunk;
+            batch.push(Buffer.from(c.buffer, c.byteOffset, c.byteLength));
+            batchLen += c.byteLength;
+            if (batchLen >= BATCH) await flush();
+            if (ac.signal.aborted) throw new InterruptedError();
+            if (seg.pos + batchLen > seg.end) break;
+          }
+        } finally {
+          res.body.destroy();
+          // Bytes that arrived before a cut are good: keep them so the retry resumes after them.
+          await flush();
+        }
+        if (seg.pos <= seg.end) throw new TypeError('terminated: body ended early');
+      } catch (err) {
+        if (ac.signal.aborted || isAbort(err)) throw new InterruptedError();
+        if (err instanceof MgenError || err instanceof RestartNeeded) throw err;
+        if (!isTransient(err)) throw err;
+        stalls = seg.pos > before ? 1 : stalls + 1;
+        if (stalls > (opts.maxStalls ?? 6)) {
+          throw new NetworkError(`${job.label}: the connection kept failing (${String((err as Error).message)})`, {hint: 'run the pull again to resume', cause: err});
+        }
+        await sleep(backoffMs(stalls - 1, opts.http ?? {}), ac.signal);
+      }
+    }
+  };
+
+  let finished = false;
+  try {
+    try {
+      await Promise.all(state.segments.map((seg) => runSegment(seg).catch((err) => {
+        ac.abort(err);
+        throw err;
+      })));
+    } catch (err) {
+      if (!(err instanceof RestartNeeded)) throw err;
+      // The file changed under us (If-Range failed): discard the partial.
+      await fh.close().catch(() => undefined);
+      rmSync(path, {force: true});
+      rmSync(statePath, {force: true});
+      finished = true;
+      throw new NetworkError(`${job.label}: the file changed on the server since the partial download; the partial was discarded`, {hint: 'run the pull again'});
+    }
+    await fh.sync().catch(() => undefined);
+    await fh.close();
+    const size = statSync(path).size;
+    if (size !== job.size) throw new ChecksumError(`${job.label}: got ${size} bytes, expected ${job.size}`);
+    if (hasher) {
+      let got: string;
+      if (worker) {
+        pump();
+        got = await worker.digest();
+      } else {
+        await hashFileRange(hasher, path, Math.max(0, hashPos), job.size);
+        got = hasher.digest('hex');
+      }
+      const want = job.sha256 ?? job.gitSha1!;
+      if (got !== want) {
+        rmSync(path, {force: true});
+        rmSync(statePath, {force: true});
+        throw new ChecksumError(`${job.label}: checksum mismatch (expected ${job.sha256 ? 'sha256' : 'git sha1'} ${want.slice(0, 12)}…, got ${got.slice(0, 12)}…); the download was discarded`, {
+          hint: 'run the pull again; if it persists the file on the server is not the one its listing announces',
+        });
+      }
+    }
+    renameSync(path, job.dest);
+    rmSync(statePath, {force: true});
+    finished = true;
+    return {downloaded, resumedFrom, skipped: false};
+  } finally {
+    worker?.close();
+    opts.signal?.removeEventListener('abort', onAbort);
+    if (!finished) {
+      await fh.close().catch(() => undefined);
+      if (existsSync(path)) saveState();
+    }
+  }
+}
