@@ -4,6 +4,7 @@
 import {existsSync} from 'node:fs';
 import {mkdir, readFile, rename, rm} from 'node:fs/promises';
 import {join} from 'node:path';
+import type {Family, Kind, ModelReport} from '../detect/types.js';
 import {NotFoundError, RuntimeSetupError, UsageError} from '../errors.js';
 import {withLock} from './lock.js';
 import {mgenHome, pythonRuntimeDir} from './paths.js';
@@ -133,4 +134,49 @@ export async function makeTiny(name: string, outDir: string, opts: {env?: NodeJS
   const m = await readManifest(outDir);
   if (!m) throw new NotFoundError(`building ${n} wrote no mgen-tiny.json in ${outDir}`);
   return m;
+}
+
+/** The family of each builtin full model (adapters take their base's). */
+const BUILTIN_FAMILY: Record<string, Family> = {'tiny-sd': 'sd1', 'tiny-sd-single': 'sd1', 'tiny-sdxl': 'sdxl'};
+
+function kindFromLayout(m: TinyManifest): Kind {
+  if (m.layout.startsWith('lora')) return 'lora';
+  if (m.layout === 'textual-inversion') return 'textual-inversion';
+  if (m.component === 'ControlNetModel') return 'controlnet';
+  if (m.layout === 'diffusers-folder' || m.layout === 'single-file') return 'checkpoint';
+  return 'unknown';
+}
+
+/**
+ * Tiny models have random weights at toy widths, which detection rightly does not map to a real family.
+ * The runtime that built them says what they are in mgen-tiny.json; fill what detection left unknown
+ * from that, and say so in the evidence. What detection did conclude is kept.
+ */
+export function applyTinyManifest(report: ModelReport, b: BuiltinModel): ModelReport {
+  const m = b.manifest;
+  const family = (m.family as Family | undefined) ?? BUILTIN_FAMILY[m.base ?? m.name] ?? BUILTIN_FAMILY[b.name];
+  const facts: string[] = [`mgen-tiny.json: name=${m.name} layout=${m.layout}${m.base ? ` base=${m.base}` : ''}`];
+  const claims: string[] = [];
+  const out: ModelReport = {...report};
+  if (out.kind === 'unknown') {
+    out.kind = kindFromLayout(m);
+    claims.push(`kind=${out.kind}`);
+  }
+  if (out.family === 'unknown' && family) {
+    out.family = family;
+    claims.push(`family=${family}`);
+  }
+  if (!out.pipeline && out.kind === 'checkpoint' && m.pipeline) {
+    out.pipeline = m.pipeline;
+    claims.push(`pipeline=${m.pipeline}`);
+  }
+  if (out.kind !== 'checkpoint' && b.baseId && family) {
+    out.base = {family: out.base?.family && out.base.family !== 'unknown' ? out.base.family : family, suggested: b.baseId};
+    claims.push(`base=${b.baseId}`);
+  }
+  if (claims.length) {
+    out.evidence = [...report.evidence, {rule: 'builtin', claim: claims.join(' '), facts}];
+    out.warnings = report.warnings.filter((w) => !/not recognized|matches no known|no detection rule/.test(w));
+  }
+  return out;
 }

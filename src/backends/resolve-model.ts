@@ -6,7 +6,7 @@ import {homedir} from 'node:os';
 import {resolve} from 'node:path';
 import type {ModelReport} from '../detect/types.js';
 import {NotFoundError, UsageError} from '../errors.js';
-import {isBuiltinId, resolveBuiltin, type BuiltinModel} from './builtin.js';
+import {applyTinyManifest, isBuiltinId, resolveBuiltin, type BuiltinModel} from './builtin.js';
 import {detectLocalModel} from './detect-local.js';
 
 export interface ResolvedModel {
@@ -43,7 +43,7 @@ export async function resolveModelForLoad(id: string, opts: ResolveOptions = {})
   if (!trimmed) throw new UsageError('no MODEL_ID given', {hint: 'pass MODEL_ID as an argument or set $MODEL_ID'});
   if (isBuiltinId(trimmed)) {
     const b = await resolveBuiltin(trimmed, {env: opts.env, python: opts.python, onProgress: opts.onProgress});
-    const report = await detect(b.path);
+    const report = applyTinyManifest(await detect(b.path), b);
     report.source = {...report.source, type: 'builtin', id: trimmed};
     return {id: trimmed, pinnedId: trimmed, path: b.path, report, configRepo: b.configRepo, baseId: b.baseId ?? report.base?.suggested ?? null, builtin: b};
   }
