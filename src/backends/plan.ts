@@ -81,6 +81,8 @@ export function buildLoadPlan(report: ModelReport, paths: PlanPaths, flags: Plan
     vae: paths.vae ?? null,
   };
 
+  // Unsafe content is refused before anything else is concluded from it.
+  checkSafety(main, flags);
   // An adapter given as the MODEL_ID goes on top of its base.
   let ckpt: ModelRef;
   if (report.kind === 'checkpoint') {

@@ -6,7 +6,7 @@ import {basename, join} from 'node:path';
 import {GenerationError, InterruptedError, UsageError} from '../errors.js';
 import {buildA1111Parameters} from './a1111-parameters.js';
 import {sha256File} from './file-hash.js';
-import {resolveOutputPaths, writeImagesAtomically} from './output-paths.js';
+import {modelSlug, resolveOutputPaths, writeImagesAtomically} from './output-paths.js';
 import {buildLoadPlan, type ModelRef, type PlanFlags} from './plan.js';
 import type {PlanTask} from './pipelines.js';
 import {resolveModelForLoad, type ResolvedModel, type ResolveOptions} from './resolve-model.js';
@@ -238,7 +238,7 @@ class OpenSession implements Session {
       return {
         parameters: buildA1111Parameters({
           prompt: input.prompt, negativePrompt: input.negativePrompt, steps, scheduler, guidanceScale: guidance, seed: s, width, height,
-          modelHash: hash ? hash.slice(0, 10) : null, modelName: basename(this.ckpt.id).replace(/\.(safetensors|ckpt|pt|pth|bin|gguf)$/i, ''),
+          modelHash: hash ? hash.slice(0, 10) : null, modelName: modelSlug(this.ckpt.id),
           strength: input.strength, loras: this.plan.loras.map((l) => ({name: basename(l.path), scale: l.scale})), version: 'mgen',
         }),
         mgen: JSON.stringify({
@@ -252,7 +252,7 @@ class OpenSession implements Session {
             loras: this.plan.loras.map((l) => ({path: l.path, scale: l.scale})),
             embeddings: this.plan.embeddings, controlnet: this.plan.controlnet?.path ?? null, vae: this.plan.vae?.path ?? null,
           },
-          files: {model_sha256: hash},
+          files: {model: mainWeightFile(this.ckpt), model_sha256: hash},
           runtime: {python: this.hello.python, torch: this.hello.torch, diffusers: this.hello.diffusers, transformers: this.hello.transformers, device: this.hello.device},
         }),
       };

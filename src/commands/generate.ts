@@ -88,7 +88,7 @@ export default class Generate extends BaseCommand {
       if (input.seed === undefined) {
         const {randomInt} = await import('node:crypto');
         input.seed = randomInt(0, 2 ** 32 - 1);
-        this.note(`seed: ${input.seed}`);
+        if (process.stderr.isTTY) this.note(`seed: ${input.seed}`); // non-TTY: it is in the file name and --json
       }
       const bar = await startStepBar('denoising');
       let result;

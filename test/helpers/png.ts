@@ -1,5 +1,8 @@
 // Builds small PNG files in code (solid colour, RGB) with text chunks, for metadata tests.
+import * as nodeCrypto from 'node:crypto';
 import {crc32, deflateSync} from 'node:zlib';
+
+const require_crypto = () => nodeCrypto;
 
 function chunk(type: string, data: Buffer): Buffer {
   const len = Buffer.alloc(4);
@@ -32,4 +35,18 @@ export function buildPng(width: number, height: number, texts: TextChunk[] = [])
   }
   parts.push(chunk('IDAT', deflateSync(raw)), chunk('IEND', Buffer.alloc(0)));
   return Buffer.concat(parts);
+}
+
+/** sha256 of a PNG's image data (IDAT chunks): equal pixels from the same encoder give equal digests. */
+export function pixelDigest(buf: Buffer): string {
+  const {createHash} = require_crypto();
+  const h = createHash('sha256');
+  let off = 8;
+  while (off + 8 <= buf.length) {
+    const len = buf.readUInt32BE(off);
+    const type = buf.toString('latin1', off + 4, off + 8);
+    if (type === 'IDAT') h.update(buf.subarray(off + 8, off + 8 + len));
+    off += 12 + len;
+  }
+  return h.digest('hex');
 }
