@@ -1,7 +1,8 @@
 // openSession: MODEL_ID (+ adapters) -> reports -> load plan -> a worker with the model loaded, ready to
 // generate. Used by `mgen generate` (one request, then close) and `mgen serve` (kept warm).
 import {randomInt} from 'node:crypto';
-import {statSync} from 'node:fs';
+import {readFileSync, statSync} from 'node:fs';
+import {readPngInfo} from './png-metadata.js';
 import {basename, join} from 'node:path';
 import {GenerationError, InterruptedError, UsageError} from '../errors.js';
 import {buildA1111Parameters} from './a1111-parameters.js';
@@ -221,8 +222,10 @@ class OpenSession implements Session {
     const seed = input.seed ?? randomInt(0, 2 ** 32 - 1);
     const numImages = input.numImages ?? 1;
     if (!Number.isInteger(numImages) || numImages < 1) throw new UsageError('--num-images must be a whole number >= 1');
-    const width = input.width ?? d.width;
-    const height = input.height ?? d.height;
+    // Image-to-image / inpaint take their size from the input image unless asked otherwise.
+    const fromImage = this.plan.task !== 'text-to-image' && input.image ? imageSize(input.image) : null;
+    const width = input.width ?? (this.plan.task === 'text-to-image' ? d.width : null);
+    const height = input.height ?? (this.plan.task === 'text-to-image' ? d.height : null);
     const steps = input.steps ?? d.steps;
     const guidance = input.guidance ?? d.guidance_scale;
     const targets = resolveOutputPaths(input.out, {seed, numImages, model: this.model.id});
@@ -237,7 +240,8 @@ class OpenSession implements Session {
       };
       return {
         parameters: buildA1111Parameters({
-          prompt: input.prompt, negativePrompt: input.negativePrompt, steps, scheduler, guidanceScale: guidance, seed: s, width, height,
+          prompt: input.prompt, negativePrompt: input.negativePrompt, steps, scheduler, guidanceScale: guidance, seed: s,
+          width: width ?? fromImage?.width ?? null, height: height ?? fromImage?.height ?? null,
           modelHash: hash ? hash.slice(0, 10) : null, modelName: modelSlug(this.ckpt.id),
           strength: input.strength, loras: this.plan.loras.map((l) => ({name: basename(l.path), scale: l.scale})), version: 'mgen',
         }),
@@ -281,6 +285,16 @@ class OpenSession implements Session {
 
   async close(): Promise<void> {
     await this.worker.shutdown();
+  }
+}
+
+/** The size of a PNG input image (other formats: unknown until the worker opens them). */
+function imageSize(path: string): {width: number; height: number} | null {
+  try {
+    const {width, height} = readPngInfo(readFileSync(path));
+    return width && height ? {width, height} : null;
+  } catch {
+    return null;
   }
 }
 
