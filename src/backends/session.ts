@@ -127,7 +127,9 @@ export async function openSession(opts: SessionOptions): Promise<Session> {
     const mainToken = model.builtin?.manifest.token;
     stage('starting the Python worker');
     worker = await workerP;
+    const th = performance.now();
     const hello = await worker.hello();
+    lap('hello', th);
     const notes: string[] = [];
     const flags: PlanFlags = {
       task: opts.task, image: opts.image, mask: opts.mask, dtype: opts.dtype, offload: opts.offload, device: opts.device,
