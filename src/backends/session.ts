@@ -106,6 +106,14 @@ export async function openSession(opts: SessionOptions): Promise<Session> {
     return w;
   });
   workerP.catch(() => {});
+  // hello makes the worker import torch + diffusers; ask at once so that overlaps resolving the model.
+  const helloP = workerP.then(async (w) => {
+    const th = performance.now();
+    const h = await w.hello();
+    lap('hello', th);
+    return h;
+  });
+  helloP.catch(() => {});
   let worker: WorkerHandle | undefined;
   const onAbort = () => void workerP.then((w) => w.kill(), () => {});
   opts.signal?.addEventListener('abort', onAbort, {once: true});
@@ -127,9 +135,7 @@ export async function openSession(opts: SessionOptions): Promise<Session> {
     const mainToken = model.builtin?.manifest.token;
     stage('starting the Python worker');
     worker = await workerP;
-    const th = performance.now();
-    const hello = await worker.hello();
-    lap('hello', th);
+    const hello = await helloP;
     const notes: string[] = [];
     const flags: PlanFlags = {
       task: opts.task, image: opts.image, mask: opts.mask, dtype: opts.dtype, offload: opts.offload, device: opts.device,

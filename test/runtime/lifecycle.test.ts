@@ -97,6 +97,35 @@ describe('process lifecycle', () => {
   }, 300_000);
 });
 
+describe('mgen runtime doctor / make-tiny', () => {
+  it('doctor re-checks the interpreter for real and reports versions as JSON', async () => {
+    const r = await cli(['runtime', 'doctor', '--json']);
+    const doc = JSON.parse(r.stdout);
+    expect(doc.python).toBe(await testPython());
+    expect(doc.versions.torch).toMatch(/^\d+\.\d+/);
+    expect(doc.versions.diffusers).toMatch(/^\d+\.\d+/);
+    expect(doc.versions.mgen_runtime).toBeTruthy();
+    expect(doc.disk_free_bytes).toBeGreaterThan(0);
+    expect(r.code).toBe(doc.ok ? 0 : 7);
+  }, 120_000);
+
+  it('doctor says what is wrong when MGEN_PYTHON points nowhere (exit 7)', async () => {
+    const r = await cli(['runtime', 'doctor'], {env: {MGEN_PYTHON: join(out, 'no-python')}});
+    expect(r.code).toBe(7);
+    expect(r.stdout).toMatch(/problems:\n.*MGEN_PYTHON/);
+  }, 60_000);
+
+  it('make-tiny builds a named tiny model into a folder; an unknown name is exit 2', async () => {
+    const dir = join(out, 'ti');
+    const r = await cli(['runtime', 'make-tiny', 'tiny-sd-ti', dir]);
+    expect(r.code).toBe(0);
+    expect(JSON.parse(readFileSync(join(dir, 'mgen-tiny.json'), 'utf8')).name).toBe('tiny-sd-ti');
+    const bad = await cli(['runtime', 'make-tiny', 'tiny-nope', join(out, 'nope')]);
+    expect(bad.code).toBe(2);
+    expect(bad.stderr).toMatch(/unknown builtin model builtin:tiny-nope/);
+  }, 120_000);
+});
+
 // Needs a provisioned runtime (CI provisions one before the tests); with only MGEN_PYTHON there is nothing to check.
 const provisioned = process.env.MGEN_PYTHON ? null : await findRuntime().catch(() => null);
 (provisioned?.stamp ? describe : describe.skip)('mgen runtime install', () => {
