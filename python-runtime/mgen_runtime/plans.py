@@ -12,7 +12,6 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
-from .compat import clip_text_model_alias
 from .info import pick_device
 from .protocol import WorkerError, from_exception
 
@@ -239,7 +238,6 @@ def load(raw_plan: Any) -> Loaded:
         if plan["controlnet"]:
             controlnet = _load_submodel(plan["controlnet"], "ControlNetModel", None, common)
         pipe = _for_task(pipe, plan, controlnet)
-        clip_text_model_alias(pipe)
         _apply_adapters(pipe, plan)
         offload = _place(pipe, plan, device)
         if plan["vae_tiling"] and getattr(pipe, "vae", None) is not None:

@@ -260,8 +260,10 @@ def build_tiny_sd_controlnet(out: Path) -> dict:
     # Two conditioning blocks downsample the control image 2x: the tiny VAE's scale factor.
     controlnet = ControlNetModel.from_unet(pipe.unet, conditioning_embedding_out_channels=(16, 32))
     with torch.no_grad():
-        # from_unet zero-initialises the output convs, which would make the ControlNet a no-op.
-        for block in list(controlnet.controlnet_down_blocks) + [controlnet.controlnet_mid_block]:
+        # from_unet zero-initialises the output convs and the conditioning embedding's last conv, which would
+        # make the ControlNet a no-op (the control image could not change a pixel).
+        for block in list(controlnet.controlnet_down_blocks) + [controlnet.controlnet_mid_block,
+                                                                controlnet.controlnet_cond_embedding.conv_out]:
             block.weight.normal_(0, 0.05)
     controlnet.save_pretrained(out, safe_serialization=True)
     return _manifest(out, "tiny-sd-controlnet", "diffusers-folder", "tiny-sd", _files(out), component="ControlNetModel")

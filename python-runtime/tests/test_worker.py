@@ -6,7 +6,8 @@ import json
 import unittest
 from pathlib import Path
 
-from tests.support import WorkerClient, png_pixels, scratch_dir, sd_plan
+from tests.support import WorkerClient, scratch_dir, sd_plan
+from tests.support import pixel_digest as png_pixels
 
 
 class LightWorkerTest(unittest.TestCase):
