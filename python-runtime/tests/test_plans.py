@@ -233,7 +233,7 @@ class PlanValidationTest(unittest.TestCase):
                 self.assertNotIn("\n", ctx.exception.message)
 
 
-class SdxlTest(unittest.TestCase):
+class FamilyTest(unittest.TestCase):
     def test_tiny_sdxl_folder_loads_and_generates(self) -> None:
         from mgen_runtime import plans
 
@@ -246,6 +246,17 @@ class SdxlTest(unittest.TestCase):
         loaded = plans.load({"strategy": "diffusers-folder", "path": str(folder), "pipeline": "StableDiffusionXLPipeline", "device": "cpu"})
         out = generate(loaded, params={"clip_skip": 1})
         self.assertEqual((out["images"][0]["width"], out["images"][0]["height"]), (64, 64))
+
+    def test_tiny_flux_folder_loads_and_generates_with_its_own_params(self) -> None:
+        from mgen_runtime import plans
+
+        folder = tiny("tiny-flux")
+        self.assertEqual(json.loads((folder / "model_index.json").read_text())["transformer"], ["diffusers", "FluxTransformer2DModel"])
+        loaded = plans.load({"strategy": "diffusers-folder", "path": str(folder), "pipeline": "FluxPipeline", "device": "cpu"})
+        self.assertEqual(loaded.result()["components"]["text_encoder_2"], "T5EncoderModel")
+        out = generate(loaded, width=32, height=32, guidance_scale=3.5, params={"max_sequence_length": 16})
+        self.assertEqual((out["images"][0]["width"], out["images"][0]["height"]), (32, 32))
+        self.assertEqual(out["metadata"]["scheduler"], "FlowMatchEulerDiscreteScheduler")
 
 
 if __name__ == "__main__":
