@@ -4,10 +4,12 @@ from __future__ import annotations
 
 import inspect
 import threading
+from contextlib import nullcontext
 import time
 from pathlib import Path
 from typing import Any, Callable
 
+from .compat import clip_skip_alias
 from .plans import Loaded, diffusers_class
 from .png import write_png
 from .protocol import WorkerError, from_exception
@@ -167,7 +169,7 @@ def run(loaded: Loaded, raw: Any, schema: dict[str, Any], progress: ProgressFn, 
         state["last_step_at"] = call_start
         try:
             extra = {"callback_on_step_end": on_step_end} if accepts_callback else {}
-            with torch.inference_mode():
+            with torch.inference_mode(), clip_skip_alias(pipe) if "clip_skip" in kwargs else nullcontext():
                 output = pipe(**kwargs, generator=generator, num_images_per_prompt=1, **extra)
         except _Cancelled:
             raise WorkerError("cancelled", f"generation cancelled at image {n + 1}/{count}") from None

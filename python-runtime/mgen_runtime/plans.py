@@ -12,7 +12,6 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
-from .compat import clip_text_model_alias
 from .info import pick_device
 from .protocol import WorkerError, from_exception
 
@@ -228,7 +227,8 @@ def load(raw_plan: Any) -> Loaded:
     start = time.perf_counter()
     device = pick_device(plan["device"])
     torch_dtype, dtype_name = _torch_dtype(plan["dtype"], device)
-    common: dict[str, Any] = {"torch_dtype": torch_dtype, "local_files_only": True}
+    # diffusers 0.42 renamed `torch_dtype` to `dtype` (the old name still works with a FutureWarning).
+    common: dict[str, Any] = {"dtype": torch_dtype, "local_files_only": True}
     try:
         config_root = Path(plan["config_repo"] or plan["base_path"] or plan["path"])
         extra: dict[str, Any] = {}
@@ -239,7 +239,6 @@ def load(raw_plan: Any) -> Loaded:
         if plan["controlnet"]:
             controlnet = _load_submodel(plan["controlnet"], "ControlNetModel", None, common)
         pipe = _for_task(pipe, plan, controlnet)
-        clip_text_model_alias(pipe)
         _apply_adapters(pipe, plan)
         offload = _place(pipe, plan, device)
         if plan["vae_tiling"] and getattr(pipe, "vae", None) is not None:

@@ -60,6 +60,13 @@ def png_pixels(path: str | Path) -> bytes:
         return im.convert("RGB").tobytes()
 
 
+def pixel_digest(path: str | Path) -> str:
+    """sha256 of the decoded RGB pixels (short to print when two images are compared)."""
+    import hashlib
+
+    return hashlib.sha256(png_pixels(path)).hexdigest()
+
+
 class WorkerClient:
     """Starts `python -u -m mgen_runtime.worker` and talks JSON lines to it."""
 
@@ -81,7 +88,10 @@ class WorkerClient:
         try:
             for line in self.proc.stdout:
                 self.raw.append(line)
-                self.lines.put(json.loads(line))  # a non-JSON stdout line fails the test here
+                try:
+                    self.lines.put(json.loads(line))
+                except json.JSONDecodeError:
+                    self.lines.put({"__not_json__": line})
         except ValueError:  # closed by kill()
             pass
         self.lines.put(None)
@@ -98,6 +108,8 @@ class WorkerClient:
         msg = self.lines.get(timeout=timeout)
         if msg is None:
             raise AssertionError("worker stdout closed; stderr tail:\n" + "".join(self.stderr[-20:]))
+        if "__not_json__" in msg:
+            raise AssertionError(f"worker wrote a non-protocol line to stdout: {msg['__not_json__']!r}")
         return msg
 
     def send_raw(self, text: str) -> None:

@@ -6,7 +6,8 @@ import json
 import unittest
 from pathlib import Path
 
-from tests.support import WorkerClient, png_pixels, scratch_dir, sd_plan
+from tests.support import WorkerClient, scratch_dir, sd_plan
+from tests.support import pixel_digest as png_pixels
 
 
 class LightWorkerTest(unittest.TestCase):
@@ -23,6 +24,10 @@ class LightWorkerTest(unittest.TestCase):
         self.assertEqual((bad["id"], bad["ok"], bad["error"]["type"]), (None, False, "bad_request"))
         self.assertNotIn("\n", bad["error"]["message"])
         self.w.send_raw('{"verb": "hello"}')
+        self.assertEqual(self.w.next_line()["error"]["type"], "bad_request")
+        assert self.w.proc.stdin is not None
+        self.w.proc.stdin.buffer.write(b'{"id": "\xff\xfe", "verb": 3}\n')  # not UTF-8, and a bad verb
+        self.w.proc.stdin.flush()
         self.assertEqual(self.w.next_line()["error"]["type"], "bad_request")
         self.w.send_raw('["a list"]')
         self.assertEqual(self.w.next_line()["error"]["type"], "bad_request")
