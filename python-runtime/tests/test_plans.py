@@ -135,6 +135,9 @@ class TaskTest(unittest.TestCase):
         high = generate(loaded, image=str(self.image), strength=1.0, steps=4)
         self.assertEqual((low["images"][0]["width"], low["images"][0]["height"]), (64, 64))
         self.assertNotEqual(pixels(low), pixels(high))
+        # The pipeline has no width/height: a requested size resizes the input instead.
+        resized = generate(loaded, image=str(self.image), strength=0.5, steps=2, width=32, height=48)
+        self.assertEqual((resized["images"][0]["width"], resized["images"][0]["height"]), (32, 48))
 
     def test_inpaint_runs_and_keeps_the_size(self) -> None:
         loaded = load(task="inpaint")
