@@ -216,6 +216,22 @@ class OptionsTest(unittest.TestCase):
         self.assertTrue(loaded.pipe.vae.use_tiling)
         self.assertEqual(pixels(generate(loaded)), base_pixels())  # same VAE weights, tiling inactive at 64x64
 
+    def test_single_file_vae_override_in_ldm_names(self) -> None:
+        from safetensors.torch import load_file, save_file
+
+        from mgen_runtime.ldm import vae_to_ldm
+
+        single = tiny("tiny-sd-single")
+        vae = load_file(str(single / "config" / "vae" / "diffusion_pytorch_model.safetensors"))
+        vae = {k: v + 0.25 if k == "decoder.conv_out.bias" else v for k, v in vae.items()}  # tell it from the checkpoint's own
+        path = scratch_dir() / "vae.safetensors"
+        save_file({k.removeprefix("first_stage_model."): v.contiguous() for k, v in vae_to_ldm(vae).items()}, str(path))
+        loaded = load(strategy="single-file", path=str(single / "tiny-sd.safetensors"), config_repo=str(single / "config"),
+                      vae={"path": str(path), "single_file": True})
+        state = loaded.pipe.vae.state_dict()
+        self.assertEqual(sorted(state), sorted(vae))
+        self.assertTrue(all(state[k].equal(vae[k]) for k in vae))
+
     def test_half_precision_falls_back_to_float32_on_cpu(self) -> None:
         loaded = load(dtype="float16")
         self.assertEqual(loaded.result()["dtype"], "float32")
