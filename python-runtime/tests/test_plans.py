@@ -277,6 +277,16 @@ class FamilyTest(unittest.TestCase):
         self.assertEqual((out["images"][0]["width"], out["images"][0]["height"]), (32, 32))
         self.assertEqual(out["metadata"]["scheduler"], "FlowMatchEulerDiscreteScheduler")
 
+    def test_tiny_sd3_folder_loads_and_generates(self) -> None:
+        from mgen_runtime import plans
+
+        folder = tiny("tiny-sd3")
+        self.assertEqual(json.loads((folder / "model_index.json").read_text())["text_encoder_3"], ["transformers", "T5EncoderModel"])
+        loaded = plans.load({"strategy": "diffusers-folder", "path": str(folder), "pipeline": "StableDiffusion3Pipeline", "device": "cpu"})
+        self.assertEqual(loaded.result()["components"]["transformer"], "SD3Transformer2DModel")
+        out = generate(loaded, width=32, height=32, params={"max_sequence_length": 16})
+        self.assertEqual((out["images"][0]["width"], out["images"][0]["height"]), (32, 32))
+
 
 if __name__ == "__main__":
     unittest.main()
