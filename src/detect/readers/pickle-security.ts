@@ -1,0 +1,88 @@
+// Grading of the globals a pickle references, the way picklescan does: an allow-list of what plain
+// PyTorch/numpy checkpoints need, a list of known-dangerous callables, and everything else "unknown".
+import type {SecurityFinding} from '../types.js';
+
+const TORCH_DTYPES = new Set([
+  'float16', 'half', 'float32', 'float', 'float64', 'double', 'bfloat16', 'int64', 'long', 'int32', 'int', 'int16', 'short',
+  'int8', 'uint8', 'uint16', 'uint32', 'uint64', 'bool', 'complex64', 'complex128', 'cfloat', 'cdouble',
+  'float8_e4m3fn', 'float8_e5m2', 'float8_e4m3fnuz', 'float8_e5m2fnuz', 'float8_e8m0fnu', 'qint8', 'quint8', 'qint32',
+]);
+
+const SAFE = new Set([
+  'collections.OrderedDict', 'torch.Size', 'torch.device', 'torch.storage.UntypedStorage', 'torch.storage.TypedStorage',
+  'torch.nn.parameter.Parameter', '_codecs.encode',
+  'numpy.core.multiarray._reconstruct', 'numpy._core.multiarray._reconstruct', 'numpy.ndarray', 'numpy.dtype',
+  'numpy.core.multiarray.scalar', 'numpy._core.multiarray.scalar',
+  'builtins.set', 'builtins.frozenset', 'builtins.bytearray', 'builtins.slice', 'builtins.complex', 'builtins.tuple',
+  'builtins.list', 'builtins.dict', 'builtins.int', 'builtins.float', 'builtins.str', 'builtins.bytes', 'builtins.bool',
+  '__builtin__.set', '__builtin__.frozenset', 'torch._tensor._rebuild_from_type_v2_safe',
+]);
+
+/** Modules where every name is dangerous (process, file system, network, code loading). */
+const DANGEROUS_MODULES = [
+  'os', 'posix', 'nt', 'subprocess', 'sys', 'socket', 'shutil', 'runpy', 'webbrowser', 'pty', 'commands', 'pickle', '_pickle',
+  'cPickle', 'dill', 'marshal', 'ctypes', 'importlib', 'code', 'codeop', 'asyncio', 'multiprocessing', 'requests', 'httplib',
+  'http', 'urllib', 'urllib2', 'aiohttp', 'bdb', 'pdb', 'timeit', 'profile', 'cProfile', 'pip', 'setuptools', 'distutils',
+  'ftplib', 'smtplib', 'telnetlib', 'imaplib', 'poplib', 'zipimport', '_thread', 'venv', 'ensurepip',
+];
+
+const DANGEROUS_NAMES = new Set([
+  'builtins.eval', 'builtins.exec', 'builtins.execfile', 'builtins.compile', 'builtins.open', 'builtins.getattr',
+  'builtins.setattr', 'builtins.delattr', 'builtins.__import__', 'builtins.apply', 'builtins.input', 'builtins.breakpoint',
+  'builtins.globals', 'builtins.locals', 'builtins.vars', 'builtins.memoryview',
+  '__builtin__.eval', '__builtin__.exec', '__builtin__.execfile', '__builtin__.compile', '__builtin__.open', '__builtin__.getattr',
+  '__builtin__.setattr', '__builtin__.__import__', '__builtin__.apply', '__builtin__.input',
+  'torch.load', 'torch.serialization.load', 'torch.storage._load_from_bytes', 'torch.hub.load', 'torch.hub.load_state_dict_from_url',
+  'torch.jit.load', 'torch._C._jit_load', 'operator.attrgetter', 'operator.methodcaller',
+  'numpy.load', 'numpy.testing._private.utils.runstring', 'types.CodeType', 'types.FunctionType',
+  'joblib.load', 'pydoc.locate', 'pydoc.pipepager', 'io.open', '_io.open', 'io.FileIO', '_io.FileIO', 'shelve.open',
+]);
+
+export type Grade = 'safe' | 'dangerous' | 'unknown';
+
+export function gradeGlobal(qualified: string): Grade {
+  if (SAFE.has(qualified)) return 'safe';
+  const dot = qualified.lastIndexOf('.');
+  const module = qualified.slice(0, dot);
+  const name = qualified.slice(dot + 1);
+  if (DANGEROUS_NAMES.has(qualified)) return 'dangerous';
+  if (DANGEROUS_MODULES.some((m) => module === m || module.startsWith(`${m}.`) || qualified === m)) return 'dangerous';
+  if (module === 'torch._utils' && name.startsWith('_rebuild_')) return 'safe';
+  if (module === 'torch' && (name.endsWith('Storage') || TORCH_DTYPES.has(name))) return 'safe';
+  return 'unknown';
+}
+
+/** Findings for every global outside the allow-list. */
+export function securityFindings(globals: string[], file: string): SecurityFinding[] {
+  const out: SecurityFinding[] = [];
+  for (const g of globals) {
+    const grade = gradeGlobal(g);
+    if (grade !== 'safe') out.push({global: g, severity: grade, file});
+  }
+  return out;
+}
+
+const STORAGE_DTYPES: Record<string, string> = {
+  DoubleStorage: 'F64', FloatStorage: 'F32', HalfStorage: 'F16', BFloat16Storage: 'BF16', LongStorage: 'I64', IntStorage: 'I32',
+  ShortStorage: 'I16', CharStorage: 'I8', ByteStorage: 'U8', BoolStorage: 'BOOL', ComplexFloatStorage: 'C64',
+  ComplexDoubleStorage: 'C128', QInt8Storage: 'I8', QUInt8Storage: 'U8', QInt32Storage: 'I32',
+  Float8_e4m3fnStorage: 'F8_E4M3', Float8_e5m2Storage: 'F8_E5M2', UInt16Storage: 'U16', UInt32Storage: 'U32', UInt64Storage: 'U64',
+  UntypedStorage: 'U8',
+};
+
+const DTYPE_NAMES: Record<string, string> = {
+  float16: 'F16', half: 'F16', float32: 'F32', float: 'F32', float64: 'F64', double: 'F64', bfloat16: 'BF16', int64: 'I64', long: 'I64',
+  int32: 'I32', int: 'I32', int16: 'I16', short: 'I16', int8: 'I8', uint8: 'U8', uint16: 'U16', uint32: 'U32', uint64: 'U64', bool: 'BOOL',
+  complex64: 'C64', cfloat: 'C64', complex128: 'C128', cdouble: 'C128', float8_e4m3fn: 'F8_E4M3', float8_e5m2: 'F8_E5M2',
+  float8_e4m3fnuz: 'F8_E4M3FNUZ', float8_e5m2fnuz: 'F8_E5M2FNUZ', float8_e8m0fnu: 'F8_E8M0', qint8: 'I8', quint8: 'U8', qint32: 'I32',
+};
+
+/** dtype of a torch storage class name (`FloatStorage` -> F32). */
+export function storageDtype(name: string): string | undefined {
+  return STORAGE_DTYPES[name];
+}
+
+/** dtype of a torch dtype attribute name (`float16` -> F16). */
+export function torchDtype(name: string): string | undefined {
+  return DTYPE_NAMES[name];
+}
