@@ -285,8 +285,11 @@ def build_tiny_sdxl(out: Path) -> dict:
     tok1 = _tokenizer(scratch / "tok1")
     tok2 = _tokenizer(scratch / "tok2")
     vocab = len(tok1.get_vocab())
-    te1 = CLIPTextModel(_text_config(vocab)).eval()
-    te2 = CLIPTextModelWithProjection(_text_config(vocab, projection=CLIP_G_WIDTH, width=CLIP_G_WIDTH)).eval()
+    # Two layers each: SDXL conditions on the penultimate hidden state and clip_skip counts back from there, which
+    # a one-layer encoder cannot express. Stored in float16 (the runtime always loads with an explicit dtype) to keep
+    # the 1280-wide bigG encoder near 30 MB.
+    te1 = CLIPTextModel(_text_config(vocab, layers=2)).eval().to(torch.float16)
+    te2 = CLIPTextModelWithProjection(_text_config(vocab, projection=CLIP_G_WIDTH, width=CLIP_G_WIDTH, layers=2)).eval().to(torch.float16)
     unet = UNet2DConditionModel(
         block_out_channels=(32, 64),
         layers_per_block=1,
