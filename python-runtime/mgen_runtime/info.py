@@ -7,7 +7,7 @@ import platform
 import sys
 from typing import Any
 
-from . import PROTOCOL_VERSION
+from . import PROTOCOL_VERSION, __version__
 
 
 def _version(module: str) -> str | None:
@@ -48,6 +48,7 @@ def hello_info() -> dict[str, Any]:
         "diffusers": _version("diffusers"),
         "transformers": _version("transformers"),
         "device": pick_device(),
+        "mgen_runtime": __version__,
     }
     if info["device"] == "cuda":
         info["gpu_name"] = torch.cuda.get_device_name(0)

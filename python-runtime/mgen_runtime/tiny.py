@@ -18,8 +18,15 @@ import torch
 from .ldm import diffusers_to_ldm_sd1
 
 SEED = 0
-TEXT_WIDTH = 32
 SD_TOKEN_LIMIT = 77
+# The widths the detection rules decide by are the real models' ones (CLIP-L 768, OpenCLIP bigG 1280, T5-XXL 4096,
+# SDXL cross-attention 2048 and added-conditioning 2816); everything else (layers, channels, MLP sizes, vocabularies)
+# is cut down so that each model stays a few MB to a few tens of MB.
+CLIP_L_WIDTH = 768
+CLIP_G_WIDTH = 1280
+T5_XXL_WIDTH = 4096
+TEXT_WIDTH = CLIP_L_WIDTH
+SD3_CLIP_HIDDEN = 64
 
 
 def _bytes_to_unicode() -> dict[int, str]:
@@ -64,14 +71,14 @@ def write_clip_tokenizer(folder: Path) -> int:
     return len(vocab)
 
 
-def _text_config(vocab_size: int, projection: int | None = None):
+def _text_config(vocab_size: int, projection: int | None = None, width: int = CLIP_L_WIDTH, layers: int = 1):
     from transformers import CLIPTextConfig
 
     kwargs = dict(
-        hidden_size=TEXT_WIDTH,
-        intermediate_size=37,
-        num_attention_heads=4,
-        num_hidden_layers=2,
+        hidden_size=width,
+        intermediate_size=64,
+        num_attention_heads=width // 64,
+        num_hidden_layers=layers,
         max_position_embeddings=SD_TOKEN_LIMIT,
         vocab_size=vocab_size,
         bos_token_id=vocab_size - 2,
@@ -110,7 +117,7 @@ def _sd1_unet():
         out_channels=4,
         down_block_types=("DownBlock2D", "CrossAttnDownBlock2D"),
         up_block_types=("CrossAttnUpBlock2D", "UpBlock2D"),
-        cross_attention_dim=TEXT_WIDTH,
+        cross_attention_dim=CLIP_L_WIDTH,
         attention_head_dim=(2, 4),
         norm_num_groups=32,
     )
@@ -278,8 +285,11 @@ def build_tiny_sdxl(out: Path) -> dict:
     tok1 = _tokenizer(scratch / "tok1")
     tok2 = _tokenizer(scratch / "tok2")
     vocab = len(tok1.get_vocab())
-    te1 = CLIPTextModel(_text_config(vocab)).eval()
-    te2 = CLIPTextModelWithProjection(_text_config(vocab, projection=32)).eval()
+    # Two layers each: SDXL conditions on the penultimate hidden state and clip_skip counts back from there, which
+    # a one-layer encoder cannot express. Stored in float16 (the runtime always loads with an explicit dtype) to keep
+    # the 1280-wide bigG encoder near 30 MB.
+    te1 = CLIPTextModel(_text_config(vocab, layers=2)).eval().to(torch.float16)
+    te2 = CLIPTextModelWithProjection(_text_config(vocab, projection=CLIP_G_WIDTH, width=CLIP_G_WIDTH, layers=2)).eval().to(torch.float16)
     unet = UNet2DConditionModel(
         block_out_channels=(32, 64),
         layers_per_block=1,
@@ -291,10 +301,12 @@ def build_tiny_sdxl(out: Path) -> dict:
         attention_head_dim=(2, 4),
         use_linear_projection=True,
         addition_embed_type="text_time",
-        addition_time_embed_dim=8,
+        addition_time_embed_dim=256,
         transformer_layers_per_block=(1, 2),
-        projection_class_embeddings_input_dim=8 * 6 + 32,
-        cross_attention_dim=2 * TEXT_WIDTH,
+        # pooled bigG projection + six 256-wide time ids, as in SDXL base
+        projection_class_embeddings_input_dim=CLIP_G_WIDTH + 6 * 256,
+        # the two encoders' hidden states concatenated: 768 + 1280
+        cross_attention_dim=CLIP_L_WIDTH + CLIP_G_WIDTH,
         norm_num_groups=32,
     )
     scheduler = EulerDiscreteScheduler(beta_start=0.00085, beta_end=0.012, beta_schedule="scaled_linear", steps_offset=1,
@@ -315,26 +327,34 @@ def _t5_tokenizer():
     return T5TokenizerFast(vocab=pieces, extra_ids=0, model_max_length=SD_TOKEN_LIMIT)
 
 
+def _t5_encoder(vocab_size: int):
+    """A T5-XXL-wide (d_model 4096) encoder with a narrow attention/MLP inside: one layer, 4 heads of 8."""
+    from transformers import T5Config, T5EncoderModel
+
+    return T5EncoderModel(T5Config(
+        vocab_size=vocab_size, d_model=T5_XXL_WIDTH, d_kv=8, d_ff=32, num_layers=1, num_heads=4,
+        relative_attention_num_buckets=8, decoder_start_token_id=0, pad_token_id=0, eos_token_id=1,
+    )).eval()
+
+
 def build_tiny_flux(out: Path) -> dict:
     """A Flux-structured pipeline: CLIP + T5 text encoders, FluxTransformer2DModel with packed latents, a 1-level VAE."""
     from diffusers import AutoencoderKL, FlowMatchEulerDiscreteScheduler, FluxPipeline, FluxTransformer2DModel
-    from transformers import CLIPTextModel, T5Config, T5EncoderModel
+    from transformers import CLIPTextModel
 
     torch.manual_seed(SEED)
     scratch = out / ".scratch"
     tokenizer = _tokenizer(scratch / "tok")
     text_encoder = CLIPTextModel(_text_config(len(tokenizer.get_vocab()))).eval()
     tokenizer_2 = _t5_tokenizer()
-    text_encoder_2 = T5EncoderModel(T5Config(
-        vocab_size=len(tokenizer_2.get_vocab()), d_model=TEXT_WIDTH, d_kv=8, d_ff=37, num_layers=2, num_heads=4,
-        relative_attention_num_buckets=8, decoder_start_token_id=0, pad_token_id=0, eos_token_id=1,
-    )).eval()
+    text_encoder_2 = _t5_encoder(len(tokenizer_2.get_vocab()))
+    # FLUX.1's decisive widths: packed latents 16 channels x 2x2 = 64 in, T5-XXL 4096 context, CLIP-L 768 pooled.
     transformer = FluxTransformer2DModel(
-        patch_size=1, in_channels=4, num_layers=1, num_single_layers=1, attention_head_dim=16, num_attention_heads=2,
-        joint_attention_dim=TEXT_WIDTH, pooled_projection_dim=TEXT_WIDTH, axes_dims_rope=[4, 4, 8],
+        patch_size=1, in_channels=64, num_layers=1, num_single_layers=1, attention_head_dim=16, num_attention_heads=2,
+        joint_attention_dim=T5_XXL_WIDTH, pooled_projection_dim=CLIP_L_WIDTH, axes_dims_rope=[4, 4, 8],
     )
     vae = AutoencoderKL(
-        sample_size=32, in_channels=3, out_channels=3, block_out_channels=(4,), layers_per_block=1, latent_channels=1,
+        sample_size=32, in_channels=3, out_channels=3, block_out_channels=(4,), layers_per_block=1, latent_channels=16,
         norm_num_groups=1, use_quant_conv=False, use_post_quant_conv=False, shift_factor=0.0609, scaling_factor=1.5035,
     )
     pipe = FluxPipeline(scheduler=FlowMatchEulerDiscreteScheduler(), vae=vae, text_encoder=text_encoder, tokenizer=tokenizer,
@@ -342,6 +362,40 @@ def build_tiny_flux(out: Path) -> dict:
     _rmtree(scratch)
     pipe.save_pretrained(out, safe_serialization=True)
     return _manifest(out, "tiny-flux", "diffusers-folder", None, _files(out), pipeline="FluxPipeline", family="flux")
+
+
+def build_tiny_sd3(out: Path) -> dict:
+    """An SD3-structured pipeline: two projected CLIP encoders + T5, SD3Transformer2DModel, flow-matching scheduler."""
+    from diffusers import AutoencoderKL, FlowMatchEulerDiscreteScheduler, SD3Transformer2DModel, StableDiffusion3Pipeline
+    from transformers import CLIPTextModelWithProjection
+
+    torch.manual_seed(SEED)
+    scratch = out / ".scratch"
+    tok1 = _tokenizer(scratch / "tok1")
+    tok2 = _tokenizer(scratch / "tok2")
+    vocab = len(tok1.get_vocab())
+    # The pooled conditioning is the two CLIP projections concatenated: 768 (CLIP-L) + 1280 (bigG) = 2048, as in SD3.
+    # The CLIP hidden widths stay narrow (SD3_CLIP_HIDDEN): the real 768/1280-wide encoders would add ~45 MB, and
+    # the SD3 rule reads the transformer, not the text encoders.
+    te1 = CLIPTextModelWithProjection(_text_config(vocab, projection=CLIP_L_WIDTH, width=SD3_CLIP_HIDDEN)).eval()
+    te2 = CLIPTextModelWithProjection(_text_config(vocab, projection=CLIP_G_WIDTH, width=SD3_CLIP_HIDDEN)).eval()
+    tok3 = _t5_tokenizer()
+    te3 = _t5_encoder(len(tok3.get_vocab()))  # the CLIP hidden states are concatenated and padded to the T5 width
+    transformer = SD3Transformer2DModel(
+        sample_size=32, patch_size=1, in_channels=16, out_channels=16, num_layers=1, attention_head_dim=8,
+        num_attention_heads=4, caption_projection_dim=32, joint_attention_dim=T5_XXL_WIDTH,
+        pooled_projection_dim=CLIP_L_WIDTH + CLIP_G_WIDTH,
+    )
+    vae = AutoencoderKL(
+        sample_size=32, in_channels=3, out_channels=3, block_out_channels=(4,), layers_per_block=1, latent_channels=16,
+        norm_num_groups=1, use_quant_conv=False, use_post_quant_conv=False, shift_factor=0.0609, scaling_factor=1.5035,
+    )
+    pipe = StableDiffusion3Pipeline(transformer=transformer, scheduler=FlowMatchEulerDiscreteScheduler(shift=3.0), vae=vae,
+                                    text_encoder=te1, tokenizer=tok1, text_encoder_2=te2, tokenizer_2=tok2,
+                                    text_encoder_3=te3, tokenizer_3=tok3)
+    _rmtree(scratch)
+    pipe.save_pretrained(out, safe_serialization=True)
+    return _manifest(out, "tiny-sd3", "diffusers-folder", None, _files(out), pipeline="StableDiffusion3Pipeline", family="sd3")
 
 
 def _rmtree(path: Path) -> None:
@@ -359,6 +413,7 @@ BUILDERS: dict[str, Callable[[Path], dict]] = {
     "tiny-sd-ti": build_tiny_sd_ti,
     "tiny-sd-controlnet": build_tiny_sd_controlnet,
     "tiny-flux": build_tiny_flux,
+    "tiny-sd3": build_tiny_sd3,
 }
 
 

@@ -45,7 +45,8 @@ class TinyTest(unittest.TestCase):
         manifest = json.loads((folder / "mgen-tiny.json").read_text())
         self.assertEqual((manifest["name"], manifest["layout"], manifest["family"]), ("tiny-sd", "diffusers-folder", "sd1"))
         self.assertIn("unet/diffusion_pytorch_model.safetensors", manifest["files"])
-        self.assertLess(sum(p.stat().st_size for p in folder.rglob("*") if p.is_file()), 10 * 2**20)
+        # The CLIP-L-wide (768) text encoder is ~11 MiB of it; the UNet and VAE stay a few MiB.
+        self.assertLess(sum(p.stat().st_size for p in folder.rglob("*") if p.is_file()), 24 * 2**20)
 
     def test_builds_are_deterministic(self) -> None:
         from mgen_runtime.tiny import build
