@@ -122,7 +122,9 @@ export async function openSession(opts: SessionOptions): Promise<Session> {
     const tr = performance.now();
     const ropts: ResolveOptions = {env, python: runtime.python, onProgress: stage};
     const model = await resolveFn(opts.modelId, ropts);
-    const baseId = opts.base ?? (model.report.kind !== 'checkpoint' ? model.baseId : null);
+    // Adapters and UNet/transformer-only files need a base pipeline: the one asked for, else the suggested one.
+    const needsBase = model.report.kind !== 'checkpoint' || model.report.missing.length > 0;
+    const baseId = opts.base ?? (needsBase ? model.baseId : null);
     const [base, loras, embeddings, controlnet, vae] = await Promise.all([
       baseId ? resolveFn(baseId, ropts) : null,
       Promise.all((opts.loras ?? []).map(async (l) => ({...refOf(await resolveFn(l.id, ropts)), scale: l.scale}))),

@@ -11,21 +11,25 @@ export default class Inspect extends BaseCommand {
     '<%= config.bin %> inspect ./model --keys --filter "*attn2.to_k*"',
     'MODEL_ID=./flux1-dev.safetensors <%= config.bin %> inspect',
   ];
-  static override args = {model: Args.string({description: 'MODEL_ID: a local file or folder (default: $MODEL_ID)', required: false})};
+  static override args = {model: Args.string({description: 'MODEL_ID: local path, org/name[@rev][/file], hf://, civitai:ID[@VER], AIR, https URL or builtin:NAME (default: $MODEL_ID)', required: false})};
   static override flags = {
     json: Flags.boolean({description: 'print the ModelReport as JSON'}),
     keys: Flags.boolean({description: 'list tensors (name, dtype, shape) instead of the summary'}),
     filter: Flags.string({description: 'with --keys: only names matching this glob (* and ?)'}),
+    revision: Flags.string({description: 'branch, tag or commit (HF)'}),
+    file: Flags.string({description: 'the file to inspect when a repo or CivitAI version has several'}),
+    offline: Flags.boolean({description: 'use the cache only (also HF_HUB_OFFLINE=1)'}),
+    token: Flags.string({description: 'HF or CivitAI token (default HF_TOKEN / CIVITAI_TOKEN)'}),
+    endpoint: Flags.string({description: 'HF Hub endpoint (default HF_ENDPOINT or https://huggingface.co)'}),
   };
 
   async run(): Promise<void> {
     const {args, flags} = await this.parse(Inspect);
     if (flags.filter !== undefined && !flags.keys) throw new UsageError('--filter works only with --keys');
-    const id = args.model ?? process.env.MODEL_ID;
-    if (!id) throw new UsageError('no model given', {hint: 'pass MODEL_ID as an argument or set $MODEL_ID'});
-    const {openModel} = await import('../detect/open-model.js');
+    this.secrets.push(flags.token);
+    const {openForInspect} = await import('../cli/open-for-inspect.js');
     const {CountingTree} = await import('../detect/counting-tree.js');
-    const opened = await openModel(id);
+    const opened = await openForInspect(args.model, {token: flags.token, endpoint: flags.endpoint, revision: flags.revision, file: flags.file, offline: flags.offline});
     const tree = new CountingTree(opened.tree);
     const started = process.hrtime.bigint();
     const render = await import('../render/inspect-text.js');
@@ -40,6 +44,11 @@ export default class Inspect extends BaseCommand {
     } else {
       const {detect} = await import('../detect/index.js');
       const report = await detect(tree, opened.source);
+      if (opened.civitai) {
+        const {compareBaseModel} = await import('../sources/civitai/metadata.js');
+        const w = compareBaseModel(opened.civitai.baseModel, report.family);
+        if (w) report.warnings.push(w);
+      }
       if (flags.json) process.stdout.write(JSON.stringify(report, null, 2) + '\n');
       else process.stdout.write(render.renderInspect(report, render.makeStyle(render.colorEnabled())));
     }
