@@ -1,0 +1,109 @@
+// The native request: its JSON Schema (our fields + the loaded pipeline's extra __call__ parameters, draft
+// 2020-12) and the step from a validated body to the worker's GenerateRequest.
+import type {GenerateRequest} from '../worker/types.js';
+import type {Caps, NativeRequest} from './types.js';
+
+type JsonSchema = Record<string, unknown>;
+
+/** Pipeline __call__ parameters that our own fields stand for (or that make no sense over HTTP). */
+export const MAPPED_PIPELINE_PARAMS: ReadonlySet<string> = new Set([
+  'prompt', 'negative_prompt', 'width', 'height', 'num_inference_steps', 'guidance_scale', 'num_images_per_prompt',
+  'generator', 'latents', 'output_type', 'return_dict', 'callback', 'callback_steps', 'callback_on_step_end',
+  'callback_on_step_end_tensor_inputs', 'image', 'mask_image', 'strength', 'control_image', 'prompt_embeds',
+  'negative_prompt_embeds', 'pooled_prompt_embeds', 'negative_pooled_prompt_embeds', 'ip_adapter_image_embeds',
+  'cross_attention_kwargs', 'joint_attention_kwargs', 'seed', 'num_images', 'steps', 'scheduler', 'params',
+  'loras', 'response_format', 'mask', 'id',
+]);
+
+export interface NativeDefaults {
+  width: number;
+  height: number;
+  steps: number;
+  guidance_scale: number;
+}
+
+/** The properties a pipeline schema offers beyond our fields (its `$defs` travel along). */
+export function pipelineExtras(pipelineSchema: JsonSchema | null | undefined): {properties: Record<string, JsonSchema>; defs: JsonSchema} {
+  const props = (pipelineSchema?.properties ?? {}) as Record<string, JsonSchema>;
+  const properties: Record<string, JsonSchema> = {};
+  for (const [k, v] of Object.entries(props)) if (!MAPPED_PIPELINE_PARAMS.has(k)) properties[k] = v;
+  const defs = {...((pipelineSchema?.$defs ?? {}) as JsonSchema), ...((pipelineSchema?.definitions ?? {}) as JsonSchema)};
+  return {properties, defs};
+}
+
+/** JSON Schema 2020-12 for the native body, given the pipeline's schema and the caps. */
+export function nativeRequestSchema(pipelineSchema: JsonSchema | null | undefined, caps: Caps): JsonSchema {
+  const {properties: extras, defs} = pipelineExtras(pipelineSchema);
+  const size = {type: 'integer', minimum: 64, maximum: caps.maxSize, multipleOf: 8};
+  const inlineImage = {type: ['string', 'null'], description: 'base64 or a data: URL; URLs and paths are refused'};
+  return {
+    $schema: 'https://json-schema.org/draft/2020-12/schema',
+    type: 'object',
+    required: ['prompt'],
+    additionalProperties: false,
+    properties: {
+      prompt: {type: 'string', minLength: 1, maxLength: 20000},
+      negative_prompt: {type: ['string', 'null'], maxLength: 20000},
+      width: size,
+      height: size,
+      steps: {type: 'integer', minimum: 1, maximum: caps.maxSteps},
+      guidance_scale: {type: 'number', minimum: 0, maximum: 100},
+      seed: {type: 'integer', minimum: 0, maximum: 4294967295},
+      num_images: {type: 'integer', minimum: 1, maximum: caps.maxImages},
+      scheduler: {type: ['string', 'null'], pattern: '^[A-Za-z][A-Za-z0-9_]*$', maxLength: 100},
+      strength: {type: ['number', 'null'], minimum: 0, maximum: 1},
+      image: inlineImage,
+      mask: inlineImage,
+      control_image: inlineImage,
+      loras: {
+        type: 'array',
+        maxItems: 16,
+        items: {
+          type: 'object',
+          required: ['name'],
+          additionalProperties: false,
+          properties: {name: {type: 'string', minLength: 1}, scale: {type: 'number', minimum: -10, maximum: 10}},
+        },
+      },
+      response_format: {enum: ['b64_json', 'url']},
+      params: {type: 'object', additionalProperties: false, properties: extras},
+      ...extras,
+    },
+    ...(Object.keys(defs).length ? {$defs: defs} : {}),
+  };
+}
+
+/** Splits a validated body into the worker request (paths for inline images are filled in by the engine). */
+export function toGenerateRequest(
+  body: NativeRequest,
+  defaults: NativeDefaults,
+  out: {out_dir: string; file_stem: string},
+  randomSeed: () => number,
+): GenerateRequest {
+  const params: Record<string, unknown> = {...(body.params ?? {})};
+  for (const [k, v] of Object.entries(body)) if (!MAPPED_PIPELINE_PARAMS.has(k)) params[k] = v;
+  return {
+    prompt: body.prompt,
+    negative_prompt: body.negative_prompt ?? null,
+    width: body.width ?? defaults.width,
+    height: body.height ?? defaults.height,
+    steps: body.steps ?? defaults.steps,
+    guidance_scale: body.guidance_scale ?? defaults.guidance_scale,
+    seed: body.seed ?? randomSeed(),
+    num_images: body.num_images ?? 1,
+    scheduler: body.scheduler ?? null,
+    image: null,
+    mask: null,
+    strength: body.strength ?? null,
+    control_image: null,
+    params,
+    out_dir: out.out_dir,
+    file_stem: out.file_stem,
+    png_text: [],
+  };
+}
+
+/** Defaults from the ModelReport when it has them, else SD 1.5's. */
+export function defaultsFromReport(report: {defaults?: NativeDefaults | null} | null | undefined): NativeDefaults {
+  return report?.defaults ?? {width: 512, height: 512, steps: 25, guidance_scale: 7.5};
+}
