@@ -1,0 +1,198 @@
+// Provisioning: a venv per (profile, requirement set) under $MGEN_HOME/runtime, built in a temp folder and
+// renamed into place only once pip succeeded and torch + diffusers import, then stamped. A valid stamp makes
+// a second run a no-op that starts no Python.
+import {existsSync} from 'node:fs';
+import {mkdir, readFile, rename, rm, writeFile} from 'node:fs/promises';
+import {basename, join} from 'node:path';
+import {RuntimeSetupError} from '../../errors.js';
+import {withLock} from '../lock.js';
+import {mgenHome, pythonRuntimeDir, venvPython} from '../paths.js';
+import {venvHash, requirementsPath} from './hash.js';
+import {resolveProfile, type Profile} from './profile.js';
+import {lastLine, runProcess} from './run-process.js';
+import {readValidStamp, venvDirFor, writeStamp, type RuntimeStamp} from './stamp.js';
+
+export interface InstallOptions {
+  profile?: 'auto' | Profile;
+  /** The interpreter to make the venv from (default: python3 on PATH). */
+  python?: string;
+  systemSitePackages?: boolean;
+  findLinks?: string;
+  noIndex?: boolean;
+  torchIndexUrl?: string;
+  /** Rebuild even when a valid stamp exists. */
+  force?: boolean;
+  env?: NodeJS.ProcessEnv;
+  /** Progress text for a spinner. */
+  onProgress?: (text: string) => void;
+  /** Overrides the bundled python-runtime/ (tests). */
+  runtimeDir?: string;
+}
+
+export interface InstallResult {
+  stamp: RuntimeStamp;
+  venvDir: string;
+  /** False when a valid stamp was found and nothing was done. */
+  installed: boolean;
+  seconds: number;
+}
+
+/** Where the venv for these options lives and whether it is already complete (no Python started). */
+export async function plannedRuntime(opts: {profile?: 'auto' | Profile; env?: NodeJS.ProcessEnv; runtimeDir?: string} = {}) {
+  const env = opts.env ?? process.env;
+  const profile = resolveProfile(opts.profile);
+  const runtimeDir = opts.runtimeDir ?? pythonRuntimeDir();
+  const hash = await venvHash(runtimeDir, profile);
+  const venvDir = venvDirFor(profile, hash, env);
+  return {profile, hash, venvDir, runtimeDir, stamp: await readValidStamp(venvDir, hash)};
+}
+
+export async function installRuntime(opts: InstallOptions = {}): Promise<InstallResult> {
+  const t0 = Date.now();
+  const env = opts.env ?? process.env;
+  const planned = await plannedRuntime(opts);
+  if (planned.stamp && !opts.force) return {stamp: planned.stamp, venvDir: planned.venvDir, installed: false, seconds: (Date.now() - t0) / 1000};
+  await mkdir(join(mgenHome(env), 'runtime'), {recursive: true});
+  return withLock(`${planned.venvDir}.lock`, async () => {
+    // Someone else may have finished it while we waited for the lock.
+    const again = await readValidStamp(planned.venvDir, planned.hash);
+    if (again && !opts.force) return {stamp: again, venvDir: planned.venvDir, installed: false, seconds: (Date.now() - t0) / 1000};
+    const stamp = await buildVenv(planned.profile, planned.hash, planned.venvDir, planned.runtimeDir, opts, env, t0);
+    return {stamp, venvDir: planned.venvDir, installed: true, seconds: (Date.now() - t0) / 1000};
+  });
+}
+
+async function buildVenv(
+  profile: Profile,
+  hash: string,
+  venvDir: string,
+  runtimeDir: string,
+  opts: InstallOptions,
+  env: NodeJS.ProcessEnv,
+  t0: number,
+): Promise<RuntimeStamp> {
+  const progress = opts.onProgress ?? (() => {});
+  const base = opts.python ?? 'python3';
+  const baseVersion = await runProcess(base, ['-c', 'import sys; print("%d.%d.%d" % sys.version_info[:3])'], {env, timeoutMs: 60_000});
+  if (baseVersion.code !== 0) {
+    throw new RuntimeSetupError(`cannot run the Python interpreter ${base}${baseVersion.error ? `: ${baseVersion.error.message}` : ''}`, {
+      hint: 'install Python >= 3.10 or pass --python PATH',
+    });
+  }
+  const [maj, min] = baseVersion.stdout.trim().split('.').map(Number);
+  if (maj! < 3 || (maj === 3 && min! < 10)) {
+    throw new RuntimeSetupError(`Python ${baseVersion.stdout.trim()} at ${base} is too old (need >= 3.10)`, {hint: 'pass --python PATH to a newer one'});
+  }
+
+  const tmp = `${venvDir}.tmp-${process.pid}-${Date.now()}`;
+  await rm(tmp, {recursive: true, force: true});
+  try {
+    progress(`creating a ${profile} venv`);
+    const venvArgs = ['-m', 'venv', ...(opts.systemSitePackages ? ['--system-site-packages'] : []), tmp];
+    const mk = await runProcess(base, venvArgs, {env, timeoutMs: 300_000});
+    if (mk.code !== 0) throw new RuntimeSetupError(`creating the venv failed: ${lastLine(mk.stderr + mk.stdout)}`, {hint: 'install the python3-venv package'});
+    const py = venvPython(tmp);
+
+    // With --system-site-packages, reuse a torch the base interpreter already has (lent GPU machines).
+    const reused: string[] = [];
+    if (opts.systemSitePackages) {
+      const probe = await runProcess(py, ['-c', 'import torch; print(torch.__version__)'], {env, timeoutMs: 300_000});
+      if (probe.code === 0) reused.push(`torch==${probe.stdout.trim()}`);
+    }
+    const reqFile = requirementsPath(runtimeDir, profile);
+    const reqText = await readFile(reqFile, 'utf8');
+    const {text: req, hasHashes} = filterRequirements(reqText, reused.length > 0 ? ['torch'] : []);
+    const reqUsed = join(tmp, 'mgen-requirements.txt');
+    await writeFile(reqUsed, req);
+
+    progress(`installing ${basename(reqFile)} with pip`);
+    const pipArgs = ['-m', 'pip', 'install', '--disable-pip-version-check', '--no-input', '-r', reqUsed];
+    if (hasHashes) pipArgs.push('--require-hashes');
+    if (opts.findLinks) pipArgs.push('--find-links', opts.findLinks);
+    if (opts.noIndex) pipArgs.push('--no-index');
+    if (opts.torchIndexUrl) pipArgs.push('--extra-index-url', opts.torchIndexUrl);
+    const pipEnv = {...env, PIP_CACHE_DIR: env.PIP_CACHE_DIR ?? join(mgenHome(env), 'pip-cache')};
+    const pip = await runProcess(py, pipArgs, {
+      env: pipEnv,
+      onLine: (l) => {
+        const m = /^(Collecting|Installing collected packages|Successfully installed)\s*(.*)$/.exec(l);
+        if (m) progress(`pip: ${m[1]} ${m[2]}`.slice(0, 100));
+      },
+    });
+    if (pip.code !== 0) {
+      const last = lastLine(pip.stderr) || lastLine(pip.stdout);
+      throw new RuntimeSetupError(`pip install failed: ${last}`, {detail: (pip.stdout + pip.stderr).slice(-8000), hint: pipHint(last)});
+    }
+
+    progress('checking that torch and diffusers import');
+    const versions = await verifyImports(py, env, runtimeDir);
+    const stamp: RuntimeStamp = {
+      schema: 1,
+      ok: true,
+      profile,
+      hash,
+      python: venvPython(venvDir),
+      base_python: base,
+      system_site_packages: Boolean(opts.systemSitePackages),
+      versions,
+      reused,
+      created: new Date().toISOString(),
+      install_seconds: Math.round((Date.now() - t0) / 100) / 10,
+    };
+    await writeStamp(tmp, stamp);
+    // Swap into place: a broken old venv (no valid stamp) is removed first.
+    if (existsSync(venvDir)) await rm(venvDir, {recursive: true, force: true});
+    await rename(tmp, venvDir);
+    return stamp;
+  } catch (err) {
+    await rm(tmp, {recursive: true, force: true});
+    throw err;
+  }
+}
+
+const VERIFY = `
+import json, sys
+import torch, diffusers, transformers
+print(json.dumps({"python": "%d.%d.%d" % sys.version_info[:3], "torch": torch.__version__,
+  "diffusers": diffusers.__version__, "transformers": transformers.__version__, "cuda": torch.version.cuda}))
+`;
+
+export async function verifyImports(python: string, env: NodeJS.ProcessEnv, runtimeDir = pythonRuntimeDir()): Promise<RuntimeStamp['versions']> {
+  const r = await runProcess(python, ['-c', VERIFY], {env: {...env, PYTHONPATH: runtimeDir}, timeoutMs: 600_000});
+  if (r.code !== 0) {
+    throw new RuntimeSetupError(`the new runtime cannot import torch/diffusers: ${lastLine(r.stderr)}`, {
+      detail: r.stderr.slice(-4000),
+      hint: 'run `mgen runtime install --force` or `mgen runtime doctor`',
+    });
+  }
+  return JSON.parse(r.stdout.trim().split('\n').at(-1)!) as RuntimeStamp['versions'];
+}
+
+/** Drops the named packages from a requirements file (continuation lines included); says whether it pins hashes. */
+export function filterRequirements(text: string, drop: string[]): {text: string; hasHashes: boolean} {
+  const logical: string[] = [];
+  let cur = '';
+  for (const raw of text.split('\n')) {
+    if (raw.trimEnd().endsWith('\\')) {
+      cur += raw.trimEnd().slice(0, -1) + ' ';
+      continue;
+    }
+    logical.push(cur + raw);
+    cur = '';
+  }
+  if (cur) logical.push(cur);
+  const kept = logical.filter((l) => {
+    const name = /^\s*([A-Za-z0-9_.-]+)/.exec(l.split('#')[0] ?? '')?.[1]?.toLowerCase();
+    return !(name && drop.includes(name.replace(/_/g, '-')));
+  });
+  return {text: kept.join('\n'), hasHashes: kept.some((l) => /--hash[= ]/.test(l))};
+}
+
+function pipHint(last: string): string {
+  if (/hash/i.test(last)) return 'a downloaded file does not match the pinned hash; clear $MGEN_HOME/pip-cache and retry';
+  if (/No matching distribution|Could not find a version/i.test(last)) {
+    return 'pip could not find a package: check the network, or pass --find-links DIR / --torch-index-url URL';
+  }
+  if (/No space left/i.test(last)) return 'free some disk space under $MGEN_HOME';
+  return 'run again with --verbose to see pip\'s output';
+}
