@@ -1,0 +1,122 @@
+// startServe: wraps a loaded worker in the engine and the fastify app, listens, writes the reuse state file,
+// and gives back a `close` that drains accepted work, closes the socket, stops the worker and cleans up.
+import {mkdtemp} from 'node:fs/promises';
+import {tmpdir} from 'node:os';
+import {join} from 'node:path';
+import type {GenerateRequest, GenerateResult, LoadPlan, WorkerHandle} from '../worker/types.js';
+import {buildApp, type ServeApp} from './app.js';
+import {Engine} from './engine.js';
+import {ServeMetrics} from './metrics.js';
+import {defaultsFromReport, type NativeDefaults} from './native.js';
+import {cleanStaleStates, planHash, removeState, writeState} from './state.js';
+import {DEFAULT_CAPS, type Caps} from './types.js';
+
+export interface StartServeOptions {
+  modelId: string;
+  plan: LoadPlan;
+  report: {defaults?: NativeDefaults | null; task?: string} | null;
+  /** A started worker with the plan loaded. */
+  worker: WorkerHandle;
+  /** Starts and loads a fresh worker (after a crash). */
+  startLoaded: () => Promise<WorkerHandle>;
+  host?: string;
+  port?: number;
+  token?: string | null;
+  maxQueue?: number;
+  /** Per-job limit in seconds (0: none). */
+  timeoutS?: number;
+  caps?: Partial<Caps>;
+  bodyLimit?: number;
+  /** $MGEN_HOME, where run/<key>.json goes; null: no state file. */
+  home?: string | null;
+  pngText?: (req: GenerateRequest, index: number, seed: number) => Record<string, string>;
+  metadata?: (req: GenerateRequest, result: GenerateResult) => Record<string, unknown>;
+  log?: (line: string) => void;
+  runsyncWaitMs?: number;
+}
+
+export interface RunningServe {
+  url: string;
+  port: number;
+  serve: ServeApp;
+  engine: Engine;
+  metrics: ServeMetrics;
+  stateFile: string | null;
+  /** Stop taking work, finish accepted jobs (up to `graceMs`, then cancel them), close, stop the worker. */
+  close(graceMs?: number): Promise<void>;
+}
+
+export async function startServe(o: StartServeOptions): Promise<RunningServe> {
+  const metrics = new ServeMetrics();
+  const workDir = await mkdtemp(join(tmpdir(), 'mgen-serve-'));
+  const engine = new Engine({
+    modelId: o.modelId,
+    plan: o.plan,
+    defaults: defaultsFromReport(o.report),
+    worker: o.worker,
+    startLoaded: o.startLoaded,
+    workDir,
+    metrics,
+    pngText: o.pngText,
+    metadata: o.metadata,
+    log: o.log,
+  });
+  await engine.init();
+  const serve = buildApp({
+    engine,
+    metrics,
+    caps: {...DEFAULT_CAPS, ...o.caps},
+    token: o.token ?? null,
+    maxQueue: o.maxQueue ?? 32,
+    timeoutMs: (o.timeoutS ?? 600) * 1000,
+    bodyLimit: o.bodyLimit ?? 32 * 1024 * 1024,
+    modelId: o.modelId,
+    report: o.report,
+    task: o.plan.task,
+    runsyncWaitMs: o.runsyncWaitMs,
+  });
+  const host = o.host ?? '127.0.0.1';
+  await serve.app.listen({host, port: o.port ?? 7860});
+  const addr = serve.app.server.address();
+  const port = typeof addr === 'object' && addr ? addr.port : (o.port ?? 7860);
+  const urlHost = host.includes(':') ? `[${host}]` : host === '0.0.0.0' ? '127.0.0.1' : host === '::' ? '[::1]' : host;
+  const url = `http://${urlHost}:${port}`;
+
+  let stateFile: string | null = null;
+  const onExit = (): void => {
+    if (stateFile) removeState(stateFile);
+  };
+  if (o.home) {
+    cleanStaleStates(o.home);
+    stateFile = writeState(o.home, o.plan, {
+      pid: process.pid,
+      url,
+      model_id: o.modelId,
+      plan_hash: planHash(o.plan),
+      auth: Boolean(o.token),
+      started: new Date().toISOString(),
+    });
+    process.once('exit', onExit);
+  }
+
+  let closing: Promise<void> | null = null;
+  const close = (graceMs = 600_000): Promise<void> => {
+    closing ??= (async () => {
+      // Gone from the reuse index first, so no new `generate` picks this server.
+      onExit();
+      process.off('exit', onExit);
+      let timer: NodeJS.Timeout | undefined;
+      const timedOut = new Promise<'timeout'>((r) => (timer = setTimeout(() => r('timeout'), graceMs)));
+      const r = await Promise.race([serve.drain().then(() => 'drained' as const), timedOut]);
+      clearTimeout(timer);
+      if (r === 'timeout') {
+        serve.queue.cancelAll('cancelled: server shutdown');
+        await serve.drain();
+      }
+      await serve.app.close();
+      await engine.close();
+    })();
+    return closing;
+  };
+  return {url, port, serve, engine, metrics, stateFile, close};
+}
