@@ -1,32 +1,26 @@
-// The engine owns the one worker: it turns a validated native request into a worker `generate`, reads the
-// images back, and restarts the worker (reloading the plan) when it dies. The queue calls it one job at a time.
+// The engine owns the loaded model (a session around the one worker): it turns a validated native request
+// into a session generate, reads the images back, and reopens the session (reloading the model) when the
+// worker dies. The queue calls it one job at a time.
 import {mkdir, readFile, rm, writeFile} from 'node:fs/promises';
 import {join} from 'node:path';
-import {randomInt} from 'node:crypto';
 import {InterruptedError, MgenError} from '../../errors.js';
-import type {GenerateRequest, GenerateResult, HelloResult, LoadPlan, WorkerHandle} from '../worker/types.js';
+import type {HelloResult, WorkerHandle} from '../worker/types.js';
 import {FileStore} from './file-store.js';
 import {HttpError} from './http-error.js';
 import {decodeInlineImage} from './input-images.js';
 import type {ServeMetrics} from './metrics.js';
-import {toGenerateRequest, type NativeDefaults} from './native.js';
+import {toSessionInput} from './native.js';
 import type {JobError} from './queue.js';
+import {generationMetadata, type ServeSession, type SessionGenerateOutput} from './session-port.js';
 import type {NativeRequest, NativeResponse} from './types.js';
 
 export interface EngineOptions {
-  modelId: string;
-  plan: LoadPlan;
-  defaults: NativeDefaults;
-  /** Starts a fresh worker with the plan loaded (after a crash). */
-  startLoaded: () => Promise<WorkerHandle>;
-  /** The worker the session already started and loaded. */
-  worker: WorkerHandle;
+  /** The session opened at start (model loaded). */
+  session: ServeSession;
+  /** Opens a fresh session (new worker, model reloaded) after the worker died. */
+  reopen: () => Promise<ServeSession>;
   workDir: string;
   metrics: ServeMetrics;
-  /** PNG text chunks for image n (A1111 parameters etc.), the same as `generate` writes. */
-  pngText?: (req: GenerateRequest, index: number, seed: number) => Record<string, string>;
-  /** The metadata document `generate --json` prints, built from the worker's result. */
-  metadata?: (req: GenerateRequest, result: GenerateResult) => Record<string, unknown>;
   log?: (line: string) => void;
 }
 
@@ -39,72 +33,73 @@ export interface RunInfo {
   baseUrl: string;
 }
 
+const safeId = (id: string): string => id.replace(/[^A-Za-z0-9_-]/g, '_');
+
 export class Engine {
-  private worker: WorkerHandle;
+  private session: ServeSession;
   private restarting: Promise<void> | null = null;
   private closing = false;
   readonly files: FileStore;
-  hello: HelloResult | null = null;
   pipelineSchema: Record<string, unknown> | null = null;
 
   constructor(private readonly opts: EngineOptions) {
-    this.worker = opts.worker;
+    this.session = opts.session;
     this.files = new FileStore(join(opts.workDir, 'files'));
-    this.watch(this.worker);
+    this.watch(this.session.worker);
   }
 
   get ready(): boolean {
-    return !this.closing && this.restarting === null && this.worker.alive;
+    return !this.closing && this.restarting === null && this.session.worker.alive;
   }
 
-  get workerPid(): number | undefined {
-    return this.worker.pid;
+  get worker(): WorkerHandle {
+    return this.session.worker;
+  }
+
+  get hello(): HelloResult {
+    return this.session.hello;
   }
 
   async init(): Promise<void> {
     await mkdir(join(this.opts.workDir, 'jobs'), {recursive: true});
     await this.files.init();
-    this.pipelineSchema = await this.worker.schema();
-    this.hello = await this.worker.hello().catch(() => null);
+    this.pipelineSchema = await this.session.schema();
   }
 
   async run(body: NativeRequest, info: RunInfo): Promise<NativeResponse> {
     const started = Date.now();
     if (this.restarting) await this.restarting;
-    if (!this.worker.alive) throw new HttpError(503, 'worker_unavailable', 'the worker is not running; retry shortly');
-    const dir = join(this.opts.workDir, 'jobs', info.jobId.replace(/[^A-Za-z0-9_-]/g, '_'));
+    const session = this.session;
+    if (!session.worker.alive) throw new HttpError(503, 'worker_unavailable', 'the worker is not running; retry shortly');
+    const dir = join(this.opts.workDir, 'jobs', safeId(info.jobId));
     await mkdir(dir, {recursive: true});
     try {
-      const req = toGenerateRequest(body, this.opts.defaults, {out_dir: dir, file_stem: 'out'}, () => randomInt(0, 2 ** 32 - 1));
-      for (const field of ['image', 'mask', 'control_image'] as const) {
+      const input = toSessionInput(body, join(dir, 'out-{n}.png'));
+      for (const [field, key] of [['image', 'image'], ['mask', 'mask'], ['control_image', 'controlImage']] as const) {
         const v = body[field];
         if (v == null) continue;
         const img = decodeInlineImage(v, field);
         const path = join(dir, `in-${field}.${img.ext}`);
         await writeFile(path, img.bytes);
-        req[field] = path;
+        input[key] = path;
       }
-      if (this.opts.pngText) {
-        req.png_text = Array.from({length: req.num_images}, (_, i) => this.opts.pngText!(req, i, req.seed + i));
-      }
-      const worker = this.worker;
       const t0 = Date.now();
-      let result: GenerateResult;
+      let out: SessionGenerateOutput;
       try {
-        result = await worker.generate(req, {signal: info.signal, onProgress: info.onProgress});
+        out = await session.generate(input, {signal: info.signal, onProgress: info.onProgress});
       } catch (err) {
-        if (!worker.alive || (await exitedSoon(worker))) {
-          this.onWorkerDied(worker);
+        if (!info.signal.aborted && (!session.worker.alive || (await exitedSoon(session.worker)))) {
+          this.onWorkerDied(session.worker);
           throw new HttpError(503, 'worker_died', `the worker died during the job and is being restarted: ${firstLine(err)}`);
         }
         throw err;
       }
       const workerS = (Date.now() - t0) / 1000;
-      this.opts.metrics.observeGeneration(result.timings.steps * req.num_images, result.timings.denoise_s, result.images.length);
+      this.opts.metrics.observeGeneration(out.timings.steps * out.images.length, out.timings.denoise_s, out.images.length);
       const images = [];
-      for (const [i, img] of result.images.entries()) {
+      for (const [i, img] of out.images.entries()) {
         if (body.response_format === 'url') {
-          const name = `${info.jobId.replace(/[^A-Za-z0-9_-]/g, '_')}-${i}.png`;
+          const name = `${safeId(info.jobId)}-${i}.png`;
           await this.files.adopt(img.path, name);
           images.push({url: `${info.baseUrl}/v1/files/${name}`, seed: img.seed, width: img.width, height: img.height});
         } else {
@@ -112,16 +107,15 @@ export class Engine {
           images.push({b64_json: bytes.toString('base64'), seed: img.seed, width: img.width, height: img.height});
         }
       }
-      const metadata = this.opts.metadata ? this.opts.metadata(req, result) : defaultMetadata(this.opts.modelId, req, result);
       return {
         images,
-        metadata,
+        metadata: generationMetadata(out),
         timings: {
           queue_s: (started - info.queuedAt) / 1000,
           worker_s: workerS,
-          denoise_s: result.timings.denoise_s,
+          denoise_s: out.timings.denoise_s,
           total_s: (Date.now() - info.queuedAt) / 1000,
-          steps: result.timings.steps,
+          steps: out.timings.steps,
         },
       };
     } finally {
@@ -137,32 +131,32 @@ export class Engine {
   async close(): Promise<void> {
     this.closing = true;
     if (this.restarting) await this.restarting.catch(() => undefined);
-    await this.worker.shutdown().catch(() => this.worker.kill());
+    await this.session.close().catch(() => this.session.worker.kill());
     await rm(this.opts.workDir, {recursive: true, force: true});
   }
 
   private watch(worker: WorkerHandle): void {
     void worker.exited.then(() => {
-      if (!this.closing && this.worker === worker) this.onWorkerDied(worker);
+      if (!this.closing && this.session.worker === worker) this.onWorkerDied(worker);
     });
   }
 
   private onWorkerDied(worker: WorkerHandle): void {
-    if (this.closing || this.worker !== worker || this.restarting) return;
-    this.opts.log?.(`worker (pid ${worker.pid ?? '?'}) died; restarting and reloading the model`);
+    if (this.closing || this.session.worker !== worker || this.restarting) return;
+    this.opts.log?.(`the worker (pid ${worker.pid ?? '?'}) died; restarting it and reloading the model`);
     worker.kill();
     this.opts.metrics.workerRestarts.inc();
     this.restarting = (async () => {
       for (let attempt = 1; ; attempt++) {
         try {
-          const next = await this.opts.startLoaded();
+          const next = await this.opts.reopen();
           if (this.closing) {
-            await next.shutdown().catch(() => next.kill());
+            await next.close().catch(() => next.worker.kill());
             return;
           }
-          this.worker = next;
-          this.watch(next);
-          this.opts.log?.(`worker restarted (pid ${next.pid ?? '?'})`);
+          this.session = next;
+          this.watch(next.worker);
+          this.opts.log?.(`worker restarted (pid ${next.worker.pid ?? '?'})`);
           return;
         } catch (err) {
           this.opts.log?.(`worker restart ${attempt} failed: ${firstLine(err)}`);
@@ -177,7 +171,7 @@ export class Engine {
 }
 
 /** A worker that answered with an error may still be on its way out (the pipe closed first). */
-async function exitedSoon(worker: WorkerHandle, ms = 200): Promise<boolean> {
+async function exitedSoon(worker: WorkerHandle, ms = 300): Promise<boolean> {
   let t: NodeJS.Timeout | undefined;
   const timeout = new Promise<boolean>((r) => (t = setTimeout(() => r(false), ms)));
   const r = await Promise.race([worker.exited.then(() => true), timeout]);
@@ -187,23 +181,6 @@ async function exitedSoon(worker: WorkerHandle, ms = 200): Promise<boolean> {
 
 function firstLine(err: unknown): string {
   return (err instanceof Error ? err.message : String(err)).split('\n')[0] ?? '';
-}
-
-export function defaultMetadata(modelId: string, req: GenerateRequest, result: GenerateResult): Record<string, unknown> {
-  return {
-    model: modelId,
-    prompt: req.prompt,
-    negative_prompt: req.negative_prompt,
-    width: req.width,
-    height: req.height,
-    steps: req.steps,
-    guidance_scale: req.guidance_scale,
-    seed: req.seed,
-    seeds: result.images.map((i) => i.seed),
-    scheduler: req.scheduler,
-    params: req.params,
-    ...result.metadata,
-  };
 }
 
 /** Worker and engine errors -> the status and type a client sees. */
@@ -224,6 +201,8 @@ export function classifyError(err: unknown): JobError {
     case 'cancelled':
       return {status: 499, type: 'cancelled', message};
     default:
+      // The session's own checks (e.g. unknown params) are usage errors: the client's fault.
+      if (err instanceof MgenError && err.exitCode === 2) return {status: 400, type: 'invalid_request_error', message};
       return {status: 500, type: err instanceof MgenError ? 'generation_failed' : 'server_error', message};
   }
 }

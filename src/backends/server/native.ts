@@ -1,6 +1,6 @@
 // The native request: its JSON Schema (our fields + the loaded pipeline's extra __call__ parameters, draft
 // 2020-12) and the step from a validated body to the worker's GenerateRequest.
-import type {GenerateRequest} from '../worker/types.js';
+import type {SessionGenerateInput} from './session-port.js';
 import type {Caps, NativeRequest} from './types.js';
 
 type JsonSchema = Record<string, unknown>;
@@ -14,13 +14,6 @@ export const MAPPED_PIPELINE_PARAMS: ReadonlySet<string> = new Set([
   'cross_attention_kwargs', 'joint_attention_kwargs', 'seed', 'num_images', 'steps', 'scheduler', 'params',
   'loras', 'response_format', 'mask', 'id',
 ]);
-
-export interface NativeDefaults {
-  width: number;
-  height: number;
-  steps: number;
-  guidance_scale: number;
-}
 
 /** The properties a pipeline schema offers beyond our fields (its `$defs` travel along). */
 export function pipelineExtras(pipelineSchema: JsonSchema | null | undefined): {properties: Record<string, JsonSchema>; defs: JsonSchema} {
@@ -73,37 +66,19 @@ export function nativeRequestSchema(pipelineSchema: JsonSchema | null | undefine
   };
 }
 
-/** Splits a validated body into the worker request (paths for inline images are filled in by the engine). */
-export function toGenerateRequest(
-  body: NativeRequest,
-  defaults: NativeDefaults,
-  out: {out_dir: string; file_stem: string},
-  randomSeed: () => number,
-): GenerateRequest {
+/** A validated body -> the session's generate input (inline image paths are filled in by the engine). */
+export function toSessionInput(body: NativeRequest, out: string): SessionGenerateInput {
   const params: Record<string, unknown> = {...(body.params ?? {})};
   for (const [k, v] of Object.entries(body)) if (!MAPPED_PIPELINE_PARAMS.has(k)) params[k] = v;
-  return {
-    prompt: body.prompt,
-    negative_prompt: body.negative_prompt ?? null,
-    width: body.width ?? defaults.width,
-    height: body.height ?? defaults.height,
-    steps: body.steps ?? defaults.steps,
-    guidance_scale: body.guidance_scale ?? defaults.guidance_scale,
-    seed: body.seed ?? randomSeed(),
-    num_images: body.num_images ?? 1,
-    scheduler: body.scheduler ?? null,
-    image: null,
-    mask: null,
-    strength: body.strength ?? null,
-    control_image: null,
-    params,
-    out_dir: out.out_dir,
-    file_stem: out.file_stem,
-    png_text: [],
-  };
-}
-
-/** Defaults from the ModelReport when it has them, else SD 1.5's. */
-export function defaultsFromReport(report: {defaults?: NativeDefaults | null} | null | undefined): NativeDefaults {
-  return report?.defaults ?? {width: 512, height: 512, steps: 25, guidance_scale: 7.5};
+  const input: SessionGenerateInput = {prompt: body.prompt, out, params};
+  if (body.negative_prompt != null) input.negativePrompt = body.negative_prompt;
+  if (body.width != null) input.width = body.width;
+  if (body.height != null) input.height = body.height;
+  if (body.steps != null) input.steps = body.steps;
+  if (body.guidance_scale != null) input.guidance = body.guidance_scale;
+  if (body.seed != null) input.seed = body.seed;
+  if (body.num_images != null) input.numImages = body.num_images;
+  if (body.scheduler != null) input.scheduler = body.scheduler;
+  if (body.strength != null) input.strength = body.strength;
+  return input;
 }

@@ -3,22 +3,22 @@
 import {mkdtemp} from 'node:fs/promises';
 import {tmpdir} from 'node:os';
 import {join} from 'node:path';
-import type {GenerateRequest, GenerateResult, LoadPlan, WorkerHandle} from '../worker/types.js';
+import type {LoadPlan} from '../worker/types.js';
 import {buildApp, type ServeApp} from './app.js';
 import {Engine} from './engine.js';
 import {ServeMetrics} from './metrics.js';
-import {defaultsFromReport, type NativeDefaults} from './native.js';
+import type {ServeSession} from './session-port.js';
 import {cleanStaleStates, planHash, removeState, writeState} from './state.js';
 import {DEFAULT_CAPS, type Caps} from './types.js';
 
 export interface StartServeOptions {
   modelId: string;
-  plan: LoadPlan;
-  report: {defaults?: NativeDefaults | null; task?: string} | null;
-  /** A started worker with the plan loaded. */
-  worker: WorkerHandle;
-  /** Starts and loads a fresh worker (after a crash). */
-  startLoaded: () => Promise<WorkerHandle>;
+  /** The ModelReport, served at /v1/model. */
+  report: unknown;
+  /** The session opened for this model (worker started, model loaded). */
+  session: ServeSession;
+  /** Opens a fresh session after the worker died. */
+  reopen: () => Promise<ServeSession>;
   host?: string;
   port?: number;
   token?: string | null;
@@ -29,8 +29,6 @@ export interface StartServeOptions {
   bodyLimit?: number;
   /** $MGEN_HOME, where run/<key>.json goes; null: no state file. */
   home?: string | null;
-  pngText?: (req: GenerateRequest, index: number, seed: number) => Record<string, string>;
-  metadata?: (req: GenerateRequest, result: GenerateResult) => Record<string, unknown>;
   log?: (line: string) => void;
   runsyncWaitMs?: number;
 }
@@ -49,18 +47,8 @@ export interface RunningServe {
 export async function startServe(o: StartServeOptions): Promise<RunningServe> {
   const metrics = new ServeMetrics();
   const workDir = await mkdtemp(join(tmpdir(), 'mgen-serve-'));
-  const engine = new Engine({
-    modelId: o.modelId,
-    plan: o.plan,
-    defaults: defaultsFromReport(o.report),
-    worker: o.worker,
-    startLoaded: o.startLoaded,
-    workDir,
-    metrics,
-    pngText: o.pngText,
-    metadata: o.metadata,
-    log: o.log,
-  });
+  const engine = new Engine({session: o.session, reopen: o.reopen, workDir, metrics, log: o.log});
+  const plan: LoadPlan = o.session.plan;
   await engine.init();
   const serve = buildApp({
     engine,
@@ -72,7 +60,7 @@ export async function startServe(o: StartServeOptions): Promise<RunningServe> {
     bodyLimit: o.bodyLimit ?? 32 * 1024 * 1024,
     modelId: o.modelId,
     report: o.report,
-    task: o.plan.task,
+    task: plan.task,
     runsyncWaitMs: o.runsyncWaitMs,
   });
   const host = o.host ?? '127.0.0.1';
@@ -88,11 +76,11 @@ export async function startServe(o: StartServeOptions): Promise<RunningServe> {
   };
   if (o.home) {
     cleanStaleStates(o.home);
-    stateFile = writeState(o.home, o.plan, {
+    stateFile = writeState(o.home, plan, {
       pid: process.pid,
       url,
       model_id: o.modelId,
-      plan_hash: planHash(o.plan),
+      plan_hash: planHash(plan),
       auth: Boolean(o.token),
       started: new Date().toISOString(),
     });

@@ -1,5 +1,5 @@
 import {describe, expect, it} from '@jest/globals';
-import {nativeRequestSchema, toGenerateRequest} from '../../../src/backends/server/native.js';
+import {nativeRequestSchema, toSessionInput} from '../../../src/backends/server/native.js';
 import {decodeInlineImage} from '../../../src/backends/server/input-images.js';
 import {describeError, makeAjv} from '../../../src/backends/server/validation.js';
 import {DEFAULT_CAPS} from '../../../src/backends/server/types.js';
@@ -45,14 +45,9 @@ describe('native request schema', () => {
     expect(firstError(body)).toBe(message);
   });
 
-  it('builds the worker request with defaults and moves extras into params', () => {
-    const req = toGenerateRequest(
-      {prompt: 'a', eta: 0.3, params: {clip_skip: 2}, response_format: 'url'},
-      {width: 64, height: 32, steps: 3, guidance_scale: 5},
-      {out_dir: '/o', file_stem: 's'},
-      () => 42,
-    );
-    expect(req).toMatchObject({prompt: 'a', width: 64, height: 32, steps: 3, guidance_scale: 5, seed: 42, num_images: 1, params: {clip_skip: 2, eta: 0.3}});
+  it('builds the session input, leaving unset fields to the model defaults and moving extras into params', () => {
+    const input = toSessionInput({prompt: 'a', eta: 0.3, params: {clip_skip: 2}, response_format: 'url', guidance_scale: 4, num_images: 2}, '/o/out-{n}.png');
+    expect(input).toEqual({prompt: 'a', out: '/o/out-{n}.png', guidance: 4, numImages: 2, params: {clip_skip: 2, eta: 0.3}});
   });
 });
 
