@@ -10,6 +10,8 @@ export interface ByteSource {
   read(offset: number, length: number): Promise<Uint8Array>;
   /** Counters kept by the source: how many reads and bytes it served (benchmarks, tests). */
   readonly stats: {reads: number; bytes: number};
+  /** Releases what the source holds (a file handle); optional, reading again may reopen. */
+  close?(): Promise<void>;
 }
 
 export interface TreeEntry {
@@ -95,6 +97,8 @@ export interface Facts {
   components: ComponentFacts[];
   /** A lone config.json at the root (single diffusers/transformers component). */
   config?: Record<string, unknown>;
+  /** Tensor names from the root's index weight_map when shards could not be read (sharded layout). */
+  indexKeys?: string[];
   warnings: string[];
 }
 
@@ -135,6 +139,10 @@ export interface ModelReport {
   base?: {family: Family; suggested: string | null};
   pipeline: string | null;
   task: Task;
+  /** Adapter key format (kohya, peft, diffusers, lycoris-lokr, xlabs, bfl-control, ...), for LoRA-like kinds. */
+  adapter_format?: string;
+  /** Noise prediction target when known from the files: epsilon, v, edm, flow, or unknown. */
+  prediction?: string;
   defaults: {width: number; height: number; steps: number; guidance_scale: number} | null;
   memory: {weights_bytes: number; estimated_peak_vram_bytes: {fp16: number; bf16: number; fp32: number}};
   security: {pickle: boolean; unsafe_globals: string[]; trust_remote_code_needed: boolean};

@@ -1,0 +1,107 @@
+// The PNG text mgen embeds: the A1111-style `parameters` text that image viewers and other UIs read, and
+// the `mgen` JSON chunk with the full request, so `mgen generate --from image.png` can re-run it exactly.
+
+/** diffusers scheduler class -> the sampler name A1111 prints. */
+const SAMPLERS: Record<string, string> = {
+  EulerDiscreteScheduler: 'Euler',
+  EulerAncestralDiscreteScheduler: 'Euler a',
+  DPMSolverMultistepScheduler: 'DPM++ 2M',
+  DPMSolverSinglestepScheduler: 'DPM++ SDE',
+  DPMSolverSDEScheduler: 'DPM++ SDE',
+  KDPM2DiscreteScheduler: 'DPM2',
+  KDPM2AncestralDiscreteScheduler: 'DPM2 a',
+  HeunDiscreteScheduler: 'Heun',
+  LMSDiscreteScheduler: 'LMS',
+  DDIMScheduler: 'DDIM',
+  PNDMScheduler: 'PLMS',
+  UniPCMultistepScheduler: 'UniPC',
+  DEISMultistepScheduler: 'DEIS',
+  LCMScheduler: 'LCM',
+  FlowMatchEulerDiscreteScheduler: 'Euler',
+};
+
+export function samplerName(scheduler: string | null | undefined): string {
+  if (!scheduler) return 'Default';
+  return SAMPLERS[scheduler] ?? scheduler;
+}
+
+export interface A1111Fields {
+  prompt: string;
+  negativePrompt?: string | null;
+  steps: number;
+  scheduler?: string | null;
+  guidanceScale: number;
+  seed: number;
+  width: number;
+  height: number;
+  /** First 10 hex chars of the main weight file's sha256 (A1111's short hash). */
+  modelHash?: string | null;
+  modelName?: string | null;
+  strength?: number | null;
+  loras?: Array<{name: string; scale: number}>;
+  version?: string;
+}
+
+/** A value A1111 would quote: it contains a comma, colon or quote. */
+function field(v: string): string {
+  return /[,:"\n]/.test(v) ? JSON.stringify(v) : v;
+}
+
+export function buildA1111Parameters(f: A1111Fields): string {
+  const lines = [f.prompt];
+  if (f.negativePrompt) lines.push(`Negative prompt: ${f.negativePrompt}`);
+  const parts: Array<[string, string | number]> = [
+    ['Steps', f.steps],
+    ['Sampler', samplerName(f.scheduler)],
+    ['CFG scale', f.guidanceScale],
+    ['Seed', f.seed],
+    ['Size', `${f.width}x${f.height}`],
+  ];
+  if (f.modelHash) parts.push(['Model hash', f.modelHash]);
+  if (f.modelName) parts.push(['Model', field(f.modelName)]);
+  if (f.strength !== null && f.strength !== undefined) parts.push(['Denoising strength', f.strength]);
+  if (f.loras?.length) parts.push(['Lora hashes', field(f.loras.map((l) => `${l.name}: ${l.scale}`).join(', '))]);
+  if (f.version) parts.push(['Version', field(f.version)]);
+  lines.push(parts.map(([k, v]) => `${k}: ${v}`).join(', '));
+  return lines.join('\n');
+}
+
+export interface ParsedA1111 {
+  prompt: string;
+  negativePrompt: string | null;
+  fields: Record<string, string>;
+}
+
+/** Parses an A1111 `parameters` text (ours or another UI's) back into prompt, negative prompt and fields. */
+export function parseA1111Parameters(text: string): ParsedA1111 {
+  const lines = text.replace(/\r\n/g, '\n').split('\n');
+  let lastIdx = -1;
+  for (let i = lines.length - 1; i >= 0; i--) {
+    if (/(^|, )Steps: \d+/.test(lines[i]!)) {
+      lastIdx = i;
+      break;
+    }
+  }
+  const body = lastIdx >= 0 ? lines.slice(0, lastIdx) : lines;
+  const fieldsLine = lastIdx >= 0 ? lines[lastIdx]! : '';
+  const negAt = body.findIndex((l) => l.startsWith('Negative prompt:'));
+  const prompt = (negAt >= 0 ? body.slice(0, negAt) : body).join('\n').trim();
+  const negativePrompt = negAt >= 0 ? body.slice(negAt).join('\n').replace(/^Negative prompt:\s*/, '').trim() : null;
+  const fields: Record<string, string> = {};
+  const re = /\s*([\w \-/]+):\s*("(?:\\.|[^\\"])*"|[^,]*)(?:,|$)/g;
+  let m: RegExpExecArray | null;
+  while ((m = re.exec(fieldsLine)) !== null) {
+    if (m[0] === '') break;
+    const raw = m[2]!.trim();
+    let value = raw;
+    if (raw.startsWith('"')) {
+      try {
+        value = JSON.parse(raw) as string;
+      } catch {
+        /* keep raw */
+      }
+    }
+    fields[m[1]!.trim()] = value;
+  }
+  return {prompt, negativePrompt, fields};
+}

@@ -1,0 +1,67 @@
+// Output file names (`--out` patterns with {seed} {n} {model} {timestamp}) and writing the worker's images
+// into place atomically: the worker writes into a temp folder beside the targets, then each image is renamed.
+import {mkdir, mkdtemp, rename, rm} from 'node:fs/promises';
+import {basename, dirname, extname, join, resolve} from 'node:path';
+import {UsageError} from '../errors.js';
+import type {GenerateResult} from './worker/types.js';
+
+export const DEFAULT_OUT = 'mgen-{timestamp}-{seed}-{n}.png';
+
+function timestamp(d = new Date()): string {
+  const p = (n: number) => String(n).padStart(2, '0');
+  return `${d.getFullYear()}${p(d.getMonth() + 1)}${p(d.getDate())}-${p(d.getHours())}${p(d.getMinutes())}${p(d.getSeconds())}`;
+}
+
+/** A file-name-safe short model name: the last path segment without a weight extension. */
+export function modelSlug(id: string): string {
+  const last = id.replace(/[/\\]+$/, '').split(/[/\\:]/).filter(Boolean).at(-1) ?? 'model';
+  return last.replace(/\.(safetensors|ckpt|pt|pth|bin|gguf)$/i, '').replace(/[^A-Za-z0-9._-]+/g, '_') || 'model';
+}
+
+export function resolveOutputPaths(
+  pattern: string | undefined,
+  v: {seed: number; numImages: number; model: string; now?: Date; cwd?: string},
+): string[] {
+  let p = pattern ?? DEFAULT_OUT;
+  const unknown = [...p.matchAll(/\{([^}]*)\}/g)].map((m) => m[1]).filter((k) => !['seed', 'n', 'model', 'timestamp'].includes(k!));
+  if (unknown.length) throw new UsageError(`unknown placeholder {${unknown[0]}} in --out`, {hint: 'use {seed} {n} {model} {timestamp}'});
+  if (extname(p).toLowerCase() !== '.png') p += '.png';
+  if (v.numImages > 1 && !p.includes('{n}') && !p.includes('{seed}')) p = p.replace(/\.png$/i, '-{n}.png');
+  const ts = timestamp(v.now);
+  const slug = modelSlug(v.model);
+  const out: string[] = [];
+  for (let n = 0; n < v.numImages; n++) {
+    const name = p
+      .replaceAll('{seed}', String(v.seed + n))
+      .replaceAll('{n}', String(n))
+      .replaceAll('{model}', slug)
+      .replaceAll('{timestamp}', ts);
+    out.push(resolve(v.cwd ?? process.cwd(), name));
+  }
+  if (new Set(out).size !== out.length) throw new UsageError('--out gives several images the same file name', {hint: 'add {n} or {seed}'});
+  return out;
+}
+
+export async function writeImagesAtomically<T>(
+  targets: string[],
+  run: (outDir: string, fileStem: string) => Promise<{worker: GenerateResult; finish: (paths: string[]) => T}>,
+): Promise<T> {
+  const dir = dirname(targets[0]!);
+  await mkdir(dir, {recursive: true});
+  const tmp = await mkdtemp(join(dir, '.mgen-tmp-'));
+  try {
+    const {worker, finish} = await run(tmp, 'img');
+    const written = worker.images.map((im) => resolve(im.path));
+    for (let i = 0; i < written.length; i++) {
+      await mkdir(dirname(targets[i]!), {recursive: true});
+      await rename(written[i]!, targets[i]!);
+    }
+    return finish(targets);
+  } finally {
+    await rm(tmp, {recursive: true, force: true});
+  }
+}
+
+export function describeTargets(targets: string[]): string {
+  return targets.map((t) => basename(t)).join(', ');
+}

@@ -1,0 +1,223 @@
+// buildLoadPlan: the load plan the worker executes, chosen from ModelReports (the main model's and each
+// adapter's), the user's flags and what the worker said about its device. Nothing here guesses: a decision
+// the reports cannot support is an error that names what is missing.
+import {basename, resolve} from 'node:path';
+import type {Family, ModelReport} from '../detect/types.js';
+import {InvalidModelError, UsageError} from '../errors.js';
+import {familyInfo, pipelineFor, type PlanTask} from './pipelines.js';
+import type {Dtype, HelloResult, LoadPlan, Offload} from './worker/types.js';
+
+export interface ModelRef {
+  /** Absolute (or resolvable) path of the file or folder the report describes. */
+  path: string;
+  report: ModelReport;
+  /** The MODEL_ID as the user wrote it, for messages. */
+  id?: string;
+}
+
+export interface PlanPaths {
+  /** Where the main MODEL_ID lives locally. */
+  main: string;
+  /** `--base`, or the base an adapter / component-only file was resolved to. */
+  base?: ModelRef | null;
+  /** A local diffusers folder with the family's configs, for single-file checkpoints. */
+  configRepo?: string | null;
+  loras?: Array<ModelRef & {scale: number}>;
+  embeddings?: Array<ModelRef & {token?: string}>;
+  controlnet?: ModelRef | null;
+  vae?: ModelRef | null;
+}
+
+export interface PlanFlags {
+  task?: PlanTask;
+  image?: boolean;
+  mask?: boolean;
+  dtype?: Dtype | 'auto';
+  offload?: Offload | 'auto';
+  device?: 'cpu' | 'cuda' | 'auto';
+  /** The worker's hello: its device and free GPU memory. */
+  hello?: Pick<HelloResult, 'device' | 'free_memory_bytes'>;
+  allowPickle?: boolean;
+  trustRemoteCode?: boolean;
+  compile?: boolean;
+  /** Decisions worth telling the user (automatic offload, ...) are pushed here. */
+  notes?: string[];
+}
+
+const ADAPTER_KINDS = new Set(['lora', 'textual-inversion', 'controlnet', 'vae']);
+const WEIGHT_RE = /\.(safetensors|bin|ckpt|pt|pth|gguf)$/i;
+
+/** Refuses pickles (unless allowed) and remote code (unless trusted), naming the report's findings. */
+export function checkSafety(ref: ModelRef, flags: Pick<PlanFlags, 'allowPickle' | 'trustRemoteCode'>): void {
+  const name = ref.id ?? ref.path;
+  const r = ref.report;
+  if ((r.security.pickle || r.format === 'pickle') && !flags.allowPickle) {
+    const pickles = r.files.filter((f) => f.format === 'pickle').map((f) => f.path);
+    const found = r.security.unsafe_globals.length ? `; unsafe globals: ${r.security.unsafe_globals.join(', ')}` : '; no unsafe globals found by the scan';
+    throw new InvalidModelError(`${name} is a pickle checkpoint (${pickles.join(', ') || 'pickle data'})${found}; refusing to load it`, {
+      hint: 'pass --allow-pickle to load it with torch\'s weights-only loader, or use a .safetensors file',
+    });
+  }
+  if (r.security.trust_remote_code_needed && !flags.trustRemoteCode) {
+    throw new InvalidModelError(`${name} needs custom Python code from its repository to load; refusing to run it`, {
+      hint: 'pass --trust-remote-code if you trust the repository',
+    });
+  }
+}
+
+function checkFamily(adapter: ModelRef, what: string, family: Family): void {
+  const need = adapter.report.base?.family ?? adapter.report.family;
+  if (need && need !== 'unknown' && family !== 'unknown' && need !== family) {
+    throw new InvalidModelError(`${what} ${adapter.id ?? adapter.path} is for ${need} but the model is ${family}`);
+  }
+}
+
+export function buildLoadPlan(report: ModelReport, paths: PlanPaths, flags: PlanFlags = {}): LoadPlan {
+  const main: ModelRef = {path: paths.main, report, id: report.source?.id};
+  const adapters = {
+    loras: [...(paths.loras ?? [])],
+    embeddings: [...(paths.embeddings ?? [])],
+    controlnet: paths.controlnet ?? null,
+    vae: paths.vae ?? null,
+  };
+
+  // Unsafe content is refused before anything else is concluded from it.
+  checkSafety(main, flags);
+  // An adapter given as the MODEL_ID goes on top of its base.
+  let ckpt: ModelRef;
+  if (report.kind === 'checkpoint') {
+    ckpt = main;
+  } else if (ADAPTER_KINDS.has(report.kind)) {
+    if (!paths.base) {
+      const suggested = report.base?.suggested;
+      throw new UsageError(`${main.id ?? main.path} is a ${report.kind}, not a full model: it needs a base model`, {
+        hint: suggested ? `pass --base ${suggested}` : `pass --base MODEL_ID (a ${report.base?.family ?? report.family} checkpoint)`,
+      });
+    }
+    ckpt = paths.base;
+    if (report.kind === 'lora') adapters.loras.unshift({...main, scale: 1});
+    else if (report.kind === 'textual-inversion') adapters.embeddings.unshift({...main});
+    else if (report.kind === 'controlnet') adapters.controlnet = main;
+    else adapters.vae = main;
+  } else {
+    throw new InvalidModelError(`${main.id ?? main.path} is a ${report.kind === 'unknown' ? 'model of unknown kind' : report.kind}; mgen can only generate with checkpoints and their adapters`);
+  }
+  if (ckpt.report.kind !== 'checkpoint') {
+    throw new InvalidModelError(`the base ${ckpt.id ?? ckpt.path} is a ${ckpt.report.kind}, not a checkpoint`);
+  }
+  for (const ref of [main, ckpt, ...adapters.loras, ...adapters.embeddings, adapters.controlnet, adapters.vae]) {
+    if (ref) checkSafety(ref, flags);
+  }
+
+  const family = ckpt.report.family;
+  for (const l of adapters.loras) checkFamily(l, 'LoRA', family);
+  for (const e of adapters.embeddings) checkFamily(e, 'embedding', family);
+  if (adapters.controlnet) checkFamily(adapters.controlnet, 'ControlNet', family);
+
+  const task: PlanTask = flags.task ?? (flags.mask ? 'inpaint' : flags.image ? 'image-to-image' : 'text-to-image');
+  if (task === 'inpaint' && !flags.mask) throw new UsageError('inpainting needs --image and --mask');
+  if (task === 'inpaint' && !flags.image) throw new UsageError('--mask needs --image (the picture to inpaint)');
+  const pipeline = pipelineFor(family, ckpt.report.pipeline, task, adapters.controlnet !== null);
+  if (!pipeline) {
+    throw new InvalidModelError(`cannot tell which diffusers pipeline loads ${ckpt.id ?? ckpt.path} (family ${family}) for ${task}`);
+  }
+
+  // Strategy from the checkpoint's layout.
+  let strategy: LoadPlan['strategy'];
+  let component: LoadPlan['component'] = null;
+  let configRepo: string | null = null;
+  let basePath: string | null = ckpt === main ? (paths.base ? resolve(paths.base.path) : null) : null;
+  const denoiser = familyInfo(family)?.denoiser ?? (ckpt.report.components.transformer ? 'transformer' : 'unet');
+  const fmt = ckpt.report.format;
+  if (fmt === 'diffusers') {
+    strategy = 'diffusers-folder';
+  } else if (fmt === 'single-file' || fmt === 'sharded' || fmt === 'pickle' || fmt === 'gguf') {
+    const missing = new Set(ckpt.report.missing.map((m) => m.toLowerCase()));
+    const lacksRest = missing.has('vae') || [...missing].some((m) => m.startsWith('text_encoder') || m.startsWith('text-encoder'));
+    const hasDenoiser = !missing.has('unet') && !missing.has('transformer');
+    if (lacksRest && hasDenoiser) {
+      strategy = 'component-file';
+      component = missing.has('transformer') ? 'unet' : denoiser;
+      if (!basePath) {
+        throw new UsageError(`${ckpt.id ?? ckpt.path} holds only the ${component} (it lacks ${[...missing].join(', ')}); it needs a base pipeline`, {
+          hint: `pass --base MODEL_ID (a ${family} diffusers model)`,
+        });
+      }
+    } else {
+      strategy = 'single-file';
+      configRepo = paths.configRepo ? resolve(paths.configRepo) : basePath;
+    }
+  } else {
+    throw new InvalidModelError(`${ckpt.id ?? ckpt.path} is a folder mgen cannot load (no model_index.json and no single weight file)`);
+  }
+  if (ckpt !== main) basePath = resolve(ckpt.path);
+
+  // Device and precision.
+  const device = flags.device ?? 'auto';
+  const effective = device === 'auto' ? (flags.hello?.device ?? 'cpu') : device;
+  let dtype: Dtype;
+  if (flags.dtype && flags.dtype !== 'auto') dtype = flags.dtype;
+  else if (effective === 'cuda') dtype = familyInfo(family)?.cudaDtype ?? (ckpt.report.precision === 'bf16' ? 'bfloat16' : 'float16');
+  else if (effective === 'mps') dtype = 'float16';
+  else dtype = 'float32';
+
+  const variant = strategy === 'diffusers-folder' ? chooseVariant(ckpt.report, dtype) : null;
+
+  // Memory: offload when the estimate does not fit the free GPU memory.
+  let offload: Offload = 'none';
+  let vaeTiling = false;
+  if (flags.offload && flags.offload !== 'auto') {
+    offload = flags.offload;
+    vaeTiling = offload !== 'none';
+  } else if (effective === 'cuda' && flags.hello?.free_memory_bytes) {
+    const est = ckpt.report.memory.estimated_peak_vram_bytes;
+    const need = dtype === 'float32' ? est.fp32 : dtype === 'bfloat16' ? est.bf16 : est.fp16;
+    if (need > flags.hello.free_memory_bytes) {
+      offload = 'model';
+      vaeTiling = true;
+      flags.notes?.push(
+        `the model needs about ${gib(need)} GiB of GPU memory in ${dtype} but ${gib(flags.hello.free_memory_bytes)} GiB is free: enabling model CPU offload and VAE tiling (override with --offload)`,
+      );
+    }
+  }
+
+  return {
+    strategy,
+    path: resolve(ckpt.path),
+    pipeline,
+    task,
+    config_repo: configRepo,
+    component,
+    base_path: strategy === 'diffusers-folder' && ckpt === main ? null : basePath,
+    variant,
+    dtype,
+    device,
+    offload,
+    vae_tiling: vaeTiling,
+    allow_pickle: Boolean(flags.allowPickle),
+    trust_remote_code: Boolean(flags.trustRemoteCode),
+    compile: Boolean(flags.compile),
+    loras: adapters.loras.map((l, i) => ({path: resolve(l.path), scale: l.scale, name: `l${i}`})),
+    embeddings: adapters.embeddings.map((e) => ({path: resolve(e.path), token: e.token ?? defaultToken(e)})),
+    controlnet: adapters.controlnet ? {path: resolve(adapters.controlnet.path), single_file: adapters.controlnet.report.format !== 'diffusers'} : null,
+    vae: adapters.vae ? {path: resolve(adapters.vae.path), single_file: adapters.vae.report.format !== 'diffusers'} : null,
+  };
+}
+
+/** `fp16` when the folder ships `*.fp16.*` weights and either has nothing else or we load in float16. */
+export function chooseVariant(report: ModelReport, dtype: Dtype): string | null {
+  const weights = report.files.filter((f) => WEIGHT_RE.test(f.path));
+  const fp16 = weights.filter((f) => /\.fp16\.[a-z]+$/i.test(f.path));
+  if (fp16.length === 0) return null;
+  const plain = weights.filter((f) => !/\.(fp16|bf16|fp32|non_ema|ema)\.[a-z]+$/i.test(f.path));
+  return plain.length === 0 || dtype === 'float16' ? 'fp16' : null;
+}
+
+function defaultToken(e: ModelRef): string {
+  const stem = basename(e.path).replace(/\.[^.]+$/, '');
+  return `<${stem}>`;
+}
+
+function gib(n: number): string {
+  return (n / 2 ** 30).toFixed(1);
+}

@@ -1,0 +1,311 @@
+// openSession: MODEL_ID (+ adapters) -> reports -> load plan -> a worker with the model loaded, ready to
+// generate. Used by `mgen generate` (one request, then close) and `mgen serve` (kept warm).
+import {randomInt} from 'node:crypto';
+import {statSync} from 'node:fs';
+import {basename, join} from 'node:path';
+import {GenerationError, InterruptedError, UsageError} from '../errors.js';
+import {buildA1111Parameters} from './a1111-parameters.js';
+import {sha256File} from './file-hash.js';
+import {modelSlug, resolveOutputPaths, writeImagesAtomically} from './output-paths.js';
+import {buildLoadPlan, type ModelRef, type PlanFlags} from './plan.js';
+import type {PlanTask} from './pipelines.js';
+import {resolveModelForLoad, type ResolvedModel, type ResolveOptions} from './resolve-model.js';
+import {ensureRuntime, type RuntimeLocation} from './runtime/resolve.js';
+import {startWorker} from './worker/start-worker.js';
+import type {Dtype, GenerateRequest, HelloResult, LoadPlan, LoadResult, Offload, WorkerHandle} from './worker/types.js';
+
+export interface SessionOptions {
+  modelId: string;
+  base?: string | null;
+  loras?: Array<{id: string; scale: number}>;
+  embeddings?: Array<{id: string; token?: string}>;
+  controlnet?: string | null;
+  vae?: string | null;
+  task?: PlanTask;
+  image?: boolean;
+  mask?: boolean;
+  dtype?: Dtype | 'auto';
+  offload?: Offload | 'auto';
+  device?: 'cpu' | 'cuda' | 'auto';
+  allowPickle?: boolean;
+  trustRemoteCode?: boolean;
+  compile?: boolean;
+  verbose?: boolean;
+  env?: NodeJS.ProcessEnv;
+  /** Skip provisioning: use this interpreter. */
+  python?: string;
+  /** Spinner text for long steps (provisioning, building a builtin model, starting, loading). */
+  onStage?: (text: string) => void;
+  /** Decisions the user should hear about (automatic offload, ...), one line each. */
+  onNote?: (text: string) => void;
+  /** Overrides MODEL_ID resolution (tests). */
+  resolve?: (id: string, opts: ResolveOptions) => Promise<ResolvedModel>;
+  /** Aborting stops the worker and rejects with InterruptedError (Ctrl-C while loading). */
+  signal?: AbortSignal;
+}
+
+export interface GenerateInput {
+  prompt: string;
+  negativePrompt?: string | null;
+  width?: number;
+  height?: number;
+  steps?: number;
+  guidance?: number;
+  seed?: number;
+  numImages?: number;
+  scheduler?: string | null;
+  image?: string | null;
+  mask?: string | null;
+  strength?: number | null;
+  controlImage?: string | null;
+  params?: Record<string, unknown>;
+  /** Output file pattern with {seed} {n} {model} {timestamp}; default `mgen-{timestamp}-{seed}-{n}.png`. */
+  out?: string;
+}
+
+export interface GenerateOutput {
+  images: Array<{path: string; seed: number; width: number; height: number}>;
+  timings: {denoise_s: number; worker_total_s: number; total_s: number; steps: number};
+  model: string;
+  seed: number;
+  request: GenerateRequest;
+}
+
+export interface Session {
+  readonly worker: WorkerHandle;
+  readonly hello: HelloResult;
+  readonly plan: LoadPlan;
+  readonly load: LoadResult;
+  readonly model: ResolvedModel;
+  readonly runtime: RuntimeLocation;
+  /** Timings of opening: runtime lookup, worker start, resolve+detect, load (seconds). */
+  readonly openTimings: Record<string, number>;
+  schema(): Promise<Record<string, unknown>>;
+  generate(input: GenerateInput, opts?: {onProgress?: (step: number, steps: number) => void; signal?: AbortSignal; timeoutMs?: number}): Promise<GenerateOutput>;
+  close(): Promise<void>;
+}
+
+export async function openSession(opts: SessionOptions): Promise<Session> {
+  const t0 = performance.now();
+  const env = opts.env ?? process.env;
+  const stage = opts.onStage ?? (() => {});
+  const resolveFn = opts.resolve ?? resolveModelForLoad;
+  const timings: Record<string, number> = {};
+  const lap = (name: string, since: number) => (timings[name] = round((performance.now() - since) / 1000));
+
+  const runtime: RuntimeLocation = opts.python ? {python: opts.python, source: 'MGEN_PYTHON'} : await ensureRuntime({env, onProgress: stage});
+  lap('runtime', t0);
+  if (runtime.source === 'installed-now') opts.onNote?.(`runtime ready: ${runtime.stamp?.profile} venv (torch ${runtime.stamp?.versions.torch}, diffusers ${runtime.stamp?.versions.diffusers}) in ${runtime.seconds?.toFixed(0)} s`);
+
+  // The worker imports torch and diffusers (seconds) while we resolve and inspect the model files.
+  const tw = performance.now();
+  stage('starting the Python worker');
+  const workerP = startWorker({python: runtime.python, env, verbose: opts.verbose}).then((w) => {
+    lap('worker_start', tw);
+    return w;
+  });
+  workerP.catch(() => {});
+  let worker: WorkerHandle | undefined;
+  const onAbort = () => void workerP.then((w) => w.kill(), () => {});
+  opts.signal?.addEventListener('abort', onAbort, {once: true});
+  try {
+    if (opts.signal?.aborted) throw new InterruptedError();
+    const tr = performance.now();
+    const ropts: ResolveOptions = {env, python: runtime.python, onProgress: stage};
+    const model = await resolveFn(opts.modelId, ropts);
+    const baseId = opts.base ?? (model.report.kind !== 'checkpoint' ? model.baseId : null);
+    const [base, loras, embeddings, controlnet, vae] = await Promise.all([
+      baseId ? resolveFn(baseId, ropts) : null,
+      Promise.all((opts.loras ?? []).map(async (l) => ({...refOf(await resolveFn(l.id, ropts)), scale: l.scale}))),
+      Promise.all((opts.embeddings ?? []).map(async (e) => ({...refOf(await resolveFn(e.id, ropts)), token: e.token ?? (await builtinToken(e.id, ropts, resolveFn))}))),
+      opts.controlnet ? resolveFn(opts.controlnet, ropts) : null,
+      opts.vae ? resolveFn(opts.vae, ropts) : null,
+    ]);
+    lap('resolve', tr);
+    // A builtin embedding given as the MODEL_ID carries its own token.
+    const mainToken = model.builtin?.manifest.token;
+    stage('starting the Python worker');
+    worker = await workerP;
+    const hello = await worker.hello();
+    const notes: string[] = [];
+    const flags: PlanFlags = {
+      task: opts.task, image: opts.image, mask: opts.mask, dtype: opts.dtype, offload: opts.offload, device: opts.device,
+      hello, allowPickle: opts.allowPickle, trustRemoteCode: opts.trustRemoteCode, compile: opts.compile, notes,
+    };
+    const plan = buildLoadPlan(model.report, {
+      main: model.path,
+      base: base ? refOf(base) : null,
+      configRepo: model.configRepo ?? base?.configRepo ?? null,
+      loras,
+      embeddings,
+      controlnet: controlnet ? refOf(controlnet) : null,
+      vae: vae ? refOf(vae) : null,
+    }, flags);
+    if (mainToken && model.report.kind === 'textual-inversion') plan.embeddings[0]!.token = mainToken;
+    for (const n of notes) opts.onNote?.(n);
+    stage(`loading ${opts.modelId}`);
+    const tl = performance.now();
+    const load = await worker.load(plan);
+    lap('load', tl);
+    const ckpt = base && model.report.kind !== 'checkpoint' ? base : model;
+    const adapters: AdapterIds = {
+      loras: (opts.loras ?? []).map((l) => ({id: l.id, scale: l.scale})),
+      embeddings: (opts.embeddings ?? []).map((e) => ({id: e.id, token: e.token ?? null})),
+      controlnet: opts.controlnet ?? null,
+      vae: opts.vae ?? null,
+    };
+    return new OpenSession(worker, hello, plan, load, model, ckpt, runtime, {...timings, open_total: round((performance.now() - t0) / 1000)}, adapters);
+  } catch (err) {
+    const w = worker ?? (await workerP.catch(() => undefined));
+    w?.kill();
+    if (opts.signal?.aborted) throw new InterruptedError();
+    throw err;
+  } finally {
+    opts.signal?.removeEventListener('abort', onAbort);
+  }
+}
+
+/** The adapters as the user named them (recorded in the PNG so `--from` can load them again). */
+export interface AdapterIds {
+  loras: Array<{id: string; scale: number}>;
+  embeddings: Array<{id: string; token: string | null}>;
+  controlnet: string | null;
+  vae: string | null;
+}
+
+function refOf(m: ResolvedModel): ModelRef {
+  return {path: m.path, report: m.report, id: m.id};
+}
+
+async function builtinToken(id: string, ropts: ResolveOptions, resolveFn: NonNullable<SessionOptions['resolve']>): Promise<string | undefined> {
+  const m = await resolveFn(id, ropts);
+  return m.builtin?.manifest.token;
+}
+
+class OpenSession implements Session {
+  private cachedSchema?: Record<string, unknown>;
+  private modelHash?: Promise<string | null>;
+  constructor(
+    readonly worker: WorkerHandle,
+    readonly hello: HelloResult,
+    readonly plan: LoadPlan,
+    readonly load: LoadResult,
+    readonly model: ResolvedModel,
+    private readonly ckpt: ResolvedModel,
+    readonly runtime: RuntimeLocation,
+    readonly openTimings: Record<string, number>,
+    readonly adapters: AdapterIds,
+  ) {}
+
+  async schema(): Promise<Record<string, unknown>> {
+    this.cachedSchema ??= await this.worker.schema();
+    return this.cachedSchema;
+  }
+
+  /** sha256 of the checkpoint's main weight file (the largest one). */
+  private mainWeightHash(): Promise<string | null> {
+    this.modelHash ??= (async () => {
+      const file = mainWeightFile(this.ckpt);
+      return file ? sha256File(file).catch(() => null) : null;
+    })();
+    return this.modelHash;
+  }
+
+  async generate(
+    input: GenerateInput,
+    opts: {onProgress?: (step: number, steps: number) => void; signal?: AbortSignal; timeoutMs?: number} = {},
+  ): Promise<GenerateOutput> {
+    const t0 = performance.now();
+    if (input.params && Object.keys(input.params).length) validateParamNames(await this.schema(), input.params);
+    const d = this.ckpt.report.defaults ?? {width: 512, height: 512, steps: 30, guidance_scale: 7.5};
+    const seed = input.seed ?? randomInt(0, 2 ** 32 - 1);
+    const numImages = input.numImages ?? 1;
+    if (!Number.isInteger(numImages) || numImages < 1) throw new UsageError('--num-images must be a whole number >= 1');
+    const width = input.width ?? d.width;
+    const height = input.height ?? d.height;
+    const steps = input.steps ?? d.steps;
+    const guidance = input.guidance ?? d.guidance_scale;
+    const targets = resolveOutputPaths(input.out, {seed, numImages, model: this.model.id});
+    const hash = await this.mainWeightHash();
+    const scheduler = input.scheduler ?? this.load.components?.scheduler ?? null;
+    const pngText = targets.map((_t, n) => {
+      const s = seed + n;
+      const req = {
+        prompt: input.prompt, negative_prompt: input.negativePrompt ?? null, width, height, steps, guidance_scale: guidance,
+        seed: s, scheduler: input.scheduler ?? null, strength: input.strength ?? null, image: input.image ?? null,
+        mask: input.mask ?? null, control_image: input.controlImage ?? null, params: input.params ?? {},
+      };
+      return {
+        parameters: buildA1111Parameters({
+          prompt: input.prompt, negativePrompt: input.negativePrompt, steps, scheduler, guidanceScale: guidance, seed: s, width, height,
+          modelHash: hash ? hash.slice(0, 10) : null, modelName: modelSlug(this.ckpt.id),
+          strength: input.strength, loras: this.plan.loras.map((l) => ({name: basename(l.path), scale: l.scale})), version: 'mgen',
+        }),
+        mgen: JSON.stringify({
+          schema: 1,
+          model: this.model.pinnedId,
+          base: this.model !== this.ckpt ? this.ckpt.pinnedId : null,
+          adapters: this.adapters,
+          request: req,
+          plan: {
+            dtype: this.plan.dtype, task: this.plan.task, pipeline: this.plan.pipeline,
+            loras: this.plan.loras.map((l) => ({path: l.path, scale: l.scale})),
+            embeddings: this.plan.embeddings, controlnet: this.plan.controlnet?.path ?? null, vae: this.plan.vae?.path ?? null,
+          },
+          files: {model: mainWeightFile(this.ckpt), model_sha256: hash},
+          runtime: {python: this.hello.python, torch: this.hello.torch, diffusers: this.hello.diffusers, transformers: this.hello.transformers, device: this.hello.device},
+        }),
+      };
+    });
+    return writeImagesAtomically(targets, async (outDir, fileStem) => {
+      const request: GenerateRequest = {
+        prompt: input.prompt, negative_prompt: input.negativePrompt ?? null, width, height, steps, guidance_scale: guidance,
+        seed, num_images: numImages, scheduler: input.scheduler ?? null, image: input.image ?? null, mask: input.mask ?? null,
+        strength: input.strength ?? null, control_image: input.controlImage ?? null, params: input.params ?? {},
+        out_dir: outDir, file_stem: fileStem, png_text: pngText,
+      };
+      const r = await this.worker.generate(request, opts);
+      if (r.images.length !== numImages) throw new GenerationError(`the worker returned ${r.images.length} images, expected ${numImages}`);
+      return {
+        worker: r,
+        finish: (paths: string[]): GenerateOutput => ({
+          images: r.images.map((im, i) => ({path: paths[i]!, seed: im.seed, width: im.width, height: im.height})),
+          timings: {denoise_s: r.timings.denoise_s, worker_total_s: r.timings.total_s, total_s: round((performance.now() - t0) / 1000), steps: r.timings.steps},
+          model: this.model.id,
+          seed,
+          request,
+        }),
+      };
+    });
+  }
+
+  async close(): Promise<void> {
+    await this.worker.shutdown();
+  }
+}
+
+function mainWeightFile(m: ResolvedModel): string | null {
+  try {
+    if (statSync(m.path).isFile()) return m.path;
+  } catch {
+    return null;
+  }
+  const weights = m.report.files.filter((f) => /\.(safetensors|bin|ckpt|pt|pth|gguf)$/i.test(f.path)).sort((a, b) => b.size - a.size);
+  return weights[0] ? join(m.path, weights[0].path) : null;
+}
+
+/** Unknown `--param` names -> exit 2 with the valid ones listed. */
+export function validateParamNames(schema: Record<string, unknown>, params: Record<string, unknown>): void {
+  const props = (schema.properties ?? {}) as Record<string, unknown>;
+  const valid = Object.keys(props);
+  const unknown = Object.keys(params).filter((k) => !(k in props));
+  if (unknown.length) {
+    throw new UsageError(`unknown parameter${unknown.length > 1 ? 's' : ''} ${unknown.join(', ')} for this pipeline`, {
+      hint: `valid: ${valid.sort().join(', ')}`,
+    });
+  }
+}
+
+function round(n: number): number {
+  return Math.round(n * 1000) / 1000;
+}

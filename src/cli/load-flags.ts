@@ -1,0 +1,86 @@
+// Flags shared by the commands that load a model into the worker (generate, schema; serve later), and
+// turning them into openSession options.
+import {Flags} from '@oclif/core';
+import {UsageError} from '../errors.js';
+import type {SessionOptions} from '../backends/session.js';
+
+export const loadFlags = {
+  lora: Flags.string({description: 'a LoRA on top: MODEL_ID[:scale] (repeatable)', multiple: true, helpGroup: 'MODEL'}),
+  embedding: Flags.string({description: 'a textual-inversion embedding: MODEL_ID[:token] (repeatable)', multiple: true, helpGroup: 'MODEL'}),
+  controlnet: Flags.string({description: 'a ControlNet MODEL_ID (with --control-image)', helpGroup: 'MODEL'}),
+  vae: Flags.string({description: 'a VAE MODEL_ID to use instead of the model\'s own', helpGroup: 'MODEL'}),
+  base: Flags.string({description: 'the base model for an adapter, a component-only file or a single-file checkpoint\'s configs', helpGroup: 'MODEL'}),
+  dtype: Flags.string({description: 'precision (auto: fp16/bf16 on CUDA per family, fp32 on CPU)', options: ['auto', 'float32', 'float16', 'bfloat16'], helpGroup: 'RUNTIME'}),
+  offload: Flags.string({description: 'CPU offload (default: automatic when the model does not fit the GPU)', options: ['auto', 'none', 'model', 'sequential'], helpGroup: 'RUNTIME'}),
+  device: Flags.string({description: 'where to run', options: ['auto', 'cpu', 'cuda'], helpGroup: 'RUNTIME'}),
+  'allow-pickle': Flags.boolean({description: 'load pickle checkpoints (with torch\'s weights-only loader)', helpGroup: 'RUNTIME'}),
+  'trust-remote-code': Flags.boolean({description: 'allow a repository\'s custom Python code', helpGroup: 'RUNTIME'}),
+  compile: Flags.boolean({description: 'torch.compile the denoiser (slow first image, faster after)', helpGroup: 'RUNTIME'}),
+};
+
+const SCHEMES = new Set(['builtin', 'hf', 'huggingface', 'civitai', 'http', 'https', 'file', 'urn']);
+
+/** Splits `MODEL_ID[:suffix]`: the suffix is whatever follows the last ':' unless that ':' belongs to a scheme. */
+export function splitSuffix(spec: string): {id: string; suffix: string | null} {
+  const i = spec.lastIndexOf(':');
+  if (i <= 0) return {id: spec, suffix: null};
+  const head = spec.slice(0, i);
+  if (!head.includes(':') && SCHEMES.has(head.toLowerCase())) return {id: spec, suffix: null};
+  if (spec.slice(i + 1).startsWith('//')) return {id: spec, suffix: null};
+  return {id: head, suffix: spec.slice(i + 1)};
+}
+
+export function parseLoraSpec(spec: string): {id: string; scale: number} {
+  const {id, suffix} = splitSuffix(spec);
+  if (suffix === null) return {id, scale: 1};
+  const scale = Number(suffix);
+  if (suffix.trim() === '' || !Number.isFinite(scale)) {
+    // A colon that is part of the id (e.g. civitai:123 with no scale): keep it whole.
+    if (/^[0-9.+-eE]*$/.test(suffix)) throw new UsageError(`bad LoRA scale in --lora ${spec}`, {hint: 'use MODEL_ID:0.8'});
+    return {id: spec, scale: 1};
+  }
+  return {id, scale};
+}
+
+export function parseEmbeddingSpec(spec: string): {id: string; token?: string} {
+  const {id, suffix} = splitSuffix(spec);
+  return suffix ? {id, token: suffix} : {id};
+}
+
+export interface LoadFlagValues {
+  lora?: string[];
+  embedding?: string[];
+  controlnet?: string;
+  vae?: string;
+  base?: string;
+  dtype?: string;
+  offload?: string;
+  device?: string;
+  'allow-pickle'?: boolean;
+  'trust-remote-code'?: boolean;
+  compile?: boolean;
+}
+
+export function sessionOptionsFromFlags(modelId: string, f: LoadFlagValues): SessionOptions {
+  return {
+    modelId,
+    base: f.base ?? null,
+    loras: (f.lora ?? []).map(parseLoraSpec),
+    embeddings: (f.embedding ?? []).map(parseEmbeddingSpec),
+    controlnet: f.controlnet ?? null,
+    vae: f.vae ?? null,
+    dtype: (f.dtype ?? 'auto') as SessionOptions['dtype'],
+    offload: (f.offload ?? 'auto') as SessionOptions['offload'],
+    device: (f.device ?? 'auto') as SessionOptions['device'],
+    allowPickle: Boolean(f['allow-pickle']),
+    trustRemoteCode: Boolean(f['trust-remote-code']),
+    compile: Boolean(f.compile),
+  };
+}
+
+/** MODEL_ID from the argument, else $MODEL_ID. */
+export function modelIdFrom(arg: string | undefined, fallback?: string | null): string {
+  const id = arg ?? process.env.MODEL_ID ?? fallback ?? '';
+  if (!id) throw new UsageError('no MODEL_ID given', {hint: 'pass MODEL_ID as an argument or set $MODEL_ID'});
+  return id;
+}

@@ -1,0 +1,119 @@
+import {Args, Flags} from '@oclif/core';
+import {BaseCommand} from '../base-command.js';
+import {InterruptedError, UsageError} from '../errors.js';
+import {loadFlags, modelIdFrom, parseEmbeddingSpec, sessionOptionsFromFlags} from '../cli/load-flags.js';
+import {buildGenerateInput, readPrompt} from '../cli/generate-input.js';
+import {renderGenerateResult} from '../cli/generate-render.js';
+
+export default class Generate extends BaseCommand {
+  static override description = 'Generate images with a model (provisions the Python runtime on first use)';
+  static override examples = [
+    '<%= config.bin %> generate builtin:tiny-sd --prompt "a red cube" --width 64 --height 64 --steps 4 --seed 1',
+    '<%= config.bin %> generate ./model.safetensors --prompt - < prompt.txt --out "out/{model}-{seed}.png"',
+    '<%= config.bin %> generate --from mgen-20261126-120000-1-0.png --seed 2',
+  ];
+  static override args = {model: Args.string({description: 'MODEL_ID (default: $MODEL_ID, or the one recorded in --from)', required: false})};
+  static override flags = {
+    prompt: Flags.string({char: 'p', description: 'the prompt (`-` reads it from stdin)'}),
+    'negative-prompt': Flags.string({char: 'n', description: 'what to steer away from'}),
+    width: Flags.integer({description: 'image width (default: the model family\'s)', min: 8}),
+    height: Flags.integer({description: 'image height (default: the model family\'s)', min: 8}),
+    steps: Flags.integer({description: 'denoising steps', min: 1}),
+    guidance: Flags.string({description: 'guidance (CFG) scale'}),
+    seed: Flags.string({description: 'seed (default: random, printed); image n uses seed+n'}),
+    'num-images': Flags.integer({description: 'how many images', min: 1}),
+    scheduler: Flags.string({description: 'diffusers scheduler class, e.g. EulerDiscreteScheduler'}),
+    param: Flags.string({description: 'an extra pipeline parameter key=value (repeatable; see `mgen schema`)', multiple: true}),
+    out: Flags.string({char: 'o', description: 'output file pattern with {seed} {n} {model} {timestamp} (default ./mgen-{timestamp}-{seed}-{n}.png)'}),
+    json: Flags.boolean({description: 'print one JSON document: images, seeds, timings'}),
+    image: Flags.string({description: 'input image (image-to-image, or inpaint with --mask)'}),
+    strength: Flags.string({description: 'how much to change --image (0..1)'}),
+    mask: Flags.string({description: 'inpaint mask (white = repaint)'}),
+    'control-image': Flags.string({description: 'the ControlNet conditioning image'}),
+    from: Flags.string({description: 're-run the request recorded in a PNG made by mgen (or A1111); flags override it'}),
+    'no-reuse': Flags.boolean({description: 'do not use a running `mgen serve` for this model'}),
+    timeout: Flags.integer({description: 'give up on one generation after this many seconds', min: 1}),
+    ...loadFlags,
+  };
+
+  async run(): Promise<void> {
+    const {args, flags} = await this.parse(Generate);
+    const {openSession} = await import('../backends/session.js');
+    const {requestFromPng} = await import('../backends/from-png.js');
+    const {startStage, startStepBar} = await import('../cli/progress.js');
+
+    const fromPng = flags.from ? await requestFromPng(flags.from) : null;
+    const modelId = modelIdFrom(args.model, fromPng?.model);
+    const prompt = await readPrompt(flags.prompt, fromPng?.input.prompt);
+    const input = buildGenerateInput(flags, prompt, fromPng?.input);
+    const opts = sessionOptionsFromFlags(modelId, {
+      ...flags,
+      base: flags.base ?? fromPng?.base ?? undefined,
+      lora: flags.lora ?? fromPng?.loras.map((l) => `${l.id}:${l.scale}`),
+      controlnet: flags.controlnet ?? fromPng?.controlnet ?? undefined,
+      vae: flags.vae ?? fromPng?.vae ?? undefined,
+    });
+    if (!flags.embedding && fromPng?.embeddings.length) opts.embeddings = fromPng.embeddings;
+    else if (flags.embedding) opts.embeddings = flags.embedding.map(parseEmbeddingSpec);
+    if (input.controlImage && !opts.controlnet) throw new UsageError('--control-image needs --controlnet MODEL_ID');
+    if (opts.controlnet && !input.controlImage) throw new UsageError('--controlnet needs --control-image PATH');
+
+    // Ctrl-C: the first cancels at the next step (exit 130); a second stops the worker at once.
+    const ac = new AbortController();
+    let interrupts = 0;
+    const onSignal = () => {
+      interrupts++;
+      if (interrupts === 1) ac.abort();
+      else process.exit(130); // the exit hook kills the worker
+    };
+    process.on('SIGINT', onSignal);
+    process.on('SIGTERM', onSignal);
+
+    const stage = await startStage(`preparing ${modelId}`);
+    let session: Awaited<ReturnType<typeof openSession>> | undefined;
+    try {
+      session = await openSession({
+        ...opts,
+        image: Boolean(input.image),
+        mask: Boolean(input.mask),
+        verbose: this.verbose,
+        signal: ac.signal,
+        onStage: (t) => stage.text(t),
+        onNote: (t) => {
+          stage.stop();
+          this.note(`mgen: ${t}`);
+        },
+      });
+      stage.stop();
+      if (input.seed === undefined) {
+        const {randomInt} = await import('node:crypto');
+        input.seed = randomInt(0, 2 ** 32 - 1);
+        if (process.stderr.isTTY) this.note(`seed: ${input.seed}`); // non-TTY: it is in the file name and --json
+      }
+      const bar = await startStepBar('denoising');
+      let result;
+      try {
+        result = await session.generate(input, {
+          signal: ac.signal,
+          onProgress: (s, n) => bar.update(s, n),
+          timeoutMs: flags.timeout ? flags.timeout * 1000 : undefined,
+        });
+      } finally {
+        bar.stop();
+      }
+      if (ac.signal.aborted) throw new InterruptedError();
+      process.stdout.write(renderGenerateResult(result, {json: flags.json, session}));
+    } catch (err) {
+      stage.stop();
+      if (ac.signal.aborted) throw new InterruptedError();
+      // When the worker died, its last words are what explains it.
+      const tail = session && !session.worker.alive ? session.worker.stderrTail() : '';
+      if (tail && !this.verbose) this.note(`worker stderr (last lines):\n${tail.split('\n').slice(-15).join('\n')}`);
+      throw err;
+    } finally {
+      process.removeListener('SIGINT', onSignal);
+      process.removeListener('SIGTERM', onSignal);
+      if (session?.worker.alive) await session.close().catch(() => session?.worker.kill());
+    }
+  }
+}

@@ -1,0 +1,39 @@
+// Peak VRAM estimate for one generation at the family's default size.
+//
+//   peak(p) = weights(p) + max(activations(p), vae_decode(p)) + overhead
+//
+//   weights(p)      parameters x bytes(p) (fp16/bf16: 2, fp32: 4); quantized weights (fp8, nf4, int8, GGUF)
+//                   keep their stored size, since they are dequantized layer by layer.
+//   activations(p)  tokens x width x bytes(p) x 24, where tokens = (W / vae_scale) x (H / vae_scale) / patch²
+//                   (x latent frames for video: (frames - 1) / 4 + 1) and width is the denoiser's hidden size.
+//                   24 covers a batch of 2 (classifier-free guidance), the MLP's 4x expansion, q/k/v/out
+//                   and residual copies alive at once with memory-efficient attention.
+//   vae_decode(p)   W x H x 128 channels x bytes(p) x 6 (the widest decoder stage at full resolution, a few
+//                   buffers alive), x latent frames for video.
+//   overhead        512 MiB: CUDA context, allocator slack, scheduler state.
+// Adapters and components (LoRA, VAE, encoders) are estimated as their own weights plus the overhead.
+import {FAMILIES} from './families.js';
+import type {Family, Kind} from './types.js';
+
+const OVERHEAD = 512 * 1024 * 1024;
+const BYTES = {fp16: 2, bf16: 2, fp32: 4} as const;
+
+export function estimatePeakVram(opts: {family: Family; kind: Kind; parameters: number; weightsBytes: number; quantized: boolean}): {fp16: number; bf16: number; fp32: number} {
+  const out = {fp16: 0, bf16: 0, fp32: 0};
+  const info = FAMILIES[opts.family];
+  for (const p of ['fp16', 'bf16', 'fp32'] as const) {
+    const b = BYTES[p];
+    const weights = opts.quantized ? opts.weightsBytes : opts.parameters * b;
+    if (opts.kind !== 'checkpoint' || opts.family === 'unknown') {
+      out[p] = weights + OVERHEAD;
+      continue;
+    }
+    const {width, height} = info.defaults;
+    const frames = info.frames ? Math.floor((info.frames - 1) / 4) + 1 : 1;
+    const tokens = ((width / info.vaeScale) * (height / info.vaeScale)) / (info.patch * info.patch) * frames;
+    const activations = tokens * info.width * b * 24;
+    const vae = width * height * 128 * b * 6 * frames;
+    out[p] = Math.round(weights + Math.max(activations, vae) + OVERHEAD);
+  }
+  return out;
+}

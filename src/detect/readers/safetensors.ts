@@ -1,0 +1,149 @@
+// safetensors header reader: 8-byte little-endian header length, a JSON header, then the data.
+// Reads at most twice (a first read sized to hold most headers, then the rest if the header is longer)
+// and validates everything a hostile or damaged file can get wrong, each with a named reason.
+import type {ByteSource, FileFacts, TensorInfo} from '../types.js';
+import {InvalidModelError} from '../../errors.js';
+
+/** Bytes per element for the dtypes safetensors defines (sub-byte types as fractions). */
+export const SAFETENSORS_DTYPE_BITS: Record<string, number> = {
+  F64: 64, F32: 32, F16: 16, BF16: 16,
+  F8_E4M3: 8, F8_E5M2: 8, F8_E4M3FNUZ: 8, F8_E5M2FNUZ: 8, F8_E8M0: 8,
+  F6_E2M3: 6, F6_E3M2: 6, F4: 4,
+  I64: 64, I32: 32, I16: 16, I8: 8, U64: 64, U32: 32, U16: 16, U8: 8, BOOL: 8,
+  C64: 64,
+};
+
+/** The first read: enough for nearly every header (SDXL all-in-one headers are a few hundred KB). */
+export const FIRST_READ_BYTES = 1024 * 1024;
+/** Headers longer than this are refused (the reference implementation uses the same order of magnitude). */
+export const MAX_HEADER_BYTES = 100 * 1024 * 1024;
+
+export interface SafetensorsReadOptions {
+  /** Path to report in FileFacts (defaults to the source name). */
+  path?: string;
+  /** Bytes already read from offset 0 (e.g. by format sniffing); saves the first read when long enough. */
+  prefix?: Uint8Array;
+  /** Treat a data section shorter than the header promises as an error instead of a warning. */
+  strict?: boolean;
+}
+
+export async function readSafetensorsHeader(src: ByteSource, opts: SafetensorsReadOptions = {}): Promise<FileFacts> {
+  const name = opts.path ?? src.name;
+  const fail: Fail = failFor(name);
+  const size = await src.size();
+  if (size < 8) fail(`file is ${size} bytes, too small to hold the 8-byte header length`);
+  let first = opts.prefix && opts.prefix.length >= Math.min(size, 8) ? opts.prefix : undefined;
+  if (!first || first.length < 8) first = await src.read(0, Math.min(size, FIRST_READ_BYTES));
+  if (first.length < 8) fail('could not read the 8-byte header length');
+  const view = new DataView(first.buffer, first.byteOffset, first.byteLength);
+  const n64 = view.getBigUint64(0, true);
+  if (n64 > BigInt(MAX_HEADER_BYTES)) fail(`header length ${n64} exceeds the ${MAX_HEADER_BYTES}-byte limit`);
+  const n = Number(n64);
+  if (n < 2) fail(`header length ${n} is too small for a JSON object`);
+  if (8 + n > size) fail(`header length ${n} goes beyond the file size (${size} bytes)`);
+  let headerBytes: Uint8Array;
+  if (first.length >= 8 + n) {
+    headerBytes = first.subarray(8, 8 + n);
+  } else {
+    const rest = await src.read(first.length, 8 + n - first.length);
+    if (rest.length !== 8 + n - first.length) fail('file ended while reading the header');
+    headerBytes = new Uint8Array(n);
+    headerBytes.set(first.subarray(8), 0);
+    headerBytes.set(rest, first.length - 8);
+  }
+  return parseSafetensorsHeader(headerBytes, size, {...opts, path: name});
+}
+
+/** Validates and interprets header bytes (without the length prefix) of a file of `fileSize` bytes. */
+export function parseSafetensorsHeader(headerBytes: Uint8Array, fileSize: number, opts: {path: string; strict?: boolean}): FileFacts {
+  const name = opts.path;
+  const fail: Fail = failFor(name);
+  let text = '';
+  try {
+    text = new TextDecoder('utf-8', {fatal: true}).decode(headerBytes);
+  } catch {
+    fail('header is not valid UTF-8');
+  }
+  if (!text.trimStart().startsWith('{')) fail('header is not a JSON object');
+  let parsed: unknown;
+  try {
+    parsed = JSON.parse(text);
+  } catch (err) {
+    fail(`header is not valid JSON (${(err as Error).message.split('\n')[0]})`);
+  }
+  if (parsed === null || typeof parsed !== 'object' || Array.isArray(parsed)) fail('header is not a JSON object');
+  const header = parsed as Record<string, unknown>;
+  const metadata: Record<string, string> = {};
+  const tensors: TensorInfo[] = [];
+  const spans: Array<{name: string; begin: number; end: number}> = [];
+  for (const [key, value] of Object.entries(header)) {
+    if (key === '__metadata__') {
+      if (value === null || typeof value !== 'object' || Array.isArray(value)) fail('__metadata__ is not an object of strings');
+      for (const [mk, mv] of Object.entries(value as Record<string, unknown>)) {
+        if (typeof mv !== 'string') fail(`__metadata__ value for "${clip(mk)}" is not a string`);
+        metadata[mk] = mv as string;
+      }
+      continue;
+    }
+    const where = `tensor "${clip(key)}"`;
+    if (value === null || typeof value !== 'object' || Array.isArray(value)) fail(`${where} is not an object with dtype, shape and data_offsets`);
+    const entry = value as Record<string, unknown>;
+    const {dtype, shape, data_offsets: offsets} = entry;
+    if (typeof dtype !== 'string' || !Array.isArray(shape) || !Array.isArray(offsets)) {
+      fail(`${where} is not an object with dtype, shape and data_offsets`);
+    }
+    const bits = SAFETENSORS_DTYPE_BITS[dtype as string];
+    if (bits === undefined) fail(`${where} has unknown dtype "${clip(String(dtype))}"`);
+    const dims = shape as unknown[];
+    if (dims.length > 64) fail(`${where} has ${dims.length} dimensions`);
+    let elements = 1n;
+    for (const d of dims) {
+      if (typeof d !== 'number' || !Number.isSafeInteger(d) || d < 0) fail(`${where} has an invalid shape dimension ${clip(JSON.stringify(d) ?? String(d))} (dimensions must be non-negative integers)`);
+      elements *= BigInt(d as number);
+    }
+    const offs = offsets as unknown[];
+    if (offs.length !== 2 || !offs.every((o) => typeof o === 'number' && Number.isSafeInteger(o) && o >= 0)) {
+      fail(`${where} has invalid data_offsets (need two non-negative integers)`);
+    }
+    const [begin, end] = offs as [number, number];
+    if (end < begin) fail(`${where} has data_offsets ending before they begin (${begin} > ${end})`);
+    const bytesNeeded = (elements * BigInt(bits) + 7n) / 8n;
+    if (bytesNeeded !== BigInt(end - begin)) {
+      fail(`${where} shape [${(dims as number[]).join(', ')}] x ${dtype} needs ${bytesNeeded} bytes but its data_offsets span ${end - begin}`);
+    }
+    tensors.push({name: key, dtype: dtype as string, shape: dims as number[]});
+    spans.push({name: key, begin, end});
+  }
+  // The data section must be covered exactly: sorted by begin, each tensor starts where the previous ended.
+  spans.sort((a, b) => a.begin - b.begin || a.end - b.end);
+  let cursor = 0;
+  for (const s of spans) {
+    if (s.begin < cursor) fail(`tensor "${clip(s.name)}" overlaps the previous tensor (data_offsets begin ${s.begin} < ${cursor})`);
+    if (s.begin > cursor) fail(`tensor "${clip(s.name)}" leaves a gap in the data section (begins at ${s.begin}, expected ${cursor})`);
+    cursor = s.end;
+  }
+  const dataStart = 8 + headerBytes.length;
+  const expected = dataStart + cursor;
+  const warnings: string[] = [];
+  const facts: FileFacts = {path: name, size: fileSize, format: 'safetensors', tensors, metadata, warnings};
+  if (fileSize < expected) {
+    const missing = expected - fileSize;
+    if (opts.strict) fail(`data_offsets go past the end of the file (${missing} bytes missing)`);
+    facts.missingBytes = missing;
+    warnings.push(`${name}: data section is ${missing} bytes shorter than the header promises (partial download or header-only copy)`);
+  } else if (fileSize > expected) {
+    warnings.push(`${name}: ${fileSize - expected} unexpected bytes after the data section`);
+  }
+  return facts;
+}
+
+type Fail = (reason: string) => never;
+function failFor(name: string): Fail {
+  return (reason: string): never => {
+    throw new InvalidModelError(`${name}: invalid safetensors file: ${reason}`);
+  };
+}
+
+function clip(s: string, max = 80): string {
+  return s.length > max ? `${s.slice(0, max)}...` : s;
+}

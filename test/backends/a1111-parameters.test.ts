@@ -1,0 +1,34 @@
+import {describe, expect, it} from '@jest/globals';
+import {buildA1111Parameters, parseA1111Parameters, samplerName} from '../../src/backends/a1111-parameters.js';
+
+describe('A1111 parameters text', () => {
+  it('writes the prompt line, the negative prompt line and the settings line in A1111\'s order', () => {
+    const text = buildA1111Parameters({
+      prompt: 'a red cube, studio light', negativePrompt: 'blurry', steps: 20, scheduler: 'EulerAncestralDiscreteScheduler',
+      guidanceScale: 7.5, seed: 1234, width: 512, height: 768, modelHash: 'abcdef0123', modelName: 'tiny-sd',
+    });
+    expect(text).toBe('a red cube, studio light\nNegative prompt: blurry\nSteps: 20, Sampler: Euler a, CFG scale: 7.5, Seed: 1234, Size: 512x768, Model hash: abcdef0123, Model: tiny-sd');
+  });
+
+  it('leaves out the negative prompt line when there is none and quotes values with commas', () => {
+    const text = buildA1111Parameters({prompt: 'p', steps: 4, guidanceScale: 1, seed: 0, width: 64, height: 64, modelName: 'a, b', scheduler: null});
+    expect(text).toBe('p\nSteps: 4, Sampler: Default, CFG scale: 1, Seed: 0, Size: 64x64, Model: "a, b"');
+  });
+
+  it('parses its own output back, multi-line prompts included', () => {
+    const text = buildA1111Parameters({
+      prompt: 'line one\nline two', negativePrompt: 'bad\nworse', steps: 9, scheduler: 'DPMSolverMultistepScheduler', guidanceScale: 3.5,
+      seed: 42, width: 64, height: 32, modelHash: '0123456789', modelName: 'x: y', strength: 0.6,
+    });
+    const p = parseA1111Parameters(text);
+    expect(p.prompt).toBe('line one\nline two');
+    expect(p.negativePrompt).toBe('bad\nworse');
+    expect(p.fields).toMatchObject({Steps: '9', Sampler: 'DPM++ 2M', 'CFG scale': '3.5', Seed: '42', Size: '64x32', 'Model hash': '0123456789', Model: 'x: y', 'Denoising strength': '0.6'});
+  });
+
+  it('names samplers as A1111 does and passes unknown scheduler classes through', () => {
+    expect(samplerName('EulerDiscreteScheduler')).toBe('Euler');
+    expect(samplerName('PNDMScheduler')).toBe('PLMS');
+    expect(samplerName('MyScheduler')).toBe('MyScheduler');
+  });
+});

@@ -1,0 +1,34 @@
+import {describe, expect, it} from '@jest/globals';
+import {parseEmbeddingSpec, parseLoraSpec, splitSuffix} from '../../src/cli/load-flags.js';
+import {parseParams} from '../../src/cli/generate-input.js';
+import {resolveOutputPaths} from '../../src/backends/output-paths.js';
+
+describe('adapter specs', () => {
+  it('splits MODEL_ID[:scale] without eating a scheme prefix', () => {
+    expect(parseLoraSpec('builtin:tiny-sd-lora-kohya')).toEqual({id: 'builtin:tiny-sd-lora-kohya', scale: 1});
+    expect(parseLoraSpec('builtin:tiny-sd-lora-kohya:0.5')).toEqual({id: 'builtin:tiny-sd-lora-kohya', scale: 0.5});
+    expect(parseLoraSpec('./l.safetensors:0')).toEqual({id: './l.safetensors', scale: 0});
+    expect(parseLoraSpec('org/name')).toEqual({id: 'org/name', scale: 1});
+    expect(splitSuffix('https://x.org/a.safetensors')).toEqual({id: 'https://x.org/a.safetensors', suffix: null});
+    expect(parseEmbeddingSpec('builtin:tiny-sd-ti:<tok>')).toEqual({id: 'builtin:tiny-sd-ti', token: '<tok>'});
+    expect(parseEmbeddingSpec('./e.pt')).toEqual({id: './e.pt'});
+  });
+
+  it('parses --param values as JSON when it can', () => {
+    expect(parseParams(['eta=0.5', 'clip_skip=2', 'flag=true', 'name=abc', 'list=[1,2]'])).toEqual({eta: 0.5, clip_skip: 2, flag: true, name: 'abc', list: [1, 2]});
+    expect(() => parseParams(['noequals'])).toThrow(/key=value/);
+  });
+});
+
+describe('output paths', () => {
+  const now = new Date(2026, 10, 26, 9, 5, 7);
+  it('defaults to ./mgen-<timestamp>-<seed>-<n>.png', () => {
+    expect(resolveOutputPaths(undefined, {seed: 7, numImages: 2, model: 'builtin:tiny-sd', now, cwd: '/w'})).toEqual([
+      '/w/mgen-20261126-090507-7-0.png', '/w/mgen-20261126-090507-8-1.png']);
+  });
+  it('fills {seed} {n} {model}, adds .png and keeps names distinct', () => {
+    expect(resolveOutputPaths('out/{model}-{seed}', {seed: 1, numImages: 1, model: '/m/dream.safetensors', cwd: '/w'})).toEqual(['/w/out/dream-1.png']);
+    expect(resolveOutputPaths('a.png', {seed: 1, numImages: 2, model: 'm', cwd: '/w'})).toEqual(['/w/a-0.png', '/w/a-1.png']);
+    expect(() => resolveOutputPaths('{nope}.png', {seed: 1, numImages: 1, model: 'm'})).toThrow(/placeholder/);
+  });
+});

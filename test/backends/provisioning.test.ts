@@ -1,0 +1,113 @@
+import {afterAll, beforeAll, describe, expect, it} from '@jest/globals';
+import {mkdir, mkdtemp, readdir, rm, writeFile} from 'node:fs/promises';
+import {tmpdir} from 'node:os';
+import {join} from 'node:path';
+import {filterRequirements, installRuntime, plannedRuntime} from '../../src/backends/runtime/install.js';
+import {venvHash} from '../../src/backends/runtime/hash.js';
+import {findRuntime} from '../../src/backends/runtime/resolve.js';
+import {STAMP_FILE, venvDirFor, type RuntimeStamp} from '../../src/backends/runtime/stamp.js';
+import {ExitCode, MgenError} from '../../src/errors.js';
+
+let tmp: string;
+let runtimeDir: string;
+let env: NodeJS.ProcessEnv;
+
+beforeAll(async () => {
+  tmp = await mkdtemp(join(tmpdir(), 'mgen-prov-'));
+  runtimeDir = join(tmp, 'python-runtime');
+  await mkdir(join(runtimeDir, 'requirements'), {recursive: true});
+  await writeFile(join(runtimeDir, 'requirements', 'cpu.txt'), 'torch==2.13.0\ndiffusers==0.42.1\n');
+  await writeFile(join(runtimeDir, 'requirements', 'cuda.txt'), 'torch==2.13.0\n');
+  env = {...process.env, MGEN_HOME: join(tmp, 'home')};
+  delete env.MGEN_PYTHON;
+});
+afterAll(async () => {
+  await rm(tmp, {recursive: true, force: true});
+});
+
+async function fakeVenv(hash: string, over: Partial<RuntimeStamp> = {}): Promise<string> {
+  const dir = venvDirFor('cpu', hash, env);
+  await mkdir(join(dir, 'bin'), {recursive: true});
+  await writeFile(join(dir, 'bin', 'python'), '');
+  const stamp: RuntimeStamp = {
+    schema: 1, ok: true, profile: 'cpu', hash, python: join(dir, 'bin', 'python'), base_python: 'python3', system_site_packages: false,
+    versions: {python: '3.11.7', torch: '2.13.0', diffusers: '0.42.1', transformers: '5.24.0', cuda: null}, reused: [],
+    created: new Date().toISOString(), install_seconds: 1, ...over,
+  };
+  await writeFile(join(dir, STAMP_FILE), JSON.stringify(stamp));
+  return dir;
+}
+
+describe('runtime provisioning', () => {
+  it('names the venv by profile and a hash of the requirement set', async () => {
+    const a = await venvHash(runtimeDir, 'cpu');
+    expect(a).toMatch(/^[0-9a-f]{12}$/);
+    expect(await venvHash(runtimeDir, 'cpu')).toBe(a);
+    expect(await venvHash(runtimeDir, 'cuda')).not.toBe(a);
+    await writeFile(join(runtimeDir, 'requirements', 'cpu.txt'), 'torch==2.13.0\ndiffusers==0.42.2\n');
+    const b = await venvHash(runtimeDir, 'cpu');
+    expect(b).not.toBe(a);
+    await writeFile(join(runtimeDir, 'requirements', 'cpu.txt'), 'torch==2.13.0\ndiffusers==0.42.1\n');
+    expect(await venvHash(runtimeDir, 'cpu')).toBe(a);
+  });
+
+  it('is a no-op that starts no Python when a valid stamp exists', async () => {
+    const hash = await venvHash(runtimeDir, 'cpu');
+    const dir = await fakeVenv(hash);
+    // The base interpreter does not exist: any attempt to build would fail.
+    const t0 = performance.now();
+    const r = await installRuntime({profile: 'cpu', runtimeDir, env, python: join(tmp, 'no-such-python')});
+    expect(r.installed).toBe(false);
+    expect(r.venvDir).toBe(dir);
+    expect(r.stamp.versions.torch).toBe('2.13.0');
+    expect(performance.now() - t0).toBeLessThan(5000); // generous: the point is that nothing was built
+    expect((await plannedRuntime({profile: 'cpu', runtimeDir, env})).stamp?.hash).toBe(hash);
+    await rm(dir, {recursive: true});
+  });
+
+  it('treats a stamp for another requirement set, or a venv whose python is gone, as broken', async () => {
+    const hash = await venvHash(runtimeDir, 'cpu');
+    const dir = await fakeVenv(hash, {hash: '000000000000'});
+    expect((await plannedRuntime({profile: 'cpu', runtimeDir, env})).stamp).toBeNull();
+    await rm(join(dir, 'bin', 'python'));
+    await fakeVenv(hash);
+    await rm(join(dir, 'bin', 'python'));
+    expect((await plannedRuntime({profile: 'cpu', runtimeDir, env})).stamp).toBeNull();
+    await expect(installRuntime({profile: 'cpu', runtimeDir, env, python: join(tmp, 'no-such-python')})).rejects.toMatchObject({exitCode: ExitCode.runtime});
+    await rm(dir, {recursive: true});
+  });
+
+  it('fails with pip\'s last line and exit 7, leaving no half-built venv behind', async () => {
+    await writeFile(join(runtimeDir, 'requirements', 'cpu.txt'), 'mgen-no-such-package-xyz==1.0\n');
+    try {
+      let err: MgenError | undefined;
+      try {
+        await installRuntime({profile: 'cpu', runtimeDir, env: {...env, PIP_FIND_LINKS: '', PIP_EXTRA_INDEX_URL: ''}, noIndex: true});
+      } catch (e) {
+        err = e as MgenError;
+      }
+      expect(err?.exitCode).toBe(ExitCode.runtime);
+      expect(err?.message).toMatch(/^pip install failed: .*mgen-no-such-package-xyz/);
+      const left = await readdir(join(env.MGEN_HOME!, 'runtime'));
+      expect(left.filter((n) => !n.endsWith('.lock'))).toEqual([]);
+      expect(left).toEqual([]);
+    } finally {
+      await writeFile(join(runtimeDir, 'requirements', 'cpu.txt'), 'torch==2.13.0\ndiffusers==0.42.1\n');
+    }
+  }, 120_000);
+
+  it('MGEN_PYTHON skips provisioning; a missing one is exit 7', async () => {
+    expect(await findRuntime({...env, MGEN_PYTHON: process.execPath})).toMatchObject({python: process.execPath, source: 'MGEN_PYTHON'});
+    await expect(findRuntime({...env, MGEN_PYTHON: join(tmp, 'nope')})).rejects.toMatchObject({exitCode: ExitCode.runtime});
+  });
+
+  it('drops reused packages from the requirements, continuation lines included, and notices hashes', () => {
+    const req = 'torch==2.13.0 \\\n    --hash=sha256:aa\n# comment\ndiffusers==0.42.1 \\\n    --hash=sha256:bb\n';
+    const r = filterRequirements(req, ['torch']);
+    expect(r.text).not.toContain('torch');
+    expect(r.text).toContain('diffusers==0.42.1');
+    expect(r.text).toContain('sha256:bb');
+    expect(r.hasHashes).toBe(true);
+    expect(filterRequirements('torch==1\n', []).hasHashes).toBe(false);
+  });
+});

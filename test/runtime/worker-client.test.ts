@@ -1,0 +1,109 @@
+// The worker client against the real worker (real diffusers on CPU, tiny sd1 model).
+import {afterAll, beforeAll, describe, expect, it} from '@jest/globals';
+import {mkdtemp, readFile, rm} from 'node:fs/promises';
+import {tmpdir} from 'node:os';
+import {join} from 'node:path';
+import {readPngInfo} from '../../src/backends/png-metadata.js';
+import {startWorker} from '../../src/backends/worker/start-worker.js';
+import type {GenerateRequest, LoadPlan, WorkerHandle} from '../../src/backends/worker/types.js';
+import {ExitCode} from '../../src/errors.js';
+import {testEnv, testPython, tiny} from './support.js';
+
+let worker: WorkerHandle;
+let out: string;
+let modelPath: string;
+
+function plan(path: string): LoadPlan {
+  return {
+    strategy: 'diffusers-folder', path, pipeline: 'StableDiffusionPipeline', task: 'text-to-image', config_repo: null, component: null,
+    base_path: null, variant: null, dtype: 'float32', device: 'cpu', offload: 'none', vae_tiling: false, allow_pickle: false,
+    trust_remote_code: false, compile: false, loras: [], embeddings: [], controlnet: null, vae: null,
+  };
+}
+
+function request(over: Partial<GenerateRequest> = {}): GenerateRequest {
+  return {
+    prompt: 'a red cube', negative_prompt: null, width: 64, height: 64, steps: 3, guidance_scale: 5, seed: 1, num_images: 1, scheduler: null,
+    image: null, mask: null, strength: null, control_image: null, params: {}, out_dir: out, file_stem: 'img',
+    png_text: [{parameters: 'a red cube\nSteps: 3', mgen: '{"x":1}'}], ...over,
+  };
+}
+
+beforeAll(async () => {
+  out = await mkdtemp(join(tmpdir(), 'mgen-wc-'));
+  modelPath = (await tiny('tiny-sd')).path;
+  worker = await startWorker({python: await testPython(), env: testEnv()});
+}, 300_000);
+afterAll(async () => {
+  await worker?.shutdown();
+  await rm(out, {recursive: true, force: true});
+});
+
+describe('worker client (real worker)', () => {
+  it('says hello, loads, gives a schema and generates an image with progress and PNG text', async () => {
+    const hello = await worker.hello();
+    expect(hello).toMatchObject({protocol: 1, device: 'cpu'});
+    expect(hello.torch).toMatch(/^\d+\.\d+/);
+    const load = await worker.load(plan(modelPath));
+    expect(load.pipeline).toBe('StableDiffusionPipeline');
+    const schema = await worker.schema();
+    expect(Object.keys(schema.properties as object)).toContain('eta');
+    const steps: Array<[number, number]> = [];
+    const r = await worker.generate(request(), {onProgress: (s, n) => steps.push([s, n])});
+    // One event per denoising step, counting up to the scheduler's total (PNDM adds a warm-up step).
+    expect(steps.length).toBeGreaterThanOrEqual(3);
+    expect(steps.map(([s]) => s)).toEqual(steps.map((_, i) => i + 1));
+    expect(steps.at(-1)![0]).toBe(steps.at(-1)![1]);
+    expect(r.images).toHaveLength(1);
+    const info = readPngInfo(await readFile(r.images[0]!.path));
+    expect([info.width, info.height]).toEqual([64, 64]);
+    expect(info.text).toMatchObject({parameters: 'a red cube\nSteps: 3', mgen: '{"x":1}'});
+  }, 120_000);
+
+  it('rejects bad parameters with exit 8 and keeps working', async () => {
+    await expect(worker.generate(request({params: {eta: 'not a number'}}))).rejects.toMatchObject({exitCode: ExitCode.generation});
+    expect(worker.alive).toBe(true);
+  }, 60_000);
+
+  it('cancels at the next step when the signal aborts (exit 130), and the worker stays usable', async () => {
+    const ac = new AbortController();
+    const seen: number[] = [];
+    const p = worker.generate(request({steps: 500}), {signal: ac.signal, onProgress: (s) => {
+      seen.push(s);
+      if (s === 2) ac.abort();
+    }});
+    await expect(p).rejects.toMatchObject({exitCode: ExitCode.interrupted});
+    expect(seen.length).toBeLessThan(500);
+    expect(worker.alive).toBe(true);
+    const r = await worker.generate(request({steps: 2, file_stem: 'after'}));
+    expect(r.images).toHaveLength(1);
+  }, 120_000);
+});
+
+describe('worker failures', () => {
+  it('a worker killed mid-generate rejects with exit 8 and says it died', async () => {
+    const w = await startWorker({python: await testPython(), env: testEnv()});
+    await w.load(plan(modelPath));
+    const p = w.generate(request({steps: 500}), {onProgress: (s) => s === 2 && w.kill()});
+    await expect(p).rejects.toMatchObject({exitCode: ExitCode.generation, message: expect.stringMatching(/died during generate \(killed by SIGKILL\)/)});
+    expect(w.alive).toBe(false);
+    await expect(w.hello()).rejects.toMatchObject({exitCode: ExitCode.runtime});
+  }, 120_000);
+
+  it('a hung generation past its timeout kills the worker (exit 8)', async () => {
+    const w = await startWorker({python: await testPython(), env: testEnv()});
+    await w.load(plan(modelPath));
+    await expect(w.generate(request({steps: 5000}), {timeoutMs: 1500})).rejects.toMatchObject({exitCode: ExitCode.generation, message: expect.stringMatching(/timed out/)});
+    const exit = await w.exited;
+    expect(exit.signal).toBe('SIGKILL');
+  }, 120_000);
+
+  it('a worker that never comes up is exit 7 with its last stderr line', async () => {
+    const env = testEnv({PYTHONPATH: ''});
+    await expect(startWorker({python: await testPython(), env, addRuntimeToPath: false})).rejects.toMatchObject({
+      exitCode: ExitCode.runtime,
+      message: expect.stringMatching(/never came up.*No module named/),
+    });
+    await expect(startWorker({python: '/nonexistent/python', env})).rejects.toMatchObject({exitCode: ExitCode.runtime});
+  }, 60_000);
+});
