@@ -109,7 +109,7 @@ export class Engine {
       }
       return {
         images,
-        metadata: generationMetadata(out),
+        metadata: generationMetadata(out, session),
         timings: {
           queue_s: (started - info.queuedAt) / 1000,
           worker_s: workerS,

@@ -8,7 +8,7 @@ import {buildApp, type ServeApp} from './app.js';
 import {Engine} from './engine.js';
 import {ServeMetrics} from './metrics.js';
 import type {ServeSession} from './session-port.js';
-import {cleanStaleStates, planHash, removeState, writeState} from './state.js';
+import {cleanStaleStates, loadHash, planHash, removeState, writeState, type LoadKey} from './state.js';
 import {DEFAULT_CAPS, type Caps} from './types.js';
 
 export interface StartServeOptions {
@@ -29,6 +29,8 @@ export interface StartServeOptions {
   bodyLimit?: number;
   /** $MGEN_HOME, where run/<key>.json goes; null: no state file. */
   home?: string | null;
+  /** The load options the state file is keyed by (see state.ts); default: the model id alone. */
+  loadKey?: LoadKey;
   log?: (line: string) => void;
   runsyncWaitMs?: number;
 }
@@ -76,10 +78,12 @@ export async function startServe(o: StartServeOptions): Promise<RunningServe> {
   };
   if (o.home) {
     cleanStaleStates(o.home);
-    stateFile = writeState(o.home, plan, {
+    const key = o.loadKey ?? {modelId: o.modelId};
+    stateFile = writeState(o.home, key, {
       pid: process.pid,
       url,
       model_id: o.modelId,
+      load_hash: loadHash(key),
       plan_hash: planHash(plan),
       auth: Boolean(o.token),
       started: new Date().toISOString(),

@@ -40,14 +40,18 @@ export interface ServeSession {
   close(): Promise<void>;
 }
 
-/** The document `generate --json` prints for one run, without local file paths. */
-export function generationMetadata(out: SessionGenerateOutput): Record<string, unknown> {
+/** What `generate --json` prints for one run (seed, model, timings, plan, runtime), plus the request, without local paths. */
+export function generationMetadata(out: SessionGenerateOutput, session: ServeSession): Record<string, unknown> {
   const {out_dir: _o, file_stem: _f, png_text: _p, ...request} = out.request;
+  const p = session.plan;
+  const h = session.hello;
   return {
     model: out.model,
     seed: out.seed,
     seeds: out.images.map((i) => i.seed),
     request,
     timings: out.timings,
+    plan: {strategy: p.strategy, pipeline: p.pipeline, task: p.task, dtype: p.dtype, device: p.device, offload: p.offload},
+    runtime: {python: h.python, torch: h.torch, diffusers: h.diffusers, device: h.device},
   };
 }

@@ -1,5 +1,8 @@
-// The serve state file: $MGEN_HOME/run/<hash of model id + plan>.json, written when the server is ready and
-// removed on exit, so `mgen generate` on this machine can find a warm server of the same model. No token in it.
+// The serve state file: $MGEN_HOME/run/<hash of model id + load options>.json, written when the server is ready
+// and removed on exit, so `mgen generate` on this machine can find a warm server of the same model. No token in it.
+// The key is the model id plus the load options (flags) rather than the load plan itself: `generate` must find
+// the server before it starts a worker, and the plan needs the worker's answer (device, memory) to be built.
+// The plan's hash is recorded in the file for diagnostics.
 import {createHash} from 'node:crypto';
 import {mkdirSync, readdirSync, readFileSync, renameSync, rmSync, writeFileSync} from 'node:fs';
 import {join} from 'node:path';
@@ -10,6 +13,8 @@ export interface ServeState {
   pid: number;
   url: string;
   model_id: string;
+  /** Hash of the load options (what the key is made of). */
+  load_hash: string;
   plan_hash: string;
   /** Whether requests need a bearer token (the token itself is never written). */
   auth: boolean;
@@ -20,21 +25,24 @@ export function planHash(plan: LoadPlan): string {
   return createHash('sha256').update(stableStringify(plan)).digest('hex').slice(0, 16);
 }
 
-export function stateKey(modelId: string, plan: LoadPlan): string {
-  return createHash('sha256').update(`${modelId}\n${planHash(plan)}`).digest('hex').slice(0, 24);
+/** Load options that decide what gets loaded (model id included), normalized. */
+export type LoadKey = Record<string, unknown> & {modelId: string};
+
+export function loadHash(key: LoadKey): string {
+  return createHash('sha256').update(stableStringify(key)).digest('hex').slice(0, 24);
 }
 
 export function runDir(home: string): string {
   return join(home, 'run');
 }
 
-export function stateFilePath(home: string, modelId: string, plan: LoadPlan): string {
-  return join(runDir(home), `${stateKey(modelId, plan)}.json`);
+export function stateFilePath(home: string, key: LoadKey): string {
+  return join(runDir(home), `${loadHash(key)}.json`);
 }
 
 /** Writes the state file atomically (temp + rename); returns its path. */
-export function writeState(home: string, plan: LoadPlan, state: ServeState): string {
-  const file = stateFilePath(home, state.model_id, plan);
+export function writeState(home: string, key: LoadKey, state: ServeState): string {
+  const file = stateFilePath(home, key);
   mkdirSync(runDir(home), {recursive: true});
   const tmp = `${file}.${process.pid}.tmp`;
   writeFileSync(tmp, JSON.stringify(state, null, 2) + '\n', {mode: 0o600});
@@ -61,16 +69,16 @@ export function pidAlive(pid: number): boolean {
   }
 }
 
-/** The live state for this model + plan, or null; a state file whose pid is gone is deleted. */
-export function readLiveState(home: string, modelId: string, plan: LoadPlan): ServeState | null {
-  const file = stateFilePath(home, modelId, plan);
+/** The live state for these load options, or null; a state file whose pid is gone is deleted. */
+export function readLiveState(home: string, key: LoadKey): ServeState | null {
+  const file = stateFilePath(home, key);
   let s: ServeState;
   try {
     s = JSON.parse(readFileSync(file, 'utf8')) as ServeState;
   } catch {
     return null;
   }
-  if (typeof s.pid !== 'number' || !pidAlive(s.pid) || s.model_id !== modelId || s.plan_hash !== planHash(plan)) {
+  if (typeof s.pid !== 'number' || !pidAlive(s.pid) || s.load_hash !== loadHash(key)) {
     if (typeof s.pid !== 'number' || !pidAlive(s.pid)) rmSync(file, {force: true});
     return null;
   }
