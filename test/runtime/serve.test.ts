@@ -2,6 +2,7 @@
 // for the whole file (loading costs seconds on CPU); every wait is bounded.
 import {afterAll, beforeAll, describe, expect, it} from '@jest/globals';
 import OpenAI from 'openai';
+import {readPngInfo} from '../../src/backends/png-metadata.js';
 import {startTinyServe} from './serve-helpers.js';
 
 const TOKEN = 'test-token-0123456789';
@@ -69,7 +70,9 @@ describe('health, auth, model, schema, metrics', () => {
   });
 
   it('serves the model report and the request schema with the pipeline extras', async () => {
-    expect((await get('/v1/model')).body.defaults).toEqual({width: 64, height: 64, steps: 2, guidance_scale: 5});
+    const report = (await get('/v1/model')).body;
+    expect(report.family).toBe('sd1');
+    expect(report.source.id).toBe('builtin:tiny-sd');
     const schema = (await get('/v1/schema')).body;
     expect(schema.required).toEqual(['prompt']);
     expect(schema.properties.width.multipleOf).toBe(8);
@@ -89,7 +92,12 @@ describe('POST /v1/generate', () => {
     expect(a.body.images.map((i: {seed: number}) => i.seed)).toEqual([42, 43]);
     expect(isPng(a.body.images[0].b64_json)).toBe(true);
     expect(pngSize(Buffer.from(a.body.images[0].b64_json, 'base64'))).toEqual([64, 96]);
-    expect(a.body.metadata).toMatchObject({seed: 42, seeds: [42, 43], request: {prompt: 'a cat', steps: 2, width: 64, height: 96}});
+    expect(a.body.metadata).toMatchObject({seed: 42, seeds: [42, 43], model: 'builtin:tiny-sd', request: {prompt: 'a cat', steps: 2, width: 64, height: 96}});
+    expect(a.body.metadata.plan).toMatchObject({pipeline: 'StableDiffusionPipeline', task: 'text-to-image'});
+    // The PNG carries the same metadata chunks `mgen generate` writes.
+    const info = readPngInfo(Buffer.from(a.body.images[0].b64_json, 'base64'));
+    expect(info.text.parameters).toMatch(/^a cat\n.*Steps: 2, .*Seed: 42, Size: 64x96/s);
+    expect(JSON.parse(info.text.mgen!).request.seed).toBe(42);
     expect(a.body.timings.worker_s).toBeGreaterThan(0);
     const b = await post('/v1/generate', {...body, num_images: 1});
     expect(b.body.images[0].b64_json).toBe(a.body.images[0].b64_json);
@@ -98,13 +106,13 @@ describe('POST /v1/generate', () => {
   }, 60_000);
 
   it('passes pipeline parameters through (top level and under params) and uses a scheduler by name', async () => {
-    const r = await post('/v1/generate', {prompt: 'a cat', steps: 2, seed: 1, eta: 0.0, params: {guidance_rescale: 0.1}, scheduler: 'EulerAncestralDiscreteScheduler'});
+    const r = await post('/v1/generate', {prompt: 'a cat', width: 64, height: 64, steps: 2, seed: 1, eta: 0.0, params: {guidance_rescale: 0.1}, scheduler: 'EulerAncestralDiscreteScheduler'});
     expect(r.status).toBe(200);
     expect(r.body.metadata.request.params).toEqual({eta: 0, guidance_rescale: 0.1});
   }, 60_000);
 
   it('returns URLs served under /v1/files with response_format url', async () => {
-    const r = await post('/v1/generate', {prompt: 'a dog', steps: 2, seed: 3, response_format: 'url'});
+    const r = await post('/v1/generate', {prompt: 'a dog', steps: 2, seed: 3, width: 64, height: 64, response_format: 'url'});
     expect(r.status).toBe(200);
     const url = new URL(r.body.images[0].url);
     expect(url.pathname).toMatch(/^\/v1\/files\/[A-Za-z0-9_-]+-0\.png$/);
@@ -118,7 +126,7 @@ describe('POST /v1/generate', () => {
   it.each([
     [{prompt: 'x', width: 65}, 'width'],
     [{prompt: 'x', height: 4096}, 'height'],
-    [{prompt: 'x', steps: 100000}, 'steps'],
+    [{prompt: 'x', width: 64, height: 64, steps: 100000}, 'steps'],
     [{prompt: 'x', num_images: 50}, 'num_images'],
     [{width: 64}, 'prompt'],
     [{prompt: 'x', colour: 'red'}, 'colour'],
@@ -168,7 +176,7 @@ describe('AUTOMATIC1111 API', () => {
     expect(isPng(r.body.images[1])).toBe(true);
     expect(r.body.parameters).toEqual(req);
     const info = JSON.parse(r.body.info);
-    expect(info).toMatchObject({prompt: 'a tree', negative_prompt: 'blur', seed: 11, all_seeds: [11, 12], sampler_name: 'Euler a', cfg_scale: 4, steps: 2});
+    expect(info).toMatchObject({prompt: 'a tree', negative_prompt: 'blur', seed: 11, all_seeds: [11, 12], sampler_name: 'Euler a', cfg_scale: 4, width: 64, height: 64, steps: 2});
   }, 60_000);
 
   it('refuses an unknown sampler naming sampler_name, and has no img2img for a text-to-image model', async () => {
@@ -182,7 +190,7 @@ describe('AUTOMATIC1111 API', () => {
 
 describe('async jobs and RunPod aliases', () => {
   it('creates a job idempotently by client id, reports it, and streams progress as SSE', async () => {
-    const input = {prompt: 'a job', steps: 3, seed: 9};
+    const input = {prompt: 'a job', width: 64, height: 64, steps: 3, seed: 9};
     const a = await post('/v1/jobs', {id: 'job-a', input});
     expect(a.status).toBe(202);
     expect(a.body.id).toBe('job-a');
@@ -216,7 +224,7 @@ describe('async jobs and RunPod aliases', () => {
   }, 60_000);
 
   it('speaks RunPod: /run + /status and /runsync', async () => {
-    const run = await post('/run', {input: {prompt: 'runpod', steps: 2, seed: 4}});
+    const run = await post('/run', {input: {prompt: 'runpod', width: 64, height: 64, steps: 2, seed: 4}});
     expect(run.status).toBe(200);
     expect(['IN_QUEUE', 'IN_PROGRESS', 'COMPLETED']).toContain(run.body.status);
     const done = await until('runpod job', async () => {
@@ -224,7 +232,7 @@ describe('async jobs and RunPod aliases', () => {
       return st.body.status === 'COMPLETED' ? st.body : null;
     });
     expect(isPng(done.output.images[0].b64_json)).toBe(true);
-    const sync = await post('/runsync', {input: {prompt: 'runpod', steps: 2, seed: 4}});
+    const sync = await post('/runsync', {input: {prompt: 'runpod', width: 64, height: 64, steps: 2, seed: 4}});
     expect(sync.body.status).toBe('COMPLETED');
     expect(sync.body.output.images[0].b64_json).toBe(done.output.images[0].b64_json);
     const bad = await post('/runsync', {input: {prompt: 'x', width: 7}});
@@ -237,9 +245,9 @@ describe('queue, disconnects, worker crashes', () => {
   it('answers 429 with Retry-After when the queue is full', async () => {
     const running = await post('/v1/jobs', {id: 'q-running', input: LONG});
     await until('q-running running', async () => (await get('/v1/jobs/q-running')).body.status === 'running');
-    const waiting = await post('/v1/jobs', {id: 'q-waiting', input: {prompt: 'wait', steps: 2}});
+    const waiting = await post('/v1/jobs', {id: 'q-waiting', input: {prompt: 'wait', width: 64, height: 64, steps: 2}});
     expect(waiting.status).toBe(202);
-    const over = await post('/v1/generate', {prompt: 'one too many', steps: 2});
+    const over = await post('/v1/generate', {prompt: 'one too many', width: 64, height: 64, steps: 2});
     expect(over.status).toBe(429);
     expect(Number(over.headers.get('retry-after'))).toBeGreaterThanOrEqual(1);
     expect(over.body.error.type).toBe('queue_full');
@@ -257,7 +265,7 @@ describe('queue, disconnects, worker crashes', () => {
     ctl.abort();
     expect(await req).toBe('AbortError');
     await until('the job cancelled', async () => (await metricsText()).includes(`mgen_jobs_total{status="cancelled"} ${before + 1}`), 30_000);
-    const after = await post('/v1/generate', {prompt: 'after', steps: 2});
+    const after = await post('/v1/generate', {prompt: 'after', width: 64, height: 64, steps: 2});
     expect(after.status).toBe(200);
   }, 60_000);
 
@@ -273,7 +281,7 @@ describe('queue, disconnects, worker crashes', () => {
     expect(r.body.error.type).toBe('worker_died');
     await until('ready again', async () => (await get('/readyz')).status === 200, 120_000);
     expect(s.engine.worker.pid).not.toBe(pid);
-    const next = await post('/v1/generate', {prompt: 'after the crash', steps: 2});
+    const next = await post('/v1/generate', {prompt: 'after the crash', width: 64, height: 64, steps: 2});
     expect(next.status).toBe(200);
     expect(await metric('mgen_worker_restarts_total')).toBe(restarts + 1);
   }, 180_000);

@@ -1,9 +1,10 @@
 import {describe, expect, it} from '@jest/globals';
 import {mkdtempSync, existsSync, writeFileSync, mkdirSync} from 'node:fs';
 import {tmpdir} from 'node:os';
-import {join} from 'node:path';
+import {basename, join} from 'node:path';
 import {ServeMetrics} from '../../../src/backends/server/metrics.js';
-import {cleanStaleStates, planHash, readLiveState, removeState, stateFilePath, writeState} from '../../../src/backends/server/state.js';
+import {loadKeyFor} from '../../../src/backends/server/load-key.js';
+import {cleanStaleStates, loadHash, planHash, readLiveState, removeState, stateFilePath, writeState} from '../../../src/backends/server/state.js';
 import type {LoadPlan} from '../../../src/backends/worker/types.js';
 
 const plan = {strategy: 'diffusers-folder', path: '/m', pipeline: 'StableDiffusionPipeline', task: 'text-to-image', dtype: 'float32'} as unknown as LoadPlan;
@@ -29,21 +30,35 @@ describe('Prometheus metrics', () => {
 });
 
 describe('serve state files', () => {
+  const key = loadKeyFor({modelId: 'builtin:tiny-sd', dtype: 'float32'});
+  const state = (pid: number) => ({pid, url: 'http://127.0.0.1:1', model_id: 'builtin:tiny-sd', load_hash: loadHash(key), plan_hash: planHash(plan), auth: false, started: 'now'});
+
   it('writes, finds, and removes the state of a live serve', () => {
     const home = mkdtempSync(join(tmpdir(), 'mgen-state-'));
-    const file = writeState(home, plan, {pid: process.pid, url: 'http://127.0.0.1:1', model_id: 'm', plan_hash: planHash(plan), auth: false, started: 'now'});
-    expect(file).toBe(stateFilePath(home, 'm', plan));
-    expect(readLiveState(home, 'm', plan)?.url).toBe('http://127.0.0.1:1');
-    expect(readLiveState(home, 'm', {...plan, dtype: 'float16'})).toBeNull();
-    expect(readLiveState(home, 'other', plan)).toBeNull();
+    const file = writeState(home, key, state(process.pid));
+    expect(file).toBe(stateFilePath(home, key));
+    expect(readLiveState(home, loadKeyFor({modelId: 'builtin:tiny-sd', dtype: 'float32'}))?.url).toBe('http://127.0.0.1:1');
+    expect(readLiveState(home, loadKeyFor({modelId: 'builtin:tiny-sd', dtype: 'float16'}))).toBeNull();
+    expect(readLiveState(home, loadKeyFor({modelId: 'builtin:other', dtype: 'float32'}))).toBeNull();
     removeState(file);
     expect(existsSync(file)).toBe(false);
   });
 
+  it('keys a local model by its absolute path however it is written', () => {
+    const dir = mkdtempSync(join(tmpdir(), 'mgen-model-'));
+    const cwd = process.cwd();
+    try {
+      process.chdir(join(dir, '..'));
+      expect(loadKeyFor({modelId: `./${basename(dir)}`})).toEqual(loadKeyFor({modelId: dir}));
+    } finally {
+      process.chdir(cwd);
+    }
+  });
+
   it('ignores and deletes the state of a dead process', () => {
     const home = mkdtempSync(join(tmpdir(), 'mgen-state-'));
-    const file = writeState(home, plan, {pid: 2 ** 22 + 12345, url: 'http://127.0.0.1:1', model_id: 'm', plan_hash: planHash(plan), auth: false, started: 'now'});
-    expect(readLiveState(home, 'm', plan)).toBeNull();
+    const file = writeState(home, key, state(2 ** 22 + 12345));
+    expect(readLiveState(home, key)).toBeNull();
     expect(existsSync(file)).toBe(false);
     mkdirSync(join(home, 'run'), {recursive: true});
     writeFileSync(join(home, 'run', 'junk.json'), '{not json');
