@@ -23,6 +23,9 @@ export default class Serve extends BaseCommand {
     'body-limit': Flags.integer({description: 'largest request body in MiB (inline input images)', default: 32, min: 1}),
     'no-state': Flags.boolean({description: 'do not advertise this server to `mgen generate` on this machine'}),
     json: Flags.boolean({description: 'print one JSON line {url, model, pid} when ready'}),
+    'print-plan': Flags.boolean({
+      description: 'load the model once, print {model_id, plan, defaults, request_schema} as JSON and exit (the RunPod handler starts from this)',
+    }),
     ...loadFlags,
   };
 
@@ -53,6 +56,20 @@ export default class Serve extends BaseCommand {
       stage.stop();
       process.removeListener('SIGINT', onEarlySignal);
       process.removeListener('SIGTERM', onEarlySignal);
+    }
+    if (flags['print-plan']) {
+      const {nativeRequestSchema} = await import('../backends/server/native.js');
+      const {DEFAULT_CAPS} = await import('../backends/server/types.js');
+      const caps = {...DEFAULT_CAPS, maxSize: flags['max-size'], maxSteps: flags['max-steps'], maxImages: flags['max-images']};
+      const doc = {
+        model_id: modelId,
+        plan: session.plan,
+        defaults: session.model.report.defaults,
+        request_schema: nativeRequestSchema(await session.schema(), caps),
+      };
+      await session.close().catch(() => session.worker.kill());
+      process.stdout.write(JSON.stringify(doc) + '\n');
+      return;
     }
     const running = await startServe({
       modelId,
