@@ -113,6 +113,7 @@ export class Engine {
         timings: {
           queue_s: (started - info.queuedAt) / 1000,
           worker_s: workerS,
+          worker_total_s: out.timings.worker_total_s,
           denoise_s: out.timings.denoise_s,
           total_s: (Date.now() - info.queuedAt) / 1000,
           steps: out.timings.steps,

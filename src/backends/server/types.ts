@@ -48,5 +48,6 @@ export interface NativeImage {
 export interface NativeResponse {
   images: NativeImage[];
   metadata: Record<string, unknown>;
-  timings: {queue_s: number; worker_s: number; denoise_s: number; total_s: number; steps: number};
+  /** queue_s: waiting; worker_s: the session call as the server saw it; worker_total_s: the worker's own time. */
+  timings: {queue_s: number; worker_s: number; worker_total_s: number; denoise_s: number; total_s: number; steps: number};
 }

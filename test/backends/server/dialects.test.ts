@@ -7,7 +7,7 @@ import {DEFAULT_CAPS, type NativeResponse} from '../../../src/backends/server/ty
 const res: NativeResponse = {
   images: [{b64_json: 'AAAA', seed: 7, width: 64, height: 64}, {b64_json: 'BBBB', seed: 8, width: 64, height: 64}],
   metadata: {model: 'm'},
-  timings: {queue_s: 0, worker_s: 1, denoise_s: 1, total_s: 1, steps: 2},
+  timings: {queue_s: 0, worker_s: 1, worker_total_s: 1, denoise_s: 1, total_s: 1, steps: 2},
 };
 
 describe('A1111 samplers', () => {
