@@ -1,6 +1,7 @@
 // startServe: wraps a loaded worker in the engine and the fastify app, listens, writes the reuse state file,
 // and gives back a `close` that drains accepted work, closes the socket, stops the worker and cleans up.
-import {mkdtemp} from 'node:fs/promises';
+import {mkdtemp, rm} from 'node:fs/promises';
+import {UsageError} from '../../errors.js';
 import {tmpdir} from 'node:os';
 import {join} from 'node:path';
 import type {LoadPlan} from '../worker/types.js';
@@ -66,7 +67,16 @@ export async function startServe(o: StartServeOptions): Promise<RunningServe> {
     runsyncWaitMs: o.runsyncWaitMs,
   });
   const host = o.host ?? '127.0.0.1';
-  await serve.app.listen({host, port: o.port ?? 7860});
+  try {
+    await serve.app.listen({host, port: o.port ?? 7860});
+  } catch (err) {
+    await rm(workDir, {recursive: true, force: true});
+    const code = (err as NodeJS.ErrnoException).code;
+    if (code === 'EADDRINUSE') throw new UsageError(`port ${o.port ?? 7860} on ${host} is already in use`, {hint: '--port 0 picks a free one'});
+    if (code === 'EADDRNOTAVAIL' || code === 'ENOTFOUND') throw new UsageError(`cannot bind ${host}: no such local address`);
+    if (code === 'EACCES') throw new UsageError(`no permission to bind ${host}:${o.port ?? 7860}`, {hint: 'use a port above 1023'});
+    throw err;
+  }
   const addr = serve.app.server.address();
   const port = typeof addr === 'object' && addr ? addr.port : (o.port ?? 7860);
   const urlHost = host.includes(':') ? `[${host}]` : host === '0.0.0.0' ? '127.0.0.1' : host === '::' ? '[::1]' : host;
