@@ -227,7 +227,8 @@ def load(raw_plan: Any) -> Loaded:
     start = time.perf_counter()
     device = pick_device(plan["device"])
     torch_dtype, dtype_name = _torch_dtype(plan["dtype"], device)
-    common: dict[str, Any] = {"torch_dtype": torch_dtype, "local_files_only": True}
+    # diffusers 0.42 renamed `torch_dtype` to `dtype` (the old name still works with a FutureWarning).
+    common: dict[str, Any] = {"dtype": torch_dtype, "local_files_only": True}
     try:
         config_root = Path(plan["config_repo"] or plan["base_path"] or plan["path"])
         extra: dict[str, Any] = {}

@@ -110,9 +110,12 @@ def user_params(schema: dict[str, Any]) -> list[str]:
 def check_value(value: Any, schema: dict[str, Any], where: str) -> str | None:
     """A small JSON Schema check for the subset call_schema emits; returns a problem or None."""
     if "anyOf" in schema:
-        if any(check_value(value, s, where) is None for s in schema["anyOf"]):
+        problems = [check_value(value, s, where) for s in schema["anyOf"]]
+        if any(p is None for p in problems):
             return None
-        return f"{where} has the wrong type ({type(value).__name__}); expected {describe(schema)}"
+        # A branch whose type matched explains better than "wrong type" (e.g. an array of the wrong length).
+        specific = [p for p in problems if p and "wrong type" not in p]
+        return specific[0] if specific else f"{where} has the wrong type ({type(value).__name__}); expected {describe(schema)}"
     if "enum" in schema:
         return None if value in schema["enum"] else f"{where} must be one of {schema['enum']}"
     kind = schema.get("type")

@@ -306,6 +306,44 @@ def build_tiny_sdxl(out: Path) -> dict:
     return _manifest(out, "tiny-sdxl", "diffusers-folder", None, _files(out), pipeline="StableDiffusionXLPipeline", family="sdxl")
 
 
+def _t5_tokenizer():
+    """A T5 (Unigram) tokenizer over lowercase letters, built in memory."""
+    from transformers import T5TokenizerFast
+
+    pieces = [("<pad>", 0.0), ("</s>", 0.0), ("<unk>", 0.0), ("\u2581", -1.0)]
+    pieces += [(c, -2.0) for c in "abcdefghijklmnopqrstuvwxyz0123456789<>"]
+    return T5TokenizerFast(vocab=pieces, extra_ids=0, model_max_length=SD_TOKEN_LIMIT)
+
+
+def build_tiny_flux(out: Path) -> dict:
+    """A Flux-structured pipeline: CLIP + T5 text encoders, FluxTransformer2DModel with packed latents, a 1-level VAE."""
+    from diffusers import AutoencoderKL, FlowMatchEulerDiscreteScheduler, FluxPipeline, FluxTransformer2DModel
+    from transformers import CLIPTextModel, T5Config, T5EncoderModel
+
+    torch.manual_seed(SEED)
+    scratch = out / ".scratch"
+    tokenizer = _tokenizer(scratch / "tok")
+    text_encoder = CLIPTextModel(_text_config(len(tokenizer.get_vocab()))).eval()
+    tokenizer_2 = _t5_tokenizer()
+    text_encoder_2 = T5EncoderModel(T5Config(
+        vocab_size=len(tokenizer_2.get_vocab()), d_model=TEXT_WIDTH, d_kv=8, d_ff=37, num_layers=2, num_heads=4,
+        relative_attention_num_buckets=8, decoder_start_token_id=0, pad_token_id=0, eos_token_id=1,
+    )).eval()
+    transformer = FluxTransformer2DModel(
+        patch_size=1, in_channels=4, num_layers=1, num_single_layers=1, attention_head_dim=16, num_attention_heads=2,
+        joint_attention_dim=TEXT_WIDTH, pooled_projection_dim=TEXT_WIDTH, axes_dims_rope=[4, 4, 8],
+    )
+    vae = AutoencoderKL(
+        sample_size=32, in_channels=3, out_channels=3, block_out_channels=(4,), layers_per_block=1, latent_channels=1,
+        norm_num_groups=1, use_quant_conv=False, use_post_quant_conv=False, shift_factor=0.0609, scaling_factor=1.5035,
+    )
+    pipe = FluxPipeline(scheduler=FlowMatchEulerDiscreteScheduler(), vae=vae, text_encoder=text_encoder, tokenizer=tokenizer,
+                        text_encoder_2=text_encoder_2, tokenizer_2=tokenizer_2, transformer=transformer)
+    _rmtree(scratch)
+    pipe.save_pretrained(out, safe_serialization=True)
+    return _manifest(out, "tiny-flux", "diffusers-folder", None, _files(out), pipeline="FluxPipeline", family="flux")
+
+
 def _rmtree(path: Path) -> None:
     import shutil
 
@@ -320,6 +358,7 @@ BUILDERS: dict[str, Callable[[Path], dict]] = {
     "tiny-sd-lora-peft": build_tiny_sd_lora_peft,
     "tiny-sd-ti": build_tiny_sd_ti,
     "tiny-sd-controlnet": build_tiny_sd_controlnet,
+    "tiny-flux": build_tiny_flux,
 }
 
 

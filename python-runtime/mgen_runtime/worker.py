@@ -7,6 +7,7 @@ stdin EOF cancels whatever runs and ends the process with status 0, so a dead CL
 
 from __future__ import annotations
 
+import io
 import logging
 import queue
 import sys
@@ -38,25 +39,30 @@ class Worker:
 
     # reader thread --------------------------------------------------------
     def read_loop(self, stream) -> None:
-        for line in stream:
-            if not line.strip():
-                continue
-            try:
-                id_, req = parse_request(line)
-            except BadLine as err:
-                self.out.error(err.id, err)
-                continue
-            if req["verb"] == "cancel":
-                self._cancel(id_, req.get("target"))
-                continue
-            job = _Job(id_, req)
+        try:
+            for line in stream:
+                if not line.strip():
+                    continue
+                try:
+                    id_, req = parse_request(line)
+                except BadLine as err:
+                    self.out.error(err.id, err)
+                    continue
+                if req["verb"] == "cancel":
+                    self._cancel(id_, req.get("target"))
+                    continue
+                job = _Job(id_, req)
+                with self.lock:
+                    self.pending[id_] = job
+                self.jobs.put(job)
+        except (BrokenPipeError, OSError, ValueError) as exc:  # stdout or stdin gone: the CLI is gone
+            print(f"mgen worker: stopping, {type(exc).__name__}: {exc}", file=sys.stderr)
+        finally:
+            # stdin EOF (or a dead pipe): stop whatever runs, then let the main loop end the process.
             with self.lock:
-                self.pending[id_] = job
-            self.jobs.put(job)
-        with self.lock:
-            for job in self.pending.values():
-                job.cancel.set()
-        self.jobs.put(_EOF)
+                for job in self.pending.values():
+                    job.cancel.set()
+            self.jobs.put(_EOF)
 
     def _cancel(self, id_: str, target: Any) -> None:
         with self.lock:
@@ -149,10 +155,14 @@ def main() -> int:
     writer = ProtocolWriter(protocol_stream)
     worker = Worker(writer)
     writer.send({"event": "ready", "protocol": PROTOCOL_VERSION})
-    reader = threading.Thread(target=worker.read_loop, args=(sys.stdin,), name="mgen-stdin", daemon=True)
+    # Undecodable bytes become U+FFFD (and then a bad_request for that line), never a dead reader.
+    stdin = io.TextIOWrapper(sys.stdin.buffer, encoding="utf-8", errors="replace")
+    reader = threading.Thread(target=worker.read_loop, args=(stdin,), name="mgen-stdin", daemon=True)
     reader.start()
     try:
         return worker.serve()
+    except BrokenPipeError:
+        return 0  # nobody reads the answers any more: the CLI is gone
     except KeyboardInterrupt:
         return 130
 

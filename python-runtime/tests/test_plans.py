@@ -24,6 +24,16 @@ def pixels(result: dict, n: int = 0) -> str:
     return hashlib.sha256(png_pixels(result["images"][n]["path"])).hexdigest()
 
 
+_BASE: dict[str, str] = {}
+
+
+def base_pixels() -> str:
+    """Pixels of the plain tiny sd1 model at the default request (computed once per test process)."""
+    if "sd" not in _BASE:
+        _BASE["sd"] = pixels(generate(load()))
+    return _BASE["sd"]
+
+
 def load(**plan):
     from mgen_runtime import plans
 
@@ -72,7 +82,7 @@ class AdapterTest(unittest.TestCase):
         return str(tiny(name) / file)
 
     def check_lora(self, path: str) -> None:
-        base = pixels(generate(load()))
+        base = base_pixels()
         off = load(loras=[{"path": path, "scale": 0.0, "name": "x"}])
         on = load(loras=[{"path": path, "scale": 1.0, "name": "x"}])
         self.assertEqual(pixels(generate(off)), base)
@@ -173,7 +183,7 @@ class PickleTest(unittest.TestCase):
 
     def test_allowed_pickle_loads_through_the_weights_only_loader(self) -> None:
         loaded = load(allow_pickle=True, loras=[{"path": str(self._pickled_lora()), "scale": 1.0, "name": "p"}])
-        self.assertNotEqual(pixels(generate(loaded)), pixels(generate(load())))
+        self.assertNotEqual(pixels(generate(loaded)), base_pixels())
 
     def test_weights_only_loader_refuses_code_in_an_allowed_pickle(self) -> None:
         import pickle
@@ -193,6 +203,22 @@ class PickleTest(unittest.TestCase):
         self.assertEqual(ctx.exception.type, "unsafe_model")
 
 
+class OptionsTest(unittest.TestCase):
+    def test_vae_override_tiling_and_offload_on_cpu(self) -> None:
+        vae = tiny("tiny-sd") / "vae"
+        loaded = load(vae={"path": str(vae), "single_file": False}, vae_tiling=True, offload="model")
+        result = loaded.result()
+        self.assertEqual(result["offload"], "none")  # nothing to offload to on a CPU-only machine
+        self.assertEqual(result["components"]["vae"], "AutoencoderKL")
+        self.assertTrue(loaded.pipe.vae.use_tiling)
+        self.assertEqual(pixels(generate(loaded)), base_pixels())  # same VAE weights, tiling inactive at 64x64
+
+    def test_half_precision_falls_back_to_float32_on_cpu(self) -> None:
+        loaded = load(dtype="float16")
+        self.assertEqual(loaded.result()["dtype"], "float32")
+        self.assertEqual(str(loaded.pipe.unet.dtype), "torch.float32")
+
+
 class PlanValidationTest(unittest.TestCase):
     def test_malformed_plans_are_bad_requests_and_missing_paths_load_failed(self) -> None:
         from mgen_runtime.protocol import WorkerError
@@ -207,7 +233,7 @@ class PlanValidationTest(unittest.TestCase):
                 self.assertNotIn("\n", ctx.exception.message)
 
 
-class SdxlTest(unittest.TestCase):
+class FamilyTest(unittest.TestCase):
     def test_tiny_sdxl_folder_loads_and_generates(self) -> None:
         from mgen_runtime import plans
 
@@ -220,6 +246,17 @@ class SdxlTest(unittest.TestCase):
         loaded = plans.load({"strategy": "diffusers-folder", "path": str(folder), "pipeline": "StableDiffusionXLPipeline", "device": "cpu"})
         out = generate(loaded, params={"clip_skip": 1})
         self.assertEqual((out["images"][0]["width"], out["images"][0]["height"]), (64, 64))
+
+    def test_tiny_flux_folder_loads_and_generates_with_its_own_params(self) -> None:
+        from mgen_runtime import plans
+
+        folder = tiny("tiny-flux")
+        self.assertEqual(json.loads((folder / "model_index.json").read_text())["transformer"], ["diffusers", "FluxTransformer2DModel"])
+        loaded = plans.load({"strategy": "diffusers-folder", "path": str(folder), "pipeline": "FluxPipeline", "device": "cpu"})
+        self.assertEqual(loaded.result()["components"]["text_encoder_2"], "T5EncoderModel")
+        out = generate(loaded, width=32, height=32, guidance_scale=3.5, params={"max_sequence_length": 16})
+        self.assertEqual((out["images"][0]["width"], out["images"][0]["height"]), (32, 32))
+        self.assertEqual(out["metadata"]["scheduler"], "FlowMatchEulerDiscreteScheduler")
 
 
 if __name__ == "__main__":

@@ -25,6 +25,10 @@ class LightWorkerTest(unittest.TestCase):
         self.assertNotIn("\n", bad["error"]["message"])
         self.w.send_raw('{"verb": "hello"}')
         self.assertEqual(self.w.next_line()["error"]["type"], "bad_request")
+        assert self.w.proc.stdin is not None
+        self.w.proc.stdin.buffer.write(b'{"id": "\xff\xfe", "verb": 3}\n')  # not UTF-8, and a bad verb
+        self.w.proc.stdin.flush()
+        self.assertEqual(self.w.next_line()["error"]["type"], "bad_request")
         self.w.send_raw('["a list"]')
         self.assertEqual(self.w.next_line()["error"]["type"], "bad_request")
         unknown = self.w.call("paint")

@@ -32,8 +32,8 @@ export interface A1111Fields {
   scheduler?: string | null;
   guidanceScale: number;
   seed: number;
-  width: number;
-  height: number;
+  width: number | null;
+  height: number | null;
   /** First 10 hex chars of the main weight file's sha256 (A1111's short hash). */
   modelHash?: string | null;
   modelName?: string | null;
@@ -55,8 +55,8 @@ export function buildA1111Parameters(f: A1111Fields): string {
     ['Sampler', samplerName(f.scheduler)],
     ['CFG scale', f.guidanceScale],
     ['Seed', f.seed],
-    ['Size', `${f.width}x${f.height}`],
   ];
+  if (f.width && f.height) parts.push(['Size', `${f.width}x${f.height}`]);
   if (f.modelHash) parts.push(['Model hash', f.modelHash]);
   if (f.modelName) parts.push(['Model', field(f.modelName)]);
   if (f.strength !== null && f.strength !== undefined) parts.push(['Denoising strength', f.strength]);

@@ -117,7 +117,8 @@ export function buildLoadPlan(report: ModelReport, paths: PlanPaths, flags: Plan
   const task: PlanTask = flags.task ?? (flags.mask ? 'inpaint' : flags.image ? 'image-to-image' : 'text-to-image');
   if (task === 'inpaint' && !flags.mask) throw new UsageError('inpainting needs --image and --mask');
   if (task === 'inpaint' && !flags.image) throw new UsageError('--mask needs --image (the picture to inpaint)');
-  const pipeline = pipelineFor(family, ckpt.report.pipeline, task, adapters.controlnet !== null);
+  // The class to load the checkpoint with; the runtime puts a ControlNet on top of it (from_pipe).
+  const pipeline = pipelineFor(family, ckpt.report.pipeline, task, false);
   if (!pipeline) {
     throw new InvalidModelError(`cannot tell which diffusers pipeline loads ${ckpt.id ?? ckpt.path} (family ${family}) for ${task}`);
   }

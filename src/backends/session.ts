@@ -1,7 +1,8 @@
 // openSession: MODEL_ID (+ adapters) -> reports -> load plan -> a worker with the model loaded, ready to
 // generate. Used by `mgen generate` (one request, then close) and `mgen serve` (kept warm).
 import {randomInt} from 'node:crypto';
-import {statSync} from 'node:fs';
+import {readFileSync, statSync} from 'node:fs';
+import {readPngInfo} from './png-metadata.js';
 import {basename, join} from 'node:path';
 import {GenerationError, InterruptedError, UsageError} from '../errors.js';
 import {buildA1111Parameters} from './a1111-parameters.js';
@@ -105,6 +106,14 @@ export async function openSession(opts: SessionOptions): Promise<Session> {
     return w;
   });
   workerP.catch(() => {});
+  // hello makes the worker import torch + diffusers; ask at once so that overlaps resolving the model.
+  const helloP = workerP.then(async (w) => {
+    const th = performance.now();
+    const h = await w.hello();
+    lap('hello', th);
+    return h;
+  });
+  helloP.catch(() => {});
   let worker: WorkerHandle | undefined;
   const onAbort = () => void workerP.then((w) => w.kill(), () => {});
   opts.signal?.addEventListener('abort', onAbort, {once: true});
@@ -126,7 +135,7 @@ export async function openSession(opts: SessionOptions): Promise<Session> {
     const mainToken = model.builtin?.manifest.token;
     stage('starting the Python worker');
     worker = await workerP;
-    const hello = await worker.hello();
+    const hello = await helloP;
     const notes: string[] = [];
     const flags: PlanFlags = {
       task: opts.task, image: opts.image, mask: opts.mask, dtype: opts.dtype, offload: opts.offload, device: opts.device,
@@ -221,8 +230,10 @@ class OpenSession implements Session {
     const seed = input.seed ?? randomInt(0, 2 ** 32 - 1);
     const numImages = input.numImages ?? 1;
     if (!Number.isInteger(numImages) || numImages < 1) throw new UsageError('--num-images must be a whole number >= 1');
-    const width = input.width ?? d.width;
-    const height = input.height ?? d.height;
+    // Image-to-image / inpaint take their size from the input image unless asked otherwise.
+    const fromImage = this.plan.task !== 'text-to-image' && input.image ? imageSize(input.image) : null;
+    const width = input.width ?? (this.plan.task === 'text-to-image' ? d.width : null);
+    const height = input.height ?? (this.plan.task === 'text-to-image' ? d.height : null);
     const steps = input.steps ?? d.steps;
     const guidance = input.guidance ?? d.guidance_scale;
     const targets = resolveOutputPaths(input.out, {seed, numImages, model: this.model.id});
@@ -237,7 +248,8 @@ class OpenSession implements Session {
       };
       return {
         parameters: buildA1111Parameters({
-          prompt: input.prompt, negativePrompt: input.negativePrompt, steps, scheduler, guidanceScale: guidance, seed: s, width, height,
+          prompt: input.prompt, negativePrompt: input.negativePrompt, steps, scheduler, guidanceScale: guidance, seed: s,
+          width: width ?? fromImage?.width ?? null, height: height ?? fromImage?.height ?? null,
           modelHash: hash ? hash.slice(0, 10) : null, modelName: modelSlug(this.ckpt.id),
           strength: input.strength, loras: this.plan.loras.map((l) => ({name: basename(l.path), scale: l.scale})), version: 'mgen',
         }),
@@ -281,6 +293,16 @@ class OpenSession implements Session {
 
   async close(): Promise<void> {
     await this.worker.shutdown();
+  }
+}
+
+/** The size of a PNG input image (other formats: unknown until the worker opens them). */
+function imageSize(path: string): {width: number; height: number} | null {
+  try {
+    const {width, height} = readPngInfo(readFileSync(path));
+    return width && height ? {width, height} : null;
+  } catch {
+    return null;
   }
 }
 

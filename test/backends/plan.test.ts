@@ -75,7 +75,7 @@ describe('buildLoadPlan', () => {
     const vae = {path: '/vae.safetensors', report: report({kind: 'vae', format: 'single-file'})};
     const plan = buildLoadPlan(report(), {main: '/m', loras: [lora], embeddings: [ti], controlnet: cn, vae}, cpu);
     expect(plan).toMatchObject({
-      pipeline: 'StableDiffusionControlNetPipeline',
+      pipeline: 'StableDiffusionPipeline',
       loras: [{path: '/l.safetensors', scale: 0.5, name: 'l0'}],
       embeddings: [{path: '/ti.safetensors', token: '<x>'}],
       controlnet: {path: '/cn', single_file: false},

@@ -57,12 +57,14 @@ describe('mgen generate (tiny sd1 diffusers folder)', () => {
 
   it('reads the prompt from stdin with --prompt - and runs image-to-image and inpaint', async () => {
     const img = first[0]!;
-    const i2i = await cli(['generate', 'builtin:tiny-sd', '--prompt', '-', ...SMALL64, '--seed', '1', '--image', img, '--strength', '0.7', '--out', join(out, 'i2i.png')], {input: 'a blue cube\n'});
+    const i2i = await cli(['generate', 'builtin:tiny-sd', '--prompt', '-', '--steps', '3', '--seed', '1', '--image', img, '--strength', '0.7', '--out', join(out, 'i2i.png')], {input: 'a blue cube\n'});
     expect(i2i.code).toBe(0);
     const p = png(join(out, 'i2i.png'));
     expect(JSON.parse(p.info.text.mgen!).request).toMatchObject({prompt: 'a blue cube', strength: 0.7, image: img});
     expect(p.info.text.parameters).toContain('Denoising strength: 0.7');
-    const inp = await cli(['generate', 'builtin:tiny-sd', '--prompt', 'x', ...SMALL64, '--seed', '1', '--image', img, '--mask', first[1]!, '--out', join(out, 'inp.png'), '--json']);
+    expect(p.info.text.parameters).toContain('Size: 72x64'); // the input image's size
+    expect([p.info.width, p.info.height]).toEqual([72, 64]);
+    const inp = await cli(['generate', 'builtin:tiny-sd', '--prompt', 'x', '--steps', '3', '--seed', '1', '--image', img, '--mask', first[1]!, '--out', join(out, 'inp.png'), '--json']);
     expect(inp.code).toBe(0);
     expect(JSON.parse(inp.stdout).plan).toMatchObject({task: 'inpaint', pipeline: 'StableDiffusionInpaintPipeline'});
   }, 300_000);

@@ -29,8 +29,9 @@ export interface LoadPlan {
 export interface GenerateRequest {
   prompt: string;
   negative_prompt: string | null;
-  width: number;
-  height: number;
+  /** null: the pipeline's own default (image-to-image takes the input image's size). */
+  width: number | null;
+  height: number | null;
   steps: number;
   guidance_scale: number;
   seed: number;

@@ -1,0 +1,204 @@
+"""One generate request -> PNG files: seeds, scheduler swap, input images, extra params, progress, cancel."""
+
+from __future__ import annotations
+
+import inspect
+import threading
+from contextlib import nullcontext
+import time
+from pathlib import Path
+from typing import Any, Callable
+
+from .compat import clip_skip_alias
+from .plans import Loaded, diffusers_class
+from .png import write_png
+from .protocol import WorkerError, from_exception
+from .schema import REQUEST_FIELDS, check_value, user_params
+
+ProgressFn = Callable[[int, int, int], None]  # (step, steps, image index)
+
+_DEFAULTS: dict[str, Any] = {
+    "negative_prompt": None, "width": None, "height": None, "steps": 20, "guidance_scale": None, "seed": 0,
+    "num_images": 1, "scheduler": None, "image": None, "mask": None, "strength": None, "control_image": None,
+    "params": {}, "file_stem": "mgen", "png_text": [],
+}
+MAX_SEED = 2**64 - 1
+
+
+class _Cancelled(Exception):
+    """Raised from the step-end callback to leave the denoising loop at once."""
+
+
+def normalize_request(raw: Any) -> dict[str, Any]:
+    if not isinstance(raw, dict):
+        raise WorkerError("bad_request", "`request` must be an object")
+    req = {**_DEFAULTS, **{k: v for k, v in raw.items() if v is not None or k not in _DEFAULTS}}
+    if not isinstance(req.get("prompt"), str):
+        raise WorkerError("bad_request", "request.prompt must be a string")
+    if not isinstance(req.get("out_dir"), str) or not req["out_dir"]:
+        raise WorkerError("bad_request", "request.out_dir must be a folder path")
+    for key, lo in (("steps", 1), ("num_images", 1), ("seed", 0)):
+        v = req[key]
+        if not isinstance(v, int) or isinstance(v, bool) or v < lo:
+            raise WorkerError("bad_request", f"request.{key} must be an integer >= {lo}")
+    if req["seed"] + req["num_images"] - 1 > MAX_SEED:
+        raise WorkerError("bad_request", f"request.seed must be below {MAX_SEED - req['num_images'] + 2}")
+    for key in ("width", "height"):
+        v = req[key]
+        if v is not None and (not isinstance(v, int) or isinstance(v, bool) or v < 8):
+            raise WorkerError("bad_request", f"request.{key} must be an integer >= 8")
+    if not isinstance(req["params"], dict):
+        raise WorkerError("bad_request", "request.params must be an object")
+    if not isinstance(req["png_text"], list) or not all(isinstance(d, dict) for d in req["png_text"]):
+        raise WorkerError("bad_request", "request.png_text must be a list of objects")
+    stem = req["file_stem"]
+    if not isinstance(stem, str) or not stem or "/" in stem or "\\" in stem or stem.startswith("."):
+        raise WorkerError("bad_request", "request.file_stem must be a plain file name stem")
+    return req
+
+
+def _open_image(path: str, field: str, mode: str):
+    from PIL import Image
+
+    try:
+        with Image.open(path) as im:
+            return im.convert(mode)
+    except FileNotFoundError:
+        raise WorkerError("bad_params", f"request.{field}: no such file {path}") from None
+    except Exception as exc:  # noqa: BLE001 - any unreadable image is the caller's input problem
+        raise WorkerError("bad_params", f"request.{field}: cannot read {path} as an image ({exc})") from None
+
+
+def _swap_scheduler(loaded: Loaded, name: str | None) -> str | None:
+    pipe = loaded.pipe
+    if getattr(pipe, "scheduler", None) is None:
+        if name:
+            raise WorkerError("bad_params", f"{type(pipe).__name__} has no scheduler to replace")
+        return None
+    base = loaded.base_scheduler_config
+    if not name:
+        if base is not None and type(pipe.scheduler).__name__ != base["_class_name"]:
+            pipe.scheduler = diffusers_class(base["_class_name"], "scheduler").from_config(base)
+        return type(pipe.scheduler).__name__
+    from diffusers import SchedulerMixin
+
+    try:
+        cls = diffusers_class(name, "scheduler")
+    except WorkerError:
+        raise WorkerError("bad_params", f"unknown scheduler {name!r}") from None
+    if not issubclass(cls, SchedulerMixin):
+        raise WorkerError("bad_params", f"{name} is not a scheduler")
+    pipe.scheduler = cls.from_config(base if base is not None else pipe.scheduler.config)
+    return name
+
+
+def build_kwargs(loaded: Loaded, req: dict[str, Any], schema: dict[str, Any]) -> dict[str, Any]:
+    """The __call__ keyword arguments for one request (without generator/callback)."""
+    pipe = loaded.pipe
+    accepted = set(inspect.signature(type(pipe).__call__).parameters)
+    kwargs: dict[str, Any] = {"prompt": req["prompt"], "num_inference_steps": req["steps"]}
+
+    def put(param: str, value: Any, field: str) -> None:
+        if value is None:
+            return
+        if param not in accepted:
+            raise WorkerError("bad_params", f"request.{field} is not supported by {type(pipe).__name__}")
+        kwargs[param] = value
+
+    put("negative_prompt", req["negative_prompt"], "negative_prompt")
+    put("guidance_scale", req["guidance_scale"], "guidance_scale")
+    put("strength", req["strength"], "strength")
+    if req["width"] is not None or req["height"] is not None:
+        put("width", req["width"], "width")
+        put("height", req["height"], "height")
+    if req["image"] is not None:
+        put("image", _open_image(req["image"], "image", "RGB"), "image")
+    if req["mask"] is not None:
+        put("mask_image", _open_image(req["mask"], "mask", "L"), "mask")
+    if req["control_image"] is not None:
+        control = _open_image(req["control_image"], "control_image", "RGB")
+        # ControlNet text-to-image pipelines take the control image as `image`; img2img/inpaint ones as `control_image`.
+        put("control_image" if "control_image" in accepted else "image", control, "control_image")
+    if "output_type" in accepted:
+        kwargs["output_type"] = "pil"
+
+    allowed = user_params(schema)
+    for name, value in req["params"].items():
+        if name in REQUEST_FIELDS:
+            raise WorkerError("bad_params", f"params.{name} is set through request.{REQUEST_FIELDS[name]}, not params")
+        if name not in allowed:
+            raise WorkerError("bad_params", f"unknown parameter {name!r} for {type(pipe).__name__}; valid: {', '.join(allowed)}")
+        if problem := check_value(value, schema["properties"][name], f"params.{name}"):
+            raise WorkerError("bad_params", problem)
+        kwargs[name] = tuple(value) if isinstance(value, list) and "prefixItems" in schema["properties"][name] else value
+    return kwargs
+
+
+def run(loaded: Loaded, raw: Any, schema: dict[str, Any], progress: ProgressFn, cancel: threading.Event) -> dict[str, Any]:
+    import torch
+
+    started = time.perf_counter()
+    req = normalize_request(raw)
+    scheduler = _swap_scheduler(loaded, req["scheduler"])
+    kwargs = build_kwargs(loaded, req, schema)
+    pipe = loaded.pipe
+    accepts_callback = "callback_on_step_end" in inspect.signature(type(pipe).__call__).parameters
+    out_dir = Path(req["out_dir"])
+    steps, count = req["steps"], req["num_images"]
+    state = {"stepped": False, "last_step_at": 0.0}
+    images: list[dict[str, Any]] = []
+    denoise = 0.0
+
+    def on_step_end(_pipe: Any, i: int, _t: Any, callback_kwargs: dict[str, Any]) -> dict[str, Any]:
+        state["stepped"] = True
+        state["last_step_at"] = time.perf_counter()
+        # Some schedulers run more loop iterations than requested steps (PNDM's PLMS warm-up): report the loop's count.
+        total = getattr(_pipe, "_num_timesteps", None) or steps
+        progress(i + 1, int(total), state["image"])
+        if cancel.is_set():
+            raise _Cancelled()
+        return callback_kwargs
+
+    for n in range(count):
+        if cancel.is_set():
+            raise WorkerError("cancelled", "generation cancelled")
+        seed = req["seed"] + n
+        generator = torch.Generator(device="cpu").manual_seed(seed)
+        state["image"] = n
+        call_start = time.perf_counter()
+        state["last_step_at"] = call_start
+        try:
+            extra = {"callback_on_step_end": on_step_end} if accepts_callback else {}
+            with torch.inference_mode(), clip_skip_alias(pipe) if "clip_skip" in kwargs else nullcontext():
+                output = pipe(**kwargs, generator=generator, num_images_per_prompt=1, **extra)
+        except _Cancelled:
+            raise WorkerError("cancelled", f"generation cancelled at image {n + 1}/{count}") from None
+        except WorkerError:
+            raise
+        except Exception as exc:  # noqa: BLE001 - classified into one typed answer
+            raise classify_generate_error(exc, state["stepped"]) from exc
+        denoise += state["last_step_at"] - call_start
+        image = output.images[0]
+        text = req["png_text"][n] if n < len(req["png_text"]) else {}
+        path = write_png(image, out_dir / f"{req['file_stem']}-{n}.png", {str(k): str(v) for k, v in text.items()})
+        images.append({"path": str(path), "seed": seed, "width": image.width, "height": image.height})
+
+    metadata = {
+        "pipeline": type(pipe).__name__, "scheduler": scheduler, "steps": steps,
+        "guidance_scale": kwargs.get("guidance_scale"), "seed": req["seed"], "num_images": count,
+        "width": images[0]["width"] if images else None, "height": images[0]["height"] if images else None,
+        "strength": kwargs.get("strength"), "params": req["params"],
+    }
+    return {"images": images, "metadata": metadata,
+            "timings": {"denoise_s": round(denoise, 4), "total_s": round(time.perf_counter() - started, 4), "steps": steps}}
+
+
+def classify_generate_error(exc: BaseException, stepped: bool) -> WorkerError:
+    import torch
+
+    if isinstance(exc, (torch.OutOfMemoryError, MemoryError)) or "out of memory" in str(exc).lower():
+        return from_exception(exc, "out_of_memory")
+    if isinstance(exc, (ValueError, TypeError)) and not stepped:
+        # The pipeline's own input checks run before the first denoising step.
+        return from_exception(exc, "bad_params")
+    return from_exception(exc, "generation_failed")

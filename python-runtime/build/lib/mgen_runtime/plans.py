@@ -1,0 +1,273 @@
+"""Execute a LOAD PLAN (docs/worker-protocol.md) decided by the CLI from its ModelReport.
+
+The plan says what the model is and how to load it; nothing here guesses a family. Pipeline, model and
+scheduler classes are looked up by name on the diffusers module.
+"""
+
+from __future__ import annotations
+
+import json
+import time
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+from .info import pick_device
+from .protocol import WorkerError, from_exception
+
+PICKLE_SUFFIXES = (".ckpt", ".pt", ".pth", ".bin", ".pkl", ".pickle")
+STRATEGIES = ("diffusers-folder", "single-file", "component-file")
+TASKS = ("text-to-image", "image-to-image", "inpaint")
+DTYPES = ("float32", "float16", "bfloat16")
+OFFLOADS = ("none", "model", "sequential")
+
+_DEFAULTS: dict[str, Any] = {
+    "task": "text-to-image", "config_repo": None, "component": None, "base_path": None, "variant": None,
+    "dtype": "float32", "device": "auto", "offload": "none", "vae_tiling": False, "allow_pickle": False,
+    "trust_remote_code": False, "compile": False, "loras": [], "embeddings": [], "controlnet": None, "vae": None,
+}
+
+
+@dataclass
+class Loaded:
+    pipe: Any
+    plan: dict[str, Any]
+    device: str
+    dtype: str
+    offload: str
+    load_seconds: float
+    base_scheduler_config: Any = None
+    components: dict[str, str] = field(default_factory=dict)
+
+    def result(self) -> dict[str, Any]:
+        return {"pipeline": type(self.pipe).__name__, "device": self.device, "dtype": self.dtype, "offload": self.offload,
+                "load_seconds": round(self.load_seconds, 3), "components": self.components}
+
+
+def normalize_plan(raw: Any) -> dict[str, Any]:
+    """Fill defaults and check types; a malformed plan is a bad_request."""
+    if not isinstance(raw, dict):
+        raise WorkerError("bad_request", "`plan` must be an object")
+    plan = {**_DEFAULTS, **raw}
+    for key in ("strategy", "path", "pipeline"):
+        if not isinstance(plan.get(key), str) or not plan[key]:
+            raise WorkerError("bad_request", f"plan.{key} must be a non-empty string")
+    for key, allowed in (("strategy", STRATEGIES), ("task", TASKS), ("dtype", DTYPES), ("offload", OFFLOADS),
+                         ("device", ("cpu", "cuda", "mps", "auto"))):
+        if plan[key] not in allowed:
+            raise WorkerError("bad_request", f"plan.{key} is {plan[key]!r}; expected one of {', '.join(allowed)}")
+    if plan["strategy"] == "component-file" and (plan["component"] not in ("unet", "transformer") or not plan["base_path"]):
+        raise WorkerError("bad_request", "a component-file plan needs `component` (unet|transformer) and `base_path`")
+    for key in ("loras", "embeddings"):
+        if not isinstance(plan[key], list) or not all(isinstance(x, dict) and isinstance(x.get("path"), str) for x in plan[key]):
+            raise WorkerError("bad_request", f"plan.{key} must be a list of objects with a `path`")
+    for key in ("controlnet", "vae"):
+        if plan[key] is not None and not (isinstance(plan[key], dict) and isinstance(plan[key].get("path"), str)):
+            raise WorkerError("bad_request", f"plan.{key} must be null or an object with a `path`")
+    return plan
+
+
+def diffusers_class(name: str, kind: str) -> Any:
+    import diffusers
+
+    cls = getattr(diffusers, name, None) if name.isidentifier() else None
+    if cls is None or not isinstance(cls, type):
+        raise WorkerError("load_failed", f"diffusers {diffusers.__version__} has no {kind} class {name!r}")
+    return cls
+
+
+def _is_pickle(path: Path) -> bool:
+    return path.suffix.lower() in PICKLE_SUFFIXES
+
+
+def _weight_files(path: Path) -> list[Path]:
+    if path.is_dir():
+        return [p for p in path.rglob("*") if p.is_file() and p.suffix.lower() in PICKLE_SUFFIXES + (".safetensors",)]
+    return [path]
+
+
+def check_pickle(plan: dict[str, Any]) -> None:
+    """Refuse pickled weights unless the plan allows them (then they go through torch's weights-only loader)."""
+    if plan["allow_pickle"]:
+        return
+    single = [Path(plan["path"])] if plan["strategy"] != "diffusers-folder" else []
+    single += [Path(x["path"]) for x in plan["loras"] + plan["embeddings"]]
+    single += [Path(plan[k]["path"]) for k in ("controlnet", "vae") if plan[k] and plan[k].get("single_file")]
+    for p in single:
+        if _is_pickle(p):
+            raise WorkerError("unsafe_model", f"{p.name} is a pickle file ({p.suffix}); refusing it without allow_pickle")
+    folders = [Path(plan["path"])] if plan["strategy"] == "diffusers-folder" else []
+    folders += [Path(plan[k]["path"]) for k in ("controlnet", "vae") if plan[k] and not plan[k].get("single_file")]
+    for folder in folders:
+        files = _weight_files(folder)
+        if files and all(_is_pickle(f) for f in files):
+            names = ", ".join(sorted(str(f.relative_to(folder)) for f in files)[:3])
+            raise WorkerError("unsafe_model", f"{folder.name} holds only pickle weights ({names}); refusing them without allow_pickle")
+
+
+def _torch_dtype(name: str, device: str) -> tuple[Any, str]:
+    import torch
+
+    if device == "cpu" and name != "float32":
+        name = "float32"  # half precision on CPU is slow or unsupported for many ops
+    return getattr(torch, name), name
+
+
+def _read_state(path: Path, allow_pickle: bool) -> Any:
+    """An adapter file's tensors: safetensors directly, pickles only through torch's weights-only loader."""
+    if not _is_pickle(path):
+        return str(path)
+    if not allow_pickle:
+        raise WorkerError("unsafe_model", f"{path.name} is a pickle file; refusing it without allow_pickle")
+    import torch
+
+    return torch.load(str(path), map_location="cpu", weights_only=True)
+
+
+def _folder_class(folder: Path, fallback: str) -> str:
+    try:
+        return json.loads((folder / "config.json").read_text(encoding="utf-8")).get("_class_name") or fallback
+    except (OSError, ValueError):
+        return fallback
+
+
+def _load_submodel(spec: dict[str, Any], default_class: str, config_folder: Path | None, common: dict[str, Any]) -> Any:
+    path = Path(spec["path"])
+    if spec.get("single_file") or path.is_file():
+        cls = diffusers_class(spec.get("class") or default_class, "model")
+        kwargs = dict(common)
+        if config_folder is not None and config_folder.is_dir():
+            kwargs["config"] = str(config_folder)
+        return cls.from_single_file(str(path), **kwargs)
+    cls = diffusers_class(_folder_class(path, default_class), "model")
+    return cls.from_pretrained(str(path), **common)
+
+
+def _base_pipeline(plan: dict[str, Any], common: dict[str, Any], extra: dict[str, Any]) -> Any:
+    cls = diffusers_class(plan["pipeline"], "pipeline")
+    path = Path(plan["path"])
+    if not path.exists():
+        raise WorkerError("load_failed", f"{path} does not exist")
+    if plan["strategy"] == "diffusers-folder":
+        kwargs = {**common, **extra}
+        if plan["variant"]:
+            kwargs["variant"] = plan["variant"]
+        if not plan["allow_pickle"]:
+            kwargs["use_safetensors"] = True
+        if plan["trust_remote_code"]:
+            kwargs["trust_remote_code"] = True
+        return cls.from_pretrained(str(path), **kwargs)
+    if plan["strategy"] == "single-file":
+        kwargs = {**common, **extra}
+        if plan["config_repo"]:
+            kwargs["config"] = plan["config_repo"]
+        return cls.from_single_file(str(path), **kwargs)
+    # component-file: the UNet/transformer from the file, everything else from the base folder.
+    component = plan["component"]
+    base = Path(plan["base_path"])
+    model_cls = diffusers_class(_folder_class(base / component, "UNet2DConditionModel" if component == "unet" else ""), "model")
+    model = model_cls.from_single_file(str(path), config=str(base), subfolder=component, **common)
+    return cls.from_pretrained(str(base), **{**common, **extra, component: model})
+
+
+def _for_task(pipe: Any, plan: dict[str, Any], controlnet: Any) -> Any:
+    """Switch the loaded pipeline to the plan's task (and ControlNet) sharing its components, no reload."""
+    import diffusers
+
+    extra = {"controlnet": controlnet} if controlnet is not None else {}
+    if plan["task"] == "image-to-image":
+        return diffusers.AutoPipelineForImage2Image.from_pipe(pipe, **extra)
+    if plan["task"] == "inpaint":
+        return diffusers.AutoPipelineForInpainting.from_pipe(pipe, **extra)
+    if controlnet is not None:
+        return diffusers.AutoPipelineForText2Image.from_pipe(pipe, **extra)
+    return pipe
+
+
+def _apply_adapters(pipe: Any, plan: dict[str, Any]) -> None:
+    if plan["loras"]:
+        names, scales = [], []
+        for i, lora in enumerate(plan["loras"]):
+            name = str(lora.get("name") or f"l{i}")
+            pipe.load_lora_weights(_read_state(Path(lora["path"]), plan["allow_pickle"]), adapter_name=name)
+            names.append(name)
+            scales.append(float(lora.get("scale", 1.0)))
+        pipe.set_adapters(names, adapter_weights=scales)
+    for emb in plan["embeddings"]:
+        state = _read_state(Path(emb["path"]), plan["allow_pickle"])
+        token = emb.get("token")
+        if isinstance(state, str) and state.endswith(".safetensors"):
+            from safetensors.torch import load_file
+
+            tensors = load_file(state)
+            if "clip_l" in tensors and "clip_g" in tensors and hasattr(pipe, "text_encoder_2"):
+                # SDXL embeddings carry one tensor per text encoder.
+                pipe.load_textual_inversion(tensors["clip_l"], token=token, text_encoder=pipe.text_encoder, tokenizer=pipe.tokenizer)
+                pipe.load_textual_inversion(tensors["clip_g"], token=token, text_encoder=pipe.text_encoder_2, tokenizer=pipe.tokenizer_2)
+                continue
+        pipe.load_textual_inversion(state, token=token)
+
+
+def _place(pipe: Any, plan: dict[str, Any], device: str) -> str:
+    offload = plan["offload"]
+    if offload != "none" and device == "cpu":
+        offload = "none"  # offloading moves weights to an accelerator per step; on CPU there is nothing to do
+    if offload == "model":
+        pipe.enable_model_cpu_offload(device=device)
+    elif offload == "sequential":
+        pipe.enable_sequential_cpu_offload(device=device)
+    else:
+        pipe.to(device)
+    return offload
+
+
+def load(raw_plan: Any) -> Loaded:
+    plan = normalize_plan(raw_plan)
+    check_pickle(plan)
+    start = time.perf_counter()
+    device = pick_device(plan["device"])
+    torch_dtype, dtype_name = _torch_dtype(plan["dtype"], device)
+    common: dict[str, Any] = {"torch_dtype": torch_dtype, "local_files_only": True}
+    try:
+        config_root = Path(plan["config_repo"] or plan["base_path"] or plan["path"])
+        extra: dict[str, Any] = {}
+        if plan["vae"]:
+            extra["vae"] = _load_submodel(plan["vae"], "AutoencoderKL", config_root / "vae", common)
+        pipe = _base_pipeline(plan, common, extra)
+        controlnet = None
+        if plan["controlnet"]:
+            controlnet = _load_submodel(plan["controlnet"], "ControlNetModel", None, common)
+        pipe = _for_task(pipe, plan, controlnet)
+        _apply_adapters(pipe, plan)
+        offload = _place(pipe, plan, device)
+        if plan["vae_tiling"] and getattr(pipe, "vae", None) is not None:
+            pipe.vae.enable_tiling()
+        if plan["compile"]:
+            import torch
+
+            for name in ("unet", "transformer"):
+                if getattr(pipe, name, None) is not None:
+                    setattr(pipe, name, torch.compile(getattr(pipe, name)))
+        if hasattr(pipe, "set_progress_bar_config"):
+            pipe.set_progress_bar_config(disable=True)
+    except WorkerError:
+        raise
+    except Exception as exc:  # noqa: BLE001 - every load failure becomes one typed answer
+        raise classify_load_error(exc) from exc
+    components = {k: type(v).__name__ for k, v in pipe.components.items() if v is not None}
+    scheduler = getattr(pipe, "scheduler", None)
+    return Loaded(pipe=pipe, plan=plan, device=device, dtype=dtype_name, offload=offload,
+                  load_seconds=time.perf_counter() - start,
+                  base_scheduler_config=getattr(scheduler, "config", None), components=components)
+
+
+def classify_load_error(exc: BaseException) -> WorkerError:
+    import pickle
+
+    import torch
+
+    if isinstance(exc, (torch.OutOfMemoryError, MemoryError)):
+        return from_exception(exc, "out_of_memory", "out of memory while loading: ")
+    if isinstance(exc, pickle.UnpicklingError) or "weights_only" in str(exc):
+        return from_exception(exc, "unsafe_model", "the weights-only loader refused this file: ")
+    return from_exception(exc, "load_failed")

@@ -1,0 +1,43 @@
+"""PNG writing with text chunks (A1111-style `parameters`, our `mgen` JSON), atomically: temp file + rename."""
+
+from __future__ import annotations
+
+import os
+import tempfile
+from pathlib import Path
+from typing import Mapping
+
+
+def png_info(text: Mapping[str, str]):
+    from PIL.PngImagePlugin import PngInfo
+
+    info = PngInfo()
+    for key, value in text.items():
+        value = str(value)
+        try:
+            value.encode("latin-1")
+        except UnicodeEncodeError:
+            info.add_itxt(key, value)  # tEXt is Latin-1 only; iTXt carries UTF-8
+        else:
+            info.add_text(key, value)
+    return info
+
+
+def write_png(image, path: str | os.PathLike, text: Mapping[str, str] | None = None) -> Path:
+    """Save `image` as PNG at `path`; readers never see a half-written file."""
+    target = Path(path)
+    target.parent.mkdir(parents=True, exist_ok=True)
+    fd, tmp = tempfile.mkstemp(prefix=f".{target.name}.", suffix=".tmp", dir=target.parent)
+    try:
+        with os.fdopen(fd, "wb") as fh:
+            image.save(fh, format="PNG", pnginfo=png_info(text or {}))
+            fh.flush()
+            os.fsync(fh.fileno())
+        os.replace(tmp, target)
+    except BaseException:
+        try:
+            os.unlink(tmp)
+        except FileNotFoundError:
+            pass
+        raise
+    return target

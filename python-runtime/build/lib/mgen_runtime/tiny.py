@@ -1,0 +1,351 @@
+"""Tiny random-weight models with the real architectures' structure, for tests and smoke checks.
+
+`python -m mgen_runtime.tiny <name> <out_dir>` builds one (see BUILDERS) into out_dir and writes an
+`mgen-tiny.json` manifest beside it. Everything is built locally (the CLIP tokenizer's vocabulary included),
+from a fixed torch seed, so two builds give the same bytes and nothing is downloaded.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import sys
+from pathlib import Path
+from typing import Callable
+
+import torch
+
+from .ldm import diffusers_to_ldm_sd1
+
+SEED = 0
+TEXT_WIDTH = 32
+SD_TOKEN_LIMIT = 77
+
+
+def _bytes_to_unicode() -> dict[int, str]:
+    """The reversible byte -> printable character table byte-level BPE tokenizers (GPT-2, CLIP) use."""
+    printable = list(range(ord("!"), ord("~") + 1)) + list(range(ord("¡"), ord("¬") + 1)) + list(range(ord("®"), ord("ÿ") + 1))
+    chars = printable[:]
+    extra = 0
+    for b in range(256):
+        if b not in printable:
+            printable.append(b)
+            chars.append(256 + extra)
+            extra += 1
+    return dict(zip(printable, (chr(c) for c in chars)))
+
+
+def write_clip_tokenizer(folder: Path) -> int:
+    """A CLIP BPE tokenizer over single bytes plus a handful of merges; returns its vocabulary size."""
+    folder.mkdir(parents=True, exist_ok=True)
+    symbols = sorted(_bytes_to_unicode().values())
+    vocab: dict[str, int] = {}
+    for s in symbols:
+        vocab[s] = len(vocab)
+    for s in symbols:
+        vocab[s + "</w>"] = len(vocab)
+    merges = [("c", "a"), ("ca", "t</w>"), ("d", "o"), ("do", "g</w>"), ("a", "n"), ("i", "n</w>")]
+    for a, b in merges:
+        vocab[a + b] = len(vocab)
+    vocab["<|startoftext|>"] = len(vocab)
+    vocab["<|endoftext|>"] = len(vocab)
+    (folder / "vocab.json").write_text(json.dumps(vocab, ensure_ascii=False), encoding="utf-8")
+    (folder / "merges.txt").write_text("#version: 0.2\n" + "".join(f"{a} {b}\n" for a, b in merges), encoding="utf-8")
+    config = {
+        "tokenizer_class": "CLIPTokenizer",
+        "model_max_length": SD_TOKEN_LIMIT,
+        "bos_token": "<|startoftext|>",
+        "eos_token": "<|endoftext|>",
+        "unk_token": "<|endoftext|>",
+        "pad_token": "<|endoftext|>",
+        "do_lower_case": True,
+    }
+    (folder / "tokenizer_config.json").write_text(json.dumps(config, indent=2), encoding="utf-8")
+    return len(vocab)
+
+
+def _text_config(vocab_size: int, projection: int | None = None):
+    from transformers import CLIPTextConfig
+
+    kwargs = dict(
+        hidden_size=TEXT_WIDTH,
+        intermediate_size=37,
+        num_attention_heads=4,
+        num_hidden_layers=2,
+        max_position_embeddings=SD_TOKEN_LIMIT,
+        vocab_size=vocab_size,
+        bos_token_id=vocab_size - 2,
+        eos_token_id=vocab_size - 1,
+        pad_token_id=vocab_size - 1,
+        hidden_act="quick_gelu",
+    )
+    if projection is not None:
+        kwargs["projection_dim"] = projection
+    return CLIPTextConfig(**kwargs)
+
+
+def _vae():
+    from diffusers import AutoencoderKL
+
+    return AutoencoderKL(
+        block_out_channels=(32, 64),
+        in_channels=3,
+        out_channels=3,
+        down_block_types=("DownEncoderBlock2D", "DownEncoderBlock2D"),
+        up_block_types=("UpDecoderBlock2D", "UpDecoderBlock2D"),
+        latent_channels=4,
+        layers_per_block=1,
+        sample_size=64,
+    )
+
+
+def _sd1_unet():
+    from diffusers import UNet2DConditionModel
+
+    return UNet2DConditionModel(
+        block_out_channels=(32, 64),
+        layers_per_block=1,
+        sample_size=32,
+        in_channels=4,
+        out_channels=4,
+        down_block_types=("DownBlock2D", "CrossAttnDownBlock2D"),
+        up_block_types=("CrossAttnUpBlock2D", "UpBlock2D"),
+        cross_attention_dim=TEXT_WIDTH,
+        attention_head_dim=(2, 4),
+        norm_num_groups=32,
+    )
+
+
+def _sd_scheduler():
+    from diffusers import PNDMScheduler
+
+    return PNDMScheduler(
+        beta_start=0.00085, beta_end=0.012, beta_schedule="scaled_linear", skip_prk_steps=True, steps_offset=1,
+        set_alpha_to_one=False,
+    )
+
+
+def _tokenizer(folder: Path):
+    from transformers import CLIPTokenizer
+
+    write_clip_tokenizer(folder)
+    return CLIPTokenizer(vocab=str(folder / "vocab.json"), merges=str(folder / "merges.txt"), model_max_length=SD_TOKEN_LIMIT)
+
+
+def sd1_pipeline(scratch: Path):
+    """The tiny sd1 StableDiffusionPipeline, in memory (built from SEED)."""
+    from diffusers import StableDiffusionPipeline
+    from transformers import CLIPTextModel
+
+    torch.manual_seed(SEED)
+    tokenizer = _tokenizer(scratch / "tok")
+    text_encoder = CLIPTextModel(_text_config(len(tokenizer.get_vocab()))).eval()
+    return StableDiffusionPipeline(
+        vae=_vae(), text_encoder=text_encoder, tokenizer=tokenizer, unet=_sd1_unet(), scheduler=_sd_scheduler(),
+        safety_checker=None, feature_extractor=None, requires_safety_checker=False,
+    )
+
+
+def _manifest(out: Path, name: str, layout: str, base: str | None, files: list[str], **extra) -> dict:
+    data = {"name": name, "layout": layout, "base": base, "files": sorted(files), **extra}
+    (out / "mgen-tiny.json").write_text(json.dumps(data, indent=2) + "\n", encoding="utf-8")
+    return data
+
+
+def _files(out: Path) -> list[str]:
+    return [str(p.relative_to(out)) for p in out.rglob("*") if p.is_file() and p.name != "mgen-tiny.json"]
+
+
+def build_tiny_sd(out: Path) -> dict:
+    pipe = sd1_pipeline(out / ".scratch")
+    pipe.save_pretrained(out, safe_serialization=True)
+    _rmtree(out / ".scratch")
+    return _manifest(out, "tiny-sd", "diffusers-folder", None, _files(out), pipeline="StableDiffusionPipeline", family="sd1")
+
+
+def build_tiny_sd_single(out: Path) -> dict:
+    """The same sd1 weights as one original-layout (LDM) checkpoint, plus the diffusers folder that configures it."""
+    from safetensors.torch import save_file
+
+    pipe = sd1_pipeline(out / ".scratch")
+    _rmtree(out / ".scratch")
+    config_dir = out / "config"
+    pipe.save_pretrained(config_dir, safe_serialization=True)
+    state = diffusers_to_ldm_sd1(pipe.unet.state_dict(), pipe.vae.state_dict(), pipe.text_encoder.state_dict())
+    save_file({k: v.contiguous() for k, v in state.items()}, str(out / "tiny-sd.safetensors"), metadata={"format": "pt"})
+    return _manifest(out, "tiny-sd-single", "single-file", "tiny-sd", ["tiny-sd.safetensors"], file="tiny-sd.safetensors",
+                     config="config", pipeline="StableDiffusionPipeline", family="sd1")
+
+
+def _lora_targets(pipe) -> tuple[list[str], list[str]]:
+    unet = [n for n, m in pipe.unet.named_modules() if isinstance(m, torch.nn.Linear) and n.rsplit(".", 1)[-1] in ("to_q", "to_k", "to_v")
+            or (isinstance(m, torch.nn.Linear) and n.endswith("to_out.0"))]
+    te = [n for n, m in pipe.text_encoder.named_modules() if isinstance(m, torch.nn.Linear) and n.rsplit(".", 1)[-1] in ("q_proj", "k_proj", "v_proj", "out_proj")]
+    return unet, te
+
+
+def _lora_pair(module: torch.nn.Linear, rank: int, gen: torch.Generator) -> tuple[torch.Tensor, torch.Tensor]:
+    down = torch.randn(rank, module.in_features, generator=gen) * 0.5
+    up = torch.randn(module.out_features, rank, generator=gen) * 0.5
+    return down, up
+
+
+def build_tiny_sd_lora_kohya(out: Path) -> dict:
+    """A LoRA over the tiny sd1 UNet attention and text-encoder attention, kohya-ss naming (lora_unet_*, lora_te_*)."""
+    from safetensors.torch import save_file
+
+    out.mkdir(parents=True, exist_ok=True)
+    pipe = sd1_pipeline(out / ".scratch")
+    _rmtree(out / ".scratch")
+    gen = torch.Generator().manual_seed(SEED + 1)
+    rank = 4
+    state: dict[str, torch.Tensor] = {}
+    unet_targets, te_targets = _lora_targets(pipe)
+    modules = dict(pipe.unet.named_modules())
+    for name in unet_targets:
+        down, up = _lora_pair(modules[name], rank, gen)
+        key = "lora_unet_" + name.replace(".", "_")
+        state[f"{key}.lora_down.weight"], state[f"{key}.lora_up.weight"] = down, up
+        state[f"{key}.alpha"] = torch.tensor(float(rank))
+    te_modules = dict(pipe.text_encoder.named_modules())
+    for name in te_targets:
+        down, up = _lora_pair(te_modules[name], rank, gen)
+        # kohya names the text encoder's modules as transformers 4 laid them out (text_model.encoder.layers...).
+        key = "lora_te_text_model_" + name.replace(".", "_")
+        state[f"{key}.lora_down.weight"], state[f"{key}.lora_up.weight"] = down, up
+        state[f"{key}.alpha"] = torch.tensor(float(rank))
+    meta = {"ss_network_module": "networks.lora", "ss_network_dim": str(rank), "ss_network_alpha": str(rank), "ss_base_model_version": "sd_v1"}
+    save_file(state, str(out / "tiny-sd-lora-kohya.safetensors"), metadata=meta)
+    return _manifest(out, "tiny-sd-lora-kohya", "lora-kohya", "tiny-sd", _files(out), file="tiny-sd-lora-kohya.safetensors")
+
+
+def build_tiny_sd_lora_peft(out: Path) -> dict:
+    """The same kind of LoRA in diffusers/PEFT naming (unet.*.lora_A/lora_B, text_encoder.*)."""
+    from safetensors.torch import save_file
+
+    out.mkdir(parents=True, exist_ok=True)
+    pipe = sd1_pipeline(out / ".scratch")
+    _rmtree(out / ".scratch")
+    gen = torch.Generator().manual_seed(SEED + 2)
+    rank = 4
+    state: dict[str, torch.Tensor] = {}
+    unet_targets, te_targets = _lora_targets(pipe)
+    for prefix, model, targets, inner in (("unet", pipe.unet, unet_targets, ""), ("text_encoder", pipe.text_encoder, te_targets, "text_model.")):
+        modules = dict(model.named_modules())
+        for name in targets:
+            down, up = _lora_pair(modules[name], rank, gen)
+            state[f"{prefix}.{inner}{name}.lora_A.weight"] = down
+            state[f"{prefix}.{inner}{name}.lora_B.weight"] = up
+    save_file(state, str(out / "pytorch_lora_weights.safetensors"), metadata={"format": "pt"})
+    return _manifest(out, "tiny-sd-lora-peft", "lora-peft", "tiny-sd", _files(out), file="pytorch_lora_weights.safetensors")
+
+
+def build_tiny_sd_ti(out: Path) -> dict:
+    """A two-vector textual-inversion embedding for the tiny text encoder, A1111 safetensors layout (emb_params)."""
+    from safetensors.torch import save_file
+
+    out.mkdir(parents=True, exist_ok=True)
+    gen = torch.Generator().manual_seed(SEED + 3)
+    emb = torch.randn(2, TEXT_WIDTH, generator=gen)
+    save_file({"emb_params": emb}, str(out / "tiny-sd-ti.safetensors"), metadata={"name": "tinyti"})
+    return _manifest(out, "tiny-sd-ti", "textual-inversion", "tiny-sd", _files(out), file="tiny-sd-ti.safetensors", token="<tinyti>")
+
+
+def build_tiny_sd_controlnet(out: Path) -> dict:
+    from diffusers import ControlNetModel
+
+    pipe = sd1_pipeline(out / ".scratch")
+    _rmtree(out / ".scratch")
+    torch.manual_seed(SEED + 4)
+    # Two conditioning blocks downsample the control image 2x: the tiny VAE's scale factor.
+    controlnet = ControlNetModel.from_unet(pipe.unet, conditioning_embedding_out_channels=(16, 32))
+    with torch.no_grad():
+        # from_unet zero-initialises the output convs and the conditioning embedding's last conv, which would
+        # make the ControlNet a no-op (the control image could not change a pixel).
+        for block in list(controlnet.controlnet_down_blocks) + [controlnet.controlnet_mid_block,
+                                                                controlnet.controlnet_cond_embedding.conv_out]:
+            block.weight.normal_(0, 0.05)
+    controlnet.save_pretrained(out, safe_serialization=True)
+    return _manifest(out, "tiny-sd-controlnet", "diffusers-folder", "tiny-sd", _files(out), component="ControlNetModel")
+
+
+def build_tiny_sdxl(out: Path) -> dict:
+    from diffusers import EulerDiscreteScheduler, StableDiffusionXLPipeline, UNet2DConditionModel
+    from transformers import CLIPTextModel, CLIPTextModelWithProjection
+
+    torch.manual_seed(SEED)
+    scratch = out / ".scratch"
+    tok1 = _tokenizer(scratch / "tok1")
+    tok2 = _tokenizer(scratch / "tok2")
+    vocab = len(tok1.get_vocab())
+    te1 = CLIPTextModel(_text_config(vocab)).eval()
+    te2 = CLIPTextModelWithProjection(_text_config(vocab, projection=32)).eval()
+    unet = UNet2DConditionModel(
+        block_out_channels=(32, 64),
+        layers_per_block=1,
+        sample_size=32,
+        in_channels=4,
+        out_channels=4,
+        down_block_types=("DownBlock2D", "CrossAttnDownBlock2D"),
+        up_block_types=("CrossAttnUpBlock2D", "UpBlock2D"),
+        attention_head_dim=(2, 4),
+        use_linear_projection=True,
+        addition_embed_type="text_time",
+        addition_time_embed_dim=8,
+        transformer_layers_per_block=(1, 2),
+        projection_class_embeddings_input_dim=8 * 6 + 32,
+        cross_attention_dim=2 * TEXT_WIDTH,
+        norm_num_groups=32,
+    )
+    scheduler = EulerDiscreteScheduler(beta_start=0.00085, beta_end=0.012, beta_schedule="scaled_linear", steps_offset=1,
+                                       timestep_spacing="leading")
+    pipe = StableDiffusionXLPipeline(vae=_vae(), text_encoder=te1, text_encoder_2=te2, tokenizer=tok1, tokenizer_2=tok2,
+                                     unet=unet, scheduler=scheduler)
+    _rmtree(scratch)
+    pipe.save_pretrained(out, safe_serialization=True)
+    return _manifest(out, "tiny-sdxl", "diffusers-folder", None, _files(out), pipeline="StableDiffusionXLPipeline", family="sdxl")
+
+
+def _rmtree(path: Path) -> None:
+    import shutil
+
+    shutil.rmtree(path, ignore_errors=True)
+
+
+BUILDERS: dict[str, Callable[[Path], dict]] = {
+    "tiny-sd": build_tiny_sd,
+    "tiny-sd-single": build_tiny_sd_single,
+    "tiny-sdxl": build_tiny_sdxl,
+    "tiny-sd-lora-kohya": build_tiny_sd_lora_kohya,
+    "tiny-sd-lora-peft": build_tiny_sd_lora_peft,
+    "tiny-sd-ti": build_tiny_sd_ti,
+    "tiny-sd-controlnet": build_tiny_sd_controlnet,
+}
+
+
+def build(name: str, out_dir: str | os.PathLike) -> dict:
+    """Build the named tiny model into out_dir (created; must be empty or absent) and return its manifest."""
+    if name not in BUILDERS:
+        raise KeyError(f"unknown tiny model {name!r}; known: {', '.join(sorted(BUILDERS))}")
+    out = Path(out_dir).resolve()
+    if out.exists() and any(out.iterdir()):
+        raise FileExistsError(f"{out} is not empty")
+    out.mkdir(parents=True, exist_ok=True)
+    return BUILDERS[name](out)
+
+
+def main(argv: list[str]) -> int:
+    if len(argv) != 2:
+        print(f"usage: python -m mgen_runtime.tiny <{'|'.join(sorted(BUILDERS))}> <out_dir>", file=sys.stderr)
+        return 2
+    try:
+        manifest = build(argv[0], argv[1])
+    except (KeyError, FileExistsError) as exc:
+        print(f"error: {exc.args[0]}", file=sys.stderr)
+        return 2
+    print(json.dumps(manifest))
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main(sys.argv[1:]))

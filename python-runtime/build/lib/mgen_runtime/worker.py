@@ -1,0 +1,166 @@
+"""`python -u -m mgen_runtime.worker`: the JSON-lines worker loop of docs/worker-protocol.md.
+
+A reader thread takes stdin lines: it answers malformed lines and `cancel` itself (so a cancel lands while
+a generate runs) and queues everything else; the main thread handles the queue one request at a time.
+stdin EOF cancels whatever runs and ends the process with status 0, so a dead CLI never leaves a worker.
+"""
+
+from __future__ import annotations
+
+import logging
+import queue
+import sys
+import threading
+from dataclasses import dataclass, field
+from typing import Any
+
+from . import PROTOCOL_VERSION
+from .protocol import BadLine, ProtocolWriter, WorkerError, claim_stdout, from_exception, parse_request
+
+_EOF = object()
+
+
+@dataclass
+class _Job:
+    id: str
+    request: dict[str, Any]
+    cancel: threading.Event = field(default_factory=threading.Event)
+
+
+class Worker:
+    def __init__(self, writer: ProtocolWriter) -> None:
+        self.out = writer
+        self.jobs: queue.Queue[Any] = queue.Queue()
+        self.lock = threading.Lock()
+        self.pending: dict[str, _Job] = {}  # queued or running jobs, by id (for cancel)
+        self.loaded: Any = None
+        self.schema: dict[str, Any] | None = None
+
+    # reader thread --------------------------------------------------------
+    def read_loop(self, stream) -> None:
+        for line in stream:
+            if not line.strip():
+                continue
+            try:
+                id_, req = parse_request(line)
+            except BadLine as err:
+                self.out.error(err.id, err)
+                continue
+            if req["verb"] == "cancel":
+                self._cancel(id_, req.get("target"))
+                continue
+            job = _Job(id_, req)
+            with self.lock:
+                self.pending[id_] = job
+            self.jobs.put(job)
+        with self.lock:
+            for job in self.pending.values():
+                job.cancel.set()
+        self.jobs.put(_EOF)
+
+    def _cancel(self, id_: str, target: Any) -> None:
+        with self.lock:
+            job = self.pending.get(target) if isinstance(target, str) else None
+            if job is not None and job.request.get("verb") == "generate":
+                job.cancel.set()
+                found = True
+            else:
+                found = False
+        self.out.ok(id_, {"cancelled": found})
+
+    # main thread ----------------------------------------------------------
+    def serve(self) -> int:
+        while True:
+            job = self.jobs.get()
+            if job is _EOF:
+                return 0
+            try:
+                result = self.handle(job)
+            except WorkerError as err:
+                self.out.error(job.id, err)
+            except Exception as exc:  # noqa: BLE001 - never die on one request
+                self.out.error(job.id, from_exception(exc, "bad_request" if job.request["verb"] == "hello" else "generation_failed"))
+            else:
+                self.out.ok(job.id, result)
+                if job.request["verb"] == "shutdown":
+                    return 0
+            finally:
+                with self.lock:
+                    self.pending.pop(job.id, None)
+
+    def handle(self, job: _Job) -> dict[str, Any]:
+        verb = job.request["verb"]
+        if verb == "hello":
+            from .info import hello_info
+
+            return hello_info()
+        if verb == "load":
+            from . import plans
+
+            self._unload()
+            self.loaded = plans.load(job.request.get("plan"))
+            return self.loaded.result()
+        if verb == "schema":
+            return {"schema": self._schema()}
+        if verb == "generate":
+            from . import generate
+
+            if job.cancel.is_set():
+                raise WorkerError("cancelled", "generation cancelled before it started")
+            schema = self._schema()
+            return generate.run(self.loaded, job.request.get("request"), schema,
+                                lambda step, steps, image: self.out.progress(job.id, step, steps, image=image), job.cancel)
+        if verb == "unload":
+            self._unload()
+            return {}
+        if verb == "shutdown":
+            return {}
+        raise WorkerError("bad_request", f"unknown verb {verb!r}; known: hello, load, schema, generate, cancel, unload, shutdown")
+
+    def _schema(self) -> dict[str, Any]:
+        if self.loaded is None:
+            raise WorkerError("not_loaded", "no model is loaded; send `load` first")
+        if self.schema is None:
+            from .schema import call_schema
+
+            self.schema = call_schema(self.loaded.pipe)
+        return self.schema
+
+    def _unload(self) -> None:
+        if self.loaded is None:
+            return
+        self.loaded = None
+        self.schema = None
+        import gc
+
+        gc.collect()
+        try:
+            import torch
+
+            if torch.cuda.is_available():
+                torch.cuda.empty_cache()
+        except ImportError:
+            pass
+
+
+def main() -> int:
+    protocol_stream = claim_stdout()
+    logging.basicConfig(stream=sys.stderr, level=logging.WARNING, format="%(levelname)s %(name)s: %(message)s")
+    writer = ProtocolWriter(protocol_stream)
+    worker = Worker(writer)
+    writer.send({"event": "ready", "protocol": PROTOCOL_VERSION})
+    reader = threading.Thread(target=worker.read_loop, args=(sys.stdin,), name="mgen-stdin", daemon=True)
+    reader.start()
+    try:
+        return worker.serve()
+    except KeyboardInterrupt:
+        return 130
+
+
+if __name__ == "__main__":
+    code = main()
+    sys.stderr.flush()
+    # Library threads (tokenizers, torch pools) must not keep a finished worker alive.
+    import os
+
+    os._exit(code)
