@@ -108,15 +108,23 @@ def build_kwargs(loaded: Loaded, req: dict[str, Any], schema: dict[str, Any]) ->
     put("negative_prompt", req["negative_prompt"], "negative_prompt")
     put("guidance_scale", req["guidance_scale"], "guidance_scale")
     put("strength", req["strength"], "strength")
-    if req["width"] is not None or req["height"] is not None:
+    size = (req["width"], req["height"]) if req["width"] is not None and req["height"] is not None else None
+    # Image-to-image pipelines take their size from the input image, not width/height: resize the inputs instead.
+    resize = size is not None and req["image"] is not None and "width" not in accepted
+    if (req["width"] is not None or req["height"] is not None) and not resize:
         put("width", req["width"], "width")
         put("height", req["height"], "height")
+
+    def open_input(field: str, mode: str):
+        image = _open_image(req[field], field, mode)
+        return image.resize(size) if resize and image.size != size else image
+
     if req["image"] is not None:
-        put("image", _open_image(req["image"], "image", "RGB"), "image")
+        put("image", open_input("image", "RGB"), "image")
     if req["mask"] is not None:
-        put("mask_image", _open_image(req["mask"], "mask", "L"), "mask")
+        put("mask_image", open_input("mask", "L"), "mask")
     if req["control_image"] is not None:
-        control = _open_image(req["control_image"], "control_image", "RGB")
+        control = open_input("control_image", "RGB")
         # ControlNet text-to-image pipelines take the control image as `image`; img2img/inpaint ones as `control_image`.
         put("control_image" if "control_image" in accepted else "image", control, "control_image")
     if "output_type" in accepted:

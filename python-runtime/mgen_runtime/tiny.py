@@ -344,6 +344,40 @@ def build_tiny_flux(out: Path) -> dict:
     return _manifest(out, "tiny-flux", "diffusers-folder", None, _files(out), pipeline="FluxPipeline", family="flux")
 
 
+def build_tiny_sd3(out: Path) -> dict:
+    """An SD3-structured pipeline: two projected CLIP encoders + T5, SD3Transformer2DModel, flow-matching scheduler."""
+    from diffusers import AutoencoderKL, FlowMatchEulerDiscreteScheduler, SD3Transformer2DModel, StableDiffusion3Pipeline
+    from transformers import CLIPTextModelWithProjection, T5Config, T5EncoderModel
+
+    torch.manual_seed(SEED)
+    scratch = out / ".scratch"
+    tok1 = _tokenizer(scratch / "tok1")
+    tok2 = _tokenizer(scratch / "tok2")
+    vocab = len(tok1.get_vocab())
+    te1 = CLIPTextModelWithProjection(_text_config(vocab, projection=32)).eval()
+    te2 = CLIPTextModelWithProjection(_text_config(vocab, projection=32)).eval()
+    tok3 = _t5_tokenizer()
+    t5_width = 2 * TEXT_WIDTH  # the two CLIP outputs are concatenated and padded to the T5 width
+    te3 = T5EncoderModel(T5Config(
+        vocab_size=len(tok3.get_vocab()), d_model=t5_width, d_kv=8, d_ff=37, num_layers=2, num_heads=4,
+        relative_attention_num_buckets=8, decoder_start_token_id=0, pad_token_id=0, eos_token_id=1,
+    )).eval()
+    transformer = SD3Transformer2DModel(
+        sample_size=32, patch_size=1, in_channels=4, out_channels=4, num_layers=1, attention_head_dim=8,
+        num_attention_heads=4, caption_projection_dim=32, joint_attention_dim=t5_width, pooled_projection_dim=64,
+    )
+    vae = AutoencoderKL(
+        sample_size=32, in_channels=3, out_channels=3, block_out_channels=(4,), layers_per_block=1, latent_channels=4,
+        norm_num_groups=1, use_quant_conv=False, use_post_quant_conv=False, shift_factor=0.0609, scaling_factor=1.5035,
+    )
+    pipe = StableDiffusion3Pipeline(transformer=transformer, scheduler=FlowMatchEulerDiscreteScheduler(shift=3.0), vae=vae,
+                                    text_encoder=te1, tokenizer=tok1, text_encoder_2=te2, tokenizer_2=tok2,
+                                    text_encoder_3=te3, tokenizer_3=tok3)
+    _rmtree(scratch)
+    pipe.save_pretrained(out, safe_serialization=True)
+    return _manifest(out, "tiny-sd3", "diffusers-folder", None, _files(out), pipeline="StableDiffusion3Pipeline", family="sd3")
+
+
 def _rmtree(path: Path) -> None:
     import shutil
 
@@ -359,6 +393,7 @@ BUILDERS: dict[str, Callable[[Path], dict]] = {
     "tiny-sd-ti": build_tiny_sd_ti,
     "tiny-sd-controlnet": build_tiny_sd_controlnet,
     "tiny-flux": build_tiny_flux,
+    "tiny-sd3": build_tiny_sd3,
 }
 
 

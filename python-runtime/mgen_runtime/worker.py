@@ -85,7 +85,8 @@ class Worker:
             except WorkerError as err:
                 self.out.error(job.id, err)
             except Exception as exc:  # noqa: BLE001 - never die on one request
-                self.out.error(job.id, from_exception(exc, "bad_request" if job.request["verb"] == "hello" else "generation_failed"))
+                fallback = {"load": "load_failed", "generate": "generation_failed"}.get(job.request["verb"], "bad_request")
+                self.out.error(job.id, from_exception(exc, fallback))
             else:
                 self.out.ok(job.id, result)
                 if job.request["verb"] == "shutdown":

@@ -135,6 +135,9 @@ class TaskTest(unittest.TestCase):
         high = generate(loaded, image=str(self.image), strength=1.0, steps=4)
         self.assertEqual((low["images"][0]["width"], low["images"][0]["height"]), (64, 64))
         self.assertNotEqual(pixels(low), pixels(high))
+        # The pipeline has no width/height: a requested size resizes the input instead.
+        resized = generate(loaded, image=str(self.image), strength=0.5, steps=2, width=32, height=48)
+        self.assertEqual((resized["images"][0]["width"], resized["images"][0]["height"]), (32, 48))
 
     def test_inpaint_runs_and_keeps_the_size(self) -> None:
         loaded = load(task="inpaint")
@@ -213,6 +216,22 @@ class OptionsTest(unittest.TestCase):
         self.assertTrue(loaded.pipe.vae.use_tiling)
         self.assertEqual(pixels(generate(loaded)), base_pixels())  # same VAE weights, tiling inactive at 64x64
 
+    def test_single_file_vae_override_in_ldm_names(self) -> None:
+        from safetensors.torch import load_file, save_file
+
+        from mgen_runtime.ldm import vae_to_ldm
+
+        single = tiny("tiny-sd-single")
+        vae = load_file(str(single / "config" / "vae" / "diffusion_pytorch_model.safetensors"))
+        vae = {k: v + 0.25 if k == "decoder.conv_out.bias" else v for k, v in vae.items()}  # tell it from the checkpoint's own
+        path = scratch_dir() / "vae.safetensors"
+        save_file({k.removeprefix("first_stage_model."): v.contiguous() for k, v in vae_to_ldm(vae).items()}, str(path))
+        loaded = load(strategy="single-file", path=str(single / "tiny-sd.safetensors"), config_repo=str(single / "config"),
+                      vae={"path": str(path), "single_file": True})
+        state = loaded.pipe.vae.state_dict()
+        self.assertEqual(sorted(state), sorted(vae))
+        self.assertTrue(all(state[k].equal(vae[k]) for k in vae))
+
     def test_half_precision_falls_back_to_float32_on_cpu(self) -> None:
         loaded = load(dtype="float16")
         self.assertEqual(loaded.result()["dtype"], "float32")
@@ -257,6 +276,16 @@ class FamilyTest(unittest.TestCase):
         out = generate(loaded, width=32, height=32, guidance_scale=3.5, params={"max_sequence_length": 16})
         self.assertEqual((out["images"][0]["width"], out["images"][0]["height"]), (32, 32))
         self.assertEqual(out["metadata"]["scheduler"], "FlowMatchEulerDiscreteScheduler")
+
+    def test_tiny_sd3_folder_loads_and_generates(self) -> None:
+        from mgen_runtime import plans
+
+        folder = tiny("tiny-sd3")
+        self.assertEqual(json.loads((folder / "model_index.json").read_text())["text_encoder_3"], ["transformers", "T5EncoderModel"])
+        loaded = plans.load({"strategy": "diffusers-folder", "path": str(folder), "pipeline": "StableDiffusion3Pipeline", "device": "cpu"})
+        self.assertEqual(loaded.result()["components"]["transformer"], "SD3Transformer2DModel")
+        out = generate(loaded, width=32, height=32, params={"max_sequence_length": 16})
+        self.assertEqual((out["images"][0]["width"], out["images"][0]["height"]), (32, 32))
 
 
 if __name__ == "__main__":
