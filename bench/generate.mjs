@@ -31,7 +31,7 @@ const median = (xs) => [...xs].sort((a, b) => a - b)[Math.floor(xs.length / 2)];
 const mg = [];
 const py = [];
 for (let i = 0; i < runs; i++) {
-  const a = timed(process.execPath, [join(root, 'bin/mgen'), 'generate', model.path, '--prompt', 'a red cube', '--width', String(size),
+  const a = timed(process.execPath, [join(root, 'bin/mgen'), 'generate', 'builtin:tiny-sd', '--prompt', 'a red cube', '--width', String(size),
     '--height', String(size), '--steps', String(steps), '--seed', '1', '--out', join(out, `mgen-${i}.png`), '--json']);
   const doc = JSON.parse(a.stdout);
   mg.push({wall: a.wall, ...doc.timings});

@@ -118,7 +118,7 @@ export async function openSession(opts: SessionOptions): Promise<Session> {
   const onAbort = () => void workerP.then((w) => w.kill(), () => {});
   opts.signal?.addEventListener('abort', onAbort, {once: true});
   try {
-    if (opts.signal?.aborted) throw new InterruptedError();
+    if (opts.signal?.aborted) throw new InterruptedError('cancelled');
     const tr = performance.now();
     const ropts: ResolveOptions = {env, python: runtime.python, onProgress: stage};
     const model = await resolveFn(opts.modelId, ropts);
@@ -167,7 +167,7 @@ export async function openSession(opts: SessionOptions): Promise<Session> {
   } catch (err) {
     const w = worker ?? (await workerP.catch(() => undefined));
     w?.kill();
-    if (opts.signal?.aborted) throw new InterruptedError();
+    if (opts.signal?.aborted) throw new InterruptedError('cancelled while loading');
     throw err;
   } finally {
     opts.signal?.removeEventListener('abort', onAbort);

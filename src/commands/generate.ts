@@ -111,11 +111,11 @@ export default class Generate extends BaseCommand {
       } finally {
         bar.stop();
       }
-      if (ac.signal.aborted) throw new InterruptedError();
+      if (ac.signal.aborted) throw new InterruptedError('cancelled');
       process.stdout.write(renderGenerateResult(result, {json: flags.json, session}));
     } catch (err) {
       stage.stop();
-      if (ac.signal.aborted) throw new InterruptedError();
+      if (ac.signal.aborted) throw err instanceof InterruptedError ? err : new InterruptedError('cancelled');
       // When the worker died, its last words are what explains it.
       const tail = session && !session.worker.alive ? session.worker.stderrTail() : '';
       if (tail && !this.verbose) this.note(`worker stderr (last lines):\n${tail.split('\n').slice(-15).join('\n')}`);
