@@ -134,7 +134,7 @@ async function main() {
 
     const rows = [
       ['images/s, sequential', seqRate.toFixed(2), baseRate.toFixed(2), (seqRate / baseRate).toFixed(2) + 'x', `${seq.length} requests vs ${baseline.n} calls`],
-      ['images/s, 8 clients', concRate.toFixed(2), baseRate.toFixed(2), (concRate / baseRate).toFixed(2) + 'x', `${conc.length} requests, ${CLIENTS} clients`],
+      [`images/s, ${CLIENTS} clients`, concRate.toFixed(2), baseRate.toFixed(2), (concRate / baseRate).toFixed(2) + 'x', `${conc.length} requests, ${CLIENTS} clients`],
       ['server overhead p50', ms(pct(overhead, 50)), '-', '-', 'client wall - worker time'],
       ['server overhead p99', ms(pct(overhead, 99)), '-', '-', ''],
       ['generate per call, serve running', ms(pct(warm, 50)), ms(basePerCall), `+${ms(pct(warm, 50) - basePerCall)}`, `p50 of ${warm.length}; baseline = one pipeline call`],
