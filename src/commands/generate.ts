@@ -58,6 +58,16 @@ export default class Generate extends BaseCommand {
     if (input.controlImage && !opts.controlnet) throw new UsageError('--control-image needs --controlnet MODEL_ID');
     if (opts.controlnet && !input.controlImage) throw new UsageError('--controlnet needs --control-image PATH');
 
+    // A running `mgen serve` of the same model takes the request (Ctrl-C drops the connection: it cancels the job).
+    if (!flags['no-reuse']) {
+      const {generateThroughServe} = await import('../cli/serve-reuse.js');
+      const out = await generateThroughServe({modelId, load: opts, input, json: flags.json});
+      if (out !== null) {
+        process.stdout.write(out);
+        return;
+      }
+    }
+
     // Ctrl-C: the first cancels at the next step (exit 130); a second stops the worker at once.
     const ac = new AbortController();
     let interrupts = 0;

@@ -17,6 +17,7 @@ export default class RuntimeInstall extends BaseCommand {
     'torch-index-url': Flags.string({description: 'an extra index for torch wheels, e.g. https://download.pytorch.org/whl/cpu'}),
     force: Flags.boolean({description: 'rebuild even when the runtime is ready'}),
     json: Flags.boolean({description: 'print the runtime stamp as JSON'}),
+    extra: Flags.string({description: 'also install an optional requirement set on top (python-runtime/requirements/<extra>.txt)', options: ['runpod'], multiple: true}),
   };
 
   async run(): Promise<void> {
@@ -37,6 +38,10 @@ export default class RuntimeInstall extends BaseCommand {
       force: flags.force,
       onProgress: (t) => stage.text(t),
     }).finally(() => stage.stop());
+    for (const extra of flags.extra ?? []) {
+      const {installExtra} = await import('../../backends/runtime/extras.js');
+      await installExtra({python: r.stamp.python, extra, findLinks: flags['find-links'], noIndex: flags['no-index'], onProgress: (t) => this.note(t)});
+    }
     const v = r.stamp.versions;
     if (flags.json) {
       process.stdout.write(JSON.stringify({...r.stamp, venv: r.venvDir, installed: r.installed, seconds: r.seconds}, null, 2) + '\n');

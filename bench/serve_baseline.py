@@ -1,0 +1,40 @@
+"""Baseline for bench/serve.mjs and bench/gpu/serve_gpu.sh: the same pipeline calls in a plain Python loop in one
+process (what a user would write with diffusers), timed per call. Prints one JSON line.
+
+usage: python bench/serve_baseline.py PLAN_JSON N WIDTH HEIGHT STEPS [CONCURRENCY_IGNORED]
+"""
+
+import json
+import sys
+import time
+
+sys.path.insert(0, __import__("os").path.join(__import__("os").path.dirname(__file__), "..", "python-runtime"))
+
+
+def main() -> None:
+    plan_file, n, width, height, steps = sys.argv[1], int(sys.argv[2]), int(sys.argv[3]), int(sys.argv[4]), int(sys.argv[5])
+    import torch
+    from mgen_runtime import plans
+
+    doc = json.load(open(plan_file, encoding="utf-8"))
+    loaded = plans.load(doc["plan"])
+    pipe = loaded.pipe
+    pipe.set_progress_bar_config(disable=True)
+    kw = dict(prompt="a red cube on a table", width=width, height=height, num_inference_steps=steps, guidance_scale=5.0)
+    for i in range(2):  # warm-up, as serve gets
+        pipe(**kw, generator=torch.Generator("cpu").manual_seed(i))
+    if torch.cuda.is_available():
+        torch.cuda.synchronize()
+    per = []
+    t0 = time.perf_counter()
+    for i in range(n):
+        t = time.perf_counter()
+        image = pipe(**kw, generator=torch.Generator("cpu").manual_seed(1000 + i)).images[0]
+        image.save(f"/tmp/mgen-bench-baseline-{i % 4}.png")  # serve writes PNGs too
+        per.append(time.perf_counter() - t)
+    total = time.perf_counter() - t0
+    print(json.dumps({"n": n, "total_s": total, "per_call_s": per}))
+
+
+if __name__ == "__main__":
+    main()

@@ -1,0 +1,305 @@
+// The fastify app: auth, validation, the native / OpenAI / A1111 / RunPod routes, jobs with SSE, health,
+// metrics. Built from a ready Engine; `buildApp` opens no socket, so tests can also use app.inject().
+import Fastify, {type FastifyInstance, type FastifyReply, type FastifyRequest} from 'fastify';
+import type {ErrorObject} from 'ajv';
+import {bearerMatches} from './auth.js';
+import {a1111RequestSchema, a1111ToNative, nativeToA1111, type A1111Request} from './a1111.js';
+import {classifyError, type Engine} from './engine.js';
+import {HttpError, errorBody} from './http-error.js';
+import {decodeInlineImage} from './input-images.js';
+import type {ServeMetrics} from './metrics.js';
+import {nativeRequestSchema} from './native.js';
+import {nativeToOpenAI, openAIRequestSchema, openAIToNative, type OpenAIImagesRequest} from './openai.js';
+import {JobQueue, isFinal, type Job} from './queue.js';
+import {A1111_SAMPLERS} from './samplers.js';
+import type {Caps, NativeRequest, NativeResponse} from './types.js';
+import {describeError, errorField, makeAjv} from './validation.js';
+
+export interface QueuedInput {
+  request: NativeRequest;
+  baseUrl: string;
+}
+
+export interface AppOptions {
+  engine: Engine;
+  metrics: ServeMetrics;
+  caps: Caps;
+  token: string | null;
+  maxQueue: number;
+  timeoutMs: number;
+  bodyLimit: number;
+  modelId: string;
+  report: unknown;
+  task: 'text-to-image' | 'image-to-image' | 'inpaint';
+  /** How long /runsync waits before answering IN_PROGRESS (RunPod's behaviour), ms. */
+  runsyncWaitMs?: number;
+}
+
+export interface ServeApp {
+  app: FastifyInstance;
+  queue: JobQueue<QueuedInput, NativeResponse>;
+  /** Stop taking work (503), wait for accepted jobs. */
+  drain(): Promise<void>;
+  readonly draining: boolean;
+}
+
+type Req = FastifyRequest;
+type Rep = FastifyReply;
+
+const RUNPOD_STATUS = {queued: 'IN_QUEUE', running: 'IN_PROGRESS', completed: 'COMPLETED', failed: 'FAILED', cancelled: 'CANCELLED'} as const;
+
+export function buildApp(o: AppOptions): ServeApp {
+  const ajv = makeAjv();
+  const app = Fastify({
+    bodyLimit: o.bodyLimit,
+    logger: false,
+    return503OnClosing: true,
+    forceCloseConnections: 'idle',
+    schemaErrorFormatter: (errors, dataVar) => {
+      const e = errors[0] as ErrorObject | undefined;
+      const err = new HttpError(400, 'invalid_request_error', e ? describeError(e) : `${dataVar}: invalid`, e ? errorField(e) : undefined);
+      return err;
+    },
+  });
+  app.setValidatorCompiler(({schema}) => ajv.compile(schema));
+
+  let nativeSchema = nativeRequestSchema(o.engine.pipelineSchema, o.caps);
+  try {
+    ajv.compile(nativeSchema);
+  } catch {
+    // A pipeline schema Ajv cannot compile: keep our own fields; the worker still validates `params`.
+    nativeSchema = nativeRequestSchema(null, o.caps);
+  }
+
+  const queue = new JobQueue<QueuedInput, NativeResponse>({
+    maxQueue: o.maxQueue,
+    timeoutMs: o.timeoutMs,
+    classify: (err) => classifyError(err),
+    run: (input, ctx, job) =>
+      o.engine.run(input.request, {jobId: job.id, signal: ctx.signal, onProgress: ctx.onProgress, queuedAt: job.createdAt, baseUrl: input.baseUrl}),
+  });
+  queue.on('finished', (job: Job<QueuedInput, NativeResponse>) => {
+    o.metrics.jobs.inc({status: job.status});
+    if (job.startedAt) {
+      o.metrics.queueWaitSeconds.observe((job.startedAt - job.createdAt) / 1000);
+      o.metrics.jobSeconds.observe(((job.finishedAt ?? Date.now()) - job.startedAt) / 1000);
+    }
+  });
+  let draining = false;
+  o.metrics.gauges = () => ({
+    queueDepth: queue.depth,
+    running: queue.active,
+    ready: o.engine.ready && !draining,
+    gpuFree: o.engine.hello?.free_memory_bytes,
+    gpuTotal: o.engine.hello?.total_memory_bytes,
+  });
+
+  // -- hooks -------------------------------------------------------------------------------------------
+  app.addHook('onRequest', async (req, reply) => {
+    (req as Req & {t0: bigint}).t0 = process.hrtime.bigint();
+    if (o.token && req.url !== '/healthz' && !bearerMatches(req.headers.authorization, o.token)) {
+      reply.header('WWW-Authenticate', 'Bearer');
+      return reply.code(401).send(errorBody({message: 'missing or wrong bearer token', type: 'authentication_error'}));
+    }
+  });
+  app.addHook('onResponse', async (req, reply) => {
+    const t0 = (req as Req & {t0?: bigint}).t0;
+    const s = t0 ? Number(process.hrtime.bigint() - t0) / 1e9 : 0;
+    o.metrics.observeRequest(req.routeOptions.url ?? 'unmatched', req.method, reply.statusCode, s);
+  });
+  app.setErrorHandler((err: Error & {statusCode?: number; code?: string; validation?: unknown}, _req, reply) => {
+    if (err instanceof HttpError) {
+      if (err.extra.retryAfter) reply.header('Retry-After', String(err.extra.retryAfter));
+      return reply.code(err.status).send(errorBody(err));
+    }
+    const status = err.statusCode && err.statusCode >= 400 && err.statusCode < 600 ? err.statusCode : 500;
+    const type = status === 413 ? 'request_too_large' : status < 500 ? 'invalid_request_error' : 'server_error';
+    return reply.code(status).send(errorBody({message: err.message.split('\n')[0] ?? 'error', type}));
+  });
+  app.setNotFoundHandler((req, reply) => reply.code(404).send(errorBody({message: `no route ${req.method} ${req.url.split('?')[0]}`, type: 'not_found'})));
+
+  // -- helpers -----------------------------------------------------------------------------------------
+  const baseUrl = (req: Req): string => `${req.protocol}://${req.headers.host ?? req.hostname}`;
+  const checkImages = (n: NativeRequest): void => {
+    for (const f of ['image', 'mask', 'control_image'] as const) if (n[f] != null) decodeInlineImage(n[f], f);
+  };
+  const submit = (req: Req, native: NativeRequest, id?: string): {job: Job<QueuedInput, NativeResponse>; created: boolean} => {
+    if (draining) throw new HttpError(503, 'shutting_down', 'the server is shutting down and takes no new work');
+    checkImages(native);
+    return queue.submit({request: native, baseUrl: baseUrl(req)}, {id});
+  };
+  /** Runs a job for a synchronous request; a client that goes away cancels it. */
+  const runSync = async (req: Req, reply: Rep, native: NativeRequest): Promise<NativeResponse> => {
+    const {job} = submit(req, native);
+    const onClose = (): void => {
+      if (!reply.raw.writableEnded) queue.cancel(job.id, 'cancelled: the client disconnected');
+    };
+    reply.raw.once('close', onClose);
+    await job.done;
+    reply.raw.off('close', onClose);
+    if (job.status === 'completed') return job.output!;
+    const e = job.error ?? {status: 500, type: 'server_error', message: 'job failed'};
+    throw new HttpError(e.status, e.type, e.message);
+  };
+  const jobView = (job: Job<QueuedInput, NativeResponse>): Record<string, unknown> => ({
+    id: job.id,
+    status: job.status,
+    created_at: job.createdAt / 1000,
+    started_at: job.startedAt ? job.startedAt / 1000 : null,
+    finished_at: job.finishedAt ? job.finishedAt / 1000 : null,
+    position: queue.position(job.id),
+    progress: job.progress,
+    ...(job.output ? {output: job.output} : {}),
+    ...(job.error ? {error: job.error} : {}),
+  });
+  const runpodView = (job: Job<QueuedInput, NativeResponse>): Record<string, unknown> => ({
+    id: job.id,
+    status: RUNPOD_STATUS[job.status],
+    ...(job.startedAt ? {delayTime: job.startedAt - job.createdAt} : {}),
+    ...(job.finishedAt && job.startedAt ? {executionTime: job.finishedAt - job.startedAt} : {}),
+    ...(job.output ? {output: job.output} : {}),
+    ...(job.error ? {error: job.error.message} : {}),
+  });
+  const getJob = (id: string): Job<QueuedInput, NativeResponse> => {
+    const job = queue.get(id);
+    if (!job) throw new HttpError(404, 'not_found', `no job ${id}`, 'id');
+    return job;
+  };
+
+  // -- health, model, schema, metrics, files ---------------------------------------------------------
+  app.get('/healthz', async () => ({ok: true}));
+  app.get('/readyz', async (_req, reply) => {
+    const ready = o.engine.ready && !draining;
+    return reply.code(ready ? 200 : 503).send({ready, draining, model: o.modelId, queue_depth: queue.depth});
+  });
+  app.get('/v1/model', async () => o.report ?? {id: o.modelId});
+  app.get('/v1/schema', async () => nativeSchema);
+  app.get('/metrics', async (_req, reply) => reply.type('text/plain; version=0.0.4; charset=utf-8').send(o.metrics.render()));
+  app.get<{Params: {name: string}}>('/v1/files/:name', async (req, reply) => {
+    const bytes = await o.engine.files.read(req.params.name);
+    if (!bytes) throw new HttpError(404, 'not_found', `no file ${req.params.name}`, 'name');
+    return reply.type('image/png').send(bytes);
+  });
+
+  // -- native ----------------------------------------------------------------------------------------
+  app.post<{Body: NativeRequest}>('/v1/generate', {schema: {body: nativeSchema}}, async (req, reply) => runSync(req, reply, req.body));
+
+  // -- OpenAI Images -----------------------------------------------------------------------------------
+  app.post<{Body: OpenAIImagesRequest}>('/v1/images/generations', {schema: {body: openAIRequestSchema(o.caps)}}, async (req, reply) => {
+    const out = await runSync(req, reply, openAIToNative(req.body, o.caps));
+    return nativeToOpenAI(out, Math.floor(Date.now() / 1000));
+  });
+
+  // -- AUTOMATIC1111 -----------------------------------------------------------------------------------
+  app.post<{Body: A1111Request}>('/sdapi/v1/txt2img', {schema: {body: a1111RequestSchema(o.caps, false)}}, async (req, reply) => {
+    const native = a1111ToNative(req.body, false);
+    return nativeToA1111(await runSync(req, reply, native), req.body, native);
+  });
+  if (o.task !== 'text-to-image') {
+    app.post<{Body: A1111Request}>('/sdapi/v1/img2img', {schema: {body: a1111RequestSchema(o.caps, true)}}, async (req, reply) => {
+      const native = a1111ToNative(req.body, true);
+      return nativeToA1111(await runSync(req, reply, native), req.body, native);
+    });
+  }
+  app.get('/sdapi/v1/samplers', async () => A1111_SAMPLERS.map((name) => ({name, aliases: [], options: {}})));
+
+  // -- jobs ----------------------------------------------------------------------------------------------
+  const jobBody = {
+    type: 'object',
+    required: ['input'],
+    additionalProperties: false,
+    properties: {id: {type: 'string', pattern: '^[A-Za-z0-9_.:-]{1,128}$'}, input: nativeSchema, webhook: {type: 'string'}},
+  };
+  app.post<{Body: {id?: string; input: NativeRequest}}>('/v1/jobs', {schema: {body: jobBody}}, async (req, reply) => {
+    const {job, created} = submit(req, req.body.input, req.body.id);
+    return reply.code(created ? 202 : 200).send(jobView(job));
+  });
+  app.get<{Params: {id: string}}>('/v1/jobs/:id', async (req) => jobView(getJob(req.params.id)));
+  app.delete<{Params: {id: string}}>('/v1/jobs/:id', async (req, reply) => {
+    const job = getJob(req.params.id);
+    if (isFinal(job.status)) throw new HttpError(409, 'conflict', `job ${job.id} already ${job.status}`, 'id');
+    queue.cancel(job.id);
+    await job.done;
+    return reply.send(jobView(job));
+  });
+  app.get<{Params: {id: string}}>('/v1/jobs/:id/events', async (req, reply) => {
+    const job = getJob(req.params.id);
+    reply.hijack();
+    const res = reply.raw;
+    res.writeHead(200, {'content-type': 'text/event-stream', 'cache-control': 'no-cache', connection: 'keep-alive'});
+    const send = (event: string, data: unknown): void => {
+      res.write(`event: ${event}\ndata: ${JSON.stringify(data)}\n\n`);
+    };
+    send('status', {id: job.id, status: job.status, position: queue.position(job.id), progress: job.progress});
+    const onProgress = (p: unknown): void => send('progress', p);
+    const onStatus = (s: string): void => {
+      if (!isFinal(job.status)) send('status', {id: job.id, status: s});
+    };
+    job.events.on('progress', onProgress);
+    job.events.on('status', onStatus);
+    const stop = (): void => {
+      job.events.off('progress', onProgress);
+      job.events.off('status', onStatus);
+    };
+    res.once('close', stop);
+    await job.done;
+    stop();
+    if (!res.writableEnded) {
+      send('done', jobView(job));
+      res.end();
+    }
+  });
+
+  // -- RunPod-shaped aliases ---------------------------------------------------------------------------
+  const runpodBody = {
+    type: 'object',
+    required: ['input'],
+    additionalProperties: false,
+    properties: {id: {type: 'string', pattern: '^[A-Za-z0-9_.:-]{1,128}$'}, input: nativeSchema, webhook: {type: 'string'}, policy: {type: 'object'}},
+  };
+  type RunpodBody = {Body: {id?: string; input: NativeRequest; webhook?: string}};
+  const noWebhook = (b: {webhook?: string}): void => {
+    if (b.webhook) throw new HttpError(400, 'invalid_request_error', 'webhook: not supported (this server makes no outbound requests); poll /status/:id', 'webhook');
+  };
+  app.post<RunpodBody>('/run', {schema: {body: runpodBody}}, async (req) => {
+    noWebhook(req.body);
+    const {job} = submit(req, req.body.input, req.body.id);
+    return runpodView(job);
+  });
+  app.post<RunpodBody>('/runsync', {schema: {body: runpodBody}}, async (req, reply) => {
+    noWebhook(req.body);
+    const {job} = submit(req, req.body.input, req.body.id);
+    const onClose = (): void => {
+      if (!reply.raw.writableEnded) queue.cancel(job.id, 'cancelled: the client disconnected');
+    };
+    reply.raw.once('close', onClose);
+    let timer: NodeJS.Timeout | undefined;
+    await Promise.race([job.done, new Promise((r) => (timer = setTimeout(r, o.runsyncWaitMs ?? 90_000)))]);
+    clearTimeout(timer);
+    reply.raw.off('close', onClose);
+    return runpodView(job);
+  });
+  app.get<{Params: {id: string}}>('/status/:id', async (req) => runpodView(getJob(req.params.id)));
+  app.post<{Params: {id: string}}>('/cancel/:id', async (req) => {
+    const job = getJob(req.params.id);
+    queue.cancel(job.id);
+    await job.done;
+    return runpodView(job);
+  });
+  app.get('/health', async () => ({
+    jobs: {inQueue: queue.depth, inProgress: queue.active},
+    workers: {idle: queue.active ? 0 : 1, running: queue.active},
+  }));
+
+  return {
+    app,
+    queue,
+    get draining() {
+      return draining;
+    },
+    async drain() {
+      draining = true;
+      await queue.drain();
+    },
+  };
+}

@@ -1,0 +1,209 @@
+// The engine owns the loaded model (a session around the one worker): it turns a validated native request
+// into a session generate, reads the images back, and reopens the session (reloading the model) when the
+// worker dies. The queue calls it one job at a time.
+import {mkdir, readFile, rm, writeFile} from 'node:fs/promises';
+import {join} from 'node:path';
+import {InterruptedError, MgenError} from '../../errors.js';
+import type {HelloResult, WorkerHandle} from '../worker/types.js';
+import {FileStore} from './file-store.js';
+import {HttpError} from './http-error.js';
+import {decodeInlineImage} from './input-images.js';
+import type {ServeMetrics} from './metrics.js';
+import {toSessionInput} from './native.js';
+import type {JobError} from './queue.js';
+import {generationMetadata, type ServeSession, type SessionGenerateOutput} from './session-port.js';
+import type {NativeRequest, NativeResponse} from './types.js';
+
+export interface EngineOptions {
+  /** The session opened at start (model loaded). */
+  session: ServeSession;
+  /** Opens a fresh session (new worker, model reloaded) after the worker died. */
+  reopen: () => Promise<ServeSession>;
+  workDir: string;
+  metrics: ServeMetrics;
+  log?: (line: string) => void;
+}
+
+export interface RunInfo {
+  jobId: string;
+  signal: AbortSignal;
+  onProgress: (step: number, steps: number) => void;
+  queuedAt: number;
+  /** Where URLs point (http://host:port), for response_format "url". */
+  baseUrl: string;
+}
+
+const safeId = (id: string): string => id.replace(/[^A-Za-z0-9_-]/g, '_');
+
+export class Engine {
+  private session: ServeSession;
+  private restarting: Promise<void> | null = null;
+  private closing = false;
+  readonly files: FileStore;
+  pipelineSchema: Record<string, unknown> | null = null;
+
+  constructor(private readonly opts: EngineOptions) {
+    this.session = opts.session;
+    this.files = new FileStore(join(opts.workDir, 'files'));
+    this.watch(this.session.worker);
+  }
+
+  get ready(): boolean {
+    return !this.closing && this.restarting === null && this.session.worker.alive;
+  }
+
+  get worker(): WorkerHandle {
+    return this.session.worker;
+  }
+
+  get hello(): HelloResult {
+    return this.session.hello;
+  }
+
+  async init(): Promise<void> {
+    await mkdir(join(this.opts.workDir, 'jobs'), {recursive: true});
+    await this.files.init();
+    this.pipelineSchema = await this.session.schema();
+  }
+
+  async run(body: NativeRequest, info: RunInfo): Promise<NativeResponse> {
+    const started = Date.now();
+    if (this.restarting) await this.restarting;
+    const session = this.session;
+    if (!session.worker.alive) throw new HttpError(503, 'worker_unavailable', 'the worker is not running; retry shortly');
+    const dir = join(this.opts.workDir, 'jobs', safeId(info.jobId));
+    await mkdir(dir, {recursive: true});
+    try {
+      const input = toSessionInput(body, join(dir, 'out-{n}.png'));
+      for (const [field, key] of [['image', 'image'], ['mask', 'mask'], ['control_image', 'controlImage']] as const) {
+        const v = body[field];
+        if (v == null) continue;
+        const img = decodeInlineImage(v, field);
+        const path = join(dir, `in-${field}.${img.ext}`);
+        await writeFile(path, img.bytes);
+        input[key] = path;
+      }
+      const t0 = Date.now();
+      let out: SessionGenerateOutput;
+      try {
+        out = await session.generate(input, {signal: info.signal, onProgress: info.onProgress});
+      } catch (err) {
+        if (!info.signal.aborted && (!session.worker.alive || (await exitedSoon(session.worker)))) {
+          this.onWorkerDied(session.worker);
+          throw new HttpError(503, 'worker_died', `the worker died during the job and is being restarted: ${firstLine(err)}`);
+        }
+        throw err;
+      }
+      const workerS = (Date.now() - t0) / 1000;
+      this.opts.metrics.observeGeneration(out.timings.steps * out.images.length, out.timings.denoise_s, out.images.length);
+      const images = [];
+      for (const [i, img] of out.images.entries()) {
+        if (body.response_format === 'url') {
+          const name = `${safeId(info.jobId)}-${i}.png`;
+          await this.files.adopt(img.path, name);
+          images.push({url: `${info.baseUrl}/v1/files/${name}`, seed: img.seed, width: img.width, height: img.height});
+        } else {
+          const bytes = await readFile(img.path);
+          images.push({b64_json: bytes.toString('base64'), seed: img.seed, width: img.width, height: img.height});
+        }
+      }
+      return {
+        images,
+        metadata: generationMetadata(out, session),
+        timings: {
+          queue_s: (started - info.queuedAt) / 1000,
+          worker_s: workerS,
+          worker_total_s: out.timings.worker_total_s,
+          denoise_s: out.timings.denoise_s,
+          total_s: (Date.now() - info.queuedAt) / 1000,
+          steps: out.timings.steps,
+        },
+      };
+    } finally {
+      await rm(dir, {recursive: true, force: true});
+    }
+  }
+
+  /** Waits for a restart in progress; resolves at once otherwise. */
+  async settled(): Promise<void> {
+    if (this.restarting) await this.restarting;
+  }
+
+  async close(): Promise<void> {
+    this.closing = true;
+    if (this.restarting) await this.restarting.catch(() => undefined);
+    await this.session.close().catch(() => this.session.worker.kill());
+    await rm(this.opts.workDir, {recursive: true, force: true});
+  }
+
+  private watch(worker: WorkerHandle): void {
+    void worker.exited.then(() => {
+      if (!this.closing && this.session.worker === worker) this.onWorkerDied(worker);
+    });
+  }
+
+  private onWorkerDied(worker: WorkerHandle): void {
+    if (this.closing || this.session.worker !== worker || this.restarting) return;
+    this.opts.log?.(`the worker (pid ${worker.pid ?? '?'}) died; restarting it and reloading the model`);
+    worker.kill();
+    this.opts.metrics.workerRestarts.inc();
+    this.restarting = (async () => {
+      for (let attempt = 1; ; attempt++) {
+        try {
+          const next = await this.opts.reopen();
+          if (this.closing) {
+            await next.close().catch(() => next.worker.kill());
+            return;
+          }
+          this.session = next;
+          this.watch(next.worker);
+          this.opts.log?.(`worker restarted (pid ${next.worker.pid ?? '?'})`);
+          return;
+        } catch (err) {
+          this.opts.log?.(`worker restart ${attempt} failed: ${firstLine(err)}`);
+          if (attempt >= 3 || this.closing) return;
+          await new Promise((r) => setTimeout(r, 1000 * attempt));
+        }
+      }
+    })().finally(() => {
+      this.restarting = null;
+    });
+  }
+}
+
+/** A worker that answered with an error may still be on its way out (the pipe closed first). */
+async function exitedSoon(worker: WorkerHandle, ms = 300): Promise<boolean> {
+  let t: NodeJS.Timeout | undefined;
+  const timeout = new Promise<boolean>((r) => (t = setTimeout(() => r(false), ms)));
+  const r = await Promise.race([worker.exited.then(() => true), timeout]);
+  clearTimeout(t);
+  return r;
+}
+
+function firstLine(err: unknown): string {
+  return (err instanceof Error ? err.message : String(err)).split('\n')[0] ?? '';
+}
+
+/** Worker and engine errors -> the status and type a client sees. */
+export function classifyError(err: unknown): JobError {
+  if (err instanceof HttpError) return {status: err.status, type: err.type, message: err.message};
+  if (err instanceof InterruptedError) return {status: 499, type: 'cancelled', message: err.message};
+  const workerType = (err as {workerType?: string}).workerType;
+  const message = err instanceof Error ? firstLine(err) : String(err);
+  switch (workerType) {
+    case 'bad_params':
+    case 'bad_request':
+      return {status: 400, type: 'invalid_request_error', message};
+    case 'out_of_memory':
+      return {status: 507, type: 'out_of_memory', message};
+    case 'not_loaded':
+    case 'load_failed':
+      return {status: 503, type: 'worker_unavailable', message};
+    case 'cancelled':
+      return {status: 499, type: 'cancelled', message};
+    default:
+      // The session's own checks (e.g. unknown params) are usage errors: the client's fault.
+      if (err instanceof MgenError && err.exitCode === 2) return {status: 400, type: 'invalid_request_error', message};
+      return {status: 500, type: err instanceof MgenError ? 'generation_failed' : 'server_error', message};
+  }
+}

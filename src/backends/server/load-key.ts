@@ -1,0 +1,45 @@
+// The load options a serve is keyed by, from the same SessionOptions `generate` and `serve` build from their
+// flags, so both sides compute the same key.
+import {existsSync} from 'node:fs';
+import {resolve} from 'node:path';
+import type {LoadKey} from './state.js';
+
+export interface LoadOptionsLike {
+  modelId: string;
+  base?: string | null;
+  loras?: Array<{id: string; scale: number}>;
+  embeddings?: Array<{id: string; token?: string}>;
+  controlnet?: string | null;
+  vae?: string | null;
+  dtype?: string;
+  offload?: string;
+  device?: string;
+  allowPickle?: boolean;
+  trustRemoteCode?: boolean;
+  compile?: boolean;
+}
+
+/** A local path means the same model however it is written (./m, /abs/m). */
+function canonicalId(id: string | null | undefined): string | null {
+  if (!id) return null;
+  const t = id.trim();
+  if (/^[a-z]+:/i.test(t) && !/^[a-z]:[\\/]/i.test(t)) return t;
+  return existsSync(t) ? resolve(t) : t;
+}
+
+export function loadKeyFor(o: LoadOptionsLike): LoadKey {
+  return {
+    modelId: canonicalId(o.modelId)!,
+    base: canonicalId(o.base),
+    loras: (o.loras ?? []).map((l) => ({id: canonicalId(l.id), scale: l.scale})),
+    embeddings: (o.embeddings ?? []).map((e) => ({id: canonicalId(e.id), token: e.token ?? null})),
+    controlnet: canonicalId(o.controlnet),
+    vae: canonicalId(o.vae),
+    dtype: o.dtype ?? 'auto',
+    offload: o.offload ?? 'auto',
+    device: o.device ?? 'auto',
+    allowPickle: Boolean(o.allowPickle),
+    trustRemoteCode: Boolean(o.trustRemoteCode),
+    compile: Boolean(o.compile),
+  };
+}

@@ -1,0 +1,84 @@
+// The native request: its JSON Schema (our fields + the loaded pipeline's extra __call__ parameters, draft
+// 2020-12) and the step from a validated body to the worker's GenerateRequest.
+import type {SessionGenerateInput} from './session-port.js';
+import type {Caps, NativeRequest} from './types.js';
+
+type JsonSchema = Record<string, unknown>;
+
+/** Pipeline __call__ parameters that our own fields stand for (or that make no sense over HTTP). */
+export const MAPPED_PIPELINE_PARAMS: ReadonlySet<string> = new Set([
+  'prompt', 'negative_prompt', 'width', 'height', 'num_inference_steps', 'guidance_scale', 'num_images_per_prompt',
+  'generator', 'latents', 'output_type', 'return_dict', 'callback', 'callback_steps', 'callback_on_step_end',
+  'callback_on_step_end_tensor_inputs', 'image', 'mask_image', 'strength', 'control_image', 'prompt_embeds',
+  'negative_prompt_embeds', 'pooled_prompt_embeds', 'negative_pooled_prompt_embeds', 'ip_adapter_image_embeds',
+  'cross_attention_kwargs', 'joint_attention_kwargs', 'seed', 'num_images', 'steps', 'scheduler', 'params',
+  'loras', 'response_format', 'mask', 'id',
+]);
+
+/** The properties a pipeline schema offers beyond our fields (its `$defs` travel along). */
+export function pipelineExtras(pipelineSchema: JsonSchema | null | undefined): {properties: Record<string, JsonSchema>; defs: JsonSchema} {
+  const props = (pipelineSchema?.properties ?? {}) as Record<string, JsonSchema>;
+  const properties: Record<string, JsonSchema> = {};
+  for (const [k, v] of Object.entries(props)) if (!MAPPED_PIPELINE_PARAMS.has(k)) properties[k] = v;
+  const defs = {...((pipelineSchema?.$defs ?? {}) as JsonSchema), ...((pipelineSchema?.definitions ?? {}) as JsonSchema)};
+  return {properties, defs};
+}
+
+/** JSON Schema 2020-12 for the native body, given the pipeline's schema and the caps. */
+export function nativeRequestSchema(pipelineSchema: JsonSchema | null | undefined, caps: Caps): JsonSchema {
+  const {properties: extras, defs} = pipelineExtras(pipelineSchema);
+  const size = {type: 'integer', minimum: 64, maximum: caps.maxSize, multipleOf: 8};
+  const inlineImage = {type: ['string', 'null'], description: 'base64 or a data: URL; URLs and paths are refused'};
+  return {
+    $schema: 'https://json-schema.org/draft/2020-12/schema',
+    type: 'object',
+    required: ['prompt'],
+    additionalProperties: false,
+    properties: {
+      prompt: {type: 'string', minLength: 1, maxLength: 20000},
+      negative_prompt: {type: ['string', 'null'], maxLength: 20000},
+      width: size,
+      height: size,
+      steps: {type: 'integer', minimum: 1, maximum: caps.maxSteps},
+      guidance_scale: {type: 'number', minimum: 0, maximum: 100},
+      seed: {type: 'integer', minimum: 0, maximum: 4294967295},
+      num_images: {type: 'integer', minimum: 1, maximum: caps.maxImages},
+      scheduler: {type: ['string', 'null'], pattern: '^[A-Za-z][A-Za-z0-9_]*$', maxLength: 100},
+      strength: {type: ['number', 'null'], minimum: 0, maximum: 1},
+      image: inlineImage,
+      mask: inlineImage,
+      control_image: inlineImage,
+      loras: {
+        type: 'array',
+        maxItems: 16,
+        items: {
+          type: 'object',
+          required: ['name'],
+          additionalProperties: false,
+          properties: {name: {type: 'string', minLength: 1}, scale: {type: 'number', minimum: -10, maximum: 10}},
+        },
+      },
+      response_format: {enum: ['b64_json', 'url']},
+      params: {type: 'object', additionalProperties: false, properties: extras},
+      ...extras,
+    },
+    ...(Object.keys(defs).length ? {$defs: defs} : {}),
+  };
+}
+
+/** A validated body -> the session's generate input (inline image paths are filled in by the engine). */
+export function toSessionInput(body: NativeRequest, out: string): SessionGenerateInput {
+  const params: Record<string, unknown> = {...(body.params ?? {})};
+  for (const [k, v] of Object.entries(body)) if (!MAPPED_PIPELINE_PARAMS.has(k)) params[k] = v;
+  const input: SessionGenerateInput = {prompt: body.prompt, out, params};
+  if (body.negative_prompt != null) input.negativePrompt = body.negative_prompt;
+  if (body.width != null) input.width = body.width;
+  if (body.height != null) input.height = body.height;
+  if (body.steps != null) input.steps = body.steps;
+  if (body.guidance_scale != null) input.guidance = body.guidance_scale;
+  if (body.seed != null) input.seed = body.seed;
+  if (body.num_images != null) input.numImages = body.num_images;
+  if (body.scheduler != null) input.scheduler = body.scheduler;
+  if (body.strength != null) input.strength = body.strength;
+  return input;
+}

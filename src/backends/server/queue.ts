@@ -1,0 +1,246 @@
+// FIFO job queue in front of the one worker: one job runs at a time, at most `maxQueue` wait, each job has
+// a timeout, can be cancelled while waiting or running, and reports progress to listeners (SSE, metrics).
+import {EventEmitter} from 'node:events';
+import {randomUUID} from 'node:crypto';
+import {HttpError} from './http-error.js';
+
+export type JobStatus = 'queued' | 'running' | 'completed' | 'failed' | 'cancelled';
+
+export interface JobError {
+  status: number;
+  type: string;
+  message: string;
+}
+
+export interface Job<I, O> {
+  readonly id: string;
+  readonly input: I;
+  /** Stable JSON of the input, to tell an idempotent resubmission from a conflicting one. */
+  readonly fingerprint: string;
+  status: JobStatus;
+  readonly createdAt: number;
+  startedAt?: number;
+  finishedAt?: number;
+  progress: {step: number; steps: number} | null;
+  output?: O;
+  error?: JobError;
+  readonly controller: AbortController;
+  /** Resolves when the job has reached a final status (never rejects). */
+  readonly done: Promise<void>;
+  /** Emits 'progress' ({step, steps}) and 'status' (JobStatus). */
+  readonly events: EventEmitter;
+}
+
+export interface RunContext {
+  signal: AbortSignal;
+  onProgress: (step: number, steps: number) => void;
+}
+
+export interface QueueOptions<I, O> {
+  /** Jobs that may wait behind the running one; one more is refused with 429. */
+  maxQueue: number;
+  /** Per-job limit on running time in ms (0: none). */
+  timeoutMs: number;
+  run: (input: I, ctx: RunContext, job: Job<I, O>) => Promise<O>;
+  /** Turns whatever `run` threw into the error a client sees. */
+  classify: (err: unknown, job: Job<I, O>) => JobError;
+  /** How long finished jobs stay readable (ms) and how many are kept at most. */
+  retainMs?: number;
+  retainMax?: number;
+}
+
+const FINAL: ReadonlySet<JobStatus> = new Set(['completed', 'failed', 'cancelled']);
+export const isFinal = (s: JobStatus): boolean => FINAL.has(s);
+
+export class JobQueue<I, O> extends EventEmitter {
+  private readonly jobs = new Map<string, Job<I, O>>();
+  private readonly waiting: Array<Job<I, O>> = [];
+  private running: Job<I, O> | null = null;
+  private closed = false;
+  private readonly resolvers = new Map<string, () => void>();
+  /** Moving average of job run time (s), for Retry-After. */
+  private avgRunS = 1;
+
+  constructor(private readonly opts: QueueOptions<I, O>) {
+    super();
+  }
+
+  get depth(): number {
+    return this.waiting.length;
+  }
+  get active(): number {
+    return this.running ? 1 : 0;
+  }
+  get accepting(): boolean {
+    return !this.closed;
+  }
+
+  get(id: string): Job<I, O> | undefined {
+    return this.jobs.get(id);
+  }
+
+  /** 1-based place in line of a waiting job, 0 when running or done. */
+  position(id: string): number {
+    const i = this.waiting.findIndex((j) => j.id === id);
+    return i < 0 ? 0 : i + 1;
+  }
+
+  /** Seconds a new client should wait before trying again when the queue is full. */
+  retryAfterSeconds(): number {
+    return Math.max(1, Math.ceil(this.avgRunS * (this.waiting.length + this.active)));
+  }
+
+  /**
+   * Adds a job. With a client-given id that already exists: the same input returns the existing job
+   * (created=false), a different input is a 409.
+   */
+  submit(input: I, opts: {id?: string} = {}): {job: Job<I, O>; created: boolean} {
+    const fingerprint = stableStringify(input);
+    if (opts.id !== undefined) {
+      const existing = this.jobs.get(opts.id);
+      if (existing) {
+        if (existing.fingerprint !== fingerprint) {
+          throw new HttpError(409, 'conflict', `job ${opts.id} already exists with a different input`, 'id');
+        }
+        return {job: existing, created: false};
+      }
+    }
+    if (this.closed) throw new HttpError(503, 'shutting_down', 'the server is shutting down and takes no new work');
+    if (this.waiting.length >= this.opts.maxQueue && (this.running || this.waiting.length > 0)) {
+      throw new HttpError(429, 'queue_full', `the queue is full (${this.opts.maxQueue} waiting)`, undefined, {
+        retryAfter: this.retryAfterSeconds(),
+      });
+    }
+    let resolve!: () => void;
+    const done = new Promise<void>((r) => (resolve = r));
+    const job: Job<I, O> = {
+      id: opts.id ?? randomUUID(),
+      input,
+      fingerprint,
+      status: 'queued',
+      createdAt: Date.now(),
+      progress: null,
+      controller: new AbortController(),
+      done,
+      events: new EventEmitter(),
+    };
+    job.events.setMaxListeners(0);
+    this.resolvers.set(job.id, resolve);
+    this.jobs.set(job.id, job);
+    this.waiting.push(job);
+    this.emit('change');
+    queueMicrotask(() => this.pump());
+    return {job, created: true};
+  }
+
+  /** Cancels a waiting or running job; false when it is unknown or already final. */
+  cancel(id: string, reason = 'cancelled'): boolean {
+    const job = this.jobs.get(id);
+    if (!job || isFinal(job.status)) return false;
+    if (job.status === 'queued') {
+      const i = this.waiting.indexOf(job);
+      if (i >= 0) this.waiting.splice(i, 1);
+      job.controller.abort(reason);
+      this.finish(job, 'cancelled', undefined, {status: 499, type: 'cancelled', message: `job ${reason}`});
+      return true;
+    }
+    job.controller.abort(reason);
+    return true;
+  }
+
+  /** Stops taking new work; resolves when every accepted job has finished. */
+  async drain(): Promise<void> {
+    this.closed = true;
+    const pending = [...this.jobs.values()].filter((j) => !isFinal(j.status)).map((j) => j.done);
+    await Promise.all(pending);
+  }
+
+  /** Cancels everything still waiting or running (shutdown after a drain timeout). */
+  cancelAll(reason = 'server shutdown'): void {
+    for (const j of [...this.waiting]) this.cancel(j.id, reason);
+    if (this.running) this.cancel(this.running.id, reason);
+  }
+
+  private pump(): void {
+    if (this.running) return;
+    const job = this.waiting.shift();
+    if (!job) return;
+    this.running = job;
+    job.status = 'running';
+    job.startedAt = Date.now();
+    job.events.emit('status', job.status);
+    this.emit('change');
+    let timer: NodeJS.Timeout | undefined;
+    if (this.opts.timeoutMs > 0) {
+      timer = setTimeout(() => job.controller.abort('timeout'), this.opts.timeoutMs);
+      timer.unref();
+    }
+    const ctx: RunContext = {
+      signal: job.controller.signal,
+      onProgress: (step, steps) => {
+        job.progress = {step, steps};
+        job.events.emit('progress', job.progress);
+      },
+    };
+    this.opts
+      .run(job.input, ctx, job)
+      .then(
+        (out) => this.finish(job, 'completed', out),
+        (err: unknown) => {
+          const reason = job.controller.signal.aborted ? String(job.controller.signal.reason) : '';
+          if (reason === 'timeout') {
+            this.finish(job, 'failed', undefined, {
+              status: 504,
+              type: 'timeout',
+              message: `the job ran longer than ${Math.round(this.opts.timeoutMs / 1000)} s and was stopped`,
+            });
+          } else if (reason) {
+            this.finish(job, 'cancelled', undefined, {status: 499, type: 'cancelled', message: `job ${reason}`});
+          } else {
+            this.finish(job, 'failed', undefined, this.opts.classify(err, job));
+          }
+        },
+      )
+      .finally(() => {
+        if (timer) clearTimeout(timer);
+        const took = (Date.now() - (job.startedAt ?? Date.now())) / 1000;
+        this.avgRunS = this.avgRunS * 0.7 + took * 0.3;
+        this.running = null;
+        this.emit('change');
+        this.pump();
+      });
+  }
+
+  private finish(job: Job<I, O>, status: JobStatus, output?: O, error?: JobError): void {
+    if (isFinal(job.status)) return;
+    job.status = status;
+    job.finishedAt = Date.now();
+    if (output !== undefined) job.output = output;
+    if (error) job.error = error;
+    job.events.emit('status', status);
+    this.emit('finished', job);
+    this.resolvers.get(job.id)?.();
+    this.resolvers.delete(job.id);
+    this.prune();
+  }
+
+  private prune(): void {
+    const retainMs = this.opts.retainMs ?? 3_600_000;
+    const retainMax = this.opts.retainMax ?? 1000;
+    const now = Date.now();
+    const finished = [...this.jobs.values()].filter((j) => isFinal(j.status));
+    for (const j of finished) if (now - (j.finishedAt ?? now) > retainMs) this.jobs.delete(j.id);
+    const left = finished.filter((j) => this.jobs.has(j.id));
+    for (let i = 0; i < left.length - retainMax; i++) this.jobs.delete(left[i]!.id);
+  }
+}
+
+/** JSON with object keys sorted, so equal inputs give equal strings. */
+export function stableStringify(value: unknown): string {
+  return JSON.stringify(value, (_k, v: unknown) => {
+    if (v && typeof v === 'object' && !Array.isArray(v)) {
+      return Object.fromEntries(Object.entries(v as Record<string, unknown>).sort(([a], [b]) => (a < b ? -1 : a > b ? 1 : 0)));
+    }
+    return v;
+  });
+}

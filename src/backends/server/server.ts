@@ -1,0 +1,124 @@
+// startServe: wraps a loaded worker in the engine and the fastify app, listens, writes the reuse state file,
+// and gives back a `close` that drains accepted work, closes the socket, stops the worker and cleans up.
+import {mkdtemp, rm} from 'node:fs/promises';
+import {UsageError} from '../../errors.js';
+import {tmpdir} from 'node:os';
+import {join} from 'node:path';
+import type {LoadPlan} from '../worker/types.js';
+import {buildApp, type ServeApp} from './app.js';
+import {Engine} from './engine.js';
+import {ServeMetrics} from './metrics.js';
+import type {ServeSession} from './session-port.js';
+import {cleanStaleStates, loadHash, planHash, removeState, writeState, type LoadKey} from './state.js';
+import {DEFAULT_CAPS, type Caps} from './types.js';
+
+export interface StartServeOptions {
+  modelId: string;
+  /** The ModelReport, served at /v1/model. */
+  report: unknown;
+  /** The session opened for this model (worker started, model loaded). */
+  session: ServeSession;
+  /** Opens a fresh session after the worker died. */
+  reopen: () => Promise<ServeSession>;
+  host?: string;
+  port?: number;
+  token?: string | null;
+  maxQueue?: number;
+  /** Per-job limit in seconds (0: none). */
+  timeoutS?: number;
+  caps?: Partial<Caps>;
+  bodyLimit?: number;
+  /** $MGEN_HOME, where run/<key>.json goes; null: no state file. */
+  home?: string | null;
+  /** The load options the state file is keyed by (see state.ts); default: the model id alone. */
+  loadKey?: LoadKey;
+  log?: (line: string) => void;
+  runsyncWaitMs?: number;
+}
+
+export interface RunningServe {
+  url: string;
+  port: number;
+  serve: ServeApp;
+  engine: Engine;
+  metrics: ServeMetrics;
+  stateFile: string | null;
+  /** Stop taking work, finish accepted jobs (up to `graceMs`, then cancel them), close, stop the worker. */
+  close(graceMs?: number): Promise<void>;
+}
+
+export async function startServe(o: StartServeOptions): Promise<RunningServe> {
+  const metrics = new ServeMetrics();
+  const workDir = await mkdtemp(join(tmpdir(), 'mgen-serve-'));
+  const engine = new Engine({session: o.session, reopen: o.reopen, workDir, metrics, log: o.log});
+  const plan: LoadPlan = o.session.plan;
+  await engine.init();
+  const serve = buildApp({
+    engine,
+    metrics,
+    caps: {...DEFAULT_CAPS, ...o.caps},
+    token: o.token ?? null,
+    maxQueue: o.maxQueue ?? 32,
+    timeoutMs: (o.timeoutS ?? 600) * 1000,
+    bodyLimit: o.bodyLimit ?? 32 * 1024 * 1024,
+    modelId: o.modelId,
+    report: o.report,
+    task: plan.task,
+    runsyncWaitMs: o.runsyncWaitMs,
+  });
+  const host = o.host ?? '127.0.0.1';
+  try {
+    await serve.app.listen({host, port: o.port ?? 7860});
+  } catch (err) {
+    await rm(workDir, {recursive: true, force: true});
+    const code = (err as NodeJS.ErrnoException).code;
+    if (code === 'EADDRINUSE') throw new UsageError(`port ${o.port ?? 7860} on ${host} is already in use`, {hint: '--port 0 picks a free one'});
+    if (code === 'EADDRNOTAVAIL' || code === 'ENOTFOUND') throw new UsageError(`cannot bind ${host}: no such local address`);
+    if (code === 'EACCES') throw new UsageError(`no permission to bind ${host}:${o.port ?? 7860}`, {hint: 'use a port above 1023'});
+    throw err;
+  }
+  const addr = serve.app.server.address();
+  const port = typeof addr === 'object' && addr ? addr.port : (o.port ?? 7860);
+  const urlHost = host.includes(':') ? `[${host}]` : host === '0.0.0.0' ? '127.0.0.1' : host === '::' ? '[::1]' : host;
+  const url = `http://${urlHost}:${port}`;
+
+  let stateFile: string | null = null;
+  const onExit = (): void => {
+    if (stateFile) removeState(stateFile);
+  };
+  if (o.home) {
+    cleanStaleStates(o.home);
+    const key = o.loadKey ?? {modelId: o.modelId};
+    stateFile = writeState(o.home, key, {
+      pid: process.pid,
+      url,
+      model_id: o.modelId,
+      load_hash: loadHash(key),
+      plan_hash: planHash(plan),
+      auth: Boolean(o.token),
+      started: new Date().toISOString(),
+    });
+    process.once('exit', onExit);
+  }
+
+  let closing: Promise<void> | null = null;
+  const close = (graceMs = 600_000): Promise<void> => {
+    closing ??= (async () => {
+      // Gone from the reuse index first, so no new `generate` picks this server.
+      onExit();
+      process.off('exit', onExit);
+      let timer: NodeJS.Timeout | undefined;
+      const timedOut = new Promise<'timeout'>((r) => (timer = setTimeout(() => r('timeout'), graceMs)));
+      const r = await Promise.race([serve.drain().then(() => 'drained' as const), timedOut]);
+      clearTimeout(timer);
+      if (r === 'timeout') {
+        serve.queue.cancelAll('cancelled: server shutdown');
+        await serve.drain();
+      }
+      await serve.app.close();
+      await engine.close();
+    })();
+    return closing;
+  };
+  return {url, port, serve, engine, metrics, stateFile, close};
+}

@@ -1,0 +1,53 @@
+// Shapes shared by the server's routes, dialects, engine and the reuse client.
+
+/** Limits on what one request may ask for. */
+export interface Caps {
+  /** Largest width or height in pixels (both must also be multiples of 8). */
+  maxSize: number;
+  maxSteps: number;
+  /** Most images per request (num_images, OpenAI n, A1111 batch_size). */
+  maxImages: number;
+}
+
+export const DEFAULT_CAPS: Caps = {maxSize: 2048, maxSteps: 150, maxImages: 8};
+
+export type ResponseFormat = 'b64_json' | 'url';
+
+/** The body of POST /v1/generate (and the `input` of /v1/jobs, /run, /runsync, and the RunPod handler). */
+export interface NativeRequest {
+  prompt: string;
+  negative_prompt?: string | null;
+  width?: number;
+  height?: number;
+  steps?: number;
+  guidance_scale?: number;
+  seed?: number;
+  num_images?: number;
+  scheduler?: string | null;
+  strength?: number | null;
+  image?: string | null;
+  mask?: string | null;
+  control_image?: string | null;
+  loras?: Array<{name: string; scale?: number}>;
+  response_format?: ResponseFormat;
+  /** Extra pipeline __call__ parameters (also accepted at the top level). */
+  params?: Record<string, unknown>;
+  [extra: string]: unknown;
+}
+
+/** One image of a native response. */
+export interface NativeImage {
+  b64_json?: string;
+  url?: string;
+  seed: number;
+  width: number;
+  height: number;
+}
+
+/** The body POST /v1/generate answers with; the same document as `mgen generate --json` plus the images. */
+export interface NativeResponse {
+  images: NativeImage[];
+  metadata: Record<string, unknown>;
+  /** queue_s: waiting; worker_s: the session call as the server saw it; worker_total_s: the worker's own time. */
+  timings: {queue_s: number; worker_s: number; worker_total_s: number; denoise_s: number; total_s: number; steps: number};
+}

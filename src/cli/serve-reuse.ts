@@ -1,0 +1,41 @@
+// `mgen generate` through a running `mgen serve` of the same model (see src/backends/server/reuse.ts): the
+// images land at the same paths, with the same PNG metadata, and --json prints the same document.
+import type {SessionGenerateInput} from '../backends/server/session-port.js';
+import type {LoadOptionsLike} from '../backends/server/load-key.js';
+
+export async function generateThroughServe(o: {
+  modelId: string;
+  load: LoadOptionsLike;
+  input: SessionGenerateInput;
+  json?: boolean;
+}): Promise<string | null> {
+  const {generateWithRunningServe} = await import('../backends/server/reuse.js');
+  const {resolveOutputPaths} = await import('../backends/output-paths.js');
+  const {mgenHome} = await import('../backends/paths.js');
+  const r = await generateWithRunningServe({
+    home: mgenHome(),
+    load: o.load,
+    input: o.input,
+    token: process.env.MGEN_API_TOKEN,
+    targets: (seed, numImages) => resolveOutputPaths(o.input.out, {seed, numImages, model: o.modelId}),
+  });
+  if (!r) return null;
+  if (!o.json) return r.images.map((im) => im.path).join('\n') + '\n';
+  const m = r.response.metadata;
+  const t = r.response.timings;
+  return (
+    JSON.stringify(
+      {
+        images: r.images,
+        seed: m.seed,
+        model: m.model,
+        timings: {denoise_s: t.denoise_s, worker_total_s: t.worker_s, total_s: Math.round(r.totalS * 1000) / 1000, steps: t.steps},
+        plan: m.plan,
+        runtime: m.runtime,
+        served_by: r.url,
+      },
+      null,
+      2,
+    ) + '\n'
+  );
+}

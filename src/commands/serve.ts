@@ -1,0 +1,117 @@
+import {Args, Flags} from '@oclif/core';
+import {BaseCommand} from '../base-command.js';
+import {loadFlags, modelIdFrom, sessionOptionsFromFlags} from '../cli/load-flags.js';
+
+export default class Serve extends BaseCommand {
+  static override description =
+    'Keep a model loaded behind an HTTP API: native /v1/generate, OpenAI Images, AUTOMATIC1111 /sdapi/v1, async jobs and RunPod-style /run, /runsync, /status';
+  static override examples = [
+    '<%= config.bin %> serve builtin:tiny-sd --port 7860',
+    'MODEL_ID=./model.safetensors MGEN_API_TOKEN=... <%= config.bin %> serve --host 0.0.0.0',
+  ];
+  static override args = {model: Args.string({description: 'MODEL_ID (default: $MODEL_ID)', required: false})};
+  static override flags = {
+    host: Flags.string({description: 'address to bind; anything but loopback needs --token (or MGEN_API_TOKEN) or --insecure', default: '127.0.0.1'}),
+    port: Flags.integer({description: 'port (0: any free one)', default: 7860, min: 0, max: 65535}),
+    token: Flags.string({description: 'require `Authorization: Bearer TOKEN` on every route but /healthz (default: $MGEN_API_TOKEN)'}),
+    insecure: Flags.boolean({description: 'allow a non-loopback --host without a token'}),
+    'max-queue': Flags.integer({description: 'jobs that may wait behind the running one; more get 429', default: 32, min: 0}),
+    timeout: Flags.integer({description: 'stop a job that runs longer than this many seconds (0: never)', default: 600, min: 0}),
+    'max-size': Flags.integer({description: 'largest width/height a request may ask for', default: 2048, min: 64}),
+    'max-steps': Flags.integer({description: 'most denoising steps a request may ask for', default: 150, min: 1}),
+    'max-images': Flags.integer({description: 'most images per request', default: 8, min: 1}),
+    'body-limit': Flags.integer({description: 'largest request body in MiB (inline input images)', default: 32, min: 1}),
+    'no-state': Flags.boolean({description: 'do not advertise this server to `mgen generate` on this machine'}),
+    json: Flags.boolean({description: 'print one JSON line {url, model, pid} when ready'}),
+    'print-plan': Flags.boolean({
+      description: 'load the model once, print {model_id, plan, defaults, request_schema} as JSON and exit (the RunPod handler starts from this)',
+    }),
+    ...loadFlags,
+  };
+
+  async run(): Promise<void> {
+    const {args, flags} = await this.parse(Serve);
+    const {resolveToken} = await import('../backends/server/auth.js');
+    const {openSession} = await import('../backends/session.js');
+    const {startServe} = await import('../backends/server/server.js');
+    const {loadKeyFor} = await import('../backends/server/load-key.js');
+    const {mgenHome} = await import('../backends/paths.js');
+    const {startStage} = await import('../cli/progress.js');
+
+    const modelId = modelIdFrom(args.model);
+    const token = resolveToken({host: flags.host, token: flags.token, envToken: process.env.MGEN_API_TOKEN, insecure: flags.insecure});
+    this.secrets.push(token ?? undefined, flags.token, process.env.MGEN_API_TOKEN);
+    const opts = sessionOptionsFromFlags(modelId, flags);
+
+    const ac = new AbortController();
+    const onEarlySignal = (): void => ac.abort();
+    process.once('SIGINT', onEarlySignal);
+    process.once('SIGTERM', onEarlySignal);
+    const stage = await startStage(`preparing ${modelId}`);
+    const open = () => openSession({...opts, verbose: this.verbose, signal: ac.signal, onStage: (t) => stage.text(t), onNote: (t) => this.note(`mgen: ${t}`)});
+    let session;
+    try {
+      session = await open();
+    } finally {
+      stage.stop();
+      process.removeListener('SIGINT', onEarlySignal);
+      process.removeListener('SIGTERM', onEarlySignal);
+    }
+    if (flags['print-plan']) {
+      const {nativeRequestSchema} = await import('../backends/server/native.js');
+      const {DEFAULT_CAPS} = await import('../backends/server/types.js');
+      const caps = {...DEFAULT_CAPS, maxSize: flags['max-size'], maxSteps: flags['max-steps'], maxImages: flags['max-images']};
+      const doc = {
+        model_id: modelId,
+        plan: session.plan,
+        defaults: session.model.report.defaults,
+        request_schema: nativeRequestSchema(await session.schema(), caps),
+      };
+      await session.close().catch(() => session.worker.kill());
+      process.stdout.write(JSON.stringify(doc) + '\n');
+      return;
+    }
+    const running = await startServe({
+      modelId,
+      report: session.model.report,
+      session,
+      reopen: () => openSession({...opts, verbose: this.verbose}),
+      host: flags.host,
+      port: flags.port,
+      token,
+      maxQueue: flags['max-queue'],
+      timeoutS: flags.timeout,
+      caps: {maxSize: flags['max-size'], maxSteps: flags['max-steps'], maxImages: flags['max-images']},
+      bodyLimit: flags['body-limit'] * 1024 * 1024,
+      home: flags['no-state'] ? null : mgenHome(),
+      loadKey: loadKeyFor(opts),
+      log: (line) => this.note(`mgen serve: ${line}`),
+    }).catch(async (err: unknown) => {
+      await session.close().catch(() => session.worker.kill());
+      throw err;
+    });
+
+    if (flags.json) process.stdout.write(JSON.stringify({url: running.url, model: modelId, pid: process.pid}) + '\n');
+    else process.stdout.write(`mgen serve: ${modelId} ready at ${running.url}${token ? ' (bearer token required)' : ''}\n`);
+
+    // SIGTERM/SIGINT: stop taking work (503), finish what was accepted, exit 0. A second signal cancels it all.
+    await new Promise<void>((resolve) => {
+      let signals = 0;
+      const onSignal = (sig: NodeJS.Signals): void => {
+        signals++;
+        if (signals === 1) {
+          this.note(`mgen serve: ${sig}: finishing accepted jobs, taking no new ones`);
+          void running.close().then(resolve, resolve);
+        } else {
+          this.note('mgen serve: cancelling the remaining jobs');
+          running.serve.queue.cancelAll('cancelled: server shutdown');
+        }
+      };
+      process.on('SIGTERM', onSignal);
+      process.on('SIGINT', onSignal);
+    });
+    process.exitCode = 0;
+    // Nothing should be left, but a stray handle must not keep a drained server alive.
+    setTimeout(() => process.exit(0), 3000).unref();
+  }
+}

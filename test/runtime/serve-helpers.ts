@@ -1,0 +1,29 @@
+// Shared by the serve runtime tests: a real serve on 127.0.0.1:0 around a real session (openSession: the
+// runtime's worker with builtin:tiny-sd loaded), the same way `mgen serve` builds it.
+import {openSession} from '../../src/backends/session.js';
+import {startServe, type RunningServe, type StartServeOptions} from '../../src/backends/server/server.js';
+import {loadKeyFor} from '../../src/backends/server/load-key.js';
+import {testEnv, testPython} from './support.js';
+
+export const TINY = 'builtin:tiny-sd';
+
+export async function openTiny(): Promise<Awaited<ReturnType<typeof openSession>>> {
+  const python = await testPython();
+  return openSession({modelId: TINY, python, env: testEnv(), dtype: 'float32', device: 'cpu'});
+}
+
+/** A real serve of builtin:tiny-sd on 127.0.0.1:0 (no state file unless `home` is given). */
+export async function startTinyServe(extra: Partial<StartServeOptions> = {}): Promise<RunningServe> {
+  const session = await openTiny();
+  return startServe({
+    modelId: TINY,
+    report: session.model.report,
+    session,
+    reopen: openTiny,
+    host: '127.0.0.1',
+    port: 0,
+    home: null,
+    loadKey: loadKeyFor({modelId: TINY, dtype: 'float32', device: 'cpu'}),
+    ...extra,
+  });
+}
