@@ -54,7 +54,7 @@ export async function resolveModelForLoad(id: string, opts: ResolveOptions = {})
     const report = await detect(local);
     return {id: trimmed, pinnedId: local, path: local, report, configRepo: null, baseId: report.base?.suggested ?? null};
   }
-  if (/^(\.{0,2}\/|~)/.test(trimmed) || /\.(safetensors|ckpt|pt|pth|bin|gguf)$/i.test(trimmed)) {
+  if (/^(\.{0,2}\/|~)/.test(trimmed)) {
     throw new NotFoundError(`no such file or folder: ${trimmed}`);
   }
   return resolveRemote(trimmed, opts, detect);

@@ -4,7 +4,7 @@
 // Hub sends (ETag, X-Repo-Commit, X-Linked-Etag, X-Linked-Size, X-Error-Code), gated/private repos,
 // and injectable faults: 429 + Retry-After, 500s that heal, bodies cut halfway, wrong sha.
 import {createHash} from 'node:crypto';
-import {createReadStream, statSync} from 'node:fs';
+import {createReadStream, readFileSync, statSync} from 'node:fs';
 import http from 'node:http';
 import type {AddressInfo} from 'node:net';
 
@@ -103,8 +103,11 @@ export class LoopbackHub {
     for (const f of repo.files) {
       const size = f.content ? f.content.length : statSync(f.diskPath!).size;
       const lfs = f.lfs ?? (size > 1 << 20 || WEIGHT.test(f.path));
-      const realSha256 = f.content ? createHash('sha256').update(f.content).digest('hex') : (f.sha256 ?? '0'.repeat(64));
-      const gitSha1 = f.content ? gitBlobSha1(f.content) : createHash('sha1').update(f.path + size).digest('hex');
+      // Files on disk up to 64 MiB are hashed for real (tiny models served from a folder); larger ones are
+      // sparse benchmark files whose hashes the caller gives, or placeholders.
+      const body = f.content ?? (size <= 64 * 1024 * 1024 ? readFileSync(f.diskPath!) : undefined);
+      const realSha256 = body ? createHash('sha256').update(body).digest('hex') : (f.sha256 ?? '0'.repeat(64));
+      const gitSha1 = body ? gitBlobSha1(body) : createHash('sha1').update(f.path + size).digest('hex');
       m.set(f.path, {file: f, size, sha256: f.sha256 ?? realSha256, realSha256, gitSha1, lfs});
     }
     this.entries.set(repo.id, m);
