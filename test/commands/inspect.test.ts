@@ -74,7 +74,7 @@ describe('mgen inspect', () => {
   test('no model at all is a usage error (exit 2)', () => {
     const r = mgen(['inspect'], {MODEL_ID: undefined});
     expect(r.code).toBe(2);
-    expect(r.stderr).toMatch(/^mgen: error: no model given/);
+    expect(r.stderr).toMatch(/^mgen: error: no MODEL_ID given/);
   });
 
   test('--filter without --keys is a usage error that says so', () => {
