@@ -2,22 +2,13 @@
 // flags, so both sides compute the same key.
 import {existsSync} from 'node:fs';
 import {resolve} from 'node:path';
+import type {SessionOptions} from '../session.js';
 import type {LoadKey} from './state.js';
 
-export interface LoadOptionsLike {
-  modelId: string;
-  base?: string | null;
-  loras?: Array<{id: string; scale: number}>;
-  embeddings?: Array<{id: string; token?: string}>;
-  controlnet?: string | null;
-  vae?: string | null;
-  dtype?: string;
-  offload?: string;
-  device?: string;
-  allowPickle?: boolean;
-  trustRemoteCode?: boolean;
-  compile?: boolean;
-}
+export type LoadOptionsLike = Pick<
+  SessionOptions,
+  'modelId' | 'base' | 'loras' | 'embeddings' | 'controlnet' | 'vae' | 'dtype' | 'offload' | 'device' | 'allowPickle' | 'trustRemoteCode' | 'compile'
+>;
 
 /** A local path means the same model however it is written (./m, /abs/m). */
 function canonicalId(id: string | null | undefined): string | null {

@@ -1,44 +1,11 @@
-// What serve needs from a loaded model: the structural subset of backends' `Session` (src/backends/session.ts),
-// so the server reuses generate's request building, PNG metadata and file writing instead of repeating them.
-import type {GenerateRequest, HelloResult, LoadPlan, WorkerHandle} from '../worker/types.js';
+// What serve needs from a loaded model: the subset of backends' `Session` (src/backends/session.ts) it drives, so
+// the server reuses generate's request building, PNG metadata and file writing instead of repeating them.
+import type {GenerateInput, GenerateOutput, Session} from '../session.js';
 
-export interface SessionGenerateInput {
-  prompt: string;
-  negativePrompt?: string | null;
-  width?: number;
-  height?: number;
-  steps?: number;
-  guidance?: number;
-  seed?: number;
-  numImages?: number;
-  scheduler?: string | null;
-  image?: string | null;
-  mask?: string | null;
-  strength?: number | null;
-  controlImage?: string | null;
-  params?: Record<string, unknown>;
-  out?: string;
-}
-
-export interface SessionGenerateOutput {
-  images: Array<{path: string; seed: number; width: number; height: number}>;
-  timings: {denoise_s: number; worker_total_s: number; total_s: number; steps: number};
-  model: string;
-  seed: number;
-  request: GenerateRequest;
-}
-
-export interface ServeSession {
-  readonly worker: WorkerHandle;
-  readonly hello: HelloResult;
-  readonly plan: LoadPlan;
-  schema(): Promise<Record<string, unknown>>;
-  generate(
-    input: SessionGenerateInput,
-    opts?: {onProgress?: (step: number, steps: number) => void; signal?: AbortSignal; timeoutMs?: number},
-  ): Promise<SessionGenerateOutput>;
-  close(): Promise<void>;
-}
+export type SessionGenerateInput = GenerateInput;
+export type SessionGenerateOutput = GenerateOutput;
+/** The part of a Session the server drives (tests and the engine's restart path build sessions too). */
+export type ServeSession = Pick<Session, 'worker' | 'hello' | 'plan' | 'schema' | 'generate' | 'close'>;
 
 /** What `generate --json` prints for one run (seed, model, timings, plan, runtime), plus the request, without local paths. */
 export function generationMetadata(out: SessionGenerateOutput, session: ServeSession): Record<string, unknown> {
