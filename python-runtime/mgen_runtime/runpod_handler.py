@@ -31,6 +31,7 @@ from pathlib import Path
 from typing import Any
 
 from .protocol import WorkerError
+from .schema import JSON_TYPE_CHECKS
 
 RUNPOD_CACHE = "/runpod-volume/huggingface-cache/hub"
 _REPO_ID = re.compile(r"^[A-Za-z0-9][A-Za-z0-9._-]*/[A-Za-z0-9][A-Za-z0-9._-]*$")
@@ -102,15 +103,7 @@ def plan_document(env: dict[str, str]) -> dict[str, Any]:
 
 
 # -- request validation (the JSON Schema subset the request schema uses) ---------------------------------
-_TYPES = {
-    "string": lambda v: isinstance(v, str),
-    "boolean": lambda v: isinstance(v, bool),
-    "integer": lambda v: isinstance(v, int) and not isinstance(v, bool),
-    "number": lambda v: isinstance(v, (int, float)) and not isinstance(v, bool),
-    "null": lambda v: v is None,
-    "object": lambda v: isinstance(v, dict),
-    "array": lambda v: isinstance(v, list),
-}
+_TYPES = JSON_TYPE_CHECKS
 
 
 def validate(value: Any, schema: dict[str, Any], root: dict[str, Any], where: str = "") -> str | None:

@@ -107,6 +107,18 @@ def user_params(schema: dict[str, Any]) -> list[str]:
     return sorted(k for k, v in schema["properties"].items() if "x-mgen-request-field" not in v)
 
 
+# JSON Schema "type" names -> a check of a decoded JSON value (bool is not an integer in JSON).
+JSON_TYPE_CHECKS = {
+    "string": lambda v: isinstance(v, str),
+    "boolean": lambda v: isinstance(v, bool),
+    "integer": lambda v: isinstance(v, int) and not isinstance(v, bool),
+    "number": lambda v: isinstance(v, (int, float)) and not isinstance(v, bool),
+    "null": lambda v: v is None,
+    "object": lambda v: isinstance(v, dict),
+    "array": lambda v: isinstance(v, list),
+}
+
+
 def check_value(value: Any, schema: dict[str, Any], where: str) -> str | None:
     """A small JSON Schema check for the subset call_schema emits; returns a problem or None."""
     if "anyOf" in schema:
@@ -119,16 +131,7 @@ def check_value(value: Any, schema: dict[str, Any], where: str) -> str | None:
     if "enum" in schema:
         return None if value in schema["enum"] else f"{where} must be one of {schema['enum']}"
     kind = schema.get("type")
-    checks = {
-        "string": lambda v: isinstance(v, str),
-        "boolean": lambda v: isinstance(v, bool),
-        "integer": lambda v: isinstance(v, int) and not isinstance(v, bool),
-        "number": lambda v: isinstance(v, (int, float)) and not isinstance(v, bool),
-        "null": lambda v: v is None,
-        "object": lambda v: isinstance(v, dict),
-        "array": lambda v: isinstance(v, list),
-    }
-    if kind in checks and not checks[kind](value):
+    if kind in JSON_TYPE_CHECKS and not JSON_TYPE_CHECKS[kind](value):
         return f"{where} has the wrong type ({type(value).__name__}); expected {describe(schema)}"
     if kind == "array":
         if "prefixItems" in schema:

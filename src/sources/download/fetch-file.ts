@@ -12,7 +12,7 @@ import {InterruptedError, MgenError, NetworkError} from '../../errors.js';
 import {writeFileAtomic} from '../cache/hf-cache.js';
 import {FileHashWorker} from './hash-worker.js';
 import {backoffMs, isAbort, isTransient, type HttpOptions} from '../http.js';
-import {getWithRetry, streamError} from './http-get.js';
+import {getWithRetry, sleep, streamError} from './http-get.js';
 
 export interface DownloadJob {
   url: string;
@@ -85,15 +85,6 @@ async function hashFileRange(h: Hash, path: string, start: number, end: number):
   for await (const chunk of createReadStream(path, {start, end: end - 1, highWaterMark: 4 << 20})) h.update(chunk as Buffer);
 }
 
-function sleep(ms: number, signal?: AbortSignal): Promise<void> {
-  return new Promise((resolve, reject) => {
-    const t = setTimeout(resolve, ms);
-    signal?.addEventListener('abort', () => {
-      clearTimeout(t);
-      reject(new InterruptedError());
-    }, {once: true});
-  });
-}
 
 export async function downloadFile(job: DownloadJob, opts: DownloadOptions = {}): Promise<DownloadResult> {
   if (existsSync(job.dest) && statSync(job.dest).size === job.size) return {downloaded: 0, resumedFrom: job.size, skipped: true};

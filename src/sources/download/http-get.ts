@@ -51,7 +51,8 @@ export async function getFollowing(url: string, headers: Record<string, string>,
   throw new NetworkError(`${hostOf(url)}: too many redirects`);
 }
 
-function sleep(ms: number, signal?: AbortSignal): Promise<void> {
+/** Waits `ms`; an abort ends the wait with InterruptedError (what a cancelled download reports). */
+export function sleep(ms: number, signal?: AbortSignal): Promise<void> {
   return new Promise((resolve, reject) => {
     const t = setTimeout(resolve, ms);
     signal?.addEventListener('abort', () => {
