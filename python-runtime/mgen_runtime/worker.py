@@ -67,12 +67,11 @@ class Worker:
     def _cancel(self, id_: str, target: Any) -> None:
         with self.lock:
             job = self.pending.get(target) if isinstance(target, str) else None
-            if job is not None and job.request.get("verb") == "generate":
-                job.cancel.set()
-                found = True
-            else:
-                found = False
+            found = job is not None and job.request.get("verb") == "generate"
+        # Answer before raising the flag, so the cancel's answer always precedes the generate's `cancelled` one.
         self.out.ok(id_, {"cancelled": found})
+        if found and job is not None:
+            job.cancel.set()
 
     # main thread ----------------------------------------------------------
     def serve(self) -> int:
