@@ -9,28 +9,21 @@ import {buildA1111Parameters} from './a1111-parameters.js';
 import {sha256File} from './file-hash.js';
 import {modelSlug, resolveOutputPaths, writeImagesAtomically} from './output-paths.js';
 import {buildLoadPlan, type ModelRef, type PlanFlags} from './plan.js';
-import type {PlanTask} from './pipelines.js';
 import {resolveModelForLoad, type ResolvedModel, type ResolveOptions} from './resolve-model.js';
 import {ensureRuntime, type RuntimeLocation} from './runtime/resolve.js';
 import {startWorker} from './worker/start-worker.js';
-import type {Dtype, GenerateRequest, HelloResult, LoadPlan, LoadResult, Offload, WorkerHandle} from './worker/types.js';
+import type {GenerateRequest, HelloResult, LoadPlan, LoadResult, WorkerHandle} from './worker/types.js';
 
-export interface SessionOptions {
+/** The plan flags a caller sets; the session adds the worker's hello and collects the notes. */
+type CallerPlanFlags = Pick<PlanFlags, 'task' | 'image' | 'mask' | 'dtype' | 'offload' | 'device' | 'allowPickle' | 'trustRemoteCode' | 'compile'>;
+
+export interface SessionOptions extends CallerPlanFlags {
   modelId: string;
   base?: string | null;
   loras?: Array<{id: string; scale: number}>;
   embeddings?: Array<{id: string; token?: string}>;
   controlnet?: string | null;
   vae?: string | null;
-  task?: PlanTask;
-  image?: boolean;
-  mask?: boolean;
-  dtype?: Dtype | 'auto';
-  offload?: Offload | 'auto';
-  device?: 'cpu' | 'cuda' | 'auto';
-  allowPickle?: boolean;
-  trustRemoteCode?: boolean;
-  compile?: boolean;
   verbose?: boolean;
   env?: NodeJS.ProcessEnv;
   /** Skip provisioning: use this interpreter. */
