@@ -197,17 +197,24 @@ def _lora_pair(module: torch.nn.Linear, rank: int, gen: torch.Generator) -> tupl
     return down, up
 
 
+_LORA_RANK = 4
+
+
+def _lora_base(out: Path, seed: int):
+    """The tiny sd1 pipeline a LoRA is shaped for, a seeded generator, and the (unet, text encoder) target modules."""
+    out.mkdir(parents=True, exist_ok=True)
+    pipe = sd1_pipeline(out / ".scratch")
+    _rmtree(out / ".scratch")
+    return pipe, torch.Generator().manual_seed(seed), _lora_targets(pipe)
+
+
 def build_tiny_sd_lora_kohya(out: Path) -> dict:
     """A LoRA over the tiny sd1 UNet attention and text-encoder attention, kohya-ss naming (lora_unet_*, lora_te_*)."""
     from safetensors.torch import save_file
 
-    out.mkdir(parents=True, exist_ok=True)
-    pipe = sd1_pipeline(out / ".scratch")
-    _rmtree(out / ".scratch")
-    gen = torch.Generator().manual_seed(SEED + 1)
-    rank = 4
+    pipe, gen, (unet_targets, te_targets) = _lora_base(out, SEED + 1)
+    rank = _LORA_RANK
     state: dict[str, torch.Tensor] = {}
-    unet_targets, te_targets = _lora_targets(pipe)
     modules = dict(pipe.unet.named_modules())
     for name in unet_targets:
         down, up = _lora_pair(modules[name], rank, gen)
@@ -230,13 +237,9 @@ def build_tiny_sd_lora_peft(out: Path) -> dict:
     """The same kind of LoRA in diffusers/PEFT naming (unet.*.lora_A/lora_B, text_encoder.*)."""
     from safetensors.torch import save_file
 
-    out.mkdir(parents=True, exist_ok=True)
-    pipe = sd1_pipeline(out / ".scratch")
-    _rmtree(out / ".scratch")
-    gen = torch.Generator().manual_seed(SEED + 2)
-    rank = 4
+    pipe, gen, (unet_targets, te_targets) = _lora_base(out, SEED + 2)
+    rank = _LORA_RANK
     state: dict[str, torch.Tensor] = {}
-    unet_targets, te_targets = _lora_targets(pipe)
     for prefix, model, targets, inner in (("unet", pipe.unet, unet_targets, ""), ("text_encoder", pipe.text_encoder, te_targets, "text_model.")):
         modules = dict(model.named_modules())
         for name in targets:

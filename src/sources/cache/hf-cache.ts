@@ -128,13 +128,7 @@ export class HfRepoCache {
   refs(): Record<string, string> {
     const out: Record<string, string> = {};
     const walk = (dir: string, prefix: string) => {
-      let names: string[] = [];
-      try {
-        names = readdirSync(dir);
-      } catch {
-        return;
-      }
-      for (const n of names) {
+      for (const n of namesIn(dir)) {
         const p = join(dir, n);
         if (statSync(p).isDirectory()) walk(p, `${prefix}${n}/`);
         else {
@@ -152,13 +146,7 @@ export class HfRepoCache {
     const root = this.snapshotDir(commit);
     const out: SnapshotFile[] = [];
     const walk = (dir: string, prefix: string) => {
-      let names: string[] = [];
-      try {
-        names = readdirSync(dir);
-      } catch {
-        return;
-      }
-      for (const n of names.sort()) {
+      for (const n of namesIn(dir).sort()) {
         const p = join(dir, n);
         let st;
         try {
@@ -197,6 +185,15 @@ export class HfRepoCache {
 export function cachedRepos(cacheDir: string): string[] {
   try {
     return readdirSync(cacheDir).map(repoFromFolderName).filter((r): r is string => !!r).sort();
+  } catch {
+    return [];
+  }
+}
+
+/** A folder's entries, or none when it is missing or unreadable (a cache being written by another tool). */
+function namesIn(dir: string): string[] {
+  try {
+    return readdirSync(dir);
   } catch {
     return [];
   }
