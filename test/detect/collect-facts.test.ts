@@ -1,4 +1,4 @@
-import {describe, expect, test, beforeAll, afterAll} from '@jest/globals';
+import {describe, expect, test} from '@jest/globals';
 import {join} from 'node:path';
 import {mkdir, writeFile, readFile} from 'node:fs/promises';
 import {collectFacts} from '../../src/detect/collect-facts.js';
@@ -8,17 +8,11 @@ import {sdxlLikeTensors, writeSafetensors, type TensorSpec} from '../helpers/saf
 import type {ByteSource, ModelTree} from '../../src/detect/types.js';
 import {writeGguf} from '../helpers/gguf-writer.js';
 import {dumpPickle, stateDict, torchZip} from '../helpers/pickle-writer.js';
-import {makeTmpDir} from '../helpers/tmp.js';
+import {useTmpDir} from '../helpers/tmp.js';
 
 const CORPUS = join(process.cwd(), '..', 'shared', 'corpus', 'detect');
 
-let tmp: {dir: string; cleanup: () => Promise<void>};
-beforeAll(async () => {
-  tmp = await makeTmpDir();
-});
-afterAll(async () => {
-  await tmp.cleanup();
-});
+const tmp = useTmpDir();
 
 const unetKeys: TensorSpec[] = [
   {name: 'conv_in.weight', dtype: 'F16', shape: [320, 4, 3, 3]},

@@ -1,4 +1,4 @@
-import {describe, expect, test, beforeAll, afterAll} from '@jest/globals';
+import {describe, expect, test} from '@jest/globals';
 import {join} from 'node:path';
 import {gguf} from '@huggingface/gguf';
 import {readGgufHeader} from '../../../src/detect/readers/gguf.js';
@@ -6,15 +6,9 @@ import {readWeightFile} from '../../../src/detect/readers/weight-file.js';
 import {BufferSource, LocalFileSource} from '../../../src/detect/readers/byte-source.js';
 import {InvalidModelError} from '../../../src/errors.js';
 import {buildGgufHeader, writeGguf, type GgufTensorSpec} from '../../helpers/gguf-writer.js';
-import {makeTmpDir} from '../../helpers/tmp.js';
+import {useTmpDir} from '../../helpers/tmp.js';
 
-let tmp: {dir: string; cleanup: () => Promise<void>};
-beforeAll(async () => {
-  tmp = await makeTmpDir();
-});
-afterAll(async () => {
-  await tmp.cleanup();
-});
+const tmp = useTmpDir();
 
 const fluxTensors: GgufTensorSpec[] = [
   {name: 'img_in.weight', shape: [3072, 64], type: 'Q8_0'},

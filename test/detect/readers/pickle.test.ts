@@ -1,4 +1,4 @@
-import {describe, expect, test, beforeAll, afterAll} from '@jest/globals';
+import {describe, expect, test} from '@jest/globals';
 import {join} from 'node:path';
 import {existsSync} from 'node:fs';
 import {writeFile} from 'node:fs/promises';
@@ -10,17 +10,11 @@ import {BufferSource, LocalFileSource} from '../../../src/detect/readers/byte-so
 import {readWeightFile} from '../../../src/detect/readers/weight-file.js';
 import {InvalidModelError} from '../../../src/errors.js';
 import {buildZip, dumpPickle, stateDict, torchLegacy, torchTensor, torchZip, type W} from '../../helpers/pickle-writer.js';
-import {makeTmpDir} from '../../helpers/tmp.js';
+import {useTmpDir} from '../../helpers/tmp.js';
 
 const CORPUS = join(process.cwd(), '..', 'shared', 'corpus', 'detect');
 
-let tmp: {dir: string; cleanup: () => Promise<void>};
-beforeAll(async () => {
-  tmp = await makeTmpDir();
-});
-afterAll(async () => {
-  await tmp.cleanup();
-});
+const tmp = useTmpDir();
 
 const read = (bytes: Uint8Array, name = 'model.pt') => readPickleFile(new BufferSource(bytes, name));
 

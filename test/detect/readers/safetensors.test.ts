@@ -1,21 +1,15 @@
-import {describe, expect, test, beforeAll, afterAll} from '@jest/globals';
+import {describe, expect, test} from '@jest/globals';
 import {join} from 'node:path';
 import {stat} from 'node:fs/promises';
 import {readSafetensorsHeader} from '../../../src/detect/readers/safetensors.js';
 import {BufferSource, LocalFileSource} from '../../../src/detect/readers/byte-source.js';
 import {InvalidModelError, NotFoundError} from '../../../src/errors.js';
 import {buildHeaderBytes, rawHeaderBytes, sdxlLikeTensors, u64le, writeRaw, writeSafetensors, type TensorSpec} from '../../helpers/safetensors-writer.js';
-import {makeTmpDir} from '../../helpers/tmp.js';
+import {useTmpDir} from '../../helpers/tmp.js';
 
 const CORPUS = join(process.cwd(), '..', 'shared', 'corpus', 'detect');
 
-let tmp: {dir: string; cleanup: () => Promise<void>};
-beforeAll(async () => {
-  tmp = await makeTmpDir();
-});
-afterAll(async () => {
-  await tmp.cleanup();
-});
+const tmp = useTmpDir();
 
 const small: TensorSpec[] = [
   {name: 'a.weight', dtype: 'F16', shape: [4, 3]},
