@@ -24,46 +24,49 @@ export type SdTextEncoders = 'clip-l' | 'openclip-h' | 'sdxl' | 'sdxl-refiner';
 
 const cache = new WeakMap<Facts, UnetInfo | null>();
 
-function fromLdm(v: KeyView): UnetInfo | null {
-  const conv = 'input_blocks.0.0.weight';
-  if (!v.has(conv) || !v.hasPrefix('middle_block.')) return null;
-  const ev: string[] = [v.describe(conv)];
-  const info: UnetInfo = {source: 'ldm-keys', hasDecoder: v.hasPrefix('output_blocks.'), markers: [], evidence: ev};
-  info.modelChannels = v.dim(conv, 0);
-  info.inChannels = v.dim(conv, 1);
-  const attn = v.find(/^input_blocks\.\d+\.1\.transformer_blocks\.0\.attn2\.to_k\.weight$/);
-  if (attn) {
-    info.contextDim = v.dim(attn, 1);
-    ev.push(v.describe(attn));
-  }
-  if (v.has('label_emb.0.0.weight')) {
-    info.admIn = v.dim('label_emb.0.0.weight', 1);
-    ev.push(v.describe('label_emb.0.0.weight'));
-  }
+/** Where one key layout keeps the tensors that measure a UNet. */
+interface UnetLayout {
+  source: 'ldm-keys' | 'diffusers-keys';
+  conv: string;
+  encoderPrefixes: string[];
+  decoderPrefix: string;
+  crossAttn: RegExp;
+  /** The in-dim of this tensor is `admIn` (SDXL's class/size embedding). */
+  adm: string;
+  /** The in-dim of this tensor is `encoderHidDim` (Kolors), where the layout has one. */
+  encoderHid?: string;
+}
+
+const LDM: UnetLayout = {
+  source: 'ldm-keys', conv: 'input_blocks.0.0.weight', encoderPrefixes: ['middle_block.'], decoderPrefix: 'output_blocks.',
+  crossAttn: /^input_blocks\.\d+\.1\.transformer_blocks\.0\.attn2\.to_k\.weight$/, adm: 'label_emb.0.0.weight',
+};
+
+const DIFFUSERS: UnetLayout = {
+  source: 'diffusers-keys', conv: 'conv_in.weight', encoderPrefixes: ['down_blocks.', 'mid_block.'], decoderPrefix: 'up_blocks.',
+  crossAttn: /^down_blocks\.\d+\.attentions\.0\.transformer_blocks\.0\.attn2\.to_k\.weight$/,
+  adm: 'add_embedding.linear_1.weight', encoderHid: 'encoder_hid_proj.weight',
+};
+
+function fromKeys(v: KeyView, l: UnetLayout): UnetInfo | null {
+  if (!v.has(l.conv) || !l.encoderPrefixes.every((p) => v.hasPrefix(p))) return null;
+  const ev: string[] = [v.describe(l.conv)];
+  const info: UnetInfo = {source: l.source, hasDecoder: v.hasPrefix(l.decoderPrefix), markers: [], evidence: ev};
+  info.modelChannels = v.dim(l.conv, 0);
+  info.inChannels = v.dim(l.conv, 1);
+  const inDim = (key: string | undefined): number | undefined => {
+    if (!key || !v.has(key)) return undefined;
+    ev.push(v.describe(key));
+    return v.dim(key, 1);
+  };
+  info.contextDim = inDim(v.find(l.crossAttn));
+  info.admIn = inDim(l.adm);
+  info.encoderHidDim = inDim(l.encoderHid);
   return info;
 }
 
-function fromDiffusers(v: KeyView): UnetInfo | null {
-  if (!v.has('conv_in.weight') || !v.hasPrefix('down_blocks.') || !v.hasPrefix('mid_block.')) return null;
-  const ev: string[] = [v.describe('conv_in.weight')];
-  const info: UnetInfo = {source: 'diffusers-keys', hasDecoder: v.hasPrefix('up_blocks.'), markers: [], evidence: ev};
-  info.modelChannels = v.dim('conv_in.weight', 0);
-  info.inChannels = v.dim('conv_in.weight', 1);
-  const attn = v.find(/^down_blocks\.\d+\.attentions\.0\.transformer_blocks\.0\.attn2\.to_k\.weight$/);
-  if (attn) {
-    info.contextDim = v.dim(attn, 1);
-    ev.push(v.describe(attn));
-  }
-  if (v.has('add_embedding.linear_1.weight')) {
-    info.admIn = v.dim('add_embedding.linear_1.weight', 1);
-    ev.push(v.describe('add_embedding.linear_1.weight'));
-  }
-  if (v.has('encoder_hid_proj.weight')) {
-    info.encoderHidDim = v.dim('encoder_hid_proj.weight', 1);
-    ev.push(v.describe('encoder_hid_proj.weight'));
-  }
-  return info;
-}
+const fromLdm = (v: KeyView) => fromKeys(v, LDM);
+const fromDiffusers = (v: KeyView) => fromKeys(v, DIFFUSERS);
 
 function fromConfig(cfg: Record<string, unknown>, where: string): UnetInfo {
   const ev: string[] = [];
