@@ -38,6 +38,8 @@ class Loaded:
     load_seconds: float
     base_scheduler_config: Any = None
     components: dict[str, str] = field(default_factory=dict)
+    # Request LoRAs loaded as named adapters (adapters.AdapterCache), made on first use.
+    adapters: Any = None
 
     def result(self) -> dict[str, Any]:
         return {"pipeline": type(self.pipe).__name__, "device": self.device, "dtype": self.dtype, "offload": self.offload,
