@@ -11,6 +11,8 @@ Environment:
   it the handler runs that command at start. The load plan and the request schema come from the CLI, which owns
   those decisions; this module only runs them with the runtime's own plans/schema/generate modules.
 - MGEN_CLI: how to run mgen (default `mgen`), MGEN_LOAD_FLAGS: extra flags for it (e.g. `--dtype float16`).
+- MGEN_JOB_TIMEOUT: seconds a job may run (0 or unset: no limit; `input.timeout` sets it per job), MGEN_MAX_LORAS:
+  how many per-request LoRAs stay loaded as adapters (default 8).
 """
 
 from __future__ import annotations
