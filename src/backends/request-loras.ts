@@ -43,6 +43,9 @@ function cacheKey(id: string): string {
   }
 }
 
+/** Resolutions remembered (oldest forgotten first): plenty for the LoRAs one server sees, bounded all the same. */
+const MAX_REMEMBERED = 256;
+
 export class RequestLoraResolver {
   private readonly cache = new Map<string, Promise<ResolvedModel>>();
 
@@ -54,7 +57,12 @@ export class RequestLoraResolver {
   }
 
   async resolveAll(loras: RequestLora[]): Promise<ResolvedLora[]> {
-    return Promise.all(loras.map((l, i) => this.resolveOne(l, i)));
+    const out = await Promise.all(loras.map((l, i) => this.resolveOne(l, i)));
+    out.forEach((l, i) => {
+      const first = out.findIndex((o) => o.path === l.path);
+      if (first !== i) throw new UsageError(`${this.o.field?.(i) ?? `loras[${i}].name`}: the same LoRA as loras[${first}]; give it once with the scale you want`);
+    });
+    return out;
   }
 
   private async resolveOne(l: RequestLora, index: number): Promise<ResolvedLora> {
@@ -68,6 +76,7 @@ export class RequestLoraResolver {
     if (!pending) {
       pending = this.o.resolve(l.id, this.o.ropts);
       this.cache.set(key, pending);
+      if (this.cache.size > MAX_REMEMBERED) this.cache.delete(this.cache.keys().next().value!);
       pending.catch(() => this.cache.delete(key));
     }
     let model: ResolvedModel;

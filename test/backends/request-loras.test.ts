@@ -65,6 +65,11 @@ describe('RequestLoraResolver', () => {
     await expect(r.resolveAll([{id: 'ok', scale: 1}, {id: 'xl', scale: 1}])).rejects.toThrow(/^loras\[1\]\.name: /);
   });
 
+  it('refuses the same LoRA twice in one request', async () => {
+    const {r} = resolverFor({'org/a': lora('sd1')});
+    await expect(r.resolveAll([{id: 'org/a', scale: 1}, {id: 'org/a', scale: 0.5}])).rejects.toThrow(/^loras\[1\]\.name: the same LoRA as loras\[0\]/);
+  });
+
   it('keeps a network failure as it is and does not remember failures', async () => {
     const table: Record<string, ModelReport | Error> = {'org/down': new NetworkError('cannot reach huggingface.co')};
     const {calls, r} = resolverFor(table);
