@@ -7,6 +7,7 @@ scheduler classes are looked up by name on the diffusers module.
 from __future__ import annotations
 
 import json
+import os
 import time
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -38,6 +39,8 @@ class Loaded:
     load_seconds: float
     base_scheduler_config: Any = None
     components: dict[str, str] = field(default_factory=dict)
+    # Request LoRAs loaded as named adapters (adapters.AdapterCache), made on first use.
+    adapters: Any = None
 
     def result(self) -> dict[str, Any]:
         return {"pipeline": type(self.pipe).__name__, "device": self.device, "dtype": self.dtype, "offload": self.offload,
@@ -257,9 +260,22 @@ def load(raw_plan: Any) -> Loaded:
         raise classify_load_error(exc) from exc
     components = {k: type(v).__name__ for k, v in pipe.components.items() if v is not None}
     scheduler = getattr(pipe, "scheduler", None)
+    _note_load(plan)
     return Loaded(pipe=pipe, plan=plan, device=device, dtype=dtype_name, offload=offload,
                   load_seconds=time.perf_counter() - start,
                   base_scheduler_config=getattr(scheduler, "config", None), components=components)
+
+
+def _note_load(plan: dict[str, Any]) -> None:
+    """With $MGEN_LOAD_LOG set, one line per model load is appended there (tests count loads across processes)."""
+    log = os.environ.get("MGEN_LOAD_LOG")
+    if not log:
+        return
+    try:
+        with open(log, "a", encoding="utf-8") as fh:
+            fh.write(f"{os.getpid()} {plan['pipeline']} {plan['path']}\n")
+    except OSError:
+        pass
 
 
 def classify_load_error(exc: BaseException) -> WorkerError:

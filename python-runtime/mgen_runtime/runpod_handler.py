@@ -11,6 +11,8 @@ Environment:
   it the handler runs that command at start. The load plan and the request schema come from the CLI, which owns
   those decisions; this module only runs them with the runtime's own plans/schema/generate modules.
 - MGEN_CLI: how to run mgen (default `mgen`), MGEN_LOAD_FLAGS: extra flags for it (e.g. `--dtype float16`).
+- MGEN_JOB_TIMEOUT: seconds a job may run (0 or unset: no limit; `input.timeout` sets it per job), MGEN_MAX_LORAS:
+  how many per-request LoRAs stay loaded as adapters (default 8).
 """
 
 from __future__ import annotations
@@ -197,30 +199,164 @@ def decode_inline_image(value: Any, field: str) -> tuple[bytes, str]:
 # -- the handler -------------------------------------------------------------------------------------------
 _OWN_FIELDS = {"prompt", "negative_prompt", "width", "height", "steps", "guidance_scale", "seed", "num_images", "scheduler",
                "strength", "image", "mask", "control_image", "loras", "response_format", "params"}
+_WEIGHT_SUFFIXES = (".safetensors", ".bin", ".ckpt", ".pt", ".pth", ".gguf")
+_PROGRESS_EVERY_S = 0.5
+
+
+def merge_pipeline_params(request_schema: dict[str, Any], pipeline_schema: dict[str, Any], mapped: list[str] | None) -> dict[str, Any]:
+    """The request schema plus the loaded pipeline's own __call__ parameters (top level and under `params`).
+
+    `mgen serve --print-plan` does not load the model, so its schema has our fields only and lists the pipeline
+    parameters our fields stand for (`mapped_params`); a schema without that list is used as it is."""
+    if mapped is None:
+        return request_schema
+    skip = set(mapped)
+    extras = {k: v for k, v in (pipeline_schema.get("properties") or {}).items() if k not in skip}
+    schema = json.loads(json.dumps(request_schema))
+    props = schema.setdefault("properties", {})
+    for key, value in extras.items():
+        props.setdefault(key, value)
+    params = props.setdefault("params", {"type": "object", "additionalProperties": False, "properties": {}})
+    params.setdefault("properties", {}).update(extras)
+    defs = {**(pipeline_schema.get("$defs") or {}), **(pipeline_schema.get("definitions") or {})}
+    if defs:
+        schema["$defs"] = {**defs, **(schema.get("$defs") or {})}
+    return schema
+
+
+def main_weight_file(plan: dict[str, Any]) -> Path | None:
+    """The checkpoint's main weight file: the file itself, or the largest weight file of the folder."""
+    path = Path(plan["path"])
+    if path.is_file():
+        return path
+    if not path.is_dir():
+        return None
+    files = [p for p in path.rglob("*") if p.is_file() and p.suffix.lower() in _WEIGHT_SUFFIXES]
+    return max(files, key=lambda p: p.stat().st_size) if files else None
+
+
+def _sha256(path: Path) -> str:
+    import hashlib
+
+    h = hashlib.sha256()
+    with open(path, "rb") as fh:
+        for chunk in iter(lambda: fh.read(1 << 20), b""):
+            h.update(chunk)
+    return h.hexdigest()
+
+
+class JobTimeout(Exception):
+    """The job ran past its limit and was stopped at a denoising step."""
 
 
 class Runner:
     """One loaded pipeline and what it needs to answer jobs."""
 
-    def __init__(self, doc: dict[str, Any]) -> None:
+    def __init__(self, doc: dict[str, Any], env: dict[str, str] | None = None) -> None:
         from . import plans
+        from .info import hello_info
         from .schema import call_schema
 
+        self.env = dict(os.environ) if env is None else env
         self.model_id = doc["model_id"]
         self.plan = doc["plan"]
+        self.family = doc.get("family")
         self.defaults = doc.get("defaults") or {"width": 512, "height": 512, "steps": 30, "guidance_scale": 7.5}
-        self.request_schema = doc["request_schema"]
         started = time.perf_counter()
         self.loaded = plans.load(self.plan)
+        self.loads = 1
         self.load_seconds = time.perf_counter() - started
         self.call_schema = call_schema(self.loaded.pipe)
+        self.request_schema = merge_pipeline_params(doc["request_schema"], self.call_schema, doc.get("mapped_params"))
+        self.runtime = {k: v for k, v in hello_info().items() if k in ("python", "torch", "diffusers", "transformers", "device")}
         self.lock = threading.Lock()
+        self.job_timeout = float(self.env.get("MGEN_JOB_TIMEOUT") or 0)
+        self.lora_paths: dict[str, str] = {}
+        self._weights = main_weight_file(self.plan)
+        self._hash: str | None = None
+        # The model hash for the PNG text is read in the background (a large checkpoint takes seconds).
+        self._hashing = threading.Thread(target=self._read_hash, daemon=True)
+        self._hashing.start()
 
-    def run(self, job_input: Any) -> dict[str, Any]:
+    def _read_hash(self) -> None:
+        try:
+            self._hash = _sha256(self._weights) if self._weights else None
+        except OSError:
+            self._hash = None
+
+    # -- per-request LoRAs ------------------------------------------------------------------------------
+    def resolve_lora(self, name: str, index: int) -> str:
+        """A LoRA MODEL_ID -> its local path, resolved, pulled and checked against the model by the CLI (cached)."""
+        if name in self.lora_paths:
+            return self.lora_paths[name]
+        field = f"loras[{index}].name"
+        local = Path(name).expanduser()
+        if name.startswith(("./", "../", "/", "~")) and not local.exists():
+            raise WorkerError("bad_request", f"{field}: no such file or folder: {name}")
+        cmd = [*mgen_cli(self.env), "serve", resolve_model_id(self.model_id, self.env), "--lora", f"{name}:1", "--print-plan",
+               *shlex.split(self.env.get("MGEN_LOAD_FLAGS", ""))]
+        try:
+            proc = subprocess.run(cmd, env=self.env, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True, timeout=3600)
+        except (OSError, subprocess.TimeoutExpired) as exc:
+            raise WorkerError("bad_request", f"{field}: cannot resolve {name}: {exc}") from None
+        if proc.returncode != 0:
+            lines = [ln.strip() for ln in proc.stderr.splitlines() if ln.strip()]
+            why = next((ln for ln in reversed(lines) if ln.startswith("mgen: error:")), lines[-1] if lines else f"exit {proc.returncode}")
+            raise WorkerError("bad_request", f"{field}: {why.removeprefix('mgen: error:').strip()}")
+        loras = json.loads(proc.stdout.strip().splitlines()[-1])["plan"]["loras"]
+        path = loras[-1]["path"]
+        self.lora_paths[name] = path
+        return path
+
+    def request_loras(self, job_input: dict[str, Any]) -> list[dict[str, Any]]:
+        return [{"id": lo["name"], "path": self.resolve_lora(lo["name"], i), "scale": float(lo.get("scale", 1.0))}
+                for i, lo in enumerate(job_input.get("loras") or [])]
+
+    # -- one job ----------------------------------------------------------------------------------------
+    def png_text(self, request: dict[str, Any], loras: list[dict[str, Any]]) -> list[dict[str, str]]:
+        """Per image: the A1111 `parameters` text and the `mgen` JSON, in the shape `mgen generate` writes."""
+        from .a1111 import model_slug, parameters_text
+
+        self._hashing.join()
+        plan_loras = [{"path": lo["path"], "scale": lo.get("scale", 1.0)} for lo in self.plan.get("loras") or []]
+        all_loras = plan_loras + [{"path": lo["path"], "scale": lo["scale"]} for lo in loras]
+        scheduler = request.get("scheduler") or self.loaded.components.get("scheduler")
+        out = []
+        for n in range(request["num_images"]):
+            seed = request["seed"] + n
+            record = {k: request.get(k) for k in ("prompt", "negative_prompt", "width", "height", "steps", "guidance_scale")}
+            record.update({"seed": seed, "scheduler": request.get("scheduler"), "strength": request.get("strength"),
+                           "image": None, "mask": None, "control_image": None, "params": request["params"]})
+            doc = {
+                "schema": 1, "model": self.model_id, "base": None,
+                "adapters": {"loras": [{"id": lo["id"], "scale": lo["scale"]} for lo in loras], "embeddings": [], "controlnet": None, "vae": None},
+                "request": record,
+                "plan": {"dtype": self.plan.get("dtype"), "task": self.plan.get("task"), "pipeline": self.plan.get("pipeline"),
+                         "loras": all_loras, "embeddings": self.plan.get("embeddings") or [],
+                         "controlnet": (self.plan.get("controlnet") or {}).get("path"), "vae": (self.plan.get("vae") or {}).get("path")},
+                "files": {"model": str(self._weights) if self._weights else None, "model_sha256": self._hash},
+                "runtime": self.runtime,
+            }
+            params = parameters_text(
+                prompt=request["prompt"], negative_prompt=request.get("negative_prompt"), steps=request["steps"], scheduler=scheduler,
+                guidance_scale=request["guidance_scale"], seed=seed, width=request.get("width"), height=request.get("height"),
+                model_hash=self._hash[:10] if self._hash else None, model_name=model_slug(self.model_id),
+                strength=request.get("strength"), loras=[(Path(lo["path"]).name, lo["scale"]) for lo in all_loras])
+            out.append({"parameters": params, "mgen": json.dumps(doc)})
+        return out
+
+    def run(self, job_input: Any, cancel: threading.Event | None = None, progress: Any = None) -> dict[str, Any]:
+        """One job; `cancel` stops it at the next denoising step, `progress(dict)` hears about each step."""
         from . import generate
+        from .adapters import request_adapters
 
+        cancel = cancel or threading.Event()
         if not isinstance(job_input, dict):
             raise WorkerError("bad_request", "input: must be an object")
+        job_input = dict(job_input)
+        timeout = job_input.pop("timeout", None)
+        if timeout is not None and (isinstance(timeout, bool) or not isinstance(timeout, (int, float)) or timeout <= 0):
+            raise WorkerError("bad_request", "timeout: must be a number of seconds > 0")
         if problem := validate(job_input, self.request_schema, self.request_schema):
             raise WorkerError("bad_request", problem)
         if job_input.get("response_format", "b64_json") != "b64_json":
@@ -230,8 +366,17 @@ class Runner:
         seed = job_input.get("seed")
         if seed is None:
             seed = int.from_bytes(os.urandom(4), "big")
+        limit = float(timeout) if timeout is not None else self.job_timeout
+        started = time.perf_counter()
         work = Path(tempfile.mkdtemp(prefix="mgen-runpod-"))
+        timed_out = threading.Event()
+        timer = None
+        if limit > 0:
+            timer = threading.Timer(limit, lambda: (timed_out.set(), cancel.set()))
+            timer.daemon = True
+            timer.start()
         try:
+            loras = self.request_loras(job_input)
             request: dict[str, Any] = {
                 "prompt": job_input["prompt"], "negative_prompt": job_input.get("negative_prompt"),
                 "width": job_input.get("width", self.defaults["width"]), "height": job_input.get("height", self.defaults["height"]),
@@ -247,10 +392,29 @@ class Runner:
                     path.write_bytes(data)
                     request[field] = str(path)
             record = {k: v for k, v in request.items() if k not in ("out_dir", "file_stem", "image", "mask", "control_image")}
-            request["png_text"] = [{"mgen": json.dumps({"schema": 1, "model": self.model_id, "request": {**record, "seed": seed + n}})}
-                                   for n in range(request["num_images"])]
+            if loras:
+                record["loras"] = [{"name": lo["id"], "scale": lo["scale"]} for lo in loras]
+            request["png_text"] = self.png_text(request, loras)
+            if loras:
+                request["loras"] = [{"path": lo["path"], "scale": lo["scale"]} for lo in loras]
+            last = {"at": 0.0}
+
+            def on_step(step: int, steps: int, image: int) -> None:
+                now = time.perf_counter()
+                if progress is not None and (step in (1, steps) or now - last["at"] >= _PROGRESS_EVERY_S):
+                    last["at"] = now
+                    progress({"step": step, "steps": steps, "image": image, "images": request["num_images"]})
+
             with self.lock:
-                result = generate.run(self.loaded, request, self.call_schema, lambda *_: None, threading.Event())
+                try:
+                    with request_adapters(self.loaded, request):
+                        result = generate.run(self.loaded, request, self.call_schema, on_step, cancel)
+                except WorkerError as err:
+                    if err.type == "cancelled" and timed_out.is_set():
+                        raise JobTimeout(f"timeout: the job ran past its {limit:g} s limit and was stopped") from None
+                    if err.type == "bad_params" and err.message.startswith("request.loras["):
+                        raise WorkerError("bad_request", err.message.removeprefix("request.").replace("]:", "].name:", 1)) from None
+                    raise
             images = [{"b64_json": base64.b64encode(Path(im["path"]).read_bytes()).decode("ascii"),
                        "seed": im["seed"], "width": im["width"], "height": im["height"]} for im in result["images"]]
             return {
@@ -259,18 +423,45 @@ class Runner:
                              "plan": {k: self.plan.get(k) for k in ("strategy", "pipeline", "task", "dtype", "device", "offload")},
                              **{k: v for k, v in result["metadata"].items() if k in ("pipeline", "scheduler")}},
                 "timings": {"denoise_s": result["timings"]["denoise_s"], "worker_s": result["timings"]["total_s"],
-                            "steps": result["timings"]["steps"]},
+                            "total_s": round(time.perf_counter() - started, 4), "steps": result["timings"]["steps"],
+                            "model_loads": self.loads},
             }
         finally:
+            if timer is not None:
+                timer.cancel()
             shutil.rmtree(work, ignore_errors=True)
 
-
-def make_handler(runner: Runner):
-    def handler(job: dict[str, Any]) -> dict[str, Any]:
+    def answer(self, job_input: Any, cancel: threading.Event | None = None, progress: Any = None) -> dict[str, Any]:
+        """run() with failures as RunPod's {"error": ...} output."""
         try:
-            return runner.run(job.get("input"))
+            return self.run(job_input, cancel, progress)
+        except JobTimeout as exc:
+            return {"error": str(exc)}
         except WorkerError as err:
             return {"error": f"{err.type}: {err.message}" if err.type not in ("bad_request", "bad_params") else err.message}
+
+
+def make_handler(runner: Runner, progress_update: Any = None):
+    """An async handler: the job runs in a thread, so the SDK can cancel the task (a stop signal, a timeout);
+    the cancel flag then stops the pipeline at its next denoising step."""
+    import asyncio
+
+    async def handler(job: dict[str, Any]) -> dict[str, Any]:
+        cancel = threading.Event()
+
+        def progress(info: dict[str, Any]) -> None:
+            if progress_update is not None:
+                try:
+                    progress_update(job, info)
+                except Exception as exc:  # noqa: BLE001 - progress is best effort; the job goes on
+                    print(f"mgen runpod handler: progress update failed: {exc}", file=sys.stderr)
+
+        try:
+            return await asyncio.to_thread(runner.answer, job.get("input"), cancel, progress)
+        except asyncio.CancelledError:
+            cancel.set()
+            print(f"mgen runpod handler: job {job.get('id')} cancelled; stopping at the next step", file=sys.stderr, flush=True)
+            raise
 
     return handler
 
@@ -279,9 +470,9 @@ def main() -> None:
     import runpod  # the `runpod` extra (python-runtime/requirements/runpod.txt)
 
     env = dict(os.environ)
-    runner = Runner(plan_document(env))
+    runner = Runner(plan_document(env), env)
     print(f"mgen runpod handler: {runner.model_id} loaded in {runner.load_seconds:.1f} s", file=sys.stderr, flush=True)
-    runpod.serverless.start({"handler": make_handler(runner)})
+    runpod.serverless.start({"handler": make_handler(runner, runpod.serverless.progress_update)})
 
 
 if __name__ == "__main__":

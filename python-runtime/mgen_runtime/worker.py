@@ -113,9 +113,12 @@ class Worker:
 
             if job.cancel.is_set():
                 raise WorkerError("cancelled", "generation cancelled before it started")
+            from .adapters import request_adapters
+
             schema = self._schema()
-            return generate.run(self.loaded, job.request.get("request"), schema,
-                                lambda step, steps, image: self.out.progress(job.id, step, steps, image=image), job.cancel)
+            with request_adapters(self.loaded, job.request.get("request")):  # per-request LoRAs, off again after
+                return generate.run(self.loaded, job.request.get("request"), schema,
+                                    lambda step, steps, image: self.out.progress(job.id, step, steps, image=image), job.cancel)
         if verb == "unload":
             self._unload()
             return {}

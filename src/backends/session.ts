@@ -9,6 +9,7 @@ import {buildA1111Parameters} from './a1111-parameters.js';
 import {sha256File} from './file-hash.js';
 import {modelSlug, resolveOutputPaths, writeImagesAtomically} from './output-paths.js';
 import {buildLoadPlan, type ModelRef, type PlanFlags} from './plan.js';
+import {RequestLoraResolver, type RequestLora, type ResolvedLora} from './request-loras.js';
 import {resolveModelForLoad, type ResolvedModel, type ResolveOptions} from './resolve-model.js';
 import {ensureRuntime, type RuntimeLocation} from './runtime/resolve.js';
 import {startWorker} from './worker/start-worker.js';
@@ -36,6 +37,8 @@ export interface SessionOptions extends CallerPlanFlags {
   resolve?: (id: string, opts: ResolveOptions) => Promise<ResolvedModel>;
   /** Aborting stops the worker and rejects with InterruptedError (Ctrl-C while loading). */
   signal?: AbortSignal;
+  /** Decide the plan but do not load it (`serve --print-plan`): `load` is what the plan says, the worker holds no model. */
+  planOnly?: boolean;
 }
 
 export interface GenerateInput {
@@ -53,6 +56,8 @@ export interface GenerateInput {
   strength?: number | null;
   controlImage?: string | null;
   params?: Record<string, unknown>;
+  /** LoRAs for this request only, on top of the loaded ones (MODEL_IDs, resolved like --lora). */
+  loras?: RequestLora[];
   /** Output file pattern with {seed} {n} {model} {timestamp}; default `mgen-{timestamp}-{seed}-{n}.png`. */
   out?: string;
 }
@@ -63,6 +68,8 @@ export interface GenerateOutput {
   model: string;
   seed: number;
   request: GenerateRequest;
+  /** The request's own LoRAs as named (empty when none). */
+  loras?: RequestLora[];
 }
 
 export interface Session {
@@ -149,7 +156,9 @@ export async function openSession(opts: SessionOptions): Promise<Session> {
     for (const n of notes) opts.onNote?.(n);
     stage(`loading ${opts.modelId}`);
     const tl = performance.now();
-    const load = await worker.load(plan);
+    const load: LoadResult = opts.planOnly
+      ? {pipeline: plan.pipeline, device: hello.device, dtype: plan.dtype, offload: plan.offload, load_seconds: 0, components: {}}
+      : await worker.load(plan);
     lap('load', tl);
     const ckpt = base && model.report.kind !== 'checkpoint' ? base : model;
     const adapters: AdapterIds = {
@@ -158,7 +167,11 @@ export async function openSession(opts: SessionOptions): Promise<Session> {
       controlnet: opts.controlnet ?? null,
       vae: opts.vae ?? null,
     };
-    return new OpenSession(worker, hello, plan, load, model, ckpt, runtime, {...timings, open_total: round((performance.now() - t0) / 1000)}, adapters);
+    const requestLoras = new RequestLoraResolver({
+      resolve: resolveFn, ropts: {env, python: runtime.python}, family: ckpt.report.family,
+      allowPickle: opts.allowPickle, trustRemoteCode: opts.trustRemoteCode,
+    });
+    return new OpenSession(worker, hello, plan, load, model, ckpt, runtime, {...timings, open_total: round((performance.now() - t0) / 1000)}, adapters, requestLoras);
   } catch (err) {
     const w = worker ?? (await workerP.catch(() => undefined));
     w?.kill();
@@ -199,6 +212,7 @@ class OpenSession implements Session {
     readonly runtime: RuntimeLocation,
     readonly openTimings: Record<string, number>,
     readonly adapters: AdapterIds,
+    private readonly requestLoras: RequestLoraResolver,
   ) {}
 
   async schema(): Promise<Record<string, unknown>> {
@@ -234,6 +248,8 @@ class OpenSession implements Session {
     const targets = resolveOutputPaths(input.out, {seed, numImages, model: this.model.id});
     const hash = await this.mainWeightHash();
     const scheduler = input.scheduler ?? this.load.components?.scheduler ?? null;
+    const extraLoras: ResolvedLora[] = input.loras?.length ? await this.requestLoras.resolveAll(input.loras) : [];
+    const allLoras = [...this.plan.loras.map((l) => ({path: l.path, scale: l.scale})), ...extraLoras.map((l) => ({path: l.path, scale: l.scale}))];
     const pngText = targets.map((_t, n) => {
       const s = seed + n;
       const req = {
@@ -246,17 +262,17 @@ class OpenSession implements Session {
           prompt: input.prompt, negativePrompt: input.negativePrompt, steps, scheduler, guidanceScale: guidance, seed: s,
           width: width ?? fromImage?.width ?? null, height: height ?? fromImage?.height ?? null,
           modelHash: hash ? hash.slice(0, 10) : null, modelName: modelSlug(this.ckpt.id),
-          strength: input.strength, loras: this.plan.loras.map((l) => ({name: basename(l.path), scale: l.scale})), version: 'mgen',
+          strength: input.strength, loras: allLoras.map((l) => ({name: basename(l.path), scale: l.scale})), version: 'mgen',
         }),
         mgen: JSON.stringify({
           schema: 1,
           model: this.model.pinnedId,
           base: this.model !== this.ckpt ? this.ckpt.pinnedId : null,
-          adapters: this.adapters,
+          adapters: extraLoras.length ? {...this.adapters, loras: [...this.adapters.loras, ...extraLoras.map((l) => ({id: l.id, scale: l.scale}))]} : this.adapters,
           request: req,
           plan: {
             dtype: this.plan.dtype, task: this.plan.task, pipeline: this.plan.pipeline,
-            loras: this.plan.loras.map((l) => ({path: l.path, scale: l.scale})),
+            loras: allLoras,
             embeddings: this.plan.embeddings, controlnet: this.plan.controlnet?.path ?? null, vae: this.plan.vae?.path ?? null,
           },
           files: {model: mainWeightFile(this.ckpt), model_sha256: hash},
@@ -270,6 +286,7 @@ class OpenSession implements Session {
         seed, num_images: numImages, scheduler: input.scheduler ?? null, image: input.image ?? null, mask: input.mask ?? null,
         strength: input.strength ?? null, control_image: input.controlImage ?? null, params: input.params ?? {},
         out_dir: outDir, file_stem: fileStem, png_text: pngText,
+        ...(extraLoras.length ? {loras: extraLoras.map((l) => ({path: l.path, scale: l.scale}))} : {}),
       };
       const r = await this.worker.generate(request, opts);
       if (r.images.length !== numImages) throw new GenerationError(`the worker returned ${r.images.length} images, expected ${numImages}`);
@@ -281,6 +298,7 @@ class OpenSession implements Session {
           model: this.model.id,
           seed,
           request,
+          loras: extraLoras.map((l) => ({id: l.id, scale: l.scale})),
         }),
       };
     });

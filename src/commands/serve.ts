@@ -24,7 +24,7 @@ export default class Serve extends BaseCommand {
     'no-state': Flags.boolean({description: 'do not advertise this server to `mgen generate` on this machine'}),
     json: Flags.boolean({description: 'print one JSON line {url, model, pid} when ready'}),
     'print-plan': Flags.boolean({
-      description: 'load the model once, print {model_id, plan, defaults, request_schema} as JSON and exit (the RunPod handler starts from this)',
+      description: 'decide the load plan (without loading the model), print {model_id, plan, defaults, request_schema, family, mapped_params} as JSON and exit (the RunPod handler starts from this)',
     }),
     ...loadFlags,
   };
@@ -48,7 +48,7 @@ export default class Serve extends BaseCommand {
     process.once('SIGINT', onEarlySignal);
     process.once('SIGTERM', onEarlySignal);
     const stage = await startStage(`preparing ${modelId}`);
-    const open = () => openSession({...opts, verbose: this.verbose, signal: ac.signal, onStage: (t) => stage.text(t), onNote: (t) => this.note(`mgen: ${t}`)});
+    const open = () => openSession({...opts, planOnly: flags['print-plan'], verbose: this.verbose, signal: ac.signal, onStage: (t) => stage.text(t), onNote: (t) => this.note(`mgen: ${t}`)});
     let session;
     try {
       session = await open();
@@ -58,14 +58,19 @@ export default class Serve extends BaseCommand {
       process.removeListener('SIGTERM', onEarlySignal);
     }
     if (flags['print-plan']) {
-      const {nativeRequestSchema} = await import('../backends/server/native.js');
+      const {MAPPED_PIPELINE_PARAMS, nativeRequestSchema} = await import('../backends/server/native.js');
       const {DEFAULT_CAPS} = await import('../backends/server/types.js');
       const caps = {...DEFAULT_CAPS, maxSize: flags['max-size'], maxSteps: flags['max-steps'], maxImages: flags['max-images']};
+      const report = session.model.report;
+      // The model is not loaded here (the handler loads it, once): the pipeline's own __call__ parameters join the
+      // request schema there, leaving out `mapped_params` (the ones our fields stand for).
       const doc = {
         model_id: modelId,
         plan: session.plan,
-        defaults: session.model.report.defaults,
-        request_schema: nativeRequestSchema(await session.schema(), caps),
+        defaults: report.defaults,
+        request_schema: nativeRequestSchema(null, caps),
+        mapped_params: [...MAPPED_PIPELINE_PARAMS],
+        family: report.kind === 'checkpoint' ? report.family : (report.base?.family ?? report.family),
       };
       await session.close().catch(() => session.worker.kill());
       process.stdout.write(JSON.stringify(doc) + '\n');

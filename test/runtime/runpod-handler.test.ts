@@ -3,8 +3,10 @@
 // runtime venv stays as it is) -- the same script the Docker image runs.
 import {afterAll, beforeAll, describe, expect, it} from '@jest/globals';
 import {spawn, spawnSync, type ChildProcess} from 'node:child_process';
-import {existsSync} from 'node:fs';
+import {existsSync, mkdtempSync, readFileSync, rmSync} from 'node:fs';
+import {createServer as createHttpServer, type Server} from 'node:http';
 import {createServer} from 'node:net';
+import {tmpdir} from 'node:os';
 import {delimiter, join} from 'node:path';
 import {readPngInfo} from '../../src/backends/png-metadata.js';
 import {ROOT, TEST_HOME, testEnv, testPython} from './support.js';
@@ -13,6 +15,11 @@ const EXTRA = join(TEST_HOME, 'runpod-extra');
 let child: ChildProcess | undefined;
 let url = '';
 let stderr = '';
+let scratch = '';
+let loadLog = '';
+/** What the SDK's progress_update posted (RUNPOD_WEBHOOK_POST_OUTPUT points at this loopback receiver). */
+const posted: Array<{id: string | null; body: any}> = [];
+let receiver: Server | undefined;
 
 function freePort(): Promise<number> {
   return new Promise((res, rej) => {
@@ -43,6 +50,23 @@ beforeAll(async () => {
   }
   const port = await freePort();
   url = `http://127.0.0.1:${port}`;
+  scratch = mkdtempSync(join(tmpdir(), 'mgen-runpod-test-'));
+  loadLog = join(scratch, 'loads.log');
+  receiver = createHttpServer((req, res) => {
+    let data = '';
+    req.on('data', (c: Buffer) => (data += c.toString()));
+    req.on('end', () => {
+      const id = new URL(req.url ?? '/', 'http://x').searchParams.get('id');
+      try {
+        posted.push({id, body: JSON.parse(data)});
+      } catch {
+        posted.push({id, body: data});
+      }
+      res.end('ok');
+    });
+  });
+  await new Promise<void>((r) => receiver!.listen(0, '127.0.0.1', () => r()));
+  const receiverPort = (receiver.address() as {port: number}).port;
   const env = testEnv({
     MODEL_ID: 'builtin:tiny-sd',
     MGEN_CLI: `${process.execPath} ${join(ROOT, 'bin', 'mgen')}`,
@@ -50,6 +74,8 @@ beforeAll(async () => {
     // The runtime's own package first, then the extra (its pins never include torch).
     PYTHONPATH: [join(ROOT, 'python-runtime'), EXTRA].join(delimiter),
     RUNPOD_HF_CACHE: join(TEST_HOME, 'no-runpod-cache'),
+    RUNPOD_WEBHOOK_POST_OUTPUT: `http://127.0.0.1:${receiverPort}/done?id=$ID`,
+    MGEN_LOAD_LOG: loadLog,
   });
   child = spawn(python, ['-m', 'mgen_runtime.runpod_handler', '--rp_serve_api', '--rp_api_host', '127.0.0.1', '--rp_api_port', String(port)], {env, stdio: ['ignore', 'ignore', 'pipe']});
   child.stderr!.on('data', (c: Buffer) => (stderr = (stderr + c.toString()).slice(-20_000)));
@@ -65,7 +91,14 @@ beforeAll(async () => {
 
 afterAll(() => {
   child?.kill('SIGKILL');
+  receiver?.close();
+  if (scratch) rmSync(scratch, {recursive: true, force: true});
 });
+
+const idat = (b64: string) => {
+  const buf = Buffer.from(b64, 'base64');
+  return buf.subarray(buf.indexOf('IDAT')).toString('base64');
+};
 
 describe('RunPod handler via the SDK local API server', () => {
   it('answers /runsync with base64 PNGs, seeds and metadata in the /v1/generate shape', async () => {
@@ -80,13 +113,81 @@ describe('RunPod handler via the SDK local API server', () => {
     expect(metadata).toMatchObject({model: 'builtin:tiny-sd', seed: 21, seeds: [21, 22], plan: {pipeline: 'StableDiffusionPipeline'}});
     // Same seed, same pixels; the model stayed loaded (one start line in the log).
     const again = await runsync({prompt: 'a red cube', width: 64, height: 64, steps: 2, seed: 21});
-    const idat = (b64: string) => {
-      const buf = Buffer.from(b64, 'base64');
-      return buf.subarray(buf.indexOf('IDAT'));
-    };
-    expect(idat(again.output.images[0].b64_json).equals(idat(images[0].b64_json))).toBe(true);
+    expect(idat(again.output.images[0].b64_json)).toBe(idat(images[0].b64_json));
     expect(stderr.match(/mgen runpod handler: .* loaded in/g)).toHaveLength(1);
   }, 300_000);
+
+  it('loaded the model exactly once in all processes (the CLI only decided the plan)', async () => {
+    const lines = readFileSync(loadLog, 'utf8').trim().split('\n');
+    expect(lines).toHaveLength(1);
+    const out = await runsync({prompt: 'a red cube', width: 64, height: 64, steps: 1, seed: 1});
+    expect(out.output.timings.model_loads).toBe(1);
+    expect(readFileSync(loadLog, 'utf8').trim().split('\n')).toHaveLength(1);
+  }, 120_000);
+
+  it('writes the A1111 parameters text and the mgen JSON chunk that `mgen generate` writes', async () => {
+    const out = await runsync({prompt: 'a red cube', negative_prompt: 'blur', width: 64, height: 64, steps: 2, seed: 33, guidance_scale: 7});
+    const info = readPngInfo(Buffer.from(out.output.images[0].b64_json, 'base64'));
+    expect(info.text.parameters).toMatch(/^a red cube\nNegative prompt: blur\nSteps: 2, Sampler: \S.*, CFG scale: 7, Seed: 33, Size: 64x64, Model hash: [0-9a-f]{10}, Model: tiny-sd, Version: mgen$/);
+    const doc = JSON.parse(info.text.mgen!);
+    expect(doc).toMatchObject({
+      schema: 1,
+      model: 'builtin:tiny-sd',
+      adapters: {loras: [], embeddings: [], controlnet: null, vae: null},
+      request: {prompt: 'a red cube', negative_prompt: 'blur', seed: 33, steps: 2, width: 64, height: 64, guidance_scale: 7},
+      plan: {pipeline: 'StableDiffusionPipeline', task: 'text-to-image', loras: []},
+      runtime: {device: 'cpu'},
+    });
+    expect(doc.files.model_sha256).toMatch(/^[0-9a-f]{64}$/);
+    expect(info.text.parameters).toContain(`Model hash: ${doc.files.model_sha256.slice(0, 10)}`);
+  }, 120_000);
+
+  it('sends denoising progress through the SDK while a job runs', async () => {
+    const before = posted.length;
+    const out = await runsync({prompt: 'progress', width: 64, height: 64, steps: 3, seed: 2});
+    expect(out.status).toBe('COMPLETED');
+    const deadline = Date.now() + 20_000;
+    const last = (p: {body: any}) => p.body?.output?.step !== undefined && p.body.output.step === p.body.output.steps;
+    while (Date.now() < deadline && !posted.slice(before).some(last)) await new Promise((r) => setTimeout(r, 100));
+    const mine = posted.slice(before).filter((p) => p.id === out.id);
+    expect(mine.length).toBeGreaterThanOrEqual(2);
+    // The loop's own count (PNDM runs one iteration more than the steps asked for).
+    const total = mine[0]!.body.output.steps;
+    expect(total).toBeGreaterThanOrEqual(3);
+    for (const p of mine) expect(p.body).toMatchObject({status: 'IN_PROGRESS', output: {steps: total, image: 0, images: 1}});
+    expect(mine.map((p) => p.body.output.step)).toEqual(expect.arrayContaining([1, total]));
+  }, 120_000);
+
+  it('stops a job at the next step when it runs past input.timeout, and keeps serving', async () => {
+    const t0 = Date.now();
+    const out = await runsync({prompt: 'too long', width: 256, height: 256, steps: 150, seed: 3, timeout: 0.5});
+    expect(out.status).toBe('FAILED');
+    expect(out.error).toMatch(/^timeout: the job ran past its 0\.5 s limit/);
+    expect(Date.now() - t0).toBeLessThan(120_000);
+    expect((await runsync({prompt: 'x', width: 64, height: 64, steps: 1, seed: 3})).status).toBe('COMPLETED');
+    expect((await runsync({prompt: 'x', timeout: -1})).error).toMatch(/^timeout: must be a number/);
+  }, 300_000);
+
+  it('applies per-request loras for that job only, and refuses unknown ones naming loras[i].name', async () => {
+    const base = {prompt: 'a red cube', width: 64, height: 64, steps: 2, seed: 5};
+    const plain = await runsync(base);
+    const withLora = await runsync({...base, loras: [{name: 'builtin:tiny-sd-lora-kohya', scale: 1}]});
+    expect(withLora.status).toBe('COMPLETED');
+    expect(idat(withLora.output.images[0].b64_json)).not.toBe(idat(plain.output.images[0].b64_json));
+    const info = readPngInfo(Buffer.from(withLora.output.images[0].b64_json, 'base64'));
+    expect(info.text.parameters).toContain('Lora hashes: "tiny-sd-lora-kohya.safetensors: 1"');
+    expect(JSON.parse(info.text.mgen!).adapters.loras).toEqual([{id: 'builtin:tiny-sd-lora-kohya', scale: 1}]);
+    const zero = await runsync({...base, loras: [{name: 'builtin:tiny-sd-lora-kohya', scale: 0}]});
+    expect(idat(zero.output.images[0].b64_json)).toBe(idat(plain.output.images[0].b64_json));
+    const after = await runsync(base);
+    expect(idat(after.output.images[0].b64_json)).toBe(idat(plain.output.images[0].b64_json));
+    const missing = await runsync({...base, loras: [{name: join(scratch, 'nope.safetensors')}]});
+    expect(missing.status).toBe('FAILED');
+    expect(missing.error).toMatch(/^loras\[0\]\.name: /);
+    const ti = await runsync({...base, loras: [{name: 'builtin:tiny-sd-ti'}]});
+    expect(ti.status).toBe('FAILED');
+    expect(ti.error).toMatch(/^loras\[0\]\.name: /);
+  }, 600_000);
 
   it.each([
     [{prompt: 'x', width: 65}, /^width: must be multiple of 8/],

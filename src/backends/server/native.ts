@@ -80,5 +80,6 @@ export function toSessionInput(body: NativeRequest, out: string): SessionGenerat
   if (body.num_images != null) input.numImages = body.num_images;
   if (body.scheduler != null) input.scheduler = body.scheduler;
   if (body.strength != null) input.strength = body.strength;
+  if (body.loras?.length) input.loras = body.loras.map((l) => ({id: l.name, scale: l.scale ?? 1}));
   return input;
 }

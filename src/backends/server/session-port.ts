@@ -9,7 +9,9 @@ export type ServeSession = Pick<Session, 'worker' | 'hello' | 'plan' | 'schema' 
 
 /** What `generate --json` prints for one run (seed, model, timings, plan, runtime), plus the request, without local paths. */
 export function generationMetadata(out: SessionGenerateOutput, session: ServeSession): Record<string, unknown> {
-  const {out_dir: _o, file_stem: _f, png_text: _p, ...request} = out.request;
+  const {out_dir: _o, file_stem: _f, png_text: _p, loras: _l, ...rest} = out.request;
+  // The request's LoRAs as the client named them, not as local paths.
+  const request = out.loras?.length ? {...rest, loras: out.loras.map((l) => ({name: l.id, scale: l.scale}))} : rest;
   const p = session.plan;
   const h = session.hello;
   return {

@@ -45,6 +45,8 @@ export interface GenerateRequest {
   out_dir: string;
   file_stem: string;
   png_text: Array<Record<string, string>>;
+  /** LoRAs for this request only (absolute paths), on top of the plan's; see docs/worker-protocol.md. */
+  loras?: Array<{path: string; scale: number}>;
 }
 
 export interface HelloResult {

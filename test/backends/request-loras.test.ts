@@ -1,0 +1,107 @@
+import {describe, expect, it} from '@jest/globals';
+import {mkdtemp, rm, writeFile} from 'node:fs/promises';
+import {tmpdir} from 'node:os';
+import {join} from 'node:path';
+import type {ModelReport} from '../../src/detect/types.js';
+import {NetworkError, NotFoundError, UsageError} from '../../src/errors.js';
+import {RequestLoraResolver} from '../../src/backends/request-loras.js';
+import type {ResolvedModel} from '../../src/backends/resolve-model.js';
+import {toSessionInput} from '../../src/backends/server/native.js';
+import {report} from './report-fixture.js';
+
+const lora = (family: string, over: Partial<ModelReport> = {}): ModelReport =>
+  report({kind: 'lora', format: 'single-file', family: family as ModelReport['family'], base: {family: family as ModelReport['family'], suggested: null}, ...over} as Partial<ModelReport>);
+
+/** A resolver over a table of id -> report (or error), counting calls. */
+function resolverFor(table: Record<string, ModelReport | Error>, o: {allowPickle?: boolean} = {}) {
+  const calls: string[] = [];
+  const resolve = async (id: string): Promise<ResolvedModel> => {
+    calls.push(id);
+    const r = table[id];
+    if (r === undefined) throw new NotFoundError(`no such file or folder: ${id}`);
+    if (r instanceof Error) throw r;
+    return {id, pinnedId: id, path: `/cache/${id.replace(/[^a-z0-9]/gi, '_')}.safetensors`, report: r, configRepo: null, baseId: null};
+  };
+  return {calls, r: new RequestLoraResolver({resolve, ropts: {}, family: 'sd1', allowPickle: o.allowPickle})};
+}
+
+describe('RequestLoraResolver', () => {
+  it('resolves LoRAs for the loaded family to absolute paths and remembers them', async () => {
+    const {calls, r} = resolverFor({'org/a': lora('sd1'), 'civitai:1': lora('sd1')});
+    const out = await r.resolveAll([{id: 'org/a', scale: 0.5}, {id: 'civitai:1', scale: 1}]);
+    expect(out).toEqual([
+      {id: 'org/a', scale: 0.5, path: '/cache/org_a.safetensors'},
+      {id: 'civitai:1', scale: 1, path: '/cache/civitai_1.safetensors'},
+    ]);
+    await r.resolveAll([{id: 'org/a', scale: 2}]);
+    expect(calls).toEqual(['org/a', 'civitai:1']);
+    expect(r.size).toBe(2);
+  });
+
+  it.each([
+    ['a missing id', 'nope', /^loras\[0\]\.name: cannot use nope: no such file or folder: nope$/],
+    ['a textual inversion', 'ti', /^loras\[0\]\.name: ti is a textual-inversion, not a LoRA$/],
+    ['an unknown kind', 'what', /^loras\[0\]\.name: what is not a model mgen recognizes, not a LoRA$/],
+    ['a LoRA for another family', 'xl', /^loras\[0\]\.name: xl is a LoRA for sdxl but the loaded model is sd1$/],
+    ['a pickle LoRA without --allow-pickle', 'pkl', /^loras\[0\]\.name: pkl is a pickle checkpoint/],
+    ['an unknown builtin', 'builtin:x', /^loras\[0\]\.name: cannot use builtin:x: unknown builtin model builtin:x \(known: /],
+  ])('refuses %s as a usage error naming the field', async (_what, id, re) => {
+    const {r} = resolverFor({
+      ti: lora('sd1', {kind: 'textual-inversion'}),
+      what: lora('sd1', {kind: 'unknown'}),
+      xl: lora('sdxl'),
+      pkl: lora('sd1', {format: 'pickle', security: {pickle: true, unsafe_globals: [], trust_remote_code_needed: false}}),
+      'builtin:x': new UsageError('unknown builtin model builtin:x', {hint: 'known: builtin:tiny-sd'}),
+    });
+    const err = await r.resolveAll([{id, scale: 1}]).catch((e: unknown) => e);
+    expect(err).toBeInstanceOf(UsageError);
+    expect((err as Error).message).toMatch(re);
+  });
+
+  it('names the entry by its index and lets a pickle through with allowPickle', async () => {
+    const pkl = lora('sd1', {format: 'pickle', security: {pickle: true, unsafe_globals: [], trust_remote_code_needed: false}});
+    const {r} = resolverFor({ok: lora('sd1'), pkl, xl: lora('sdxl')}, {allowPickle: true});
+    await expect(r.resolveAll([{id: 'ok', scale: 1}, {id: 'pkl', scale: 1}])).resolves.toHaveLength(2);
+    await expect(r.resolveAll([{id: 'ok', scale: 1}, {id: 'xl', scale: 1}])).rejects.toThrow(/^loras\[1\]\.name: /);
+  });
+
+  it('refuses the same LoRA twice in one request', async () => {
+    const {r} = resolverFor({'org/a': lora('sd1')});
+    await expect(r.resolveAll([{id: 'org/a', scale: 1}, {id: 'org/a', scale: 0.5}])).rejects.toThrow(/^loras\[1\]\.name: the same LoRA as loras\[0\]/);
+  });
+
+  it('keeps a network failure as it is and does not remember failures', async () => {
+    const table: Record<string, ModelReport | Error> = {'org/down': new NetworkError('cannot reach huggingface.co')};
+    const {calls, r} = resolverFor(table);
+    await expect(r.resolveAll([{id: 'org/down', scale: 1}])).rejects.toBeInstanceOf(NetworkError);
+    table['org/down'] = lora('sd1');
+    await expect(r.resolveAll([{id: 'org/down', scale: 1}])).resolves.toHaveLength(1);
+    expect(calls).toEqual(['org/down', 'org/down']);
+  });
+
+  it('looks at a local file again when it changed on disk', async () => {
+    const dir = await mkdtemp(join(tmpdir(), 'mgen-rl-'));
+    try {
+      const file = join(dir, 'l.safetensors');
+      await writeFile(file, 'a');
+      const {calls, r} = resolverFor({[file]: lora('sd1')});
+      await r.resolveAll([{id: file, scale: 1}]);
+      await r.resolveAll([{id: file, scale: 1}]);
+      expect(calls).toHaveLength(1);
+      await writeFile(file, 'bb');
+      await r.resolveAll([{id: file, scale: 1}]);
+      expect(calls).toHaveLength(2);
+    } finally {
+      await rm(dir, {recursive: true, force: true});
+    }
+  });
+});
+
+describe('native request -> session input', () => {
+  it('passes loras on as MODEL_IDs with scale 1 by default', () => {
+    const input = toSessionInput({prompt: 'a', loras: [{name: 'org/a', scale: 0.7}, {name: 'builtin:tiny-sd-lora-peft'}]}, '/o/x.png');
+    expect(input.loras).toEqual([{id: 'org/a', scale: 0.7}, {id: 'builtin:tiny-sd-lora-peft', scale: 1}]);
+    expect(input.params).toEqual({});
+    expect(toSessionInput({prompt: 'a'}, '/o/x.png').loras).toBeUndefined();
+  });
+});
