@@ -125,7 +125,7 @@ async function buildVenv(
       const last = lastLine(pip.stderr) || lastLine(pip.stdout);
       const missing = /No matching distribution found for (\S+)/.exec(pip.stderr)?.[1];
       if (missing && opts.noIndex) {
-        throw new RuntimeSetupError(`no wheel for ${missing} in ${opts.findLinks ?? 'the --find-links folder'} (--no-index)`, {
+        throw new RuntimeSetupError(`no wheel for ${missing}${opts.findLinks ? ` in ${opts.findLinks}` : ''} (--no-index)`, {
           detail: (pip.stdout + pip.stderr).slice(-8000),
           hint: `add it with \`mgen runtime wheels DIR --only ${missing.split(/[=<>!~]/)[0]}\` on a machine with network`,
         });

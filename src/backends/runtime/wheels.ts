@@ -67,6 +67,9 @@ export interface WheelsOptions {
   skip?: string[];
   /** The interpreter whose pip downloads (default python3); the wheels are picked for its Python and platform. */
   python?: string;
+  /** Wheels for a target machine's Python version / platform (pip download --python-version / --platform). */
+  pythonVersion?: string;
+  platform?: string;
   runtimeDir?: string;
   env?: NodeJS.ProcessEnv;
 }
@@ -104,6 +107,8 @@ export async function downloadWheels(o: WheelsOptions): Promise<WheelsResult> {
   try {
     const args = ['-m', 'pip', 'download', '--disable-pip-version-check', '--no-input', '--no-deps', '--only-binary', ':all:', '-r', reqFile, '-d', dir];
     if (before.missing.some((r) => r.hashes.length > 0)) args.push('--require-hashes');
+    if (o.pythonVersion) args.push('--python-version', o.pythonVersion);
+    if (o.platform) args.push('--platform', o.platform);
     const r = await runProcess(o.python ?? 'python3', args, {env, timeoutMs: 3_600_000});
     if (r.code !== 0) {
       throw new RuntimeSetupError(`downloading wheels failed: ${lastLine(r.stderr) || lastLine(r.stdout) || r.error?.message || 'pip failed'}`, {

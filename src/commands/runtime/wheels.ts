@@ -13,6 +13,8 @@ export default class RuntimeWheels extends BaseCommand {
     only: Flags.string({description: 'only this package (repeatable)', multiple: true}),
     skip: Flags.string({description: 'leave this package out (repeatable), e.g. torch', multiple: true}),
     python: Flags.string({description: 'the interpreter whose pip downloads; wheels are picked for its Python version and platform (default: the runtime, else python3)'}),
+    'python-version': Flags.string({description: 'wheels for another Python version than the downloading one, e.g. 3.12 (pip --python-version)'}),
+    platform: Flags.string({description: 'wheels for another platform, e.g. manylinux_2_28_x86_64 (pip --platform)'}),
   };
 
   async run(): Promise<void> {
@@ -23,7 +25,8 @@ export default class RuntimeWheels extends BaseCommand {
       const {findRuntime} = await import('../../backends/runtime/resolve.js');
       python = (await findRuntime().catch(() => null))?.python;
     }
-    const r = await downloadWheels({dir: args.dir, profile: flags.profile as 'auto' | 'cpu' | 'cuda', only: flags.only, skip: flags.skip, python});
+    const r = await downloadWheels({dir: args.dir, profile: flags.profile as 'auto' | 'cpu' | 'cuda', only: flags.only, skip: flags.skip, python,
+      pythonVersion: flags['python-version'], platform: flags.platform});
     process.stdout.write(`${r.files.length} wheel${r.files.length === 1 ? '' : 's'} in ${r.dir} (${r.downloaded} downloaded now)\n`);
   }
 }
