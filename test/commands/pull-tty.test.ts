@@ -9,7 +9,7 @@ import {existsSync, mkdtempSync, readdirSync, readFileSync, rmSync} from 'node:f
 import net from 'node:net';
 import {tmpdir} from 'node:os';
 import {join, resolve} from 'node:path';
-import {safetensors} from '../helpers/hub-fixtures.js';
+import {safetensors, singleFileRepo} from '../helpers/hub-fixtures.js';
 import {startCivitai, type LoopbackCivitai} from '../helpers/loopback-civitai.js';
 import {commitOf, startHub, type LoopbackHub} from '../helpers/loopback-hub.js';
 
@@ -107,6 +107,7 @@ beforeAll(async () => {
     {path: 'README.md', content: Buffer.from('# slow\n')},
     {path: 'model.safetensors', content: BIG},
   ]});
+  hub.addRepo(singleFileRepo('org/two', ['a.safetensors', 'b.safetensors']));
   slowCdn = await throttlingProxy(hub.cdnUrl, 800_000);
   hub.cdnUrl = slowCdn.url;
   civ = await startCivitai({id: 8, name: 'C', type: 'Checkpoint', versions: [{id: 80, modelId: 8, name: 'v1', files: [
@@ -166,6 +167,27 @@ afterAll(async () => {
     expect(doc.path).toBe(join(env.MGEN_HOME!, 'models', sha(B), 'b.safetensors'));
     expect(sha(readFileSync(doc.path))).toBe(sha(B));
     expect(readdirSync(join(env.MGEN_HOME!, 'models')).filter((n) => /^[0-9a-f]{64}$/.test(n))).toEqual([sha(B)]);
+  }, 90_000);
+
+  it('asks which HF weight file on a TTY: arrow down + Enter pulls the second one', async () => {
+    const env = homeEnv();
+    let typed = false;
+    const r = await inPty(['pull', 'org/two', '--json'], env, {
+      react: (screen, type) => {
+        if (!typed && /Several weight files: which one\?/.test(screen) && /b\.safetensors/.test(screen)) {
+          typed = true;
+          type('\x1b[B');
+          setTimeout(() => type('\r'), 300);
+        }
+      },
+    });
+    expect(typed).toBe(true);
+    expect(r.code).toBe(0);
+    const screen = plain(r.screen);
+    const json = screen.slice(screen.indexOf('{"id"'));
+    const doc = JSON.parse(json.slice(0, json.lastIndexOf('}') + 1));
+    expect(doc.files.map((f: {path: string}) => f.path)).toEqual(['b.safetensors']);
+    expect(readdirSync(join(env.HF_HOME!, 'hub', 'models--org--two', 'snapshots', commitOf('org/two')))).toEqual(['b.safetensors']);
   }, 90_000);
 
   it('Ctrl-C at the file prompt exits 130 with one line and no stack, pulling nothing', async () => {
