@@ -132,6 +132,8 @@ afterAll(async () => {
     // Intermediate frames: part of the bytes done, a non-zero speed and an ETA in seconds.
     const mid = frames.filter((l) => /^total .*\| *([1-9]\d?)% [\d.]+ [kM]B\/3\.5 MB [\d.]+ [kM]B\/s ETA \d+s/.test(l));
     expect(mid.length).toBeGreaterThanOrEqual(2);
+    // Each frame fits the terminal's 100 columns (a longer one loses its speed and ETA at the right edge).
+    expect(frames.filter((l) => l.trimEnd().length > 100)).toEqual([]);
     // Every partial frame has a measured speed and an ETA (the first bytes already give a speed).
     const partial = frames.filter((l) => /\| *([1-9]\d?)% /.test(l));
     expect(partial.filter((l) => !/ [1-9][\d.]* [kM]?B\/s ETA [1-9]\d*s$/.test(l.trim()))).toEqual([]);
@@ -144,6 +146,26 @@ afterAll(async () => {
     expect(stdout).toMatch(new RegExp(`^org/slow \\(main@${commitOf('org/slow').slice(0, 12)}\\): 1 files?, 3\\.5 MB total, 3\\.5 MB downloaded\\n\\S+\\n$`));
     expect(screen).not.toContain('3.5 MB total, 3.5 MB downloaded');
     expect(existsSync(join(env.HF_HOME!, 'hub', 'models--org--slow', 'blobs', sha(BIG)))).toBe(true);
+  }, 90_000);
+
+  it('Ctrl-C during the download: exit 130, one line, the cursor shown again, the blob not in place', async () => {
+    const env = homeEnv();
+    let typed = false;
+    const r = await inPty(['pull', 'org/slow'], env, {
+      react: (screen, type) => {
+        if (!typed && /\| *[1-9]\d?% /.test(plain(screen))) {
+          typed = true;
+          type('\x03');
+        }
+      },
+    });
+    expect(typed).toBe(true);
+    expect(r.code).toBe(130);
+    // cli-progress hides the cursor while drawing; it must be visible again after the interruption.
+    expect(r.screen.lastIndexOf('\x1b[?25h')).toBeGreaterThan(r.screen.lastIndexOf('\x1b[?25l'));
+    const lines = plain(r.screen).split('\n').map((l) => l.trim()).filter((l) => l && !/\|.*\|/.test(l) && l !== '^C');
+    expect(lines).toEqual([expect.stringMatching(/^mgen: error: interrupted/)]);
+    expect(existsSync(join(env.HF_HOME!, 'hub', 'models--org--slow', 'blobs', sha(BIG)))).toBe(false);
   }, 90_000);
 
   it('asks which CivitAI file on a TTY: arrow down + Enter pulls the second one', async () => {

@@ -87,6 +87,9 @@ export async function barProgress(stream: NodeJS.WriteStream = process.stderr): 
     // Speed and ETA come from our own sliding window (cli-progress's ETA says 0s before the first byte).
     format: '{label} |{bar}| {percentage}% {done}/{size} {speed}/s{left}',
     formatValue: (v: number, _o: unknown, type: string) => (type === 'value' || type === 'total' ? formatBytes(v) : String(v)),
+    // The bar takes what the label (28) and the figures (about 45) leave of the terminal's width: with the default
+    // 40 the line is ~105 columns, and an 80-column terminal cut off the speed and the ETA.
+    barsize: Math.max(10, Math.min(40, (stream.columns || 80) - 76)),
     fps: 5,
   }, cp.Presets.shades_classic);
   const bars = new Map<string, {bar: ReturnType<typeof multi.create>; done: number; total: number; rate: Rate}>();
