@@ -3,7 +3,6 @@
 // speed, ETA, the final 100% line), that stdout carries only the result when it is captured apart, and the
 // inquirer file choice (arrow keys + Enter picks a file; Ctrl-C leaves cleanly).
 import {afterAll, beforeAll, describe, expect, it} from '@jest/globals';
-import {spawn, spawnSync} from 'node:child_process';
 import {createHash} from 'node:crypto';
 import {existsSync, mkdtempSync, readdirSync, readFileSync, rmSync} from 'node:fs';
 import net from 'node:net';
@@ -12,10 +11,10 @@ import {join, resolve} from 'node:path';
 import {safetensors, singleFileRepo} from '../helpers/hub-fixtures.js';
 import {startCivitai, type LoopbackCivitai} from '../helpers/loopback-civitai.js';
 import {commitOf, startHub, type LoopbackHub} from '../helpers/loopback-hub.js';
+import {hasScript, inPty as inPtyRaw, plainScreen} from '../helpers/pty.js';
 
 const ROOT = resolve(import.meta.dirname ?? new URL('.', import.meta.url).pathname, '..', '..');
 const BIN = join(ROOT, 'bin', 'mgen');
-const hasScript = spawnSync('script', ['--version']).status === 0;
 
 let hub: LoopbackHub;
 let civ: LoopbackCivitai;
@@ -58,38 +57,8 @@ async function throttlingProxy(target: string, bytesPerSecond: number): Promise<
   };
 }
 
-interface PtyRun {
-  code: number | null;
-  /** Everything the terminal showed (stderr, and stdout unless redirected). */
-  screen: string;
-}
-
-const q = (s: string) => `'${s.replace(/'/g, `'\\''`)}'`;
-
-/** Runs `mgen ARGS` on a pseudo-terminal (100 columns); `react` sees the screen so far and may type. */
-function inPty(args: string[], env: NodeJS.ProcessEnv, opts: {stdoutTo?: string; react?: (screen: string, type: (keys: string) => void) => void} = {}): Promise<PtyRun> {
-  const cmd = `stty cols 100 rows 30; exec ${q(process.execPath)} ${q(BIN)} ${args.map(q).join(' ')}${opts.stdoutTo ? ` > ${q(opts.stdoutTo)}` : ''}`;
-  return new Promise((res) => {
-    const child = spawn('script', ['-qfec', cmd, '/dev/null'], {env: {...env, TERM: 'xterm-256color'}, stdio: ['pipe', 'pipe', 'pipe']});
-    let screen = '';
-    const timer = setTimeout(() => child.kill('SIGKILL'), 60_000);
-    const type = (keys: string) => child.stdin.write(keys);
-    child.stdout.on('data', (c: Buffer) => {
-      screen += c.toString('utf8');
-      opts.react?.(screen, type);
-    });
-    child.stderr.on('data', (c: Buffer) => (screen += c.toString('utf8')));
-    child.on('close', (code) => {
-      clearTimeout(timer);
-      child.stdin.destroy();
-      if (process.env.PTY_DEBUG) process.stderr.write(`\n=== ${args.join(" ")} rc=${code}\n${JSON.stringify(screen)}\n`);
-      res({code, screen});
-    });
-  });
-}
-
-/** The screen as lines: each control sequence (cursor moves redraw the bars in place) and carriage return ends a line. */
-const plain = (s: string) => s.replace(/\x1b\[[0-9;?]*[A-Za-z]/g, '\n').replace(/\r\n?/g, '\n').replace(/\n+/g, '\n');
+const inPty = (args: string[], env: NodeJS.ProcessEnv, opts: Parameters<typeof inPtyRaw>[2] = {}) => inPtyRaw([process.execPath, BIN, ...args], env, opts);
+const plain = plainScreen;
 
 function homeEnv(): NodeJS.ProcessEnv {
   const home = mkdtempSync(join(tmp, 'home-'));

@@ -12,7 +12,8 @@ import {tmpdir} from 'node:os';
 import {join} from 'node:path';
 import {readPngInfo} from '../../src/backends/png-metadata.js';
 import {mgenHome} from '../../src/backends/paths.js';
-import {cli, TEST_HOME, testPython, tiny, type CliResult} from './support.js';
+import {inPty, plainScreen} from '../helpers/pty.js';
+import {cli, ROOT, TEST_HOME, testPython, tiny, type CliResult} from './support.js';
 
 let tmp: string;
 let given: string; // the interpreter that already has torch
@@ -26,15 +27,15 @@ function py(python: string, code: string): string {
   return r.stdout.trim();
 }
 
-/** The CLI with its own MGEN_HOME, no MGEN_PYTHON, and pip cut off from the machine's pip config and indexes. */
+/** Its own MGEN_HOME, no MGEN_PYTHON, and pip cut off from the machine's pip config and indexes. */
+const mgenEnv = (home: string): NodeJS.ProcessEnv => ({
+  MGEN_HOME: home, MGEN_PYTHON: undefined, PIP_CONFIG_FILE: '/dev/null',
+  PIP_FIND_LINKS: undefined, PIP_INDEX_URL: undefined, PIP_EXTRA_INDEX_URL: undefined, PIP_NO_INDEX: undefined,
+  NO_COLOR: '1', HF_HUB_OFFLINE: '1',
+});
+
 function mgen(home: string, args: string[]): Promise<CliResult> {
-  return cli(args, {
-    env: {
-      MGEN_HOME: home, MGEN_PYTHON: undefined, PIP_CONFIG_FILE: '/dev/null',
-      PIP_FIND_LINKS: undefined, PIP_INDEX_URL: undefined, PIP_EXTRA_INDEX_URL: undefined, PIP_NO_INDEX: undefined,
-    },
-    timeoutMs: 400_000,
-  });
+  return cli(args, {env: mgenEnv(home), timeoutMs: 400_000});
 }
 
 // Where torch would be imported from (found, not imported: the install itself already imported it).
@@ -94,11 +95,20 @@ describe('mgen runtime install --python VENV --system-site-packages', () => {
     expect(report).toMatchObject({ok: true, python: venvPy, source: 'provisioned', profile: 'cpu', device: 'cpu', problems: []});
     expect(d.code).toBe(0);
 
+    // On a terminal (src/cli/progress.ts): the spinner while preparing, the denoising bar, and stdout (sent to a
+    // file) holding only the image's path.
     const out = join(tmp, 'ssp.png');
-    const g = await mgen(home, ['generate', 'builtin:tiny-sd', '--prompt', 'a cube', '--width', '64', '--height', '64', '--steps', '2', '--seed', '1', '--out', out]);
-    expect(g.stderr).toBe('');
+    const stdoutFile = join(tmp, 'generate-stdout.txt');
+    const args = ['generate', 'builtin:tiny-sd', '--prompt', 'a cube', '--width', '64', '--height', '64', '--steps', '2', '--seed', '1', '--out', out];
+    const g = await inPty([process.execPath, join(ROOT, 'bin', 'mgen'), ...args], {...process.env, ...mgenEnv(home)}, {stdoutTo: stdoutFile, timeoutMs: 300_000});
     expect(g.code).toBe(0);
-    expect(g.stdout.trim()).toBe(out);
+    const screen = plainScreen(g.screen);
+    expect(screen).toMatch(/preparing builtin:tiny-sd/);
+    // (2 steps of the tiny model's PNDM scheduler are 3 denoising steps.)
+    expect(screen).toMatch(/^denoising \[[^\]]*\] 0\/\d steps \| \d+s$/m);
+    expect(screen).toMatch(/^denoising \[[^\]]*\] [1-9]\/\d steps \| \d+s( \| ETA \d+s)?$/m);
+    expect(screen).not.toContain(out);
+    expect(readFileSync(stdoutFile, 'utf8')).toBe(`${out}\n`);
     const info = readPngInfo(readFileSync(out));
     expect([info.width, info.height]).toEqual([64, 64]);
   }, 400_000);
