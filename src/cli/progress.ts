@@ -25,18 +25,26 @@ export async function startStepBar(label: string): Promise<StepBar> {
   if (!process.stderr.isTTY) return {update: () => {}, stop: () => {}};
   const {default: cliProgress} = await import('cli-progress');
   const bar = new cliProgress.SingleBar(
-    {stream: process.stderr, format: `${label} [{bar}] {value}/{total} steps | {duration_formatted} | ETA {eta_formatted}`, hideCursor: true, clearOnComplete: true},
+    // The ETA is left out until a step has finished (cli-progress says 'ETA 0s' before the first one).
+    {stream: process.stderr, format: `${label} [{bar}] {value}/{total} steps | {duration_formatted}{left}`, hideCursor: true, clearOnComplete: true},
     cliProgress.Presets.shades_classic,
   );
   let started = false;
+  let t0 = 0;
+  const left = (step: number, steps: number) => {
+    if (step <= 0 || step >= steps) return {left: ''};
+    const s = Math.ceil((((Date.now() - t0) / step) * (steps - step)) / 1000);
+    return {left: ` | ETA ${s < 60 ? `${s}s` : `${Math.floor(s / 60)}m${String(s % 60).padStart(2, '0')}s`}`};
+  };
   return {
     update: (step, steps) => {
       if (!started) {
-        bar.start(steps, 0);
+        t0 = Date.now();
+        bar.start(steps, 0, left(0, steps));
         started = true;
       }
       bar.setTotal(steps);
-      bar.update(step);
+      bar.update(step, left(step, steps));
     },
     stop: () => {
       if (started) bar.stop();

@@ -2,10 +2,14 @@ import {afterAll, beforeAll, describe, expect, it} from '@jest/globals';
 import {mkdir, mkdtemp, readdir, rm, writeFile} from 'node:fs/promises';
 import {tmpdir} from 'node:os';
 import {join} from 'node:path';
+import {spawnSync} from 'node:child_process';
+import {createHash} from 'node:crypto';
+import {linkSitePackages, probeBaseInterpreter} from '../../src/backends/runtime/base-python.js';
 import {filterRequirements, installRuntime, plannedRuntime} from '../../src/backends/runtime/install.js';
+import {downloadWheels, parseRequirements} from '../../src/backends/runtime/wheels.js';
 import {venvHash} from '../../src/backends/runtime/hash.js';
 import {findRuntime} from '../../src/backends/runtime/resolve.js';
-import {STAMP_FILE, venvDirFor, type RuntimeStamp} from '../../src/backends/runtime/stamp.js';
+import {readValidStamp, STAMP_FILE, venvDirFor, type RuntimeStamp} from '../../src/backends/runtime/stamp.js';
 import {ExitCode, MgenError} from '../../src/errors.js';
 
 let tmp: string;
@@ -77,7 +81,7 @@ describe('runtime provisioning', () => {
     await rm(dir, {recursive: true});
   });
 
-  it('fails with pip\'s last line and exit 7, leaving no half-built venv behind', async () => {
+  it('fails with exit 7 and one line naming what pip could not find, leaving no half-built venv behind', async () => {
     await writeFile(join(runtimeDir, 'requirements', 'cpu.txt'), 'mgen-no-such-package-xyz==1.0\n');
     try {
       let err: MgenError | undefined;
@@ -87,7 +91,9 @@ describe('runtime provisioning', () => {
         err = e as MgenError;
       }
       expect(err?.exitCode).toBe(ExitCode.runtime);
-      expect(err?.message).toMatch(/^pip install failed: .*mgen-no-such-package-xyz/);
+      // --no-index: the message names the wheel that is missing, not pip's traceback.
+      expect(err?.message).toMatch(/^no wheel for mgen-no-such-package-xyz==1\.0 \(--no-index\)$/);
+      expect(err?.hint).toMatch(/mgen runtime wheels DIR --only mgen-no-such-package-xyz/);
       const left = await readdir(join(env.MGEN_HOME!, 'runtime'));
       expect(left.filter((n) => !n.endsWith('.lock'))).toEqual([]);
       expect(left).toEqual([]);
@@ -109,5 +115,72 @@ describe('runtime provisioning', () => {
     expect(r.text).toContain('sha256:bb');
     expect(r.hasHashes).toBe(true);
     expect(filterRequirements('torch==1\n', []).hasHashes).toBe(false);
+  });
+
+  it('treats a venv whose linked site-packages are gone as broken', async () => {
+    const hash = await venvHash(runtimeDir, 'cpu');
+    const linked = join(tmp, 'linked-site');
+    await mkdir(linked, {recursive: true});
+    const dir = await fakeVenv(hash, {linked_site_packages: [linked]});
+    expect(await readValidStamp(dir, hash)).not.toBeNull();
+    await rm(linked, {recursive: true});
+    expect(await readValidStamp(dir, hash)).toBeNull();
+    await rm(dir, {recursive: true});
+  });
+});
+
+describe('a venv given as --python with --system-site-packages', () => {
+  it('links the given venv\'s own site-packages (not just the base\'s) into the new venv', async () => {
+    const mk = (dir: string, python = 'python3') => {
+      const r = spawnSync(python, ['-m', 'venv', '--without-pip', dir], {encoding: 'utf8'});
+      if (r.status !== 0) throw new Error(r.stderr);
+      return join(dir, 'bin', 'python');
+    };
+    const givenPy = mk(join(tmp, 'given-venv'));
+    const given = await probeBaseInterpreter(givenPy, process.env);
+    expect(given.isVenv).toBe(true);
+    expect(given.venvSitePackages).toHaveLength(1);
+    await writeFile(join(given.venvSitePackages[0]!, 'mgen_linked_probe.py'), 'X = 1\n');
+    // What `python -m venv --system-site-packages` alone gives: the base's packages, not the venv's.
+    const newPy = mk(join(tmp, 'new-venv'), givenPy);
+    const find = (py: string) => spawnSync(py, ['-c', 'import importlib.util as u; s = u.find_spec("mgen_linked_probe"); print(s.origin if s else None)'], {encoding: 'utf8'}).stdout.trim();
+    expect(find(newPy)).toBe('None');
+    await linkSitePackages(newPy, given.venvSitePackages, process.env);
+    expect(find(newPy)).toBe(join(given.venvSitePackages[0]!, 'mgen_linked_probe.py'));
+    // A plain interpreter is not a venv: nothing to link.
+    expect((await probeBaseInterpreter('python3', process.env)).venvSitePackages).toEqual([]);
+  }, 60_000);
+
+  it('a missing interpreter is exit 7 naming it', async () => {
+    await expect(probeBaseInterpreter(join(tmp, 'no-python'), process.env)).rejects.toMatchObject({exitCode: ExitCode.runtime, message: expect.stringContaining('no-python')});
+  });
+});
+
+describe('mgen runtime wheels', () => {
+  const wheelA = Buffer.from('not really a wheel A');
+  const sha = (b: Buffer) => createHash('sha256').update(b).digest('hex');
+
+  it('parses names (normalized), continuation lines and hashes', () => {
+    const r = parseRequirements(`# c\nTyping_Extensions==4.16.0 \\\n    --hash=sha256:${'a'.repeat(64)} \\\n    --hash=sha256:${'b'.repeat(64)}\n\ntorch==2.13.0  # why\n`);
+    expect(r.map((x) => x.name)).toEqual(['typing-extensions', 'torch']);
+    expect(r[0]!.hashes).toEqual(['a'.repeat(64), 'b'.repeat(64)]);
+    expect(r[1]!.hashes).toEqual([]);
+  });
+
+  it('is a no-op that starts no pip when the folder holds a file matching each pin\'s hash; an unknown name is exit 2', async () => {
+    const rdir = join(tmp, 'wheels-runtime');
+    await mkdir(join(rdir, 'requirements'), {recursive: true});
+    await writeFile(join(rdir, 'requirements', 'cpu.txt'), `torch==2.13.0 \\\n  --hash=sha256:${'0'.repeat(64)}\nmgen-a==1.0 \\\n  --hash=sha256:${sha(wheelA)}\n`);
+    const dir = join(tmp, 'wheelhouse');
+    await mkdir(dir, {recursive: true});
+    await writeFile(join(dir, 'mgen_a-1.0-py3-none-any.whl'), wheelA);
+    const noPython = join(tmp, 'no-such-python');
+    const r = await downloadWheels({dir, profile: 'cpu', skip: ['torch'], python: noPython, runtimeDir: rdir});
+    expect(r).toEqual({dir, files: ['mgen_a-1.0-py3-none-any.whl'], downloaded: 0});
+    await expect(downloadWheels({dir, profile: 'cpu', only: ['diffusers'], python: noPython, runtimeDir: rdir})).rejects.toMatchObject({exitCode: ExitCode.usage});
+    // A file with the right name but the wrong bytes does not count: pip is needed (and here cannot run).
+    await writeFile(join(dir, 'mgen_a-1.0-py3-none-any.whl'), 'tampered');
+    await expect(downloadWheels({dir, profile: 'cpu', only: ['mgen-a'], python: noPython, runtimeDir: rdir})).rejects.toMatchObject({exitCode: ExitCode.runtime});
+    expect((await readdir(dir)).filter((n) => n.startsWith('.'))).toEqual([]);
   });
 });

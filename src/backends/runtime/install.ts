@@ -8,6 +8,7 @@ import {RuntimeSetupError} from '../../errors.js';
 import {withLock} from '../lock.js';
 import {mgenHome, pythonRuntimeDir, venvPython} from '../paths.js';
 import {venvHash, requirementsPath} from './hash.js';
+import {linkSitePackages, probeBaseInterpreter} from './base-python.js';
 import {resolveProfile, type Profile} from './profile.js';
 import {lastLine, runProcess} from './run-process.js';
 import {readValidStamp, venvDirFor, writeStamp, type RuntimeStamp} from './stamp.js';
@@ -73,30 +74,31 @@ async function buildVenv(
 ): Promise<RuntimeStamp> {
   const progress = opts.onProgress ?? (() => {});
   const base = opts.python ?? 'python3';
-  const baseVersion = await runProcess(base, ['-c', 'import sys; print("%d.%d.%d" % sys.version_info[:3])'], {env, timeoutMs: 60_000});
-  if (baseVersion.code !== 0) {
-    throw new RuntimeSetupError(`cannot run the Python interpreter ${base}${baseVersion.error ? `: ${baseVersion.error.message}` : ''}`, {
-      hint: 'install Python >= 3.10 or pass --python PATH',
-    });
-  }
-  const [maj, min] = baseVersion.stdout.trim().split('.').map(Number);
-  if (maj! < 3 || (maj === 3 && min! < 10)) {
-    throw new RuntimeSetupError(`Python ${baseVersion.stdout.trim()} at ${base} is too old (need >= 3.10)`, {hint: 'pass --python PATH to a newer one'});
-  }
+  const given = await probeBaseInterpreter(base, env);
+  // A venv given with --system-site-packages: its own site-packages are linked in (see base-python.ts).
+  const linked = opts.systemSitePackages ? given.venvSitePackages : [];
+  // Its pip then comes along too, so the new venv needs none of its own: no ensurepip (seconds), and no
+  // older setuptools of its own shadowing the linked one (pip would reinstall it).
+  const borrowPip = linked.length > 0 && given.venvPip;
 
   const tmp = `${venvDir}.tmp-${process.pid}-${Date.now()}`;
   await rm(tmp, {recursive: true, force: true});
   try {
     progress(`creating a ${profile} venv`);
-    const venvArgs = ['-m', 'venv', ...(opts.systemSitePackages ? ['--system-site-packages'] : []), tmp];
+    const venvArgs = ['-m', 'venv', ...(opts.systemSitePackages ? ['--system-site-packages'] : []), ...(borrowPip ? ['--without-pip'] : []), tmp];
     const mk = await runProcess(base, venvArgs, {env, timeoutMs: 300_000});
     if (mk.code !== 0) throw new RuntimeSetupError(`creating the venv failed: ${lastLine(mk.stderr + mk.stdout)}`, {hint: 'install the python3-venv package'});
     const py = venvPython(tmp);
+    if (linked.length > 0) {
+      progress(`linking the site-packages of ${base}`);
+      await linkSitePackages(py, linked, env);
+    }
 
     // With --system-site-packages, reuse a torch the base interpreter already has (lent GPU machines).
     const reused: string[] = [];
     if (opts.systemSitePackages) {
-      const probe = await runProcess(py, ['-c', 'import torch; print(torch.__version__)'], {env, timeoutMs: 300_000});
+      // Its metadata is enough here (importing torch costs seconds); the check after pip imports it for real.
+      const probe = await runProcess(py, ['-c', 'from importlib.metadata import version; print(version("torch"))'], {env, timeoutMs: 60_000});
       if (probe.code === 0) reused.push(`torch==${probe.stdout.trim()}`);
     }
     const reqFile = requirementsPath(runtimeDir, profile);
@@ -121,7 +123,14 @@ async function buildVenv(
     });
     if (pip.code !== 0) {
       const last = lastLine(pip.stderr) || lastLine(pip.stdout);
-      throw new RuntimeSetupError(`pip install failed: ${last}`, {detail: (pip.stdout + pip.stderr).slice(-8000), hint: pipHint(last)});
+      const missing = /No matching distribution found for (\S+)/.exec(pip.stderr)?.[1];
+      if (missing && opts.noIndex) {
+        throw new RuntimeSetupError(`no wheel for ${missing}${opts.findLinks ? ` in ${opts.findLinks}` : ''} (--no-index)`, {
+          detail: (pip.stdout + pip.stderr).slice(-8000),
+          hint: `add it with \`mgen runtime wheels DIR --only ${missing.split(/[=<>!~]/)[0]}\` on a machine with network`,
+        });
+      }
+      throw new RuntimeSetupError(`pip install failed: ${last.replace(/^ERROR:\s*/, '')}`, {detail: (pip.stdout + pip.stderr).slice(-8000), hint: pipHint(last)});
     }
 
     progress('checking that torch and diffusers import');
@@ -136,6 +145,7 @@ async function buildVenv(
       system_site_packages: Boolean(opts.systemSitePackages),
       versions,
       reused,
+      ...(linked.length > 0 ? {linked_site_packages: linked} : {}),
       created: new Date().toISOString(),
       install_seconds: Math.round((Date.now() - t0) / 100) / 10,
     };

@@ -21,6 +21,8 @@ export interface RuntimeStamp {
   versions: {python: string; torch: string; diffusers: string; transformers: string; cuda: string | null};
   /** Packages left to the base interpreter (system site packages), e.g. torch. */
   reused: string[];
+  /** Site-packages of a venv given as --python with --system-site-packages, linked into this one by a .pth file. */
+  linked_site_packages?: string[];
   created: string;
   install_seconds: number;
 }
@@ -44,6 +46,8 @@ export async function readValidStamp(venvDir: string, expectHash?: string): Prom
   if (stamp?.schema !== 1 || stamp.ok !== true || typeof stamp.python !== 'string') return null;
   if (expectHash && stamp.hash !== expectHash) return null;
   if (stamp.python !== venvPython(venvDir) || !existsSync(stamp.python)) return null;
+  // The venv it borrows torch from is gone (e.g. rebuilt for a new requirement set): this one is broken too.
+  if (stamp.linked_site_packages?.some((d) => !existsSync(d))) return null;
   return stamp;
 }
 

@@ -43,6 +43,10 @@ export default class RuntimeInstall extends BaseCommand {
       await installExtra({python: r.stamp.python, extra, findLinks: flags['find-links'], noIndex: flags['no-index'], onProgress: (t) => this.note(t)});
     }
     const v = r.stamp.versions;
+    const wanted = flags.python !== undefined && (r.stamp.base_python !== flags.python || r.stamp.system_site_packages !== flags['system-site-packages']);
+    if (!r.installed && wanted) {
+      this.note(`mgen: the runtime was made from ${r.stamp.base_python}${r.stamp.system_site_packages ? ' with --system-site-packages' : ''}; add --force to rebuild it from ${flags.python}`);
+    }
     if (flags.json) {
       process.stdout.write(JSON.stringify({...r.stamp, venv: r.venvDir, installed: r.installed, seconds: r.seconds}, null, 2) + '\n');
       return;

@@ -84,26 +84,35 @@ export async function barProgress(stream: NodeJS.WriteStream = process.stderr): 
     stream,
     clearOnComplete: false,
     hideCursor: true,
-    format: '{label} |{bar}| {percentage}% {done}/{size} {speed}/s ETA {eta_formatted}',
+    // Speed and ETA come from our own sliding window (cli-progress's ETA says 0s before the first byte).
+    format: '{label} |{bar}| {percentage}% {done}/{size} {speed}/s{left}',
     formatValue: (v: number, _o: unknown, type: string) => (type === 'value' || type === 'total' ? formatBytes(v) : String(v)),
-    etaBuffer: 50,
+    // The bar takes what the label (28) and the figures (about 45) leave of the terminal's width: with the default
+    // 40 the line is ~105 columns, and an 80-column terminal cut off the speed and the ETA.
+    barsize: Math.max(10, Math.min(40, (stream.columns || 80) - 76)),
     fps: 5,
   }, cp.Presets.shades_classic);
   const bars = new Map<string, {bar: ReturnType<typeof multi.create>; done: number; total: number; rate: Rate}>();
   let totalBar: ReturnType<typeof multi.create> | undefined;
   let done = 0;
   const totalRate = new Rate();
-  const payload = (d: number, t: number, r: Rate, label: string) => ({label, done: formatBytes(d), size: formatBytes(t), speed: formatBytes(r.perSecond())});
+  const payload = (d: number, t: number, r: Rate, label: string) => {
+    const speed = r.perSecond();
+    return {label, done: formatBytes(d), size: formatBytes(t), speed: formatBytes(speed), left: d >= t ? '' : ` ETA ${speed > 0 ? eta((t - d) / speed) : '?'}`};
+  };
   let total = 0;
   return {
     start(list) {
       total = list.reduce((a, f) => a + f.total, 0);
       done = list.reduce((a, f) => a + f.done, 0);
+      // The first sample is the start, so the first bytes already give a speed.
+      totalRate.add(done);
       totalBar = multi.create(total, done, payload(done, total, totalRate, 'total'.padEnd(28)));
       for (const f of list) {
         if (f.done >= f.total) continue;
         const label = f.label.length > 28 ? '…' + f.label.slice(-27) : f.label.padEnd(28);
         const rate = new Rate();
+        rate.add(f.done);
         bars.set(f.label, {bar: multi.create(f.total, f.done, payload(f.done, f.total, rate, label)), done: f.done, total: f.total, rate});
       }
     },
@@ -122,7 +131,8 @@ export async function barProgress(stream: NodeJS.WriteStream = process.stderr): 
     fileDone(label) {
       const b = bars.get(label);
       if (b) {
-        b.bar.update(b.total);
+        const l = label.length > 28 ? '…' + label.slice(-27) : label.padEnd(28);
+        b.bar.update(b.total, payload(b.total, b.total, b.rate, l));
         b.bar.stop();
       }
     },

@@ -1,0 +1,42 @@
+// Runs a command on a real pseudo-terminal (util-linux `script`), for tests of what a user sees on a TTY:
+// progress bars, spinners, prompts. Keys are typed through the terminal; stdout may be sent to a file instead.
+import {spawn, spawnSync} from 'node:child_process';
+
+export const hasScript = spawnSync('script', ['--version']).status === 0;
+
+export interface PtyRun {
+  code: number | null;
+  /** Everything the terminal showed (stderr, and stdout unless redirected), control sequences included. */
+  screen: string;
+}
+
+const q = (s: string) => `'${s.replace(/'/g, `'\\''`)}'`;
+
+/** `argv` on a 100x30 terminal; `react` sees the screen so far after each output and may type keys. */
+export function inPty(
+  argv: string[],
+  env: NodeJS.ProcessEnv,
+  opts: {stdoutTo?: string; timeoutMs?: number; react?: (screen: string, type: (keys: string) => void) => void} = {},
+): Promise<PtyRun> {
+  const cmd = `stty cols 100 rows 30; exec ${argv.map(q).join(' ')}${opts.stdoutTo ? ` > ${q(opts.stdoutTo)}` : ''}`;
+  return new Promise((res) => {
+    const child = spawn('script', ['-qfec', cmd, '/dev/null'], {env: {...env, TERM: 'xterm-256color'}, stdio: ['pipe', 'pipe', 'pipe']});
+    let screen = '';
+    const timer = setTimeout(() => child.kill('SIGKILL'), opts.timeoutMs ?? 60_000);
+    const type = (keys: string) => child.stdin.write(keys);
+    child.stdout.on('data', (c: Buffer) => {
+      screen += c.toString('utf8');
+      opts.react?.(screen, type);
+    });
+    child.stderr.on('data', (c: Buffer) => (screen += c.toString('utf8')));
+    child.on('close', (code) => {
+      clearTimeout(timer);
+      child.stdin.destroy();
+      if (process.env.PTY_DEBUG) process.stderr.write(`\n=== ${argv.join(' ')} rc=${code}\n${JSON.stringify(screen)}\n`);
+      res({code, screen});
+    });
+  });
+}
+
+/** The screen as lines: each control sequence (cursor moves redraw bars in place) and carriage return ends a line. */
+export const plainScreen = (s: string) => s.replace(/\x1b\[[0-9;?]*[A-Za-z]/g, '\n').replace(/\r\n?/g, '\n').replace(/\n+/g, '\n');
