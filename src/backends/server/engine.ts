@@ -126,8 +126,9 @@ export class Engine {
         },
       };
     } finally {
-      if (dir) await rm(dir, {recursive: true, force: true});
-      else await Promise.all(written.map((p) => rm(p, {force: true})));
+      // Not awaited: the answer need not wait for the clean-up (close() removes the whole work folder anyway).
+      const cleanup = dir ? rm(dir, {recursive: true, force: true}) : Promise.all(written.map((p) => rm(p, {force: true})));
+      cleanup.catch((err: unknown) => this.opts.log?.(`could not remove a job's files: ${firstLine(err)}`));
     }
   }
 
