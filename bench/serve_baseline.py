@@ -1,5 +1,8 @@
 """Baseline for bench/serve.mjs and bench/gpu/serve_gpu.sh: the same pipeline calls in a plain Python loop in one
 process (what a user would write with diffusers), timed per call. Prints one JSON line.
+Same work as a serve request: same prompt, size, steps and guidance, one PNG per call with an A1111-style
+`parameters` text chunk (mgen's PNGs carry that and an `mgen` chunk). The OpenMP settings come from the environment
+(bench/serve.mjs runs it once as a user would, and once with the settings mgen's worker gets).
 
 usage: python bench/serve_baseline.py PLAN_JSON N WIDTH HEIGHT STEPS [CONCURRENCY_IGNORED]
 """
@@ -14,6 +17,7 @@ sys.path.insert(0, __import__("os").path.join(__import__("os").path.dirname(__fi
 def main() -> None:
     plan_file, n, width, height, steps = sys.argv[1], int(sys.argv[2]), int(sys.argv[3]), int(sys.argv[4]), int(sys.argv[5])
     import torch
+    from PIL.PngImagePlugin import PngInfo
     from mgen_runtime import plans
 
     doc = json.load(open(plan_file, encoding="utf-8"))
@@ -30,7 +34,9 @@ def main() -> None:
     for i in range(n):
         t = time.perf_counter()
         image = pipe(**kw, generator=torch.Generator("cpu").manual_seed(1000 + i)).images[0]
-        image.save(f"/tmp/mgen-bench-baseline-{i % 4}.png")  # serve writes PNGs too
+        info = PngInfo()
+        info.add_text("parameters", f"{kw['prompt']}\nSteps: {steps}, CFG scale: 5.0, Seed: {1000 + i}, Size: {width}x{height}")
+        image.save(f"/tmp/mgen-bench-baseline-{i % 4}.png", pnginfo=info)  # serve writes PNGs with text chunks too
         per.append(time.perf_counter() - t)
     total = time.perf_counter() - t0
     print(json.dumps({"n": n, "total_s": total, "per_call_s": per}))

@@ -123,6 +123,12 @@ class LoadedWorkerTest(unittest.TestCase):
                          [(1, 3, 0), (2, 3, 0), (3, 3, 0), (1, 3, 1), (2, 3, 1), (3, 3, 1)])
         self.assertEqual(result["timings"]["steps"], 2)
         self.assertGreater(result["timings"]["total_s"], 0)
+        # The per-phase breakdown adds up to no more than the total, and the pipeline calls take most of it.
+        phases = result["timings"]["phases"]
+        self.assertEqual(sorted(phases), ["decode_s", "pipeline_s", "png_s", "prepare_s"])
+        self.assertLessEqual(phases["prepare_s"] + phases["pipeline_s"] + phases["png_s"], result["timings"]["total_s"] + 1e-3)
+        self.assertGreater(phases["pipeline_s"], phases["png_s"])
+        self.assertLessEqual(phases["decode_s"], phases["pipeline_s"])
         self.assertNotEqual(png_pixels(result["images"][0]["path"]), png_pixels(result["images"][1]["path"]))
 
     def test_same_seed_same_pixels_other_seed_other_pixels(self) -> None:

@@ -71,15 +71,20 @@ export class Engine {
     if (this.restarting) await this.restarting;
     const session = this.session;
     if (!session.worker.alive) throw new HttpError(503, 'worker_unavailable', 'the worker is not running; retry shortly');
-    const dir = join(this.opts.workDir, 'jobs', safeId(info.jobId));
-    await mkdir(dir, {recursive: true});
+    // A folder of its own only for a job with input images; outputs go straight into jobs/ (one mkdir and one
+    // recursive rm less per request).
+    const jobs = join(this.opts.workDir, 'jobs');
+    const hasInputs = body.image != null || body.mask != null || body.control_image != null;
+    const dir = hasInputs ? join(jobs, safeId(info.jobId)) : null;
+    if (dir) await mkdir(dir, {recursive: true});
+    let written: string[] = [];
     try {
-      const input = toSessionInput(body, join(dir, 'out-{n}.png'));
+      const input = toSessionInput(body, dir ? join(dir, 'out-{n}.png') : join(jobs, `${safeId(info.jobId)}-out-{n}.png`));
       for (const [field, key] of [['image', 'image'], ['mask', 'mask'], ['control_image', 'controlImage']] as const) {
         const v = body[field];
         if (v == null) continue;
         const img = decodeInlineImage(v, field);
-        const path = join(dir, `in-${field}.${img.ext}`);
+        const path = join(dir!, `in-${field}.${img.ext}`);
         await writeFile(path, img.bytes);
         input[key] = path;
       }
@@ -95,6 +100,7 @@ export class Engine {
         throw err;
       }
       const workerS = (Date.now() - t0) / 1000;
+      written = out.images.map((im) => im.path);
       this.opts.metrics.observeGeneration(out.timings.steps * out.images.length, out.timings.denoise_s, out.images.length);
       const images = [];
       for (const [i, img] of out.images.entries()) {
@@ -120,7 +126,9 @@ export class Engine {
         },
       };
     } finally {
-      await rm(dir, {recursive: true, force: true});
+      // Not awaited: the answer need not wait for the clean-up (close() removes the whole work folder anyway).
+      const cleanup = dir ? rm(dir, {recursive: true, force: true}) : Promise.all(written.map((p) => rm(p, {force: true})));
+      cleanup.catch((err: unknown) => this.opts.log?.(`could not remove a job's files: ${firstLine(err)}`));
     }
   }
 

@@ -15,8 +15,11 @@ export interface JobError {
 export interface Job<I, O> {
   readonly id: string;
   readonly input: I;
-  /** Stable JSON of the input, to tell an idempotent resubmission from a conflicting one. */
-  readonly fingerprint: string;
+  /**
+   * Stable JSON of the input, to tell an idempotent resubmission from a conflicting one; only jobs submitted with
+   * their own id have one (an input with inline images is megabytes of JSON, not worth sorting per request).
+   */
+  readonly fingerprint: string | null;
   status: JobStatus;
   readonly createdAt: number;
   startedAt?: number;
@@ -95,7 +98,7 @@ export class JobQueue<I, O> extends EventEmitter {
    * (created=false), a different input is a 409.
    */
   submit(input: I, opts: {id?: string} = {}): {job: Job<I, O>; created: boolean} {
-    const fingerprint = stableStringify(input);
+    const fingerprint = opts.id !== undefined ? stableStringify(input) : null;
     if (opts.id !== undefined) {
       const existing = this.jobs.get(opts.id);
       if (existing) {

@@ -2,6 +2,7 @@
 // on this machine and, when there is one, sends its request to POST /v1/generate instead of starting a worker,
 // then writes the returned PNGs (metadata chunks included) to the requested paths.
 import {readFile, mkdir, rename, writeFile} from 'node:fs/promises';
+import {Agent, request as httpRequest} from 'node:http';
 import {dirname} from 'node:path';
 import {GenerationError, InterruptedError, UsageError} from '../../errors.js';
 import {loadKeyFor, type LoadOptionsLike} from './load-key.js';
@@ -20,12 +21,34 @@ export async function findRunningServe(opts: {home: string; load: LoadOptionsLik
   if (!state) return null;
   if (state.auth && !opts.token) return null;
   try {
-    const res = await fetch(`${state.url}/readyz`, {headers: authHeaders(opts.token), signal: AbortSignal.timeout(opts.timeoutMs ?? 2000)});
-    await res.arrayBuffer();
-    return res.ok ? {state, url: state.url} : null;
+    const res = await httpCall(`${state.url}/readyz`, {headers: authHeaders(opts.token), signal: AbortSignal.timeout(opts.timeoutMs ?? 2000)});
+    return res.status === 200 ? {state, url: state.url} : null;
   } catch {
     return null;
   }
+}
+
+// node:http rather than fetch: a CLI makes two requests per run, and fetch's first call costs ~60 ms more
+// (undici is compiled on first use) and each one ~7 ms more (bench/RESULTS.md "## serve"). One kept-alive
+// connection carries both requests.
+const agent = new Agent({keepAlive: true, maxSockets: 1});
+
+function httpCall(url: string, o: {method?: string; headers?: Record<string, string>; body?: string; signal?: AbortSignal}): Promise<{status: number; text: string}> {
+  return new Promise((resolve, reject) => {
+    const body = o.body === undefined ? undefined : Buffer.from(o.body);
+    const req = httpRequest(
+      url,
+      {method: o.method ?? 'GET', agent, signal: o.signal, headers: {...o.headers, ...(body ? {'content-length': String(body.length)} : {})}},
+      (res) => {
+        const chunks: Buffer[] = [];
+        res.on('data', (c: Buffer) => chunks.push(c));
+        res.on('end', () => resolve({status: res.statusCode ?? 0, text: Buffer.concat(chunks).toString('utf8')}));
+        res.on('error', reject);
+      },
+    );
+    req.on('error', reject);
+    req.end(body);
+  });
 }
 
 export class ServeRequestError extends Error {
@@ -36,20 +59,20 @@ export class ServeRequestError extends Error {
 
 /** POST /v1/generate on a running serve; aborting the signal drops the connection, which cancels the job. */
 export async function generateViaServe(opts: {url: string; request: NativeRequest; token?: string; signal?: AbortSignal}): Promise<NativeResponse> {
-  const res = await fetch(`${opts.url}/v1/generate`, {
+  const res = await httpCall(`${opts.url}/v1/generate`, {
     method: 'POST',
     headers: {'content-type': 'application/json', ...authHeaders(opts.token)},
     body: JSON.stringify({...opts.request, response_format: 'b64_json'}),
     signal: opts.signal,
   });
-  const text = await res.text();
+  const text = res.text;
   let body: unknown;
   try {
     body = JSON.parse(text);
   } catch {
     throw new ServeRequestError(res.status, `serve answered ${res.status} with a non-JSON body`);
   }
-  if (!res.ok) {
+  if (res.status < 200 || res.status >= 300) {
     const e = (body as {error?: {message?: string; type?: string}}).error;
     throw new ServeRequestError(res.status, e?.message ?? `serve answered ${res.status}`, e?.type);
   }

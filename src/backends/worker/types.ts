@@ -72,7 +72,13 @@ export interface LoadResult {
 
 export interface GenerateResult {
   images: Array<{path: string; seed: number; width: number; height: number}>;
-  timings: {denoise_s: number; total_s: number; steps: number};
+  timings: {
+    denoise_s: number;
+    total_s: number;
+    steps: number;
+    /** Where the time went, seconds: request checks, the pipeline calls, after the last step (VAE decode), PNG writing. */
+    phases?: {prepare_s: number; pipeline_s: number; decode_s: number; png_s: number};
+  };
   metadata: Record<string, unknown>;
 }
 
