@@ -1,6 +1,7 @@
 // Output file names (`--out` patterns with {seed} {n} {model} {timestamp}) and writing the worker's images
-// into place atomically: the worker writes into a temp folder beside the targets, then each image is renamed.
-import {mkdir, mkdtemp, rename, rm} from 'node:fs/promises';
+// into place atomically: the worker writes whole files under a unique stem beside the targets, then each is renamed.
+import {randomBytes} from 'node:crypto';
+import {mkdir, rename, rm} from 'node:fs/promises';
 import {basename, dirname, extname, join, resolve} from 'node:path';
 import {UsageError} from '../errors.js';
 import type {GenerateResult} from './worker/types.js';
@@ -46,19 +47,25 @@ export async function writeImagesAtomically<T>(
   targets: string[],
   run: (outDir: string, fileStem: string) => Promise<{worker: GenerateResult; finish: (paths: string[]) => T}>,
 ): Promise<T> {
+  // The worker writes each PNG whole (temp + rename) as `<stem>-<n>.png` beside the first target; each is then renamed
+  // onto its name. A unique stem instead of a temp folder: no mkdtemp and recursive delete per call (serve's hot path).
   const dir = dirname(targets[0]!);
   await mkdir(dir, {recursive: true});
-  const tmp = await mkdtemp(join(dir, '.mgen-tmp-'));
+  const stem = `mgen-partial-${process.pid}-${randomBytes(6).toString('hex')}`;
+  let renamed = 0;
   try {
-    const {worker, finish} = await run(tmp, 'img');
+    const {worker, finish} = await run(dir, stem);
     const written = worker.images.map((im) => resolve(im.path));
     for (let i = 0; i < written.length; i++) {
-      await mkdir(dirname(targets[i]!), {recursive: true});
+      if (dirname(targets[i]!) !== dir) await mkdir(dirname(targets[i]!), {recursive: true});
       await rename(written[i]!, targets[i]!);
+      renamed = i + 1;
     }
     return finish(targets);
-  } finally {
-    await rm(tmp, {recursive: true, force: true});
+  } catch (err) {
+    // Nothing half-done stays behind: the images the worker wrote but that never reached their names.
+    await Promise.all(targets.map((_t, n) => (n < renamed ? undefined : rm(join(dir, `${stem}-${n}.png`), {force: true}))));
+    throw err;
   }
 }
 
