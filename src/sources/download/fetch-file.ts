@@ -12,7 +12,7 @@ import {InterruptedError, MgenError, NetworkError} from '../../errors.js';
 import {writeFileAtomic} from '../cache/hf-cache.js';
 import {FileHashWorker} from './hash-worker.js';
 import {backoffMs, isAbort, isTransient, type HttpOptions} from '../http.js';
-import {getWithRetry, sleep, streamError} from './http-get.js';
+import {getWithRetry, sleep, streamError, withoutAuth} from './http-get.js';
 
 export interface DownloadJob {
   url: string;
@@ -33,7 +33,13 @@ export interface DownloadOptions {
   onBytes?: (n: number) => void;
   /** Files at least this big are fetched in parallel ranges (default 64 MiB). */
   rangeThreshold?: number;
+  /** Connections for one file fetched in ranges (default 8, as huggingface_hub's transfer helpers use). */
   ranges?: number;
+  /**
+   * Size of one range (default 32 MiB): a file is cut into max(ranges, size / partSize) parts, taken in order by
+   * the connections, so the finished prefix (what the hasher can read) keeps growing during the transfer.
+   */
+  partSize?: number;
   /** Consecutive failures without progress before giving up (default 6). */
   maxStalls?: number;
   /** Files at least this big are hashed in a worker thread while they download (default 16 MiB). */
@@ -63,12 +69,10 @@ interface State {
 
 class RestartNeeded extends Error {}
 
-const BATCH = 1 << 20;
-
-function split(start: number, size: number, n: number): Segment[] {
+function split(start: number, size: number, n: number, partSize: number): Segment[] {
   const len = size - start;
   if (len <= 0) return [];
-  const step = Math.ceil(len / n);
+  const step = Math.ceil(len / Math.max(n, Math.ceil(len / partSize)));
   const out: Segment[] = [];
   for (let s = start; s < size; s += step) out.push({start: s, end: Math.min(size, s + step) - 1, pos: s});
   return out;
@@ -91,7 +95,7 @@ export async function downloadFile(job: DownloadJob, opts: DownloadOptions = {})
   const seqPath = `${job.dest}.incomplete`;
   const segPath = `${job.dest}.mgen-partial`;
   const statePath = `${segPath}.json`;
-  const nRanges = job.size >= (opts.rangeThreshold ?? 64 << 20) ? Math.max(1, opts.ranges ?? 4) : 1;
+  const nRanges = job.size >= (opts.rangeThreshold ?? 64 << 20) ? Math.max(1, opts.ranges ?? 8) : 1;
 
   // Work out where to start from what an earlier run left.
   let state: State | undefined;
@@ -119,7 +123,7 @@ export async function downloadFile(job: DownloadJob, opts: DownloadOptions = {})
     }
     if (nRanges > 1 && have === 0) {
       path = segPath;
-      state = {size: job.size, segments: split(0, job.size, nRanges)};
+      state = {size: job.size, segments: split(0, job.size, nRanges, opts.partSize ?? 32 << 20)};
     } else {
       path = seqPath;
       state = {size: job.size, segments: have < job.size ? [{start: have, end: job.size - 1, pos: have}] : []};
@@ -162,15 +166,29 @@ export async function downloadFile(job: DownloadJob, opts: DownloadOptions = {})
   const onAbort = () => ac.abort(opts.signal?.reason);
   opts.signal?.addEventListener('abort', onAbort, {once: true});
 
+  // After the first answer, later parts go straight to the URL the redirects ended at (a CDN), without the
+  // credentials when that is another origin; a refusal there falls back to the original URL.
+  let target = job.url;
+  const baseHeaders: Record<string, string> = {...job.headers, 'accept-encoding': 'identity'};
+  let targetHeaders = baseHeaders;
+
   const runSegment = async (seg: Segment): Promise<void> => {
     let stalls = 0;
     while (seg.pos <= seg.end) {
       const before = seg.pos;
       try {
-        const headers: Record<string, string> = {...job.headers, 'accept-encoding': 'identity'};
+        const headers: Record<string, string> = {...targetHeaders};
         if (!(seg.pos === 0 && seg.end === job.size - 1)) headers.range = `bytes=${seg.pos}-${seg.end}`;
         if (state!.etag && headers.range) headers['if-range'] = state!.etag;
-        const res = await getWithRetry(job.url, headers, {...opts.http, signal: ac.signal});
+        const from = target;
+        const res = await getWithRetry(from, headers, {...opts.http, signal: ac.signal});
+        if (from !== job.url && res.status !== 200 && res.status !== 206) {
+          // The CDN URL expired or moved: ask the original URL again.
+          res.body.destroy();
+          target = job.url;
+          targetHeaders = baseHeaders;
+          throw Object.assign(new Error(`terminated: ${res.status} from the redirect target`), {code: 'ECONNRESET'});
+        }
         if (res.status === 200 && headers.range) {
           res.body.destroy();
           throw new RestartNeeded();
@@ -186,16 +204,14 @@ export async function downloadFile(job: DownloadJob, opts: DownloadOptions = {})
         }
         const etag = res.header('etag');
         if (etag && !etag.startsWith('W/')) state!.etag = etag;
-        let batch: Buffer[] = [];
-        let batchLen = 0;
-        const flush = async () => {
-          if (batchLen === 0) return;
-          const bufs = batch;
+        if (res.url !== target) {
+          target = res.url;
+          targetHeaders = new URL(res.url).origin === new URL(job.url).origin ? baseHeaders : withoutAuth(baseHeaders);
+        }
+        const sink = async (bufs: Buffer[], len: number) => {
           const at = seg.pos;
-          batch = [];
-          const len = batchLen;
-          batchLen = 0;
-          await fh.writev(bufs, at);
+          if (bufs.length === 1) await fh.write(bufs[0]!, 0, len, at);
+          else await fh.writev(bufs, at);
           if (hasher && hashPos === at) {
             for (const b of bufs) hasher.update(b);
             hashPos += len;
@@ -208,21 +224,12 @@ export async function downloadFile(job: DownloadJob, opts: DownloadOptions = {})
             lastSave = Date.now();
             saveState();
           }
+          if (ac.signal.aborted) throw new InterruptedError();
         };
         try {
-          for await (const chunk of res.body as AsyncIterable<Buffer>) {
-            const room = seg.end + 1 - (seg.pos + batchLen);
-            const c = chunk.byteLength > room ? chunk.subarray(0, room) : chunk;
-            batch.push(Buffer.from(c.buffer, c.byteOffset, c.byteLength));
-            batchLen += c.byteLength;
-            if (batchLen >= BATCH) await flush();
-            if (ac.signal.aborted) throw new InterruptedError();
-            if (seg.pos + batchLen > seg.end) break;
-          }
+          await res.body.read(sink, seg.end + 1 - seg.pos);
         } finally {
           res.body.destroy();
-          // Bytes that arrived before a cut are good: keep them so the retry resumes after them.
-          await flush();
         }
         if (seg.pos <= seg.end) throw new TypeError('terminated: body ended early');
       } catch (err) {
@@ -238,13 +245,23 @@ export async function downloadFile(job: DownloadJob, opts: DownloadOptions = {})
     }
   };
 
+  /** `nRanges` connections take the unfinished parts in file order. */
+  const runAll = async (): Promise<void> => {
+    const todo = state!.segments.filter((x) => x.pos <= x.end);
+    let next = 0;
+    const conn = async () => {
+      while (next < todo.length && !ac.signal.aborted) await runSegment(todo[next++]!);
+    };
+    await Promise.all(Array.from({length: Math.min(Math.max(1, opts.ranges ?? 8), todo.length)}, () => conn().catch((err) => {
+      ac.abort(err);
+      throw err;
+    })));
+  };
+
   let finished = false;
   try {
     try {
-      await Promise.all(state.segments.map((seg) => runSegment(seg).catch((err) => {
-        ac.abort(err);
-        throw err;
-      })));
+      await runAll();
     } catch (err) {
       if (!(err instanceof RestartNeeded)) throw err;
       // The file changed under us (If-Range failed): discard the partial.
