@@ -5,7 +5,8 @@
 // resumes the other's prefix). A segmented download writes `<dest>.mgen-partial` plus a JSON state of its
 // segments, because its holes would fool a tool that resumes from the file size.
 import {createHash, type Hash} from 'node:crypto';
-import {createReadStream, existsSync, mkdirSync, readFileSync, renameSync, rmSync, statSync} from 'node:fs';
+import {existsSync, mkdirSync, readFileSync, readSync, renameSync, rmSync, statSync} from 'node:fs';
+import {setMaxListeners} from 'node:events';
 import {dirname} from 'node:path';
 import {open, type FileHandle} from 'node:fs/promises';
 import {InterruptedError, MgenError, NetworkError} from '../../errors.js';
@@ -40,6 +41,8 @@ export interface DownloadOptions {
    * the connections, so the finished prefix (what the hasher can read) keeps growing during the transfer.
    */
   partSize?: number;
+  /** Bytes/s of one connection above which no more connections are opened (default 128 MiB/s). */
+  fastConnection?: number;
   /** Consecutive failures without progress before giving up (default 6). */
   maxStalls?: number;
   /** Files at least this big are hashed in a worker thread while they download (default 16 MiB). */
@@ -69,6 +72,11 @@ interface State {
 
 class RestartNeeded extends Error {}
 
+/** Bytes per second above which one connection is left alone (about 1 Gbit/s, the line rate of most links). */
+const FAST_CONNECTION = 128 << 20;
+/** A part smaller than this says too little about the link: the other connections join right away. */
+const MIN_PROBE = 8 << 20;
+
 function split(start: number, size: number, n: number, partSize: number): Segment[] {
   const len = size - start;
   if (len <= 0) return [];
@@ -84,10 +92,6 @@ function makeHasher(job: DownloadJob): Hash | undefined {
   return undefined;
 }
 
-async function hashFileRange(h: Hash, path: string, start: number, end: number): Promise<void> {
-  if (end <= start) return;
-  for await (const chunk of createReadStream(path, {start, end: end - 1, highWaterMark: 4 << 20})) h.update(chunk as Buffer);
-}
 
 
 export async function downloadFile(job: DownloadJob, opts: DownloadOptions = {}): Promise<DownloadResult> {
@@ -132,29 +136,45 @@ export async function downloadFile(job: DownloadJob, opts: DownloadOptions = {})
   const resumedFrom = state.segments.reduce((a, s) => a + (s.pos - s.start), 0) + (path === seqPath ? (state.segments[0]?.start ?? job.size) : 0);
   let downloaded = 0;
 
-  const hasher = makeHasher(job);
-  // Bytes before the first segment's position are complete on disk: hash them now, then hash inline while
-  // bytes arrive in order; whatever is left (later segments) is hashed from disk at the end.
-  let hashPos = -1;
   const wantHash = job.sha256 ? 'sha256' : job.gitSha1 ? 'sha1' : undefined;
-  const worker = wantHash && job.size >= (opts.workerHashThreshold ?? 16 << 20)
+  const worker = wantHash && job.size >= (opts.workerHashThreshold ?? Infinity)
     ? new FileHashWorker(wantHash, wantHash === 'sha1' ? `blob ${job.size}\0` : undefined) : undefined;
+  const hasher = worker ? undefined : makeHasher(job);
+  /** End of the bytes complete on disk from `at` on (a finished region before the first part counts). */
+  const doneUpTo = (at: number): number => {
+    const seg = state!.segments.find((x) => x.start <= at && at <= x.end);
+    return seg ? seg.pos : (state!.segments.find((x) => x.start > at)?.start ?? job.size);
+  };
   let workerPos = 0;
   /** Hands the worker every byte that is complete on disk from workerPos on, in file order. */
   const pump = () => {
     if (!worker) return;
     for (;;) {
-      const seg = state!.segments.find((x) => x.start <= workerPos && workerPos <= x.end);
-      const upTo = seg ? seg.pos : (state!.segments.find((x) => x.start > workerPos)?.start ?? job.size);
+      const upTo = doneUpTo(workerPos);
       if (upTo <= workerPos) return;
       worker.hashFile(path, workerPos, upTo);
       workerPos = upTo;
     }
   };
-  if (hasher && !worker) {
-    hashPos = state.segments[0]?.pos ?? job.size;
-    if (hashPos > 0) await hashFileRange(hasher, path, 0, hashPos);
-  }
+  // The hash runs on this thread in file order: bytes that arrive at the hash position are hashed from the
+  // receive buffer before it is reused; bytes that arrived ahead of it (later parts, a resumed prefix) are read
+  // back from the file (page cache) when the hash position reaches them.
+  let hashPos = 0;
+  let scratch: Buffer | undefined;
+  /** Hashes whatever is complete on disk from hashPos on (synchronous: a page-cache read is under a millisecond,
+   * where through the thread pool it would queue behind the parts' writes and fall behind the transfer). */
+  const catchUp = (): void => {
+    if (!hasher) return;
+    for (;;) {
+      const upTo = doneUpTo(hashPos);
+      if (upTo <= hashPos) return;
+      scratch ??= Buffer.allocUnsafe(4 << 20);
+      const n = readSync(fh.fd, scratch, 0, Math.min(upTo - hashPos, scratch.length), hashPos);
+      if (n <= 0) throw new ChecksumError(`${job.label}: the partial file is shorter than its state says`, {hint: 'run the pull again'});
+      hasher.update(scratch.subarray(0, n));
+      hashPos += n;
+    }
+  };
 
   mkdirSync(dirname(path), {recursive: true});
   const fh: FileHandle = await open(path, existsSync(path) ? 'r+' : 'w+');
@@ -163,6 +183,8 @@ export async function downloadFile(job: DownloadJob, opts: DownloadOptions = {})
     if (path === segPath) writeFileAtomic(statePath, JSON.stringify(state));
   };
   const ac = new AbortController();
+  // Every connection and backoff wait listens to this signal.
+  setMaxListeners(64, ac.signal);
   const onAbort = () => ac.abort(opts.signal?.reason);
   opts.signal?.addEventListener('abort', onAbort, {once: true});
 
@@ -218,6 +240,7 @@ export async function downloadFile(job: DownloadJob, opts: DownloadOptions = {})
           }
           seg.pos += len;
           pump();
+          catchUp();
           downloaded += len;
           opts.onBytes?.(len);
           if (Date.now() - lastSave > 1000) {
@@ -245,17 +268,39 @@ export async function downloadFile(job: DownloadJob, opts: DownloadOptions = {})
     }
   };
 
-  /** `nRanges` connections take the unfinished parts in file order. */
+  /**
+   * Connections take the unfinished parts in file order. One starts; the others join as soon as a part comes in
+   * slower than FAST_CONNECTION: parallel connections pay off on links that limit each connection (CDNs, long
+   * round trips), while on a link where one connection already runs at about line rate they only add CPU (more
+   * parts hashed by reading them back) — measured on the loopback bench, bench/RESULTS.md.
+   */
   const runAll = async (): Promise<void> => {
     const todo = state!.segments.filter((x) => x.pos <= x.end);
+    const maxConns = Math.min(nRanges, todo.length);
     let next = 0;
-    const conn = async () => {
-      while (next < todo.length && !ac.signal.aborted) await runSegment(todo[next++]!);
+    let failed: unknown;
+    const running: Array<Promise<void>> = [];
+    const start = () => {
+      running.push(conn().catch((err: unknown) => {
+        failed ??= err;
+        ac.abort(err);
+      }));
     };
-    await Promise.all(Array.from({length: Math.min(Math.max(1, opts.ranges ?? 8), todo.length)}, () => conn().catch((err) => {
-      ac.abort(err);
-      throw err;
-    })));
+    const conn = async () => {
+      while (next < todo.length && !ac.signal.aborted) {
+        const seg = todo[next++]!;
+        const t0 = performance.now();
+        const b0 = seg.pos;
+        await runSegment(seg);
+        const rate = ((seg.pos - b0) * 1000) / Math.max(1, performance.now() - t0);
+        if (running.length < maxConns && (seg.pos - b0 < MIN_PROBE || rate < (opts.fastConnection ?? FAST_CONNECTION))) {
+          while (running.length < maxConns) start();
+        }
+      }
+    };
+    start();
+    for (let i = 0; i < running.length; i++) await running[i];
+    if (failed !== undefined) throw failed;
   };
 
   let finished = false;
@@ -271,19 +316,20 @@ export async function downloadFile(job: DownloadJob, opts: DownloadOptions = {})
       finished = true;
       throw new NetworkError(`${job.label}: the file changed on the server since the partial download; the partial was discarded`, {hint: 'run the pull again'});
     }
+    let got: string | undefined;
+    if (worker) {
+      pump();
+      got = await worker.digest();
+    } else if (hasher) {
+      catchUp();
+      if (hashPos !== job.size) throw new ChecksumError(`${job.label}: hashed ${hashPos} of ${job.size} bytes`);
+      got = hasher.digest('hex');
+    }
     await fh.sync().catch(() => undefined);
     await fh.close();
     const size = statSync(path).size;
     if (size !== job.size) throw new ChecksumError(`${job.label}: got ${size} bytes, expected ${job.size}`);
-    if (hasher) {
-      let got: string;
-      if (worker) {
-        pump();
-        got = await worker.digest();
-      } else {
-        await hashFileRange(hasher, path, Math.max(0, hashPos), job.size);
-        got = hasher.digest('hex');
-      }
+    if (got !== undefined) {
       const want = job.sha256 ?? job.gitSha1!;
       if (got !== want) {
         rmSync(path, {force: true});

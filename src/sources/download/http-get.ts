@@ -134,11 +134,15 @@ export function withoutAuth(h: Record<string, string>): Record<string, string> {
 /** Waits `ms`; an abort ends the wait with InterruptedError (what a cancelled download reports). */
 export function sleep(ms: number, signal?: AbortSignal): Promise<void> {
   return new Promise((resolve, reject) => {
-    const t = setTimeout(resolve, ms);
-    signal?.addEventListener('abort', () => {
+    const onAbort = () => {
       clearTimeout(t);
       reject(new InterruptedError());
-    }, {once: true});
+    };
+    const t = setTimeout(() => {
+      signal?.removeEventListener('abort', onAbort);
+      resolve();
+    }, ms);
+    signal?.addEventListener('abort', onAbort, {once: true});
   });
 }
 

@@ -81,7 +81,7 @@ export function rawGet(url: URL, headers: Record<string, string>, signal?: Abort
       if (state === 'head') rejectHead(err);
       // The body reader rejects once every handed-off buffer has been consumed.
       else if (bodyFail) void chain.then(() => bodyFail!(err), () => bodyFail!(err));
-      sock.destroy();
+      close();
     };
     /** Hands the filled part of the current buffer to the sink and takes a free one. */
     const handOff = () => {
@@ -105,7 +105,7 @@ export function rawGet(url: URL, headers: Record<string, string>, signal?: Abort
     const finish = () => {
       state = 'done';
       handOff();
-      sock.destroy();
+      close();
       void chain.then(() => bodyDone?.(got), (err: Error) => bodyFail?.(err));
     };
 
@@ -156,10 +156,13 @@ export function rawGet(url: URL, headers: Record<string, string>, signal?: Abort
     sock.on('close', () => {
       if (state !== 'done') fail(Object.assign(new Error('terminated: socket closed'), {code: 'ECONNRESET'}));
     });
+    function close() {
+      signal?.removeEventListener('abort', onAbort);
+      sock.destroy();
+    }
     const onAbort = () => fail(Object.assign(new Error('aborted'), {name: 'AbortError'}));
     if (signal?.aborted) return onAbort();
     signal?.addEventListener('abort', onAbort, {once: true});
-    sock.once('close', () => signal?.removeEventListener('abort', onAbort));
 
     const lines = [`GET ${url.pathname}${url.search} HTTP/1.1`, `Host: ${url.host}`, 'Connection: close'];
     for (const [k, v] of Object.entries(headers)) if (!/^(host|connection)$/i.test(k)) lines.push(`${k}: ${v}`);
@@ -196,7 +199,7 @@ export function rawGet(url: URL, headers: Record<string, string>, signal?: Abort
       },
       destroy() {
         state = 'done';
-        sock.destroy();
+        close();
       },
     };
   });
