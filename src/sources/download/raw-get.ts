@@ -50,157 +50,284 @@ function parseHead(text: string): {status: number; headers: Record<string, strin
   return {status: Number(m[1]), headers};
 }
 
-/** One GET on a fresh connection; resolves when the response head has arrived (the body is not read yet). */
-export function rawGet(url: URL, headers: Record<string, string>, signal?: AbortSignal): Promise<RawResponse> {
-  return new Promise((resolveHead, rejectHead) => {
+const IDLE_MS = 4000;
+
+/**
+ * Starts reading again after the onread callback returned false. That stops the handle without pausing the
+ * stream, so `resume()` would do nothing; `_read` restarts the handle when it is not reading.
+ */
+function readOn(sock: net.Socket): void {
+  sock._read(0);
+}
+
+class ConnClosed extends Error {
+  code = 'ECONNRESET';
+}
+
+/**
+ * One kept-alive connection. Its receive buffers belong to it and are reused across requests; `req` is the
+ * request in progress (at most one: no pipelining).
+ */
+class Conn {
+  readonly sock: net.Socket;
+  cur: Buffer = Buffer.allocUnsafeSlow(SLAB);
+  fill = 0;
+  free: Buffer[] = [];
+  req?: Req;
+  /** Requests answered on this connection (a failure before the first head byte of a reused one is retried). */
+  served = 0;
+  closed = false;
+  private idleTimer?: NodeJS.Timeout;
+
+  constructor(readonly key: string, url: URL) {
     const secure = url.protocol === 'https:';
     const port = Number(url.port || (secure ? 443 : 80));
     const host = url.hostname.replace(/^\[|\]$/g, '');
-    const free: Buffer[] = [];
-    let cur: Buffer = Buffer.allocUnsafeSlow(SLAB);
-    let fill = 0;
-    let inFlight = 0;
-    let state: 'head' | 'wait' | 'body' | 'done' = 'head';
-    let remaining = 0;
-    let got = 0;
-    let sink: Sink | undefined;
-    let bodyDone: ((n: number) => void) | undefined;
-    let bodyFail: ((e: Error) => void) | undefined;
-    let failure: Error | undefined;
-    let chain: Promise<void> = Promise.resolve();
-    let paused = false;
-    let parsed: Record<string, string> = {};
-
     // A full buffer is always swapped out in the callback, so the next read always has room.
-    const next = (): Buffer => cur.subarray(fill);
-    const fail = (err: Error) => {
-      if (failure) return;
-      failure = err;
-      // Bytes that arrived before a cut are good: the sink gets them before the read rejects.
-      if (state === 'body') handOff();
-      if (state === 'head') rejectHead(err);
-      // The body reader rejects once every handed-off buffer has been consumed.
-      else if (bodyFail) void chain.then(() => bodyFail!(err), () => bodyFail!(err));
-      close();
+    const onread = {buffer: () => this.cur.subarray(this.fill), callback: (n: number) => this.onRead(n)};
+    this.sock = secure
+      ? tls.connect({host, port, servername: net.isIP(host) ? undefined : host, onread} as tls.ConnectionOptions)
+      : net.connect({host, port, onread});
+    this.sock.setNoDelay(true);
+    const gone = (err?: Error) => {
+      this.closed = true;
+      this.unpool();
+      this.req?.fail(err ?? new ConnClosed('terminated: other side closed'));
     };
-    /** Hands the filled part of the current buffer to the sink and takes a free one. */
-    const handOff = () => {
-      if (fill === 0) return;
-      const buf = cur;
-      const len = fill;
-      cur = free.pop() ?? Buffer.allocUnsafeSlow(SLAB);
-      fill = 0;
-      inFlight++;
-      chain = chain.then(() => sink!([buf.subarray(0, len)], len)).then(() => {
-        inFlight--;
-        free.push(buf);
-        if (paused && inFlight < MAX_IN_FLIGHT && !failure) {
-          paused = false;
-          sock.resume();
-        }
-      });
-      chain.catch((err: Error) => fail(err));
-      if (inFlight >= MAX_IN_FLIGHT) paused = true;
-    };
-    const finish = () => {
-      state = 'done';
-      handOff();
-      close();
-      void chain.then(() => bodyDone?.(got), (err: Error) => bodyFail?.(err));
-    };
+    this.sock.on('error', gone);
+    this.sock.on('end', () => gone());
+    this.sock.on('close', () => gone());
+  }
 
-    const onread = (nread: number): boolean => {
-      fill += nread;
-      if (state === 'head') {
-        const at = cur.subarray(0, fill).indexOf('\r\n\r\n');
-        if (at < 0) {
-          if (fill >= MAX_HEAD) fail(Object.assign(new Error('HTTP response head too large'), {code: 'ECONNRESET'}));
-          return true;
-        }
-        let head;
-        try {
-          head = parseHead(cur.toString('latin1', 0, at));
-        } catch (err) {
-          fail(err as Error);
-          return false;
-        }
-        cur.copyWithin(0, at + 4, fill);
-        fill -= at + 4;
-        state = 'wait';
-        parsed = head.headers;
-        resolveHead({status: head.status, headers: head.headers, body});
+  private onRead(n: number): boolean {
+    this.fill += n;
+    if (!this.req) {
+      // Bytes nobody asked for: this connection cannot be trusted any more.
+      this.destroy();
+      return false;
+    }
+    return this.req.onRead(n);
+  }
+
+  /** Back to the pool after a body read to its exact end; otherwise closed. */
+  release(reusable: boolean): void {
+    this.req = undefined;
+    if (!reusable || this.closed || this.fill !== 0) return this.destroy();
+    this.served++;
+    const list = pool.get(this.key) ?? [];
+    list.push(this);
+    pool.set(this.key, list);
+    this.idleTimer = setTimeout(() => this.destroy(), IDLE_MS);
+    this.idleTimer.unref();
+    this.sock.unref();
+  }
+
+  take(): void {
+    if (this.idleTimer) clearTimeout(this.idleTimer);
+    this.sock.ref();
+  }
+
+  private unpool(): void {
+    const list = pool.get(this.key);
+    const i = list?.indexOf(this) ?? -1;
+    if (i >= 0) list!.splice(i, 1);
+  }
+
+  destroy(): void {
+    this.closed = true;
+    this.unpool();
+    if (this.idleTimer) clearTimeout(this.idleTimer);
+    this.sock.destroy();
+  }
+}
+
+const pool = new Map<string, Conn[]>();
+
+/** One request/response on a connection. */
+class Req {
+  state: 'head' | 'wait' | 'body' | 'done' = 'head';
+  remaining = 0;
+  got = 0;
+  length = -1;
+  keepAlive = false;
+  inFlight = 0;
+  paused = false;
+  failure?: Error;
+  chain: Promise<void> = Promise.resolve();
+  sink?: Sink;
+  bodyDone?: (n: number) => void;
+  bodyFail?: (e: Error) => void;
+  headers: Record<string, string> = {};
+  sawBytes = false;
+  pre: Buffer = Buffer.alloc(0);
+
+  constructor(readonly conn: Conn, readonly onHead: (r: Req) => void, readonly onHeadError: (e: Error, retry: boolean) => void, readonly signal?: AbortSignal) {}
+
+  readonly onAbort = () => this.fail(Object.assign(new Error('aborted'), {name: 'AbortError'}));
+
+  onRead(n: number): boolean {
+    const c = this.conn;
+    this.sawBytes = true;
+    if (this.state === 'head') {
+      const at = c.cur.subarray(0, c.fill).indexOf('\r\n\r\n');
+      if (at < 0) {
+        if (c.fill >= MAX_HEAD) this.fail(new ConnClosed('HTTP response head too large'));
+        return true;
+      }
+      let head;
+      try {
+        head = parseHead(c.cur.toString('latin1', 0, at));
+      } catch (err) {
+        this.fail(err as Error);
         return false;
       }
-      if (state === 'body') {
-        got += nread;
-        if (got >= remaining) {
-          fill -= got - remaining;
-          got = remaining;
-          finish();
-          return false;
-        }
-        if (fill === cur.length) handOff();
-        return !paused;
-      }
+      // Body bytes that came with the head are moved out, so the socket's next read lands at the start of the
+      // buffer: the buffer it reads into is set only from this callback, never between reads.
+      this.pre = Buffer.from(c.cur.subarray(at + 4, c.fill));
+      c.fill = 0;
+      this.state = 'wait';
+      this.headers = head.headers;
+      const cl = head.headers['content-length'];
+      this.length = cl !== undefined && /^\d+$/.test(cl) ? Number(cl) : -1;
+      this.keepAlive = this.length >= 0 && !head.headers['transfer-encoding'] && !/close/i.test(head.headers.connection ?? '');
+      this.status = head.status;
+      this.onHead(this);
       return false;
-    };
-
-    const sock: net.Socket = secure
-      ? tls.connect({host, port, servername: net.isIP(host) ? undefined : host, onread: {buffer: next, callback: onread}} as tls.ConnectionOptions)
-      : net.connect({host, port, onread: {buffer: next, callback: onread}});
-    sock.setNoDelay(true);
-    sock.on('error', (err) => fail(err));
-    sock.on('end', () => {
-      if (state !== 'done') fail(Object.assign(new Error('terminated: other side closed'), {code: 'ECONNRESET'}));
-    });
-    sock.on('close', () => {
-      if (state !== 'done') fail(Object.assign(new Error('terminated: socket closed'), {code: 'ECONNRESET'}));
-    });
-    function close() {
-      signal?.removeEventListener('abort', onAbort);
-      sock.destroy();
     }
-    const onAbort = () => fail(Object.assign(new Error('aborted'), {name: 'AbortError'}));
-    if (signal?.aborted) return onAbort();
-    signal?.addEventListener('abort', onAbort, {once: true});
+    if (this.state === 'body') {
+      this.got += n;
+      if (this.got >= this.remaining) {
+        c.fill -= this.got - this.remaining;
+        const extra = this.got - this.remaining;
+        this.got = this.remaining;
+        this.finish(extra === 0);
+        return false;
+      }
+      if (c.fill === c.cur.length) this.handOff();
+      return !this.paused;
+    }
+    return false;
+  }
 
-    const lines = [`GET ${url.pathname}${url.search} HTTP/1.1`, `Host: ${url.host}`, 'Connection: close'];
-    for (const [k, v] of Object.entries(headers)) if (!/^(host|connection)$/i.test(k)) lines.push(`${k}: ${v}`);
-    sock.write(lines.join('\r\n') + '\r\n\r\n');
+  status = 0;
 
+  /** Hands the filled part of the connection's current buffer to the sink and gives the connection a free one
+   * (only from the onread callback, which is where the socket learns its next buffer). */
+  handOff(): void {
+    const c = this.conn;
+    if (c.fill === 0) return;
+    const buf = c.cur;
+    const len = c.fill;
+    c.cur = c.free.pop() ?? Buffer.allocUnsafeSlow(SLAB);
+    c.fill = 0;
+    this.deliver(buf.subarray(0, len), () => c.free.push(buf));
+  }
+
+  private deliver(buf: Buffer, recycle?: () => void): void {
+    const c = this.conn;
+    this.inFlight++;
+    this.chain = this.chain.then(() => this.sink!([buf], buf.length)).then(() => {
+      this.inFlight--;
+      recycle?.();
+      if (this.paused && this.inFlight < MAX_IN_FLIGHT && !this.failure) {
+        this.paused = false;
+        readOn(c.sock);
+      }
+    });
+    this.chain.catch((err: Error) => this.fail(err));
+    if (this.inFlight >= MAX_IN_FLIGHT) this.paused = true;
+  }
+
+  /** The body was read up to `remaining`; the connection is reused when that was all of it. */
+  finish(exact: boolean): void {
+    this.state = 'done';
+    this.handOff();
+    this.signal?.removeEventListener('abort', this.onAbort);
+    const reusable = exact && this.keepAlive && this.remaining === this.length;
+    void this.chain.then(() => {
+      this.conn.release(reusable);
+      this.bodyDone?.(this.got);
+    }, (err: Error) => {
+      this.conn.destroy();
+      this.bodyFail?.(err);
+    });
+  }
+
+  fail(err: Error): void {
+    if (this.failure || this.state === 'done') return;
+    this.failure = err;
+    this.signal?.removeEventListener('abort', this.onAbort);
+    // Bytes that arrived before a cut are good: the sink gets them before the read rejects.
+    if (this.state === 'body') this.handOff();
+    const wasHead = this.state === 'head';
+    this.state = 'done';
+    this.conn.destroy();
+    if (wasHead) this.onHeadError(err, this.conn.served > 0 && !this.sawBytes && err.name !== 'AbortError');
+    // The body reader rejects once every handed-off buffer has been consumed.
+    else if (this.bodyFail) void this.chain.then(() => this.bodyFail!(err), () => this.bodyFail!(err));
+  }
+
+  body(): RawBody {
     const body: RawBody = {
-      read(s, limit) {
-        return new Promise<number>((resolve, reject) => {
-          if (failure) return reject(failure);
-          if (state !== 'wait') return reject(new Error('body already read'));
-          sink = s;
-          bodyDone = resolve;
-          bodyFail = reject;
-          remaining = limit;
-          state = 'body';
-          got = fill;
-          if (got >= remaining) {
-            fill -= got - remaining;
-            got = remaining;
-            finish();
-            return;
-          }
-          if (remaining === 0) return finish();
-          sock.resume();
-        });
-      },
-      async text(max) {
+      read: (s, limit) => new Promise<number>((resolve, reject) => {
+        if (this.failure) return reject(this.failure);
+        if (this.state !== 'wait') return reject(new Error('body already read'));
+        this.sink = s;
+        this.bodyDone = resolve;
+        this.bodyFail = reject;
+        this.remaining = this.length >= 0 ? Math.min(limit, this.length) : limit;
+        this.state = 'body';
+        const take = Math.min(this.pre.length, this.remaining);
+        if (take > 0) this.deliver(this.pre.subarray(0, take));
+        this.got = take;
+        if (this.got >= this.remaining) return this.finish(this.pre.length === take);
+        readOn(this.conn.sock);
+      }),
+      text: async (max) => {
         let out = '';
-        const n = Math.min(max, Number(parsed['content-length'] ?? max));
+        // Without a length (chunked) the end of the body is not known here: no detail rather than a wait.
+        if (this.length < 0) {
+          body.destroy();
+          return '';
+        }
         await body.read((bufs) => {
           for (const b of bufs) out += b.toString('utf8');
-        }, n).catch(() => undefined);
+        }, max).catch(() => undefined);
         return out.slice(0, max);
       },
-      destroy() {
-        state = 'done';
-        close();
+      destroy: () => {
+        if (this.state === 'done') return;
+        this.state = 'done';
+        this.signal?.removeEventListener('abort', this.onAbort);
+        this.conn.destroy();
       },
     };
+    return body;
+  }
+}
+
+/**
+ * One GET; resolves when the response head has arrived (the body is not read yet). Connections are kept alive
+ * per origin and reused when a body was read to its end, so parts after the first skip the TCP/TLS handshake and
+ * slow start.
+ */
+export function rawGet(url: URL, headers: Record<string, string>, signal?: AbortSignal): Promise<RawResponse> {
+  const key = `${url.protocol}//${url.host}`;
+  const attempt = (fresh: boolean): Promise<RawResponse> => new Promise((resolve, reject) => {
+    let conn = fresh ? undefined : pool.get(key)?.pop();
+    if (conn) conn.take();
+    else conn = new Conn(key, url);
+    const req: Req = new Req(conn, (r) => resolve({status: r.status, headers: r.headers, body: r.body()}), (err, retry) => {
+      if (retry) attempt(true).then(resolve, reject);
+      else reject(err);
+    }, signal);
+    conn.req = req;
+    if (signal?.aborted) return req.onAbort();
+    signal?.addEventListener('abort', req.onAbort, {once: true});
+    const lines = [`GET ${url.pathname}${url.search} HTTP/1.1`, `Host: ${url.host}`];
+    for (const [k, v] of Object.entries(headers)) if (!/^(host|connection)$/i.test(k)) lines.push(`${k}: ${v}`);
+    conn.sock.write(lines.join('\r\n') + '\r\n\r\n');
+    readOn(conn.sock);
   });
+  return attempt(false);
 }
