@@ -5,6 +5,7 @@ import http from 'node:http';
 import {tmpdir} from 'node:os';
 import {join} from 'node:path';
 import {ChecksumError, downloadFile} from '../../src/sources/download/fetch-file.js';
+import {rawGet} from '../../src/sources/download/raw-get.js';
 import {commitOf, LoopbackHub, startHub} from '../helpers/loopback-hub.js';
 
 const MiB = 1 << 20;
@@ -106,9 +107,19 @@ describe('the lean HTTP reader', () => {
   let server: http.Server;
   let base: string;
   const seen: Array<{path: string; auth?: string}> = [];
+  const large = Buffer.alloc(24 * MiB);
+  for (let i = 0; i < large.length; i += 4) large.writeUInt32LE((i * 2246822519) >>> 0, i);
+  let connections = 0;
   beforeAll(async () => {
     server = http.createServer((req, res) => {
       seen.push({path: req.url ?? '', auth: req.headers.authorization});
+      if (req.url === '/large') {
+        const m = /^bytes=(\d+)-(\d+)$/.exec(req.headers.range ?? '');
+        const [a, b] = m ? [Number(m[1]), Number(m[2])] : [0, large.length - 1];
+        res.writeHead(m ? 206 : 200, {'content-length': String(b - a + 1), ...(m ? {'content-range': `bytes ${a}-${b}/${large.length}`} : {})});
+        res.end(large.subarray(a, b + 1));
+        return;
+      }
       if (req.url === '/chunked') {
         // No content-length: chunked transfer encoding, which the lean reader leaves to node:http.
         res.writeHead(200, {'content-type': 'application/octet-stream'});
@@ -119,6 +130,7 @@ describe('the lean HTTP reader', () => {
       res.writeHead(404, {'content-type': 'application/json', 'content-length': '21'});
       res.end('{"error":"not there"}');
     });
+    server.on('connection', () => connections++);
     await new Promise<void>((resolve) => server.listen(0, '127.0.0.1', resolve));
     base = `http://127.0.0.1:${(server.address() as {port: number}).port}`;
   });
@@ -147,5 +159,42 @@ describe('the lean HTTP reader', () => {
     expect(readFileSync(job().dest).equals(big)).toBe(true);
     // The CDN route is on the hub's own origin (127.0.0.1) while the file URL used localhost.
     expect(cdn.every((l) => l.auth === undefined)).toBe(true);
+  });
+
+  it('parts reuse kept-alive connections, and a connection the server closed while idle is replaced', async () => {
+    const c0 = connections;
+    await downloadFile({...job(), url: `${base}/large`, size: large.length, sha256: createHash('sha256').update(large).digest('hex')},
+      {rangeThreshold: MiB, ranges: 2, partSize: 2 * MiB, fastConnection: Infinity});
+    expect(readFileSync(job().dest).equals(large)).toBe(true);
+    expect(seen.filter((x) => x.path === '/large').length).toBe(12);
+    // At most two new connections carried the 12 parts (a pooled one from an earlier test may be among them).
+    expect(connections - c0).toBeLessThanOrEqual(2);
+    // The server drops idle connections: the next request on a pooled one fails before any answer and is
+    // sent again on a fresh connection, without surfacing an error.
+    server.closeIdleConnections();
+    await new Promise((resolve) => setTimeout(resolve, 50));
+    const c1 = connections;
+    const r = await rawGet(new URL(`${base}/large`), {range: 'bytes=0-9'});
+    expect(r.status).toBe(206);
+    let got = Buffer.alloc(0);
+    await r.body.read((bufs) => {
+      got = Buffer.concat([got, ...bufs]);
+    }, 10);
+    expect(got.equals(large.subarray(0, 10))).toBe(true);
+    expect(connections - c1).toBe(1);
+  });
+
+  it('a slow sink pauses the socket and reading resumes when buffers come back (the body arrives whole and in order)', async () => {
+    const r = await rawGet(new URL(`${base}/large`), {});
+    const h = createHash('sha256');
+    let calls = 0;
+    const n = await r.body.read(async (bufs) => {
+      calls++;
+      for (const b of bufs) h.update(b);
+      await new Promise((resolve) => setTimeout(resolve, 15));
+    }, large.length);
+    expect(n).toBe(large.length);
+    expect(calls).toBeGreaterThanOrEqual(6);
+    expect(h.digest('hex')).toBe(createHash('sha256').update(large).digest('hex'));
   });
 });
