@@ -1,9 +1,14 @@
-// Downloads one file into place: parallel Range segments for large files, resume from what an earlier run
-// left (validated by If-Range), retries on resets/5xx/429, sha256 (or git sha1) verified before the rename.
+// Downloads one file into place: large files in parallel Range parts, resume from what an earlier run left
+// (validated by If-Range), retries on resets/5xx/429, sha256 (or git sha1) verified before the rename.
 //
 // Partials: a sequential download writes `<dest>.incomplete` (the name huggingface_hub uses, so either tool
-// resumes the other's prefix). A segmented download writes `<dest>.mgen-partial` plus a JSON state of its
-// segments, because its holes would fool a tool that resumes from the file size.
+// resumes the other's prefix). A download in parts writes `<dest>.mgen-partial` plus a JSON state of its parts
+// (written atomically about once a second and on interruption), because its holes would fool a tool that resumes
+// from the file size.
+//
+// Transfer: bodies are read by raw-get.ts into reused 4 MiB buffers and written with positional writes; parts
+// are taken in file order by up to `ranges` connections, and the hash follows in file order on this thread
+// (buffers at the hash position are hashed before reuse, parts that came ahead are read back from the page cache).
 import {createHash, type Hash} from 'node:crypto';
 import {existsSync, mkdirSync, readFileSync, readSync, renameSync, rmSync, statSync} from 'node:fs';
 import {setMaxListeners} from 'node:events';
