@@ -50,7 +50,11 @@ export interface DownloadOptions {
   fastConnection?: number;
   /** Consecutive failures without progress before giving up (default 6). */
   maxStalls?: number;
-  /** Files at least this big are hashed in a worker thread while they download (default 16 MiB). */
+  /**
+   * Files at least this big are hashed in a worker thread that reads them back from the page cache (default: none;
+   * hashing the receive buffers on this thread cost less CPU on the bench, and a worker per file much more when
+   * several files download at once).
+   */
   workerHashThreshold?: number;
 }
 
