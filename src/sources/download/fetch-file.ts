@@ -246,6 +246,9 @@ export async function downloadFile(job: DownloadJob, opts: DownloadOptions = {})
           if (hasher && hashPos === at) {
             for (const b of bufs) hasher.update(b);
             hashPos += len;
+          } else if (worker && workerPos === at) {
+            await worker.hashBuffers(bufs);
+            workerPos += len;
           }
           seg.pos += len;
           pump();
