@@ -1,12 +1,12 @@
-import {afterAll, beforeAll, beforeEach, describe, expect, it} from '@jest/globals';
+import {afterAll, afterEach, beforeAll, beforeEach, describe, expect, it} from '@jest/globals';
 import {createHash} from 'node:crypto';
-import {existsSync, mkdtempSync, readdirSync, readFileSync, writeFileSync} from 'node:fs';
+import {existsSync, mkdtempSync, readdirSync, readFileSync, rmSync, writeFileSync} from 'node:fs';
 import http from 'node:http';
 import {tmpdir} from 'node:os';
 import {join} from 'node:path';
-import {ChecksumError, downloadFile} from '../../src/sources/download/fetch-file.js';
-import {rawGet} from '../../src/sources/download/raw-get.js';
-import {commitOf, LoopbackHub, startHub} from '../helpers/loopback-hub.js';
+import {ChecksumError, downloadFile} from '../../../src/sources/download/fetch-file.js';
+import {rawGet} from '../../../src/sources/download/raw-get.js';
+import {commitOf, LoopbackHub, startHub} from '../../helpers/loopback-hub.js';
 
 const MiB = 1 << 20;
 const big = Buffer.alloc(3 * MiB);
@@ -24,6 +24,7 @@ beforeEach(() => {
   dir = mkdtempSync(join(tmpdir(), 'mgen-dl-'));
   hub.faults = [];
 });
+afterEach(() => rmSync(dir, {recursive: true, force: true}));
 
 const url = () => `${hub.url}/org/big/resolve/${commitOf('big')}/big.safetensors`;
 const job = () => ({url: url(), size: big.length, sha256: bigSha, dest: join(dir, 'blob'), label: 'org/big/big.safetensors'});
