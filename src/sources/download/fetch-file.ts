@@ -79,7 +79,12 @@ interface State {
   segments: Segment[];
 }
 
-class RestartNeeded extends Error {}
+class RestartNeeded extends Error {
+  /** true: the Range request carried no validator, so the server simply does not serve ranges. */
+  constructor(readonly noRanges: boolean) {
+    super('restart');
+  }
+}
 
 /** Bytes per second above which one connection is left alone (about 1 Gbit/s, the line rate of most links). */
 const FAST_CONNECTION = 128 << 20;
@@ -222,7 +227,7 @@ export async function downloadFile(job: DownloadJob, opts: DownloadOptions = {})
         }
         if (res.status === 200 && headers.range) {
           res.body.destroy();
-          throw new RestartNeeded();
+          throw new RestartNeeded(!headers['if-range']);
         }
         if (res.status !== 200 && res.status !== 206) {
           throw await streamError(res, {what: job.label, authHint: job.authHint, secrets: opts.http?.secrets});
@@ -321,11 +326,13 @@ export async function downloadFile(job: DownloadJob, opts: DownloadOptions = {})
       await runAll();
     } catch (err) {
       if (!(err instanceof RestartNeeded)) throw err;
-      // The file changed under us (If-Range failed): discard the partial.
+      // The file changed under us (If-Range failed), or the server ignores ranges: discard the partial.
       await fh.close().catch(() => undefined);
       rmSync(path, {force: true});
       rmSync(statePath, {force: true});
       finished = true;
+      // A server without ranges: the whole file in one request (a later cut starts it over).
+      if (err.noRanges && (nRanges > 1 || resumedFrom > 0)) return await downloadFile(job, {...opts, rangeThreshold: Infinity});
       throw new NetworkError(`${job.label}: the file changed on the server since the partial download; the partial was discarded`, {hint: 'run the pull again'});
     }
     let got: string | undefined;

@@ -114,6 +114,12 @@ describe('the lean HTTP reader', () => {
   beforeAll(async () => {
     server = http.createServer((req, res) => {
       seen.push({path: req.url ?? '', auth: req.headers.authorization});
+      if (req.url === '/norange') {
+        // A server that ignores Range and always sends the whole file.
+        res.writeHead(200, {'content-length': String(large.length)});
+        res.end(large);
+        return;
+      }
       if (req.url === '/large') {
         const m = /^bytes=(\d+)-(\d+)$/.exec(req.headers.range ?? '');
         const [a, b] = m ? [Number(m[1]), Number(m[2])] : [0, large.length - 1];
@@ -197,5 +203,15 @@ describe('the lean HTTP reader', () => {
     expect(n).toBe(large.length);
     expect(calls).toBeGreaterThanOrEqual(6);
     expect(h.digest('hex')).toBe(createHash('sha256').update(large).digest('hex'));
+  });
+
+  it('a server that ignores Range: the parts are dropped and the file comes in one request', async () => {
+    const before = seen.length;
+    const r = await downloadFile({...job(), url: `${base}/norange`, size: large.length, sha256: createHash('sha256').update(large).digest('hex')},
+      {rangeThreshold: MiB, ranges: 4, partSize: 4 * MiB});
+    expect(readFileSync(job().dest).equals(large)).toBe(true);
+    expect(r.downloaded).toBe(large.length);
+    expect(seen.slice(before).length).toBe(2);
+    expect(readdirSync(dir)).toEqual(['blob']);
   });
 });
