@@ -4,6 +4,7 @@
 // copies (bytes mgen pulls by default vs snapshot_download without patterns). Sources are sparse files under
 // BENCH_DIR (/tmp); downloads go to /dev/shm and are removed after each run.
 // Run: npm run build && MGEN_PYTHON=/tmp/pyprobe/venv/bin/python node bench/pull.mjs [runs=3]
+// MGEN_BENCH_BEFORE=<checkout with a built dist/> adds that build's `mgen pull` to the same run (before/after).
 import {execFileSync, spawn, spawnSync} from 'node:child_process';
 import {createHash} from 'node:crypto';
 import {createReadStream, mkdirSync, mkdtempSync, rmSync, truncateSync, writeFileSync} from 'node:fs';
@@ -11,6 +12,7 @@ import {join} from 'node:path';
 import {buildHelpers, ROOT} from './lib/helpers.mjs';
 
 const RUNS = Number(process.argv[2] ?? 3);
+console.log(`load average at the start: ${(await import('node:os')).loadavg().map((x) => x.toFixed(1)).join(' ')}`);
 const out = buildHelpers();
 const files = await import(join(out, 'fixtures', 'files.js'));
 const python = process.env.MGEN_PYTHON;
@@ -76,7 +78,8 @@ try {
   const url = await new Promise((resolve) => server.stdout.once('data', (d) => resolve(JSON.parse(d.toString()).url)));
   const mgen = join(ROOT, 'bin', 'mgen');
   const pyEnv = (home) => ({HF_HOME: home, HF_ENDPOINT: url, HF_HUB_DISABLE_TELEMETRY: '1', HF_HUB_DISABLE_PROGRESS_BARS: '1', HF_TOKEN: ''});
-  const results = {curl: [], mgenBig: [], mgenRepo: [], pyRepo: [], pyBig: []};
+  const results = {curl: [], mgenBig: [], mgenRepo: [], pyRepo: [], pyBig: [], beforeBig: [], beforeRepo: []};
+  const before = process.env.MGEN_BENCH_BEFORE ? join(process.env.MGEN_BENCH_BEFORE, 'bin', 'mgen') : undefined;
   for (let run = 0; run < RUNS; run++) {
     const o = join(dst, 'curl.out');
     results.curl.push(timed('curl', ['-sSL', '-o', o, `${url}/bench/big/resolve/main/model.safetensors`], {}).s);
@@ -89,6 +92,13 @@ try {
     const r2 = timed(mgen, ['pull', 'bench/repo20', '--all', '--json'], {HF_HOME: h1, HF_ENDPOINT: url, MGEN_HOME: join(dst, 'mgen-home')});
     results.mgenRepo.push(r2.s);
     rmSync(h1, {recursive: true, force: true});
+    if (before) {
+      const env = {HF_HOME: h1, HF_ENDPOINT: url, MGEN_HOME: join(dst, 'mgen-home-before')};
+      results.beforeBig.push(timed(before, ['pull', 'bench/big', '--json'], env).s);
+      rmSync(h1, {recursive: true, force: true});
+      results.beforeRepo.push(timed(before, ['pull', 'bench/repo20', '--all', '--json'], env).s);
+      rmSync(h1, {recursive: true, force: true});
+    }
     if (python) {
       const h2 = join(dst, 'py-hf');
       results.pyRepo.push(timed(python, ['-c', "from huggingface_hub import snapshot_download; snapshot_download('bench/repo20')"], pyEnv(h2)).s);
@@ -115,9 +125,14 @@ try {
   console.log(line('one 2 GB file', median(results.mgenBig), median(results.curl), GB2, 'curl -o'));
   if (python) console.log(line('one 2 GB file', median(results.mgenBig), median(results.pyBig), GB2, 'snapshot_download'));
   if (python) console.log(line('20 files, 2 GB (mgen --all)', median(results.mgenRepo), median(results.pyRepo), GB2, 'snapshot_download'));
+  if (before) {
+    console.log(line('one 2 GB file, before', median(results.beforeBig), median(results.curl), GB2, 'curl -o'));
+    if (python) console.log(line('20 files, 2 GB, before', median(results.beforeRepo), median(results.pyRepo), GB2, 'snapshot_download'));
+  }
   console.log(`\nrepo with fp32 + fp16 + .bin + flax + ckpt + ema copies (${(allBytes / 1e9).toFixed(2)} GB in all): mgen pull by default selects ${dry.files.length} files, ${(dry.bytes_total / 1e9).toFixed(3)} GB; ` +
     `snapshot_download without patterns pulls ${pyDupBytes !== null ? (pyDupBytes / 1e9).toFixed(3) : (allBytes / 1e9).toFixed(3) + ' (every file)'} GB: ${((pyDupBytes ?? allBytes) / dry.bytes_total).toFixed(1)}x more.`);
   console.log(`raw seconds: ${JSON.stringify(results)}`);
+  console.log(`load average at the end: ${(await import('node:os')).loadavg().map((x) => x.toFixed(1)).join(' ')}`);
 } finally {
   server?.kill('SIGTERM');
   rmSync(src, {recursive: true, force: true});

@@ -27,10 +27,12 @@ export default class Pull extends BaseCommand {
   async run(): Promise<void> {
     const {args, flags} = await this.parse(Pull);
     this.secrets.push(flags.token);
+    // Detection (for the summary stored after the pull) loads while the download runs, not after it.
+    const detect = flags['dry-run'] ? undefined : import('../detect/index.js');
+    detect?.catch(() => undefined);
     const {pull} = await import('../sources/pull.js');
-    const {progressFor} = await import('../sources/download/progress.js');
+    const {progressFor, formatBytes} = await import('../sources/download/progress.js');
     const {asker} = await import('../sources/ask.js');
-    const {formatBytes} = await import('../sources/download/progress.js');
     const {pullJson, pullText} = await import('../render/pull.js');
     const ac = new AbortController();
     const onSigint = () => ac.abort();
@@ -44,7 +46,7 @@ export default class Pull extends BaseCommand {
         progress: flags['dry-run'] ? undefined : await progressFor(),
         note: (m) => this.note(m),
         summarize: async (path) => {
-          const {detectLocal} = await import('../detect/index.js');
+          const {detectLocal} = await (detect ?? import('../detect/index.js'));
           const r = await detectLocal(path);
           return {family: r.family, kind: r.kind, format: r.format, precision: r.precision};
         },

@@ -1,7 +1,6 @@
 // `mgen pull` as a library call: any MODEL_ID -> the files a load needs, in the cache.
 import {UsageError} from '../errors.js';
 import type {CivitaiFile} from './civitai/client.js';
-import {pullCivitai} from './civitai/civitai-source.js';
 import type {CivitaiReportInfo} from './civitai/metadata.js';
 import type {DownloadOptions} from './download/fetch-file.js';
 import type {ProgressSink} from './download/progress.js';
@@ -9,7 +8,6 @@ import {recordDetectionSummary, type DetectionSummary} from './cache/mgen-home.j
 import {pullHf, type PullResult} from './hf/hf-pull.js';
 import type {HttpOptions} from './http.js';
 import {modelIdFromArgs, parseModelId} from './model-id.js';
-import {pullUrl} from './url.js';
 
 export type {PullResult, PullFile} from './hf/hf-pull.js';
 
@@ -69,6 +67,8 @@ export async function pull(modelId: string | undefined, opts: PullOptions = {}):
       return r;
     }
     case 'civitai': {
+      // Each source's modules load only when a pull needs them (start-up time of `mgen pull`).
+      const {pullCivitai} = await import('./civitai/civitai-source.js');
       const r = await pullCivitai({
         modelId: ref.modelId, versionId: ref.versionId, endpoint: opts.endpoint ?? ref.endpoint, token: opts.token, env, http: opts.http,
         file: opts.file, choose: opts.chooseCivitaiFile, offline: opts.offline, dryRun: opts.dryRun, signal: opts.signal,
@@ -78,6 +78,7 @@ export async function pull(modelId: string | undefined, opts: PullOptions = {}):
       return r;
     }
     case 'url': {
+      const {pullUrl} = await import('./url.js');
       const r = await pullUrl({url: ref.url, env, http: opts.http, offline: opts.offline, dryRun: opts.dryRun, signal: opts.signal, progress: opts.progress, download: opts.download, note: opts.note});
       await storeSummary(r, opts, env);
       return r;

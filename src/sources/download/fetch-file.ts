@@ -1,18 +1,24 @@
-// Downloads one file into place: parallel Range segments for large files, resume from what an earlier run
-// left (validated by If-Range), retries on resets/5xx/429, sha256 (or git sha1) verified before the rename.
+// Downloads one file into place: large files in parallel Range parts, resume from what an earlier run left
+// (validated by If-Range), retries on resets/5xx/429, sha256 (or git sha1) verified before the rename.
 //
 // Partials: a sequential download writes `<dest>.incomplete` (the name huggingface_hub uses, so either tool
-// resumes the other's prefix). A segmented download writes `<dest>.mgen-partial` plus a JSON state of its
-// segments, because its holes would fool a tool that resumes from the file size.
+// resumes the other's prefix). A download in parts writes `<dest>.mgen-partial` plus a JSON state of its parts
+// (written atomically about once a second and on interruption), because its holes would fool a tool that resumes
+// from the file size.
+//
+// Transfer: bodies are read by raw-get.ts into reused 4 MiB buffers and written with positional writes; parts
+// are taken in file order by up to `ranges` connections, and the hash follows in file order on this thread
+// (buffers at the hash position are hashed before reuse, parts that came ahead are read back from the page cache).
 import {createHash, type Hash} from 'node:crypto';
-import {createReadStream, existsSync, mkdirSync, readFileSync, renameSync, rmSync, statSync} from 'node:fs';
+import {existsSync, mkdirSync, readFileSync, readSync, renameSync, rmSync, statSync} from 'node:fs';
+import {setMaxListeners} from 'node:events';
 import {dirname} from 'node:path';
 import {open, type FileHandle} from 'node:fs/promises';
 import {InterruptedError, MgenError, NetworkError} from '../../errors.js';
 import {writeFileAtomic} from '../cache/hf-cache.js';
 import {FileHashWorker} from './hash-worker.js';
 import {backoffMs, isAbort, isTransient, type HttpOptions} from '../http.js';
-import {getWithRetry, sleep, streamError} from './http-get.js';
+import {getWithRetry, sleep, streamError, withoutAuth} from './http-get.js';
 
 export interface DownloadJob {
   url: string;
@@ -33,10 +39,22 @@ export interface DownloadOptions {
   onBytes?: (n: number) => void;
   /** Files at least this big are fetched in parallel ranges (default 64 MiB). */
   rangeThreshold?: number;
+  /** Connections for one file fetched in ranges (default 8, as huggingface_hub's transfer helpers use). */
   ranges?: number;
+  /**
+   * Size of one range (default 32 MiB): a file is cut into max(ranges, size / partSize) parts, taken in order by
+   * the connections, so the finished prefix (what the hasher can read) keeps growing during the transfer.
+   */
+  partSize?: number;
+  /** Bytes/s of one connection above which no more connections are opened (default 128 MiB/s). */
+  fastConnection?: number;
   /** Consecutive failures without progress before giving up (default 6). */
   maxStalls?: number;
-  /** Files at least this big are hashed in a worker thread while they download (default 16 MiB). */
+  /**
+   * Files at least this big are hashed in a worker thread that reads them back from the page cache (default: none;
+   * hashing the receive buffers on this thread cost less CPU on the bench, and a worker per file much more when
+   * several files download at once).
+   */
   workerHashThreshold?: number;
 }
 
@@ -61,14 +79,22 @@ interface State {
   segments: Segment[];
 }
 
-class RestartNeeded extends Error {}
+class RestartNeeded extends Error {
+  /** true: the Range request carried no validator, so the server simply does not serve ranges. */
+  constructor(readonly noRanges: boolean) {
+    super('restart');
+  }
+}
 
-const BATCH = 1 << 20;
+/** Bytes per second above which one connection is left alone (about 1 Gbit/s, the line rate of most links). */
+const FAST_CONNECTION = 128 << 20;
+/** A part smaller than this says too little about the link: the other connections join right away. */
+const MIN_PROBE = 8 << 20;
 
-function split(start: number, size: number, n: number): Segment[] {
+function split(start: number, size: number, n: number, partSize: number): Segment[] {
   const len = size - start;
   if (len <= 0) return [];
-  const step = Math.ceil(len / n);
+  const step = Math.ceil(len / Math.max(n, Math.ceil(len / partSize)));
   const out: Segment[] = [];
   for (let s = start; s < size; s += step) out.push({start: s, end: Math.min(size, s + step) - 1, pos: s});
   return out;
@@ -80,10 +106,6 @@ function makeHasher(job: DownloadJob): Hash | undefined {
   return undefined;
 }
 
-async function hashFileRange(h: Hash, path: string, start: number, end: number): Promise<void> {
-  if (end <= start) return;
-  for await (const chunk of createReadStream(path, {start, end: end - 1, highWaterMark: 4 << 20})) h.update(chunk as Buffer);
-}
 
 
 export async function downloadFile(job: DownloadJob, opts: DownloadOptions = {}): Promise<DownloadResult> {
@@ -91,7 +113,7 @@ export async function downloadFile(job: DownloadJob, opts: DownloadOptions = {})
   const seqPath = `${job.dest}.incomplete`;
   const segPath = `${job.dest}.mgen-partial`;
   const statePath = `${segPath}.json`;
-  const nRanges = job.size >= (opts.rangeThreshold ?? 64 << 20) ? Math.max(1, opts.ranges ?? 4) : 1;
+  const nRanges = job.size >= (opts.rangeThreshold ?? 64 << 20) ? Math.max(1, opts.ranges ?? 8) : 1;
 
   // Work out where to start from what an earlier run left.
   let state: State | undefined;
@@ -119,7 +141,7 @@ export async function downloadFile(job: DownloadJob, opts: DownloadOptions = {})
     }
     if (nRanges > 1 && have === 0) {
       path = segPath;
-      state = {size: job.size, segments: split(0, job.size, nRanges)};
+      state = {size: job.size, segments: split(0, job.size, nRanges, opts.partSize ?? 32 << 20)};
     } else {
       path = seqPath;
       state = {size: job.size, segments: have < job.size ? [{start: have, end: job.size - 1, pos: have}] : []};
@@ -128,29 +150,45 @@ export async function downloadFile(job: DownloadJob, opts: DownloadOptions = {})
   const resumedFrom = state.segments.reduce((a, s) => a + (s.pos - s.start), 0) + (path === seqPath ? (state.segments[0]?.start ?? job.size) : 0);
   let downloaded = 0;
 
-  const hasher = makeHasher(job);
-  // Bytes before the first segment's position are complete on disk: hash them now, then hash inline while
-  // bytes arrive in order; whatever is left (later segments) is hashed from disk at the end.
-  let hashPos = -1;
   const wantHash = job.sha256 ? 'sha256' : job.gitSha1 ? 'sha1' : undefined;
-  const worker = wantHash && job.size >= (opts.workerHashThreshold ?? 16 << 20)
+  const worker = wantHash && job.size >= (opts.workerHashThreshold ?? Infinity)
     ? new FileHashWorker(wantHash, wantHash === 'sha1' ? `blob ${job.size}\0` : undefined) : undefined;
+  const hasher = worker ? undefined : makeHasher(job);
+  /** End of the bytes complete on disk from `at` on (a finished region before the first part counts). */
+  const doneUpTo = (at: number): number => {
+    const seg = state!.segments.find((x) => x.start <= at && at <= x.end);
+    return seg ? seg.pos : (state!.segments.find((x) => x.start > at)?.start ?? job.size);
+  };
   let workerPos = 0;
   /** Hands the worker every byte that is complete on disk from workerPos on, in file order. */
   const pump = () => {
     if (!worker) return;
     for (;;) {
-      const seg = state!.segments.find((x) => x.start <= workerPos && workerPos <= x.end);
-      const upTo = seg ? seg.pos : (state!.segments.find((x) => x.start > workerPos)?.start ?? job.size);
+      const upTo = doneUpTo(workerPos);
       if (upTo <= workerPos) return;
       worker.hashFile(path, workerPos, upTo);
       workerPos = upTo;
     }
   };
-  if (hasher && !worker) {
-    hashPos = state.segments[0]?.pos ?? job.size;
-    if (hashPos > 0) await hashFileRange(hasher, path, 0, hashPos);
-  }
+  // The hash runs on this thread in file order: bytes that arrive at the hash position are hashed from the
+  // receive buffer before it is reused; bytes that arrived ahead of it (later parts, a resumed prefix) are read
+  // back from the file (page cache) when the hash position reaches them.
+  let hashPos = 0;
+  let scratch: Buffer | undefined;
+  /** Hashes whatever is complete on disk from hashPos on (synchronous: a page-cache read is under a millisecond,
+   * where through the thread pool it would queue behind the parts' writes and fall behind the transfer). */
+  const catchUp = (): void => {
+    if (!hasher) return;
+    for (;;) {
+      const upTo = doneUpTo(hashPos);
+      if (upTo <= hashPos) return;
+      scratch ??= Buffer.allocUnsafe(4 << 20);
+      const n = readSync(fh.fd, scratch, 0, Math.min(upTo - hashPos, scratch.length), hashPos);
+      if (n <= 0) throw new ChecksumError(`${job.label}: the partial file is shorter than its state says`, {hint: 'run the pull again'});
+      hasher.update(scratch.subarray(0, n));
+      hashPos += n;
+    }
+  };
 
   mkdirSync(dirname(path), {recursive: true});
   const fh: FileHandle = await open(path, existsSync(path) ? 'r+' : 'w+');
@@ -159,21 +197,37 @@ export async function downloadFile(job: DownloadJob, opts: DownloadOptions = {})
     if (path === segPath) writeFileAtomic(statePath, JSON.stringify(state));
   };
   const ac = new AbortController();
+  // Every connection and backoff wait listens to this signal.
+  setMaxListeners(64, ac.signal);
   const onAbort = () => ac.abort(opts.signal?.reason);
   opts.signal?.addEventListener('abort', onAbort, {once: true});
+
+  // After the first answer, later parts go straight to the URL the redirects ended at (a CDN), without the
+  // credentials when that is another origin; a refusal there falls back to the original URL.
+  let target = job.url;
+  const baseHeaders: Record<string, string> = {...job.headers, 'accept-encoding': 'identity'};
+  let targetHeaders = baseHeaders;
 
   const runSegment = async (seg: Segment): Promise<void> => {
     let stalls = 0;
     while (seg.pos <= seg.end) {
       const before = seg.pos;
       try {
-        const headers: Record<string, string> = {...job.headers, 'accept-encoding': 'identity'};
+        const headers: Record<string, string> = {...targetHeaders};
         if (!(seg.pos === 0 && seg.end === job.size - 1)) headers.range = `bytes=${seg.pos}-${seg.end}`;
         if (state!.etag && headers.range) headers['if-range'] = state!.etag;
-        const res = await getWithRetry(job.url, headers, {...opts.http, signal: ac.signal});
+        const from = target;
+        const res = await getWithRetry(from, headers, {...opts.http, signal: ac.signal});
+        if (from !== job.url && res.status !== 200 && res.status !== 206) {
+          // The CDN URL expired or moved: ask the original URL again.
+          res.body.destroy();
+          target = job.url;
+          targetHeaders = baseHeaders;
+          throw Object.assign(new Error(`terminated: ${res.status} from the redirect target`), {code: 'ECONNRESET'});
+        }
         if (res.status === 200 && headers.range) {
           res.body.destroy();
-          throw new RestartNeeded();
+          throw new RestartNeeded(!headers['if-range']);
         }
         if (res.status !== 200 && res.status !== 206) {
           throw await streamError(res, {what: job.label, authHint: job.authHint, secrets: opts.http?.secrets});
@@ -186,43 +240,36 @@ export async function downloadFile(job: DownloadJob, opts: DownloadOptions = {})
         }
         const etag = res.header('etag');
         if (etag && !etag.startsWith('W/')) state!.etag = etag;
-        let batch: Buffer[] = [];
-        let batchLen = 0;
-        const flush = async () => {
-          if (batchLen === 0) return;
-          const bufs = batch;
+        if (res.url !== target) {
+          target = res.url;
+          targetHeaders = new URL(res.url).origin === new URL(job.url).origin ? baseHeaders : withoutAuth(baseHeaders);
+        }
+        const sink = async (bufs: Buffer[], len: number) => {
           const at = seg.pos;
-          batch = [];
-          const len = batchLen;
-          batchLen = 0;
-          await fh.writev(bufs, at);
+          if (bufs.length === 1) await fh.write(bufs[0]!, 0, len, at);
+          else await fh.writev(bufs, at);
           if (hasher && hashPos === at) {
             for (const b of bufs) hasher.update(b);
             hashPos += len;
+          } else if (worker && workerPos === at) {
+            await worker.hashBuffers(bufs);
+            workerPos += len;
           }
           seg.pos += len;
           pump();
+          catchUp();
           downloaded += len;
           opts.onBytes?.(len);
           if (Date.now() - lastSave > 1000) {
             lastSave = Date.now();
             saveState();
           }
+          if (ac.signal.aborted) throw new InterruptedError();
         };
         try {
-          for await (const chunk of res.body as AsyncIterable<Buffer>) {
-            const room = seg.end + 1 - (seg.pos + batchLen);
-            const c = chunk.byteLength > room ? chunk.subarray(0, room) : chunk;
-            batch.push(Buffer.from(c.buffer, c.byteOffset, c.byteLength));
-            batchLen += c.byteLength;
-            if (batchLen >= BATCH) await flush();
-            if (ac.signal.aborted) throw new InterruptedError();
-            if (seg.pos + batchLen > seg.end) break;
-          }
+          await res.body.read(sink, seg.end + 1 - seg.pos);
         } finally {
           res.body.destroy();
-          // Bytes that arrived before a cut are good: keep them so the retry resumes after them.
-          await flush();
         }
         if (seg.pos <= seg.end) throw new TypeError('terminated: body ended early');
       } catch (err) {
@@ -238,35 +285,70 @@ export async function downloadFile(job: DownloadJob, opts: DownloadOptions = {})
     }
   };
 
+  /**
+   * Connections take the unfinished parts in file order. One starts; the others join as soon as a part comes in
+   * slower than FAST_CONNECTION: parallel connections pay off on links that limit each connection (CDNs, long
+   * round trips), while on a link where one connection already runs at about line rate they only add CPU (more
+   * parts hashed by reading them back) — measured on the loopback bench, bench/RESULTS.md.
+   */
+  const runAll = async (): Promise<void> => {
+    const todo = state!.segments.filter((x) => x.pos <= x.end);
+    const maxConns = Math.min(nRanges, todo.length);
+    let next = 0;
+    let failed: unknown;
+    const running: Array<Promise<void>> = [];
+    const start = () => {
+      running.push(conn().catch((err: unknown) => {
+        failed ??= err;
+        ac.abort(err);
+      }));
+    };
+    const conn = async () => {
+      while (next < todo.length && !ac.signal.aborted) {
+        const seg = todo[next++]!;
+        const t0 = performance.now();
+        const b0 = seg.pos;
+        await runSegment(seg);
+        const rate = ((seg.pos - b0) * 1000) / Math.max(1, performance.now() - t0);
+        if (running.length < maxConns && (seg.pos - b0 < MIN_PROBE || rate < (opts.fastConnection ?? FAST_CONNECTION))) {
+          while (running.length < maxConns) start();
+        }
+      }
+    };
+    start();
+    for (let i = 0; i < running.length; i++) await running[i];
+    if (failed !== undefined) throw failed;
+  };
+
   let finished = false;
   try {
     try {
-      await Promise.all(state.segments.map((seg) => runSegment(seg).catch((err) => {
-        ac.abort(err);
-        throw err;
-      })));
+      await runAll();
     } catch (err) {
       if (!(err instanceof RestartNeeded)) throw err;
-      // The file changed under us (If-Range failed): discard the partial.
+      // The file changed under us (If-Range failed), or the server ignores ranges: discard the partial.
       await fh.close().catch(() => undefined);
       rmSync(path, {force: true});
       rmSync(statePath, {force: true});
       finished = true;
+      // A server without ranges: the whole file in one request (a later cut starts it over).
+      if (err.noRanges && (nRanges > 1 || resumedFrom > 0)) return await downloadFile(job, {...opts, rangeThreshold: Infinity});
       throw new NetworkError(`${job.label}: the file changed on the server since the partial download; the partial was discarded`, {hint: 'run the pull again'});
+    }
+    let got: string | undefined;
+    if (worker) {
+      pump();
+      got = await worker.digest();
+    } else if (hasher) {
+      catchUp();
+      if (hashPos !== job.size) throw new ChecksumError(`${job.label}: hashed ${hashPos} of ${job.size} bytes`);
+      got = hasher.digest('hex');
     }
     await fh.sync().catch(() => undefined);
     await fh.close();
     const size = statSync(path).size;
     if (size !== job.size) throw new ChecksumError(`${job.label}: got ${size} bytes, expected ${job.size}`);
-    if (hasher) {
-      let got: string;
-      if (worker) {
-        pump();
-        got = await worker.digest();
-      } else {
-        await hashFileRange(hasher, path, Math.max(0, hashPos), job.size);
-        got = hasher.digest('hex');
-      }
+    if (got !== undefined) {
       const want = job.sha256 ?? job.gitSha1!;
       if (got !== want) {
         rmSync(path, {force: true});

@@ -4,6 +4,7 @@
 import http from 'node:http';
 import https from 'node:https';
 import {InterruptedError, NetworkError} from '../../errors.js';
+import {rawGet, type Sink} from './raw-get.js';
 import {backoffMs, errorForResponse, errText, hostOf, isAbort, isTransient, retryAfterMs, type HttpOptions, type StatusContext} from '../http.js';
 
 const agents = {
@@ -12,21 +13,96 @@ const agents = {
 };
 const RETRY_STATUS = new Set([429, 500, 502, 503, 504]);
 
+export interface ResponseBody {
+  /** Reads at most `limit` body bytes into `sink` in order (see RawBody.read); resolves with the count read. */
+  read(sink: Sink, limit: number): Promise<number>;
+  /** Up to `max` characters of the body (error answers). */
+  text(max: number): Promise<string>;
+  destroy(): void;
+}
+
 export interface StreamResponse {
   status: number;
   header(name: string): string | undefined;
-  body: http.IncomingMessage;
+  body: ResponseBody;
+  /** The URL that answered (after redirects). */
+  url: string;
 }
 
-function getOnce(url: string, headers: Record<string, string>, signal?: AbortSignal): Promise<http.IncomingMessage> {
+/** Reads in ~1 MiB batches from a node:http response. */
+function nodeBody(res: http.IncomingMessage): ResponseBody {
+  return {
+    async read(sink, limit) {
+      let got = 0;
+      let batch: Buffer[] = [];
+      let len = 0;
+      const flush = async () => {
+        if (len === 0) return;
+        const b = batch;
+        const n = len;
+        batch = [];
+        len = 0;
+        await sink(b, n);
+      };
+      try {
+        for await (const chunk of res as AsyncIterable<Buffer>) {
+          const c = chunk.byteLength > limit - got ? chunk.subarray(0, limit - got) : chunk;
+          batch.push(c);
+          len += c.byteLength;
+          got += c.byteLength;
+          if (len >= 1 << 20) await flush();
+          if (got >= limit) break;
+        }
+      } finally {
+        res.destroy();
+        // Bytes that arrived before a cut are good: the sink gets them before the error goes up.
+        await flush();
+      }
+      return got;
+    },
+    async text(max) {
+      let text = '';
+      try {
+        for await (const c of res) {
+          text += String(c);
+          if (text.length > max) break;
+        }
+      } catch {
+        /* ignore */
+      }
+      res.destroy();
+      return text.slice(0, max);
+    },
+    destroy: () => res.destroy(),
+  };
+}
+
+function nodeGetOnce(url: string, headers: Record<string, string>, signal?: AbortSignal): Promise<http.IncomingMessage> {
   return new Promise((resolve, reject) => {
     const u = new URL(url);
-    const mod = u.protocol === 'https:' ? https : u.protocol === 'http:' ? http : undefined;
-    if (!mod) return reject(new NetworkError(`unsupported URL scheme ${u.protocol}`));
+    const mod = u.protocol === 'https:' ? https : http;
     const req = mod.request(u, {method: 'GET', headers, agent: agents[u.protocol as 'http:' | 'https:'], signal}, resolve);
     req.on('error', reject);
     req.end();
   });
+}
+
+/** Plain identity bodies with a length go through the lean reader; anything else through node:http. */
+const useRaw = () => process.env.MGEN_DOWNLOAD_TRANSPORT !== 'node';
+
+async function getOnce(url: string, headers: Record<string, string>, signal?: AbortSignal): Promise<{status: number; headers: Record<string, string | string[] | undefined>; body: ResponseBody}> {
+  const u = new URL(url);
+  if (u.protocol !== 'http:' && u.protocol !== 'https:') throw new NetworkError(`unsupported URL scheme ${u.protocol}`);
+  if (useRaw()) {
+    const r = await rawGet(u, headers, signal);
+    const te = r.headers['transfer-encoding'];
+    const ce = r.headers['content-encoding'];
+    const plain = !te && (!ce || ce === 'identity') && r.headers['content-length'] !== undefined;
+    if (plain || r.status < 200 || r.status >= 300) return r;
+    r.body.destroy();
+  }
+  const res = await nodeGetOnce(url, headers, signal);
+  return {status: res.statusCode ?? 0, headers: res.headers, body: nodeBody(res)};
 }
 
 /** GET following redirects; returns the final answer (any status) with its body unread. */
@@ -36,29 +112,37 @@ export async function getFollowing(url: string, headers: Record<string, string>,
   for (let hop = 0; hop < 10; hop++) {
     const res = await getOnce(cur, hdrs, signal);
     const loc = res.headers.location;
-    if (res.statusCode && res.statusCode >= 300 && res.statusCode < 400 && loc) {
-      res.resume();
+    if (res.status >= 300 && res.status < 400 && typeof loc === 'string') {
+      res.body.destroy();
       const next = new URL(loc, cur);
-      if (next.origin !== new URL(cur).origin) hdrs = Object.fromEntries(Object.entries(hdrs).filter(([k]) => k.toLowerCase() !== 'authorization'));
+      if (next.origin !== new URL(cur).origin) hdrs = withoutAuth(hdrs);
       cur = next.toString();
       continue;
     }
-    return {status: res.statusCode ?? 0, header: (n) => {
+    return {status: res.status, url: cur, header: (n) => {
       const v = res.headers[n.toLowerCase()];
       return Array.isArray(v) ? v.join(', ') : v;
-    }, body: res};
+    }, body: res.body};
   }
   throw new NetworkError(`${hostOf(url)}: too many redirects`);
+}
+
+export function withoutAuth(h: Record<string, string>): Record<string, string> {
+  return Object.fromEntries(Object.entries(h).filter(([k]) => k.toLowerCase() !== 'authorization'));
 }
 
 /** Waits `ms`; an abort ends the wait with InterruptedError (what a cancelled download reports). */
 export function sleep(ms: number, signal?: AbortSignal): Promise<void> {
   return new Promise((resolve, reject) => {
-    const t = setTimeout(resolve, ms);
-    signal?.addEventListener('abort', () => {
+    const onAbort = () => {
       clearTimeout(t);
       reject(new InterruptedError());
-    }, {once: true});
+    };
+    const t = setTimeout(() => {
+      signal?.removeEventListener('abort', onAbort);
+      resolve();
+    }, ms);
+    signal?.addEventListener('abort', onAbort, {once: true});
   });
 }
 
@@ -77,7 +161,7 @@ export async function getWithRetry(url: string, headers: Record<string, string>,
       continue;
     }
     if (!RETRY_STATUS.has(res.status) || attempt >= retries) return res;
-    res.body.resume();
+    res.body.destroy();
     const wait = retryAfterMs(res.header('retry-after') ?? null);
     await sleep(Math.min(opts.maxDelayMs ?? 30_000, wait ?? backoffMs(attempt, opts)), opts.signal);
   }
@@ -85,15 +169,7 @@ export async function getWithRetry(url: string, headers: Record<string, string>,
 
 /** Maps a non-OK streamed answer to our typed error (reads a little of its body for the detail). */
 export async function streamError(res: StreamResponse, ctx: StatusContext): Promise<Error> {
-  let text = '';
-  try {
-    for await (const c of res.body) {
-      text += String(c);
-      if (text.length > 2000) break;
-    }
-  } catch {
-    /* ignore */
-  }
+  const text = await res.body.text(2000).catch(() => '');
   res.body.destroy();
   const headers = new Headers();
   for (const k of ['x-error-code', 'x-error-message', 'content-type']) {
