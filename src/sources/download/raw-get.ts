@@ -9,6 +9,8 @@ import tls from 'node:tls';
 
 /** Size of one receive buffer; a full buffer is handed to the sink as one write. */
 export const SLAB = 4 << 20;
+/** The longest a partly filled receive buffer waits before it is handed to the sink. */
+const HANDOFF_MS = 250;
 /** Buffers handed to the sink and not yet given back before the socket pauses (memory <= (this + 1) * SLAB). */
 const MAX_IN_FLIGHT = 3;
 const MAX_HEAD = 64 << 10;
@@ -159,6 +161,7 @@ class Req {
   bodyFail?: (e: Error) => void;
   headers: Record<string, string> = {};
   sawBytes = false;
+  handedAt = Date.now();
   pre: Buffer = Buffer.alloc(0);
 
   constructor(readonly conn: Conn, readonly onHead: (r: Req) => void, readonly onHeadError: (e: Error, retry: boolean) => void, readonly signal?: AbortSignal) {}
@@ -203,7 +206,9 @@ class Req {
         this.finish(extra === 0);
         return false;
       }
-      if (c.fill === c.cur.length) this.handOff();
+      // A full buffer goes to the sink as one write; on a slow link a partly filled one goes after HANDOFF_MS, so
+      // progress (bytes on disk) keeps moving and a cut loses little.
+      if (c.fill === c.cur.length || Date.now() - this.handedAt >= HANDOFF_MS) this.handOff();
       return !this.paused;
     }
     return false;
@@ -218,6 +223,7 @@ class Req {
     if (c.fill === 0) return;
     const buf = c.cur;
     const len = c.fill;
+    this.handedAt = Date.now();
     c.cur = c.free.pop() ?? Buffer.allocUnsafeSlow(SLAB);
     c.fill = 0;
     this.deliver(buf.subarray(0, len), () => c.free.push(buf));
