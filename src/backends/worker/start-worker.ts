@@ -48,16 +48,10 @@ function track(w: {kill(): void}): void {
   }
 }
 
-/** The OpenMP wait policy a worker gets unless OMP_WAIT_POLICY is set (bench/serve.mjs gives its baseline the same). */
-export const WORKER_OMP_WAIT_POLICY = 'PASSIVE';
-
 export async function startWorker(opts: StartWorkerOptions): Promise<WorkerHandle> {
   const env: NodeJS.ProcessEnv = {...process.env, ...opts.env, PYTHONUNBUFFERED: '1'};
-  // torch's OpenMP threads spin-wait between parallel regions by default; whenever anything else wants a core
-  // (the CLI or server process itself, other programs) a spinning thread holds up its partner at every barrier
-  // and CPU generation slows down 4-6x (bench/RESULTS.md "## serve"). Sleeping waits cost little; a user's own
-  // OMP_WAIT_POLICY still wins.
-  env.OMP_WAIT_POLICY ??= WORKER_OMP_WAIT_POLICY;
+  // OpenMP's wait policy is left to the user: OMP_WAIT_POLICY=PASSIVE keeps torch's CPU threads from spin-waiting,
+  // which helps a loaded machine 4-6x but halves a quiet one's tiny-model speed (bench/RESULTS.md "## serve").
   if (opts.addRuntimeToPath !== false) {
     const rt = pythonRuntimeDir();
     env.PYTHONPATH = env.PYTHONPATH ? `${rt}${delimiter}${env.PYTHONPATH}` : rt;
