@@ -137,12 +137,12 @@ afterAll(async () => {
     expect(existsSync(join(env.HF_HOME!, 'hub', 'models--org--slow', 'blobs', sha(BIG)))).toBe(false);
   }, 90_000);
 
-  it('asks which CivitAI file on a TTY: arrow down + Enter pulls the second one', async () => {
-    const env = homeEnv();
+  /** Runs `mgen pull <id> --json` on a pty, answers `question` with arrow down + Enter; the screen and the JSON result. */
+  async function pickSecond(id: string, question: RegExp, env: NodeJS.ProcessEnv) {
     let typed = false;
-    const r = await inPty(['pull', 'civitai:8', '--json'], env, {
+    const r = await inPty(['pull', id, '--json'], env, {
       react: (screen, type) => {
-        if (!typed && /Several files fit: which one\?/.test(screen) && /b\.safetensors/.test(screen)) {
+        if (!typed && question.test(screen) && /b\.safetensors/.test(screen)) {
           typed = true;
           type('\x1b[B');
           setTimeout(() => type('\r'), 300);
@@ -152,9 +152,14 @@ afterAll(async () => {
     expect(typed).toBe(true);
     expect(r.code).toBe(0);
     const screen = plain(r.screen);
-    expect(screen).toMatch(/a\.safetensors \([\d.]+ kB\)/);
     const json = screen.slice(screen.indexOf('{"id"'));
-    const doc = JSON.parse(json.slice(0, json.lastIndexOf('}') + 1));
+    return {screen, doc: JSON.parse(json.slice(0, json.lastIndexOf('}') + 1))};
+  }
+
+  it('asks which CivitAI file on a TTY: arrow down + Enter pulls the second one', async () => {
+    const env = homeEnv();
+    const {screen, doc} = await pickSecond('civitai:8', /Several files fit: which one\?/, env);
+    expect(screen).toMatch(/a\.safetensors \([\d.]+ kB\)/);
     expect(doc.path).toBe(join(env.MGEN_HOME!, 'models', sha(B), 'b.safetensors'));
     expect(sha(readFileSync(doc.path))).toBe(sha(B));
     expect(readdirSync(join(env.MGEN_HOME!, 'models')).filter((n) => /^[0-9a-f]{64}$/.test(n))).toEqual([sha(B)]);
@@ -162,21 +167,7 @@ afterAll(async () => {
 
   it('asks which HF weight file on a TTY: arrow down + Enter pulls the second one', async () => {
     const env = homeEnv();
-    let typed = false;
-    const r = await inPty(['pull', 'org/two', '--json'], env, {
-      react: (screen, type) => {
-        if (!typed && /Several weight files: which one\?/.test(screen) && /b\.safetensors/.test(screen)) {
-          typed = true;
-          type('\x1b[B');
-          setTimeout(() => type('\r'), 300);
-        }
-      },
-    });
-    expect(typed).toBe(true);
-    expect(r.code).toBe(0);
-    const screen = plain(r.screen);
-    const json = screen.slice(screen.indexOf('{"id"'));
-    const doc = JSON.parse(json.slice(0, json.lastIndexOf('}') + 1));
+    const {doc} = await pickSecond('org/two', /Several weight files: which one\?/, env);
     expect(doc.files.map((f: {path: string}) => f.path)).toEqual(['b.safetensors']);
     expect(readdirSync(join(env.HF_HOME!, 'hub', 'models--org--two', 'snapshots', commitOf('org/two')))).toEqual(['b.safetensors']);
   }, 90_000);
