@@ -3,8 +3,11 @@
 
 from __future__ import annotations
 
+import hashlib
 import json
 import re
+import struct
+from pathlib import Path
 from typing import Any
 
 # diffusers scheduler class -> the sampler name A1111 prints (same table as the CLI's).
@@ -42,7 +45,7 @@ def model_slug(model_id: str) -> str:
 def parameters_text(*, prompt: str, negative_prompt: str | None, steps: int, scheduler: str | None, guidance_scale: Any,
                     seed: int, width: int | None, height: int | None, model_hash: str | None = None,
                     model_name: str | None = None, strength: float | None = None,
-                    loras: list[tuple[str, float]] | None = None, version: str = "mgen") -> str:
+                    loras: list[tuple[str, str]] | None = None, version: str = "mgen") -> str:
     lines = [prompt]
     if negative_prompt:
         lines.append(f"Negative prompt: {negative_prompt}")
@@ -57,8 +60,22 @@ def parameters_text(*, prompt: str, negative_prompt: str | None, steps: int, sch
     if strength is not None:
         parts.append(("Denoising strength", _num(strength)))
     if loras:
-        parts.append(("Lora hashes", _field(", ".join(f"{name}: {_num(scale)}" for name, scale in loras))))
+        parts.append(("Lora hashes", _field(", ".join(f"{name}: {short_hash}" for name, short_hash in loras))))
     if version:
         parts.append(("Version", _field(version)))
     lines.append(", ".join(f"{k}: {v}" for k, v in parts))
     return "\n".join(lines)
+
+
+def lora_short_hash(path: str | Path) -> str:
+    """A LoRA's short hash as A1111 writes it in "Lora hashes": for safetensors the sha256 of the bytes after the
+    header (the "addnet" hash), else of the whole file; 12 hex digits (the same as the CLI's loraShortHash)."""
+    p = Path(path)
+    h = hashlib.sha256()
+    with p.open("rb") as fh:
+        if p.suffix.lower() == ".safetensors":
+            (n,) = struct.unpack("<Q", fh.read(8))
+            fh.seek(8 + n)
+        for chunk in iter(lambda: fh.read(4 << 20), b""):
+            h.update(chunk)
+    return h.hexdigest()[:12]

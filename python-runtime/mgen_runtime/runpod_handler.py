@@ -315,7 +315,7 @@ class Runner:
     # -- one job ----------------------------------------------------------------------------------------
     def png_text(self, request: dict[str, Any], loras: list[dict[str, Any]]) -> list[dict[str, str]]:
         """Per image: the A1111 `parameters` text and the `mgen` JSON, in the shape `mgen generate` writes."""
-        from .a1111 import model_slug, parameters_text
+        from .a1111 import lora_short_hash, model_slug, parameters_text
 
         self._hashing.join()
         plan_loras = [{"path": lo["path"], "scale": lo.get("scale", 1.0)} for lo in self.plan.get("loras") or []]
@@ -341,7 +341,7 @@ class Runner:
                 prompt=request["prompt"], negative_prompt=request.get("negative_prompt"), steps=request["steps"], scheduler=scheduler,
                 guidance_scale=request["guidance_scale"], seed=seed, width=request.get("width"), height=request.get("height"),
                 model_hash=self._hash[:10] if self._hash else None, model_name=model_slug(self.model_id),
-                strength=request.get("strength"), loras=[(Path(lo["path"]).name, lo["scale"]) for lo in all_loras])
+                strength=request.get("strength"), loras=[(Path(lo["path"]).stem, lora_short_hash(lo["path"])) for lo in all_loras])
             out.append({"parameters": params, "mgen": json.dumps(doc)})
         return out
 

@@ -10,7 +10,7 @@ import unittest
 
 from tests.support import sd_plan
 
-from mgen_runtime.a1111 import model_slug, parameters_text
+from mgen_runtime.a1111 import lora_short_hash, model_slug, parameters_text
 from mgen_runtime.runpod_handler import Runner, make_handler, merge_pipeline_params
 
 SCHEMA = {"type": "object", "required": ["prompt"], "properties": {"prompt": {"type": "string"}}}
@@ -34,10 +34,33 @@ class A1111Test(unittest.TestCase):
     def test_the_parameters_text_matches_the_cli_writer(self) -> None:
         text = parameters_text(prompt="a cat", negative_prompt="dog", steps=20, scheduler="EulerDiscreteScheduler", guidance_scale=7.0,
                                seed=5, width=512, height=768, model_hash="0123456789", model_name="my model",
-                               strength=None, loras=[("a.safetensors", 0.8)])
+                               strength=None, loras=[("a", "0123456789ab")])
         self.assertEqual(text, 'a cat\nNegative prompt: dog\nSteps: 20, Sampler: Euler, CFG scale: 7, Seed: 5, Size: 512x768, '
-                               'Model hash: 0123456789, Model: my model, Lora hashes: "a.safetensors: 0.8", Version: mgen')
+                               'Model hash: 0123456789, Model: my model, Lora hashes: "a: 0123456789ab", Version: mgen')
         self.assertEqual(model_slug("org/repo/sd_xl.safetensors"), "sd_xl")
+
+    def test_lora_short_hash_covers_the_tensors_not_the_header(self) -> None:
+        import hashlib
+        import json
+        import struct
+        import tempfile
+        from pathlib import Path
+
+        def write(path: Path, meta: dict, data: bytes) -> None:
+            header = json.dumps({"__metadata__": meta, "w": {"dtype": "U8", "shape": [len(data)], "data_offsets": [0, len(data)]}}).encode()
+            path.write_bytes(struct.pack("<Q", len(header)) + header + data)
+
+        with tempfile.TemporaryDirectory() as d:
+            a, b, c = Path(d, "a.safetensors"), Path(d, "b.safetensors"), Path(d, "c.safetensors")
+            write(a, {"name": "one"}, b"\x01\x02\x03\x04")
+            write(b, {"name": "another name"}, b"\x01\x02\x03\x04")
+            write(c, {"name": "one"}, b"\x01\x02\x03\x05")
+            self.assertEqual(lora_short_hash(a), hashlib.sha256(b"\x01\x02\x03\x04").hexdigest()[:12])
+            self.assertEqual(lora_short_hash(a), lora_short_hash(b))  # metadata edits keep the hash
+            self.assertNotEqual(lora_short_hash(a), lora_short_hash(c))
+            pt = Path(d, "x.pt")
+            pt.write_bytes(b"whole file")
+            self.assertEqual(lora_short_hash(pt), hashlib.sha256(b"whole file").hexdigest()[:12])
         self.assertEqual(model_slug("builtin:tiny-sd"), "tiny-sd")
 
 

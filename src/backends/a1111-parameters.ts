@@ -38,7 +38,8 @@ export interface A1111Fields {
   modelHash?: string | null;
   modelName?: string | null;
   strength?: number | null;
-  loras?: Array<{name: string; scale: number}>;
+  /** LoRAs by name (file name without extension) and A1111 short hash (loraShortHash). */
+  loras?: Array<{name: string; hash: string}>;
   version?: string;
 }
 
@@ -60,7 +61,7 @@ export function buildA1111Parameters(f: A1111Fields): string {
   if (f.modelHash) parts.push(['Model hash', f.modelHash]);
   if (f.modelName) parts.push(['Model', field(f.modelName)]);
   if (f.strength !== null && f.strength !== undefined) parts.push(['Denoising strength', f.strength]);
-  if (f.loras?.length) parts.push(['Lora hashes', field(f.loras.map((l) => `${l.name}: ${l.scale}`).join(', '))]);
+  if (f.loras?.length) parts.push(['Lora hashes', field(f.loras.map((l) => `${l.name}: ${l.hash}`).join(', '))]);
   if (f.version) parts.push(['Version', field(f.version)]);
   lines.push(parts.map(([k, v]) => `${k}: ${v}`).join(', '));
   return lines.join('\n');

@@ -2,13 +2,47 @@
 // $MGEN_HOME so a multi-GB checkpoint is hashed once, not on every generate.
 import {createHash} from 'node:crypto';
 import {createReadStream} from 'node:fs';
-import {mkdir, readFile, rename, stat, writeFile} from 'node:fs/promises';
+import {mkdir, open, readFile, rename, stat, writeFile} from 'node:fs/promises';
 import {dirname, join, resolve} from 'node:path';
 import {mgenHome} from './paths.js';
 
 type Cache = Record<string, {size: number; mtimeMs: number; sha256: string}>;
 
 export async function sha256File(path: string, env: NodeJS.ProcessEnv = process.env): Promise<string> {
+  return cachedHash(path, '', env, (abs) => sha256Of(abs, 0));
+}
+
+/**
+ * A LoRA's short hash as A1111 writes it in "Lora hashes" (and CivitAI reads it): for safetensors the sha256 of the
+ * bytes after the header (the "addnet" hash, so editing metadata keeps it), else of the whole file; 12 hex digits.
+ */
+export async function loraShortHash(path: string, env: NodeJS.ProcessEnv = process.env): Promise<string> {
+  const full = await cachedHash(path, 'addnet:', env, async (abs) => {
+    if (!/\.safetensors$/i.test(abs)) return sha256Of(abs, 0);
+    const fh = await open(abs, 'r');
+    try {
+      const len = Buffer.alloc(8);
+      await fh.read(len, 0, 8, 0);
+      return sha256Of(abs, 8 + Number(len.readBigUInt64LE(0)));
+    } finally {
+      await fh.close();
+    }
+  });
+  return full.slice(0, 12);
+}
+
+function sha256Of(abs: string, start: number): Promise<string> {
+  const h = createHash('sha256');
+  return new Promise<string>((res, rej) => {
+    createReadStream(abs, {highWaterMark: 4 << 20, start})
+      .on('data', (c) => h.update(c))
+      .on('end', () => res(h.digest('hex')))
+      .on('error', rej);
+  });
+}
+
+/** A hash of a file remembered under $MGEN_HOME by path + size + mtime (`kind` keeps different hashes apart). */
+async function cachedHash(path: string, kind: string, env: NodeJS.ProcessEnv, compute: (abs: string) => Promise<string>): Promise<string> {
   const abs = resolve(path);
   const st = await stat(abs);
   const cachePath = join(mgenHome(env), 'file-hashes.json');
@@ -18,17 +52,11 @@ export async function sha256File(path: string, env: NodeJS.ProcessEnv = process.
   } catch {
     /* no cache yet */
   }
-  const hit = cache[abs];
+  const key = kind + abs;
+  const hit = cache[key];
   if (hit && hit.size === st.size && hit.mtimeMs === st.mtimeMs) return hit.sha256;
-  const h = createHash('sha256');
-  await new Promise<void>((res, rej) => {
-    createReadStream(abs, {highWaterMark: 4 << 20})
-      .on('data', (c) => h.update(c))
-      .on('end', () => res())
-      .on('error', rej);
-  });
-  const sha256 = h.digest('hex');
-  cache[abs] = {size: st.size, mtimeMs: st.mtimeMs, sha256};
+  const sha256 = await compute(abs);
+  cache[key] = {size: st.size, mtimeMs: st.mtimeMs, sha256};
   try {
     await mkdir(dirname(cachePath), {recursive: true});
     const tmp = `${cachePath}.tmp-${process.pid}`;

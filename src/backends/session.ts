@@ -6,7 +6,7 @@ import {readPngInfo} from './png-metadata.js';
 import {basename, join} from 'node:path';
 import {GenerationError, InterruptedError, UsageError} from '../errors.js';
 import {buildA1111Parameters} from './a1111-parameters.js';
-import {sha256File} from './file-hash.js';
+import {loraShortHash, sha256File} from './file-hash.js';
 import {modelSlug, resolveOutputPaths, writeImagesAtomically} from './output-paths.js';
 import {buildLoadPlan, type ModelRef, type PlanFlags} from './plan.js';
 import {RequestLoraResolver, type RequestLora, type ResolvedLora} from './request-loras.js';
@@ -250,6 +250,9 @@ class OpenSession implements Session {
     const scheduler = input.scheduler ?? this.load.components?.scheduler ?? null;
     const extraLoras: ResolvedLora[] = input.loras?.length ? await this.requestLoras.resolveAll(input.loras) : [];
     const allLoras = [...this.plan.loras.map((l) => ({path: l.path, scale: l.scale})), ...extraLoras.map((l) => ({path: l.path, scale: l.scale}))];
+    const loraHashes = await Promise.all(allLoras.map(async (l) => ({
+      name: basename(l.path).replace(/\.[^.]+$/, ''), hash: await loraShortHash(l.path),
+    })));
     const pngText = targets.map((_t, n) => {
       const s = seed + n;
       const req = {
@@ -262,7 +265,7 @@ class OpenSession implements Session {
           prompt: input.prompt, negativePrompt: input.negativePrompt, steps, scheduler, guidanceScale: guidance, seed: s,
           width: width ?? fromImage?.width ?? null, height: height ?? fromImage?.height ?? null,
           modelHash: hash ? hash.slice(0, 10) : null, modelName: modelSlug(this.ckpt.id),
-          strength: input.strength, loras: allLoras.map((l) => ({name: basename(l.path), scale: l.scale})), version: 'mgen',
+          strength: input.strength, loras: loraHashes, version: 'mgen',
         }),
         mgen: JSON.stringify({
           schema: 1,

@@ -15,6 +15,13 @@ describe('A1111 parameters text', () => {
     expect(text).toBe('p\nSteps: 4, Sampler: Default, CFG scale: 1, Seed: 0, Size: 64x64, Model: "a, b"');
   });
 
+  it('lists LoRAs as A1111 does: "Lora hashes" with name and short hash, quoted', () => {
+    const text = buildA1111Parameters({prompt: 'p', steps: 4, guidanceScale: 1, seed: 0, width: 64, height: 64, scheduler: null,
+      loras: [{name: 'detail', hash: '0123456789ab'}, {name: 'style', hash: 'ba9876543210'}], version: 'mgen'});
+    expect(text).toBe('p\nSteps: 4, Sampler: Default, CFG scale: 1, Seed: 0, Size: 64x64, Lora hashes: "detail: 0123456789ab, style: ba9876543210", Version: mgen');
+    expect(parseA1111Parameters(text).fields['Lora hashes']).toBe('detail: 0123456789ab, style: ba9876543210');
+  });
+
   it('parses its own output back, multi-line prompts included', () => {
     const text = buildA1111Parameters({
       prompt: 'line one\nline two', negativePrompt: 'bad\nworse', steps: 9, scheduler: 'DPMSolverMultistepScheduler', guidanceScale: 3.5,

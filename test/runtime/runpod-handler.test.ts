@@ -9,7 +9,7 @@ import {createServer} from 'node:net';
 import {tmpdir} from 'node:os';
 import {delimiter, join} from 'node:path';
 import {readPngInfo} from '../../src/backends/png-metadata.js';
-import {ROOT, TEST_HOME, testEnv, testPython} from './support.js';
+import {a1111LoraEntry, ROOT, TEST_HOME, testEnv, testPython, tiny} from './support.js';
 
 const EXTRA = join(TEST_HOME, 'runpod-extra');
 let child: ChildProcess | undefined;
@@ -175,7 +175,7 @@ describe('RunPod handler via the SDK local API server', () => {
     expect(withLora.status).toBe('COMPLETED');
     expect(idat(withLora.output.images[0].b64_json)).not.toBe(idat(plain.output.images[0].b64_json));
     const info = readPngInfo(Buffer.from(withLora.output.images[0].b64_json, 'base64'));
-    expect(info.text.parameters).toContain('Lora hashes: "tiny-sd-lora-kohya.safetensors: 1"');
+    expect(info.text.parameters).toContain(`Lora hashes: "${a1111LoraEntry((await tiny('tiny-sd-lora-kohya')).path)}"`);
     expect(JSON.parse(info.text.mgen!).adapters.loras).toEqual([{id: 'builtin:tiny-sd-lora-kohya', scale: 1}]);
     const zero = await runsync({...base, loras: [{name: 'builtin:tiny-sd-lora-kohya', scale: 0}]});
     expect(idat(zero.output.images[0].b64_json)).toBe(idat(plain.output.images[0].b64_json));

@@ -2,6 +2,7 @@
 // models built by the runtime itself (cached under a test MGEN_HOME, keyed by the runtime sources), and
 // a runner for the built CLI (bin/mgen -> dist/, so `npm run build` first).
 import {spawn} from 'node:child_process';
+import {createHash} from 'node:crypto';
 import {existsSync, readFileSync} from 'node:fs';
 import {tmpdir} from 'node:os';
 import {join, resolve} from 'node:path';
@@ -73,4 +74,12 @@ export function processAlive(pid: number): boolean {
   } catch {
     return true;
   }
+}
+
+/** The "Lora hashes" entry A1111 writes for a safetensors LoRA: `<name>: <sha256 of the bytes after the header, 12 hex>`. */
+export function a1111LoraEntry(file: string): string {
+  const bytes = readFileSync(file);
+  const start = 8 + Number(bytes.readBigUInt64LE(0));
+  const name = file.split('/').pop()!.replace(/\.safetensors$/, '');
+  return `${name}: ${createHash('sha256').update(bytes.subarray(start)).digest('hex').slice(0, 12)}`;
 }
