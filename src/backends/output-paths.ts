@@ -1,6 +1,7 @@
 // Output file names (`--out` patterns with {seed} {n} {model} {timestamp}) and writing the worker's images
 // into place atomically: the worker writes whole files under a unique stem beside the targets, then each is renamed.
 import {randomBytes} from 'node:crypto';
+import {existsSync} from 'node:fs';
 import {mkdir, rename, rm} from 'node:fs/promises';
 import {basename, dirname, extname, join, resolve} from 'node:path';
 import {UsageError} from '../errors.js';
@@ -21,7 +22,7 @@ export function modelSlug(id: string): string {
 
 export function resolveOutputPaths(
   pattern: string | undefined,
-  v: {seed: number; numImages: number; model: string; now?: Date; cwd?: string},
+  v: {seed: number; numImages: number; model: string; now?: Date; cwd?: string; exists?: (path: string) => boolean},
 ): string[] {
   let p = pattern ?? DEFAULT_OUT;
   const unknown = [...p.matchAll(/\{([^}]*)\}/g)].map((m) => m[1]).filter((k) => !['seed', 'n', 'model', 'timestamp'].includes(k!));
@@ -40,7 +41,19 @@ export function resolveOutputPaths(
     out.push(resolve(v.cwd ?? process.cwd(), name));
   }
   if (new Set(out).size !== out.length) throw new UsageError('--out gives several images the same file name', {hint: 'add {n} or {seed}'});
+  // Default names are made up by us: never let them replace an earlier image (a shell loop with one seed makes the
+  // same name twice within a second). A name given with --out is the user's to overwrite.
+  if (pattern === undefined) return firstFree(out, v.exists ?? existsSync);
   return out;
+}
+
+/** The names with the first suffix (-2, -3, ...) under which none of them exists yet. */
+function firstFree(names: string[], exists: (path: string) => boolean): string[] {
+  if (!names.some(exists)) return names;
+  for (let k = 2; ; k++) {
+    const alt = names.map((p) => p.replace(/\.png$/i, `-${k}.png`));
+    if (!alt.some(exists)) return alt;
+  }
 }
 
 export async function writeImagesAtomically<T>(

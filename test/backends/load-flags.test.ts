@@ -31,4 +31,16 @@ describe('output paths', () => {
     expect(resolveOutputPaths('a.png', {seed: 1, numImages: 2, model: 'm', cwd: '/w'})).toEqual(['/w/a-0.png', '/w/a-1.png']);
     expect(() => resolveOutputPaths('{nope}.png', {seed: 1, numImages: 1, model: 'm'})).toThrow(/placeholder/);
   });
+
+  it('never reuses a default name that already exists (a loop with one seed within one second); --out names are kept', () => {
+    const now = new Date(2026, 0, 2, 3, 4, 5);
+    const taken = new Set(['/w/mgen-20260102-030405-7-0.png', '/w/mgen-20260102-030405-8-1-2.png']);
+    const exists = (p: string) => taken.has(p);
+    expect(resolveOutputPaths(undefined, {seed: 7, numImages: 1, model: 'm', now, cwd: '/w', exists})).toEqual(['/w/mgen-20260102-030405-7-0-2.png']);
+    // Every image of one call gets the same suffix, the first under which none of them exists.
+    expect(resolveOutputPaths(undefined, {seed: 7, numImages: 2, model: 'm', now, cwd: '/w', exists})).toEqual([
+      '/w/mgen-20260102-030405-7-0-3.png', '/w/mgen-20260102-030405-8-1-3.png',
+    ]);
+    expect(resolveOutputPaths('mgen-20260102-030405-7-0.png', {seed: 7, numImages: 1, model: 'm', cwd: '/w', exists})).toEqual(['/w/mgen-20260102-030405-7-0.png']);
+  });
 });
