@@ -139,6 +139,13 @@ def _tokenizer(folder: Path):
     return CLIPTokenizer(vocab=str(folder / "vocab.json"), merges=str(folder / "merges.txt"), model_max_length=SD_TOKEN_LIMIT)
 
 
+def _two_clip_tokenizers(scratch: Path):
+    """The two CLIP tokenizers of SDXL/SD3-style pipelines (the same tiny vocabulary) and that vocabulary's size."""
+    tok1 = _tokenizer(scratch / "tok1")
+    tok2 = _tokenizer(scratch / "tok2")
+    return tok1, tok2, len(tok1.get_vocab())
+
+
 def sd1_pipeline(scratch: Path):
     """The tiny sd1 StableDiffusionPipeline, in memory (built from SEED)."""
     from diffusers import StableDiffusionPipeline
@@ -285,9 +292,7 @@ def build_tiny_sdxl(out: Path) -> dict:
 
     torch.manual_seed(SEED)
     scratch = out / ".scratch"
-    tok1 = _tokenizer(scratch / "tok1")
-    tok2 = _tokenizer(scratch / "tok2")
-    vocab = len(tok1.get_vocab())
+    tok1, tok2, vocab = _two_clip_tokenizers(scratch)
     # Two layers each: SDXL conditions on the penultimate hidden state and clip_skip counts back from there, which
     # a one-layer encoder cannot express. Stored in float16 (the runtime always loads with an explicit dtype) to keep
     # the 1280-wide bigG encoder near 30 MB.
@@ -374,9 +379,7 @@ def build_tiny_sd3(out: Path) -> dict:
 
     torch.manual_seed(SEED)
     scratch = out / ".scratch"
-    tok1 = _tokenizer(scratch / "tok1")
-    tok2 = _tokenizer(scratch / "tok2")
-    vocab = len(tok1.get_vocab())
+    tok1, tok2, vocab = _two_clip_tokenizers(scratch)
     # The pooled conditioning is the two CLIP projections concatenated: 768 (CLIP-L) + 1280 (bigG) = 2048, as in SD3.
     # The CLIP hidden widths stay narrow (SD3_CLIP_HIDDEN): the real 768/1280-wide encoders would add ~45 MB, and
     # the SD3 rule reads the transformer, not the text encoders.
