@@ -1,7 +1,7 @@
 // The native request: its JSON Schema (our fields + the loaded pipeline's extra __call__ parameters, draft
 // 2020-12) and the step from a validated body to the worker's GenerateRequest.
 import type {SessionGenerateInput} from './session-port.js';
-import type {Caps, NativeRequest} from './types.js';
+import {NATIVE_INPUT_FIELDS, type Caps, type NativeRequest} from './types.js';
 
 type JsonSchema = Record<string, unknown>;
 
@@ -71,15 +71,7 @@ export function toSessionInput(body: NativeRequest, out: string): SessionGenerat
   const params: Record<string, unknown> = {...(body.params ?? {})};
   for (const [k, v] of Object.entries(body)) if (!MAPPED_PIPELINE_PARAMS.has(k)) params[k] = v;
   const input: SessionGenerateInput = {prompt: body.prompt, out, params};
-  if (body.negative_prompt != null) input.negativePrompt = body.negative_prompt;
-  if (body.width != null) input.width = body.width;
-  if (body.height != null) input.height = body.height;
-  if (body.steps != null) input.steps = body.steps;
-  if (body.guidance_scale != null) input.guidance = body.guidance_scale;
-  if (body.seed != null) input.seed = body.seed;
-  if (body.num_images != null) input.numImages = body.num_images;
-  if (body.scheduler != null) input.scheduler = body.scheduler;
-  if (body.strength != null) input.strength = body.strength;
+  for (const [wire, key] of NATIVE_INPUT_FIELDS) if (body[wire] != null) Object.assign(input, {[key]: body[wire]});
   if (body.loras?.length) input.loras = body.loras.map((l) => ({id: l.name, scale: l.scale ?? 1}));
   return input;
 }

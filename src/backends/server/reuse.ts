@@ -8,7 +8,7 @@ import {GenerationError, InterruptedError, UsageError} from '../../errors.js';
 import {loadKeyFor, type LoadOptionsLike} from './load-key.js';
 import type {SessionGenerateInput} from './session-port.js';
 import {readLiveState, type ServeState} from './state.js';
-import type {NativeRequest, NativeResponse} from './types.js';
+import {NATIVE_INPUT_FIELDS, type NativeRequest, type NativeResponse} from './types.js';
 
 export interface ReuseTarget {
   state: ServeState;
@@ -82,15 +82,7 @@ export async function generateViaServe(opts: {url: string; request: NativeReques
 /** generate's input -> the native body; input images are read here and sent inline. */
 export async function nativeFromInput(input: SessionGenerateInput): Promise<NativeRequest> {
   const n: NativeRequest = {prompt: input.prompt};
-  if (input.negativePrompt != null) n.negative_prompt = input.negativePrompt;
-  if (input.width != null) n.width = input.width;
-  if (input.height != null) n.height = input.height;
-  if (input.steps != null) n.steps = input.steps;
-  if (input.guidance != null) n.guidance_scale = input.guidance;
-  if (input.seed != null) n.seed = input.seed;
-  if (input.numImages != null) n.num_images = input.numImages;
-  if (input.scheduler != null) n.scheduler = input.scheduler;
-  if (input.strength != null) n.strength = input.strength;
+  for (const [wire, key] of NATIVE_INPUT_FIELDS) if (input[key] != null) Object.assign(n, {[wire]: input[key]});
   if (input.params && Object.keys(input.params).length) n.params = input.params;
   for (const [key, field] of [['image', 'image'], ['mask', 'mask'], ['controlImage', 'control_image']] as const) {
     const p = input[key];

@@ -1,6 +1,8 @@
 // Shapes shared by the server's routes, dialects, engine and the reuse client.
 
 /** Limits on what one request may ask for. */
+import type {SessionGenerateInput} from './session-port.js';
+
 export interface Caps {
   /** Largest width or height in pixels (both must also be multiples of 8). */
   maxSize: number;
@@ -51,3 +53,13 @@ export interface NativeResponse {
   /** queue_s: waiting; worker_s: the session call as the server saw it; worker_total_s: the worker's own time. */
   timings: {queue_s: number; worker_s: number; worker_total_s: number; denoise_s: number; total_s: number; steps: number};
 }
+
+/**
+ * The native request's generation fields and the SessionGenerateInput fields they are, one to one: serve reads a
+ * request with it (native.ts) and `generate` writes one for a running serve with it (reuse.ts), so the two agree.
+ */
+export const NATIVE_INPUT_FIELDS = [
+  ['negative_prompt', 'negativePrompt'], ['width', 'width'], ['height', 'height'], ['steps', 'steps'],
+  ['guidance_scale', 'guidance'], ['seed', 'seed'], ['num_images', 'numImages'], ['scheduler', 'scheduler'],
+  ['strength', 'strength'],
+] as const satisfies ReadonlyArray<readonly [keyof NativeRequest, keyof SessionGenerateInput]>;
