@@ -21,11 +21,14 @@ export class MgenError extends Error {
   detail?: string;
   /** A short "what to do" appended to the one-line message. */
   hint?: string;
-  constructor(message: string, opts: {hint?: string; detail?: string; cause?: unknown} = {}) {
+  /** The request field or flag the error is about ("loras[1].name"), for an HTTP error's `param`. */
+  readonly field?: string;
+  constructor(message: string, opts: {hint?: string; detail?: string; cause?: unknown; field?: string} = {}) {
     super(message, opts.cause === undefined ? undefined : {cause: opts.cause});
     this.name = new.target.name;
     this.hint = opts.hint;
     this.detail = opts.detail;
+    this.field = opts.field;
   }
 }
 

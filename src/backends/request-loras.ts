@@ -60,7 +60,8 @@ export class RequestLoraResolver {
     const out = await Promise.all(loras.map((l, i) => this.resolveOne(l, i)));
     out.forEach((l, i) => {
       const first = out.findIndex((o) => o.path === l.path);
-      if (first !== i) throw new UsageError(`${this.o.field?.(i) ?? `loras[${i}].name`}: the same LoRA as loras[${first}]; give it once with the scale you want`);
+      const field = this.o.field?.(i) ?? `loras[${i}].name`;
+      if (first !== i) throw new UsageError(`${field}: the same LoRA as loras[${first}]; give it once with the scale you want`, {field});
     });
     return out;
   }
@@ -68,7 +69,7 @@ export class RequestLoraResolver {
   private async resolveOne(l: RequestLora, index: number): Promise<ResolvedLora> {
     const field = this.o.field?.(index) ?? `loras[${index}].name`;
     const fail = (msg: string): never => {
-      throw new UsageError(`${field}: ${msg}`);
+      throw new UsageError(`${field}: ${msg}`, {field});
     };
     if (!Number.isFinite(l.scale)) fail('scale must be a number');
     const key = cacheKey(l.id);

@@ -56,6 +56,7 @@ describe('RequestLoraResolver', () => {
     const err = await r.resolveAll([{id, scale: 1}]).catch((e: unknown) => e);
     expect(err).toBeInstanceOf(UsageError);
     expect((err as Error).message).toMatch(re);
+    expect((err as UsageError).field).toBe('loras[0].name');
   });
 
   it('names the entry by its index and lets a pickle through with allowPickle', async () => {
@@ -67,7 +68,9 @@ describe('RequestLoraResolver', () => {
 
   it('refuses the same LoRA twice in one request', async () => {
     const {r} = resolverFor({'org/a': lora('sd1')});
-    await expect(r.resolveAll([{id: 'org/a', scale: 1}, {id: 'org/a', scale: 0.5}])).rejects.toThrow(/^loras\[1\]\.name: the same LoRA as loras\[0\]/);
+    const err = await r.resolveAll([{id: 'org/a', scale: 1}, {id: 'org/a', scale: 0.5}]).catch((e: unknown) => e);
+    expect((err as Error).message).toMatch(/^loras\[1\]\.name: the same LoRA as loras\[0\]/);
+    expect((err as UsageError).field).toBe('loras[1].name');
   });
 
   it('keeps a network failure as it is and does not remember failures', async () => {

@@ -76,6 +76,7 @@ describe('per-request loras', () => {
     const r = await generate({...BASE, loras: [{name: KOHYA}, {name: name()}]});
     expect(r.status).toBe(400);
     expect(r.body.error.message).toMatch(/^loras\[1\]\.name: /);
+    expect(r.body.error.param).toBe('loras[1].name');
     expect(r.body.error.message).toMatch(re);
     expect((await generate(BASE)).status).toBe(200);
   }, 120_000);

@@ -139,7 +139,7 @@ export function buildApp(o: AppOptions): ServeApp {
     reply.raw.off('close', onClose);
     if (job.status === 'completed') return job.output!;
     const e = job.error ?? {status: 500, type: 'server_error', message: 'job failed'};
-    throw new HttpError(e.status, e.type, e.message);
+    throw new HttpError(e.status, e.type, e.message, e.param);
   };
   const jobView = (job: Job<QueuedInput, NativeResponse>): Record<string, unknown> => ({
     id: job.id,

@@ -194,7 +194,7 @@ function firstLine(err: unknown): string {
 
 /** Worker and engine errors -> the status and type a client sees. */
 export function classifyError(err: unknown): JobError {
-  if (err instanceof HttpError) return {status: err.status, type: err.type, message: err.message};
+  if (err instanceof HttpError) return {status: err.status, type: err.type, message: err.message, ...(err.param ? {param: err.param} : {})};
   if (err instanceof InterruptedError) return {status: 499, type: 'cancelled', message: err.message};
   const workerType = (err as {workerType?: string}).workerType;
   const message = err instanceof Error ? firstLine(err) : String(err);
@@ -211,7 +211,9 @@ export function classifyError(err: unknown): JobError {
       return {status: 499, type: 'cancelled', message};
     default:
       // The session's own checks (e.g. unknown params) are usage errors: the client's fault.
-      if (err instanceof MgenError && err.exitCode === 2) return {status: 400, type: 'invalid_request_error', message};
+      if (err instanceof MgenError && err.exitCode === 2) {
+        return {status: 400, type: 'invalid_request_error', message, ...(err.field ? {param: err.field} : {})};
+      }
       return {status: 500, type: err instanceof MgenError ? 'generation_failed' : 'server_error', message};
   }
 }

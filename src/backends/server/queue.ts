@@ -10,6 +10,8 @@ export interface JobError {
   status: number;
   type: string;
   message: string;
+  /** The request field at fault, when known. */
+  param?: string;
 }
 
 export interface Job<I, O> {
