@@ -1,7 +1,8 @@
 """diffusers -> original (LDM / CompVis) state-dict names for Stable Diffusion 1.x single-file checkpoints.
 
 Used by the tiny-model builder to write `tiny-sd-single`: one file with `model.diffusion_model.*`,
-`first_stage_model.*` and `cond_stage_model.transformer.*` keys, as A1111/CivitAI checkpoints have them.
+`first_stage_model.*` and `cond_stage_model.transformer.*` keys, as A1111/CivitAI checkpoints have them, and
+`tiny-sd-controlnet-single`: one ControlNet file with `control_model.*` keys, as lllyasviel's ControlNet files have them.
 The layout is derived from the module structure (block counts come from the keys), not from a fixed table
 of SD 1.5 indices, so a tiny UNet maps the same way a full-size one does.
 """
@@ -30,15 +31,17 @@ def _count(keys, pattern: str) -> int:
     return max(found) + 1 if found else 0
 
 
-def unet_to_ldm(sd: dict[str, torch.Tensor]) -> dict[str, torch.Tensor]:
+def _unet_names(sd: dict[str, torch.Tensor]) -> dict[str, str]:
+    """diffusers UNet (or ControlNet encoder) key -> LDM key without prefix; keys it does not know are left out."""
     keys = list(sd)
-    n_down = _count(keys, r"down_blocks\.(\d+)\.")
-    n_up = _count(keys, r"up_blocks\.(\d+)\.")
     per_block = _count(keys, r"down_blocks\.0\.resnets\.(\d+)\.")
-    out: dict[str, torch.Tensor] = {}
+    names: dict[str, str] = {}
+    # SDXL's added (pooled text + time ids) conditioning is the LDM `label_emb`, as is a class embedding.
     fixed = {"time_embedding.linear_1.": "time_embed.0.", "time_embedding.linear_2.": "time_embed.2.",
+             "add_embedding.linear_1.": "label_emb.0.0.", "add_embedding.linear_2.": "label_emb.0.2.",
+             "class_embedding.linear_1.": "label_emb.0.0.", "class_embedding.linear_2.": "label_emb.0.2.",
              "conv_in.": "input_blocks.0.0.", "conv_norm_out.": "out.0.", "conv_out.": "out.2."}
-    for key, value in sd.items():
+    for key in keys:
         new = None
         for src, dst in fixed.items():
             if key.startswith(src):
@@ -62,10 +65,51 @@ def unet_to_ldm(sd: dict[str, torch.Tensor]) -> dict[str, torch.Tensor]:
             i = int(m.group(1))
             has_attn = any(k.startswith(f"up_blocks.{i}.attentions.") for k in keys)
             new = f"output_blocks.{i * (per_block + 1) + per_block}.{2 if has_attn else 1}.conv.{m.group(2)}"
-        if new is None:
+        if new is not None:
+            names[key] = new
+    return names
+
+
+def unet_to_ldm(sd: dict[str, torch.Tensor]) -> dict[str, torch.Tensor]:
+    names = _unet_names(sd)
+    for key in sd:
+        if key not in names:
             raise ValueError(f"no LDM name for UNet key {key!r}")
-        out["model.diffusion_model." + new] = value
-    assert n_up == n_down
+    return {"model.diffusion_model." + names[k]: v for k, v in sd.items()}
+
+
+# The original ControlNet's hint encoder is one nn.Sequential of 8 convolutions with a SiLU after each but the last,
+# so its convolutions sit at the even indices 0..14 and the last (zero-initialised) one is always `input_hint_block.14`;
+# the loaders (diffusers' converter among them) look for the output convolution there.
+HINT_OUT_INDEX = 14
+
+
+def controlnet_to_ldm(sd: dict[str, torch.Tensor]) -> dict[str, torch.Tensor]:
+    """A diffusers ControlNetModel state dict -> the original ControlNet layout (`control_model.*`, as in lllyasviel's
+    control_v11 files): the UNet encoder under the UNet's LDM names, plus `input_hint_block.*` (the conditioning
+    embedding), `zero_convs.N.0.*` (one output conv per input block) and `middle_block_out.0.*`."""
+    names = _unet_names(sd)
+    n_blocks = _count(sd, r"controlnet_cond_embedding\.blocks\.(\d+)\.")
+    if 2 * n_blocks >= HINT_OUT_INDEX:
+        raise ValueError(f"a conditioning embedding of {n_blocks} blocks does not fit the original hint-block layout")
+    out: dict[str, torch.Tensor] = {}
+    for key, value in sd.items():
+        new = None
+        if m := re.match(r"controlnet_cond_embedding\.conv_in\.(.*)", key):
+            new = f"input_hint_block.0.{m.group(1)}"
+        elif m := re.match(r"controlnet_cond_embedding\.blocks\.(\d+)\.(.*)", key):
+            new = f"input_hint_block.{2 * (int(m.group(1)) + 1)}.{m.group(2)}"
+        elif m := re.match(r"controlnet_cond_embedding\.conv_out\.(.*)", key):
+            new = f"input_hint_block.{HINT_OUT_INDEX}.{m.group(1)}"
+        elif m := re.match(r"controlnet_down_blocks\.(\d+)\.(.*)", key):
+            new = f"zero_convs.{m.group(1)}.0.{m.group(2)}"
+        elif m := re.match(r"controlnet_mid_block\.(.*)", key):
+            new = f"middle_block_out.0.{m.group(1)}"
+        elif not key.startswith(("up_blocks.", "conv_norm_out.", "conv_out.")):
+            new = names.get(key)
+        if new is None:
+            raise ValueError(f"no original ControlNet name for key {key!r}")
+        out["control_model." + new] = value
     return out
 
 

@@ -146,6 +146,116 @@ def _load_submodel(spec: dict[str, Any], default_class: str, config_folder: Path
     return cls.from_pretrained(str(path), **common)
 
 
+# --- single-file ControlNets -------------------------------------------------------------------------------------
+# diffusers' ControlNetModel.from_single_file without `config=` looks a config repo up on the HuggingFace Hub. Instead
+# the config is derived locally: the base model's UNet config (the ControlNet copies its encoder) plus what only the
+# file knows, read from its tensor shapes.
+
+def _hint_convs(shapes: dict[str, tuple[int, ...]], pattern: str) -> list[tuple[int, ...]]:
+    import re
+
+    found = {int(m.group(1)): shape for key, shape in shapes.items() if (m := re.fullmatch(pattern, key))}
+    return [found[i] for i in sorted(found)]
+
+
+def controlnet_file_facts(shapes: dict[str, tuple[int, ...]]) -> dict[str, Any]:
+    """What a ControlNet file's weight shapes fix in its config: the control image's channels, the conditioning
+    embedding's widths and the latent channels. Works on the original layout (`[control_model.]input_hint_block.*`,
+    as in lllyasviel's files) and on diffusers' (`controlnet_cond_embedding.*`)."""
+    prefix = "control_model." if any(k.startswith("control_model.") for k in shapes) else ""
+    if f"{prefix}input_hint_block.0.weight" in shapes:
+        # The hint encoder is one Sequential with a SiLU between convolutions: convs at even indices, the first one
+        # takes the control image, the last one projects to the UNet width.
+        convs = _hint_convs(shapes, rf"{prefix}input_hint_block\.(\d+)\.weight")
+        conv_in = f"{prefix}input_blocks.0.0.weight"
+    elif "controlnet_cond_embedding.conv_in.weight" in shapes:
+        convs = [shapes["controlnet_cond_embedding.conv_in.weight"],
+                 *_hint_convs(shapes, r"controlnet_cond_embedding\.blocks\.(\d+)\.weight"),
+                 shapes.get("controlnet_cond_embedding.conv_out.weight", ())]
+        conv_in = "conv_in.weight"
+    else:
+        raise WorkerError("load_failed", "not a ControlNet file: it has neither input_hint_block.* nor controlnet_cond_embedding.* weights")
+    first, blocks = convs[0], convs[1:-1]
+    if len(convs) < 2 or len(blocks) % 2 or any(len(c) != 4 for c in convs) or len(shapes.get(conv_in, ())) != 4:
+        raise WorkerError("load_failed", "the ControlNet file's conditioning encoder has an unexpected shape")
+    # Each level is a same-width conv then a strided conv to the next width; the levels' widths are the strided
+    # convs' outputs.
+    return {"conditioning_channels": first[1],
+            "conditioning_embedding_out_channels": [first[0], *(c[0] for c in blocks[1::2])],
+            "in_channels": shapes[conv_in][1]}
+
+
+def derive_controlnet_config(unet_config: Any, shapes: dict[str, tuple[int, ...]]) -> dict[str, Any]:
+    """A ControlNetModel config.json for a single ControlNet file: the UNet config's values for the arguments
+    ControlNetModel takes, overridden by what the file's shapes say."""
+    import inspect
+
+    cls = diffusers_class("ControlNetModel", "model")
+    accepted = [n for n, p in inspect.signature(cls.__init__).parameters.items()
+                if n != "self" and p.kind not in (p.VAR_POSITIONAL, p.VAR_KEYWORD)]
+    config = {k: _plain(unet_config[k]) for k in accepted if k in unet_config}
+    config.update(controlnet_file_facts(shapes))
+    return {"_class_name": "ControlNetModel", **config}
+
+
+def _plain(value: Any) -> Any:
+    return list(value) if isinstance(value, tuple) else value
+
+
+def _load_controlnet_file(spec: dict[str, Any], pipe: Any, common: dict[str, Any], allow_pickle: bool) -> Any:
+    import tempfile
+
+    unet = getattr(pipe, "unet", None)
+    if (spec.get("class") or "ControlNetModel") != "ControlNetModel" or unet is None:
+        return _load_submodel(spec, "ControlNetModel", None, common)
+    path = Path(spec["path"])
+    if not path.is_file():
+        raise WorkerError("load_failed", f"{path} does not exist")
+    source = _read_state(path, allow_pickle)  # a pickle only with allow_pickle, through the weights-only loader
+    if isinstance(source, str):
+        from safetensors import safe_open
+
+        with safe_open(source, "pt") as f:
+            shapes = {k: tuple(f.get_slice(k).get_shape()) for k in f.keys()}
+    else:
+        while isinstance(source, dict) and isinstance(source.get("state_dict"), dict):
+            source = source["state_dict"]
+        shapes = {k: tuple(v.shape) for k, v in source.items() if hasattr(v, "shape")}
+    config = derive_controlnet_config(unet.config, shapes)
+    cls = diffusers_class("ControlNetModel", "model")
+    with tempfile.TemporaryDirectory(prefix="mgen-controlnet-config-") as tmp:
+        (Path(tmp) / "config.json").write_text(json.dumps(config, indent=2), encoding="utf-8")
+        model = cls.from_single_file(source, config=tmp, **common)
+    _fill_label_emb(model, source)
+    missing = sorted({n.rsplit(".", 1)[0] for n, p in [*model.named_parameters(), *model.named_buffers()] if p.device.type == "meta"})
+    if missing:
+        raise WorkerError("load_failed", f"{path.name} has no weights for {', '.join(missing[:3])}"
+                          f"{' ...' if len(missing) > 3 else ''}; it does not fit the base model's UNet")
+    return model
+
+
+def _fill_label_emb(model: Any, source: Any) -> None:
+    """SDXL ControlNets keep their added (pooled text + time) conditioning as `label_emb.0.{0,2}`; diffusers 0.42's
+    ControlNet converter leaves it out, so it is loaded here into `add_embedding` (or `class_embedding`)."""
+    target = getattr(model, "add_embedding", None) or getattr(model, "class_embedding", None)
+    if target is None or not any(p.device.type == "meta" for p in target.parameters()):
+        return
+    names = {f"{lin}.{what}": f"label_emb.0.{idx}.{what}" for lin, idx in (("linear_1", 0), ("linear_2", 2)) for what in ("weight", "bias")}
+    if isinstance(source, str):
+        from safetensors import safe_open
+
+        with safe_open(source, "pt") as f:
+            keys = set(f.keys())
+            prefix = "control_model." if f"control_model.{names['linear_1.weight']}" in keys else ""
+            state = {k: f.get_tensor(prefix + v) for k, v in names.items() if prefix + v in keys}
+    else:
+        prefix = "control_model." if f"control_model.{names['linear_1.weight']}" in source else ""
+        state = {k: source[prefix + v] for k, v in names.items() if prefix + v in source}
+    if len(state) == len(names):
+        dtype = next((p.dtype for p in model.parameters() if p.device.type != "meta"), None)
+        target.load_state_dict({k: v.to(dtype) for k, v in state.items()}, assign=True)
+
+
 def _base_pipeline(plan: dict[str, Any], common: dict[str, Any], extra: dict[str, Any]) -> Any:
     cls = diffusers_class(plan["pipeline"], "pipeline")
     path = Path(plan["path"])
@@ -240,7 +350,11 @@ def load(raw_plan: Any) -> Loaded:
         pipe = _base_pipeline(plan, common, extra)
         controlnet = None
         if plan["controlnet"]:
-            controlnet = _load_submodel(plan["controlnet"], "ControlNetModel", None, common)
+            spec = plan["controlnet"]
+            if spec.get("single_file") or Path(spec["path"]).is_file():
+                controlnet = _load_controlnet_file(spec, pipe, common, plan["allow_pickle"])
+            else:
+                controlnet = _load_submodel(spec, "ControlNetModel", None, common)
         pipe = _for_task(pipe, plan, controlnet)
         _apply_adapters(pipe, plan)
         offload = _place(pipe, plan, device)

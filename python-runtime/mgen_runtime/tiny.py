@@ -15,7 +15,7 @@ from typing import Callable
 
 import torch
 
-from .ldm import diffusers_to_ldm_sd1
+from .ldm import controlnet_to_ldm, diffusers_to_ldm_sd1
 
 SEED = 0
 SD_TOKEN_LIMIT = 77
@@ -268,7 +268,8 @@ def build_tiny_sd_ti(out: Path) -> dict:
     return _manifest(out, "tiny-sd-ti", "textual-inversion", "tiny-sd", _files(out), file="tiny-sd-ti.safetensors", token="<tinyti>")
 
 
-def build_tiny_sd_controlnet(out: Path) -> dict:
+def _tiny_controlnet(out: Path):
+    """The tiny sd1 ControlNet (built from SEED), in memory."""
     from diffusers import ControlNetModel
 
     pipe = sd1_pipeline(out / ".scratch")
@@ -282,8 +283,23 @@ def build_tiny_sd_controlnet(out: Path) -> dict:
         for block in list(controlnet.controlnet_down_blocks) + [controlnet.controlnet_mid_block,
                                                                 controlnet.controlnet_cond_embedding.conv_out]:
             block.weight.normal_(0, 0.05)
-    controlnet.save_pretrained(out, safe_serialization=True)
+    return controlnet
+
+
+def build_tiny_sd_controlnet(out: Path) -> dict:
+    _tiny_controlnet(out).save_pretrained(out, safe_serialization=True)
     return _manifest(out, "tiny-sd-controlnet", "diffusers-folder", "tiny-sd", _files(out), component="ControlNetModel")
+
+
+def build_tiny_sd_controlnet_single(out: Path) -> dict:
+    """The same ControlNet weights as tiny-sd-controlnet in one file, original ControlNet layout (`control_model.*`)
+    and no config beside it: the runtime derives the config from the base model's UNet and the file's shapes."""
+    from safetensors.torch import save_file
+
+    state = controlnet_to_ldm(_tiny_controlnet(out).state_dict())
+    name = "tiny-sd-controlnet.safetensors"
+    save_file({k: v.contiguous() for k, v in state.items()}, str(out / name), metadata={"format": "pt"})
+    return _manifest(out, "tiny-sd-controlnet-single", "single-file", "tiny-sd", [name], file=name, component="ControlNetModel")
 
 
 def build_tiny_sdxl(out: Path) -> dict:
@@ -418,6 +434,7 @@ BUILDERS: dict[str, Callable[[Path], dict]] = {
     "tiny-sd-lora-peft": build_tiny_sd_lora_peft,
     "tiny-sd-ti": build_tiny_sd_ti,
     "tiny-sd-controlnet": build_tiny_sd_controlnet,
+    "tiny-sd-controlnet-single": build_tiny_sd_controlnet_single,
     "tiny-flux": build_tiny_flux,
     "tiny-sd3": build_tiny_sd3,
 }

@@ -51,6 +51,7 @@ const EXPECTED: Record<string, Expected> = {
   'tiny-sd-lora-peft': {rule: 'lora', target: 'file', family: 'sd1', kind: 'lora', format: 'single-file', base: 'sd1', adapter_format: 'diffusers'},
   'tiny-sd-ti': {rule: 'textual-inversion', target: 'file', family: 'sd1', kind: 'textual-inversion', format: 'single-file', base: 'sd1', variants: ['2-vectors']},
   'tiny-sd-controlnet': {rule: 'controlnet', target: 'folder', family: 'sd1', kind: 'controlnet', format: 'diffusers', base: 'sd1'},
+  'tiny-sd-controlnet-single': {rule: 'controlnet', target: 'file', family: 'sd1', kind: 'controlnet', format: 'single-file', base: 'sd1'},
   // The tiny FLUX has no guidance embedder, so it reads as the schnell-style (guidance-free) FLUX.1.
   'tiny-flux': {rule: 'flux', target: 'folder', family: 'flux', kind: 'checkpoint', format: 'diffusers', variants: ['schnell'], pipeline: 'FluxPipeline'},
   'tiny-sd3': {rule: 'sd3', target: 'folder', family: 'sd3', kind: 'checkpoint', format: 'diffusers', pipeline: 'StableDiffusion3Pipeline'},
