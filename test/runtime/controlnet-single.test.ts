@@ -92,18 +92,19 @@ describe('a single-file (original layout) ControlNet', () => {
     expect(single.code).toBe(0);
     const doc = JSON.parse(single.stdout);
     expect(doc.plan.pipeline).toBe('StableDiffusionControlNetPipeline');
-    expect(doc.plan.controlnet).toMatchObject({single_file: true});
-    expect(doc.plan.controlnet.path).toMatch(/\.safetensors$/);
     const singleBuf = readFileSync(join(out, 'single.png'));
     const info = readPngInfo(singleBuf);
     expect([info.width, info.height]).toEqual([64, 64]);
+    // The worker was given the one file, not a folder.
+    expect(JSON.parse(info.text.mgen!).plan.controlnet).toMatch(/\/tiny-sd-controlnet-single-[^/]+\/tiny-sd-controlnet\.safetensors$/);
 
     const folder = await run(['--controlnet', 'builtin:tiny-sd-controlnet', '--control-image', control], 'folder.png');
     expect(folder.code).toBe(0);
-    expect(JSON.parse(folder.stdout).plan.controlnet).toMatchObject({single_file: false});
+    const folderBuf = readFileSync(join(out, 'folder.png'));
+    expect(JSON.parse(readPngInfo(folderBuf).text.mgen!).plan.controlnet).toMatch(/\/tiny-sd-controlnet-[0-9a-f]+$/);
     // Same weights after the layout round trip and the same (derived vs saved) config: the same float32 computation
     // on the same CPU, so the pixels are identical, not merely close.
-    expect(pixelDigest(singleBuf)).toBe(pixelDigest(readFileSync(join(out, 'folder.png'))));
+    expect(pixelDigest(singleBuf)).toBe(pixelDigest(folderBuf));
 
     // ...and the ControlNet does act on the image (otherwise equal pixels would prove nothing).
     const plain = await run([], 'plain.png');
