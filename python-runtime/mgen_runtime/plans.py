@@ -213,47 +213,55 @@ def _load_controlnet_file(spec: dict[str, Any], pipe: Any, common: dict[str, Any
         raise WorkerError("load_failed", f"{path} does not exist")
     source = _read_state(path, allow_pickle)  # a pickle only with allow_pickle, through the weights-only loader
     if isinstance(source, str):
-        from safetensors import safe_open
+        from safetensors.torch import load_file
 
-        with safe_open(source, "pt") as f:
-            shapes = {k: tuple(f.get_slice(k).get_shape()) for k in f.keys()}
+        state = load_file(source)
     else:
-        while isinstance(source, dict) and isinstance(source.get("state_dict"), dict):
-            source = source["state_dict"]
-        shapes = {k: tuple(v.shape) for k, v in source.items() if hasattr(v, "shape")}
-    config = derive_controlnet_config(unet.config, shapes)
+        state = source
+        while isinstance(state, dict) and isinstance(state.get("state_dict"), dict):
+            state = state["state_dict"]
+        if not isinstance(state, dict):
+            raise WorkerError("load_failed", f"{path.name} holds no state dict")
+        state = {k: v for k, v in state.items() if hasattr(v, "shape")}
+    config = derive_controlnet_config(unet.config, {k: tuple(v.shape) for k, v in state.items()})
     cls = diffusers_class("ControlNetModel", "model")
+    converted = _controlnet_to_diffusers(state, config)
+    _check_complete(cls, config, converted, path)
     with tempfile.TemporaryDirectory(prefix="mgen-controlnet-config-") as tmp:
         (Path(tmp) / "config.json").write_text(json.dumps(config, indent=2), encoding="utf-8")
-        model = cls.from_single_file(source, config=tmp, **common)
-    _fill_label_emb(model, source)
-    missing = sorted({n.rsplit(".", 1)[0] for n, p in [*model.named_parameters(), *model.named_buffers()] if p.device.type == "meta"})
-    if missing:
-        raise WorkerError("load_failed", f"{path.name} has no weights for {', '.join(missing[:3])}"
-                          f"{' ...' if len(missing) > 3 else ''}; it does not fit the base model's UNet")
-    return model
+        return cls.from_single_file(converted, config=tmp, **common)
 
 
-def _fill_label_emb(model: Any, source: Any) -> None:
-    """SDXL ControlNets keep their added (pooled text + time) conditioning as `label_emb.0.{0,2}`; diffusers 0.42's
-    ControlNet converter leaves it out, so it is loaded here into `add_embedding` (or `class_embedding`)."""
-    target = getattr(model, "add_embedding", None) or getattr(model, "class_embedding", None)
-    if target is None or not any(p.device.type == "meta" for p in target.parameters()):
-        return
-    names = {f"{lin}.{what}": f"label_emb.0.{idx}.{what}" for lin, idx in (("linear_1", 0), ("linear_2", 2)) for what in ("weight", "bias")}
-    if isinstance(source, str):
-        from safetensors import safe_open
+def _controlnet_to_diffusers(state: dict[str, Any], config: dict[str, Any]) -> dict[str, Any]:
+    """diffusers names for an original-layout ControlNet, through diffusers' own converter (the one from_single_file
+    would run), plus SDXL's added conditioning: the original `label_emb.0.{0,2}`, which diffusers 0.42's ControlNet
+    converter leaves out, becomes `add_embedding` (or `class_embedding`)."""
+    from diffusers.loaders.single_file_utils import convert_controlnet_checkpoint
 
-        with safe_open(source, "pt") as f:
-            keys = set(f.keys())
-            prefix = "control_model." if f"control_model.{names['linear_1.weight']}" in keys else ""
-            state = {k: f.get_tensor(prefix + v) for k, v in names.items() if prefix + v in keys}
-    else:
-        prefix = "control_model." if f"control_model.{names['linear_1.weight']}" in source else ""
-        state = {k: source[prefix + v] for k, v in names.items() if prefix + v in source}
-    if len(state) == len(names):
-        dtype = next((p.dtype for p in model.parameters() if p.device.type != "meta"), None)
-        target.load_state_dict({k: v.to(dtype) for k, v in state.items()}, assign=True)
+    converted = {k: v for k, v in convert_controlnet_checkpoint(state, config).items() if v is not None}
+    prefix = "control_model." if any(k.startswith("control_model.") for k in state) else ""
+    target = "add_embedding" if config.get("addition_embed_type") else "class_embedding" if config.get("class_embed_type") else None
+    if target:
+        for lin, idx in (("linear_1", 0), ("linear_2", 2)):
+            for what in ("weight", "bias"):
+                key = f"{prefix}label_emb.0.{idx}.{what}"
+                if key in state and f"{target}.{lin}.{what}" not in converted:
+                    converted[f"{target}.{lin}.{what}"] = state[key]
+    return converted
+
+
+def _check_complete(cls: Any, config: dict[str, Any], converted: dict[str, Any], path: Path) -> None:
+    """Every weight the derived ControlNet has must come from the file (diffusers would leave a missing one unset)."""
+    import torch
+
+    with torch.device("meta"):
+        expected = cls.from_config(config).state_dict()
+    missing = sorted(k for k in expected if k not in converted)
+    wrong = sorted(k for k in expected if k in converted and tuple(converted[k].shape) != tuple(expected[k].shape))
+    if missing or wrong:
+        names = ", ".join((missing + wrong)[:3]) + (" ..." if len(missing) + len(wrong) > 3 else "")
+        what = "has no weights for" if missing else "has weights of another shape for"
+        raise WorkerError("load_failed", f"{path.name} {what} {names}: this ControlNet does not fit the base model's UNet")
 
 
 def _base_pipeline(plan: dict[str, Any], common: dict[str, Any], extra: dict[str, Any]) -> Any:

@@ -302,19 +302,10 @@ def build_tiny_sd_controlnet_single(out: Path) -> dict:
     return _manifest(out, "tiny-sd-controlnet-single", "single-file", "tiny-sd", [name], file=name, component="ControlNetModel")
 
 
-def build_tiny_sdxl(out: Path) -> dict:
-    from diffusers import EulerDiscreteScheduler, StableDiffusionXLPipeline, UNet2DConditionModel
-    from transformers import CLIPTextModel, CLIPTextModelWithProjection
+def _sdxl_unet():
+    from diffusers import UNet2DConditionModel
 
-    torch.manual_seed(SEED)
-    scratch = out / ".scratch"
-    tok1, tok2, vocab = _two_clip_tokenizers(scratch)
-    # Two layers each: SDXL conditions on the penultimate hidden state and clip_skip counts back from there, which
-    # a one-layer encoder cannot express. Stored in float16 (the runtime always loads with an explicit dtype) to keep
-    # the 1280-wide bigG encoder near 30 MB.
-    te1 = CLIPTextModel(_text_config(vocab, layers=2)).eval().to(torch.float16)
-    te2 = CLIPTextModelWithProjection(_text_config(vocab, projection=CLIP_G_WIDTH, width=CLIP_G_WIDTH, layers=2)).eval().to(torch.float16)
-    unet = UNet2DConditionModel(
+    return UNet2DConditionModel(
         block_out_channels=(32, 64),
         layers_per_block=1,
         sample_size=32,
@@ -333,6 +324,21 @@ def build_tiny_sdxl(out: Path) -> dict:
         cross_attention_dim=CLIP_L_WIDTH + CLIP_G_WIDTH,
         norm_num_groups=32,
     )
+
+
+def build_tiny_sdxl(out: Path) -> dict:
+    from diffusers import EulerDiscreteScheduler, StableDiffusionXLPipeline
+    from transformers import CLIPTextModel, CLIPTextModelWithProjection
+
+    torch.manual_seed(SEED)
+    scratch = out / ".scratch"
+    tok1, tok2, vocab = _two_clip_tokenizers(scratch)
+    # Two layers each: SDXL conditions on the penultimate hidden state and clip_skip counts back from there, which
+    # a one-layer encoder cannot express. Stored in float16 (the runtime always loads with an explicit dtype) to keep
+    # the 1280-wide bigG encoder near 30 MB.
+    te1 = CLIPTextModel(_text_config(vocab, layers=2)).eval().to(torch.float16)
+    te2 = CLIPTextModelWithProjection(_text_config(vocab, projection=CLIP_G_WIDTH, width=CLIP_G_WIDTH, layers=2)).eval().to(torch.float16)
+    unet = _sdxl_unet()
     scheduler = EulerDiscreteScheduler(beta_start=0.00085, beta_end=0.012, beta_schedule="scaled_linear", steps_offset=1,
                                        timestep_spacing="leading")
     pipe = StableDiffusionXLPipeline(vae=_vae(), text_encoder=te1, text_encoder_2=te2, tokenizer=tok1, tokenizer_2=tok2,
