@@ -210,7 +210,7 @@ def _load_controlnet_file(spec: dict[str, Any], pipe: Any, common: dict[str, Any
         return _load_submodel(spec, "ControlNetModel", None, common)
     path = Path(spec["path"])
     if not path.is_file():
-        raise WorkerError("load_failed", f"{path} does not exist")
+        raise WorkerError("load_failed", f"{path} {'is not a file' if path.exists() else 'does not exist'}")
     source = _read_state(path, allow_pickle)  # a pickle only with allow_pickle, through the weights-only loader
     if isinstance(source, str):
         from safetensors.torch import load_file
