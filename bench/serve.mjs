@@ -1,22 +1,24 @@
 #!/usr/bin/env node
 // mgen serve vs a plain diffusers loop, same machine, same run (CONVENTIONS: baselines in the same run, ratios).
-//   node bench/serve.mjs [--model builtin:tiny-sd] [--n 50] [--clients 8] [--size 64] [--steps 4] [--gen 10] [--flags "--device cpu --dtype float32"]
+//   node bench/serve.mjs [--model builtin:tiny-sd] [--n 50] [--clients 8] [--rounds 5] [--size 64] [--steps 4] [--gen 10] [--flags "--device cpu --dtype float32"]
 // 1. images/s: N sequential requests and CLIENTS concurrent clients through `mgen serve` vs N pipeline calls in one
 //    Python process (bench/serve_baseline.py). Goal >= 0.9x.
 // 2. server overhead per request = client wall time - the worker's own time (p50, p99). Goal p50 < 5 ms.
 // 3. GEN calls of `mgen generate` with a running serve vs without (--no-reuse): per-call wall time. Goal: with
 //    serve within 300 ms of the pipeline's per-call time. Broken down: `mgen --version` (the CLI's own start-up
 //    floor), the CLI's start-up before the reuse path, the HTTP round trip, the worker's time.
-// Fairness: the baseline does the same work (prompt, size, steps, guidance, a PNG with a text chunk per call). It
-// runs twice, with the environment as given (what a user's plain loop and mgen's worker both get) and with
-// OMP_WAIT_POLICY=PASSIVE (no spin-waiting: slower on a quiet CPU, far faster on a loaded one), each before and after
-// the serve phases (the machine's load drifts; the rates are averaged); the faster loop is the baseline. The HTTP client is node:http with keep-alive (fetch adds ~5-10 ms per request of
-// its own on a 2-core VM). The load average is printed at start and end.
+// Fairness: the baseline does the same work (prompt, size, steps, guidance, a PNG with a text chunk per call) in the
+// same environment as the worker (mgen sets no OpenMP policy). The machine's speed drifts by 10-20% within minutes on
+// this shared VM, so the baseline process stays loaded and the three loops run interleaved in ROUNDS rounds (a block
+// of plain calls, a block of sequential requests, a block of concurrent requests; the order rotates each round), and
+// each rate is the sum of its blocks' images over the sum of their times. The HTTP client is node:http with keep-alive
+// (fetch adds ~5-10 ms per request of its own on a 2-core VM). The load average is printed at start and end.
 // Needs `npm run build` and a runtime (MGEN_PYTHON or `mgen runtime install`). Every loop is bounded.
 import {spawn, spawnSync} from 'node:child_process';
 import {mkdtempSync, writeFileSync} from 'node:fs';
 import {Agent, request as httpRequest} from 'node:http';
 import {loadavg, tmpdir} from 'node:os';
+import {createInterface} from 'node:readline';
 import {dirname, join} from 'node:path';
 import {fileURLToPath} from 'node:url';
 
@@ -29,6 +31,7 @@ const arg = (name, dflt) => {
 const MODEL = arg('model', 'builtin:tiny-sd');
 const N = Number(arg('n', 50));
 const CLIENTS = Number(arg('clients', 8));
+const ROUNDS = Math.max(1, Number(arg('rounds', 5)));
 const SIZE = Number(arg('size', 64));
 const STEPS = Number(arg('steps', 4));
 const GEN = Number(arg('gen', 10));
@@ -76,8 +79,6 @@ const load = () => loadavg().map((x) => x.toFixed(2)).join(' ');
 async function main() {
   const py = python();
   const work = mkdtempSync(join(tmpdir(), 'mgen-bench-serve-'));
-  // The worker's environment is the user's (mgen sets no OpenMP policy); a PASSIVE row shows what that policy costs.
-  const workerEnv = {...process.env, OMP_WAIT_POLICY: 'PASSIVE'};
   const loadStart = load();
   log(`model ${MODEL}, ${SIZE}x${SIZE}, ${STEPS} steps, python ${py}, load average ${loadStart}`);
 
@@ -87,14 +88,24 @@ async function main() {
   const planFile = join(work, 'plan.json');
   writeFileSync(planFile, plan.stdout);
 
-  const runBaseline = (env, label) => {
-    log(`baseline (${label}): plain Python loop, load average ${load()}`);
-    const base = spawnSync(py, [join(ROOT, 'bench', 'serve_baseline.py'), planFile, String(N), String(SIZE), String(SIZE), String(STEPS)], {encoding: 'utf8', env, timeout: 900_000});
-    if (base.status !== 0) throw new Error(base.stderr);
-    return JSON.parse(base.stdout.trim().split('\n').at(-1));
+  log('loading the baseline loop (plain Python, one process, block mode)');
+  const base = spawn(py, [join(ROOT, 'bench', 'serve_baseline.py'), planFile, '0', String(SIZE), String(SIZE), String(STEPS), '--blocks'], {stdio: ['pipe', 'pipe', 'pipe']});
+  let baseErr = '';
+  base.stderr.on('data', (c) => (baseErr = (baseErr + c).slice(-4000)));
+  const baseLines = createInterface({input: base.stdout});
+  const baseNext = () => new Promise((res, rej) => {
+    const onExit = (code) => rej(new Error(`baseline exited ${code}: ${baseErr}`));
+    base.once('exit', onExit);
+    baseLines.once('line', (l) => {
+      base.off('exit', onExit);
+      res(JSON.parse(l));
+    });
+  });
+  await baseNext(); // {"ready": true}
+  const baseBlock = async (k) => {
+    base.stdin.write(`${k}\n`);
+    return baseNext();
   };
-  const baseUser = [runBaseline(process.env, 'environment as given')];
-  const baseWorker = [runBaseline(workerEnv, 'OMP_WAIT_POLICY=PASSIVE')];
 
   log('starting mgen serve');
   const serve = spawn(process.execPath, [BIN, 'serve', MODEL, '--port', '0', '--json', ...FLAGS], {stdio: ['ignore', 'pipe', 'pipe']});
@@ -124,32 +135,45 @@ async function main() {
   try {
     for (let i = 0; i < 2; i++) await one(i); // warm-up, as the baseline gets
 
+    // Interleaved rounds: a block of plain calls, a block of sequential requests, a block of CLIENTS concurrent clients.
+    const block = Math.ceil(N / ROUNDS);
+    const perClient = Math.max(1, Math.ceil(block / CLIENTS));
     const seq = [];
-    const t0 = performance.now();
-    for (let i = 0; i < N && !overBudget(); i++) seq.push(await one(i));
-    const seqWall = (performance.now() - t0) / 1000;
-
-    const perClient = Math.ceil(N / CLIENTS);
     const conc = [];
-    const t1 = performance.now();
-    await Promise.all(
-      Array.from({length: CLIENTS}, async (_, c) => {
-        for (let k = 0; k < perClient && !overBudget(); k++) conc.push(await one(c * perClient + k));
-      }),
-    );
-    const concWall = (performance.now() - t1) / 1000;
+    const baseRuns = [];
+    let seqWall = 0;
+    let concWall = 0;
+    let next = 0;
+    const phases = {
+      baseline: async () => baseRuns.push(await baseBlock(block)),
+      sequential: async () => {
+        const t0 = performance.now();
+        for (let i = 0; i < block; i++) seq.push(await one(next++));
+        seqWall += (performance.now() - t0) / 1000;
+      },
+      concurrent: async () => {
+        const t1 = performance.now();
+        await Promise.all(
+          Array.from({length: CLIENTS}, async () => {
+            for (let k = 0; k < perClient; k++) conc.push(await one(next++));
+          }),
+        );
+        concWall += (performance.now() - t1) / 1000;
+      },
+    };
+    const order = Object.keys(phases);
+    for (let r = 0; r < ROUNDS && !overBudget(); r++) {
+      log(`round ${r + 1}/${ROUNDS}, load average ${load()}`);
+      for (let j = 0; j < order.length; j++) await phases[order[(r + j) % order.length]]();
+    }
+    base.stdin.end();
 
     const seqRate = seq.length / seqWall;
     const concRate = conc.length / concWall;
     const overhead = seq.map((r) => r.wall - r.worker);
-
-    // The baselines again (load drift), then the rates averaged over both runs.
-    baseUser.push(runBaseline(process.env, 'environment as given, again'));
-    baseWorker.push(runBaseline(workerEnv, 'OMP_WAIT_POLICY=PASSIVE, again'));
-    const rate = (runs) => runs.reduce((a, b) => a + b.n / b.total_s, 0) / runs.length;
-    const perCall = (runs) => pct(runs.flatMap((b) => b.per_call_s), 50);
-    const baseRate = Math.max(rate(baseUser), rate(baseWorker));
-    const basePerCall = Math.min(perCall(baseUser), perCall(baseWorker));
+    const baseRate = baseRuns.reduce((a, b) => a + b.n, 0) / baseRuns.reduce((a, b) => a + b.total_s, 0);
+    const baseN = baseRuns.reduce((a, b) => a + b.n, 0);
+    const basePerCall = pct(baseRuns.flatMap((b) => b.per_call_s), 50);
 
     log(`mgen --version x${GEN} (the CLI's start-up floor), load average ${load()}`);
     const floor = [];
@@ -175,10 +199,8 @@ async function main() {
 
     const part = (k) => pct(warmParts.map((p) => p[k]), 50);
     const rows = [
-      ['images/s, sequential', seqRate.toFixed(2), baseRate.toFixed(2), (seqRate / baseRate).toFixed(2) + 'x', `${seq.length} requests vs ${N} calls; baseline = the faster of the two loops`],
-      [`images/s, ${CLIENTS} clients`, concRate.toFixed(2), baseRate.toFixed(2), (concRate / baseRate).toFixed(2) + 'x', `${conc.length} requests, ${CLIENTS} clients`],
-      ['baseline images/s, env as given', '-', rate(baseUser).toFixed(2), (seqRate / rate(baseUser)).toFixed(2) + 'x', `OMP_WAIT_POLICY=${process.env.OMP_WAIT_POLICY ?? '(unset)'}; 2 runs averaged`],
-      ['baseline images/s, OMP_WAIT_POLICY=PASSIVE', '-', rate(baseWorker).toFixed(2), (seqRate / rate(baseWorker)).toFixed(2) + 'x', `OMP_WAIT_POLICY=${workerEnv.OMP_WAIT_POLICY}; 2 runs averaged`],
+      ['images/s, sequential', seqRate.toFixed(2), baseRate.toFixed(2), (seqRate / baseRate).toFixed(2) + 'x', `${seq.length} requests vs ${baseN} calls, ${ROUNDS} interleaved rounds`],
+      [`images/s, ${CLIENTS} clients`, concRate.toFixed(2), baseRate.toFixed(2), (concRate / baseRate).toFixed(2) + 'x', `${conc.length} requests, ${CLIENTS} clients, same rounds`],
       ['server overhead p50', ms(pct(overhead, 50)), '-', '-', 'client wall - worker time'],
       ['server overhead p99', ms(pct(overhead, 99)), '-', '-', ''],
       ['generate per call, serve running', ms(pct(warm, 50)), ms(basePerCall), `+${ms(pct(warm, 50) - basePerCall)}`, `p50 of ${warm.length}; baseline = one pipeline call`],
@@ -191,9 +213,10 @@ async function main() {
     const table = [head, head.map(() => '---'), ...rows].map((r) => `| ${r.join(' | ')} |`).join('\n');
     process.stdout.write(`${table}\nload average: start ${loadStart}, end ${load()}\n`);
     process.stdout.write(
-      JSON.stringify({model: MODEL, size: SIZE, steps: STEPS, baseRate, baseUserRate: rate(baseUser), baseWorkerRate: rate(baseWorker), seqRate, concRate, cliFloorP50: pct(floor, 50), warmParts: {startup: part('startup'), http: part('http'), worker: part('worker')}, overheadP50: pct(overhead, 50), overheadP99: pct(overhead, 99), warmP50: pct(warm, 50), coldP50: pct(cold, 50), basePerCall}) + '\n',
+      JSON.stringify({model: MODEL, size: SIZE, steps: STEPS, rounds: ROUNDS, ompWaitPolicy: process.env.OMP_WAIT_POLICY ?? null, baseRate, seqRate, concRate, cliFloorP50: pct(floor, 50), warmParts: {startup: part('startup'), http: part('http'), worker: part('worker')}, overheadP50: pct(overhead, 50), overheadP99: pct(overhead, 99), warmP50: pct(warm, 50), coldP50: pct(cold, 50), basePerCall}) + '\n',
     );
   } finally {
+    base.kill();
     serve.kill('SIGTERM');
     await new Promise((r) => serve.on('exit', r));
   }

@@ -4,7 +4,8 @@ Same work as a serve request: same prompt, size, steps and guidance, one PNG per
 `parameters` text chunk (mgen's PNGs carry that and an `mgen` chunk). The OpenMP settings come from the environment
 (bench/serve.mjs runs it once as a user would, and once with the settings mgen's worker gets).
 
-usage: python bench/serve_baseline.py PLAN_JSON N WIDTH HEIGHT STEPS [CONCURRENCY_IGNORED]
+usage: python bench/serve_baseline.py PLAN_JSON N WIDTH HEIGHT STEPS [--blocks]
+  --blocks: after loading, read a count K per stdin line and answer each block of K calls with one JSON line.
 """
 
 import json
@@ -29,17 +30,32 @@ def main() -> None:
         pipe(**kw, generator=torch.Generator("cpu").manual_seed(i))
     if torch.cuda.is_available():
         torch.cuda.synchronize()
-    per = []
-    t0 = time.perf_counter()
-    for i in range(n):
-        t = time.perf_counter()
-        image = pipe(**kw, generator=torch.Generator("cpu").manual_seed(1000 + i)).images[0]
-        info = PngInfo()
-        info.add_text("parameters", f"{kw['prompt']}\nSteps: {steps}, CFG scale: 5.0, Seed: {1000 + i}, Size: {width}x{height}")
-        image.save(f"/tmp/mgen-bench-baseline-{i % 4}.png", pnginfo=info)  # serve writes PNGs with text chunks too
-        per.append(time.perf_counter() - t)
-    total = time.perf_counter() - t0
-    print(json.dumps({"n": n, "total_s": total, "per_call_s": per}))
+
+    def calls(count: int, first: int) -> dict:
+        per = []
+        t0 = time.perf_counter()
+        for i in range(first, first + count):
+            t = time.perf_counter()
+            image = pipe(**kw, generator=torch.Generator("cpu").manual_seed(1000 + i)).images[0]
+            info = PngInfo()
+            info.add_text("parameters", f"{kw['prompt']}\nSteps: {steps}, CFG scale: 5.0, Seed: {1000 + i}, Size: {width}x{height}")
+            image.save(f"/tmp/mgen-bench-baseline-{i % 4}.png", pnginfo=info)  # serve writes PNGs with text chunks too
+            per.append(time.perf_counter() - t)
+        return {"n": count, "total_s": time.perf_counter() - t0, "per_call_s": per}
+
+    if "--blocks" not in sys.argv:
+        print(json.dumps(calls(n, 0)))
+        return
+    # Block mode (bench/serve.mjs interleaves blocks of this loop with blocks of requests to the server, so both
+    # see the same machine state): one line "K" on stdin runs K more calls and answers one JSON line.
+    print(json.dumps({"ready": True}), flush=True)
+    done = 0
+    for line in sys.stdin:
+        if not line.strip():
+            continue
+        k = int(line)
+        print(json.dumps(calls(k, done)), flush=True)
+        done += k
 
 
 if __name__ == "__main__":

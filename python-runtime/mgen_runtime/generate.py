@@ -20,7 +20,7 @@ ProgressFn = Callable[[int, int, int], None]  # (step, steps, image index)
 _DEFAULTS: dict[str, Any] = {
     "negative_prompt": None, "width": None, "height": None, "steps": 20, "guidance_scale": None, "seed": 0,
     "num_images": 1, "scheduler": None, "image": None, "mask": None, "strength": None, "control_image": None,
-    "params": {}, "file_stem": "mgen", "png_text": [],
+    "params": {}, "file_stem": "mgen", "png_text": [], "durable": True,
 }
 MAX_SEED = 2**64 - 1
 
@@ -47,6 +47,8 @@ def normalize_request(raw: Any) -> dict[str, Any]:
         v = req[key]
         if v is not None and (not isinstance(v, int) or isinstance(v, bool) or v < 8):
             raise WorkerError("bad_request", f"request.{key} must be an integer >= 8")
+    if not isinstance(req["durable"], bool):
+        raise WorkerError("bad_request", "request.durable must be true or false")
     if not isinstance(req["params"], dict):
         raise WorkerError("bad_request", "request.params must be an object")
     if not isinstance(req["png_text"], list) or not all(isinstance(d, dict) for d in req["png_text"]):
@@ -194,7 +196,7 @@ def run(loaded: Loaded, raw: Any, schema: dict[str, Any], progress: ProgressFn, 
         phases["decode_s"] += call_end - state["last_step_at"]
         image = output.images[0]
         text = req["png_text"][n] if n < len(req["png_text"]) else {}
-        path = write_png(image, out_dir / f"{req['file_stem']}-{n}.png", {str(k): str(v) for k, v in text.items()})
+        path = write_png(image, out_dir / f"{req['file_stem']}-{n}.png", {str(k): str(v) for k, v in text.items()}, req["durable"])
         phases["png_s"] += time.perf_counter() - call_end
         images.append({"path": str(path), "seed": seed, "width": image.width, "height": image.height})
 

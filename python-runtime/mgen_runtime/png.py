@@ -23,16 +23,18 @@ def png_info(text: Mapping[str, str]):
     return info
 
 
-def write_png(image, path: str | os.PathLike, text: Mapping[str, str] | None = None) -> Path:
-    """Save `image` as PNG at `path`; readers never see a half-written file."""
+def write_png(image, path: str | os.PathLike, text: Mapping[str, str] | None = None, durable: bool = True) -> Path:
+    """Save `image` as PNG at `path`; readers never see a half-written file. `durable=False` skips the fsync, for
+    files that are read back at once and deleted (serve's private folder), where a crash loses nothing."""
     target = Path(path)
     target.parent.mkdir(parents=True, exist_ok=True)
     fd, tmp = tempfile.mkstemp(prefix=f".{target.name}.", suffix=".tmp", dir=target.parent)
     try:
         with os.fdopen(fd, "wb") as fh:
             image.save(fh, format="PNG", pnginfo=png_info(text or {}))
-            fh.flush()
-            os.fsync(fh.fileno())
+            if durable:
+                fh.flush()
+                os.fsync(fh.fileno())
         os.replace(tmp, target)
     except BaseException:
         try:

@@ -35,6 +35,20 @@ class PngTest(unittest.TestCase):
         self.assertEqual(target.read_bytes(), b"old")
         self.assertEqual(os.listdir(folder), ["b.png"])
 
+    def test_durable_write_is_fsynced_and_a_transient_one_is_not_but_has_the_same_bytes(self) -> None:
+        from PIL import Image
+
+        folder = scratch_dir()
+        image = Image.new("RGB", (6, 6), (200, 10, 10))
+        counts = []
+        for name, durable in (("d.png", True), ("t.png", False)):
+            with mock.patch("mgen_runtime.png.os.fsync", wraps=os.fsync) as fsync:
+                write_png(image, folder / name, {"parameters": "p"}, durable=durable)
+            counts.append(fsync.call_count)
+        self.assertEqual(counts, [1, 0])
+        self.assertEqual((folder / "d.png").read_bytes(), (folder / "t.png").read_bytes())
+        self.assertEqual(sorted(os.listdir(folder)), ["d.png", "t.png"])
+
 
 if __name__ == "__main__":
     unittest.main()

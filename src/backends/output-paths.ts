@@ -59,6 +59,7 @@ function firstFree(names: string[], exists: (path: string) => boolean): string[]
 export async function writeImagesAtomically<T>(
   targets: string[],
   run: (outDir: string, fileStem: string) => Promise<{worker: GenerateResult; finish: (paths: string[]) => T}>,
+  opts: {rename?: boolean} = {},
 ): Promise<T> {
   // The worker writes each PNG whole (temp + rename) as `<stem>-<n>.png` beside the first target; each is then renamed
   // onto its name. A unique stem instead of a temp folder: no mkdtemp and recursive delete per call (serve's hot path).
@@ -69,6 +70,8 @@ export async function writeImagesAtomically<T>(
   try {
     const {worker, finish} = await run(dir, stem);
     const written = worker.images.map((im) => resolve(im.path));
+    // Transient outputs (serve reads them back at once) keep the worker's names.
+    if (opts.rename === false) return finish(written);
     for (let i = 0; i < written.length; i++) {
       if (dirname(targets[i]!) !== dir) await mkdir(dirname(targets[i]!), {recursive: true});
       await rename(written[i]!, targets[i]!);

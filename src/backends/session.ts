@@ -60,6 +60,11 @@ export interface GenerateInput {
   loras?: RequestLora[];
   /** Output file pattern with {seed} {n} {model} {timestamp}; default `mgen-{timestamp}-{seed}-{n}.png`. */
   out?: string;
+  /**
+   * Outputs read back at once and removed by the caller (serve's private folder): the images keep the worker's
+   * names in `out`'s folder (no rename onto the pattern) and are not fsynced.
+   */
+  transient?: boolean;
 }
 
 export interface GenerateOutput {
@@ -288,7 +293,7 @@ class OpenSession implements Session {
         prompt: input.prompt, negative_prompt: input.negativePrompt ?? null, width, height, steps, guidance_scale: guidance,
         seed, num_images: numImages, scheduler: input.scheduler ?? null, image: input.image ?? null, mask: input.mask ?? null,
         strength: input.strength ?? null, control_image: input.controlImage ?? null, params: input.params ?? {},
-        out_dir: outDir, file_stem: fileStem, png_text: pngText,
+        out_dir: outDir, file_stem: fileStem, png_text: pngText, ...(input.transient ? {durable: false} : {}),
         ...(extraLoras.length ? {loras: extraLoras.map((l) => ({path: l.path, scale: l.scale}))} : {}),
       };
       const r = await this.worker.generate(request, opts);
@@ -304,7 +309,7 @@ class OpenSession implements Session {
           loras: extraLoras.map((l) => ({id: l.id, scale: l.scale})),
         }),
       };
-    });
+    }, {rename: !input.transient});
   }
 
   async close(): Promise<void> {

@@ -79,7 +79,7 @@ export class Engine {
     if (dir) await mkdir(dir, {recursive: true});
     let written: string[] = [];
     try {
-      const input = toSessionInput(body, dir ? join(dir, 'out-{n}.png') : join(jobs, `${safeId(info.jobId)}-out-{n}.png`));
+      const input = {...toSessionInput(body, join(dir ?? jobs, 'out-{n}.png')), transient: true};
       for (const [field, key] of [['image', 'image'], ['mask', 'mask'], ['control_image', 'controlImage']] as const) {
         const v = body[field];
         if (v == null) continue;

@@ -44,6 +44,8 @@ export interface GenerateRequest {
   params: Record<string, unknown>;
   out_dir: string;
   file_stem: string;
+  /** false: no fsync of the PNGs (transient files read back at once; default true). */
+  durable?: boolean;
   png_text: Array<Record<string, string>>;
   /** LoRAs for this request only (absolute paths), on top of the plan's; see docs/worker-protocol.md. */
   loras?: Array<{path: string; scale: number}>;
