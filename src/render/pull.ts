@@ -8,6 +8,7 @@ export function pullJson(r: PullResult): string {
     id: r.id, source: r.source, revision: r.revision, ...(r.commit ? {commit: r.commit} : {}), path: r.path,
     files: r.files.map((f) => ({path: f.path, size: f.size, downloaded: f.downloaded})),
     bytes_downloaded: r.bytes_downloaded, bytes_total: r.bytes_total, dry_run: r.dry_run,
+    ...(r.download_seconds !== undefined ? {download_seconds: r.download_seconds} : {}),
   });
 }
 
@@ -18,7 +19,8 @@ export function pullText(r: PullResult): string {
     const lines = r.files.map((f) => `${f.path.padEnd(w)}  ${formatBytes(f.size).padStart(9)}`);
     return [`${r.id}${rev ? ` (${rev})` : ''}: ${r.files.length} files, ${formatBytes(r.bytes_total)} (dry run, nothing written)`, ...lines].join('\n');
   }
-  return `${r.id}${rev ? ` (${rev})` : ''}: ${r.files.length} files, ${formatBytes(r.bytes_total)} total, ${formatBytes(r.bytes_downloaded)} downloaded\n${r.path}`;
+  const took = r.download_seconds ? ` in ${r.download_seconds.toFixed(1)} s (${formatBytes(r.bytes_downloaded / r.download_seconds)}/s)` : '';
+  return `${r.id}${rev ? ` (${rev})` : ''}: ${r.files.length} files, ${formatBytes(r.bytes_total)} total, ${formatBytes(r.bytes_downloaded)} downloaded${took}\n${r.path}`;
 }
 
 function ago(iso: string | null): string {

@@ -42,7 +42,10 @@ async function sha256File(path: string): Promise<string> {
   return h.digest('hex');
 }
 
-export async function storeFile(job: StoreFileJob, opts: StoreOptions = {}): Promise<{meta: FileMeta; path: string; downloaded: number}> {
+export async function storeFile(
+  job: StoreFileJob,
+  opts: StoreOptions = {},
+): Promise<{meta: FileMeta; path: string; downloaded: number; seconds?: number}> {
   const env = opts.env ?? process.env;
   const fileName = safeFileName(job.fileName);
   const existing = job.sha256 ? allFileMetas(env).find((m) => m.sha256 === job.sha256) : undefined;
@@ -57,6 +60,7 @@ export async function storeFile(job: StoreFileJob, opts: StoreOptions = {}): Pro
     const got = join(tmpDir, fileName);
     progress.start([{label: fileName, total: job.size, done: 0}]);
     let downloaded = 0;
+    const started = performance.now();
     try {
       mkdirSync(tmpDir, {recursive: true});
       const r = await downloadFile({
@@ -79,7 +83,7 @@ export async function storeFile(job: StoreFileJob, opts: StoreOptions = {}): Pro
     rmSync(tmpDir, {recursive: true, force: true});
     const meta: FileMeta = {...job.meta, sha256: sha, file_name: fileName, size: job.size, pulled_at: new Date().toISOString(), last_used: new Date().toISOString()};
     writeFileMeta(meta, env);
-    return {meta, path: target, downloaded};
+    return {meta, path: target, downloaded, ...(downloaded > 0 ? {seconds: Math.round(performance.now() - started) / 1000} : {})};
   } finally {
     lock.release();
   }

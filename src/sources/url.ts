@@ -63,5 +63,8 @@ export async function pullUrl(opts: UrlOptions): Promise<PullResult> {
     url: opts.url, size, fileName: name, key: `url-${createHash('sha256').update(opts.url).digest('hex').slice(0, 16)}`,
     meta: {source: 'url', id: opts.url, url: opts.url},
   }, {env, http: opts.http, signal: opts.signal, progress: opts.progress, download: opts.download, note: opts.note});
-  return {...base, path: stored.path, files: [{path: name, size, downloaded: stored.downloaded > 0}], bytes_downloaded: stored.downloaded};
+  return {
+    ...base, path: stored.path, files: [{path: name, size, downloaded: stored.downloaded > 0}], bytes_downloaded: stored.downloaded,
+    ...(stored.seconds !== undefined ? {download_seconds: stored.seconds} : {}),
+  };
 }

@@ -112,7 +112,7 @@ afterAll(async () => {
     expect(frames.some((l) => /^model\.safetensors .*\| 100% 3\.5 MB\/3\.5 MB/.test(l))).toBe(true);
     // The result went to stdout only, and stdout got nothing else.
     const stdout = readFileSync(out, 'utf8');
-    expect(stdout).toMatch(new RegExp(`^org/slow \\(main@${commitOf('org/slow').slice(0, 12)}\\): 1 files?, 3\\.5 MB total, 3\\.5 MB downloaded\\n\\S+\\n$`));
+    expect(stdout).toMatch(new RegExp(`^org/slow \\(main@${commitOf('org/slow').slice(0, 12)}\\): 1 files?, 3\\.5 MB total, 3\\.5 MB downloaded in \\d+\\.\\d s \\([\\d.]+ [kMG]?B/s\\)\\n\\S+\\n$`));
     expect(screen).not.toContain('3.5 MB total, 3.5 MB downloaded');
     expect(existsSync(join(env.HF_HOME!, 'hub', 'models--org--slow', 'blobs', sha(BIG)))).toBe(true);
   }, 90_000);

@@ -110,6 +110,7 @@ describe('CivitAI pull', () => {
     const meta = JSON.parse(readFileSync(join(env.MGEN_HOME!, 'models', sha, 'mgen.json'), 'utf8'));
     expect(meta).toMatchObject({sha256: sha, source: 'civitai', id: 'civitai:100@1001', civitai: {versionId: 1001, baseModel: 'SD 1.5'}});
     expect(r.bytes_downloaded).toBe(lora.length);
+    expect(r.download_seconds).toBeGreaterThan(0);
     const n = civ.log.length;
     const off = await pullCivitai({modelId: 100, offline: true, env});
     expect(off.path).toBe(r.path);

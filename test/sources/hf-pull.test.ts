@@ -54,11 +54,13 @@ describe('pullHf into the HF cache layout', () => {
     const mi = readlinkSync(join(r.path, 'model_index.json'));
     expect(mi).toMatch(/^\.\.\/\.\.\/blobs\/[0-9a-f]{40}$/);
     expect(r.bytes_downloaded).toBe(r.bytes_total);
+    expect(r.download_seconds).toBeGreaterThan(0);
     // Only selected files were fetched.
     expect(hub.requestsTo(/\.ckpt$|\.msgpack$|onnx/).length).toBe(0);
     // A second pull downloads nothing.
     const again = await pullHf(opts({repo: 'org/tiny-sd'}));
     expect(again.bytes_downloaded).toBe(0);
+    expect(again.download_seconds).toBeUndefined();
   });
 
   it('--dry-run lists files and bytes and writes nothing', async () => {

@@ -110,5 +110,8 @@ export async function pullCivitai(opts: CivitaiPullOptions): Promise<PullResult 
     // Same bytes under another version id (re-uploads): remember this one too.
     writeFileMeta({...stored.meta, id, civitai: {...stored.meta.civitai!, versionId: r.version.id, fileId: r.file.id}}, env);
   }
-  return {...base, path: stored.path, files: [{path: r.file.name, size, downloaded: stored.downloaded > 0}], bytes_downloaded: stored.downloaded};
+  return {
+    ...base, path: stored.path, files: [{path: r.file.name, size, downloaded: stored.downloaded > 0}], bytes_downloaded: stored.downloaded,
+    ...(stored.seconds !== undefined ? {download_seconds: stored.seconds} : {}),
+  };
 }

@@ -31,6 +31,8 @@ export interface PullResult {
   files: PullFile[];
   bytes_downloaded: number;
   bytes_total: number;
+  /** Wall time of the transfers, first request to last verified file (absent when nothing was downloaded). */
+  download_seconds?: number;
   dry_run: boolean;
   why?: string;
 }
@@ -150,6 +152,7 @@ export async function pullHf(opts: HfPullOptions): Promise<PullResult> {
   // Several files already download in parallel: split only very large files into ranges then.
   const rangeThreshold = plan.files.filter((f) => !cache.hasBlob(blobName(f), f.size)).length > 1 ? 1 << 30 : 64 << 20;
   progress.start(plan.files.map((f) => ({label: f.path, total: f.size, done: cache.hasBlob(blobName(f), f.size) ? f.size : 0})));
+  const started = performance.now();
   try {
     await pool(plan.files, opts.concurrency ?? 4, async (f) => {
       const blob = blobName(f);
@@ -184,6 +187,7 @@ export async function pullHf(opts: HfPullOptions): Promise<PullResult> {
   } finally {
     progress.end();
   }
+  if (result.bytes_downloaded > 0) result.download_seconds = Math.round(performance.now() - started) / 1000;
   if (!/^[0-9a-f]{40}$/.test(revision) || revision !== info.commit) cache.writeRef(revision, info.commit);
   updateHfSidecar(opts.repo, (s) => {
     s.pulled_at = new Date().toISOString();
