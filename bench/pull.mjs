@@ -3,7 +3,13 @@
 // Data: one 2 GB file; a repo of 20 files totalling 2 GB; a repo with fp32 + fp16 + ckpt + ema + flax/onnx
 // copies (bytes mgen pulls by default vs snapshot_download without patterns). Sources are sparse files under
 // BENCH_DIR (/tmp); downloads go to /dev/shm and are removed after each run.
-// Run: npm run build && MGEN_PYTHON=/tmp/pyprobe/venv/bin/python node bench/pull.mjs [runs=3]
+// A second scenario stands for a CDN that limits each connection (as real ones do; on bare loopback every tool is
+// CPU-bound and the first table only compares CPU cost): a second hub process paces every body to --cap-mbps
+// megabits/s per connection, and one file of about --cap-seconds at that rate is fetched by `curl -o`, `mgen pull`
+// (which opens more connections when one is slow) and snapshot_download.
+// Run: npm run build && MGEN_PYTHON=/tmp/pyprobe/venv/bin/python node bench/pull.mjs [runs=3] [--cap-mbps 100]
+//   [--cap-seconds 15] [--scale 1]
+// --cap-mbps 0 skips the capped scenario; --scale shrinks the uncapped data (e.g. 0.01 for a smoke run).
 // MGEN_BENCH_BEFORE=<checkout with a built dist/> adds that build's `mgen pull` to the same run (before/after).
 import {execFileSync, spawn, spawnSync} from 'node:child_process';
 import {createHash} from 'node:crypto';
@@ -11,14 +17,31 @@ import {createReadStream, mkdirSync, mkdtempSync, rmSync, truncateSync, writeFil
 import {join} from 'node:path';
 import {buildHelpers, ROOT} from './lib/helpers.mjs';
 
-const RUNS = Number(process.argv[2] ?? 3);
+const args = process.argv.slice(2);
+/** `--name N` from the command line (removed from args), or dflt. */
+function numFlag(name, dflt) {
+  const i = args.indexOf(name);
+  if (i < 0) return dflt;
+  const v = Number(args[i + 1]);
+  if (!Number.isFinite(v) || v < 0) throw new Error(`${name} wants a number >= 0, got ${args[i + 1]}`);
+  args.splice(i, 2);
+  return v;
+}
+const CAP_MBPS = numFlag('--cap-mbps', 100);
+const CAP_SECONDS = numFlag('--cap-seconds', 15);
+const SCALE = numFlag('--scale', 1);
+const RUNS = Number(args[0] ?? 3);
+if (!(RUNS >= 1) || SCALE <= 0 || SCALE > 1 || (CAP_MBPS > 0 && CAP_SECONDS <= 0)) throw new Error('usage: node bench/pull.mjs [runs>=1] [--cap-mbps N] [--cap-seconds N] [--scale 0<S<=1]');
 console.log(`load average at the start: ${(await import('node:os')).loadavg().map((x) => x.toFixed(1)).join(' ')}`);
 const out = buildHelpers();
 const files = await import(join(out, 'fixtures', 'files.js'));
 const python = process.env.MGEN_PYTHON;
 const src = mkdtempSync(join(process.env.BENCH_DIR ?? '/tmp', 'mgen-bench-pull-src-'));
 const dst = mkdtempSync(join('/dev/shm', 'mgen-bench-pull-'));
-const GB2 = 2_000_000_000;
+const GB2 = Math.round(2_000_000_000 * SCALE);
+const CAP_RATE = (CAP_MBPS * 1e6) / 8;
+const CAP_SIZE = Math.round(CAP_RATE * CAP_SECONDS);
+const sizeName = (n) => (n >= 1e9 ? `${+(n / 1e9).toFixed(1)} GB` : `${+(n / 1e6).toFixed(1)} MB`);
 
 async function sparseSt(path, size, name = 'w') {
   await files.writeSt(path, [{name, dtype: 'F16', shape: [8]}]);
@@ -41,7 +64,19 @@ function timed(cmd, args, env) {
   return {s, stdout: r.stdout.toString()};
 }
 
+/** Starts hub-server.mjs on a config; resolves with its process and URL. */
+async function startServer(cfgPath) {
+  const proc = spawn(process.execPath, [join(ROOT, 'bench', 'lib', 'hub-server.mjs'), cfgPath], {stdio: ['ignore', 'pipe', 'inherit']});
+  const url = await new Promise((resolve, reject) => {
+    proc.once('exit', (code) => reject(new Error(`hub-server exited (${code}) before it served`)));
+    proc.stdout.once('data', (d) => resolve(JSON.parse(d.toString()).url));
+  });
+  proc.removeAllListeners('exit');
+  return {proc, url};
+}
+
 let server;
+let capServer;
 try {
   // 1. one 2 GB file
   const big = join(src, 'big');
@@ -53,7 +88,7 @@ try {
   const sha20 = {};
   for (let i = 0; i < 20; i++) {
     const n = `model-${String(i + 1).padStart(5, '0')}-of-00020.safetensors`;
-    sha20[n] = await sparseSt(join(repo20, n), GB2 / 20, `w${i}`);
+    sha20[n] = await sparseSt(join(repo20, n), Math.round(GB2 / 20), `w${i}`);
   }
   // 3. a repo with duplicate copies (sizes of an SD 1.5 repo, scaled down 10x)
   const dup = join(src, 'dupes');
@@ -69,13 +104,21 @@ try {
     'text_encoder/model.safetensors': 49_207_000, 'text_encoder/model.fp16.safetensors': 24_610_000, 'text_encoder/pytorch_model.bin': 49_207_000,
     'v1-5-pruned.ckpt': 742_728_000, 'v1-5-pruned.safetensors': 742_708_000, 'v1-5-pruned-emaonly.ckpt': 427_171_000, 'v1-5-pruned-emaonly.safetensors': 426_723_000,
   };
+  for (const p of Object.keys(dupFiles)) dupFiles[p] = Math.round(dupFiles[p] * SCALE);
   for (const [p, n] of Object.entries(dupFiles)) dupSha[p] = await sparseSt(join(dup, p), n);
+  // 4. (capped link) one file of about CAP_SECONDS at the cap
+  const capped = join(src, 'capped');
+  let cappedSha;
+  if (CAP_MBPS > 0) {
+    mkdirSync(capped, {recursive: true});
+    cappedSha = await sparseSt(join(capped, 'model.safetensors'), CAP_SIZE);
+  }
 
   const cfgPath = join(src, 'server.json');
   writeFileSync(cfgPath, JSON.stringify({repos: [
     {id: 'bench/big', dir: big, sha256: {'model.safetensors': bigSha}}, {id: 'bench/repo20', dir: repo20, sha256: sha20}, {id: 'bench/dupes', dir: dup, sha256: dupSha}]}));
-  server = spawn(process.execPath, [join(ROOT, 'bench', 'lib', 'hub-server.mjs'), cfgPath], {stdio: ['ignore', 'pipe', 'inherit']});
-  const url = await new Promise((resolve) => server.stdout.once('data', (d) => resolve(JSON.parse(d.toString()).url)));
+  let url;
+  ({proc: server, url} = await startServer(cfgPath));
   const mgen = join(ROOT, 'bin', 'mgen');
   const pyEnv = (home) => ({HF_HOME: home, HF_ENDPOINT: url, HF_HUB_DISABLE_TELEMETRY: '1', HF_HUB_DISABLE_PROGRESS_BARS: '1', HF_TOKEN: ''});
   const results = {curl: [], curlSha: [], mgenBig: [], mgenRepo: [], pyRepo: [], pyBig: [], beforeBig: [], beforeRepo: []};
@@ -124,23 +167,58 @@ try {
   }
   const mbps = (bytes, s) => bytes / s / 1e6;
   const line = (name, ours, base, bytes, baseName) => `| ${name} | ${mbps(bytes, ours).toFixed(0)} MB/s (${ours.toFixed(2)} s) | ${baseName} ${base ? `${mbps(bytes, base).toFixed(0)} MB/s (${base.toFixed(2)} s)` : '-'} | ${base ? (base / ours).toFixed(2) + 'x' : '-'} |`;
-  console.log(`\n## pull (loopback hub in its own process, medians of ${RUNS}, downloads to /dev/shm)\n`);
+  console.log(`\n## pull (loopback hub in its own process, medians of ${RUNS}, downloads to /dev/shm${SCALE !== 1 ? `, data scaled by ${SCALE}` : ''})\n`);
   console.log('| case | mgen pull | baseline | mgen speed / baseline speed |');
   console.log('|---|---|---|---|');
-  console.log(line('one 2 GB file', median(results.mgenBig), median(results.curl), GB2, 'curl -o'));
-  console.log(line('one 2 GB file', median(results.mgenBig), median(results.curlSha), GB2, 'curl -o && openssl sha256'));
-  if (python) console.log(line('one 2 GB file', median(results.mgenBig), median(results.pyBig), GB2, 'snapshot_download'));
-  if (python) console.log(line('20 files, 2 GB (mgen --all)', median(results.mgenRepo), median(results.pyRepo), GB2, 'snapshot_download'));
+  console.log(line(`one ${sizeName(GB2)} file`, median(results.mgenBig), median(results.curl), GB2, 'curl -o'));
+  console.log(line(`one ${sizeName(GB2)} file`, median(results.mgenBig), median(results.curlSha), GB2, 'curl -o && openssl sha256'));
+  if (python) console.log(line(`one ${sizeName(GB2)} file`, median(results.mgenBig), median(results.pyBig), GB2, 'snapshot_download'));
+  if (python) console.log(line(`20 files, ${sizeName(GB2)} (mgen --all)`, median(results.mgenRepo), median(results.pyRepo), GB2, 'snapshot_download'));
   if (before) {
-    console.log(line('one 2 GB file, before', median(results.beforeBig), median(results.curl), GB2, 'curl -o'));
-    if (python) console.log(line('20 files, 2 GB, before', median(results.beforeRepo), median(results.pyRepo), GB2, 'snapshot_download'));
+    console.log(line(`one ${sizeName(GB2)} file, before`, median(results.beforeBig), median(results.curl), GB2, 'curl -o'));
+    if (python) console.log(line(`20 files, ${sizeName(GB2)}, before`, median(results.beforeRepo), median(results.pyRepo), GB2, 'snapshot_download'));
   }
   console.log(`\nrepo with fp32 + fp16 + .bin + flax + ckpt + ema copies (${(allBytes / 1e9).toFixed(2)} GB in all): mgen pull by default selects ${dry.files.length} files, ${(dry.bytes_total / 1e9).toFixed(3)} GB; ` +
     `snapshot_download without patterns pulls ${pyDupBytes !== null ? (pyDupBytes / 1e9).toFixed(3) : (allBytes / 1e9).toFixed(3) + ' (every file)'} GB: ${((pyDupBytes ?? allBytes) / dry.bytes_total).toFixed(1)}x more.`);
   console.log(`raw seconds: ${JSON.stringify(results)}`);
+
+  if (CAP_MBPS > 0) {
+    // A link that caps each connection: a second hub process pacing every body to CAP_RATE per connection.
+    const capCfg = join(src, 'server-capped.json');
+    writeFileSync(capCfg, JSON.stringify({bodyBytesPerSecond: CAP_RATE, repos: [{id: 'bench/capped', dir: capped, sha256: {'model.safetensors': cappedSha}}]}));
+    let capUrl;
+    ({proc: capServer, url: capUrl} = await startServer(capCfg));
+    const capT = {curl: [], mgen: [], py: []};
+    const fileUrl = `${capUrl}/bench/capped/resolve/main/model.safetensors`;
+    for (let run = 0; run < RUNS; run++) {
+      const o = join(dst, 'curl-capped.out');
+      capT.curl.push(timed('curl', ['-sSL', '-o', o, fileUrl], {}).s);
+      rmSync(o, {force: true});
+      const h1 = join(dst, 'mgen-hf-capped');
+      const r = timed(mgen, ['pull', 'bench/capped', '--json'], {HF_HOME: h1, HF_ENDPOINT: capUrl, MGEN_HOME: join(dst, 'mgen-home')});
+      if (JSON.parse(r.stdout).bytes_downloaded !== CAP_SIZE) throw new Error('mgen did not download the whole capped file');
+      capT.mgen.push(r.s);
+      rmSync(h1, {recursive: true, force: true});
+      if (python) {
+        const h2 = join(dst, 'py-hf-capped');
+        const py = {...pyEnv(h2), HF_ENDPOINT: capUrl};
+        capT.py.push(timed(python, ['-c', "from huggingface_hub import snapshot_download; snapshot_download('bench/capped')"], py).s);
+        rmSync(h2, {recursive: true, force: true});
+      }
+    }
+    const m = median(capT.mgen);
+    console.log(`\n## pull over a link capped at ${CAP_MBPS} Mbit/s (${(CAP_RATE / 1e6).toFixed(1)} MB/s) per connection ` +
+      `(loopback hub in its own process pacing each body, one ${sizeName(CAP_SIZE)} file, medians of ${RUNS})\n`);
+    console.log('| case | mgen pull | baseline | mgen speed / baseline speed |');
+    console.log('|---|---|---|---|');
+    console.log(line(`one ${sizeName(CAP_SIZE)} file`, m, median(capT.curl), CAP_SIZE, 'curl -o'));
+    if (python) console.log(line(`one ${sizeName(CAP_SIZE)} file`, m, median(capT.py), CAP_SIZE, 'snapshot_download'));
+    console.log(`raw seconds (capped): ${JSON.stringify(capT)}`);
+  }
   console.log(`load average at the end: ${(await import('node:os')).loadavg().map((x) => x.toFixed(1)).join(' ')}`);
 } finally {
   server?.kill('SIGTERM');
+  capServer?.kill('SIGTERM');
   rmSync(src, {recursive: true, force: true});
   rmSync(dst, {recursive: true, force: true});
 }

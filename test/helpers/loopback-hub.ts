@@ -2,9 +2,11 @@
 // /api/models/{repo}[/revision/{rev}], /api/models/{repo}/tree/{rev}[/path], POST paths-info,
 // /{repo}/resolve/{rev}/{path} with Range, 302 to a separate "CDN" route for LFS files, the headers the real
 // Hub sends (ETag, X-Repo-Commit, X-Linked-Etag, X-Linked-Size, X-Error-Code), gated/private repos,
-// and injectable faults: 429 + Retry-After, 500s that heal, bodies cut halfway, wrong sha.
+// injectable faults: 429 + Retry-After, 500s that heal, bodies cut halfway, wrong sha; and, optionally, file
+// bodies paced to a rate per connection (bodyBytesPerSecond), as CDNs limit each connection.
 import {createHash} from 'node:crypto';
 import {createReadStream, readFileSync, statSync} from 'node:fs';
+import {open} from 'node:fs/promises';
 import http from 'node:http';
 import type {AddressInfo} from 'node:net';
 
@@ -73,6 +75,11 @@ export class LoopbackHub {
   tokens = new Set<string>(['hf_goodtoken123456']);
   activeBodies = 0;
   maxActiveBodies = 0;
+  /**
+   * Paces every file body to at most this many bytes/s on its connection (0: unlimited, the default), as CDNs
+   * limit each connection: several connections get this rate each. Set it before the requests it should pace.
+   */
+  bodyBytesPerSecond = 0;
   private server = http.createServer((req, res) => this.handle(req, res));
   /** The "CDN" is another origin (another port), as the real Hub redirects LFS files to cdn-lfs hosts. */
   private cdn = http.createServer((req, res) => this.handle(req, res));
@@ -281,6 +288,46 @@ export class LoopbackHub {
     return this.json(res, 404, {error: 'not found'});
   }
 
+  /**
+   * Writes bytes start..end of `f` at most `rate` bytes/s: a chunk (about 20 ms worth) goes out only once the time
+   * for its bytes has passed since the first byte, so n bytes never leave sooner than n / rate seconds after the
+   * start; writes wait for 'drain' (a slow reader is not buffered up in memory).
+   */
+  private async pacedBody(res: http.ServerResponse, f: FileEntry, start: number, end: number, rate: number, log: RequestLog): Promise<void> {
+    const chunk = Math.max(1024, Math.min(1 << 20, Math.floor(rate / 50)));
+    const t0 = performance.now();
+    let sent = 0;
+    const fh = f.file.content ? undefined : await open(f.file.diskPath!, 'r');
+    try {
+      for (let pos = start; pos <= end;) {
+        const n = Math.min(chunk, end + 1 - pos);
+        let buf: Buffer;
+        if (f.file.content) {
+          buf = f.file.content.subarray(pos, pos + n);
+        } else {
+          buf = Buffer.allocUnsafe(n);
+          const {bytesRead} = await fh!.read(buf, 0, n, pos);
+          if (bytesRead !== n) throw new Error(`short read of ${f.file.diskPath}`);
+        }
+        const wait = t0 + ((sent + n) * 1000) / rate - performance.now();
+        if (wait > 0) await new Promise((r) => setTimeout(r, wait));
+        if (res.destroyed) return;
+        sent += n;
+        pos += n;
+        log.bytes += n;
+        if (pos > end) {
+          res.end(buf);
+          return;
+        }
+        if (!res.write(buf) && !(await drained(res))) return;
+      }
+    } catch {
+      res.destroy();
+    } finally {
+      await fh?.close();
+    }
+  }
+
   private serveBody(req: http.IncomingMessage, res: http.ServerResponse, f: FileEntry, headers: Record<string, string>, log: RequestLog, cut?: Fault): void {
     let start = 0;
     let end = f.size - 1;
@@ -330,6 +377,10 @@ export class LoopbackHub {
       });
       return;
     }
+    if (this.bodyBytesPerSecond > 0) {
+      void this.pacedBody(res, f, start, end, this.bodyBytesPerSecond, log).finally(done);
+      return;
+    }
     if (f.file.content) {
       const part = f.file.content.subarray(start, end + 1);
       log.bytes += part.length;
@@ -342,6 +393,21 @@ export class LoopbackHub {
     res.on('close', () => stream.destroy());
     stream.pipe(res);
   }
+}
+
+/** Resolves once `res` can take more (true) or its connection is gone (false). */
+function drained(res: http.ServerResponse): Promise<boolean> {
+  return new Promise((resolve) => {
+    const onDrain = () => finish(true);
+    const onClose = () => finish(false);
+    const finish = (ok: boolean) => {
+      res.off('drain', onDrain);
+      res.off('close', onClose);
+      resolve(ok);
+    };
+    res.on('drain', onDrain);
+    res.on('close', onClose);
+  });
 }
 
 export async function startHub(...repos: HubRepo[]): Promise<LoopbackHub> {

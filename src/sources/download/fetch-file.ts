@@ -4,7 +4,7 @@
 // Partials: a sequential download writes `<dest>.incomplete` (the name huggingface_hub uses, so either tool
 // resumes the other's prefix). A download in parts writes `<dest>.mgen-partial` plus a JSON state of its parts
 // (written atomically about once a second and on interruption), because its holes would fool a tool that resumes
-// from the file size.
+// from the file size. A failure before any body byte arrived (and with nothing resumed) leaves no partial.
 //
 // Transfer: bodies are read by raw-get.ts into reused 4 MiB buffers and written with positional writes; parts
 // are taken in file order by up to `ranges` connections, and the hash follows in file order on this thread
@@ -367,7 +367,14 @@ export async function downloadFile(job: DownloadJob, opts: DownloadOptions = {})
     opts.signal?.removeEventListener('abort', onAbort);
     if (!finished) {
       await fh.close().catch(() => undefined);
-      if (existsSync(path)) saveState();
+      if (downloaded === 0 && resumedFrom === 0) {
+        // No body byte ever reached the partial (refused certificate, connection refused, 404, Ctrl-C while
+        // connecting): there is nothing to resume, so no empty partial (or state of it) is left behind.
+        rmSync(path, {force: true});
+        rmSync(statePath, {force: true});
+      } else if (existsSync(path)) {
+        saveState();
+      }
     }
   }
 }

@@ -102,9 +102,32 @@ describe('downloads over HTTPS', () => {
     const r = await download('untrusted', {http: {retries: 0}}, sha, '');
     expect(r.code).toBe(3);
     expect(r.out).toMatch(/^error: .*(certificate|self.signed)/i);
-    // No file in place; at most the empty resumable partial that every interrupted download may leave.
-    const left = readdirSync(tmp.dir).filter((n) => n.startsWith('untrusted'));
-    expect(left.filter((n) => n !== 'untrusted.incomplete')).toEqual([]);
-    for (const n of left) expect(statSync(join(tmp.dir, n)).size).toBe(0);
+    // No byte arrived: nothing in place and no (empty) partial or state left behind.
+    expect(readdirSync(tmp.dir).filter((n) => n.startsWith('untrusted'))).toEqual([]);
+  });
+
+  it('an untrusted certificate on a large file (parts): no .mgen-partial or state left either', async () => {
+    const r = await download('untrusted-parts', {http: {retries: 0}, rangeThreshold: MiB, partSize: MiB}, sha, '');
+    expect(r.code).toBe(3);
+    expect(r.out).toMatch(/^error: .*(certificate|self.signed)/i);
+    expect(readdirSync(tmp.dir).filter((n) => n.startsWith('untrusted-parts'))).toEqual([]);
+  });
+
+  it('a cut after some bytes over TLS keeps the resumable partial, and the next run resumes it', async () => {
+    // The first run aborts itself after its first body bytes (as Ctrl-C would).
+    const job = {url, size: body.length, sha256: sha, dest: join(tmp.dir, 'cut'), label: 'cut'};
+    const first = await node(`const {downloadFile} = await import(${JSON.stringify(FETCH_FILE)});
+const ac = new AbortController();
+try { await downloadFile(${JSON.stringify(job)}, {signal: ac.signal, onBytes: () => ac.abort()}); console.log('finished'); }
+catch (e) { console.log('error: ' + e.constructor.name); process.exitCode = 3; }`, join(tmp.dir, 'cert.pem'));
+    expect(first.code).toBe(3);
+    const left = readdirSync(tmp.dir).filter((n) => n.startsWith('cut'));
+    expect(left).toEqual(['cut.incomplete']);
+    const have = statSync(join(tmp.dir, 'cut.incomplete')).size;
+    expect(have).toBeGreaterThan(0);
+    const r = await download('cut', {});
+    expect(r.code).toBe(0);
+    expect(JSON.parse(r.out)).toMatchObject({resumedFrom: have, downloaded: body.length - have});
+    expect(readFileSync(join(tmp.dir, 'cut')).equals(body)).toBe(true);
   });
 });
