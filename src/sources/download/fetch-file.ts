@@ -90,6 +90,8 @@ class RestartNeeded extends Error {
 const FAST_CONNECTION = 128 << 20;
 /** A part smaller than this says too little about the link: the other connections join right away. */
 const MIN_PROBE = 8 << 20;
+/** How long the first connection runs before its rate decides whether the others join (mid-part). */
+const PROBE_MS = 500;
 
 function split(start: number, size: number, n: number, partSize: number): Segment[] {
   const len = size - start;
@@ -286,10 +288,11 @@ export async function downloadFile(job: DownloadJob, opts: DownloadOptions = {})
   };
 
   /**
-   * Connections take the unfinished parts in file order. One starts; the others join as soon as a part comes in
-   * slower than FAST_CONNECTION: parallel connections pay off on links that limit each connection (CDNs, long
-   * round trips), while on a link where one connection already runs at about line rate they only add CPU (more
-   * parts hashed by reading them back) — measured on the loopback bench, bench/RESULTS.md.
+   * Connections take the unfinished parts in file order. One starts; the others join as soon as it runs slower
+   * than FAST_CONNECTION (checked PROBE_MS into a part, and again at its end): parallel connections pay off on links
+   * that limit each connection (CDNs, long round trips), while on a link where one connection already runs at about
+   * line rate they only add CPU (more parts hashed by reading them back) — measured on the loopback bench,
+   * bench/RESULTS.md.
    */
   const runAll = async (): Promise<void> => {
     const todo = state!.segments.filter((x) => x.pos <= x.end);
@@ -303,16 +306,32 @@ export async function downloadFile(job: DownloadJob, opts: DownloadOptions = {})
         ac.abort(err);
       }));
     };
+    const joinAll = () => {
+      while (running.length < maxConns && next < todo.length) start();
+    };
     const conn = async () => {
       while (next < todo.length && !ac.signal.aborted) {
         const seg = todo[next++]!;
         const t0 = performance.now();
         const b0 = seg.pos;
-        await runSegment(seg);
-        const rate = ((seg.pos - b0) * 1000) / Math.max(1, performance.now() - t0);
-        if (running.length < maxConns && (seg.pos - b0 < MIN_PROBE || rate < (opts.fastConnection ?? FAST_CONNECTION))) {
-          while (running.length < maxConns) start();
+        const slow = () => ((seg.pos - b0) * 1000) / Math.max(1, performance.now() - t0) < (opts.fastConnection ?? FAST_CONNECTION);
+        // A link that limits each connection shows within a fraction of a second: the others join then, not only
+        // after the whole part (at 100 Mbit/s a 32 MiB part takes ~2.7 s).
+        let probe: NodeJS.Timeout | undefined;
+        if (running.length < maxConns) {
+          probe = setInterval(() => {
+            if (performance.now() - t0 < PROBE_MS) return;
+            clearInterval(probe);
+            if (slow()) joinAll();
+          }, PROBE_MS / 4);
+          probe.unref();
         }
+        try {
+          await runSegment(seg);
+        } finally {
+          clearInterval(probe);
+        }
+        if (running.length < maxConns && (seg.pos - b0 < MIN_PROBE || slow())) joinAll();
       }
     };
     start();

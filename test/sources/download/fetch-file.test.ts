@@ -168,6 +168,22 @@ describe('the lean HTTP reader', () => {
     expect(cdn.every((l) => l.auth === undefined)).toBe(true);
   });
 
+  it('on a link that caps each connection, the second connection joins while the first part is still coming', async () => {
+    // Two parts of 1.5 MiB at 1 MiB/s per connection: were the second connection to join only after the first part,
+    // the first connection would take the second part itself and no two bodies would ever be sent at once.
+    const capped = await startHub({id: 'org/capped', commit: commitOf('capped'), files: [{path: 'big.safetensors', content: big}]});
+    capped.bodyBytesPerSecond = MiB;
+    try {
+      await downloadFile({...job(), url: `${capped.url}/org/capped/resolve/${commitOf('capped')}/big.safetensors`},
+        {rangeThreshold: MiB, ranges: 2, partSize: big.length / 2});
+      expect(readFileSync(job().dest).equals(big)).toBe(true);
+      expect(capped.maxActiveBodies).toBe(2);
+      expect(capped.log.filter((l) => l.path.startsWith('/cdn/')).map((l) => l.range).sort()).toEqual([`bytes=0-${big.length / 2 - 1}`, `bytes=${big.length / 2}-${big.length - 1}`]);
+    } finally {
+      await capped.close();
+    }
+  });
+
   it('parts reuse kept-alive connections, and a connection the server closed while idle is replaced', async () => {
     const c0 = connections;
     await downloadFile({...job(), url: `${base}/large`, size: large.length, sha256: createHash('sha256').update(large).digest('hex')},
