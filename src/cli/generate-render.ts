@@ -11,7 +11,7 @@ export function renderGenerateResult(r: GenerateOutput, o: {json?: boolean; sess
         seed: r.seed,
         model: r.model,
         timings: {...s.openTimings, ...r.timings},
-        plan: {strategy: s.plan.strategy, pipeline: s.load.pipeline, task: s.plan.task, dtype: s.load.dtype, device: s.load.device, offload: s.load.offload},
+        plan: {strategy: s.plan.strategy, pipeline: s.load.pipeline, task: s.plan.task, dtype: s.load.dtype, device: s.load.device, offload: s.load.offload, ...(s.plan.compile ? {compile: true} : {})},
         runtime: {python: s.hello.python, torch: s.hello.torch, diffusers: s.hello.diffusers, device: s.hello.device},
       },
       null,

@@ -1,5 +1,6 @@
 // `mgen generate` / `mgen schema` end to end: the built CLI, the real worker, real diffusers on CPU, tiny models.
 import {afterAll, beforeAll, describe, expect, it} from '@jest/globals';
+import {execFileSync} from 'node:child_process';
 import {readFileSync} from 'node:fs';
 import {mkdtemp, rm} from 'node:fs/promises';
 import {tmpdir} from 'node:os';
@@ -54,6 +55,22 @@ describe('mgen generate (tiny sd1 diffusers folder)', () => {
     expect(doc.images[0]).toMatchObject({seed: 6, width: 72, height: 64});
     expect(png(doc.images[0].path).pixels).toBe(png(first[1]!).pixels);
   }, 300_000);
+
+  it('--compile (torch.compile on the denoiser) makes the same image as without, within rounding', async () => {
+    const args = ['generate', 'builtin:tiny-sd', '--prompt', 'a red cube', ...SMALL64, '--seed', '9', '--json'];
+    const plain = await cli([...args, '--out', join(out, 'plain.png')]);
+    const compiled = await cli([...args, '--compile', '--out', join(out, 'compiled.png')]);
+    expect(compiled.code).toBe(0);
+    expect(JSON.parse(compiled.stdout).plan.compile).toBe(true);
+    expect(JSON.parse(plain.stdout).plan.compile).toBeUndefined();
+    // Compiled kernels may round differently in the last bit of a float: compare decoded pixels, not bytes.
+    const diff = execFileSync(await testPython(), ['-c', [
+      'import sys, numpy as np', 'from PIL import Image',
+      'a, b = (np.asarray(Image.open(p), dtype=np.int16) for p in sys.argv[1:3])',
+      'print(a.shape == b.shape and int(np.abs(a - b).max()))',
+    ].join('\n'), join(out, 'plain.png'), join(out, 'compiled.png')], {encoding: 'utf8'}).trim();
+    expect(Number(diff)).toBeLessThanOrEqual(2);
+  }, 600_000);
 
   it('reads the prompt from stdin with --prompt - and runs image-to-image and inpaint', async () => {
     const img = first[0]!;

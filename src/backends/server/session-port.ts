@@ -20,7 +20,7 @@ export function generationMetadata(out: SessionGenerateOutput, session: ServeSes
     seeds: out.images.map((i) => i.seed),
     request,
     timings: out.timings,
-    plan: {strategy: p.strategy, pipeline: p.pipeline, task: p.task, dtype: p.dtype, device: p.device, offload: p.offload},
+    plan: {strategy: p.strategy, pipeline: p.pipeline, task: p.task, dtype: p.dtype, device: p.device, offload: p.offload, ...(p.compile ? {compile: true} : {})},
     runtime: {python: h.python, torch: h.torch, diffusers: h.diffusers, device: h.device},
   };
 }
