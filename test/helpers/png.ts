@@ -15,14 +15,18 @@ function chunk(type: string, data: Buffer): Buffer {
 
 export type TextChunk = {type: 'tEXt' | 'zTXt' | 'iTXt'; keyword: string; text: string; compressed?: boolean};
 
-export function buildPng(width: number, height: number, texts: TextChunk[] = []): Buffer {
+/** An RGB PNG: grey (0x80) unless `pixel` gives each pixel's colour; `texts` go in as text chunks. */
+export function buildPng(width: number, height: number, texts: TextChunk[] = [], pixel?: (x: number, y: number) => [number, number, number]): Buffer {
   const ihdr = Buffer.alloc(13);
   ihdr.writeUInt32BE(width, 0);
   ihdr.writeUInt32BE(height, 4);
   ihdr[8] = 8; // bit depth
   ihdr[9] = 2; // RGB
   const raw = Buffer.alloc((width * 3 + 1) * height, 0x80);
-  for (let y = 0; y < height; y++) raw[y * (width * 3 + 1)] = 0; // filter: none
+  for (let y = 0; y < height; y++) {
+    raw[y * (width * 3 + 1)] = 0; // filter: none
+    if (pixel) for (let x = 0; x < width; x++) raw.set(pixel(x, y), y * (width * 3 + 1) + 1 + x * 3);
+  }
   const parts = [Buffer.from([0x89, 0x50, 0x4e, 0x47, 0x0d, 0x0a, 0x1a, 0x0a]), chunk('IHDR', ihdr)];
   for (const t of texts) {
     const kw = Buffer.from(t.keyword + '\0', 'latin1');

@@ -7,9 +7,8 @@ import {readFileSync, readdirSync, writeFileSync} from 'node:fs';
 import {mkdtemp, rm} from 'node:fs/promises';
 import {tmpdir} from 'node:os';
 import {join} from 'node:path';
-import {crc32, deflateSync} from 'node:zlib';
 import {readPngInfo} from '../../src/backends/png-metadata.js';
-import {pixelDigest} from '../helpers/png.js';
+import {buildPng, pixelDigest} from '../helpers/png.js';
 import {cli, testPython, tiny} from './support.js';
 
 const SIZE = ['--width', '64', '--height', '64', '--steps', '3', '--seed', '7', '--prompt', 'a cube'];
@@ -18,37 +17,14 @@ let out: string;
 let hfHome: string;
 let control: string;
 
-function chunk(type: string, data: Buffer): Buffer {
-  const len = Buffer.alloc(4);
-  len.writeUInt32BE(data.length);
-  const body = Buffer.concat([Buffer.from(type, 'latin1'), data]);
-  const crc = Buffer.alloc(4);
-  crc.writeUInt32BE(crc32(body) >>> 0);
-  return Buffer.concat([len, body, crc]);
-}
-
 /** A 64x64 RGB control image with structure (a bright square and diagonal stripes), so the ControlNet has edges to act on. */
 function controlPng(): Buffer {
-  const w = 64;
-  const h = 64;
-  const raw = Buffer.alloc((w * 3 + 1) * h);
-  for (let y = 0; y < h; y++) {
-    const row = y * (w * 3 + 1);
-    raw[row] = 0;
-    for (let x = 0; x < w; x++) {
-      const inSquare = x >= 16 && x < 40 && y >= 20 && y < 44;
-      const stripe = (x + y) % 12 < 3;
-      const v = inSquare ? 255 : stripe ? 180 : 0;
-      raw.set([v, stripe ? 255 - v : v, (x * 4) & 255], row + 1 + x * 3);
-    }
-  }
-  const ihdr = Buffer.alloc(13);
-  ihdr.writeUInt32BE(w, 0);
-  ihdr.writeUInt32BE(h, 4);
-  ihdr[8] = 8;
-  ihdr[9] = 2;
-  return Buffer.concat([Buffer.from([0x89, 0x50, 0x4e, 0x47, 0x0d, 0x0a, 0x1a, 0x0a]), chunk('IHDR', ihdr),
-    chunk('IDAT', deflateSync(raw)), chunk('IEND', Buffer.alloc(0))]);
+  return buildPng(64, 64, [], (x, y) => {
+    const inSquare = x >= 16 && x < 40 && y >= 20 && y < 44;
+    const stripe = (x + y) % 12 < 3;
+    const v = inSquare ? 255 : stripe ? 180 : 0;
+    return [v, stripe ? 255 - v : v, (x * 4) & 255];
+  });
 }
 
 function files(dir: string): string[] {
