@@ -137,6 +137,8 @@ export function buildApp(o: AppOptions): ServeApp {
     reply.raw.once('close', onClose);
     await job.done;
     reply.raw.off('close', onClose);
+    // The answer goes out now and the client never saw the job's id: nothing else can read the job.
+    queue.forget(job.id);
     if (job.status === 'completed') return job.output!;
     const e = job.error ?? {status: 500, type: 'server_error', message: 'job failed'};
     throw new HttpError(e.status, e.type, e.message, e.param);

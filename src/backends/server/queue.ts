@@ -138,6 +138,16 @@ export class JobQueue<I, O> extends EventEmitter {
     return {job, created: true};
   }
 
+  /**
+   * Drops a finished job (a synchronous request's, whose client got the answer and never saw its id): its output
+   * (base64 images) need not be held for `retainMs`. False when the job is unknown or not final.
+   */
+  forget(id: string): boolean {
+    const job = this.jobs.get(id);
+    if (!job || !isFinal(job.status)) return false;
+    return this.jobs.delete(id);
+  }
+
   /** Cancels a waiting or running job; false when it is unknown or already final. */
   cancel(id: string, reason = 'cancelled'): boolean {
     const job = this.jobs.get(id);

@@ -87,6 +87,22 @@ describe('JobQueue', () => {
     await first.job.done;
   });
 
+  it('forgets a finished job on request (its output is not retained), never a waiting or running one', async () => {
+    const {q, waitRunning} = makeQueue();
+    const a = q.submit({name: 'a'}).job;
+    const b = q.submit({name: 'b'}).job;
+    (await waitRunning('a')).open();
+    await a.done;
+    expect(q.forget(b.id)).toBe(false);
+    expect(q.get(b.id)).toBe(b);
+    expect(q.forget(a.id)).toBe(true);
+    expect(q.get(a.id)).toBeUndefined();
+    expect(q.forget(a.id)).toBe(false);
+    (await waitRunning('b')).open();
+    await b.done;
+    expect(b.output).toBe('done b');
+  });
+
   it('cancels a waiting job without running it, and a running one through its signal', async () => {
     const {q, order, waitRunning} = makeQueue(3);
     const a = q.submit({name: 'a'}).job;
