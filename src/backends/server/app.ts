@@ -31,6 +31,8 @@ export interface AppOptions {
   modelId: string;
   report: unknown;
   task: 'text-to-image' | 'image-to-image' | 'inpaint';
+  /** Bytes of finished jobs' images kept for GET /v1/jobs/:id and /status/:id (default 512 MiB). */
+  retainBytes?: number;
   /** How long /runsync waits before answering IN_PROGRESS (RunPod's behaviour), ms. */
   runsyncWaitMs?: number;
 }
@@ -75,6 +77,9 @@ export function buildApp(o: AppOptions): ServeApp {
     maxQueue: o.maxQueue,
     timeoutMs: o.timeoutMs,
     classify: (err) => classifyError(err),
+    // Finished async jobs keep their images for clients to fetch: bounded in bytes as well as in count and age.
+    retainBytes: o.retainBytes ?? 512 << 20,
+    outputBytes: (out) => out.images.reduce((n, im) => n + (im.b64_json?.length ?? 0), 0),
     run: (input, ctx, job) =>
       o.engine.run(input.request, {jobId: job.id, signal: ctx.signal, onProgress: ctx.onProgress, queuedAt: job.createdAt, baseUrl: input.baseUrl}),
   });

@@ -52,6 +52,10 @@ export interface QueueOptions<I, O> {
   /** How long finished jobs stay readable (ms) and how many are kept at most. */
   retainMs?: number;
   retainMax?: number;
+  /** At most this many bytes of finished jobs' outputs are kept (oldest jobs dropped first); needs `outputBytes`. */
+  retainBytes?: number;
+  /** The size of an output (e.g. its base64 images), for `retainBytes`. */
+  outputBytes?: (output: O) => number;
 }
 
 const FINAL: ReadonlySet<JobStatus> = new Set(['completed', 'failed', 'cancelled']);
@@ -247,6 +251,16 @@ export class JobQueue<I, O> extends EventEmitter {
     for (const j of finished) if (now - (j.finishedAt ?? now) > retainMs) this.jobs.delete(j.id);
     const left = finished.filter((j) => this.jobs.has(j.id));
     for (let i = 0; i < left.length - retainMax; i++) this.jobs.delete(left[i]!.id);
+    const {retainBytes, outputBytes} = this.opts;
+    if (retainBytes === undefined || !outputBytes) return;
+    // Oldest first, the newest job always kept: a client polls for an output it was just told is ready.
+    const kept = left.slice(Math.max(0, left.length - retainMax)).sort((a, b) => (a.finishedAt ?? 0) - (b.finishedAt ?? 0));
+    let bytes = kept.reduce((n, j) => n + (j.output === undefined ? 0 : outputBytes(j.output)), 0);
+    for (const j of kept.slice(0, -1)) {
+      if (bytes <= retainBytes) break;
+      bytes -= j.output === undefined ? 0 : outputBytes(j.output);
+      this.jobs.delete(j.id);
+    }
   }
 }
 

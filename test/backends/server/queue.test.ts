@@ -103,6 +103,25 @@ describe('JobQueue', () => {
     expect(b.output).toBe('done b');
   });
 
+  it('keeps finished outputs under retainBytes by dropping the oldest jobs first, never the newest', async () => {
+    const q = new JobQueue<{n: number}, string>({
+      maxQueue: 10, timeoutMs: 0, classify: () => ({status: 500, type: 'x', message: 'x'}),
+      run: async (input) => 'x'.repeat(input.n), retainBytes: 250, outputBytes: (o) => o.length,
+    });
+    const jobs = [];
+    for (const n of [100, 100, 100, 300]) {
+      const {job} = q.submit({n});
+      await job.done;
+      jobs.push(job);
+    }
+    // 100+100+100 fit; the fourth (300, over the cap alone) pushes all older ones out and stays itself.
+    expect(jobs.map((j) => q.get(j.id) !== undefined)).toEqual([false, false, false, true]);
+    const {job} = q.submit({n: 100});
+    await job.done;
+    expect(q.get(jobs[3]!.id)).toBeUndefined();
+    expect(q.get(job.id)?.output).toBe('x'.repeat(100));
+  });
+
   it('cancels a waiting job without running it, and a running one through its signal', async () => {
     const {q, order, waitRunning} = makeQueue(3);
     const a = q.submit({name: 'a'}).job;
