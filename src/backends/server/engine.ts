@@ -79,6 +79,7 @@ export class Engine {
     if (dir) await mkdir(dir, {recursive: true});
     let written: string[] = [];
     try {
+      // Transient outputs keep the worker's unique names: only the pattern's folder is used.
       const input = {...toSessionInput(body, join(dir ?? jobs, 'out-{n}.png')), transient: true};
       for (const [field, key] of [['image', 'image'], ['mask', 'mask'], ['control_image', 'controlImage']] as const) {
         const v = body[field];
