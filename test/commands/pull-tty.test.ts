@@ -11,7 +11,7 @@ import {join, resolve} from 'node:path';
 import {safetensors, singleFileRepo} from '../helpers/hub-fixtures.js';
 import {startCivitai, type LoopbackCivitai} from '../helpers/loopback-civitai.js';
 import {commitOf, startHub, type LoopbackHub} from '../helpers/loopback-hub.js';
-import {hasScript, inPty as inPtyRaw, plainScreen} from '../helpers/pty.js';
+import {hasScript, inPty as inPtyRaw, plainScreen, typeWhen} from '../helpers/pty.js';
 
 const ROOT = resolve(import.meta.dirname ?? new URL('.', import.meta.url).pathname, '..', '..');
 const BIN = join(ROOT, 'bin', 'mgen');
@@ -119,16 +119,9 @@ afterAll(async () => {
 
   it('Ctrl-C during the download: exit 130, one line, the cursor shown again, the blob not in place', async () => {
     const env = homeEnv();
-    let typed = false;
-    const r = await inPty(['pull', 'org/slow'], env, {
-      react: (screen, type) => {
-        if (!typed && /\| *[1-9]\d?% /.test(plain(screen))) {
-          typed = true;
-          type('\x03');
-        }
-      },
-    });
-    expect(typed).toBe(true);
+    const ctrlC = typeWhen((screen) => /\| *[1-9]\d?% /.test(plain(screen)), [['\x03', 0]]);
+    const r = await inPty(['pull', 'org/slow'], env, {react: ctrlC.react});
+    expect(ctrlC.typed()).toBe(true);
     expect(r.code).toBe(130);
     // cli-progress hides the cursor while drawing; it must be visible again after the interruption.
     expect(r.screen.lastIndexOf('\x1b[?25h')).toBeGreaterThan(r.screen.lastIndexOf('\x1b[?25l'));
@@ -139,17 +132,9 @@ afterAll(async () => {
 
   /** Runs `mgen pull <id> --json` on a pty, answers `question` with arrow down + Enter; the screen and the JSON result. */
   async function pickSecond(id: string, question: RegExp, env: NodeJS.ProcessEnv) {
-    let typed = false;
-    const r = await inPty(['pull', id, '--json'], env, {
-      react: (screen, type) => {
-        if (!typed && question.test(screen) && /b\.safetensors/.test(screen)) {
-          typed = true;
-          type('\x1b[B');
-          setTimeout(() => type('\r'), 300);
-        }
-      },
-    });
-    expect(typed).toBe(true);
+    const answer = typeWhen((screen) => question.test(screen) && /b\.safetensors/.test(screen), [['\x1b[B', 0], ['\r', 300]]);
+    const r = await inPty(['pull', id, '--json'], env, {react: answer.react});
+    expect(answer.typed()).toBe(true);
     expect(r.code).toBe(0);
     const screen = plain(r.screen);
     const json = screen.slice(screen.indexOf('{"id"'));
@@ -174,16 +159,9 @@ afterAll(async () => {
 
   it('Ctrl-C at the file prompt exits 130 with one line and no stack, pulling nothing', async () => {
     const env = homeEnv();
-    let typed = false;
-    const r = await inPty(['pull', 'civitai:8'], env, {
-      react: (screen, type) => {
-        if (!typed && /Several files fit: which one\?/.test(screen)) {
-          typed = true;
-          setTimeout(() => type('\x03'), 200);
-        }
-      },
-    });
-    expect(typed).toBe(true);
+    const ctrlC = typeWhen((screen) => /Several files fit: which one\?/.test(screen), [['\x03', 200]]);
+    const r = await inPty(['pull', 'civitai:8'], env, {react: ctrlC.react});
+    expect(ctrlC.typed()).toBe(true);
     expect(r.code).toBe(130);
     const after = plain(r.screen).split(/Several files fit: which one\?/).at(-1)!;
     const lines = after.split('\n').map((l) => l.trim()).filter((l) => l && !/safetensors \(/.test(l) && !/^[❯>]/.test(l) && !/↑↓|navigate/.test(l));

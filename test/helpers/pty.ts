@@ -40,3 +40,22 @@ export function inPty(
 
 /** The screen as lines: each control sequence (cursor moves redraw bars in place) and carriage return ends a line. */
 export const plainScreen = (s: string) => s.replace(/\x1b\[[0-9;?]*[A-Za-z]/g, '\n').replace(/\r\n?/g, '\n').replace(/\n+/g, '\n');
+
+/**
+ * A `react` for inPty that types once, the first time `when` holds for the screen: each `[keys, afterMs]` in turn,
+ * `afterMs` after that moment. `typed()` says whether it happened (a test asserts it, so a missed prompt fails).
+ */
+export function typeWhen(when: (screen: string) => boolean, keys: Array<[string, number]>) {
+  let typed = false;
+  return {
+    typed: () => typed,
+    react: (screen: string, type: (keys: string) => void) => {
+      if (typed || !when(screen)) return;
+      typed = true;
+      for (const [k, afterMs] of keys) {
+        if (afterMs > 0) setTimeout(() => type(k), afterMs);
+        else type(k);
+      }
+    },
+  };
+}
