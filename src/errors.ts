@@ -53,6 +53,10 @@ export class RuntimeSetupError extends MgenError {
 export class GenerationError extends MgenError {
   override readonly exitCode = ExitCode.generation;
 }
+/** The local disk cannot take what must be written (ENOSPC, EDQUOT): the message names the path and the bytes needed. */
+export class StorageError extends MgenError {
+  override readonly exitCode = ExitCode.runtime;
+}
 export class InterruptedError extends MgenError {
   override readonly exitCode = ExitCode.interrupted;
   constructor(message = 'interrupted') {
