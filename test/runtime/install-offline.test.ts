@@ -3,7 +3,7 @@
 // touched. The interpreter "that already has torch" is the provisioned runtime itself (or $MGEN_PYTHON).
 // The offline case hides diffusers from a copy of that interpreter's packages (a folder of symlinks), so pip
 // must take diffusers' genuine, hash-pinned wheel from the wheel folder: the one `mgen runtime wheels`
-// downloads once under $MGEN_HOME/wheelhouse (.ci/run does it before `npm test`).
+// downloads once under $MGEN_HOME/wheelhouse (this test runs it itself: a no-op once the wheel is there).
 import {afterAll, beforeAll, describe, expect, it} from '@jest/globals';
 import {spawnSync} from 'node:child_process';
 import {existsSync, readdirSync, readFileSync} from 'node:fs';
