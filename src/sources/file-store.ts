@@ -5,6 +5,7 @@ import {createReadStream, existsSync, mkdirSync, renameSync, rmSync} from 'node:
 import {join} from 'node:path';
 import {acquireLock} from './cache/lock.js';
 import {allFileMetas, cachedFilePath, fileDir, modelsDir, writeFileMeta, type FileMeta} from './cache/mgen-home.js';
+import {checkOid, checkSegment, pathInside, safeFileName} from './cache/safe-path.js';
 import {downloadFile, type DownloadOptions} from './download/fetch-file.js';
 import {silentProgress, type ProgressSink} from './download/progress.js';
 import type {HttpOptions} from './http.js';
@@ -30,12 +31,6 @@ export interface StoreOptions {
   note?: (msg: string) => void;
 }
 
-export function safeFileName(name: string): string {
-  const base = name.split(/[\\/]/).pop() ?? 'model';
-  const clean = base.replace(/[^A-Za-z0-9._ ()+-]/g, '_').replace(/^\.+/, '');
-  return clean === '' ? 'model' : clean;
-}
-
 async function sha256File(path: string): Promise<string> {
   const h = createHash('sha256');
   for await (const c of createReadStream(path, {highWaterMark: 4 << 20})) h.update(c as Buffer);
@@ -48,16 +43,20 @@ export async function storeFile(
 ): Promise<{meta: FileMeta; path: string; downloaded: number; seconds?: number}> {
   const env = opts.env ?? process.env;
   const fileName = safeFileName(job.fileName);
+  // The lock and partial folder are named by the sha256 (64 hex) or the caller's key (one path segment, built from
+  // checked ids or a hash): a value from an API never reaches these paths unchecked.
+  const key = job.sha256 ? checkOid(job.sha256, `${fileName}: sha256`, 'sha256') : checkSegment(job.key, `${fileName}: cache key`);
+  const lockPath = pathInside(join(modelsDir(env), '.locks'), `${key}.lock`, {what: `${fileName}: lock`});
+  const tmpDir = pathInside(join(modelsDir(env), '.partial'), key, {what: `${fileName}: partial folder`, final: 'follow'});
+  const got = pathInside(join(modelsDir(env), '.partial'), [key, fileName], {what: `${fileName}: partial file`, final: 'follow'});
   const existing = job.sha256 ? allFileMetas(env).find((m) => m.sha256 === job.sha256) : undefined;
   if (existing) {
     const p = cachedFilePath(existing, env);
     if (p) return {meta: existing, path: p, downloaded: 0};
   }
   const progress = opts.progress ?? silentProgress;
-  const lock = await acquireLock(join(modelsDir(env), '.locks', `${job.sha256 ?? job.key}.lock`), {signal: opts.signal, onWait: () => opts.note?.(`waiting for another pull of ${fileName}`)});
+  const lock = await acquireLock(lockPath, {signal: opts.signal, onWait: () => opts.note?.(`waiting for another pull of ${fileName}`)});
   try {
-    const tmpDir = join(modelsDir(env), '.partial', job.sha256 ?? job.key);
-    const got = join(tmpDir, fileName);
     progress.start([{label: fileName, total: job.size, done: 0}]);
     let downloaded = 0;
     const started = performance.now();
@@ -78,7 +77,7 @@ export async function storeFile(
     const sha = job.sha256 ?? (await sha256File(got));
     const dir = fileDir(sha, env);
     mkdirSync(dir, {recursive: true});
-    const target = join(dir, fileName);
+    const target = pathInside(dir, fileName, {what: `${fileName}: cached file`});
     renameSync(got, target);
     rmSync(tmpDir, {recursive: true, force: true});
     const meta: FileMeta = {...job.meta, sha256: sha, file_name: fileName, size: job.size, pulled_at: new Date().toISOString(), last_used: new Date().toISOString()};

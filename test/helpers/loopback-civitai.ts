@@ -17,8 +17,10 @@ export interface CivFileSpec {
   format?: string;
   pickleScanResult?: string;
   virusScanResult?: string;
-  /** Override the announced sha256 (to test verification). */
+  /** Override the announced sha256 (to test verification; '' announces none). */
   sha256?: string;
+  /** The id the API announces instead of `id` (a hostile answer: `1/../../victim`). */
+  apiId?: unknown;
 }
 
 export interface CivVersionSpec {
@@ -29,6 +31,8 @@ export interface CivVersionSpec {
   trainedWords?: string[];
   files: CivFileSpec[];
   requiresAuth?: boolean;
+  /** The id the API announces instead of `id` (a hostile answer). */
+  apiId?: unknown;
 }
 
 export interface CivModelSpec {
@@ -78,7 +82,7 @@ export class LoopbackCivitai {
     if (f.size) q.set('size', f.size);
     if (f.fp) q.set('fp', f.fp);
     return {
-      id: f.id, sizeKB: f.content.length / 1024, name: f.name, type: f.type ?? 'Model',
+      id: f.apiId ?? f.id, sizeKB: f.content.length / 1024, name: f.name, type: f.type ?? 'Model',
       pickleScanResult: f.pickleScanResult ?? 'Success', pickleScanMessage: 'No Pickle imports', virusScanResult: f.virusScanResult ?? 'Success',
       virusScanMessage: null, scannedAt: '2026-01-01T00:00:00.000Z',
       metadata: {format: f.format ?? 'SafeTensor', size: f.size ?? null, fp: f.fp ?? null},
@@ -91,7 +95,7 @@ export class LoopbackCivitai {
   private versionJson(v: CivVersionSpec) {
     const m = this.models.get(v.modelId)!;
     return {
-      id: v.id, modelId: v.modelId, name: v.name, baseModel: v.baseModel ?? 'SD 1.5', baseModelType: 'Standard', trainedWords: v.trainedWords ?? [],
+      id: v.apiId ?? v.id, modelId: v.modelId, name: v.name, baseModel: v.baseModel ?? 'SD 1.5', baseModelType: 'Standard', trainedWords: v.trainedWords ?? [],
       createdAt: '2026-01-01T00:00:00.000Z', downloadUrl: `${this.url}/api/download/models/${v.id}`,
       model: {name: m.name, type: m.type, nsfw: false, poi: false},
       files: v.files.map((f) => this.fileJson(v, f)),

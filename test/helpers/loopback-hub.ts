@@ -19,6 +19,8 @@ export interface HubFile {
   lfs?: boolean;
   /** The sha256 the listing announces (defaults to the real one; set wrong to test verification). */
   sha256?: string;
+  /** The git oid the listing announces (defaults to the real git blob sha1; a hostile hub may answer anything). */
+  oid?: string;
 }
 
 export interface HubRepo {
@@ -30,6 +32,8 @@ export interface HubRepo {
   gated?: false | 'auto' | 'manual';
   private?: boolean;
   license?: string;
+  /** The commit sha the model API answers (a hostile hub: `../../..`); listing and files are served under it too. */
+  apiSha?: string;
 }
 
 export interface Fault {
@@ -84,6 +88,11 @@ export class LoopbackHub {
   /** The "CDN" is another origin (another port), as the real Hub redirects LFS files to cdn-lfs hosts. */
   private cdn = http.createServer((req, res) => this.handle(req, res));
   private entries = new Map<string, Map<string, FileEntry>>();
+  /**
+   * Hostile listings (a file path `../../x`, an API sha `../../..`): the request paths a client builds from them are
+   * URL-normalized into paths no route matches; they map here to the repo (its tree) or the file they mean.
+   */
+  private hostileAliases = new Map<string, {repo: HubRepo; entry?: FileEntry}>();
   url = '';
   cdnUrl = '';
 
@@ -118,7 +127,19 @@ export class LoopbackHub {
       m.set(f.path, {file: f, size, sha256: f.sha256 ?? realSha256, realSha256, gitSha1, lfs});
     }
     this.entries.set(repo.id, m);
+    this.addHostileAliases(repo, m);
     return this;
+  }
+
+  private addHostileAliases(repo: HubRepo, m: Map<string, FileEntry>): void {
+    const norm = (p: string) => new URL(p, 'http://hub.invalid').pathname;
+    for (const rev of [repo.commit, ...(repo.apiSha !== undefined ? [repo.apiSha] : [])]) {
+      if (rev !== repo.commit) this.hostileAliases.set(norm(`/api/models/${repo.id}/tree/${rev}`), {repo});
+      for (const f of m.values()) {
+        const raw = `/${repo.id}/resolve/${encodeURIComponent(rev)}/${f.file.path.split('/').map(encodeURIComponent).join('/')}`;
+        if (rev !== repo.commit || norm(raw) !== raw) this.hostileAliases.set(norm(raw), {repo, entry: f});
+      }
+    }
   }
 
   fault(f: Fault): this {
@@ -191,6 +212,9 @@ export class LoopbackHub {
   }
 
   private route(req: http.IncomingMessage, res: http.ServerResponse, u: URL, body: string, log: RequestLog, cut?: Fault): void {
+    const alias = this.hostileAliases.get(u.pathname);
+    if (alias?.entry) return this.serveBody(req, res, alias.entry, {'x-repo-commit': alias.repo.commit, 'accept-ranges': 'bytes', etag: `"${alias.entry.gitSha1}"`}, log, cut);
+    if (alias) return this.route(req, res, new URL(`/api/models/${alias.repo.id}/tree/${alias.repo.commit}${u.search}`, this.url), body, log, cut);
     const p = decodeURIComponent(u.pathname);
     let m: RegExpExecArray | null;
     if (p === '/api/whoami-v2') return this.json(res, 200, {name: 'tester', type: 'user'});
@@ -202,12 +226,12 @@ export class LoopbackHub {
       if (!commit) return this.notFound(res, 'RevisionNotFound', 'Invalid rev id');
       const files = [...this.entries.get(repo.id)!.values()];
       return this.json(res, 200, {
-        _id: 'x' + repo.id, id: repo.id, modelId: repo.id, sha: commit, private: !!repo.private, gated: repo.gated ?? false,
+        _id: 'x' + repo.id, id: repo.id, modelId: repo.id, sha: repo.apiSha ?? commit, private: !!repo.private, gated: repo.gated ?? false,
         disabled: false, downloads: 0, likes: 0, lastModified: '2026-01-01T00:00:00.000Z', createdAt: '2025-01-01T00:00:00.000Z',
         pipeline_tag: 'text-to-image', library_name: 'diffusers', tags: ['diffusers'],
         cardData: repo.license ? {license: repo.license} : {},
         siblings: files.map((f) => (u.searchParams.get('blobs') === 'true'
-          ? {rfilename: f.file.path, size: f.size, blobId: f.gitSha1, ...(f.lfs ? {lfs: {sha256: f.sha256, size: f.size, pointerSize: 134}} : {})}
+          ? {rfilename: f.file.path, size: f.size, blobId: f.file.oid ?? f.gitSha1, ...(f.lfs ? {lfs: {sha256: f.sha256, size: f.size, pointerSize: 134}} : {})}
           : {rfilename: f.file.path})),
       });
     }
@@ -233,7 +257,7 @@ export class LoopbackHub {
           }
         }
         if (!recursive && parts.length > 1) continue;
-        out.push({type: 'file', oid: f.gitSha1, size: f.size, path: f.file.path, ...(f.lfs ? {lfs: {oid: f.sha256, size: f.size, pointerSize: 134}} : {})});
+        out.push({type: 'file', oid: f.file.oid ?? f.gitSha1, size: f.size, path: f.file.path, ...(f.lfs ? {lfs: {oid: f.sha256, size: f.size, pointerSize: 134}} : {})});
       }
       return this.json(res, 200, out);
     }

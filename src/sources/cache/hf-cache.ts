@@ -4,6 +4,7 @@
 import {existsSync, lstatSync, mkdirSync, readdirSync, readFileSync, readlinkSync, renameSync, rmSync, statSync, symlinkSync, unlinkSync, writeFileSync} from 'node:fs';
 import {homedir} from 'node:os';
 import {dirname, join, posix, relative} from 'node:path';
+import {checkCommit, checkOid, pathInside} from './safe-path.js';
 
 export function hubCacheDir(env: NodeJS.ProcessEnv = process.env): string {
   if (env.HF_HUB_CACHE) return env.HF_HUB_CACHE;
@@ -68,7 +69,8 @@ export class HfRepoCache {
 
   writeRef(revision: string, commit: string): void {
     if (revision === commit) return;
-    writeFileAtomic(join(this.refsDir, revision), commit);
+    checkCommit(commit, `${this.repo}: commit`);
+    writeFileAtomic(pathInside(this.refsDir, revision, {what: `${this.repo}: ref`}), commit);
   }
 
   /** revision (branch, tag, or commit) -> a commit that has a snapshot here, else undefined. */
@@ -87,8 +89,14 @@ export class HfRepoCache {
     return join(this.snapshotsDir, commit);
   }
 
+  /** blobs/<blob> for a blob name that is an oid (40 or 64 hex), inside blobs/ (throws UnsafePathError otherwise). */
   blobPath(blob: string): string {
-    return join(this.blobsDir, blob);
+    return pathInside(this.blobsDir, checkOid(blob, `${this.repo}: blob name`), {what: `${this.repo}: blob`, final: 'follow'});
+  }
+
+  /** The lock file a pull holds while it downloads a blob. */
+  blobLockPath(blob: string): string {
+    return pathInside(this.locksDir, `${checkOid(blob, `${this.repo}: blob name`)}.mgen.lock`, {what: `${this.repo}: lock`});
   }
 
   hasBlob(blob: string, size?: number): boolean {
@@ -102,9 +110,12 @@ export class HfRepoCache {
 
   /** snapshots/<commit>/<path> -> relative link to blobs/<blob> (replacing what was there). */
   link(commit: string, path: string, blob: string): void {
-    const target = join(this.snapshotDir(commit), ...path.split('/'));
+    // Every part is checked (commit 40 hex, path repo-relative, blob an oid) and the link must land inside snapshots/:
+    // a hostile listing must never make this unlink or replace a file elsewhere.
+    const target = pathInside(this.snapshotsDir, [checkCommit(commit, `${this.repo}: commit`), path], {what: `${this.repo}: snapshot link`});
+    const blobFile = this.blobPath(blob);
     mkdirSync(dirname(target), {recursive: true});
-    const rel = relative(dirname(target), this.blobPath(blob)).split('\\').join(posix.sep);
+    const rel = relative(dirname(target), blobFile).split('\\').join(posix.sep);
     try {
       if (lstatSync(target).isSymbolicLink() && readlinkSync(target) === rel) return;
       unlinkSync(target);

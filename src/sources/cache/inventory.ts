@@ -93,12 +93,13 @@ export function removeCached(arg: string | undefined, env: NodeJS.ProcessEnv = p
       rmSync(cache.snapshotDir(c), {recursive: true, force: true});
       removed.push(cache.snapshotDir(c));
     }
-    for (const b of drop) rmSync(cache.blobPath(b), {force: true});
+    // Only oid-named blobs (a link another tool made may point anywhere; blobPath refuses other names).
+    for (const b of drop) if (/^(?:[0-9a-f]{40}|[0-9a-f]{64})$/.test(b)) rmSync(cache.blobPath(b), {force: true});
     for (const [name, c] of Object.entries(cache.refs())) if (commits.includes(c)) rmSync(join(cache.refsDir, name), {force: true});
     if (cache.commits().length === 0) {
       // Nothing left: the whole repo folder goes, partial downloads included.
       try {
-        for (const n of readdirSync(cache.blobsDir)) freed += statSync(cache.blobPath(n)).size;
+        for (const n of readdirSync(cache.blobsDir)) freed += statSync(join(cache.blobsDir, n)).size;
       } catch {
         /* none */
       }

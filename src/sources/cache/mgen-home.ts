@@ -6,6 +6,7 @@ import {existsSync, readdirSync, readFileSync, statSync} from 'node:fs';
 import {homedir} from 'node:os';
 import {join} from 'node:path';
 import {repoFolderName, writeFileAtomic} from './hf-cache.js';
+import {checkOid, pathInside, safeFileName} from './safe-path.js';
 
 export function mgenHome(env: NodeJS.ProcessEnv = process.env): string {
   return env.MGEN_HOME || join(env.XDG_CACHE_HOME || join(homedir(), '.cache'), 'mgen');
@@ -86,8 +87,9 @@ export function modelsDir(env: NodeJS.ProcessEnv = process.env): string {
   return join(mgenHome(env), 'models');
 }
 
+/** models/<sha256>: the sha256 must be 64 hex digits (it names a folder that `mgen rm` deletes whole). */
 export function fileDir(sha256: string, env: NodeJS.ProcessEnv = process.env): string {
-  return join(modelsDir(env), sha256);
+  return pathInside(modelsDir(env), checkOid(sha256, 'cached file sha256', 'sha256'), {what: 'cached file folder', final: 'follow'});
 }
 
 export function readFileMeta(sha256: string, env: NodeJS.ProcessEnv = process.env): FileMeta | undefined {
@@ -104,8 +106,9 @@ export function writeFileMeta(meta: FileMeta, env: NodeJS.ProcessEnv = process.e
 
 /** The cached file for a sha256, when it is complete (size as recorded). */
 export function cachedFilePath(meta: FileMeta, env: NodeJS.ProcessEnv = process.env): string | undefined {
-  const p = join(fileDir(meta.sha256, env), meta.file_name);
   try {
+    if (meta.file_name !== safeFileName(meta.file_name)) return undefined;
+    const p = join(fileDir(meta.sha256, env), meta.file_name);
     return statSync(p).size === meta.size ? p : undefined;
   } catch {
     return undefined;
@@ -119,7 +122,8 @@ export function allFileMetas(env: NodeJS.ProcessEnv = process.env): FileMeta[] {
   for (const d of readdirSync(dir)) {
     if (!/^[0-9a-f]{64}$/.test(d)) continue;
     const m = readFileMeta(d, env);
-    if (m) out.push(m);
+    // A sidecar whose sha256 is not its folder's name would point `rm` and lookups elsewhere: ignored.
+    if (m && m.sha256 === d) out.push(m);
   }
   return out;
 }

@@ -16,6 +16,7 @@ import {dirname} from 'node:path';
 import {open, type FileHandle} from 'node:fs/promises';
 import {InterruptedError, MgenError, NetworkError} from '../../errors.js';
 import {writeFileAtomic} from '../cache/hf-cache.js';
+import {checkDownloadPaths} from '../cache/safe-path.js';
 import {FileHashWorker} from './hash-worker.js';
 import {backoffMs, isAbort, isTransient, type HttpOptions} from '../http.js';
 import {getWithRetry, sleep, streamError, withoutAuth} from './http-get.js';
@@ -115,6 +116,7 @@ export async function downloadFile(job: DownloadJob, opts: DownloadOptions = {})
   const seqPath = `${job.dest}.incomplete`;
   const segPath = `${job.dest}.mgen-partial`;
   const statePath = `${segPath}.json`;
+  checkDownloadPaths(job.dest, [seqPath, segPath, statePath]);
   const nRanges = job.size >= (opts.rangeThreshold ?? 64 << 20) ? Math.max(1, opts.ranges ?? 8) : 1;
 
   // Work out where to start from what an earlier run left.

@@ -1,6 +1,7 @@
 // HuggingFace Hub metadata through @huggingface/hub (modelInfo, listFiles), with our endpoint, token, retrying
 // fetch and typed errors. Every reference is pinned to the commit sha the Hub answers with.
 import {AuthError, NotFoundError} from '../../errors.js';
+import {checkCommit, checkOid, checkRepoPath} from '../cache/safe-path.js';
 import {errorForResponse, fetchWithRetry} from '../http.js';
 import type {HfConfig} from './config.js';
 
@@ -66,9 +67,15 @@ export async function resolveHfRepo(cfg: HfConfig, repo: string, revision = 'mai
   });
   const commit = (info as {sha?: string}).sha;
   if (!commit) throw new NotFoundError(`${repo}@${revision}: the Hub did not return a commit`);
+  // Everything below becomes a cache path (snapshots/<commit>/<path> -> blobs/<oid>): a hostile or broken answer
+  // is refused here, before anything is requested with it or written (exit 6, see cache/safe-path.ts).
+  checkCommit(commit, `${repo}@${revision}: the Hub's commit sha`);
   const files: HfFileInfo[] = [];
   for await (const e of listFiles({...common, repo: {type: 'model', name: repo}, revision: commit, recursive: true, fetch: hubFetch(cfg, repo, repo)})) {
     if (e.type !== 'file') continue;
+    checkRepoPath(e.path, `${repo}: a file path in the listing`);
+    if (e.lfs) checkOid(e.lfs.oid, `${repo}/${e.path}: the listing's LFS oid`, 'sha256');
+    if (e.oid !== undefined && e.oid !== null) checkOid(e.oid, `${repo}/${e.path}: the listing's git oid`, 'sha1');
     files.push({path: e.path, size: e.lfs?.size ?? e.size, ...(e.lfs ? {sha256: e.lfs.oid} : {}), ...(e.oid ? {gitOid: e.oid} : {}), lfs: !!e.lfs});
   }
   files.sort((a, b) => a.path.localeCompare(b.path));

@@ -1,14 +1,14 @@
 // `pull` for HF repos: resolve to a commit, select the files a load needs, download them into the hub cache
 // layout (blobs + relative snapshot links + refs), in parallel, locked per blob, verified.
 import {existsSync} from 'node:fs';
-import {join} from 'node:path';
-import {NetworkError, NotFoundError, UsageError} from '../../errors.js';
+import {InvalidModelError, NetworkError, NotFoundError, UsageError} from '../../errors.js';
 import {HfRepoCache, hubCacheDir} from '../cache/hf-cache.js';
+import {checkSegment, pathInside} from '../cache/safe-path.js';
 import {acquireLock} from '../cache/lock.js';
 import {touchHfLastUsed, updateHfSidecar} from '../cache/mgen-home.js';
 import {downloadFile, type DownloadOptions} from '../download/fetch-file.js';
 import {silentProgress, type ProgressSink} from '../download/progress.js';
-import {selectFiles, type SelectOptions} from '../select-files.js';
+import {componentsOf, selectFiles, type SelectOptions} from '../select-files.js';
 import {authHeaders, hfConfig} from './config.js';
 import {hfAuthHint, resolveHfRepo, resolveUrl, type HfFileInfo, type HfRepoInfo} from './client.js';
 import {HfTree} from './hf-tree.js';
@@ -106,7 +106,15 @@ export async function planHfPull(info: HfRepoInfo, tree: HfTree, opts: HfPullOpt
   let modelIndex: Record<string, unknown> | undefined;
   const file = opts.path ?? opts.file;
   if (!file && !opts.all && !opts.include?.length && info.files.some((f) => f.path === 'model_index.json')) {
-    modelIndex = JSON.parse(await tree.readText('model_index.json')) as Record<string, unknown>;
+    const text = await tree.readText('model_index.json');
+    try {
+      modelIndex = JSON.parse(text) as Record<string, unknown>;
+    } catch {
+      throw new InvalidModelError(`${info.repo}: model_index.json is not valid JSON`);
+    }
+    if (typeof modelIndex !== 'object' || modelIndex === null || Array.isArray(modelIndex)) throw new InvalidModelError(`${info.repo}: model_index.json is not a JSON object`);
+    // Component names are folder names in the snapshot: one plain path segment each.
+    for (const comp of componentsOf(modelIndex)) checkSegment(comp, `${info.repo}: a component name in model_index.json`);
   }
   const sel = selectFiles(info.files, modelIndex, {...opts, file});
   let paths = sel.files;
@@ -148,6 +156,12 @@ export async function pullHf(opts: HfPullOptions): Promise<PullResult> {
   };
   if (opts.dryRun) return result;
 
+  // Every blob name and snapshot path is checked before the first byte is written (the listing was checked when it
+  // arrived; this is the same gate again at the place that writes).
+  for (const f of plan.files) {
+    if (blobName(f)) cache.blobPath(blobName(f));
+    pathInside(cache.snapshotsDir, [info.commit, f.path], {what: `${opts.repo}: snapshot link`});
+  }
   const progress = opts.progress ?? silentProgress;
   // Several files already download in parallel: split only very large files into ranges then.
   const rangeThreshold = plan.files.filter((f) => !cache.hasBlob(blobName(f), f.size)).length > 1 ? 1 << 30 : 64 << 20;
@@ -158,7 +172,7 @@ export async function pullHf(opts: HfPullOptions): Promise<PullResult> {
       const blob = blobName(f);
       if (!blob) throw new NotFoundError(`${opts.repo}/${f.path}: the listing gave no hash to name the blob`);
       if (!cache.hasBlob(blob, f.size)) {
-        const lock = await acquireLock(join(cache.locksDir, `${blob}.mgen.lock`), {
+        const lock = await acquireLock(cache.blobLockPath(blob), {
           signal: opts.signal,
           onWait: () => opts.note?.(`waiting for another pull of ${opts.repo}/${f.path}`),
         });
