@@ -25,9 +25,18 @@ export interface UrlOptions {
 
 export function fileNameFromUrl(url: string, contentDisposition?: string): string {
   const cd = contentDisposition ? /filename\*?=(?:UTF-8'')?"?([^";]+)"?/i.exec(contentDisposition) : null;
-  if (cd) return decodeURIComponent(cd[1]!);
+  if (cd) return decodeOrKeep(cd[1]!);
   const last = new URL(url).pathname.split('/').filter(Boolean).pop();
-  return last ? decodeURIComponent(last) : 'model';
+  return last ? decodeOrKeep(last) : 'model';
+}
+
+/** A server's malformed percent-escape (`%E0%A4%A`) is kept as sent rather than thrown: the name is made safe later. */
+function decodeOrKeep(text: string): string {
+  try {
+    return decodeURIComponent(text);
+  } catch {
+    return text;
+  }
 }
 
 function cachedFor(url: string, env: NodeJS.ProcessEnv) {
