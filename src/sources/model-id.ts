@@ -49,7 +49,15 @@ function checkPath(id: string, parts: string[]): string | undefined {
   const clean = parts.filter((p) => p !== '');
   if (clean.length === 0) return undefined;
   if (clean.some((p) => p === '..' || p === '.')) throw bad(id, 'a file path inside a repo may not contain . or ..');
-  return clean.map((p) => decodeURIComponent(p)).join('/');
+  return clean.map((p) => decode(id, p)).join('/');
+}
+
+function decode(id: string, part: string): string {
+  try {
+    return decodeURIComponent(part);
+  } catch {
+    throw bad(id, `malformed %-escape in '${part}'`);
+  }
 }
 
 function positiveInt(id: string, s: string | undefined | null, what: string): number {
@@ -83,9 +91,9 @@ function parseHfUrl(id: string, u: URL, endpoint?: string): ModelRef {
   if (parts.length > 0 && ['api', 'datasets', 'spaces'].includes(parts[0]!)) throw bad(id, 'only model repos are supported');
   const repo = checkRepo(id, org, name);
   if (verb === undefined) return stripUndefined({kind: 'hf', repo, endpoint});
-  if (verb === 'tree' && rev) return stripUndefined({kind: 'hf', repo, revision: checkRevision(id, decodeURIComponent(rev)), path: checkPath(id, pathParts), endpoint});
+  if (verb === 'tree' && rev) return stripUndefined({kind: 'hf', repo, revision: checkRevision(id, decode(id, rev)), path: checkPath(id, pathParts), endpoint});
   if ((verb === 'blob' || verb === 'resolve') && rev && pathParts.length > 0) {
-    return stripUndefined({kind: 'hf', repo, revision: checkRevision(id, decodeURIComponent(rev)), path: checkPath(id, pathParts), endpoint});
+    return stripUndefined({kind: 'hf', repo, revision: checkRevision(id, decode(id, rev)), path: checkPath(id, pathParts), endpoint});
   }
   throw bad(id, 'a HuggingFace URL is https://huggingface.co/org/name[/blob|resolve/<revision>/<path>]');
 }

@@ -79,7 +79,9 @@ describe('parseModelId: malformed ids fail with a usage error listing the forms'
   const badIds = ['', '   ', 'justaword', 'org/', 'org//name', '-org/name', 'org/name@', 'org/name@bad rev', 'org/name/../x',
     'hf://', 'hf://org', 'civitai:', 'civitai:abc', 'civitai:12@x', 'civitai:0', 'urn:air:sdxl:checkpoint', 'urn:air:sdxl:lora:weird:1@2',
     'https://civitai.com/models/abc', 'https://civitai.com/user/foo', 'https://huggingface.co/org', 'https://huggingface.co/datasets/a/b',
-    'https://huggingface.co/org/name/blob/main', 'https://example.com/', 'ftp://host/file', 'builtin:', 'http://[bad'];
+    'https://huggingface.co/org/name/blob/main', 'https://example.com/', 'ftp://host/file', 'builtin:', 'http://[bad',
+    // a malformed %-escape was an uncaught URIError (exit 1)
+    'org/name/%ZZ.safetensors', 'https://huggingface.co/a/b/resolve/%ZZ/x.safetensors'];
   it.each(badIds)('%j', (id) => {
     let err: unknown;
     try {
