@@ -72,9 +72,9 @@ export async function reserveSpace(dir: string, path: string, needed: number, pr
 }
 
 /** ENOSPC/EDQUOT while writing `path` -> StorageError naming it and what was still needed. */
-export function noSpaceError(path: string, needed: number, what: string, cause: unknown): StorageError {
+export function noSpaceError(path: string, needed: number | undefined, what: string, cause: unknown): StorageError {
   const code = (cause as {code?: string}).code === 'EDQUOT' ? 'disk quota exceeded' : 'no space left on device';
-  return new StorageError(`${code} writing ${path}: ${formatBytes(needed)} more needed; ${what}`, {
+  return new StorageError(`${code} writing ${path}${needed ? `: ${formatBytes(needed)} needed` : ''}; ${what}`, {
     hint: 'free some space, then pull again',
     cause,
   });

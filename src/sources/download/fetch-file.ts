@@ -281,7 +281,9 @@ async function downloadChecked(job: DownloadJob, opts: DownloadOptions): Promise
         }
         if (res.status === 200 && headers.range) {
           res.body.destroy();
-          throw new RestartNeeded(!headers['if-range']);
+          // Same ETag as the partial's: the file did not change, the server just ignores Range.
+          const same = !!headers['if-range'] && res.header('etag') === headers['if-range'];
+          throw new RestartNeeded(!headers['if-range'] || same);
         }
         if (res.status !== 200 && res.status !== 206) {
           throw await streamError(res, {what: job.label, authHint: job.authHint, secrets: opts.http?.secrets});
