@@ -67,6 +67,8 @@ function seconds(ms: number): string {
  */
 export class StallWatch {
   private timer?: NodeJS.Timeout;
+  private armed = false;
+  private lastAt = 0;
   private windowStart = 0;
   private windowBytes = 0;
   private fired = false;
@@ -76,13 +78,15 @@ export class StallWatch {
 
   arm(): void {
     if (this.stopped || this.fired) return;
-    if (this.timer) clearTimeout(this.timer);
-    if (this.windowStart === 0) this.windowStart = Date.now();
-    this.timer = setTimeout(() => this.fire(`no data for ${seconds(this.limits.idleMs)}`), this.limits.idleMs);
-    this.timer.unref?.();
+    const now = Date.now();
+    this.lastAt = now;
+    if (this.windowStart === 0) this.windowStart = now;
+    this.armed = true;
+    this.schedule(this.limits.idleMs);
   }
 
   pause(): void {
+    this.armed = false;
     if (this.timer) clearTimeout(this.timer);
     this.timer = undefined;
   }
@@ -96,6 +100,8 @@ export class StallWatch {
   bytes(n: number): void {
     if (this.stopped || this.fired) return;
     const now = Date.now();
+    // The idle timer is not reset per arrival (that would be a timer per socket read): it looks at lastAt when due.
+    this.lastAt = now;
     if (this.windowStart === 0) this.windowStart = now;
     this.windowBytes += n;
     const span = now - this.windowStart;
@@ -106,12 +112,23 @@ export class StallWatch {
       this.windowStart = now;
       this.windowBytes = 0;
     }
-    if (this.timer) this.arm();
   }
 
   stop(): void {
     this.stopped = true;
     this.pause();
+  }
+
+  private schedule(ms: number): void {
+    if (this.timer) clearTimeout(this.timer);
+    this.timer = setTimeout(() => {
+      this.timer = undefined;
+      if (!this.armed) return;
+      const idle = Date.now() - this.lastAt;
+      if (idle >= this.limits.idleMs) this.fire(`no data for ${seconds(this.limits.idleMs)}`);
+      else this.schedule(this.limits.idleMs - idle);
+    }, ms);
+    this.timer.unref?.();
   }
 
   private fire(why: string): void {
