@@ -1,9 +1,10 @@
 // A ByteSource over HTTP Range requests. Each read() is one Range request (plus one redirect hop the first
 // time: the final CDN/storage URL is remembered and reused, with the Range header kept). Connections are
-// reused by fetch's keep-alive pool. The ETag of the first answer must match later ones.
+// reused by fetch's keep-alive pool. The ETag of the first answer must match later ones. A body that stalls
+// (fetchWithRetry's read-idle timeout, MGEN_HTTP_TIMEOUT) is retried like one cut short.
 import type {ByteSource} from '../detect/types.js';
 import {NetworkError} from '../errors.js';
-import {errorForResponse, fetchWithRetry, type HttpOptions} from './http.js';
+import {errorForResponse, fetchWithRetry, StallError, type HttpOptions} from './http.js';
 
 export interface HttpByteSourceOptions {
   url: string;
@@ -62,12 +63,16 @@ export class HttpByteSource implements ByteSource {
   }
 
   async read(offset: number, length: number): Promise<Uint8Array> {
-    // A body cut short is retried (twice) like a failed request.
+    // A body cut short or stalled is retried (twice) like a failed request.
     for (let attempt = 0; ; attempt++) {
       try {
         return await this.readOnce(offset, length);
       } catch (err) {
-        if (attempt >= 2 || !(err instanceof NetworkError) || !/connection lost/.test(err.message)) throw err;
+        const retry = err instanceof StallError || (err instanceof NetworkError && /connection lost/.test(err.message));
+        if (attempt >= 2 || !retry) {
+          if (err instanceof StallError) throw new NetworkError(`${this.what}: ${err.message} after ${attempt + 1} attempts`, {hint: err.hint, cause: err});
+          throw err;
+        }
       }
     }
   }
@@ -183,6 +188,7 @@ export class HttpByteSource implements ByteSource {
         filled += n;
       }
     } catch (err) {
+      if (err instanceof StallError) throw err;
       throw new NetworkError(`${this.what}: connection lost while reading`, {cause: err});
     } finally {
       await reader.cancel().catch(() => undefined);

@@ -2,8 +2,9 @@
 // /api/models/{repo}[/revision/{rev}], /api/models/{repo}/tree/{rev}[/path], POST paths-info,
 // /{repo}/resolve/{rev}/{path} with Range, 302 to a separate "CDN" route for LFS files, the headers the real
 // Hub sends (ETag, X-Repo-Commit, X-Linked-Etag, X-Linked-Size, X-Error-Code), gated/private repos,
-// injectable faults: 429 + Retry-After, 500s that heal, bodies cut halfway, wrong sha; and, optionally, file
-// bodies paced to a rate per connection (bodyBytesPerSecond), as CDNs limit each connection.
+// injectable faults: 429 + Retry-After, 500s that heal, bodies cut halfway, wrong sha, bodies that stall after N
+// bytes, crawl, announce a longer Content-Length than they send, ignore Range, redirect loops; and, optionally,
+// file bodies paced to a rate per connection (bodyBytesPerSecond), as CDNs limit each connection.
 import {createHash} from 'node:crypto';
 import {createReadStream, readFileSync, statSync} from 'node:fs';
 import {open} from 'node:fs/promises';
@@ -45,7 +46,20 @@ export interface Fault {
   headers?: Record<string, string>;
   /** Cut the connection after this many body bytes (on a GET serving a body). */
   cutAfter?: number;
+  /** Send the head and this many body bytes, then nothing more (the connection stays open, silent). */
+  stallAfter?: number;
+  /** Pace this body to this many bytes/s (below a client's stall threshold: a crawl). */
+  bytesPerSecond?: number;
+  /** Announce a Content-Length this many bytes longer than the body sent, then stay silent. */
+  extraLength?: number;
+  /** Answer a Range request with 200 and the whole body. */
+  ignoreRange?: boolean;
+  /** Answer with a 302 to the same URL (a redirect loop), instead of the resource. */
+  redirectLoop?: boolean;
 }
+
+const bodyFault = (f: Fault): boolean =>
+  f.cutAfter !== undefined || f.stallAfter !== undefined || f.bytesPerSecond !== undefined || f.extraLength !== undefined || !!f.ignoreRange;
 
 export interface RequestLog {
   method: string;
@@ -173,11 +187,26 @@ export class LoopbackHub {
       res.end(JSON.stringify({error: `injected ${fault.status}`}));
       return;
     }
+    if (fault && fault.stallAfter !== undefined && u.pathname.startsWith('/api/')) {
+      // An API answer (JSON, chunked) that stops after stallAfter bytes.
+      fault.times--;
+      const n = fault.stallAfter;
+      res.end = ((chunk?: unknown) => {
+        res.write(Buffer.from(typeof chunk === 'string' || Buffer.isBuffer(chunk) ? chunk : '').subarray(0, n));
+        return res;
+      }) as typeof res.end;
+    }
+    if (fault && fault.redirectLoop) {
+      fault.times--;
+      res.writeHead(302, {location: req.url ?? '/', 'content-length': '0'});
+      res.end();
+      return;
+    }
     let body = '';
     req.on('data', (c: Buffer) => (body += c.toString()));
     req.on('end', () => {
       try {
-        this.route(req, res, u, body, entry, fault && fault.cutAfter !== undefined ? fault : undefined);
+        this.route(req, res, u, body, entry, fault && bodyFault(fault) && !u.pathname.startsWith('/api/') ? fault : undefined);
       } catch (err) {
         res.writeHead(500);
         res.end(String(err));
@@ -318,7 +347,8 @@ export class LoopbackHub {
    * start; writes wait for 'drain' (a slow reader is not buffered up in memory).
    */
   private async pacedBody(res: http.ServerResponse, f: FileEntry, start: number, end: number, rate: number, log: RequestLog): Promise<void> {
-    const chunk = Math.max(1024, Math.min(1 << 20, Math.floor(rate / 50)));
+    // Slow rates (a crawl) go out in small chunks about ten times a second, not one 1 KiB chunk every few seconds.
+    const chunk = Math.max(Math.min(1024, Math.ceil(rate / 10)), Math.min(1 << 20, Math.floor(rate / 50)));
     const t0 = performance.now();
     let sent = 0;
     const fh = f.file.content ? undefined : await open(f.file.diskPath!, 'r');
@@ -356,7 +386,7 @@ export class LoopbackHub {
     let start = 0;
     let end = f.size - 1;
     let status = 200;
-    const range = req.headers.range;
+    const range = cut?.ignoreRange ? undefined : req.headers.range;
     const ifRange = req.headers['if-range'];
     const rangeOk = range && (!ifRange || ifRange === headers.etag);
     if (range && rangeOk) {
@@ -378,7 +408,7 @@ export class LoopbackHub {
     const len = f.size === 0 ? 0 : end - start + 1;
     res.writeHead(status, {
       'content-type': 'application/octet-stream',
-      'content-length': String(len),
+      'content-length': String(len + (cut?.extraLength ?? 0)),
       'accept-ranges': 'bytes',
       ...(status === 206 ? {'content-range': `bytes ${start}-${end}/${f.size}`} : {}),
       ...headers,
@@ -389,7 +419,22 @@ export class LoopbackHub {
     const done = () => {
       this.activeBodies--;
     };
-    if (cut) {
+    if (cut && (cut.stallAfter !== undefined || cut.extraLength !== undefined)) {
+      // Some bytes (all of them for a wrong length), then silence: the connection stays open.
+      cut.times--;
+      const n = cut.stallAfter ?? len;
+      const part = (f.file.content ?? Buffer.alloc(0)).subarray(start, Math.min(end + 1, start + n));
+      log.bytes += part.length;
+      res.write(part, done);
+      return;
+    }
+    if (cut && cut.bytesPerSecond !== undefined) {
+      cut.times--;
+      void this.pacedBody(res, f, start, end, cut.bytesPerSecond, log).finally(done);
+      return;
+    }
+    if (cut && cut.ignoreRange) cut.times--;
+    if (cut && cut.cutAfter !== undefined) {
       cut.times--;
       const limit = cut.cutAfter!;
       const buf = f.file.content ?? Buffer.alloc(0);

@@ -5,6 +5,7 @@ import {closeSync, mkdirSync, openSync, readFileSync, rmSync, statSync, utimesSy
 import {hostname} from 'node:os';
 import {dirname} from 'node:path';
 import {InterruptedError, NetworkError} from '../../errors.js';
+import {isNoSpace, noSpaceError} from '../download/disk-space.js';
 
 export interface LockOptions {
   staleMs?: number;
@@ -55,7 +56,14 @@ export async function acquireLock(path: string, opts: LockOptions = {}): Promise
     if (opts.signal?.aborted) throw new InterruptedError();
     try {
       const fd = openSync(path, 'wx');
-      writeSync(fd, JSON.stringify({pid: process.pid, host: hostname(), since: new Date().toISOString()}));
+      try {
+        writeSync(fd, JSON.stringify({pid: process.pid, host: hostname(), since: new Date().toISOString()}));
+      } catch (err) {
+        // A full disk: no empty lock file is left behind.
+        closeSync(fd);
+        rmSync(path, {force: true});
+        throw isNoSpace(err) ? noSpaceError(path, undefined, 'no lock file was left', err) : err;
+      }
       closeSync(fd);
       const timer = setInterval(() => {
         try {

@@ -4,7 +4,17 @@
 // Partials: a sequential download writes `<dest>.incomplete` (the name huggingface_hub uses, so either tool
 // resumes the other's prefix). A download in parts writes `<dest>.mgen-partial` plus a JSON state of its parts
 // (written atomically about once a second and on interruption), because its holes would fool a tool that resumes
-// from the file size. A failure before any body byte arrived (and with nothing resumed) leaves no partial.
+// from the file size.
+// A failure before any body byte arrived (and with nothing resumed) leaves no partial.
+//
+// Before any transfer: the announced size must be a sane number (at most maxFileBytes, default 1 TiB), the bytes
+// still to write must fit the free disk space (statfs, minus what other downloads of this process still write),
+// and the first answer's Content-Length / Content-Range must agree with it before other connections join. Parts
+// are cut lazily (the state holds the parts handed out, never one entry per part of the file). A full disk
+// (ENOSPC/EDQUOT) is a StorageError (exit 7) naming the path and the bytes needed; the partial is then removed:
+// keeping it would keep the disk full, and resuming it needs the whole remainder freed anyway.
+// Stalls (no byte for MGEN_HTTP_TIMEOUT, or a crawl) are retried and resumed like cuts; an attempt that stalled
+// without moving at least minBytesPerSecond counts as a failure without progress.
 //
 // Transfer: bodies are read by raw-get.ts into reused 4 MiB buffers and written with positional writes; parts
 // are taken in file order by up to `ranges` connections, and the hash follows in file order on this thread
@@ -15,10 +25,10 @@ import {setMaxListeners} from 'node:events';
 import {dirname} from 'node:path';
 import {open, type FileHandle} from 'node:fs/promises';
 import {InterruptedError, MgenError, NetworkError} from '../../errors.js';
-import {writeFileAtomic} from '../cache/hf-cache.js';
 import {checkDownloadPaths} from '../cache/safe-path.js';
 import {FileHashWorker} from './hash-worker.js';
-import {backoffMs, isAbort, isTransient, type HttpOptions} from '../http.js';
+import {backoffMs, hostPath, isAbort, isTransient, stallLimits, StallError, type HttpOptions} from '../http.js';
+import {formatBytes, isNoSpace, noSpaceError, reserveSpace, writeSmallFileAtomic, type FreeSpaceProbe, type SpaceReservation} from './disk-space.js';
 import {getWithRetry, sleep, streamError, withoutAuth} from './http-get.js';
 
 export interface DownloadJob {
@@ -57,6 +67,10 @@ export interface DownloadOptions {
    * several files download at once).
    */
   workerHashThreshold?: number;
+  /** Largest size a listing may announce (default 1 TiB): a bigger one is refused before anything is planned. */
+  maxFileBytes?: number;
+  /** Free bytes on the filesystem of a folder (default statfs); injectable for tests. */
+  freeBytes?: FreeSpaceProbe;
 }
 
 export interface DownloadResult {
@@ -77,8 +91,16 @@ interface Segment {
 interface State {
   size: number;
   etag?: string;
+  /** Parts handed out and not yet finished (finished ones are dropped), in file order. */
   segments: Segment[];
+  /** Everything from here to the end is untouched (absent: nothing is; older states list every part). */
+  next?: number;
+  /** Size of the parts cut from `next` on. */
+  step?: number;
 }
+
+/** Default cap on an announced file size (the largest model files are a few hundred GB). */
+export const MAX_FILE_BYTES = 2 ** 40;
 
 class RestartNeeded extends Error {
   /** true: the Range request carried no validator, so the server simply does not serve ranges. */
@@ -94,13 +116,9 @@ const MIN_PROBE = 8 << 20;
 /** How long the first connection runs before its rate decides whether the others join (mid-part). */
 const PROBE_MS = 500;
 
-function split(start: number, size: number, n: number, partSize: number): Segment[] {
-  const len = size - start;
-  if (len <= 0) return [];
-  const step = Math.ceil(len / Math.max(n, Math.ceil(len / partSize)));
-  const out: Segment[] = [];
-  for (let s = start; s < size; s += step) out.push({start: s, end: Math.min(size, s + step) - 1, pos: s});
-  return out;
+/** Part size for `len` bytes: max(n, len / partSize) parts (arithmetic only: the parts are cut when taken). */
+function partStep(len: number, n: number, partSize: number): number {
+  return Math.max(1, Math.ceil(len / Math.max(n, Math.ceil(len / partSize))));
 }
 
 function makeHasher(job: DownloadJob): Hash | undefined {
@@ -112,6 +130,23 @@ function makeHasher(job: DownloadJob): Hash | undefined {
 
 
 export async function downloadFile(job: DownloadJob, opts: DownloadOptions = {}): Promise<DownloadResult> {
+  const cap = opts.maxFileBytes ?? MAX_FILE_BYTES;
+  if (!Number.isSafeInteger(job.size) || job.size < 0 || job.size > cap) {
+    throw new NetworkError(`${job.label}: the listing announces a size of ${job.size} bytes, more than mgen downloads (${formatBytes(cap)}); refused`, {
+      hint: 'the server sent a bad listing',
+    });
+  }
+  try {
+    return await downloadChecked(job, opts);
+  } catch (err) {
+    if (!isNoSpace(err)) throw err;
+    // A full disk: free what this download holds (partial, state, temp files) and say what was needed.
+    for (const p of [`${job.dest}.incomplete`, `${job.dest}.mgen-partial`, `${job.dest}.mgen-partial.json`]) rmSync(p, {force: true});
+    throw noSpaceError(job.dest, job.size, 'the partial download was removed to free the space', err);
+  }
+}
+
+async function downloadChecked(job: DownloadJob, opts: DownloadOptions): Promise<DownloadResult> {
   if (existsSync(job.dest) && statSync(job.dest).size === job.size) return {downloaded: 0, resumedFrom: job.size, skipped: true};
   const seqPath = `${job.dest}.incomplete`;
   const segPath = `${job.dest}.mgen-partial`;
@@ -130,6 +165,8 @@ export async function downloadFile(job: DownloadJob, opts: DownloadOptions = {})
   }
   if (state) {
     path = segPath;
+    state.next ??= job.size;
+    state.segments = state.segments.filter((x) => x.pos <= x.end);
   } else {
     rmSync(segPath, {force: true});
     rmSync(statePath, {force: true});
@@ -145,14 +182,20 @@ export async function downloadFile(job: DownloadJob, opts: DownloadOptions = {})
     }
     if (nRanges > 1 && have === 0) {
       path = segPath;
-      state = {size: job.size, segments: split(0, job.size, nRanges, opts.partSize ?? 32 << 20)};
+      state = {size: job.size, segments: [], next: 0, step: partStep(job.size, nRanges, opts.partSize ?? 32 << 20)};
     } else {
       path = seqPath;
-      state = {size: job.size, segments: have < job.size ? [{start: have, end: job.size - 1, pos: have}] : []};
+      state = {size: job.size, segments: have < job.size ? [{start: have, end: job.size - 1, pos: have}] : [], next: job.size};
     }
   }
-  const resumedFrom = state.segments.reduce((a, s) => a + (s.pos - s.start), 0) + (path === seqPath ? (state.segments[0]?.start ?? job.size) : 0);
+  state.step ??= partStep(job.size - state.next!, nRanges, opts.partSize ?? 32 << 20);
+  /** Bytes still to write: the untouched tail and the rest of each unfinished part. */
+  const toWrite = () => job.size - state!.next! + state!.segments.reduce((a, s) => a + (s.end + 1 - s.pos), 0);
+  const resumedFrom = job.size - toWrite();
   let downloaded = 0;
+
+  mkdirSync(dirname(path), {recursive: true});
+  const space: SpaceReservation = await reserveSpace(dirname(path), job.dest, toWrite(), opts.freeBytes);
 
   const wantHash = job.sha256 ? 'sha256' : job.gitSha1 ? 'sha1' : undefined;
   const worker = wantHash && job.size >= (opts.workerHashThreshold ?? Infinity)
@@ -161,7 +204,9 @@ export async function downloadFile(job: DownloadJob, opts: DownloadOptions = {})
   /** End of the bytes complete on disk from `at` on (a finished region before the first part counts). */
   const doneUpTo = (at: number): number => {
     const seg = state!.segments.find((x) => x.start <= at && at <= x.end);
-    return seg ? seg.pos : (state!.segments.find((x) => x.start > at)?.start ?? job.size);
+    if (seg) return seg.pos;
+    if (at >= state!.next!) return at;
+    return Math.min(state!.next!, state!.segments.find((x) => x.start > at)?.start ?? job.size);
   };
   let workerPos = 0;
   /** Hands the worker every byte that is complete on disk from workerPos on, in file order. */
@@ -194,12 +239,18 @@ export async function downloadFile(job: DownloadJob, opts: DownloadOptions = {})
     }
   };
 
-  mkdirSync(dirname(path), {recursive: true});
-  const fh: FileHandle = await open(path, existsSync(path) ? 'r+' : 'w+');
+  let fh: FileHandle;
+  try {
+    fh = await open(path, existsSync(path) ? 'r+' : 'w+');
+  } catch (err) {
+    space.release();
+    throw err;
+  }
   let lastSave = Date.now();
   const saveState = () => {
-    if (path === segPath) writeFileAtomic(statePath, JSON.stringify(state));
+    if (path === segPath) writeSmallFileAtomic(statePath, JSON.stringify(state));
   };
+  const limits = stallLimits(opts.http);
   const ac = new AbortController();
   // Every connection and backoff wait listens to this signal.
   setMaxListeners(64, ac.signal);
@@ -216,6 +267,7 @@ export async function downloadFile(job: DownloadJob, opts: DownloadOptions = {})
     let stalls = 0;
     while (seg.pos <= seg.end) {
       const before = seg.pos;
+      const t0 = Date.now();
       try {
         const headers: Record<string, string> = {...targetHeaders};
         if (!(seg.pos === 0 && seg.end === job.size - 1)) headers.range = `bytes=${seg.pos}-${seg.end}`;
@@ -231,7 +283,9 @@ export async function downloadFile(job: DownloadJob, opts: DownloadOptions = {})
         }
         if (res.status === 200 && headers.range) {
           res.body.destroy();
-          throw new RestartNeeded(!headers['if-range']);
+          // Same ETag as the partial's: the file did not change, the server just ignores Range.
+          const same = !!headers['if-range'] && res.header('etag') === headers['if-range'];
+          throw new RestartNeeded(!headers['if-range'] || same);
         }
         if (res.status !== 200 && res.status !== 206) {
           throw await streamError(res, {what: job.label, authHint: job.authHint, secrets: opts.http?.secrets});
@@ -252,6 +306,7 @@ export async function downloadFile(job: DownloadJob, opts: DownloadOptions = {})
           const at = seg.pos;
           if (bufs.length === 1) await fh.write(bufs[0]!, 0, len, at);
           else await fh.writev(bufs, at);
+          space.used(len);
           if (hasher && hashPos === at) {
             for (const b of bufs) hasher.update(b);
             hashPos += len;
@@ -278,11 +333,18 @@ export async function downloadFile(job: DownloadJob, opts: DownloadOptions = {})
         if (seg.pos <= seg.end) throw new TypeError('terminated: body ended early');
       } catch (err) {
         if (ac.signal.aborted || isAbort(err)) throw new InterruptedError();
-        if (err instanceof MgenError || err instanceof RestartNeeded) throw err;
+        if ((err instanceof MgenError && !(err instanceof StallError)) || err instanceof RestartNeeded) throw err;
         if (!isTransient(err)) throw err;
-        stalls = seg.pos > before ? 1 : stalls + 1;
+        // Progress resets the count, unless it came at a crawl before a stall (a server that sends a few bytes
+        // per connection and then goes silent must not keep us busy forever).
+        const moved = seg.pos - before;
+        const crawled = err instanceof StallError && (moved * 1000) / Math.max(1, Date.now() - t0) < limits.minBytesPerSecond;
+        stalls = moved > 0 && !crawled ? 1 : stalls + 1;
         if (stalls > (opts.maxStalls ?? 6)) {
-          throw new NetworkError(`${job.label}: the connection kept failing (${String((err as Error).message)})`, {hint: 'run the pull again to resume', cause: err});
+          if (err instanceof StallError) {
+            throw new NetworkError(`${job.label}: ${err.message}; gave up after ${stalls} attempts`, {hint: 'run the pull again to resume', cause: err});
+          }
+          throw new NetworkError(`${job.label}: the connection to ${hostPath(target)} kept failing (${String((err as Error).message)})`, {hint: 'run the pull again to resume', cause: err});
         }
         await sleep(backoffMs(stalls - 1, opts.http ?? {}), ac.signal);
       }
@@ -297,9 +359,21 @@ export async function downloadFile(job: DownloadJob, opts: DownloadOptions = {})
    * bench/RESULTS.md.
    */
   const runAll = async (): Promise<void> => {
-    const todo = state!.segments.filter((x) => x.pos <= x.end);
-    const maxConns = Math.min(nRanges, todo.length);
-    let next = 0;
+    const st = state!;
+    const pending = st.segments.filter((x) => x.pos <= x.end);
+    const step = st.step!;
+    const maxConns = Math.min(nRanges, pending.length + Math.ceil((job.size - st.next!) / step));
+    /** The next part in file order: a resumed unfinished one, else one cut from the untouched tail. */
+    const take = (): Segment | undefined => {
+      const resumed = pending.shift();
+      if (resumed) return resumed;
+      if (st.next! >= job.size) return undefined;
+      const seg = {start: st.next!, end: Math.min(job.size, st.next! + step) - 1, pos: st.next!};
+      st.segments.push(seg);
+      st.next = seg.end + 1;
+      return seg;
+    };
+    const more = () => pending.length > 0 || st.next! < job.size;
     let failed: unknown;
     const running: Array<Promise<void>> = [];
     const start = () => {
@@ -309,11 +383,11 @@ export async function downloadFile(job: DownloadJob, opts: DownloadOptions = {})
       }));
     };
     const joinAll = () => {
-      while (running.length < maxConns && next < todo.length) start();
+      while (running.length < maxConns && more()) start();
     };
     const conn = async () => {
-      while (next < todo.length && !ac.signal.aborted) {
-        const seg = todo[next++]!;
+      while (more() && !ac.signal.aborted) {
+        const seg = take()!;
         const t0 = performance.now();
         const b0 = seg.pos;
         const slow = () => ((seg.pos - b0) * 1000) / Math.max(1, performance.now() - t0) < (opts.fastConnection ?? FAST_CONNECTION);
@@ -333,6 +407,9 @@ export async function downloadFile(job: DownloadJob, opts: DownloadOptions = {})
         } finally {
           clearInterval(probe);
         }
+        // A finished part needs no entry: what lies before `next` outside the listed parts is complete.
+        const i = st.segments.indexOf(seg);
+        if (i >= 0) st.segments.splice(i, 1);
         if (running.length < maxConns && (seg.pos - b0 < MIN_PROBE || slow())) joinAll();
       }
     };
@@ -383,8 +460,16 @@ export async function downloadFile(job: DownloadJob, opts: DownloadOptions = {})
     rmSync(statePath, {force: true});
     finished = true;
     return {downloaded, resumedFrom, skipped: false};
+  } catch (err) {
+    if (isNoSpace(err)) {
+      // The caller removes the partial; the state is not written again (that write would fail the same way).
+      finished = true;
+      await fh.close().catch(() => undefined);
+    }
+    throw err;
   } finally {
     worker?.close();
+    space.release();
     opts.signal?.removeEventListener('abort', onAbort);
     if (!finished) {
       await fh.close().catch(() => undefined);
@@ -394,7 +479,11 @@ export async function downloadFile(job: DownloadJob, opts: DownloadOptions = {})
         rmSync(path, {force: true});
         rmSync(statePath, {force: true});
       } else if (existsSync(path)) {
-        saveState();
+        try {
+          saveState();
+        } catch {
+          /* the state stays as last saved (older, so safe: it claims less than is on disk) */
+        }
       }
     }
   }

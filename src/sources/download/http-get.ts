@@ -5,7 +5,7 @@ import http from 'node:http';
 import https from 'node:https';
 import {InterruptedError, NetworkError} from '../../errors.js';
 import {rawGet, type Sink} from './raw-get.js';
-import {backoffMs, errorForResponse, errText, hostOf, isAbort, isTransient, retryAfterMs, type HttpOptions, type StatusContext} from '../http.js';
+import {backoffMs, errorForResponse, errText, hostOf, hostPath, isAbort, isTransient, retryAfterMs, stallLimits, StallError, StallWatch, type HttpOptions, type StallLimits, type StatusContext} from '../http.js';
 
 const agents = {
   'http:': new http.Agent({keepAlive: true, maxSockets: 32}),
@@ -30,9 +30,10 @@ export interface StreamResponse {
 }
 
 /** Reads in ~1 MiB batches from a node:http response. */
-function nodeBody(res: http.IncomingMessage): ResponseBody {
+function nodeBody(res: http.IncomingMessage, where: string, limits: StallLimits): ResponseBody {
   return {
     async read(sink, limit) {
+      const watch = new StallWatch(limits, where, (e) => res.destroy(e));
       let got = 0;
       let batch: Buffer[] = [];
       let len = 0;
@@ -42,10 +43,15 @@ function nodeBody(res: http.IncomingMessage): ResponseBody {
         const n = len;
         batch = [];
         len = 0;
+        watch.pause();
         await sink(b, n);
+        watch.restartWindow();
+        watch.arm();
       };
       try {
+        watch.arm();
         for await (const chunk of res as AsyncIterable<Buffer>) {
+          watch.bytes(chunk.byteLength);
           const c = chunk.byteLength > limit - got ? chunk.subarray(0, limit - got) : chunk;
           batch.push(c);
           len += c.byteLength;
@@ -54,6 +60,7 @@ function nodeBody(res: http.IncomingMessage): ResponseBody {
           if (got >= limit) break;
         }
       } finally {
+        watch.stop();
         res.destroy();
         // Bytes that arrived before a cut are good: the sink gets them before the error goes up.
         await flush();
@@ -62,6 +69,8 @@ function nodeBody(res: http.IncomingMessage): ResponseBody {
     },
     async text(max) {
       let text = '';
+      const watch = new StallWatch(limits, where, (e) => res.destroy(e));
+      watch.arm();
       try {
         for await (const c of res) {
           text += String(c);
@@ -70,6 +79,7 @@ function nodeBody(res: http.IncomingMessage): ResponseBody {
       } catch {
         /* ignore */
       }
+      watch.stop();
       res.destroy();
       return text.slice(0, max);
     },
@@ -77,12 +87,20 @@ function nodeBody(res: http.IncomingMessage): ResponseBody {
   };
 }
 
-function nodeGetOnce(url: string, headers: Record<string, string>, signal?: AbortSignal): Promise<http.IncomingMessage> {
+function nodeGetOnce(url: string, headers: Record<string, string>, signal: AbortSignal | undefined, limits: StallLimits): Promise<http.IncomingMessage> {
   return new Promise((resolve, reject) => {
     const u = new URL(url);
     const mod = u.protocol === 'https:' ? https : http;
-    const req = mod.request(u, {method: 'GET', headers, agent: agents[u.protocol as 'http:' | 'https:'], signal}, resolve);
-    req.on('error', reject);
+    const watch = new StallWatch(limits, hostPath(u), (e) => req.destroy(e));
+    const req = mod.request(u, {method: 'GET', headers, agent: agents[u.protocol as 'http:' | 'https:'], signal}, (res) => {
+      watch.stop();
+      resolve(res);
+    });
+    req.on('error', (err) => {
+      watch.stop();
+      reject(err);
+    });
+    watch.arm();
     req.end();
   });
 }
@@ -90,27 +108,27 @@ function nodeGetOnce(url: string, headers: Record<string, string>, signal?: Abor
 /** Plain identity bodies with a length go through the lean reader; anything else through node:http. */
 const useRaw = () => process.env.MGEN_DOWNLOAD_TRANSPORT !== 'node';
 
-async function getOnce(url: string, headers: Record<string, string>, signal?: AbortSignal): Promise<{status: number; headers: Record<string, string | string[] | undefined>; body: ResponseBody}> {
+async function getOnce(url: string, headers: Record<string, string>, signal: AbortSignal | undefined, limits: StallLimits): Promise<{status: number; headers: Record<string, string | string[] | undefined>; body: ResponseBody}> {
   const u = new URL(url);
   if (u.protocol !== 'http:' && u.protocol !== 'https:') throw new NetworkError(`unsupported URL scheme ${u.protocol}`);
   if (useRaw()) {
-    const r = await rawGet(u, headers, signal);
+    const r = await rawGet(u, headers, signal, limits);
     const te = r.headers['transfer-encoding'];
     const ce = r.headers['content-encoding'];
     const plain = !te && (!ce || ce === 'identity') && r.headers['content-length'] !== undefined;
     if (plain || r.status < 200 || r.status >= 300) return r;
     r.body.destroy();
   }
-  const res = await nodeGetOnce(url, headers, signal);
-  return {status: res.statusCode ?? 0, headers: res.headers, body: nodeBody(res)};
+  const res = await nodeGetOnce(url, headers, signal, limits);
+  return {status: res.statusCode ?? 0, headers: res.headers, body: nodeBody(res, hostPath(u), limits)};
 }
 
 /** GET following redirects; returns the final answer (any status) with its body unread. */
-export async function getFollowing(url: string, headers: Record<string, string>, signal?: AbortSignal): Promise<StreamResponse> {
+export async function getFollowing(url: string, headers: Record<string, string>, signal?: AbortSignal, limits: StallLimits = stallLimits()): Promise<StreamResponse> {
   let cur = url;
   let hdrs = {...headers};
   for (let hop = 0; hop < 10; hop++) {
-    const res = await getOnce(cur, hdrs, signal);
+    const res = await getOnce(cur, hdrs, signal, limits);
     const loc = res.headers.location;
     if (res.status >= 300 && res.status < 400 && typeof loc === 'string') {
       res.body.destroy();
@@ -124,7 +142,7 @@ export async function getFollowing(url: string, headers: Record<string, string>,
       return Array.isArray(v) ? v.join(', ') : v;
     }, body: res.body};
   }
-  throw new NetworkError(`${hostOf(url)}: too many redirects`);
+  throw new NetworkError(`${hostPath(url)}: too many redirects`);
 }
 
 export function withoutAuth(h: Record<string, string>): Record<string, string> {
@@ -149,13 +167,18 @@ export function sleep(ms: number, signal?: AbortSignal): Promise<void> {
 /** getFollowing with bounded retries; non-retryable statuses are returned for the caller to map. */
 export async function getWithRetry(url: string, headers: Record<string, string>, opts: HttpOptions & {signal?: AbortSignal}): Promise<StreamResponse> {
   const retries = opts.retries ?? 4;
+  const limits = stallLimits(opts);
   for (let attempt = 0; ; attempt++) {
     let res: StreamResponse;
     try {
-      res = await getFollowing(url, headers, opts.signal);
+      res = await getFollowing(url, headers, opts.signal, limits);
     } catch (err) {
       if (opts.signal?.aborted || isAbort(err)) throw new InterruptedError();
       if (!isTransient(err) && !(err as {code?: string}).code) throw err;
+      if (attempt >= retries && err instanceof StallError) {
+        // A plain NetworkError (not a StallError): the caller must not retry what was already retried here.
+        throw new NetworkError(`${err.message} after ${attempt + 1} attempts`, {hint: 'the server stopped answering; run the pull again to resume', cause: err});
+      }
       if (attempt >= retries) throw new NetworkError(`cannot reach ${hostOf(url)}: ${errText(err)}`, {hint: 'check the network, then run the pull again to resume', cause: err});
       await sleep(backoffMs(attempt, opts), opts.signal);
       continue;

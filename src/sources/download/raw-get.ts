@@ -6,6 +6,7 @@
 // caller uses node:http instead.
 import net from 'node:net';
 import tls from 'node:tls';
+import {hostPath, stallLimits, StallWatch, type StallLimits} from '../http.js';
 
 /** Size of one receive buffer; a full buffer is handed to the sink as one write. */
 export const SLAB = 4 << 20;
@@ -163,14 +164,19 @@ class Req {
   sawBytes = false;
   handedAt = Date.now();
   pre: Buffer = Buffer.alloc(0);
+  /** Fails the request when the head or the body stops coming (or crawls) while we read. */
+  readonly watch: StallWatch;
 
-  constructor(readonly conn: Conn, readonly onHead: (r: Req) => void, readonly onHeadError: (e: Error, retry: boolean) => void, readonly signal?: AbortSignal) {}
+  constructor(readonly conn: Conn, readonly onHead: (r: Req) => void, readonly onHeadError: (e: Error, retry: boolean) => void, readonly signal: AbortSignal | undefined, where: string, limits: StallLimits) {
+    this.watch = new StallWatch(limits, where, (e) => this.fail(e));
+  }
 
   readonly onAbort = () => this.fail(Object.assign(new Error('aborted'), {name: 'AbortError'}));
 
   onRead(n: number): boolean {
     const c = this.conn;
     this.sawBytes = true;
+    if (this.state === 'head' || this.state === 'body') this.watch.bytes(n);
     if (this.state === 'head') {
       const at = c.cur.subarray(0, c.fill).indexOf('\r\n\r\n');
       if (at < 0) {
@@ -194,6 +200,8 @@ class Req {
       this.length = cl !== undefined && /^\d+$/.test(cl) ? Number(cl) : -1;
       this.keepAlive = this.length >= 0 && !head.headers['transfer-encoding'] && !/close/i.test(head.headers.connection ?? '');
       this.status = head.status;
+      // Nobody reads until the caller asks for the body.
+      this.watch.pause();
       this.onHead(this);
       return false;
     }
@@ -237,16 +245,25 @@ class Req {
       recycle?.();
       if (this.paused && this.inFlight < MAX_IN_FLIGHT && !this.failure) {
         this.paused = false;
+        if (this.state === 'body') {
+          this.watch.restartWindow();
+          this.watch.arm();
+        }
         readOn(c.sock);
       }
     });
     this.chain.catch((err: Error) => this.fail(err));
-    if (this.inFlight >= MAX_IN_FLIGHT) this.paused = true;
+    if (this.inFlight >= MAX_IN_FLIGHT) {
+      // Waiting on our own sink (the disk) is not the server's stall.
+      this.paused = true;
+      this.watch.pause();
+    }
   }
 
   /** The body was read up to `remaining`; the connection is reused when that was all of it. */
   finish(exact: boolean): void {
     this.state = 'done';
+    this.watch.stop();
     this.handOff();
     this.signal?.removeEventListener('abort', this.onAbort);
     const reusable = exact && this.keepAlive && this.remaining === this.length;
@@ -262,6 +279,7 @@ class Req {
   fail(err: Error): void {
     if (this.failure || this.state === 'done') return;
     this.failure = err;
+    this.watch.stop();
     this.signal?.removeEventListener('abort', this.onAbort);
     // Bytes that arrived before a cut are good: the sink gets them before the read rejects.
     if (this.state === 'body') this.handOff();
@@ -287,6 +305,7 @@ class Req {
         if (take > 0) this.deliver(this.pre.subarray(0, take));
         this.got = take;
         if (this.got >= this.remaining) return this.finish(this.pre.length === take);
+        if (!this.paused) this.watch.arm();
         readOn(this.conn.sock);
       }),
       text: async (max) => {
@@ -302,6 +321,7 @@ class Req {
         return out.slice(0, max);
       },
       destroy: () => {
+        this.watch.stop();
         if (this.state === 'done') return;
         this.state = 'done';
         this.signal?.removeEventListener('abort', this.onAbort);
@@ -317,8 +337,9 @@ class Req {
  * per origin and reused when a body was read to its end, so parts after the first skip the TCP/TLS handshake and
  * slow start.
  */
-export function rawGet(url: URL, headers: Record<string, string>, signal?: AbortSignal): Promise<RawResponse> {
+export function rawGet(url: URL, headers: Record<string, string>, signal?: AbortSignal, limits: StallLimits = stallLimits()): Promise<RawResponse> {
   const key = `${url.protocol}//${url.host}`;
+  const where = hostPath(url);
   const attempt = (fresh: boolean): Promise<RawResponse> => new Promise((resolve, reject) => {
     let conn = fresh ? undefined : pool.get(key)?.pop();
     if (conn) conn.take();
@@ -326,13 +347,14 @@ export function rawGet(url: URL, headers: Record<string, string>, signal?: Abort
     const req: Req = new Req(conn, (r) => resolve({status: r.status, headers: r.headers, body: r.body()}), (err, retry) => {
       if (retry) attempt(true).then(resolve, reject);
       else reject(err);
-    }, signal);
+    }, signal, where, limits);
     conn.req = req;
     if (signal?.aborted) return req.onAbort();
     signal?.addEventListener('abort', req.onAbort, {once: true});
     const lines = [`GET ${url.pathname}${url.search} HTTP/1.1`, `Host: ${url.host}`];
     for (const [k, v] of Object.entries(headers)) if (!/^(host|connection)$/i.test(k)) lines.push(`${k}: ${v}`);
     conn.sock.write(lines.join('\r\n') + '\r\n\r\n');
+    req.watch.arm();
     readOn(conn.sock);
   });
   return attempt(false);
