@@ -136,7 +136,7 @@ export async function openSession(opts: SessionOptions): Promise<Session> {
   try {
     if (opts.signal?.aborted) throw new InterruptedError('cancelled');
     const tr = performance.now();
-    const ropts: ResolveOptions = {env, python: runtime.python, onProgress: stage};
+    const ropts: ResolveOptions = {env, python: runtime.python, onProgress: stage, onNote: opts.onNote};
     const model = await resolveFn(opts.modelId, ropts);
     // Adapters and UNet/transformer-only files need a base pipeline: the one asked for, else the suggested one.
     const needsBase = model.report.kind !== 'checkpoint' || model.report.missing.length > 0;

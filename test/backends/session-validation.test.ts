@@ -1,8 +1,8 @@
 // openSession / Session.generate run the one request validator (src/backends/validation.ts): serve's requests go
 // through Session.generate, and the CLI's `validate` hook runs once a remote MODEL_ID has resolved, before the model
-// loads. Checked with a stand-in worker (a Node script speaking the protocol) that records the verbs it is sent.
+// loads. Checked with a stand-in worker (test/backends/stand-in-worker.ts) that records the verbs it is sent.
 import {afterAll, beforeAll, describe, expect, it} from '@jest/globals';
-import {chmod, mkdtemp, readFile, rm, writeFile} from 'node:fs/promises';
+import {mkdtemp, rm} from 'node:fs/promises';
 import {tmpdir} from 'node:os';
 import {join} from 'node:path';
 import {openSession} from '../../src/backends/session.js';
@@ -10,35 +10,15 @@ import type {ResolvedModel} from '../../src/backends/resolve-model.js';
 import {flagName, validateRequest} from '../../src/backends/validation.js';
 import {UsageError} from '../../src/errors.js';
 import {report} from './report-fixture.js';
+import {standInWorker, verbsSeen} from './stand-in-worker.js';
 
 let dir: string;
 let fake: string;
 
-const WORKER = `#!/usr/bin/env node
-const fs = require('fs');
-const log = (v) => fs.appendFileSync(process.env.FAKE_VERBS, v + '\\n');
-process.stdout.write(JSON.stringify({event: 'ready', protocol: 1}) + '\\n');
-let buf = '';
-process.stdin.on('data', (c) => {
-  buf += c;
-  let i;
-  while ((i = buf.indexOf('\\n')) >= 0) {
-    const msg = JSON.parse(buf.slice(0, i));
-    buf = buf.slice(i + 1);
-    log(msg.verb);
-    const result = msg.verb === 'hello' ? {protocol: 1, python: '3.11', torch: '2', diffusers: '0', transformers: '4', device: 'cpu'}
-      : msg.verb === 'schema' ? {schema: {type: 'object', properties: {}}} : {};
-    process.stdout.write(JSON.stringify({id: msg.id, ok: true, result}) + '\\n');
-    if (msg.verb === 'shutdown') process.exit(0);
-  }
-});
-`;
 
 beforeAll(async () => {
   dir = await mkdtemp(join(tmpdir(), 'mgen-sessval-'));
-  fake = join(dir, 'python');
-  await writeFile(fake, WORKER);
-  await chmod(fake, 0o755);
+  fake = await standInWorker();
 });
 afterAll(async () => {
   await rm(dir, {recursive: true, force: true});
@@ -49,9 +29,7 @@ function fluxModel(id: string): ResolvedModel {
   return {id, pinnedId: id, path: join(dir, 'flux'), report: r, configRepo: null, baseId: null};
 }
 
-async function verbs(file: string): Promise<string[]> {
-  return (await readFile(file, 'utf8').catch(() => '')).split('\n').filter(Boolean);
-}
+const verbs = verbsSeen;
 
 describe('the one validator inside the session', () => {
   it('Session.generate (serve\'s path) refuses a size off the family grid with a UsageError naming the field, before the worker hears of it', async () => {
