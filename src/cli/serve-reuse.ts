@@ -29,7 +29,7 @@ export async function generateThroughServe(o: {
     throw outputWriteError(err, target ?? o.input.out ?? 'the output');
   }
   if (!r) return null;
-  if (!o.json) return r.images.map((im) => im.path).join('\n') + '\n';
+  if (!o.json) return (await import('./generate-render.js')).imageLines(r.images.map((im) => im.path));
   const m = r.response.metadata;
   const t = r.response.timings;
   return (
