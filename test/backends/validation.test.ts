@@ -4,6 +4,8 @@ import {describe, expect, it} from '@jest/globals';
 import {classifyError} from '../../src/backends/server/engine.js';
 import {flagName, frameMultiple, sizeMultiple, validateRequest} from '../../src/backends/validation.js';
 import {UsageError} from '../../src/errors.js';
+import {BUILTIN_NAMES} from '../../src/backends/builtin.js';
+import {builtinFamily} from '../../src/backends/family-hint.js';
 
 function failure(fn: () => void): UsageError {
   try {
@@ -65,5 +67,12 @@ describe('validateRequest', () => {
   it('is a 400 naming the request field when serve hits it (the engine maps the session\'s UsageError)', () => {
     const e = failure(() => validateRequest({width: 72}, {family: 'flux'}));
     expect(classifyError(e)).toEqual({status: 400, type: 'invalid_request_error', message: 'width 72 is not a multiple of 16 for flux (try 64 or 80)', param: 'width'});
+  });
+});
+
+describe('builtinFamily (the family of a builtin before it is built)', () => {
+  it('knows every builtin name: tiny-sdxl is sdxl, the rest sd1; an unknown name is left to the resolver', () => {
+    for (const n of BUILTIN_NAMES) expect(builtinFamily(`builtin:${n}`)).toBe(n.startsWith('tiny-sdxl') ? 'sdxl' : 'sd1');
+    expect(builtinFamily('builtin:tiny-flux')).toBeNull();
   });
 });
