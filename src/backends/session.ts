@@ -219,6 +219,8 @@ function adapterLabel(r: ResolvedModel['report']): string {
 /** Whether resolving this MODEL_ID goes to the network: a remote id that is not in the cache yet. */
 async function mustFetch(id: string, env: NodeJS.ProcessEnv): Promise<boolean> {
   if (isBuiltinId(id) || /^(\.{0,2}\/|~|\/)/.test(id) || existsSync(id)) return false;
+  // Offline nothing is fetched: the cache miss names the base itself.
+  if (['1', 'true', 'yes', 'on'].includes((env.HF_HUB_OFFLINE ?? '').toLowerCase())) return false;
   try {
     const {parseModelId} = await import('../sources/model-id.js');
     const ref = parseModelId(id, {env});
