@@ -1,4 +1,5 @@
-"""PNG writing with text chunks (A1111-style `parameters`, our `mgen` JSON), atomically: temp file + rename."""
+"""PNG writing with text chunks (A1111-style `parameters`, our `mgen` JSON), atomically: temp file + rename.
+Files get the mode any new file gets under the process umask (0644 under 022), not mkstemp's private 0600."""
 
 from __future__ import annotations
 
@@ -23,6 +24,20 @@ def png_info(text: Mapping[str, str]):
     return info
 
 
+def _umask() -> int:
+    """The process umask, read without changing it where Linux shows it; else set and restored at once."""
+    try:
+        with open("/proc/self/status", encoding="ascii") as fh:
+            for line in fh:
+                if line.startswith("Umask:"):
+                    return int(line.split()[1], 8)
+    except (OSError, ValueError, IndexError):
+        pass
+    mask = os.umask(0o022)
+    os.umask(mask)
+    return mask
+
+
 def write_png(image, path: str | os.PathLike, text: Mapping[str, str] | None = None, durable: bool = True) -> Path:
     """Save `image` as PNG at `path`; readers never see a half-written file. `durable=False` skips the fsync, for
     files that are read back at once and deleted (serve's private folder), where a crash loses nothing."""
@@ -31,6 +46,7 @@ def write_png(image, path: str | os.PathLike, text: Mapping[str, str] | None = N
     fd, tmp = tempfile.mkstemp(prefix=f".{target.name}.", suffix=".tmp", dir=target.parent)
     try:
         with os.fdopen(fd, "wb") as fh:
+            os.fchmod(fh.fileno(), 0o666 & ~_umask())
             image.save(fh, format="PNG", pnginfo=png_info(text or {}))
             if durable:
                 fh.flush()

@@ -30,6 +30,8 @@ export interface ResolveOptions {
   /** The runtime's interpreter, for building builtin models. */
   python?: string;
   onProgress?: (text: string) => void;
+  /** One-line notices for stderr (the cache standing in for an unreachable Hub, waits on another pull). */
+  onNote?: (text: string) => void;
   /** Overrides detection (tests). */
   detect?: (path: string) => Promise<ModelReport>;
 }
@@ -67,7 +69,7 @@ async function resolveRemote(id: string, opts: ResolveOptions, detect: (path: st
   const {pull} = await import('../sources/pull.js');
   const {parseModelId} = await import('../sources/model-id.js');
   const env = opts.env ?? process.env;
-  const note = opts.onProgress ? (m: string) => opts.onProgress?.(m) : undefined;
+  const note = opts.onNote ?? (opts.onProgress ? (m: string) => opts.onProgress?.(m) : undefined);
   const ref = parseModelId(id, {env});
   opts.onProgress?.(`fetching ${id}`);
   const r = await pull(id, {env, note});

@@ -1,7 +1,7 @@
 // openSession: MODEL_ID (+ adapters) -> reports -> load plan -> a worker with the model loaded, ready to
 // generate. Used by `mgen generate` (one request, then close) and `mgen serve` (kept warm).
 import {randomInt} from 'node:crypto';
-import {readFileSync, statSync} from 'node:fs';
+import {existsSync, readFileSync, statSync} from 'node:fs';
 import {readPngInfo} from './png-metadata.js';
 import {basename, join} from 'node:path';
 import {GenerationError, InterruptedError, UsageError} from '../errors.js';
@@ -10,9 +10,13 @@ import {loraShortHash, sha256File} from './file-hash.js';
 import {modelSlug, resolveOutputPaths, writeImagesAtomically} from './output-paths.js';
 import {buildLoadPlan, type ModelRef, type PlanFlags} from './plan.js';
 import {RequestLoraResolver, type RequestLora, type ResolvedLora} from './request-loras.js';
+import {isBuiltinId} from './builtin.js';
 import {resolveModelForLoad, type ResolvedModel, type ResolveOptions} from './resolve-model.js';
 import {ensureRuntime, type RuntimeLocation} from './runtime/resolve.js';
 import {startWorker} from './worker/start-worker.js';
+import {validateRequest} from './validation.js';
+import {FAMILIES} from '../detect/families.js';
+import type {Family} from '../detect/types.js';
 import type {GenerateRequest, HelloResult, LoadPlan, LoadResult, WorkerHandle} from './worker/types.js';
 
 /** The plan flags a caller sets; the session adds the worker's hello and collects the notes. */
@@ -37,6 +41,13 @@ export interface SessionOptions extends CallerPlanFlags {
   resolve?: (id: string, opts: ResolveOptions) => Promise<ResolvedModel>;
   /** Aborting stops the worker and rejects with InterruptedError (Ctrl-C while loading). */
   signal?: AbortSignal;
+  /** Use the caches only (`--offline`; also HF_HUB_OFFLINE=1): nothing is fetched, by us or by the worker. */
+  offline?: boolean;
+  /**
+   * Checks the request against the model's family once the MODEL_ID has resolved, before the model loads (the CLI's
+   * request validation for models whose family was not known up front). Throwing stops the open.
+   */
+  validate?: (family: Family) => void;
   /** Decide the plan but do not load it (`serve --print-plan`): `load` is what the plan says, the worker holds no model. */
   planOnly?: boolean;
 }
@@ -93,7 +104,7 @@ export interface Session {
 
 export async function openSession(opts: SessionOptions): Promise<Session> {
   const t0 = performance.now();
-  const env = opts.env ?? process.env;
+  const env = opts.offline ? {...(opts.env ?? process.env), HF_HUB_OFFLINE: '1'} : (opts.env ?? process.env);
   const stage = opts.onStage ?? (() => {});
   const resolveFn = opts.resolve ?? resolveModelForLoad;
   const timings: Record<string, number> = {};
@@ -125,11 +136,13 @@ export async function openSession(opts: SessionOptions): Promise<Session> {
   try {
     if (opts.signal?.aborted) throw new InterruptedError('cancelled');
     const tr = performance.now();
-    const ropts: ResolveOptions = {env, python: runtime.python, onProgress: stage};
+    const ropts: ResolveOptions = {env, python: runtime.python, onProgress: stage, onNote: opts.onNote};
     const model = await resolveFn(opts.modelId, ropts);
     // Adapters and UNet/transformer-only files need a base pipeline: the one asked for, else the suggested one.
     const needsBase = model.report.kind !== 'checkpoint' || model.report.missing.length > 0;
     const baseId = opts.base ?? (needsBase ? model.baseId : null);
+    // The base the adapter implies: say which one before fetching it (and before any network error about it).
+    if (!opts.base && baseId && (await mustFetch(baseId, env))) opts.onNote?.(`fetching base ${baseId} for this ${adapterLabel(model.report)}`);
     const [base, loras, embeddings, controlnet, vae] = await Promise.all([
       baseId ? resolveFn(baseId, ropts) : null,
       Promise.all((opts.loras ?? []).map(async (l) => ({...refOf(await resolveFn(l.id, ropts)), scale: l.scale}))),
@@ -138,6 +151,7 @@ export async function openSession(opts: SessionOptions): Promise<Session> {
       opts.vae ? resolveFn(opts.vae, ropts) : null,
     ]);
     lap('resolve', tr);
+    opts.validate?.(base && model.report.family === 'unknown' ? base.report.family : model.report.family);
     // A builtin embedding given as the MODEL_ID carries its own token.
     const mainToken = model.builtin?.manifest.token;
     stage('starting the Python worker');
@@ -195,6 +209,29 @@ export interface AdapterIds {
   vae: string | null;
 }
 
+/** "FLUX.1 LoRA", "Stable Diffusion 1.x embedding": what needs the base, for the note naming it. */
+function adapterLabel(r: ResolvedModel['report']): string {
+  const kinds: Record<string, string> = {lora: 'LoRA', 'textual-inversion': 'embedding', controlnet: 'ControlNet', vae: 'VAE', checkpoint: 'partial checkpoint'};
+  const fam = r.family !== 'unknown' ? `${FAMILIES[r.family]?.label ?? r.family} ` : '';
+  return `${fam}${kinds[r.kind] ?? r.kind}`;
+}
+
+/** Whether resolving this MODEL_ID goes to the network: a remote id that is not in the cache yet. */
+async function mustFetch(id: string, env: NodeJS.ProcessEnv): Promise<boolean> {
+  if (isBuiltinId(id) || /^(\.{0,2}\/|~|\/)/.test(id) || existsSync(id)) return false;
+  // Offline nothing is fetched: the cache miss names the base itself.
+  if (['1', 'true', 'yes', 'on'].includes((env.HF_HUB_OFFLINE ?? '').toLowerCase())) return false;
+  try {
+    const {parseModelId} = await import('../sources/model-id.js');
+    const ref = parseModelId(id, {env});
+    if (ref.kind !== 'hf') return ref.kind === 'civitai' || ref.kind === 'url';
+    const {HfRepoCache, hubCacheDir} = await import('../sources/cache/hf-cache.js');
+    return !new HfRepoCache(hubCacheDir(env), ref.repo).resolveCommit(ref.revision ?? 'main');
+  } catch {
+    return false;
+  }
+}
+
 function refOf(m: ResolvedModel): ModelRef {
   return {path: m.path, report: m.report, id: m.id};
 }
@@ -239,11 +276,12 @@ class OpenSession implements Session {
     opts: {onProgress?: (step: number, steps: number) => void; signal?: AbortSignal; timeoutMs?: number} = {},
   ): Promise<GenerateOutput> {
     const t0 = performance.now();
+    // The same checks as the CLI's up-front ones and serve's (one validator), against the loaded model's family.
+    validateRequest(input, {family: this.ckpt.report.family});
     if (input.params && Object.keys(input.params).length) validateParamNames(await this.schema(), input.params);
     const d = this.ckpt.report.defaults ?? {width: 512, height: 512, steps: 30, guidance_scale: 7.5};
     const seed = input.seed ?? randomInt(0, 2 ** 32 - 1);
     const numImages = input.numImages ?? 1;
-    if (!Number.isInteger(numImages) || numImages < 1) throw new UsageError('--num-images must be a whole number >= 1');
     // Image-to-image / inpaint take their size from the input image unless asked otherwise.
     const fromImage = this.plan.task !== 'text-to-image' && input.image ? imageSize(input.image) : null;
     const width = input.width ?? (this.plan.task === 'text-to-image' ? d.width : null);

@@ -1,8 +1,15 @@
-// What `mgen generate` prints: the image paths one per line, or one JSON document with --json.
+// What `mgen generate` prints: where each image went, one absolute path a line (clickable in a terminal, and what
+// a script reads; the default folder is the current one), or one JSON document with --json.
 import type {GenerateOutput, Session} from '../backends/session.js';
+import {escapeControl} from '../render/escape-control.js';
+
+/** The human output, the same for a cold run and a run through a running serve. */
+export function imageLines(paths: string[]): string {
+  return paths.map((p) => escapeControl(p)).join('\n') + '\n';
+}
 
 export function renderGenerateResult(r: GenerateOutput, o: {json?: boolean; session: Session}): string {
-  if (!o.json) return r.images.map((im) => im.path).join('\n') + '\n';
+  if (!o.json) return imageLines(r.images.map((im) => im.path));
   const s = o.session;
   return (
     JSON.stringify(

@@ -1,4 +1,4 @@
-// Flags shared by the commands that load a model into the worker (generate, schema; serve later), and
+// Flags shared by the commands that load a model into the worker (generate, schema, serve), and
 // turning them into openSession options.
 import {Flags} from '@oclif/core';
 import {UsageError} from '../errors.js';
@@ -16,6 +16,7 @@ export const loadFlags = {
   'allow-pickle': Flags.boolean({description: 'load pickle checkpoints (with torch\'s weights-only loader)', helpGroup: 'RUNTIME'}),
   'trust-remote-code': Flags.boolean({description: 'allow a repository\'s custom Python code', helpGroup: 'RUNTIME'}),
   compile: Flags.boolean({description: 'torch.compile the denoiser (slow first image, faster after)', helpGroup: 'RUNTIME'}),
+  offline: Flags.boolean({description: 'use the cache only, for every MODEL_ID (also HF_HUB_OFFLINE=1)', helpGroup: 'MODEL'}),
 };
 
 const SCHEMES = new Set(['builtin', 'hf', 'huggingface', 'civitai', 'http', 'https', 'file', 'urn']);
@@ -59,6 +60,7 @@ export interface LoadFlagValues {
   'allow-pickle'?: boolean;
   'trust-remote-code'?: boolean;
   compile?: boolean;
+  offline?: boolean;
 }
 
 export function sessionOptionsFromFlags(modelId: string, f: LoadFlagValues): SessionOptions {
@@ -75,6 +77,7 @@ export function sessionOptionsFromFlags(modelId: string, f: LoadFlagValues): Ses
     allowPickle: Boolean(f['allow-pickle']),
     trustRemoteCode: Boolean(f['trust-remote-code']),
     compile: Boolean(f.compile),
+    ...(f.offline ? {offline: true} : {}),
   };
 }
 

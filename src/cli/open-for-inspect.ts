@@ -41,6 +41,7 @@ export async function openForInspect(arg: string | undefined, flags: InspectSour
   const {formatBytes} = await import('../sources/download/progress.js');
   const opened = await resolveModel(id, {
     ...flags,
+    note: (m) => process.stderr.write(`mgen: ${m}\n`),
     ...(ask ? {chooseCivitaiFile: (c) => ask(c.map((x) => ({name: `${x.name} (${formatBytes(x.sizeKB * 1024)})`, value: x})))} : {}),
   });
   return {tree: opened.tree, source: opened.source, ...(opened.civitai ? {civitai: opened.civitai} : {})};

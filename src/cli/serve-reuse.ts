@@ -10,17 +10,26 @@ export async function generateThroughServe(o: {
   json?: boolean;
 }): Promise<string | null> {
   const {generateWithRunningServe} = await import('../backends/server/reuse.js');
-  const {resolveOutputPaths} = await import('../backends/output-paths.js');
+  const {resolveOutputPaths, outputWriteError} = await import('../backends/output-paths.js');
   const {mgenHome} = await import('../backends/paths.js');
-  const r = await generateWithRunningServe({
-    home: mgenHome(),
-    load: o.load,
-    input: o.input,
-    token: process.env.MGEN_API_TOKEN,
-    targets: (seed, numImages) => resolveOutputPaths(o.input.out, {seed, numImages, model: o.modelId}),
-  });
+  let r;
+  try {
+    r = await generateWithRunningServe({
+      home: mgenHome(),
+      load: o.load,
+      input: o.input,
+      token: process.env.MGEN_API_TOKEN,
+      targets: (seed, numImages) => resolveOutputPaths(o.input.out, {seed, numImages, model: o.modelId}),
+    });
+  } catch (err) {
+    // Writing a returned image failed (full disk, ...): no half-written temp file stays, the message names the image.
+    const tmp = (err as {path?: string}).path;
+    const target = tmp?.replace(/\.\d+\.tmp$/, '');
+    if (tmp && target !== tmp) await (await import('node:fs/promises')).rm(tmp, {force: true});
+    throw outputWriteError(err, target ?? o.input.out ?? 'the output');
+  }
   if (!r) return null;
-  if (!o.json) return r.images.map((im) => im.path).join('\n') + '\n';
+  if (!o.json) return (await import('./generate-render.js')).imageLines(r.images.map((im) => im.path));
   const m = r.response.metadata;
   const t = r.response.timings;
   return (

@@ -55,6 +55,14 @@ export default class Generate extends BaseCommand {
     if (input.controlImage && !opts.controlnet) throw new UsageError('--control-image needs --controlnet MODEL_ID');
     if (opts.controlnet && !input.controlImage) throw new UsageError('--controlnet needs --control-image PATH');
 
+    // Everything that needs no model is checked now, before a serve is asked or a worker starts (exit 2 at once):
+    // the request against the family's rules when the family is known without the network, and the --out folder.
+    const {validateRequest, flagName} = await import('../backends/validation.js');
+    const {familyWithoutWorker} = await import('../backends/family-hint.js');
+    const family = (await familyWithoutWorker(modelId)) ?? (opts.base ? await familyWithoutWorker(opts.base) : null);
+    validateRequest(input, {family, name: flagName});
+    (await import('../backends/output-paths.js')).checkOutputTarget(input.out);
+
     // A running `mgen serve` of the same model takes the request (Ctrl-C drops the connection: it cancels the job).
     if (!flags['no-reuse']) {
       const {generateThroughServe} = await import('../cli/serve-reuse.js');
@@ -88,6 +96,8 @@ export default class Generate extends BaseCommand {
         mask: Boolean(input.mask),
         verbose: this.verbose,
         signal: ac.signal,
+        // A remote MODEL_ID's family is known once it resolves: checked then, before the model loads.
+        validate: (f) => validateRequest(input, {family: f, name: flagName}),
         onStage: (t) => stage.text(t),
         onNote: (t) => {
           stage.stop();

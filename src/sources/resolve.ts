@@ -12,6 +12,7 @@ import type {CivitaiReportInfo} from './civitai/metadata.js';
 import {hfConfig} from './hf/config.js';
 import {resolveHfRepo} from './hf/client.js';
 import {HfTree} from './hf/hf-tree.js';
+import {cachedRevisionNote, failFastWhenUnreachable} from './hub-unreachable.js';
 import {isOffline, offlineHfResult} from './hf/hf-pull.js';
 import type {HttpOptions} from './http.js';
 import {modelIdFromArgs, parseModelId, type ModelRef} from './model-id.js';
@@ -29,6 +30,8 @@ export interface ResolveOptions {
   offline?: boolean;
   env?: NodeJS.ProcessEnv;
   http?: HttpOptions;
+  /** One-line notices for stderr (the cache standing in for an unreachable Hub). */
+  note?: (msg: string) => void;
   /** Interactive CivitAI file choice (TTY); absent: exit 2 listing the choices. */
   chooseCivitaiFile?: (choices: CivitaiFile[]) => Promise<CivitaiFile>;
 }
@@ -65,12 +68,17 @@ export async function openRemoteTree(ref: ModelRef, opts: ResolveOptions = {}): 
         return {ref, tree, localPath: root, source: {type: 'huggingface', id: ref.repo, revision: r.commit, requested_revision: revision, ...(path ? {file: path} : {}), files: r.files.map((f) => ({path: f.path, size: f.size})), offline: true}};
       }
       const cfg = hfConfig({endpoint: opts.endpoint ?? ref.endpoint, token: opts.token, env, http: opts.http});
+      // Cached: a Hub that cannot be reached at all is not retried for seconds; the cache answers at once.
+      const cached = new HfRepoCache(hubCacheDir(env), ref.repo).resolveCommit(revision);
       let info;
       try {
-        info = await resolveHfRepo(cfg, ref.repo, revision);
+        info = await resolveHfRepo(cached ? {...cfg, http: failFastWhenUnreachable(cfg.http)} : cfg, ref.repo, revision);
       } catch (err) {
-        // Unreachable Hub, cached model: open the cached snapshot instead (as huggingface_hub falls back).
-        if (err instanceof NetworkError && new HfRepoCache(hubCacheDir(env), ref.repo).resolveCommit(revision)) return openRemoteTree(ref, {...opts, offline: true});
+        // Unreachable Hub, cached model: open the cached snapshot instead (as huggingface_hub falls back), and say so.
+        if (err instanceof NetworkError && cached) {
+          opts.note?.(cachedRevisionNote(cached));
+          return openRemoteTree(ref, {...opts, offline: true});
+        }
         throw err;
       }
       const tree = new HfTree(cfg, info, path);

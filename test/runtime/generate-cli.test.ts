@@ -1,13 +1,13 @@
 // `mgen generate` / `mgen schema` end to end: the built CLI, the real worker, real diffusers on CPU, tiny models.
 import {afterAll, beforeAll, describe, expect, it} from '@jest/globals';
-import {execFileSync} from 'node:child_process';
-import {readFileSync} from 'node:fs';
+import {execFileSync, spawn} from 'node:child_process';
+import {mkdirSync, readdirSync, readFileSync, statSync} from 'node:fs';
 import {mkdtemp, rm} from 'node:fs/promises';
 import {tmpdir} from 'node:os';
 import {join} from 'node:path';
 import {readPngInfo} from '../../src/backends/png-metadata.js';
 import {pixelDigest} from '../helpers/png.js';
-import {cli, testPython, tiny} from './support.js';
+import {cli, ROOT, testEnv, testPython, tiny} from './support.js';
 
 let out: string;
 const SMALL = ['--height', '64', '--steps', '3'];
@@ -138,5 +138,40 @@ describe('mgen schema', () => {
     expect(t.code).toBe(0);
     expect(t.stdout).toMatch(/^StableDiffusionPipeline: \d+ parameters\nparameter\s+type\s+default/);
     expect(t.stdout).toMatch(/\neta\s+number/);
+  }, 300_000);
+});
+
+describe('mgen generate: where the files go, and their mode', () => {
+  /** The built CLI under a given umask (a shell sets it, then execs node). */
+  function underUmask(mask: string, args: string[], cwd: string): Promise<{code: number | null; stdout: string; stderr: string}> {
+    return new Promise((res) => {
+      const quoted = [process.execPath, join(ROOT, 'bin', 'mgen'), ...args].map((a) => `'${a.replace(/'/g, `'\\''`)}'`).join(' ');
+      const child = spawn('/bin/sh', ['-c', `umask ${mask}; exec ${quoted}`], {cwd, env: testEnv(), stdio: ['ignore', 'pipe', 'pipe']});
+      let stdout = '';
+      let stderr = '';
+      child.stdout.on('data', (c: Buffer) => (stdout += c.toString()));
+      child.stderr.on('data', (c: Buffer) => (stderr += c.toString()));
+      child.on('close', (code) => res({code, stdout, stderr}));
+    });
+  }
+
+  it('honours the umask for the images the worker writes: 0644 under 022, 0600 under 077', async () => {
+    const args = ['generate', 'builtin:tiny-sd', '--prompt', 'x', ...SMALL64, '--seed', '3', '--no-reuse'];
+    const open = await underUmask('022', [...args, '--out', join(out, 'mode-022.png')], out);
+    expect(open.code).toBe(0);
+    expect(statSync(join(out, 'mode-022.png')).mode & 0o777).toBe(0o644);
+    const priv = await underUmask('077', [...args, '--out', join(out, 'mode-077.png')], out);
+    expect(priv.code).toBe(0);
+    expect(statSync(join(out, 'mode-077.png')).mode & 0o777).toBe(0o600);
+  }, 600_000);
+
+  it('--out onto an existing folder writes the default names inside it (like cp) and prints the absolute path', async () => {
+    const folder = join(out, 'into');
+    mkdirSync(folder);
+    const r = await cli(['generate', 'builtin:tiny-sd', '--prompt', 'x', ...SMALL64, '--seed', '8', '--out', 'into', '--no-reuse'], {cwd: out});
+    expect(r.code).toBe(0);
+    const line = r.stdout.trim();
+    expect(line).toMatch(new RegExp(`^${folder.replace(/[.*+?^${}()|[\]\\]/g, '\\$&')}/mgen-\\d{8}-\\d{6}-8-0\\.png$`));
+    expect(readdirSync(folder)).toEqual([line.slice(folder.length + 1)]);
   }, 300_000);
 });

@@ -13,7 +13,7 @@ import {nativeToOpenAI, openAIRequestSchema, openAIToNative, type OpenAIImagesRe
 import {JobQueue, isFinal, type Job} from './queue.js';
 import {A1111_SAMPLERS} from './samplers.js';
 import type {Caps, NativeRequest, NativeResponse} from './types.js';
-import {describeError, errorField, makeAjv} from './validation.js';
+import {describeError, errorField, makeAjv} from '../validation.js';
 
 export interface QueuedInput {
   request: NativeRequest;

@@ -63,12 +63,24 @@ function findCached(opts: CivitaiOptions, env: NodeJS.ProcessEnv): FileMeta | un
   return metas.sort((a, b) => (b.civitai!.versionId - a.civitai!.versionId))[0];
 }
 
+/** Offline means offline for CivitAI too: --offline, or HF_HUB_OFFLINE=1 (the one switch users know). */
+function offlineFor(opts: CivitaiOptions, env: NodeJS.ProcessEnv): boolean {
+  return Boolean(opts.offline) || ['1', 'true', 'yes', 'on'].includes((env.HF_HUB_OFFLINE ?? '').toLowerCase());
+}
+
+/** Offline: the cached file (MGEN_HOME/models sidecars) or exit 3 at once, saying how to get it. */
+function cachedOrFail(opts: CivitaiOptions, env: NodeJS.ProcessEnv): FileMeta {
+  const m = findCached(opts, env);
+  if (m) return m;
+  const id = `civitai:${opts.modelId ?? ''}${opts.versionId !== undefined ? '@' + opts.versionId : ''}`;
+  throw new NotFoundError(`${id} is not in the cache; run mgen pull ${id} while online`);
+}
+
 /** A tree over a CivitAI file: remote by Range, or the cached copy when offline (or already pulled). */
 export async function openCivitai(opts: CivitaiOptions): Promise<{tree: import('../../detect/types.js').ModelTree; source: ModelReport['source']; civitai?: CivitaiReportInfo}> {
   const env = opts.env ?? process.env;
-  if (opts.offline) {
-    const m = findCached(opts, env);
-    if (!m) throw new NotFoundError(`civitai:${opts.modelId ?? ''}${opts.versionId ? '@' + opts.versionId : ''}: not in the cache (offline)`, {hint: 'pull it first while online'});
+  if (offlineFor(opts, env)) {
+    const m = cachedOrFail(opts, env);
     const info = (m.civitai?.api as CivitaiReportInfo | undefined) ?? undefined;
     return {tree: await LocalTree.open(cachedFilePath(m, env)!), source: {type: 'civitai', id: m.id, revision: String(m.civitai!.versionId), file: m.file_name, size: m.size, sha256: m.sha256, ...(info ? {civitai: info} : {})}, ...(info ? {civitai: info} : {})};
   }
@@ -88,9 +100,8 @@ export interface CivitaiPullOptions extends CivitaiOptions {
 
 export async function pullCivitai(opts: CivitaiPullOptions): Promise<PullResult & {civitai?: CivitaiReportInfo}> {
   const env = opts.env ?? process.env;
-  if (opts.offline) {
-    const m = findCached(opts, env);
-    if (!m) throw new NotFoundError(`civitai:${opts.modelId ?? ''}${opts.versionId ? '@' + opts.versionId : ''}: not in the cache (offline)`, {hint: 'pull it first while online'});
+  if (offlineFor(opts, env)) {
+    const m = cachedOrFail(opts, env);
     return {id: m.id, source: 'civitai', revision: String(m.civitai!.versionId), path: cachedFilePath(m, env)!, files: [{path: m.file_name, size: m.size, downloaded: false}], bytes_downloaded: 0, bytes_total: m.size, dry_run: false};
   }
   const r = await resolveCivitaiFile(opts);

@@ -13,6 +13,7 @@ import {authHeaders, hfConfig} from './config.js';
 import {hfAuthHint, resolveHfRepo, resolveUrl, type HfFileInfo, type HfRepoInfo} from './client.js';
 import {HfTree} from './hf-tree.js';
 import type {HttpOptions} from '../http.js';
+import {cachedRevisionNote, failFastWhenUnreachable} from '../hub-unreachable.js';
 
 export interface PullFile {
   path: string;
@@ -137,12 +138,13 @@ export async function pullHf(opts: HfPullOptions): Promise<PullResult> {
   if (isOffline(opts.offline, env)) return offlineHfResult(opts.repo, revision, opts.path ?? opts.file, env);
   const cfg = hfConfig({endpoint: opts.endpoint, token: opts.token, env, http: opts.http});
   let info;
+  const cached = new HfRepoCache(hubCacheDir(env), opts.repo).resolveCommit(revision);
   try {
-    info = await resolveHfRepo(cfg, opts.repo, revision);
+    info = await resolveHfRepo(cached ? {...cfg, http: failFastWhenUnreachable(cfg.http)} : cfg, opts.repo, revision);
   } catch (err) {
-    // The Hub is unreachable but the cache has it: use the cache, as huggingface_hub does.
-    if (!(err instanceof NetworkError) || !new HfRepoCache(hubCacheDir(env), opts.repo).resolveCommit(revision) || opts.dryRun) throw err;
-    opts.note?.(`${cfg.endpoint} unreachable; using the cached ${opts.repo}@${revision}`);
+    // The Hub is unreachable but the cache has it: use the cache at once, as huggingface_hub does.
+    if (!(err instanceof NetworkError) || !cached || opts.dryRun) throw err;
+    opts.note?.(cachedRevisionNote(cached));
     return offlineHfResult(opts.repo, revision, opts.path ?? opts.file, env);
   }
   const tree = new HfTree(cfg, info);

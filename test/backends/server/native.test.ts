@@ -1,7 +1,7 @@
 import {describe, expect, it} from '@jest/globals';
 import {nativeRequestSchema, toSessionInput} from '../../../src/backends/server/native.js';
 import {decodeInlineImage} from '../../../src/backends/server/input-images.js';
-import {describeError, makeAjv} from '../../../src/backends/server/validation.js';
+import {describeError, makeAjv} from '../../../src/backends/validation.js';
 import {DEFAULT_CAPS} from '../../../src/backends/server/types.js';
 
 // The shape the runtime's schema verb gives: pydantic-style 2020-12 with $defs, anyOf-null and prefixItems.

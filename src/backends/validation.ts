@@ -1,0 +1,144 @@
+// The one request validator of `mgen generate` and `mgen serve`: the checks that need no loaded model (the
+// family's size multiple, frame counts, ranges), run before the worker starts on the CLI and on every request in
+// serve; and Ajv2020 for serve's route schemas (pipeline schemas use 2020-12 keywords) with messages naming the field.
+import {createRequire} from 'node:module';
+import type {Ajv2020} from 'ajv/dist/2020.js';
+import type {ErrorObject, ValidateFunction} from 'ajv';
+import {FAMILIES} from '../detect/families.js';
+import type {Family} from '../detect/types.js';
+import {UsageError} from '../errors.js';
+
+/** Ajv loads on first use (~0.2 s): `generate` validates with this module before it knows it needs no schema. */
+export function makeAjv(): Ajv2020 {
+  const {Ajv2020: Ajv} = createRequire(import.meta.url)('ajv/dist/2020.js') as typeof import('ajv/dist/2020.js');
+  return new Ajv({strict: false, allErrors: false, useDefaults: false, coerceTypes: false, removeAdditional: false});
+}
+
+/** The request field an Ajv error is about ("width", "params.eta", "loras[0].name"). */
+export function errorField(e: ErrorObject): string {
+  const parts = e.instancePath.split('/').filter(Boolean).map((p) => p.replace(/~1/g, '/').replace(/~0/g, '~'));
+  const p = e.params as {missingProperty?: string; additionalProperty?: string};
+  if (e.keyword === 'required' && p.missingProperty) parts.push(p.missingProperty);
+  if (e.keyword === 'additionalProperties' && p.additionalProperty) parts.push(p.additionalProperty);
+  let out = '';
+  for (const part of parts) out += /^\d+$/.test(part) ? `[${part}]` : out ? `.${part}` : part;
+  return out || '(body)';
+}
+
+/** One line naming the field: "width: must be multiple of 8", "foo: unknown field". */
+export function describeError(e: ErrorObject): string {
+  const field = errorField(e);
+  if (e.keyword === 'additionalProperties') return `${field}: unknown field`;
+  if (e.keyword === 'required') return `${field}: required`;
+  if (e.keyword === 'enum') return `${field}: must be one of ${JSON.stringify((e.params as {allowedValues: unknown[]}).allowedValues)}`;
+  return `${field}: ${e.message ?? 'invalid'}`;
+}
+
+export type {ValidateFunction};
+
+// -- generation requests ------------------------------------------------------------------------------
+
+/** What a request asks for, in the session's terms (GenerateInput); fields left out take the model's defaults. */
+export interface RequestValues {
+  width?: number | null;
+  height?: number | null;
+  steps?: number | null;
+  guidance?: number | null;
+  numImages?: number | null;
+  strength?: number | null;
+  seed?: number | null;
+  params?: Record<string, unknown>;
+}
+
+/** Upper bounds (serve's caps); the CLI has none. */
+export interface RequestLimits {
+  maxSize?: number;
+  maxSteps?: number;
+  maxImages?: number;
+}
+
+/** How a field is named to the user: serve names the request field, the CLI its flag. */
+export type FieldNamer = (field: string) => string;
+
+export const requestFieldName: FieldNamer = (field) => field;
+
+const FLAGS: Record<string, string> = {
+  width: '--width', height: '--height', steps: '--steps', guidance_scale: '--guidance', num_images: '--num-images',
+  strength: '--strength', seed: '--seed',
+};
+export const flagName: FieldNamer = (field) => FLAGS[field] ?? `--param ${field}`;
+
+/**
+ * Width and height must be multiples of this: the VAE's downscale times the denoiser's patch (8 for SD/SDXL latents,
+ * 16 for FLUX and SD3's 2x2 patches, 32 for SANA and LTX-Video). Stable Cascade resizes any size itself: 8.
+ */
+export function sizeMultiple(family: Family | null | undefined): number {
+  const f = family ? FAMILIES[family] : undefined;
+  if (!f || family === 'cascade') return 8;
+  return Math.max(8, f.vaeScale * f.patch);
+}
+
+/** Video families: frame counts must be k*n+1 (the VAE compresses time by k). */
+export function frameMultiple(family: Family | null | undefined): number | null {
+  if (!family || FAMILIES[family]?.frames === undefined) return null;
+  return family === 'ltxv' ? 8 : 4;
+}
+
+/** The valid values nearest to v on the grid offset + k*step (k >= 0, value >= min): one, or two when equidistant. */
+function nearest(v: number, step: number, offset: number, min: number): number[] {
+  const below = offset + Math.floor((v - offset) / step) * step;
+  const above = below + step;
+  const cands = [below, above].filter((c) => c >= min);
+  if (cands.length < 2) return cands.length ? cands : [Math.max(min, above)];
+  const d0 = v - below;
+  const d1 = above - v;
+  return d0 === d1 ? [below, above] : d0 < d1 ? [below] : [above];
+}
+
+function tryText(vals: number[]): string {
+  return `(try ${vals.join(' or ')})`;
+}
+
+/**
+ * Checks a request against the rules that need no loaded model. Throws a UsageError (exit 2; serve: HTTP 400 with
+ * `param`) whose one line names the field, the value and the nearest valid values.
+ */
+export function validateRequest(
+  r: RequestValues,
+  o: {family?: Family | null; limits?: RequestLimits; name?: FieldNamer} = {},
+): void {
+  const name = o.name ?? requestFieldName;
+  const fam = o.family && o.family !== 'unknown' ? o.family : null;
+  const forFam = fam ? ` for ${fam}` : '';
+  const fail = (field: string, text: string): never => {
+    throw new UsageError(`${name(field)} ${text}`, {field});
+  };
+  const lim = o.limits ?? {};
+  const m = sizeMultiple(fam);
+  for (const field of ['width', 'height'] as const) {
+    const v = r[field];
+    if (v == null) continue;
+    if (!Number.isInteger(v)) fail(field, `${v} must be a whole number of pixels`);
+    if (v < m) fail(field, `${v} is too small${forFam} (try ${m})`);
+    if (lim.maxSize !== undefined && v > lim.maxSize) fail(field, `${v} is above the limit of ${lim.maxSize} ${tryText([Math.floor(lim.maxSize / m) * m])}`);
+    if (v % m !== 0) fail(field, `${v} is not a multiple of ${m}${forFam} ${tryText(nearest(v, m, 0, m))}`);
+  }
+  if (r.steps != null) {
+    if (!Number.isInteger(r.steps) || r.steps < 1) fail('steps', `${r.steps} must be a whole number >= 1`);
+    if (lim.maxSteps !== undefined && r.steps > lim.maxSteps) fail('steps', `${r.steps} is above the limit of ${lim.maxSteps}`);
+  }
+  if (r.guidance != null && (!Number.isFinite(r.guidance) || r.guidance < 0 || r.guidance > 100)) fail('guidance_scale', `${r.guidance} must be between 0 and 100`);
+  if (r.numImages != null) {
+    if (!Number.isInteger(r.numImages) || r.numImages < 1) fail('num_images', `${r.numImages} must be a whole number >= 1`);
+    if (lim.maxImages !== undefined && r.numImages > lim.maxImages) fail('num_images', `${r.numImages} is above the limit of ${lim.maxImages}`);
+  }
+  if (r.strength != null && !(r.strength >= 0 && r.strength <= 1)) fail('strength', `${r.strength} must be between 0 and 1`);
+  if (r.seed != null && (!Number.isInteger(r.seed) || r.seed < 0)) fail('seed', `${r.seed} must be a whole number >= 0`);
+  const fm = frameMultiple(fam);
+  const frames = r.params?.num_frames;
+  if (fm !== null && frames !== undefined && frames !== null) {
+    const n = Number(frames);
+    if (typeof frames !== 'number' || !Number.isInteger(n) || n < 1) fail('num_frames', `${String(frames)} must be a whole number >= 1`);
+    if ((n - 1) % fm !== 0) fail('num_frames', `${n} must be ${fm}k+1 frames${forFam} ${tryText(nearest(n, fm, 1, 1))}`);
+  }
+}
