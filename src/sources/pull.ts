@@ -5,7 +5,7 @@ import type {CivitaiReportInfo} from './civitai/metadata.js';
 import type {DownloadOptions} from './download/fetch-file.js';
 import type {ProgressSink} from './download/progress.js';
 import {recordDetectionSummary, type DetectionSummary} from './cache/mgen-home.js';
-import {pullHf, type PullResult} from './hf/hf-pull.js';
+import {isOffline, pullHf, type PullResult} from './hf/hf-pull.js';
 import type {HttpOptions} from './http.js';
 import {modelIdFromArgs, parseModelId} from './model-id.js';
 
@@ -79,7 +79,7 @@ export async function pull(modelId: string | undefined, opts: PullOptions = {}):
     }
     case 'url': {
       const {pullUrl} = await import('./url.js');
-      const r = await pullUrl({url: ref.url, env, http: opts.http, offline: opts.offline, dryRun: opts.dryRun, signal: opts.signal, progress: opts.progress, download: opts.download, note: opts.note});
+      const r = await pullUrl({url: ref.url, env, http: opts.http, offline: isOffline(opts.offline, env), dryRun: opts.dryRun, signal: opts.signal, progress: opts.progress, download: opts.download, note: opts.note});
       await storeSummary(r, opts, env);
       return r;
     }

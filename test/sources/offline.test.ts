@@ -71,6 +71,17 @@ describe('HF_HUB_OFFLINE=1 covers CivitAI ids', () => {
   });
 });
 
+describe('HF_HUB_OFFLINE=1 covers plain URLs', () => {
+  it('not cached: exit 3 at once from pull and resolve, no connection attempted', async () => {
+    const url = `http://127.0.0.1:${closedPort}/model.safetensors`;
+    const offline = {...env, HF_HUB_OFFLINE: '1'};
+    const err = await pull(url, {env: offline}).catch((e: unknown) => e);
+    expect(err).toBeInstanceOf(NotFoundError);
+    expect((err as NotFoundError).message).toBe(`${url}: not in the cache (offline)`);
+    await expect(resolveModel(url, {env: offline})).rejects.toBeInstanceOf(NotFoundError);
+  });
+});
+
 describe('an unreachable Hub (connection refused) with the revision cached', () => {
   it('pull: one attempt, no retries, then the cached revision, with a note saying so', async () => {
     await pullHf({repo: 'org/single', endpoint: hub.url, env});
