@@ -34,7 +34,8 @@ export async function openForInspect(arg: string | undefined, flags: InspectSour
   }
   // A local path needs none of the network modules (start-up time: inspect answers in a few hundred ms).
   const local = id.trim().replace(/^~(?=$|\/)/, homedir());
-  if (existsSync(local)) return {tree: await LocalTree.open(local), source: {type: 'local', id: resolve(local)}};
+  // The user's own file: a message about a file that is not what its name says may quote its first bytes.
+  if (existsSync(local)) return {tree: await LocalTree.open(local, {quoteContent: true}), source: {type: 'local', id: resolve(local)}};
   const {resolveModel} = await import('../sources/resolve.js');
   const {asker} = await import('../sources/ask.js');
   const ask = asker<import('../sources/civitai/client.js').CivitaiFile>('Several files fit: which one?');

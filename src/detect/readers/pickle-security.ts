@@ -1,6 +1,7 @@
 // Grading of the globals a pickle references, the way picklescan does: an allow-list of what plain
 // PyTorch/numpy checkpoints need, a list of known-dangerous callables, and everything else "unknown".
 import type {SecurityFinding} from '../types.js';
+import {own} from '../own.js';
 
 const TORCH_DTYPES = new Set([
   'float16', 'half', 'float32', 'float', 'float64', 'double', 'bfloat16', 'int64', 'long', 'int32', 'int', 'int16', 'short',
@@ -79,10 +80,10 @@ const DTYPE_NAMES: Record<string, string> = {
 
 /** dtype of a torch storage class name (`FloatStorage` -> F32). */
 export function storageDtype(name: string): string | undefined {
-  return STORAGE_DTYPES[name];
+  return own(STORAGE_DTYPES, name);
 }
 
 /** dtype of a torch dtype attribute name (`float16` -> F16). */
 export function torchDtype(name: string): string | undefined {
-  return DTYPE_NAMES[name];
+  return own(DTYPE_NAMES, name);
 }

@@ -7,6 +7,7 @@ import {InvalidModelError} from '../../errors.js';
 import {interpretPickle, PickleTruncatedError, type PValue, type PickleResult} from './pickle-vm.js';
 import {securityFindings, storageDtype, torchDtype} from './pickle-security.js';
 import {listZip, readZipEntry} from './zip.js';
+import {own, record} from '../own.js';
 
 /** Pickles (data.pkl, or the pickles of a legacy/plain file) larger than this are refused. */
 export const MAX_PICKLE_BYTES = 64 * 1024 * 1024;
@@ -158,7 +159,7 @@ export function asTensor(v: PValue, depth = 0): {dtype: string; shape: number[]}
     const dt = st[2];
     let dtype = 'unknown';
     if (isObj(dt ?? null, 'call') && typeof (dt as {args: PValue[]}).args[0] === 'string') {
-      dtype = NUMPY_DTYPES[((dt as {args: PValue[]}).args[0] as string)] ?? 'unknown';
+      dtype = own(NUMPY_DTYPES, (dt as {args: PValue[]}).args[0] as string) ?? 'unknown';
     }
     return shape ? {dtype, shape} : undefined;
   }
@@ -229,7 +230,7 @@ function scalarString(v: PValue): string | undefined {
 
 /** FileFacts of a pickle's root value: wrapper stripped, top-level scalars as metadata. */
 export function toFacts(path: string, size: number, root: PValue, format: 'pickle'): FileFacts {
-  const metadata: Record<string, string> = {};
+  const metadata = record<string>();
   const warnings: string[] = [];
   const entries = dictEntries(root);
   let tensorRoot: PValue = root;

@@ -3,6 +3,8 @@
 // and validates everything a hostile or damaged file can get wrong, each with a named reason.
 import type {ByteSource, FileFacts, TensorInfo} from '../types.js';
 import {InvalidModelError} from '../../errors.js';
+import {own, record} from '../own.js';
+import {MAX_HEADER_DEPTH, MAX_HEADER_VALUES, MAX_TENSOR_NAME_BYTES, MAX_TENSORS} from './limits.js';
 
 /** Bytes per element for the dtypes safetensors defines (sub-byte types as fractions). */
 export const SAFETENSORS_DTYPE_BITS: Record<string, number> = {
@@ -58,6 +60,9 @@ export async function readSafetensorsHeader(src: ByteSource, opts: SafetensorsRe
 export function parseSafetensorsHeader(headerBytes: Uint8Array, fileSize: number, opts: {path: string; strict?: boolean}): FileFacts {
   const name = opts.path;
   const fail: Fail = failFor(name);
+  // Counted on the bytes before anything is decoded or parsed, so a hostile header is refused in milliseconds.
+  const shape = scanHeaderShape(headerBytes);
+  if (shape.problem) fail(shape.problem);
   let text = '';
   try {
     text = new TextDecoder('utf-8', {fatal: true}).decode(headerBytes);
@@ -73,7 +78,7 @@ export function parseSafetensorsHeader(headerBytes: Uint8Array, fileSize: number
   }
   if (parsed === null || typeof parsed !== 'object' || Array.isArray(parsed)) fail('header is not a JSON object');
   const header = parsed as Record<string, unknown>;
-  const metadata: Record<string, string> = {};
+  const metadata = record<string>();
   const tensors: TensorInfo[] = [];
   const spans: Array<{name: string; begin: number; end: number}> = [];
   for (const [key, value] of Object.entries(header)) {
@@ -92,7 +97,7 @@ export function parseSafetensorsHeader(headerBytes: Uint8Array, fileSize: number
     if (typeof dtype !== 'string' || !Array.isArray(shape) || !Array.isArray(offsets)) {
       fail(`${where} is not an object with dtype, shape and data_offsets`);
     }
-    const bits = SAFETENSORS_DTYPE_BITS[dtype as string];
+    const bits = own(SAFETENSORS_DTYPE_BITS, dtype as string);
     if (bits === undefined) fail(`${where} has unknown dtype "${clip(String(dtype))}"`);
     const dims = shape as unknown[];
     if (dims.length > 64) fail(`${where} has ${dims.length} dimensions`);
@@ -146,4 +151,53 @@ function failFor(name: string): Fail {
 
 function clip(s: string, max = 80): string {
   return s.length > max ? `${s.slice(0, max)}...` : s;
+}
+
+/**
+ * One pass over the header bytes without parsing: counts top-level members (tensors), measures their names, counts
+ * values and nesting, and stops at the first limit passed. Jumps string to string with indexOf, so even a 100 MB
+ * header costs milliseconds; malformed JSON is left for JSON.parse to name.
+ */
+export function scanHeaderShape(b: Uint8Array): {members: number; problem?: string} {
+  let depth = 0;
+  let members = 0;
+  let values = 0;
+  let expectKey = false;
+  let i = 0;
+  const n = b.length;
+  while (i < n) {
+    const c = b[i]!;
+    if (c === 0x22 /* " */) {
+      // Find the closing quote: one not preceded by an odd run of backslashes.
+      let j = i + 1;
+      for (;;) {
+        j = b.indexOf(0x22, j);
+        if (j < 0) return {members};
+        let k = j - 1;
+        while (k > i && b[k] === 0x5c) k--;
+        if ((j - 1 - k) % 2 === 0) break;
+        j++;
+      }
+      if (depth === 1 && expectKey) {
+        members++;
+        if (members > MAX_TENSORS + 1) return {members, problem: `more than ${MAX_TENSORS} tensors`};
+        if (j - i - 1 > MAX_TENSOR_NAME_BYTES) return {members, problem: `a tensor name of ${j - i - 1} bytes (more than ${MAX_TENSOR_NAME_BYTES})`};
+        expectKey = false;
+      }
+      i = j + 1;
+      continue;
+    }
+    if (c === 0x7b /* { */ || c === 0x5b /* [ */) {
+      depth++;
+      if (depth > MAX_HEADER_DEPTH) return {members, problem: `nested more than ${MAX_HEADER_DEPTH} levels deep`};
+      if (depth === 1) expectKey = true;
+    } else if (c === 0x7d /* } */ || c === 0x5d /* ] */) {
+      depth--;
+    } else if (c === 0x2c /* , */) {
+      if (++values > MAX_HEADER_VALUES) return {members, problem: `more than ${MAX_HEADER_VALUES} values`};
+      if (depth === 1) expectKey = true;
+    }
+    i++;
+  }
+  return {members};
 }
