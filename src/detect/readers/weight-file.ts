@@ -85,10 +85,12 @@ function formatFromName(path: string): FileFormat {
  */
 function looksLikeSafetensors(prefix: Uint8Array, size: number): boolean {
   if (size < 9 || prefix.length < 9) return true; // too short to tell: the reader says why it is invalid
-  if (foreignKind(prefix)) return false;
   let i = 8;
   while (i < prefix.length && (prefix[i] === 0x20 || prefix[i] === 0x0a || prefix[i] === 0x0d || prefix[i] === 0x09)) i++;
-  return i >= prefix.length || prefix[i] === 0x7b;
+  const jsonAt8 = i >= prefix.length || prefix[i] === 0x7b;
+  const n = new DataView(prefix.buffer, prefix.byteOffset, prefix.byteLength).getBigUint64(0, true);
+  if (jsonAt8 && n < BigInt(size)) return true;
+  return jsonAt8 && !foreignKind(prefix);
 }
 
 /** Names a format recognizable by its first bytes: what a wrong download or a renamed file usually is. */
