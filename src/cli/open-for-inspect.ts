@@ -28,8 +28,9 @@ export async function openForInspect(arg: string | undefined, flags: InspectSour
   const id = modelIdFromArgs(arg, env);
   if (id.trim().startsWith('builtin:')) {
     const {resolveBuiltin} = await import('../backends/builtin.js');
-    // Provisions the runtime only when the model has not been built yet.
-    const b = await resolveBuiltin(id.trim(), {env, onProgress: (m) => process.stderr.isTTY && process.stderr.write(`${m}\n`)});
+    // Provisions the runtime only when the model has not been built yet. Stage lines go to stderr on a TTY or not (a
+    // silent 10 s first build looks like a hang); pip's per-package lines only on a TTY.
+    const b = await resolveBuiltin(id.trim(), {env, onProgress: (m) => (process.stderr.isTTY || !m.startsWith('pip: ')) && process.stderr.write(`${m}\n`)});
     return {tree: await LocalTree.open(b.path), source: {type: 'builtin', id: id.trim()}};
   }
   // A local path needs none of the network modules (start-up time: inspect answers in a few hundred ms).

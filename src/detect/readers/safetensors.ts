@@ -39,10 +39,11 @@ export async function readSafetensorsHeader(src: ByteSource, opts: SafetensorsRe
   if (first.length < 8) fail('could not read the 8-byte header length');
   const view = new DataView(first.buffer, first.byteOffset, first.byteLength);
   const n64 = view.getBigUint64(0, true);
-  if (n64 > BigInt(MAX_HEADER_BYTES)) fail(`header length ${n64} exceeds the ${MAX_HEADER_BYTES}-byte limit`);
+  // The length itself is not printed: for a file that is not safetensors it is 8 bytes of its content.
+  if (n64 > BigInt(MAX_HEADER_BYTES)) fail(`the header length in its first 8 bytes is over the ${MAX_HEADER_BYTES}-byte limit (not a safetensors file?)`);
   const n = Number(n64);
   if (n < 2) fail(`header length ${n} is too small for a JSON object`);
-  if (8 + n > size) fail(`header length ${n} goes beyond the file size (${size} bytes)`);
+  if (8 + n > size) fail(`the header length in its first 8 bytes goes beyond the file size (${size} bytes): truncated, or not a safetensors file`);
   let headerBytes: Uint8Array;
   if (first.length >= 8 + n) {
     headerBytes = first.subarray(8, 8 + n);
