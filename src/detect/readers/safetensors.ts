@@ -91,6 +91,7 @@ export function parseSafetensorsHeader(headerBytes: Uint8Array, fileSize: number
       }
       continue;
     }
+    if (tensors.length >= MAX_TENSORS) fail(`more than ${MAX_TENSORS} tensors`);
     const where = `tensor "${clip(key)}"`;
     if (value === null || typeof value !== 'object' || Array.isArray(value)) fail(`${where} is not an object with dtype, shape and data_offsets`);
     const entry = value as Record<string, unknown>;
