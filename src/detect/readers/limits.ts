@@ -11,3 +11,7 @@ export const MAX_TENSOR_NAME_BYTES = 1024;
 export const MAX_HEADER_VALUES = MAX_TENSORS * 16;
 /** Nesting of a safetensors header: root { tensor { shape [ ] } } is 3 deep. */
 export const MAX_HEADER_DEPTH = 8;
+/** Entries in a safetensors `__metadata__` (kohya LoRAs have ~60). */
+export const MAX_METADATA_ENTRIES = 10_000;
+/** Characters of one metadata value kept in the facts (longer values, such as embedded thumbnails, are cut). */
+export const MAX_METADATA_VALUE_CHARS = 64 * 1024;

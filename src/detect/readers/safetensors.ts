@@ -1,10 +1,13 @@
 // safetensors header reader: 8-byte little-endian header length, a JSON header, then the data.
 // Reads at most twice (a first read sized to hold most headers, then the rest if the header is longer)
 // and validates everything a hostile or damaged file can get wrong, each with a named reason.
+import {existsSync} from 'node:fs';
+import {fileURLToPath} from 'node:url';
+import {Worker} from 'node:worker_threads';
 import type {ByteSource, FileFacts, TensorInfo} from '../types.js';
 import {InvalidModelError} from '../../errors.js';
 import {own, record} from '../own.js';
-import {MAX_HEADER_DEPTH, MAX_HEADER_VALUES, MAX_TENSOR_NAME_BYTES, MAX_TENSORS} from './limits.js';
+import {MAX_HEADER_DEPTH, MAX_HEADER_VALUES, MAX_METADATA_ENTRIES, MAX_METADATA_VALUE_CHARS, MAX_TENSOR_NAME_BYTES, MAX_TENSORS} from './limits.js';
 
 /** Bytes per element for the dtypes safetensors defines (sub-byte types as fractions). */
 export const SAFETENSORS_DTYPE_BITS: Record<string, number> = {
@@ -20,6 +23,9 @@ export const FIRST_READ_BYTES = 1024 * 1024;
 /** Headers longer than this are refused (the reference implementation uses the same order of magnitude). */
 export const MAX_HEADER_BYTES = 100 * 1024 * 1024;
 
+/** Headers longer than this are parsed in a worker thread (real headers are a few hundred KB). */
+export const OFF_THREAD_HEADER_BYTES = 4 * 1024 * 1024;
+
 export interface SafetensorsReadOptions {
   /** Path to report in FileFacts (defaults to the source name). */
   path?: string;
@@ -27,6 +33,8 @@ export interface SafetensorsReadOptions {
   prefix?: Uint8Array;
   /** Treat a data section shorter than the header promises as an error instead of a warning. */
   strict?: boolean;
+  /** Headers longer than this many bytes are parsed in a worker thread (default OFF_THREAD_HEADER_BYTES). */
+  offThreadBytes?: number;
 }
 
 export async function readSafetensorsHeader(src: ByteSource, opts: SafetensorsReadOptions = {}): Promise<FileFacts> {
@@ -45,8 +53,15 @@ export async function readSafetensorsHeader(src: ByteSource, opts: SafetensorsRe
   if (n < 2) fail(`header length ${n} is too small for a JSON object`);
   if (8 + n > size) fail(`the header length in its first 8 bytes goes beyond the file size (${size} bytes): truncated, or not a safetensors file`);
   let headerBytes: Uint8Array;
+  const offThread = n > (opts.offThreadBytes ?? OFF_THREAD_HEADER_BYTES);
+  let ours = false;
   if (first.length >= 8 + n) {
     headerBytes = first.subarray(8, 8 + n);
+  } else if (offThread) {
+    // One read into a buffer of its own, handed to the worker without a copy on this thread.
+    headerBytes = await src.read(8, n);
+    if (headerBytes.length !== n) fail('file ended while reading the header');
+    ours = true;
   } else {
     const rest = await src.read(first.length, 8 + n - first.length);
     if (rest.length !== 8 + n - first.length) fail('file ended while reading the header');
@@ -54,7 +69,90 @@ export async function readSafetensorsHeader(src: ByteSource, opts: SafetensorsRe
     headerBytes.set(first.subarray(8), 0);
     headerBytes.set(rest, first.length - 8);
   }
+  if (offThread) {
+    const off = await parseOffThread(headerBytes, size, {path: name, strict: opts.strict}, ours);
+    if (off) return off;
+  }
   return parseSafetensorsHeader(headerBytes, size, {...opts, path: name});
+}
+
+const WORKER_URL = new URL('./safetensors-worker.js', import.meta.url);
+/** How many headers were parsed in a worker thread (tests, MGEN_STATS). */
+export const offThreadStats = {parses: 0};
+
+/**
+ * Runs parseSafetensorsHeader in a worker thread; undefined when the compiled worker is not there (tests run the
+ * TypeScript sources), and the caller parses in place.
+ */
+async function parseOffThread(bytes: Uint8Array, fileSize: number, opts: {path: string; strict?: boolean}, ours: boolean): Promise<FileFacts | undefined> {
+  if (WORKER_URL.protocol !== 'file:' || !existsSync(fileURLToPath(WORKER_URL))) return undefined;
+  // The bytes are moved, not copied, into the worker when they fill a buffer of their own that nobody else holds.
+  offThreadStats.parses++;
+  const whole = ours && bytes.byteOffset === 0 && bytes.byteLength === bytes.buffer.byteLength && bytes.buffer instanceof ArrayBuffer;
+  const own = whole ? bytes : Uint8Array.from(bytes);
+  const reply = await new Promise<{ok: boolean; facts?: PackedFacts; invalid?: boolean; message?: string}>((resolve, reject) => {
+    const worker = new Worker(WORKER_URL, {workerData: {bytes: own, fileSize, ...opts}, transferList: [own.buffer as ArrayBuffer]});
+    worker.once('message', (m) => {
+      resolve(m as {ok: boolean});
+      void worker.terminate();
+    });
+    worker.once('error', reject);
+    worker.once('exit', (code) => reject(new Error(`safetensors header worker exited with code ${code}`)));
+  });
+  if (!reply.ok) {
+    if (reply.invalid) throw new InvalidModelError(reply.message ?? `${opts.path}: invalid safetensors file`);
+    throw new Error(reply.message);
+  }
+  return unpackFacts(reply.facts!);
+}
+
+/** FileFacts with the tensor list in a few flat buffers: cloning 100k small objects would block the receiver. */
+export interface PackedFacts extends Omit<FileFacts, 'tensors'> {
+  /** Every name, concatenated; nameEnds are string (UTF-16) offsets, so names come back as cheap slices. */
+  names: string;
+  nameEnds: Uint32Array;
+  dtypes: string[];
+  dtypeIndex: Uint16Array;
+  ranks: Uint8Array;
+  dims: Float64Array;
+}
+
+export function packFacts(facts: FileFacts): {packed: PackedFacts; transfer: ArrayBuffer[]} {
+  const {tensors, ...rest} = facts;
+  const names = tensors.map((t) => t.name).join('');
+  const nameEnds = new Uint32Array(tensors.length);
+  const dtypes: string[] = [];
+  const dtypeIndex = new Uint16Array(tensors.length);
+  const ranks = new Uint8Array(tensors.length);
+  const dims = new Float64Array(tensors.reduce((s, t) => s + t.shape.length, 0));
+  let at = 0;
+  let d = 0;
+  tensors.forEach((t, i) => {
+    at += t.name.length;
+    nameEnds[i] = at;
+    let k = dtypes.indexOf(t.dtype);
+    if (k < 0) k = dtypes.push(t.dtype) - 1;
+    dtypeIndex[i] = k;
+    ranks[i] = t.shape.length;
+    for (const x of t.shape) dims[d++] = x;
+  });
+  const packed: PackedFacts = {...rest, metadata: {...rest.metadata}, names, nameEnds, dtypes, dtypeIndex, ranks, dims};
+  return {packed, transfer: [nameEnds.buffer, dtypeIndex.buffer, ranks.buffer, dims.buffer] as ArrayBuffer[]};
+}
+
+export function unpackFacts(p: PackedFacts): FileFacts {
+  const {names, nameEnds, dtypes, dtypeIndex, ranks, dims, ...rest} = p;
+  const tensors: TensorInfo[] = new Array(nameEnds.length);
+  let start = 0;
+  let d = 0;
+  for (let i = 0; i < nameEnds.length; i++) {
+    const shape = Array.from(dims.subarray(d, d + ranks[i]!));
+    d += ranks[i]!;
+    tensors[i] = {name: names.slice(start, nameEnds[i]!), dtype: dtypes[dtypeIndex[i]!]!, shape};
+    start = nameEnds[i]!;
+  }
+  // Structured cloning gives plain objects back: keys from the file go into a prototype-free record again.
+  return {...rest, metadata: Object.assign(record<string>(), rest.metadata), tensors};
 }
 
 /** Validates and interprets header bytes (without the length prefix) of a file of `fileSize` bytes. */
@@ -85,9 +183,11 @@ export function parseSafetensorsHeader(headerBytes: Uint8Array, fileSize: number
   for (const [key, value] of Object.entries(header)) {
     if (key === '__metadata__') {
       if (value === null || typeof value !== 'object' || Array.isArray(value)) fail('__metadata__ is not an object of strings');
-      for (const [mk, mv] of Object.entries(value as Record<string, unknown>)) {
+      const entries = Object.entries(value as Record<string, unknown>);
+      if (entries.length > MAX_METADATA_ENTRIES) fail(`__metadata__ has more than ${MAX_METADATA_ENTRIES} entries`);
+      for (const [mk, mv] of entries) {
         if (typeof mv !== 'string') fail(`__metadata__ value for "${clip(mk)}" is not a string`);
-        metadata[mk] = mv as string;
+        metadata[mk] = mv.length > MAX_METADATA_VALUE_CHARS ? `${mv.slice(0, MAX_METADATA_VALUE_CHARS)}...` : mv;
       }
       continue;
     }
