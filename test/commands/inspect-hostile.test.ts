@@ -104,6 +104,15 @@ describe('hostile and broken files exit 6 with one line', () => {
     await writeFile(path, '<!doctype html><html>');
     expect(mgen(['inspect', path]).stderr).toMatch(/fake\.safetensors is an HTML page, not a safetensors file/);
   });
+
+  test('generate on the same local file gives the same message, before any model is loaded', async () => {
+    const path = join(tmp.dir, 'fake2.safetensors');
+    await writeFile(path, 'hello world\n');
+    // /bin/true stands in for the interpreter: the file is refused while the worker would still be starting.
+    const r = mgen(['generate', path, '-p', 'x'], {MGEN_PYTHON: '/bin/true', MGEN_HOME: join(tmp.dir, 'gen-home')});
+    expect(r.code).toBe(6);
+    expect(r.stderr).toMatch(/fake2\.safetensors is not a safetensors file \(it starts with "hello wo"\)/);
+  });
 });
 
 describe('each line is true on its own', () => {

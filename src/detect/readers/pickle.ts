@@ -8,6 +8,7 @@ import {interpretPickle, PickleTruncatedError, type PValue, type PickleResult} f
 import {securityFindings, storageDtype, torchDtype} from './pickle-security.js';
 import {listZip, readZipEntry} from './zip.js';
 import {own, record} from '../own.js';
+import {MAX_TENSORS} from './limits.js';
 
 /** Pickles (data.pkl, or the pickles of a legacy/plain file) larger than this are refused. */
 export const MAX_PICKLE_BYTES = 64 * 1024 * 1024;
@@ -195,7 +196,7 @@ export function flattenTensors(v: PValue, prefix = ''): {tensors: TensorInfo[]; 
   let truncated = false;
   const onPath = new Set<object>();
   const walk = (x: PValue, name: string, depth: number): void => {
-    if (++visits > MAX_FLATTEN_VISITS || depth > MAX_DEPTH) {
+    if (++visits > MAX_FLATTEN_VISITS || depth > MAX_DEPTH || tensors.length >= MAX_TENSORS) {
       truncated = true;
       return;
     }
