@@ -178,4 +178,12 @@ describe('empty, truncated and foreign files named .safetensors', () => {
     expect(err.message).toContain(`is ${kind}`);
     expect(err.message).toMatch(/not a safetensors file$/);
   });
+
+  test.each([['model.ckpt', 'PyTorch checkpoint'], ['model.gguf', 'GGUF']])('an HTML page saved as %s is named too', async (file, what) => {
+    const path = join(tmp.dir, file);
+    await writeFile(path, '<!DOCTYPE html><html><body>Access denied</body></html>');
+    const err = await failure(detectLocal(path));
+    expect(err).toBeInstanceOf(InvalidModelError);
+    expect(err.message).toBe(`${file} is an HTML page, not a ${what} file`);
+  });
 });

@@ -55,6 +55,11 @@ export async function readWeightFile(src: ByteSource, path: string, opts: Weight
   }
   const prefix = await src.read(0, Math.min(size, FIRST_READ_BYTES));
   const fmt = sniffFormat(prefix, path, size);
+  // Chosen by the extension alone: an HTML error page or an LFS pointer saved under a weight file's name says so.
+  if ((fmt === 'pickle' || fmt === 'gguf') && sniffFormat(prefix, '', size) === 'unknown') {
+    const kind = foreignKind(prefix);
+    if (kind) throw new InvalidModelError(`${path} is ${kind}, not a ${fmt === 'gguf' ? 'GGUF' : 'PyTorch checkpoint'} file`);
+  }
   switch (fmt) {
     case 'safetensors':
       if (!looksLikeSafetensors(prefix, size)) throw notSafetensors(path, prefix, opts);
