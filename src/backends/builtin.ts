@@ -97,7 +97,7 @@ export async function resolveBuiltin(
     const again = await readManifest(dir);
     if (again) return toModel(dir, name, again);
     const python = opts.python ?? (await ensureRuntime({env, onProgress: opts.onProgress})).python;
-    opts.onProgress?.(`building ${BUILTIN_PREFIX}${name}`);
+    opts.onProgress?.(`building the tiny model ${BUILTIN_PREFIX}${name} (once, ~10 s)`);
     const tmp = `${dir}.tmp-${process.pid}-${Date.now()}`;
     await rm(tmp, {recursive: true, force: true});
     try {

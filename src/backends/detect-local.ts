@@ -2,6 +2,7 @@
 import {detectLocal} from '../detect/index.js';
 import type {ModelReport} from '../detect/types.js';
 
-export async function detectLocalModel(path: string): Promise<ModelReport> {
-  return detectLocal(path);
+/** `quoteContent`: only for the CLI on a user's own files (serve's messages never quote file content). */
+export async function detectLocalModel(path: string, opts: {quoteContent?: boolean} = {}): Promise<ModelReport> {
+  return detectLocal(path, opts);
 }

@@ -28,13 +28,15 @@ export async function openForInspect(arg: string | undefined, flags: InspectSour
   const id = modelIdFromArgs(arg, env);
   if (id.trim().startsWith('builtin:')) {
     const {resolveBuiltin} = await import('../backends/builtin.js');
-    // Provisions the runtime only when the model has not been built yet.
-    const b = await resolveBuiltin(id.trim(), {env, onProgress: (m) => process.stderr.isTTY && process.stderr.write(`${m}\n`)});
+    // Provisions the runtime only when the model has not been built yet. Stage lines go to stderr on a TTY or not (a
+    // silent 10 s first build looks like a hang); pip's per-package lines only on a TTY.
+    const b = await resolveBuiltin(id.trim(), {env, onProgress: (m) => (process.stderr.isTTY || !m.startsWith('pip: ')) && process.stderr.write(`${m}\n`)});
     return {tree: await LocalTree.open(b.path), source: {type: 'builtin', id: id.trim()}};
   }
   // A local path needs none of the network modules (start-up time: inspect answers in a few hundred ms).
   const local = id.trim().replace(/^~(?=$|\/)/, homedir());
-  if (existsSync(local)) return {tree: await LocalTree.open(local), source: {type: 'local', id: resolve(local)}};
+  // The user's own file: a message about a file that is not what its name says may quote its first bytes.
+  if (existsSync(local)) return {tree: await LocalTree.open(local, {quoteContent: true}), source: {type: 'local', id: resolve(local)}};
   const {resolveModel} = await import('../sources/resolve.js');
   const {asker} = await import('../sources/ask.js');
   const ask = asker<import('../sources/civitai/client.js').CivitaiFile>('Several files fit: which one?');

@@ -90,8 +90,13 @@ export default class Generate extends BaseCommand {
     const stage = await startStage(`preparing ${modelId}`);
     let session: Awaited<ReturnType<typeof openSession>> | undefined;
     try {
+      // The user's own local file at the CLI: a message about a file that is not what its name says may quote
+      // its first bytes (serve never does).
+      const {resolveModelForLoad} = await import('../backends/resolve-model.js');
+      const {detectLocalModel} = await import('../backends/detect-local.js');
       session = await openSession({
         ...opts,
+        resolve: (id, o) => resolveModelForLoad(id, {...o, detect: (p) => detectLocalModel(p, {quoteContent: true})}),
         image: Boolean(input.image),
         mask: Boolean(input.mask),
         verbose: this.verbose,

@@ -51,6 +51,15 @@ export default class Inspect extends BaseCommand {
       }
       if (flags.json) process.stdout.write(JSON.stringify(report, null, 2) + '\n');
       else process.stdout.write(render.renderInspect(report, render.makeStyle(render.colorEnabled())));
+      // A pickle that references code execution is a hostile file: the report is printed, and the exit is 6.
+      const {dangerousGlobals} = await import('../detect/readers/pickle-security.js');
+      const dangerous = dangerousGlobals(report.security.unsafe_globals);
+      if (dangerous.length > 0) {
+        const {InvalidModelError} = await import('../errors.js');
+        const {escapeControl} = await import('../render/escape-control.js');
+        const shown = dangerous.slice(0, 5).map((g) => escapeControl(g.length > 80 ? `${g.slice(0, 80)}...` : g)).join(', ');
+        throw new InvalidModelError(`unsafe pickle: references ${shown}${dangerous.length > 5 ? ` and ${dangerous.length - 5} more` : ''} (code execution on load; never load this file)`);
+      }
     }
     if (process.env.MGEN_STATS === '1') {
       const ms = Number(process.hrtime.bigint() - started) / 1e6;

@@ -5,6 +5,7 @@ import type {ComponentFacts, Facts, FileFacts, ModelTree, TreeEntry} from './typ
 import {InvalidModelError, NotFoundError} from '../errors.js';
 import {readWeightFile, isWeightFileName} from './readers/weight-file.js';
 import {isIndexJsonName, parseShardIndex, type ShardIndex} from './readers/index-json.js';
+import {hasOwnKey, record} from './own.js';
 
 /** JSON configs larger than this are refused. */
 export const MAX_JSON_BYTES = 8 * 1024 * 1024;
@@ -13,7 +14,7 @@ export const MAX_FOLDER_WEIGHT_FILES = 32;
 
 export async function collectFacts(tree: ModelTree): Promise<Facts> {
   const entries = await tree.list();
-  const facts: Facts = {layout: 'file', name: rootName(tree.name), files: [], tensors: new Map(), metadata: {}, components: [], warnings: []};
+  const facts: Facts = {layout: 'file', name: rootName(tree.name), files: [], tensors: new Map(), metadata: record<string>(), components: [], warnings: []};
   if ((tree as {truncated?: boolean}).truncated) facts.warnings.push(`${tree.name}: folder listing stopped early (too many files)`);
   if (tree.singleFile) {
     const entry = entries[0] ?? {path: '', size: 0};
@@ -21,7 +22,7 @@ export async function collectFacts(tree: ModelTree): Promise<Facts> {
       facts.layout = 'sharded';
       await readSharded(tree, '', entryMap(entries), facts.warnings, facts, facts);
     } else {
-      const file = await readFileFacts(tree, entry.path, displayName(tree, entry.path));
+      const file = await readFileFacts(tree, entry.path, displayName(tree, entry.path), true);
       addMain(facts, [file]);
     }
     return finish(facts);
@@ -75,10 +76,10 @@ async function mapLimit<T, R>(items: T[], limit: number, fn: (item: T) => Promis
 }
 
 /** Opens, reads and closes one weight file. */
-async function readFileFacts(tree: ModelTree, path: string, shown: string): Promise<FileFacts> {
+async function readFileFacts(tree: ModelTree, path: string, shown: string, wholeModel = false): Promise<FileFacts> {
   const src = tree.open(path);
   try {
-    return await readWeightFile(src, shown);
+    return await readWeightFile(src, shown, {quoteContent: tree.quoteContent === true, emptyIsError: wholeModel});
   } finally {
     await src.close?.();
   }
@@ -109,7 +110,7 @@ function addMain(facts: Facts, files: FileFacts[]): void {
   for (const f of files) {
     facts.files.push(f);
     for (const t of f.tensors) if (!facts.tensors.has(t.name)) facts.tensors.set(t.name, t);
-    for (const [k, v] of Object.entries(f.metadata)) if (!(k in facts.metadata)) facts.metadata[k] = v;
+    for (const [k, v] of Object.entries(f.metadata)) if (!hasOwnKey(facts.metadata, k)) facts.metadata[k] = v;
   }
 }
 

@@ -3,6 +3,7 @@
 import type {Facts, Family, Kind, ModelReport} from './types.js';
 import {FAMILIES} from './families.js';
 import {rootView} from './analyze/keys.js';
+import {record} from './own.js';
 
 export interface ComponentSummary {
   components: ModelReport['components'];
@@ -11,7 +12,7 @@ export interface ComponentSummary {
 }
 
 export function componentsOf(facts: Facts, kind: Kind, family: Family): ComponentSummary {
-  const components: ModelReport['components'] = {};
+  const components: ModelReport['components'] = record();
   const missing: string[] = [];
   const warnings: string[] = [];
   if (facts.modelIndex) {

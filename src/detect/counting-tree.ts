@@ -19,6 +19,9 @@ export class CountingTree implements ModelTree {
   get singleFile(): boolean {
     return this.inner.singleFile;
   }
+  get quoteContent(): boolean | undefined {
+    return this.inner.quoteContent;
+  }
   list(): Promise<TreeEntry[]> {
     return this.inner.list();
   }

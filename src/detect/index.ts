@@ -20,7 +20,7 @@ export async function detect(tree: ModelTree, source?: ModelReport['source']): P
 }
 
 /** detect() on a local file or folder; a missing path is a NotFoundError (exit 3). */
-export async function detectLocal(path: string): Promise<ModelReport> {
-  const tree = await LocalTree.open(path);
+export async function detectLocal(path: string, opts: {quoteContent?: boolean} = {}): Promise<ModelReport> {
+  const tree = await LocalTree.open(path, opts);
   return detect(tree, {type: 'local', id: path});
 }

@@ -15,10 +15,13 @@ export class LocalTree implements ModelTree {
   truncated = false;
   private listing?: Promise<TreeEntry[]>;
 
-  private constructor(readonly root: string, readonly name: string, readonly singleFile: boolean) {}
+  private constructor(readonly root: string, readonly name: string, readonly singleFile: boolean, readonly quoteContent = false) {}
 
-  /** Opens a local path; a missing path is a NotFoundError. */
-  static async open(path: string): Promise<LocalTree> {
+  /**
+   * Opens a local path; a missing path is a NotFoundError. `quoteContent`: messages about a file that is not what
+   * its name says may quote its first bytes (the CLI on the user's own files; never serve).
+   */
+  static async open(path: string, opts: {quoteContent?: boolean} = {}): Promise<LocalTree> {
     const abs = resolve(path);
     let st;
     try {
@@ -30,7 +33,7 @@ export class LocalTree implements ModelTree {
       throw err;
     }
     if (!st.isFile() && !st.isDirectory()) throw new InvalidModelError(`${path}: not a regular file or folder`);
-    return new LocalTree(abs, path, st.isFile());
+    return new LocalTree(abs, path, st.isFile(), opts.quoteContent === true);
   }
 
   /** The directory that relative paths resolve against (a single file's folder for sibling shards). */

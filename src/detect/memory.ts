@@ -11,11 +11,15 @@
 //   vae_decode(p)   W x H x 128 channels x bytes(p) x 6 (the widest decoder stage at full resolution, a few
 //                   buffers alive), x latent frames for video.
 //   overhead        512 MiB: CUDA context, allocator slack, scheduler state.
-// Adapters and components (LoRA, VAE, encoders) are estimated as their own weights plus the overhead.
+// Adapters that are loaded into or beside a base pipeline (LoRA, textual inversion, IP-Adapter, hypernetwork,
+// ControlNet, T2I-Adapter) are estimated as their own weights: what they add to the base's peak. Components that
+// load on their own (VAE, encoders, upscalers) are their own weights plus the overhead.
 import {FAMILIES} from './families.js';
 import type {Family, Kind} from './types.js';
 
 const OVERHEAD = 512 * 1024 * 1024;
+/** Kinds whose estimate is what they add to a base pipeline's peak. */
+export const ADDS_TO_BASE: readonly Kind[] = ['lora', 'textual-inversion', 'ip-adapter', 'hypernetwork', 'controlnet', 't2i-adapter'];
 const BYTES = {fp16: 2, bf16: 2, fp32: 4} as const;
 
 export function estimatePeakVram(opts: {family: Family; kind: Kind; parameters: number; weightsBytes: number; quantized: boolean}): {fp16: number; bf16: number; fp32: number} {
@@ -24,6 +28,10 @@ export function estimatePeakVram(opts: {family: Family; kind: Kind; parameters: 
   for (const p of ['fp16', 'bf16', 'fp32'] as const) {
     const b = BYTES[p];
     const weights = opts.quantized ? opts.weightsBytes : opts.parameters * b;
+    if (ADDS_TO_BASE.includes(opts.kind)) {
+      out[p] = weights;
+      continue;
+    }
     if (opts.kind !== 'checkpoint' || opts.family === 'unknown') {
       out[p] = weights + OVERHEAD;
       continue;

@@ -1,6 +1,7 @@
 // Precision of a model's weights: a histogram of weight elements by dtype (scalars and integer index
 // tensors ignored), bitsandbytes / GGUF quantization recognized, and byte sizes per dtype.
 import type {FileFacts, TensorInfo} from './types.js';
+import {own, record} from './own.js';
 
 /** Bits per element; GGUF block formats include their scale overhead. */
 const BITS: Record<string, number> = {
@@ -24,7 +25,7 @@ export function baseDtype(dtype: string): string {
 }
 
 export function tensorBytes(t: TensorInfo): number {
-  const bits = BITS[baseDtype(t.dtype)] ?? 16;
+  const bits = own(BITS, baseDtype(t.dtype)) ?? 16;
   return Math.ceil((numel(t.shape) * bits) / 8);
 }
 
@@ -64,7 +65,7 @@ export function summarizePrecision(tensors: Iterable<TensorInfo>, files: FileFac
     : names.some((n) => /\.(absmax|quant_map)$/.test(n)) ? 'nf4'
     : names.some((n) => /\.SCB$/.test(n)) ? 'int8' : null;
   const gguf = files.some((f) => f.format === 'gguf');
-  const histogram: Record<string, number> = {};
+  const histogram = record<number>();
   let parameters = 0;
   let weightsBytes = 0;
   for (const t of all) {
@@ -96,7 +97,7 @@ export function summarizePrecision(tensors: Iterable<TensorInfo>, files: FileFac
 }
 
 export function dtypeCounts(file: FileFacts): Record<string, number> {
-  const out: Record<string, number> = {};
+  const out = record<number>();
   for (const t of file.tensors) out[t.dtype] = (out[t.dtype] ?? 0) + 1;
   return out;
 }

@@ -32,6 +32,8 @@ export interface ModelTree {
   open(path: string): ByteSource;
   /** Reads a small text file (JSON configs) whole. */
   readText(path: string): Promise<string>;
+  /** Quote a file's first bytes when it is not what its name says (the CLI on a person's own local files only). */
+  readonly quoteContent?: boolean;
 }
 
 /** Normalized element types: safetensors names (F32, F16, BF16, F8_E4M3, F8_E5M2, I8, U8, ...),

@@ -1,6 +1,8 @@
 // Human output of `mgen inspect`: a summary a person reads in five seconds, and the --keys table.
 import type {ModelReport, TensorInfo} from '../detect/types.js';
 import {FAMILIES} from '../detect/families.js';
+import {ADDS_TO_BASE} from '../detect/memory.js';
+import {escapeControl as esc} from './escape-control.js';
 
 export interface Style {
   bold(s: string): string;
@@ -52,7 +54,12 @@ export function describe(r: ModelReport): string {
   const v = r.variants.length ? ` (${r.variants.join(', ')})` : '';
   const what = KIND_WORDS[r.kind] ?? r.kind;
   if (r.kind === 'checkpoint') {
-    const scope = r.missing.length === 0 ? 'complete' : `${Object.entries(r.components).filter(([, c]) => c.present).map(([n]) => n).join(' + ') || 'partial'} only`;
+    // "complete" only when every part is there and weights were read: an index or configs alone are not a model.
+    const present = Object.entries(r.components).filter(([, c]) => c.present).map(([n]) => n);
+    const unread = r.warnings.find((w) => w.startsWith('no weight files read for: '))?.slice('no weight files read for: '.length).replace(/ \(configs only\)$/, '');
+    const scope = r.parameters === 0 ? 'but no weights were read (configs or index only)'
+      : r.missing.length > 0 ? `${present.join(' + ') || 'partial'} only`
+      : unread ? `all parts listed, but no weights read for ${unread}` : 'complete';
     return `${article(fam)} ${fam}${v} ${what}, ${scope}.`;
   }
   const fmt = r.adapter_format ? ` in ${r.adapter_format} format` : '';
@@ -62,6 +69,7 @@ export function describe(r: ModelReport): string {
 
 function vram(r: ModelReport): string {
   const m = r.memory.estimated_peak_vram_bytes;
+  if (ADDS_TO_BASE.includes(r.kind)) return `adds ~${formatBytes(m.fp16)} fp16/bf16, ~${formatBytes(m.fp32)} fp32 to the base model's`;
   const at = r.defaults && r.kind === 'checkpoint' ? ` at ${r.defaults.width}x${r.defaults.height}` : r.kind === 'checkpoint' ? '' : ' (this file alone)';
   return `~${formatBytes(m.fp16)} fp16/bf16, ~${formatBytes(m.fp32)} fp32${at}`;
 }
@@ -86,10 +94,12 @@ export function renderInspect(r: ModelReport, style: Style): string {
   if (r.security.trust_remote_code_needed) sec.push('needs trust_remote_code (custom code)');
   if (sec.length) rows.push(['security', sec.join('; ')]);
   const width = Math.max(...rows.map(([k]) => k.length));
-  const lines = [style.bold(r.source.id), `  ${describe(r)}`];
-  for (const [k, v] of rows) lines.push(`  ${style.dim(k.padEnd(width))}  ${k === 'security' ? style.warn(v) : v}`);
-  if (r.kind === 'unknown') for (const e of r.evidence.filter((x) => x.rule === 'none')) for (const f of e.facts) lines.push(`  ${style.dim('found'.padEnd(width))}  ${f}`);
-  for (const w of r.warnings.slice(0, 8)) lines.push(`  ${style.warn('warning'.padEnd(width))}  ${w}`);
+  // Everything below may carry text from the files (names, class names, paths): control characters are escaped
+  // before styling, so a file cannot retitle or clear the terminal.
+  const lines = [style.bold(esc(r.source.id)), `  ${esc(describe(r))}`];
+  for (const [k, v] of rows) lines.push(`  ${style.dim(k.padEnd(width))}  ${k === 'security' ? style.warn(esc(v)) : esc(v)}`);
+  if (r.kind === 'unknown') for (const e of r.evidence.filter((x) => x.rule === 'none')) for (const f of e.facts) lines.push(`  ${style.dim('found'.padEnd(width))}  ${esc(f)}`);
+  for (const w of r.warnings.slice(0, 8)) lines.push(`  ${style.warn('warning'.padEnd(width))}  ${esc(w)}`);
   if (r.warnings.length > 8) lines.push(`  ${' '.repeat(width)}  (${r.warnings.length - 8} more with --json)`);
   return lines.join('\n') + '\n';
 }
@@ -113,11 +123,11 @@ export function filterKeys(rows: KeyRow[], filter?: string): KeyRow[] {
 }
 
 export function renderKeys(rows: KeyRow[]): string {
-  const named = rows.map(({component, tensor}) => ({name: component ? `${component}/${tensor.name}` : tensor.name, t: tensor}));
+  const named = rows.map(({component, tensor}) => ({name: esc(component ? `${component}/${tensor.name}` : tensor.name), dtype: esc(tensor.dtype), t: tensor}));
   const w = Math.max(4, ...named.map((x) => x.name.length));
-  const d = Math.max(5, ...named.map((x) => x.t.dtype.length));
+  const d = Math.max(5, ...named.map((x) => x.dtype.length));
   const out = [`${'name'.padEnd(w)}  ${'dtype'.padEnd(d)}  shape`];
-  for (const x of named) out.push(`${x.name.padEnd(w)}  ${x.t.dtype.padEnd(d)}  [${x.t.shape.join(', ')}]`);
+  for (const x of named) out.push(`${x.name.padEnd(w)}  ${x.dtype.padEnd(d)}  [${x.t.shape.join(', ')}]`);
   out.push(`${named.length} tensor(s)`);
   return out.join('\n') + '\n';
 }

@@ -2,6 +2,9 @@
 import type {CachedModel, RemoveResult} from '../sources/cache/inventory.js';
 import {formatBytes} from '../sources/download/progress.js';
 import type {PullResult} from '../sources/pull.js';
+import {escapeControl as esc} from './escape-control.js';
+
+// Ids, revisions, listing paths and cache paths come from hubs and files: every text line escapes control characters.
 
 export function pullJson(r: PullResult): string {
   return JSON.stringify({
@@ -15,12 +18,13 @@ export function pullJson(r: PullResult): string {
 export function pullText(r: PullResult): string {
   const rev = r.commit ? `${r.revision}@${r.commit.slice(0, 12)}` : r.revision;
   if (r.dry_run) {
-    const w = Math.max(...r.files.map((f) => f.path.length), 4);
-    const lines = r.files.map((f) => `${f.path.padEnd(w)}  ${formatBytes(f.size).padStart(9)}`);
-    return [`${r.id}${rev ? ` (${rev})` : ''}: ${r.files.length} files, ${formatBytes(r.bytes_total)} (dry run, nothing written)`, ...lines].join('\n');
+    const paths = r.files.map((f) => esc(f.path));
+    const w = Math.max(...paths.map((p) => p.length), 4);
+    const lines = r.files.map((f, i) => `${paths[i]!.padEnd(w)}  ${formatBytes(f.size).padStart(9)}`);
+    return [`${esc(r.id)}${rev ? ` (${esc(rev)})` : ''}: ${r.files.length} files, ${formatBytes(r.bytes_total)} (dry run, nothing written)`, ...lines].join('\n');
   }
   const took = r.download_seconds ? ` in ${r.download_seconds.toFixed(1)} s (${formatBytes(r.bytes_downloaded / r.download_seconds)}/s)` : '';
-  return `${r.id}${rev ? ` (${rev})` : ''}: ${r.files.length} files, ${formatBytes(r.bytes_total)} total, ${formatBytes(r.bytes_downloaded)} downloaded${took}\n${r.path}`;
+  return `${esc(r.id)}${rev ? ` (${esc(rev)})` : ''}: ${r.files.length} files, ${formatBytes(r.bytes_total)} total, ${formatBytes(r.bytes_downloaded)} downloaded${took}\n${esc(r.path)}`;
 }
 
 function ago(iso: string | null): string {
@@ -35,11 +39,11 @@ function ago(iso: string | null): string {
 
 export function listText(models: CachedModel[]): string {
   if (models.length === 0) return 'no cached models';
-  const rows = [['ID', 'REVISION', 'SIZE', 'FAMILY', 'KIND', 'LAST USED'], ...models.map((m) => [m.id, m.revision || '-', formatBytes(m.size), m.family, m.kind, ago(m.last_used)])];
+  const rows = [['ID', 'REVISION', 'SIZE', 'FAMILY', 'KIND', 'LAST USED'], ...models.map((m) => [esc(m.id), esc(m.revision || '-'), formatBytes(m.size), esc(m.family), esc(m.kind), ago(m.last_used)])];
   const widths = rows[0]!.map((_, i) => Math.max(...rows.map((r) => r[i]!.length)));
   return rows.map((r) => r.map((c, i) => (i === 2 ? c.padStart(widths[i]!) : c.padEnd(widths[i]!))).join('  ').trimEnd()).join('\n');
 }
 
 export function rmText(r: RemoveResult): string {
-  return `removed ${r.id}: ${formatBytes(r.bytes_freed)} freed`;
+  return `removed ${esc(r.id)}: ${formatBytes(r.bytes_freed)} freed`;
 }

@@ -167,6 +167,6 @@ export function num(v: unknown): number | undefined {
 
 /** Lower-cased metadata value or ''. */
 export function meta(facts: Facts, key: string): string {
-  const v = facts.metadata[key];
+  const v = Object.prototype.hasOwnProperty.call(facts.metadata, key) ? facts.metadata[key] : undefined;
   return typeof v === 'string' ? v.toLowerCase() : '';
 }

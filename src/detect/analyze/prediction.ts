@@ -3,6 +3,7 @@
 import type {Facts} from '../types.js';
 import type {Prediction} from '../rule-types.js';
 import {component, meta, rootView, diffusionView} from './keys.js';
+import {own} from '../own.js';
 
 export interface PredictionCue {
   prediction: Prediction;
@@ -32,6 +33,7 @@ export function predictionCue(facts: Facts): PredictionCue | null {
   const base = meta(facts, 'ss_base_model_version');
   if (/_v$/.test(base)) return {prediction: 'v', evidence: [`ss_base_model_version=${base}`]};
   const step = facts.metadata.global_step;
-  if (step && GLOBAL_STEP[step]) return {prediction: GLOBAL_STEP[step], evidence: [`global_step=${step}`]};
+  const byStep = typeof step === 'string' ? own(GLOBAL_STEP, step) : undefined;
+  if (byStep) return {prediction: byStep, evidence: [`global_step=${step}`]};
   return null;
 }

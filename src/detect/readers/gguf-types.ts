@@ -21,7 +21,7 @@ export function ggmlTypeId(name: string): number | undefined {
 
 /** Bytes a tensor of `elements` takes in ggml type `type` (undefined for an unknown type). */
 export function ggmlTensorBytes(type: number, elements: number): number | undefined {
-  const t = GGML_TYPES[type];
+  const t = Object.prototype.hasOwnProperty.call(GGML_TYPES, type) ? GGML_TYPES[type] : undefined;
   if (!t) return undefined;
   return Math.ceil(elements / t[1]) * t[2];
 }

@@ -4,6 +4,8 @@
 import type {ByteSource, FileFacts, TensorInfo} from '../types.js';
 import {InvalidModelError} from '../../errors.js';
 import {GGML_TYPES, GGUF_VALUE, ggmlTensorBytes} from './gguf-types.js';
+import {own, record} from '../own.js';
+import {MAX_TENSOR_NAME_BYTES, MAX_TENSORS} from './limits.js';
 
 export const MAX_GGUF_HEADER_BYTES = 256 * 1024 * 1024;
 const MAX_COUNT = 10_000_000;
@@ -43,9 +45,9 @@ function parseGgufHeader(buf: Uint8Array, name: string): GgufHeader {
     if (v > BigInt(Number.MAX_SAFE_INTEGER)) fail(`${what} ${v} is too large`);
     return Number(v);
   };
-  const str = (what: string) => {
+  const str = (what: string, max = MAX_STRING) => {
     const n = u64(`${what} length`);
-    if (n > MAX_STRING) fail(`${what} length ${n} is too large`);
+    if (n > max) fail(`${what} length ${n} is too large`);
     need(n);
     pos += n;
     return utf8.decode(buf.subarray(pos - n, pos));
@@ -74,10 +76,10 @@ function parseGgufHeader(buf: Uint8Array, name: string): GgufHeader {
   if (version !== 2 && version !== 3) fail(`unsupported version ${version} (only 2 and 3 are read)`);
   const tensorCount = u64('tensor count');
   const kvCount = u64('metadata count');
-  if (tensorCount > MAX_COUNT) fail(`tensor count ${tensorCount} is too large`);
+  if (tensorCount > MAX_TENSORS) fail(`tensor count ${tensorCount} is more than the ${MAX_TENSORS} limit`);
   if (kvCount > MAX_COUNT) fail(`metadata count ${kvCount} is too large`);
-  const metadata: Record<string, string> = {};
-  const intArrays: Record<string, number[]> = {};
+  const metadata = record<string>();
+  const intArrays = record<number[]>();
   let alignment = 32;
   for (let i = 0; i < kvCount; i++) {
     const key = str('key');
@@ -108,7 +110,7 @@ function parseGgufHeader(buf: Uint8Array, name: string): GgufHeader {
   let dataEnd: number | undefined = 0;
   const seen = new Set<string>();
   for (let i = 0; i < tensorCount; i++) {
-    const tname = str('tensor name');
+    const tname = str('tensor name', MAX_TENSOR_NAME_BYTES);
     const nDims = u32();
     if (nDims > 8) fail(`tensor "${tname.slice(0, 80)}" has ${nDims} dimensions`);
     const dims: number[] = [];
@@ -121,7 +123,7 @@ function parseGgufHeader(buf: Uint8Array, name: string): GgufHeader {
     if (!Number.isSafeInteger(elements)) fail(`tensor "${tname.slice(0, 80)}" has too many elements`);
     const type = u32();
     const offset = u64(`tensor "${tname.slice(0, 80)}" offset`);
-    const t = GGML_TYPES[type];
+    const t = own(GGML_TYPES as Record<string, [string, number, number]>, type);
     if (offset % alignment !== 0) fail(`tensor "${tname.slice(0, 80)}" offset ${offset} is not aligned to ${alignment}`);
     if (seen.has(tname)) fail(`duplicate tensor name "${tname.slice(0, 80)}"`);
     seen.add(tname);
@@ -170,7 +172,7 @@ export async function readGgufHeader(src: ByteSource, opts: GgufReadOptions = {}
   }
   const warnings: string[] = [];
   for (const t of header.tensors) {
-    const orig = header.intArrays[ORIG_SHAPE + t.name];
+    const orig = own(header.intArrays, ORIG_SHAPE + t.name);
     if (orig && orig.every((d) => d >= 0)) {
       const a = orig.reduce((x, y) => x * y, 1);
       const b = t.shape.reduce((x, y) => x * y, 1);
@@ -178,7 +180,7 @@ export async function readGgufHeader(src: ByteSource, opts: GgufReadOptions = {}
       else warnings.push(`${name}: ${ORIG_SHAPE}${t.name} [${orig.join(', ')}] does not match the tensor's ${b} elements; ignored`);
     }
   }
-  const metadata = {...header.metadata, 'gguf.version': String(header.version)};
+  const metadata = Object.assign(record<string>(), header.metadata, {'gguf.version': String(header.version)});
   const facts: FileFacts = {path: name, size, format: 'gguf', tensors: header.tensors, metadata, warnings};
   if (header.dataEnd !== undefined && header.tensors.length > 0 && size < header.dataEnd) {
     facts.missingBytes = header.dataEnd - size;

@@ -1,6 +1,7 @@
 // Sharded-checkpoint index files (`*.safetensors.index.json`, `pytorch_model.bin.index.json`):
 // the weight_map (tensor name -> shard file) and the list of shards.
 import {InvalidModelError} from '../../errors.js';
+import {record} from '../own.js';
 
 export interface ShardIndex {
   /** Tensor names in the order of the weight_map. */
@@ -29,7 +30,7 @@ export function parseShardIndex(text: string, name: string): ShardIndex {
   if (parsed === null || typeof parsed !== 'object' || Array.isArray(parsed)) return fail('not a JSON object');
   const wm = (parsed as Record<string, unknown>).weight_map;
   if (wm === null || typeof wm !== 'object' || Array.isArray(wm)) return fail('weight_map is missing or not an object');
-  const weightMap: Record<string, string> = {};
+  const weightMap = record<string>();
   const shards: string[] = [];
   const seen = new Set<string>();
   for (const [k, v] of Object.entries(wm as Record<string, unknown>)) {
@@ -41,7 +42,7 @@ export function parseShardIndex(text: string, name: string): ShardIndex {
       shards.push(v);
     }
   }
-  const metadata: Record<string, string> = {};
+  const metadata = record<string>();
   const md = (parsed as Record<string, unknown>).metadata;
   if (md && typeof md === 'object' && !Array.isArray(md)) {
     for (const [k, v] of Object.entries(md as Record<string, unknown>)) {

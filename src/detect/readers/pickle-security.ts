@@ -1,6 +1,7 @@
 // Grading of the globals a pickle references, the way picklescan does: an allow-list of what plain
 // PyTorch/numpy checkpoints need, a list of known-dangerous callables, and everything else "unknown".
 import type {SecurityFinding} from '../types.js';
+import {own} from '../own.js';
 
 const TORCH_DTYPES = new Set([
   'float16', 'half', 'float32', 'float', 'float64', 'double', 'bfloat16', 'int64', 'long', 'int32', 'int', 'int16', 'short',
@@ -38,18 +39,42 @@ const DANGEROUS_NAMES = new Set([
   'joblib.load', 'pydoc.locate', 'pydoc.pipepager', 'io.open', '_io.open', 'io.FileIO', '_io.FileIO', 'shelve.open',
 ]);
 
+/**
+ * Attribute names that reach code execution or the file system whatever object they hang off: a dotted global
+ * (`torch.serialization` + `os.system`, protocol 4 resolves it attribute by attribute) is as dangerous as `os.system`.
+ */
+const DANGEROUS_ATTRIBUTES = new Set([
+  'eval', 'exec', 'execfile', 'compile', 'open', 'getattr', 'setattr', 'delattr', '__import__', 'apply', 'input', 'breakpoint',
+  'globals', 'locals', 'vars', 'system', 'popen', 'popen2', 'popen3', 'popen4', 'spawnl', 'spawnlp', 'spawnv', 'spawnvp', 'spawnve',
+  'execl', 'execle', 'execlp', 'execv', 'execve', 'execvp', 'execvpe', 'fork', 'forkpty', 'kill', 'remove', 'unlink', 'rmdir',
+  'rmtree', 'check_call', 'check_output', 'getoutput', 'getstatusoutput', 'run_path', 'run_module', 'load', 'loads',
+  'load_state_dict_from_url', 'urlopen', 'urlretrieve', 'attrgetter', 'methodcaller', 'import_module',
+  '__builtins__', '__globals__', '__subclasses__', '__getattribute__', '__getattr__', '__class__', '__base__', '__bases__',
+  '__mro__', '__code__', '__dict__', '__reduce__', '__reduce_ex__', '__call__', '__init__', '__new__', '__loader__', '__spec__',
+]);
+
+const DANGEROUS_MODULE_SET = new Set(DANGEROUS_MODULES);
+
 export type Grade = 'safe' | 'dangerous' | 'unknown';
 
+/**
+ * Grades `module.name` (either part may hold dots). Exact allow-list entries are safe; a dangerous module or
+ * attribute anywhere in the dotted path is dangerous, however module and name split it; the rest is unknown.
+ */
 export function gradeGlobal(qualified: string): Grade {
   if (SAFE.has(qualified)) return 'safe';
-  const dot = qualified.lastIndexOf('.');
-  const module = qualified.slice(0, dot);
-  const name = qualified.slice(dot + 1);
   if (DANGEROUS_NAMES.has(qualified)) return 'dangerous';
-  if (DANGEROUS_MODULES.some((m) => module === m || module.startsWith(`${m}.`) || qualified === m)) return 'dangerous';
-  if (module === 'torch._utils' && name.startsWith('_rebuild_')) return 'safe';
-  if (module === 'torch' && (name.endsWith('Storage') || TORCH_DTYPES.has(name))) return 'safe';
+  const segs = qualified.split('.').map((s) => s.trim());
+  if (segs.some((s) => DANGEROUS_MODULE_SET.has(s))) return 'dangerous';
+  if (segs.slice(1).some((s) => DANGEROUS_ATTRIBUTES.has(s))) return 'dangerous';
+  if (segs.length === 3 && segs[0] === 'torch' && segs[1] === '_utils' && segs[2]!.startsWith('_rebuild_')) return 'safe';
+  if (segs.length === 2 && segs[0] === 'torch' && (segs[1]!.endsWith('Storage') || TORCH_DTYPES.has(segs[1]!))) return 'safe';
   return 'unknown';
+}
+
+/** The dangerous globals among a list (what makes a file hostile rather than merely unfamiliar). */
+export function dangerousGlobals(globals: string[]): string[] {
+  return globals.filter((g) => gradeGlobal(g) === 'dangerous');
 }
 
 /** Findings for every global outside the allow-list. */
@@ -79,10 +104,10 @@ const DTYPE_NAMES: Record<string, string> = {
 
 /** dtype of a torch storage class name (`FloatStorage` -> F32). */
 export function storageDtype(name: string): string | undefined {
-  return STORAGE_DTYPES[name];
+  return own(STORAGE_DTYPES, name);
 }
 
 /** dtype of a torch dtype attribute name (`float16` -> F16). */
 export function torchDtype(name: string): string | undefined {
-  return DTYPE_NAMES[name];
+  return own(DTYPE_NAMES, name);
 }

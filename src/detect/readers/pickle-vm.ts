@@ -152,7 +152,7 @@ export function interpretPickle(data: Uint8Array, name: string, start = 0, limit
     const t = s.trim().replace(/L$/, '');
     if (t === '00') return false;
     if (t === '01') return true;
-    if (!/^[-+]?\d{1,4000}$/.test(t)) fail(`bad integer literal "${t.slice(0, 40)}"`);
+    if (!/^[-+]?\d{1,4000}$/.test(t)) fail('bad integer literal'); // not quoted: messages never echo file content
     const b = BigInt(t);
     return b >= BigInt(Number.MIN_SAFE_INTEGER) && b <= BigInt(Number.MAX_SAFE_INTEGER) ? Number(b) : b;
   };

@@ -7,6 +7,8 @@ import {InvalidModelError} from '../../errors.js';
 import {interpretPickle, PickleTruncatedError, type PValue, type PickleResult} from './pickle-vm.js';
 import {securityFindings, storageDtype, torchDtype} from './pickle-security.js';
 import {listZip, readZipEntry} from './zip.js';
+import {own, record} from '../own.js';
+import {MAX_TENSORS} from './limits.js';
 
 /** Pickles (data.pkl, or the pickles of a legacy/plain file) larger than this are refused. */
 export const MAX_PICKLE_BYTES = 64 * 1024 * 1024;
@@ -14,6 +16,9 @@ const LEGACY_MAGIC = 0x1950a86a20f9469cfc6cn;
 /** Top-level wrappers that hold the actual state dict, in the order they are tried. */
 const WRAPPERS = ['state_dict', 'params_ema', 'params', 'model'];
 const MAX_FLATTEN_VISITS = 500_000;
+/** Every other pickle in a torch zip is scanned for globals, up to this many bytes and entries in all. */
+export const MAX_EXTRA_PICKLE_BYTES = 256 * 1024 * 1024;
+export const MAX_EXTRA_PICKLES = 4096;
 const MAX_DEPTH = 64;
 
 export interface PickleReadOptions {
@@ -41,9 +46,14 @@ async function readTorchZip(src: ByteSource, name: string, size: number, prefix:
   const result = interpretPickle(bytes, `${name}:${main.name}`);
   const facts = toFacts(name, size, result.value, 'pickle');
   const globals = new Set(result.globals);
-  // Other pickles in the archive (TorchScript constants.pkl, ...) are scanned for globals only.
-  for (const other of entries.filter((e) => e !== main && e.name.endsWith('.pkl')).slice(0, 16)) {
-    const b = await readZipEntry(src, other, MAX_PICKLE_BYTES, name);
+  // Every other pickle in the archive (TorchScript constants.pkl, ...) is scanned for globals: none is skipped, and an
+  // archive with more than the budget allows is refused rather than half-scanned.
+  const others = entries.filter((e) => e !== main && e.name.toLowerCase().endsWith('.pkl'));
+  if (others.length > MAX_EXTRA_PICKLES) throw new InvalidModelError(`${name}: ${others.length + 1} pickles in one archive is more than the ${MAX_EXTRA_PICKLES + 1} that are scanned; not a plain checkpoint`);
+  const budget = others.reduce((s, e) => s + Math.max(e.size, e.compressedSize), 0);
+  if (budget > MAX_EXTRA_PICKLE_BYTES) throw new InvalidModelError(`${name}: its other pickles hold ${budget} bytes, more than the ${MAX_EXTRA_PICKLE_BYTES} that are scanned; not a plain checkpoint`);
+  for (const other of others) {
+    const b = await readZipEntry(src, other, MAX_PICKLE_BYTES, name, tail);
     for (const g of interpretPickle(b, `${name}:${other.name}`).globals) globals.add(g);
   }
   facts.metadata['pickle.container'] = 'torch-zip';
@@ -158,7 +168,7 @@ export function asTensor(v: PValue, depth = 0): {dtype: string; shape: number[]}
     const dt = st[2];
     let dtype = 'unknown';
     if (isObj(dt ?? null, 'call') && typeof (dt as {args: PValue[]}).args[0] === 'string') {
-      dtype = NUMPY_DTYPES[((dt as {args: PValue[]}).args[0] as string)] ?? 'unknown';
+      dtype = own(NUMPY_DTYPES, (dt as {args: PValue[]}).args[0] as string) ?? 'unknown';
     }
     return shape ? {dtype, shape} : undefined;
   }
@@ -186,7 +196,7 @@ export function flattenTensors(v: PValue, prefix = ''): {tensors: TensorInfo[]; 
   let truncated = false;
   const onPath = new Set<object>();
   const walk = (x: PValue, name: string, depth: number): void => {
-    if (++visits > MAX_FLATTEN_VISITS || depth > MAX_DEPTH) {
+    if (++visits > MAX_FLATTEN_VISITS || depth > MAX_DEPTH || tensors.length >= MAX_TENSORS) {
       truncated = true;
       return;
     }
@@ -229,7 +239,7 @@ function scalarString(v: PValue): string | undefined {
 
 /** FileFacts of a pickle's root value: wrapper stripped, top-level scalars as metadata. */
 export function toFacts(path: string, size: number, root: PValue, format: 'pickle'): FileFacts {
-  const metadata: Record<string, string> = {};
+  const metadata = record<string>();
   const warnings: string[] = [];
   const entries = dictEntries(root);
   let tensorRoot: PValue = root;

@@ -5,6 +5,7 @@
 import type {Facts, Family} from '../types.js';
 import type {Rule, RuleMatch} from '../rule-types.js';
 import {configClass, KeyView, num, rootView} from '../analyze/keys.js';
+import {own} from '../own.js';
 
 const CLASS_FAMILY: Record<string, Family> = {
   AutoencoderKLWan: 'wan', AutoencoderKLQwenImage: 'qwen-image', AutoencoderKLHunyuanVideo: 'hunyuanvideo',
@@ -48,7 +49,7 @@ export function matchVae(facts: Facts): RuleMatch | null {
   if (cfgVae) {
     evidence.push(`config.json class ${cls}`);
     latent = num(facts.config?.latent_channels) ?? latent;
-    if (cls && CLASS_FAMILY[cls]) family = CLASS_FAMILY[cls];
+    if (cls && own(CLASS_FAMILY, cls)) family = own(CLASS_FAMILY, cls);
   }
   const scaling = num(facts.config?.scaling_factor);
   if (scaling !== undefined) evidence.push(`config scaling_factor=${scaling}`);

@@ -108,7 +108,7 @@ describe('readGgufHeader', () => {
   test.each([
     ['bad magic', Buffer.concat([Buffer.from('GGUX'), u32(3), u64(0), u64(0)]), /bad magic/],
     ['version 1', head(1, 0, 0), /unsupported version 1/],
-    ['huge tensor count', head(3, 2n ** 40n, 0), /tensor count .* too large/],
+    ['huge tensor count', head(3, 2n ** 40n, 0), /tensor count .* (too large|more than)/],
     ['string length beyond the file', Buffer.concat([head(3, 0, 1), u64(2n ** 40n)]), /too large|ends inside the header/],
     ['unknown value type', Buffer.concat([head(3, 0, 1), u64(1), Buffer.from('k'), u32(99)]), /unknown metadata value type 99/],
     ['nested array', Buffer.concat([head(3, 0, 1), u64(1), Buffer.from('k'), u32(9), u32(9), u64(1)]), /nested array/],

@@ -136,8 +136,8 @@ describe('readSafetensorsHeader', () => {
 
 describe('readSafetensorsHeader refuses hostile headers with a named reason', () => {
   test('file too small for the length prefix', () => expectInvalid(new Uint8Array([1, 2, 3]), /too small/));
-  test('header length beyond the sane cap', () => expectInvalid(Buffer.concat([u64le(200n * 1024n * 1024n), Buffer.from('{}')]), /exceeds the 104857600-byte limit/));
-  test('huge 64-bit header length', () => expectInvalid(Buffer.concat([u64le(0xffffffffffffffffn), Buffer.from('{}')]), /exceeds/));
+  test('header length beyond the sane cap', () => expectInvalid(Buffer.concat([u64le(200n * 1024n * 1024n), Buffer.from('{}')]), /header length in its first 8 bytes is over the 104857600-byte limit/));
+  test('huge 64-bit header length', () => expectInvalid(Buffer.concat([u64le(0xffffffffffffffffn), Buffer.from('{}')]), /is over the .*-byte limit/));
   test('header length beyond the file size', () => expectInvalid(rawHeaderBytes('{}', 1000), /beyond the file size/));
   test('invalid UTF-8', () => expectInvalid(rawHeaderBytes(new Uint8Array([0x7b, 0xff, 0xfe, 0x7d])), /not valid UTF-8/));
   test('invalid JSON', () => expectInvalid(rawHeaderBytes('{"a": '), /not valid JSON/));
