@@ -10,7 +10,9 @@ export interface Stage {
 export async function startStage(initial: string): Promise<Stage> {
   if (!isLiveTerminal(process.stderr)) return {text: () => {}, stop: () => {}};
   const {default: ora} = await import('ora');
-  const spinner = ora({text: initial, stream: process.stderr, color: process.env.NO_COLOR ? undefined : 'cyan'}).start();
+  // discardStdin off: ora's discarder puts the terminal in raw mode (so Ctrl-C sends no SIGINT) and is meant to re-send
+  // it from a 'data' listener, but it never starts stdin flowing, so Ctrl-C was swallowed while the spinner ran.
+  const spinner = ora({text: initial, stream: process.stderr, color: process.env.NO_COLOR ? undefined : 'cyan', discardStdin: false}).start();
   // A terminal resized to 0 columns while the spinner runs: stop drawing before ora's next frame divides by 0.
   let live = true;
   const stop = () => {

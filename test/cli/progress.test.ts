@@ -6,7 +6,7 @@ import {existsSync} from 'node:fs';
 import {join, resolve} from 'node:path';
 import {pathToFileURL} from 'node:url';
 import {isLiveTerminal} from '../../src/sources/download/progress.js';
-import {hasScript, inPty} from '../helpers/pty.js';
+import {hasScript, inPty, typeWhen, type PtyOptions} from '../helpers/pty.js';
 
 const ROOT = resolve(process.cwd());
 const PROGRESS = pathToFileURL(join(ROOT, 'dist', 'cli', 'progress.js')).href;
@@ -24,8 +24,15 @@ for (let i = 1; i <= 4; i++) { bar.update(i, 4); await pause(50); }
 bar.stop();
 process.stdout.write('done\\n');
 `;
-const run = (cols: number, rows: number) =>
-  inPty([process.execPath, '--input-type=module', '-e', SCRIPT], {...process.env, NO_COLOR: '1'}, {cols, rows, timeoutMs: 20_000});
+// A spinner that runs until Ctrl-C.
+const SPIN = `
+const {startStage} = await import(${JSON.stringify(PROGRESS)});
+await startStage('preparing builtin:tiny-sd');
+await new Promise((r) => setTimeout(r, 15000));
+process.stdout.write('not interrupted\\n');
+`;
+const run = (cols: number, rows: number, script = SCRIPT, react?: PtyOptions['react']) =>
+  inPty([process.execPath, '--input-type=module', '-e', script], {...process.env, NO_COLOR: '1'}, {cols, rows, timeoutMs: 20_000, react});
 
 beforeAll(() => {
   if (!existsSync(join(ROOT, 'dist', 'cli', 'progress.js'))) throw new Error('dist/ is missing: run `npm run build` first');
@@ -51,5 +58,13 @@ describe('live progress and terminal geometry', () => {
     expect(r.screen).toMatch(/preparing builtin:tiny-sd/);
     expect(r.screen).toMatch(/denoising \[.*\] [1-4]\/4 steps/);
     expect(r.screen.length).toBeLessThan(20_000);
+  }, 30_000);
+
+  (hasScript ? it : it.skip)('Ctrl-C while the spinner runs interrupts (ora put the terminal in raw mode and swallowed it)', async () => {
+    const ctrlC = typeWhen((s) => /preparing builtin:tiny-sd/.test(s), [['\x03', 0]]);
+    const r = await run(100, 30, SPIN, ctrlC.react);
+    expect(ctrlC.typed()).toBe(true);
+    expect(r.screen).not.toMatch(/not interrupted/);
+    expect(r.code).toBe(130);
   }, 30_000);
 });
