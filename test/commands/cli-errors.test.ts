@@ -28,6 +28,9 @@ describe('usage errors say the reason on one line, exit 2', () => {
     [['genrate', 'builtin:tiny-sd'], 'mgen: error: command genrate not found (did you mean generate?)\n'],
     [['runtime', 'instal'], 'mgen: error: command runtime instal not found (did you mean runtime install?)\n'],
     [['help', 'genrate'], 'mgen: error: command genrate not found (did you mean generate?)\n'],
+    // What was typed is echoed escaped: an OSC sequence in it must not retitle the terminal.
+    [['gen\x1b]0;pwned\x07'], 'mgen: error: command gen\\x1b]0;pwned\\x07 not found (see mgen --help)\n'],
+    [['generate', '--x\x1b[2J'], 'mgen: error: Unknown flag --x\\x1b[2J (see mgen generate --help)\n'],
   ])('mgen %j', (args, stderr) => {
     const r = mgen(args);
     expect(r.stderr).toBe(stderr);
