@@ -1,6 +1,7 @@
 // Base class for every mgen command: the --verbose flag and the single place where errors become
 // one stderr line and an exit code (no stack traces for user errors).
 import {Command, Flags} from '@oclif/core';
+import {fromParseError, type ParseContext} from './cli/parse-errors.js';
 import {exitCodeFor, formatError, isVerbose} from './errors.js';
 
 export abstract class BaseCommand extends Command {
@@ -26,8 +27,15 @@ export abstract class BaseCommand extends Command {
       process.exitCode = err.oclif?.exit ?? 0;
       return;
     }
-    const code = exitCodeFor(err);
-    process.stderr.write(formatError(err, this.verbose, this.secrets) + '\n');
-    process.exitCode = code;
+    const shaped = fromParseError(err, this.parseContext()) ?? err;
+    process.stderr.write(formatError(shaped, this.verbose, this.secrets) + '\n');
+    process.exitCode = exitCodeFor(shaped);
+  }
+
+  /** How this command is typed and the flags it knows, for oclif's parse errors ("did you mean --prompt?"). */
+  private parseContext(): ParseContext {
+    const ctor = this.constructor as typeof Command & {baseFlags?: Record<string, unknown>};
+    const id = (this.id ?? ctor.id ?? '').split(':').join(' ');
+    return {command: `${this.config?.bin ?? 'mgen'}${id ? ` ${id}` : ''}`, flags: Object.keys({...ctor.baseFlags, ...ctor.flags})};
   }
 }

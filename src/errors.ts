@@ -1,5 +1,6 @@
 // Typed errors and the one table that maps them to exit codes (shared/ARCHITECTURE.md, "Exit codes").
 // Commands throw these; src/base-command.ts turns them into a one-line message and the exit code.
+import {escapeControl} from './render/escape-control.js';
 
 export const ExitCode = {
   ok: 0,
@@ -21,12 +22,18 @@ export class MgenError extends Error {
   detail?: string;
   /** A short "what to do" appended to the one-line message. */
   hint?: string;
+  /**
+   * Lines printed under the one-line message, for what does not fit on it (the accepted MODEL_ID forms): the first
+   * line stays short and names the problem; these explain. Shown by the CLI only, never in an HTTP error.
+   */
+  hintLines?: string[];
   /** The request field or flag the error is about ("loras[1].name"), for an HTTP error's `param`. */
   readonly field?: string;
-  constructor(message: string, opts: {hint?: string; detail?: string; cause?: unknown; field?: string} = {}) {
+  constructor(message: string, opts: {hint?: string; hintLines?: string[]; detail?: string; cause?: unknown; field?: string} = {}) {
     super(message, opts.cause === undefined ? undefined : {cause: opts.cause});
     this.name = new.target.name;
     this.hint = opts.hint;
+    this.hintLines = opts.hintLines;
     this.detail = opts.detail;
     this.field = opts.field;
   }
@@ -95,12 +102,18 @@ export function redact(text: string, secrets: Array<string | undefined> = []): s
   return out;
 }
 
-/** The one-line message a user sees, plus detail lines when verbose. */
+/**
+ * The one-line message a user sees, then the error's own hint lines (indented), then detail lines when verbose.
+ * Every part has its control characters escaped: a message can carry a hostile file, tensor or listing name, and an
+ * ESC or OSC sequence in it must not retitle, clear or rewrite the user's terminal (issue 16).
+ */
 export function formatError(err: unknown, verbose: boolean, secrets: Array<string | undefined> = []): string {
   let line: string;
   let detail = '';
+  let more: string[] = [];
   if (err instanceof MgenError) {
     line = err.message + (err.hint ? ` (${err.hint})` : '');
+    more = (err.hintLines ?? []).map((l) => `  ${l}`);
     if (verbose) detail = [err.detail, err.stack].filter(Boolean).join('\n');
   } else if (err instanceof Error) {
     const code = exitCodeFor(err);
@@ -110,8 +123,8 @@ export function formatError(err: unknown, verbose: boolean, secrets: Array<strin
     line = `internal error: ${String(err)}`;
   }
   const firstLine = line.split('\n')[0] ?? line;
-  const text = `mgen: error: ${firstLine}` + (detail ? `\n${detail}` : '');
-  return redact(text, secrets);
+  const text = [`mgen: error: ${firstLine}`, ...more, ...(detail ? [detail] : [])].join('\n');
+  return redact(escapeControl(text), secrets);
 }
 
 export function isVerbose(flagValue?: boolean): boolean {

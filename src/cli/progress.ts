@@ -1,18 +1,35 @@
-// Spinners and the denoising bar: stderr only, and only on a TTY (nothing at all otherwise).
+// Spinners and the denoising bar: stderr only, and only on a TTY that reports its width (nothing at all otherwise:
+// a 0-column terminal made ora clear lines in an endless synchronous loop that also blocked every signal).
+import {isLiveTerminal} from '../sources/download/progress.js';
+
 export interface Stage {
   text(t: string): void;
   stop(): void;
 }
 
 export async function startStage(initial: string): Promise<Stage> {
-  if (!process.stderr.isTTY) return {text: () => {}, stop: () => {}};
+  if (!isLiveTerminal(process.stderr)) return {text: () => {}, stop: () => {}};
   const {default: ora} = await import('ora');
-  const spinner = ora({text: initial, stream: process.stderr, color: process.env.NO_COLOR ? undefined : 'cyan'}).start();
+  // discardStdin off: ora's discarder puts the terminal in raw mode (so Ctrl-C sends no SIGINT) and is meant to re-send
+  // it from a 'data' listener, but it never starts stdin flowing, so Ctrl-C was swallowed while the spinner ran.
+  const spinner = ora({text: initial, stream: process.stderr, color: process.env.NO_COLOR ? undefined : 'cyan', discardStdin: false}).start();
+  // A terminal resized to 0 columns while the spinner runs: stop drawing before ora's next frame divides by 0.
+  let live = true;
+  const stop = () => {
+    if (!live) return;
+    live = false;
+    process.stderr.removeListener('resize', onResize);
+    spinner.stop();
+  };
+  const onResize = () => {
+    if (!isLiveTerminal(process.stderr)) stop();
+  };
+  process.stderr.on('resize', onResize);
   return {
     text: (t) => {
-      spinner.text = t;
+      if (live) spinner.text = t;
     },
-    stop: () => spinner.stop(),
+    stop,
   };
 }
 
@@ -22,7 +39,7 @@ export interface StepBar {
 }
 
 export async function startStepBar(label: string): Promise<StepBar> {
-  if (!process.stderr.isTTY) return {update: () => {}, stop: () => {}};
+  if (!isLiveTerminal(process.stderr)) return {update: () => {}, stop: () => {}};
   const {default: cliProgress} = await import('cli-progress');
   const bar = new cliProgress.SingleBar(
     // The ETA is left out until a step has finished (cli-progress says 'ETA 0s' before the first one).

@@ -30,7 +30,8 @@ const REVISION = /^(?:refs\/(?:pr|convert)\/[A-Za-z0-9_.-]+|[A-Za-z0-9][A-Za-z0-
 const MODEL_FILE_EXT = /\.(safetensors|sft|ckpt|pt|pth|bin|gguf|json|onnx|yaml)$/i;
 
 function bad(id: string, why: string): UsageError {
-  return new UsageError(`invalid MODEL_ID '${id}': ${why}`, {hint: `accepted forms: ${ACCEPTED_FORMS.join('; ')}`});
+  // The first line names the problem; the accepted forms (~500 characters) go on the lines under it.
+  return new UsageError(`invalid MODEL_ID '${id}': ${why}`, {hintLines: ['accepted forms:', ...ACCEPTED_FORMS.map((f) => `  ${f}`)]});
 }
 
 function checkRepo(id: string, org: string | undefined, name: string | undefined): string {

@@ -117,6 +117,18 @@ afterAll(async () => {
     expect(existsSync(join(env.HF_HOME!, 'hub', 'models--org--slow', 'blobs', sha(BIG)))).toBe(true);
   }, 90_000);
 
+  it('a terminal that reports 0 columns gets the plain progress lines, as off a TTY, and no bars', async () => {
+    const env = {...homeEnv(), MGEN_PROGRESS_INTERVAL_MS: '500'};
+    const out = join(tmp, 'pull-stdout-0cols.txt');
+    const r = await inPty(['pull', 'org/slow'], env, {stdoutTo: out, cols: 0, rows: 0});
+    expect(r.code).toBe(0);
+    expect(r.screen).not.toMatch(/\x1b\[/);
+    const lines = r.screen.split('\r\n').filter(Boolean);
+    expect(lines.length).toBeGreaterThanOrEqual(1);
+    expect(lines.filter((l) => !/^pull: [\d.]+ [kM]?B \/ 3\.5 MB \(\d+%\), [01]\/1 files, /.test(l))).toEqual([]);
+    expect(readFileSync(out, 'utf8')).toMatch(/^org\/slow \(main@/);
+  }, 90_000);
+
   it('Ctrl-C during the download: exit 130, one line, the cursor shown again, the blob not in place', async () => {
     const env = homeEnv();
     const ctrlC = typeWhen((screen) => /\| *[1-9]\d?% /.test(plain(screen)), [['\x03', 0]]);

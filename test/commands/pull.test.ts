@@ -40,11 +40,13 @@ describe('mgen pull', () => {
     expect(existsSync(env.HF_HOME!)).toBe(false);
   });
 
-  it('bad MODEL_ID: exit 2, one line naming the accepted forms', async () => {
+  it('bad MODEL_ID: exit 2, a short first line, then the accepted forms one per line', async () => {
     const r = await runCli(Pull, ['civitai:abc'], env);
     expect(r.code).toBe(2);
-    expect(r.stderr.trim().split('\n')).toHaveLength(1);
-    expect(r.stderr).toMatch(/invalid MODEL_ID.*accepted forms/);
+    const lines = r.stderr.trim().split('\n');
+    expect(lines[0]).toBe("mgen: error: invalid MODEL_ID 'civitai:abc': the CivitAI model id must be a positive number");
+    expect(lines[1]).toBe('  accepted forms:');
+    expect(lines).toContain('    civitai:<modelId>[@<versionId>]');
   });
 
   it('several weight files with no TTY: exit 2 with the choices and --file', async () => {

@@ -12,18 +12,32 @@ export interface PtyRun {
 
 const q = (s: string) => `'${s.replace(/'/g, `'\\''`)}'`;
 
+export interface PtyOptions {
+  stdoutTo?: string;
+  timeoutMs?: number;
+  /** The terminal's size (default 100x30); 0x0 is what `script` with no real terminal, or `docker run -t`, reports. */
+  cols?: number;
+  rows?: number;
+  /** The umask the command runs with (octal, "022"); default: inherited. */
+  umask?: string;
+  react?: (screen: string, type: (keys: string) => void) => void;
+  /** Called once the terminal is up, with a way to type keys (Ctrl-C is "\x03") that does not wait for output. */
+  onStart?: (type: (keys: string) => void) => void;
+}
+
 /** `argv` on a 100x30 terminal; `react` sees the screen so far after each output and may type keys. */
-export function inPty(
-  argv: string[],
-  env: NodeJS.ProcessEnv,
-  opts: {stdoutTo?: string; timeoutMs?: number; react?: (screen: string, type: (keys: string) => void) => void} = {},
-): Promise<PtyRun> {
-  const cmd = `stty cols 100 rows 30; exec ${argv.map(q).join(' ')}${opts.stdoutTo ? ` > ${q(opts.stdoutTo)}` : ''}`;
+export function inPty(argv: string[], env: NodeJS.ProcessEnv, opts: PtyOptions = {}): Promise<PtyRun> {
+  const size = `stty cols ${opts.cols ?? 100} rows ${opts.rows ?? 30}; `;
+  const umask = opts.umask ? `umask ${opts.umask}; ` : '';
+  const cmd = `${size}${umask}exec ${argv.map(q).join(' ')}${opts.stdoutTo ? ` > ${q(opts.stdoutTo)}` : ''}`;
   return new Promise((res) => {
     const child = spawn('script', ['-qfec', cmd, '/dev/null'], {env: {...env, TERM: 'xterm-256color'}, stdio: ['pipe', 'pipe', 'pipe']});
     let screen = '';
     const timer = setTimeout(() => child.kill('SIGKILL'), opts.timeoutMs ?? 60_000);
-    const type = (keys: string) => child.stdin.write(keys);
+    const type = (keys: string) => {
+      if (child.stdin.writable) child.stdin.write(keys);
+    };
+    opts.onStart?.(type);
     child.stdout.on('data', (c: Buffer) => {
       screen += c.toString('utf8');
       opts.react?.(screen, type);

@@ -92,7 +92,7 @@ describe('parseModelId: malformed ids fail with a usage error listing the forms'
     expect(err).toBeInstanceOf(UsageError);
     expect((err as UsageError).exitCode).toBe(2);
     expect((err as UsageError).message).toMatch(/invalid MODEL_ID/);
-    expect((err as UsageError).hint).toMatch(/civitai:<modelId>/);
+    expect((err as UsageError).hintLines).toContain('  civitai:<modelId>[@<versionId>]');
     expect((err as UsageError).message).not.toMatch(/\n/);
   });
 });

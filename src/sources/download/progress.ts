@@ -7,6 +7,15 @@ export interface ProgressSink {
   end(): void;
 }
 
+/**
+ * Whether live (redrawn-in-place) progress may be drawn on `stream`: a TTY that reports a width. A terminal that says
+ * 0 columns (`script` with no real terminal behind it, `docker run -t`, serial consoles) or none gets plain output,
+ * as off a TTY: ora's line count divides by the width, and 0 made it clear lines forever (issue 10).
+ */
+export function isLiveTerminal(stream: {isTTY?: boolean; columns?: number} = process.stderr): boolean {
+  return Boolean(stream.isTTY) && Number.isFinite(stream.columns) && (stream.columns ?? 0) > 0;
+}
+
 export const silentProgress: ProgressSink = {start() {}, bytes() {}, fileDone() {}, end() {}};
 
 export function formatBytes(n: number): string {
@@ -146,6 +155,6 @@ export async function barProgress(stream: NodeJS.WriteStream = process.stderr): 
 export async function progressFor(opts: {quiet?: boolean; stream?: NodeJS.WriteStream} = {}): Promise<ProgressSink> {
   const stream = opts.stream ?? process.stderr;
   if (opts.quiet) return silentProgress;
-  if (stream.isTTY) return barProgress(stream);
+  if (isLiveTerminal(stream)) return barProgress(stream);
   return lineProgress(stream, Number(process.env.MGEN_PROGRESS_INTERVAL_MS ?? 5000));
 }
