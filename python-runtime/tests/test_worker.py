@@ -81,6 +81,10 @@ class LoadedWorkerTest(unittest.TestCase):
         for key in ("python", "torch", "diffusers", "transformers"):
             self.assertIsInstance(result[key], str, key)
         self.assertEqual(result["device"], "cpu")
+        import torch
+
+        self.assertEqual(result["threads"], torch.get_num_threads())  # this process and the worker share the env
+        self.assertGreaterEqual(result["threads"], 1)
 
     def test_load_reports_the_pipeline_and_components(self) -> None:
         self.assertTrue(self.load["ok"], self.load)
@@ -118,9 +122,10 @@ class LoadedWorkerTest(unittest.TestCase):
                 self.assertEqual(im.text["mgen"], texts[n]["mgen"])
         self.assertEqual(sorted(p.name for p in Path(result["images"][0]["path"]).parent.iterdir()), ["img-0.png", "img-1.png"])
         progress = [e for e in events if e.get("event") == "progress"]
-        # PNDM runs one extra PLMS warm-up iteration: 2 requested steps are 3 loop iterations, per image.
+        # PNDM runs one extra PLMS warm-up iteration (2 requested steps are 3 loop iterations): progress still counts
+        # the 2 steps asked for, per image, the last one at the end of the loop.
         self.assertEqual([(e["step"], e["steps"], e["image"]) for e in progress],
-                         [(1, 3, 0), (2, 3, 0), (3, 3, 0), (1, 3, 1), (2, 3, 1), (3, 3, 1)])
+                         [(1, 2, 0), (2, 2, 0), (1, 2, 1), (2, 2, 1)])
         self.assertEqual(result["timings"]["steps"], 2)
         self.assertGreater(result["timings"]["total_s"], 0)
         # The per-phase breakdown adds up to no more than the total, and the pipeline calls take most of it.
