@@ -208,3 +208,30 @@ class LoadedWorkerTest(unittest.TestCase):
 
 if __name__ == "__main__":
     unittest.main()
+
+
+class QuietWorkerTest(unittest.TestCase):
+    """A passing load + generate leaves stderr clean (no LOAD REPORT tables, tqdm bars, warnings) unless debugging."""
+
+    def run_worker(self, **extra_env: str) -> str:
+        import os
+
+        from mgen_runtime.quiet import _ENV
+
+        plan = sd_plan()
+        # The environment of a plain shell: none of the switches this test process may have set for itself.
+        env = {k: v for k, v in os.environ.items() if k not in _ENV and k not in ("MGEN_DEBUG", "MGEN_WORKER_VERBOSE")}
+        w = WorkerClient(env={**env, **extra_env})
+        self.addCleanup(w.kill)
+        self.assertEqual(w.next_line(60)["event"], "ready")
+        self.assertTrue(w.call("load", plan=plan)["ok"])
+        answer = w.call("generate", request={"prompt": "a cat", "steps": 2, "seed": 1, "out_dir": str(scratch_dir()), "file_stem": "q"})
+        self.assertTrue(answer["ok"], answer)
+        w.close_stdin()
+        self.assertEqual(w.wait(60), 0)
+        return "".join(w.stderr)
+
+    def test_stderr_stays_empty_on_a_passing_run_and_mgen_debug_brings_the_chatter_back(self) -> None:
+        self.assertEqual(self.run_worker(), "")
+        chatty = self.run_worker(MGEN_DEBUG="1")
+        self.assertRegex(chatty, r"LOAD REPORT|%\||Warning")

@@ -52,6 +52,8 @@ function track(w: {kill(): void}): void {
 export async function startWorker(opts: StartWorkerOptions): Promise<WorkerHandle> {
   // Threading defaults (passive OpenMP wait, one thread per usable core) unless the user set them: worker-env.ts.
   const env = workerEnv(process.env, opts.env);
+  // The worker keeps the libraries' LOAD REPORT tables, bars and warnings to itself unless asked (mgen_runtime/quiet.py).
+  if (opts.verbose) env.MGEN_WORKER_VERBOSE = '1';
   if (opts.addRuntimeToPath !== false) {
     const rt = pythonRuntimeDir();
     env.PYTHONPATH = env.PYTHONPATH ? `${rt}${delimiter}${env.PYTHONPATH}` : rt;
