@@ -282,7 +282,15 @@ def _base_pipeline(plan: dict[str, Any], common: dict[str, Any], extra: dict[str
         kwargs = {**common, **extra}
         if plan["config_repo"]:
             kwargs["config"] = plan["config_repo"]
-        return cls.from_single_file(str(path), **kwargs)
+            return cls.from_single_file(str(path), **kwargs)
+        # No configs named (a local file): found or built locally, never fetched (single_file_config.py).
+        import tempfile
+
+        from .single_file_config import local_config
+
+        with tempfile.TemporaryDirectory(prefix="mgen-single-file-config-") as tmp:
+            kwargs["config"] = local_config(path, plan["allow_pickle"], Path(tmp))
+            return cls.from_single_file(str(path), **kwargs)
     # component-file: the UNet/transformer from the file, everything else from the base folder.
     component = plan["component"]
     base = Path(plan["base_path"])
