@@ -114,3 +114,56 @@ class OfflineSingleFileTest(unittest.TestCase):
         plant(hub, "openai/clip-vit-large-patch14", {"vocab.json": fake, "merges.txt": CLIP_TOKENIZER / "merges.txt"})
         with offline_hub(hub):
             self.assertIsNone(cached_clip_vocab(SD15, ["tokenizer"]))
+
+
+class ShippedConfigsTest(unittest.TestCase):
+    def test_every_shipped_folder_is_a_complete_config_set_diffusers_can_build_on_meta(self) -> None:
+        import diffusers
+        import torch
+        import transformers
+
+        from mgen_runtime.single_file_config import BUNDLED, _complete, describe
+
+        for model_type in describe():
+            folder = BUNDLED / model_type
+            index = json.loads((folder / "model_index.json").read_text())
+            self.assertTrue(hasattr(diffusers, index["_class_name"]), model_type)
+            for name, spec in index.items():
+                if name.startswith("_") or not isinstance(spec, list) or spec[0] is None or name.startswith(("tokenizer", "scheduler")):
+                    continue
+                lib = diffusers if spec[0] == "diffusers" else transformers
+                cls = getattr(lib, spec[1])
+                with torch.device("meta"):
+                    if spec[0] == "diffusers":
+                        cls.from_config(cls.load_config(str(folder / name)))
+                    else:
+                        cls(cls.config_class.from_pretrained(str(folder / name)))
+            # Complete once the vocabulary is beside each tokenizer's settings.
+            self.assertFalse(_complete(folder), model_type)
+
+    @unittest.skipUnless((CORPUS / "sdmecha-sd1-ldm").is_dir(), "the shared corpus (../shared) is not beside this checkout")
+    def test_the_sd1_configs_fit_a_real_sd1_checkpoint_layout(self) -> None:
+        import struct
+
+        import torch
+        from diffusers import AutoencoderKL, UNet2DConditionModel
+        from diffusers.loaders.single_file_utils import convert_ldm_clip_checkpoint, convert_ldm_unet_checkpoint, convert_ldm_vae_checkpoint
+        from transformers import CLIPTextConfig, CLIPTextModel
+
+        from mgen_runtime.single_file_config import BUNDLED, reference_repo
+
+        with open(CORPUS / "sdmecha-sd1-ldm" / "sd1-ldm.safetensors", "rb") as fh:  # a real header, no weights
+            header = json.loads(fh.read(struct.unpack("<Q", fh.read(8))[0]))
+        ckpt = {k: torch.empty(v["shape"], device="meta") for k, v in header.items() if k != "__metadata__"}
+        self.assertEqual(reference_repo(ckpt), ("v1", SD15))
+        folder = BUNDLED / "v1"
+        with torch.device("meta"):
+            unet_cfg, vae_cfg = UNet2DConditionModel.load_config(str(folder / "unet")), AutoencoderKL.load_config(str(folder / "vae"))
+            models = {"unet": (UNet2DConditionModel.from_config(unet_cfg), convert_ldm_unet_checkpoint(ckpt, unet_cfg)),
+                      "vae": (AutoencoderKL.from_config(vae_cfg), convert_ldm_vae_checkpoint(ckpt, vae_cfg)),
+                      "text_encoder": (CLIPTextModel(CLIPTextConfig.from_pretrained(str(folder / "text_encoder"))),
+                                       {k.removeprefix("text_model."): v for k, v in convert_ldm_clip_checkpoint(ckpt).items()})}
+        for name, (model, converted) in models.items():
+            expected = {k: tuple(v.shape) for k, v in model.state_dict().items()}
+            got = {k: tuple(converted[k].shape) for k in expected if k in converted}
+            self.assertEqual(got, expected, name)

@@ -1,6 +1,7 @@
 // The worker client against the real worker (real diffusers on CPU, tiny sd1 model).
 import {afterAll, beforeAll, describe, expect, it} from '@jest/globals';
-import {mkdtemp, readFile, rm} from 'node:fs/promises';
+import {copyFile, mkdir, mkdtemp, readFile, rm} from 'node:fs/promises';
+import {createServer} from 'node:net';
 import {availableParallelism, tmpdir} from 'node:os';
 import {join} from 'node:path';
 import {readPngInfo} from '../../src/backends/png-metadata.js';
@@ -107,4 +108,39 @@ describe('worker failures', () => {
     });
     await expect(startWorker({python: '/nonexistent/python', env})).rejects.toMatchObject({exitCode: ExitCode.runtime});
   }, 60_000);
+});
+
+describe('a local single-file checkpoint offline', () => {
+  it('fails at once with exit 7 naming the mgen pull command for the missing tokenizer, and makes no request', async () => {
+    // A hub that counts connections: HF_ENDPOINT points at it, so any attempt to fetch shows up here.
+    let connections = 0;
+    const hub = createServer((s) => {
+      connections++;
+      s.destroy();
+    });
+    await new Promise<void>((r) => hub.listen(0, '127.0.0.1', r));
+    const port = (hub.address() as {port: number}).port;
+    const dir = await mkdtemp(join(tmpdir(), 'mgen-sf-offline-'));
+    try {
+      const single = await tiny('tiny-sd-single');
+      const file = join(dir, 'model.safetensors'); // builtin:tiny-sd-single's checkpoint as a plain local file
+      await copyFile(single.path, file);
+      await mkdir(join(dir, 'hf'));
+      const env = testEnv({HF_HOME: join(dir, 'hf'), HF_HUB_CACHE: join(dir, 'hf', 'hub'), HF_HUB_OFFLINE: '1', HF_ENDPOINT: `http://127.0.0.1:${port}`});
+      const w = await startWorker({python: await testPython(), env});
+      try {
+        await expect(w.load({...plan(file), strategy: 'single-file'})).rejects.toMatchObject({
+          exitCode: ExitCode.runtime,
+          message: "loading the model failed: model.safetensors needs CLIP's tokenizer vocabulary (vocab.json, merges.txt), which is not in the " +
+            "HuggingFace cache; fetch it once with `mgen pull stable-diffusion-v1-5/stable-diffusion-v1-5 --include 'tokenizer/*'`",
+        });
+      } finally {
+        await w.shutdown();
+      }
+      expect(connections).toBe(0);
+    } finally {
+      hub.close();
+      await rm(dir, {recursive: true, force: true});
+    }
+  }, 120_000);
 });
