@@ -13,16 +13,16 @@ let fake: string;
 beforeAll(async () => {
   dir = await mkdtemp(join(tmpdir(), 'mgen-sw-'));
   fake = join(dir, 'python');
-  await writeFile(fake, '#!/bin/sh\nprintf "%s|%s|%s|%s" "${OMP_WAIT_POLICY-unset}" "$PYTHONPATH" "${OMP_NUM_THREADS-unset}" "${MKL_NUM_THREADS-unset}" > "$FAKE_ENV_OUT"\necho \'{"event":"ready","protocol":1}\'\ncat > /dev/null\n');
+  await writeFile(fake, '#!/bin/sh\nprintf "%s|%s|%s|%s|%s" "${OMP_WAIT_POLICY-unset}" "$PYTHONPATH" "${OMP_NUM_THREADS-unset}" "${MKL_NUM_THREADS-unset}" "${MGEN_WORKER_VERBOSE-unset}" > "$FAKE_ENV_OUT"\necho \'{"event":"ready","protocol":1}\'\ncat > /dev/null\n');
   await chmod(fake, 0o755);
 });
 afterAll(async () => {
   await rm(dir, {recursive: true, force: true});
 });
 
-async function envSeen(env: NodeJS.ProcessEnv): Promise<string> {
+async function envSeen(env: NodeJS.ProcessEnv, verbose = false): Promise<string> {
   const out = join(dir, `env-${Math.random().toString(36).slice(2)}`);
-  const w = await startWorker({python: fake, env: {...env, FAKE_ENV_OUT: out}, readyTimeoutMs: 20_000});
+  const w = await startWorker({python: fake, env: {...env, FAKE_ENV_OUT: out}, readyTimeoutMs: 20_000, verbose});
   const seen = await readFile(out, 'utf8');
   w.kill();
   await w.exited;
@@ -43,7 +43,7 @@ describe('startWorker environment', () => {
       expect((await envSeen({OMP_WAIT_POLICY: 'ACTIVE'})).split('|')[0]).toBe('ACTIVE');
       expect((await envSeen({OMP_NUM_THREADS: '3'})).split('|')[2]).toBe('3');
       // MKL_NUM_THREADS alone is the user's choice too: no OMP_NUM_THREADS of ours overrides it.
-      expect((await envSeen({MKL_NUM_THREADS: '2'})).split('|').slice(2)).toEqual(['unset', '2']);
+      expect((await envSeen({MKL_NUM_THREADS: '2'})).split('|').slice(2, 4)).toEqual(['unset', '2']);
       process.env.OMP_WAIT_POLICY = 'active';
       process.env.OMP_NUM_THREADS = '5';
       expect((await envSeen({})).split('|')[0]).toBe('active');
@@ -53,6 +53,17 @@ describe('startWorker environment', () => {
         if (v === undefined) delete process.env[k];
         else process.env[k] = v;
       }
+    }
+  });
+
+  it('asks the worker for its libraries\' chatter only with --verbose', async () => {
+    const saved = process.env.MGEN_WORKER_VERBOSE;
+    delete process.env.MGEN_WORKER_VERBOSE;
+    try {
+      expect((await envSeen({})).split('|')[4]).toBe('unset');
+      expect((await envSeen({}, true)).split('|')[4]).toBe('1');
+    } finally {
+      if (saved !== undefined) process.env.MGEN_WORKER_VERBOSE = saved;
     }
   });
 
