@@ -1,4 +1,4 @@
-import {afterAll, beforeAll, describe, expect, it} from '@jest/globals';
+import {afterAll, beforeAll, describe, expect, it, jest} from '@jest/globals';
 import {chmod, mkdir, mkdtemp, readdir, rm, writeFile} from 'node:fs/promises';
 import {tmpdir} from 'node:os';
 import {join} from 'node:path';
@@ -8,7 +8,7 @@ import {linkSitePackages, probeBaseInterpreter} from '../../src/backends/runtime
 import {filterRequirements, installRuntime, installSummary, plannedRuntime} from '../../src/backends/runtime/install.js';
 import {downloadWheels, parseRequirements} from '../../src/backends/runtime/wheels.js';
 import {venvHash} from '../../src/backends/runtime/hash.js';
-import {findRuntime} from '../../src/backends/runtime/resolve.js';
+import {ensureRuntime, findRuntime} from '../../src/backends/runtime/resolve.js';
 import {readValidStamp, STAMP_FILE, venvDirFor, type RuntimeStamp} from '../../src/backends/runtime/stamp.js';
 import {ExitCode, MgenError} from '../../src/errors.js';
 
@@ -86,7 +86,7 @@ describe('runtime provisioning', () => {
     try {
       let err: MgenError | undefined;
       try {
-        await installRuntime({profile: 'cpu', runtimeDir, env: {...env, PIP_FIND_LINKS: '', PIP_EXTRA_INDEX_URL: ''}, noIndex: true, onStageLine: () => {}});
+        await installRuntime({profile: 'cpu', runtimeDir, env: {...env, PIP_FIND_LINKS: '', PIP_EXTRA_INDEX_URL: ''}, noIndex: true});
       } catch (e) {
         err = e as MgenError;
       }
@@ -140,11 +140,15 @@ case "$1 $2" in
 esac
 `;
 
-  it('prints one line per stage (venv, what pip installs, the check) so a minute of silence never looks like a hang', async () => {
-    const home = join(tmp, 'stage-lines-home');
-    const fake = join(tmp, 'fake-python3');
+  let fake: string;
+  beforeAll(async () => {
+    fake = join(tmp, 'fake-python3');
     await writeFile(fake, FAKE_PYTHON);
     await chmod(fake, 0o755);
+  });
+
+  it('prints one line per stage (venv, what pip installs, the check) so a minute of silence never looks like a hang', async () => {
+    const home = join(tmp, 'stage-lines-home');
     await writeFile(join(runtimeDir, 'requirements', 'cpu.txt'), 'torch==2.13.0 \\\n    --hash=sha256:aa\ndiffusers==0.42.1\nsafetensors==0.6.2\n');
     try {
       const lines: string[] = [];
@@ -165,6 +169,30 @@ esac
       await writeFile(join(runtimeDir, 'requirements', 'cpu.txt'), 'torch==2.13.0\ndiffusers==0.42.1\n');
       await rm(home, {recursive: true, force: true});
     }
+  }, 60_000);
+
+  it('provisioning on first use prints those lines on a stderr that is not a terminal', async () => {
+    const home = join(tmp, 'stage-lines-home-2');
+    const written: string[] = [];
+    const spy = jest.spyOn(process.stderr, 'write').mockImplementation((chunk: string | Uint8Array) => {
+      written.push(String(chunk));
+      return true;
+    });
+    const tty = process.stderr.isTTY;
+    try {
+      Object.defineProperty(process.stderr, 'isTTY', {value: false, configurable: true});
+      const r = await ensureRuntime({profile: 'cpu', runtimeDir, env: {...env, MGEN_HOME: home}, python: fake});
+      expect(r.source).toBe('installed-now');
+    } finally {
+      spy.mockRestore();
+      Object.defineProperty(process.stderr, 'isTTY', {value: tty, configurable: true});
+      await rm(home, {recursive: true, force: true});
+    }
+    expect(written).toEqual([
+      'mgen: creating a cpu venv\n',
+      'mgen: installing torch 2.13.0 (cpu) and diffusers 0.42.1 with pip\n',
+      'mgen: checking that torch and diffusers import\n',
+    ]);
   }, 60_000);
 
   it('names the torch it reuses and counts the rest', () => {

@@ -26,8 +26,8 @@ export interface InstallOptions {
   env?: NodeJS.ProcessEnv;
   /** Progress text for a spinner. */
   onProgress?: (text: string) => void;
-  /** One line per stage (creating the venv, installing, checking) for output that is not a terminal, where a
-   *  spinner shows nothing: default `mgen: <stage>` lines on stderr when stderr is not a TTY, nothing on one. */
+  /** One line per stage (creating the venv, installing, checking), for output that is not a terminal, where a
+   *  spinner shows nothing. None by default; ensureRuntime (provisioning on first use) passes `stageLineOffTty()`. */
   onStageLine?: (line: string) => void;
   /** Overrides the bundled python-runtime/ (tests). */
   runtimeDir?: string;
@@ -76,7 +76,7 @@ async function buildVenv(
   t0: number,
 ): Promise<RuntimeStamp> {
   const spinner = opts.onProgress ?? (() => {});
-  const stageLine = opts.onStageLine ?? defaultStageLine();
+  const stageLine = opts.onStageLine;
   // A stage is spinner text on a terminal and one printed line off one (a first install takes a minute or more).
   const stage = (text: string) => {
     spinner(text);
@@ -208,7 +208,8 @@ export function filterRequirements(text: string, drop: string[]): {text: string;
   return {text: kept.join('\n'), hasHashes: kept.some((l) => /--hash[= ]/.test(l))};
 }
 
-function defaultStageLine(): ((line: string) => void) | undefined {
+/** `mgen: <stage>` lines on stderr when it is not a terminal (a spinner shows the stages on one). */
+export function stageLineOffTty(): ((line: string) => void) | undefined {
   if (process.stderr.isTTY) return undefined;
   return (line) => process.stderr.write(`mgen: ${line}\n`);
 }
