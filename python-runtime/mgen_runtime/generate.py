@@ -165,9 +165,10 @@ def run(loaded: Loaded, raw: Any, schema: dict[str, Any], progress: ProgressFn, 
     def on_step_end(_pipe: Any, i: int, _t: Any, callback_kwargs: dict[str, Any]) -> dict[str, Any]:
         state["stepped"] = True
         state["last_step_at"] = time.perf_counter()
-        # Some schedulers run more loop iterations than requested steps (PNDM's PLMS warm-up): report the loop's count.
-        total = getattr(_pipe, "_num_timesteps", None) or steps
-        progress(i + 1, int(total), state["image"])
+        step, total = user_step(i, int(getattr(_pipe, "_num_timesteps", None) or steps), steps)
+        if step > state["reported"]:
+            state["reported"] = step
+            progress(step, total, state["image"])
         if cancel.is_set():
             raise _Cancelled()
         return callback_kwargs
@@ -178,6 +179,7 @@ def run(loaded: Loaded, raw: Any, schema: dict[str, Any], progress: ProgressFn, 
         seed = req["seed"] + n
         generator = torch.Generator(device="cpu").manual_seed(seed)
         state["image"] = n
+        state["reported"] = 0
         call_start = time.perf_counter()
         state["last_step_at"] = call_start
         try:
@@ -209,6 +211,20 @@ def run(loaded: Loaded, raw: Any, schema: dict[str, Any], progress: ProgressFn, 
     return {"images": images, "metadata": metadata,
             "timings": {"denoise_s": round(denoise, 4), "total_s": round(time.perf_counter() - started, 4), "steps": steps,
                         "phases": {k: round(v, 4) for k, v in phases.items()}}}
+
+
+def user_step(i: int, loop_total: int, requested: int) -> tuple[int, int]:
+    """The progress (step, steps) to report after denoising-loop iteration i (0-based) of loop_total.
+
+    Progress counts the steps the user asked for. Some schedulers run more loop iterations than that (PNDM's PLMS
+    warm-up repeats the first timestep: 4 steps run 5 iterations); those are folded into the requested total, the
+    last iteration being the last step, and a step is reported once (the caller skips repeats). A loop shorter than
+    the request (image-to-image and inpainting run only `strength` of the steps) counts its own iterations, since
+    that is all the work there is.
+    """
+    if loop_total <= requested:
+        return i + 1, loop_total
+    return (i + 1) * requested // loop_total, requested
 
 
 def classify_generate_error(exc: BaseException, stepped: bool) -> WorkerError:

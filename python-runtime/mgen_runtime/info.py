@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+import os
 import platform
 import sys
 from typing import Any
@@ -49,6 +50,10 @@ def hello_info() -> dict[str, Any]:
         "transformers": _version("transformers"),
         "device": pick_device(),
         "mgen_runtime": __version__,
+        # torch's intra-op thread count and OpenMP's wait policy (the CLI starts the worker with passive waiting and
+        # one thread per usable core unless the user set OMP_NUM_THREADS / MKL_NUM_THREADS / OMP_WAIT_POLICY).
+        "threads": torch.get_num_threads(),
+        "omp_wait_policy": os.environ.get("OMP_WAIT_POLICY") or None,
     }
     if info["device"] == "cuda":
         info["gpu_name"] = torch.cuda.get_device_name(0)

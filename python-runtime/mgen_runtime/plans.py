@@ -282,7 +282,15 @@ def _base_pipeline(plan: dict[str, Any], common: dict[str, Any], extra: dict[str
         kwargs = {**common, **extra}
         if plan["config_repo"]:
             kwargs["config"] = plan["config_repo"]
-        return cls.from_single_file(str(path), **kwargs)
+            return cls.from_single_file(str(path), **kwargs)
+        # No configs named (a local file): found or built locally, never fetched (single_file_config.py).
+        import tempfile
+
+        from .single_file_config import local_config
+
+        with tempfile.TemporaryDirectory(prefix="mgen-single-file-config-") as tmp:
+            kwargs["config"] = local_config(path, plan["allow_pickle"], Path(tmp))
+            return cls.from_single_file(str(path), **kwargs)
     # component-file: the UNet/transformer from the file, everything else from the base folder.
     component = plan["component"]
     base = Path(plan["base_path"])
@@ -345,6 +353,12 @@ def _place(pipe: Any, plan: dict[str, Any], device: str) -> str:
 def load(raw_plan: Any) -> Loaded:
     plan = normalize_plan(raw_plan)
     check_pickle(plan)
+    import diffusers  # noqa: F401 - imported here so its bars and notices can be turned off before loading
+    import transformers  # noqa: F401
+
+    from . import quiet
+
+    quiet.libraries()
     start = time.perf_counter()
     device = pick_device(plan["device"])
     torch_dtype, dtype_name = _torch_dtype(plan["dtype"], device)
@@ -401,12 +415,46 @@ def _note_load(plan: dict[str, Any]) -> None:
 
 
 def classify_load_error(exc: BaseException) -> WorkerError:
-    import pickle
-
     import torch
 
     if isinstance(exc, (torch.OutOfMemoryError, MemoryError)):
         return from_exception(exc, "out_of_memory", "out of memory while loading: ")
-    if isinstance(exc, pickle.UnpicklingError) or "weights_only" in str(exc):
-        return from_exception(exc, "unsafe_model", "the weights-only loader refused this file: ")
+    refusal = weights_only_refusal(exc)
+    if refusal is not None:
+        err = from_exception(exc, "unsafe_model")
+        return WorkerError("unsafe_model", f"torch's weights-only loader refused a pickle file: {refusal}", err.detail)
     return from_exception(exc, "load_failed")
+
+
+def weights_only_refusal(exc: BaseException) -> str | None:
+    """Why torch's weights-only loader refused a pickle, in one line, or None when it was not that.
+
+    diffusers wraps the refusal (`OSError: Unable to load weights from checkpoint file ...`), and torch's own
+    message opens with a paragraph of advice; the reason (`Trying to load unsupported GLOBAL posix.system ...`,
+    `Unsupported global: GLOBAL os.system ...`) sits in the middle of it, so it is dug out of the exception chain.
+    """
+    import pickle
+
+    seen: set[int] = set()
+    cur: BaseException | None = exc
+    while cur is not None and id(cur) not in seen:
+        seen.add(id(cur))
+        text = str(cur)
+        if isinstance(cur, pickle.UnpicklingError) or "Weights only load failed" in text or "weights_only" in text:
+            return _refusal_reason(text)
+        cur = cur.__cause__ or cur.__context__
+    return None
+
+
+def _refusal_reason(text: str) -> str:
+    import re
+
+    lines = [ln.strip() for ln in text.splitlines() if ln.strip()]
+    for line in lines:
+        if re.search(r"unsupported global|not an allowed global|WeightsUnpickler error|is blocked|Unsupported operand", line, re.I):
+            line = re.sub(r"^WeightsUnpickler error:\s*", "", line)
+            # torch's advice on how to allow the global (add_safe_globals ...) is no reason.
+            line = re.split(r"\s+(?:Please use|Check the documentation|To allowlist)", line)[0]
+            return line.rstrip(" .") or "it holds an object that is not plain tensors"
+    body = [ln for ln in lines if not ln.startswith(("Weights only load failed", "Check the documentation", "(1)", "(2)"))]
+    return (body[0] if body else "it holds an object that is not plain tensors").rstrip(" .")

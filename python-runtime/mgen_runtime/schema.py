@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import inspect
 import json
+import re
 import types
 import typing
 from typing import Any
@@ -77,9 +78,56 @@ def _hints(fn: Any) -> dict[str, Any]:
         return {}
 
 
+_ARG_LINE = re.compile(r"^(\*{0,2}[A-Za-z_]\w*)\s*(\(.*\))?\s*:(.*)$")
+
+
+def docstring_args(doc: str | None) -> dict[str, str]:
+    """Parameter descriptions from a Google-style docstring's `Args:` section (diffusers' __call__ docstrings):
+
+        Args:
+            prompt (`str` or `List[str]`, *optional*):
+                The prompt or prompts to guide image generation.
+
+    Each description is its paragraph on one line, without the Markdown backticks."""
+    if not doc:
+        return {}
+    lines = inspect.cleandoc(doc).splitlines()
+    out: dict[str, str] = {}
+    try:
+        start = next(i for i, ln in enumerate(lines) if ln.strip() in ("Args:", "Arguments:", "Parameters:"))
+    except StopIteration:
+        return out
+    base = len(lines[start]) - len(lines[start].lstrip())
+    name_indent: int | None = None
+    current: str | None = None
+    for line in lines[start + 1:]:
+        if not line.strip():
+            continue
+        indent = len(line) - len(line.lstrip())
+        if indent <= base:
+            break  # the next section (Examples:, Returns:)
+        text = line.strip()
+        match = _ARG_LINE.match(text)
+        if match and (name_indent is None or indent <= name_indent):
+            name_indent = indent
+            current = match.group(1).lstrip("*")
+            out[current] = match.group(3).strip()
+        elif current is not None:
+            out[current] = f"{out[current]} {text}".strip()
+    return {k: _plain_text(v) for k, v in out.items() if v}
+
+
+def _plain_text(text: str) -> str:
+    text = re.sub(r"\[`~?([^`\]]+)`\]", r"\1", text)  # [`~pipelines.Foo`] links
+    text = re.sub(r"\[([^\]]+)\]\([^)]+\)", r"\1", text)  # [text](url)
+    text = text.replace("`", "")
+    return " ".join(text.split())
+
+
 def call_schema(pipe: Any) -> dict[str, Any]:
     fn = type(pipe).__call__
     hints = _hints(fn)
+    docs = docstring_args(getattr(fn, "__doc__", None))
     properties: dict[str, Any] = {}
     for name, param in inspect.signature(fn).parameters.items():
         if name == "self" or param.kind in (param.VAR_POSITIONAL, param.VAR_KEYWORD):
@@ -95,6 +143,8 @@ def call_schema(pipe: Any) -> dict[str, Any]:
                 if default is None and "anyOf" not in prop and prop.get("type") != "null":
                     prop = {"anyOf": [prop, {"type": "null"}]}
                 prop["default"] = default
+        if name in docs:
+            prop["description"] = docs[name]
         if name in REQUEST_FIELDS:
             prop["x-mgen-request-field"] = REQUEST_FIELDS[name]
         properties[name] = prop

@@ -454,6 +454,12 @@ def build(name: str, out_dir: str | os.PathLike) -> dict:
     if out.exists() and any(out.iterdir()):
         raise FileExistsError(f"{out} is not empty")
     out.mkdir(parents=True, exist_ok=True)
+    import diffusers  # noqa: F401 - imported first so their save/load bars can be turned off
+    import transformers  # noqa: F401
+
+    from . import quiet
+
+    quiet.early()
     return BUILDERS[name](out)
 
 

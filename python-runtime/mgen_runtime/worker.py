@@ -103,7 +103,10 @@ class Worker:
         if verb == "load":
             from . import plans
 
+            from . import quiet
+
             self._unload()
+            quiet.libraries()
             self.loaded = plans.load(job.request.get("plan"))
             return self.loaded.result()
         if verb == "schema":
@@ -153,6 +156,9 @@ class Worker:
 
 
 def main() -> int:
+    from . import quiet
+
+    quiet.early()  # before any library import: no LOAD REPORT tables, tqdm bars or advisory warnings on stderr
     protocol_stream = claim_stdout()
     logging.basicConfig(stream=sys.stderr, level=logging.WARNING, format="%(levelname)s %(name)s: %(message)s")
     writer = ProtocolWriter(protocol_stream)

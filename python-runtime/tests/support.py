@@ -70,8 +70,9 @@ def pixel_digest(path: str | Path) -> str:
 class WorkerClient:
     """Starts `python -u -m mgen_runtime.worker` and talks JSON lines to it."""
 
-    def __init__(self) -> None:
-        env = {**os.environ, "PYTHONPATH": str(RUNTIME_ROOT) + os.pathsep + os.environ.get("PYTHONPATH", "")}
+    def __init__(self, env: dict[str, str] | None = None) -> None:
+        base = os.environ if env is None else env
+        env = {**base, "PYTHONPATH": str(RUNTIME_ROOT) + os.pathsep + base.get("PYTHONPATH", "")}
         self.proc = subprocess.Popen(
             [sys.executable, "-u", "-m", "mgen_runtime.worker"], stdin=subprocess.PIPE, stdout=subprocess.PIPE,
             stderr=subprocess.PIPE, text=True, encoding="utf-8", env=env, bufsize=1,

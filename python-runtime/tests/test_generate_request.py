@@ -31,3 +31,14 @@ class NormalizeRequestTest(unittest.TestCase):
 
 if __name__ == "__main__":
     unittest.main()
+
+
+class UserStepTest(unittest.TestCase):
+    def test_extra_scheduler_iterations_fold_into_the_requested_steps(self) -> None:
+        from mgen_runtime.generate import user_step
+
+        # 4 steps, PNDM's 5 iterations: the first iteration reports nothing new, the last one is 4/4.
+        self.assertEqual([user_step(i, 5, 4) for i in range(5)], [(0, 4), (1, 4), (2, 4), (3, 4), (4, 4)])
+        self.assertEqual([user_step(i, 4, 4) for i in range(4)], [(1, 4), (2, 4), (3, 4), (4, 4)])
+        # A shorter loop (image-to-image at strength 0.5) counts its own iterations.
+        self.assertEqual(user_step(4, 5, 10), (5, 5))

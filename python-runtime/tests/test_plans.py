@@ -206,6 +206,32 @@ class PickleTest(unittest.TestCase):
         self.assertEqual(ctx.exception.type, "unsafe_model")
 
 
+    def test_a_refused_single_file_checkpoint_says_which_global_in_its_one_line_message(self) -> None:
+        import os
+
+        import torch
+        from safetensors.torch import load_file
+
+        from mgen_runtime.protocol import WorkerError
+
+        single = tiny("tiny-sd-single")
+        manifest = json.loads((single / "mgen-tiny.json").read_text())
+        path = scratch_dir() / "evil.ckpt"
+
+        class Boom:
+            def __reduce__(self):
+                return (os.system, ("true",))
+
+        torch.save({"state_dict": load_file(str(single / manifest["file"])), "hook": Boom()}, str(path))
+        with self.assertRaises(WorkerError) as ctx:
+            load(strategy="single-file", path=str(path), config_repo=str(single / "config"), allow_pickle=True)
+        self.assertEqual(ctx.exception.type, "unsafe_model")
+        # diffusers wraps torch's refusal in "Unable to load weights from checkpoint file": the reason must survive.
+        self.assertRegex(ctx.exception.message, r"^torch's weights-only loader refused a pickle file: .*GLOBAL \S*system")
+        self.assertNotIn("Unable to load", ctx.exception.message)
+        self.assertNotIn("\n", ctx.exception.message)
+
+
 class OptionsTest(unittest.TestCase):
     def test_vae_override_tiling_and_offload_on_cpu(self) -> None:
         vae = tiny("tiny-sd") / "vae"

@@ -7,7 +7,7 @@ import unittest
 from typing import Callable, Literal, Optional, Union
 
 import tests.support  # noqa: F401 - puts the runtime on sys.path
-from mgen_runtime.schema import call_schema, check_value, type_schema, user_params
+from mgen_runtime.schema import call_schema, check_value, docstring_args, type_schema, user_params
 
 
 class FakeTensor:
@@ -34,6 +34,25 @@ class FakePipeline:
         weird_default: float = float("nan"),
         **kwargs,
     ):
+        r"""
+        The call function to the pipeline for generation.
+
+        Args:
+            prompt (`str` or `List[str]`, *optional*):
+                The prompt or prompts to guide image generation. If not defined, you need to pass
+                `prompt_embeds`.
+            height (`int`, *optional*, defaults to `self.unet.config.sample_size * self.vae_scale_factor`):
+                The height in pixels of the generated image.
+            num_inference_steps (`int`, *optional*, defaults to 28):
+                The number of denoising steps. See [`~schedulers.DDIMScheduler`].
+
+                More denoising steps usually lead to a higher quality image.
+            mode:
+                How fast to go.
+
+        Examples:
+            mode (`str`): not an argument
+        """
         raise NotImplementedError
 
 
@@ -62,8 +81,9 @@ class CallSchemaTest(unittest.TestCase):
     def test_settable_parameters_with_defaults(self) -> None:
         self.assertEqual(self.schema["additionalProperties"], False)
         self.assertEqual(self.schema["title"], "FakePipeline")
-        self.assertEqual(self.props["num_inference_steps"], {"type": "integer", "default": 28, "x-mgen-request-field": "steps"})
-        self.assertEqual(self.props["mode"], {"enum": ["fast", "slow"], "default": "fast"})
+        steps = {k: v for k, v in self.props["num_inference_steps"].items() if k != "description"}
+        self.assertEqual(steps, {"type": "integer", "default": 28, "x-mgen-request-field": "steps"})
+        self.assertEqual(self.props["mode"], {"enum": ["fast", "slow"], "default": "fast", "description": "How fast to go."})
         self.assertEqual(self.props["original_size"]["default"], None)
         self.assertNotIn("default", self.props["weird_default"])  # NaN is not JSON
 
@@ -90,3 +110,25 @@ class CheckValueTest(unittest.TestCase):
 
 if __name__ == "__main__":
     unittest.main()
+
+
+class DescriptionTest(unittest.TestCase):
+    def test_descriptions_come_from_the_docstring_args_section(self) -> None:
+        props = call_schema(FakePipeline())["properties"]
+        self.assertEqual(props["prompt"]["description"],
+                         "The prompt or prompts to guide image generation. If not defined, you need to pass prompt_embeds.")
+        self.assertEqual(props["height"]["description"], "The height in pixels of the generated image.")
+        self.assertEqual(props["num_inference_steps"]["description"],
+                         "The number of denoising steps. See schedulers.DDIMScheduler. More denoising steps usually lead to a higher quality image.")
+        self.assertEqual(props["mode"]["description"], "How fast to go.")
+        self.assertNotIn("description", props["guidance_scale"])  # undocumented: no description, not a wrong one
+
+    def test_a_real_diffusers_pipeline_documents_its_settable_parameters(self) -> None:
+        import diffusers
+
+        docs = docstring_args(diffusers.StableDiffusionPipeline.__call__.__doc__)
+        for name in ("prompt", "num_inference_steps", "guidance_scale", "eta", "clip_skip", "guidance_rescale"):
+            self.assertTrue(docs.get(name), name)
+        self.assertTrue(docs["eta"].startswith("Corresponds to parameter eta"))
+        self.assertEqual(docstring_args(None), {})
+        self.assertEqual(docstring_args("No sections here."), {})

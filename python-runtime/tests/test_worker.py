@@ -81,6 +81,10 @@ class LoadedWorkerTest(unittest.TestCase):
         for key in ("python", "torch", "diffusers", "transformers"):
             self.assertIsInstance(result[key], str, key)
         self.assertEqual(result["device"], "cpu")
+        import torch
+
+        self.assertEqual(result["threads"], torch.get_num_threads())  # this process and the worker share the env
+        self.assertGreaterEqual(result["threads"], 1)
 
     def test_load_reports_the_pipeline_and_components(self) -> None:
         self.assertTrue(self.load["ok"], self.load)
@@ -118,9 +122,10 @@ class LoadedWorkerTest(unittest.TestCase):
                 self.assertEqual(im.text["mgen"], texts[n]["mgen"])
         self.assertEqual(sorted(p.name for p in Path(result["images"][0]["path"]).parent.iterdir()), ["img-0.png", "img-1.png"])
         progress = [e for e in events if e.get("event") == "progress"]
-        # PNDM runs one extra PLMS warm-up iteration: 2 requested steps are 3 loop iterations, per image.
+        # PNDM runs one extra PLMS warm-up iteration (2 requested steps are 3 loop iterations): progress still counts
+        # the 2 steps asked for, per image, the last one at the end of the loop.
         self.assertEqual([(e["step"], e["steps"], e["image"]) for e in progress],
-                         [(1, 3, 0), (2, 3, 0), (3, 3, 0), (1, 3, 1), (2, 3, 1), (3, 3, 1)])
+                         [(1, 2, 0), (2, 2, 0), (1, 2, 1), (2, 2, 1)])
         self.assertEqual(result["timings"]["steps"], 2)
         self.assertGreater(result["timings"]["total_s"], 0)
         # The per-phase breakdown adds up to no more than the total, and the pipeline calls take most of it.
@@ -203,3 +208,30 @@ class LoadedWorkerTest(unittest.TestCase):
 
 if __name__ == "__main__":
     unittest.main()
+
+
+class QuietWorkerTest(unittest.TestCase):
+    """A passing load + generate leaves stderr clean (no LOAD REPORT tables, tqdm bars, warnings) unless debugging."""
+
+    def run_worker(self, **extra_env: str) -> str:
+        import os
+
+        from mgen_runtime.quiet import _ENV
+
+        plan = sd_plan()
+        # The environment of a plain shell: none of the switches this test process may have set for itself.
+        env = {k: v for k, v in os.environ.items() if k not in _ENV and k not in ("MGEN_DEBUG", "MGEN_WORKER_VERBOSE")}
+        w = WorkerClient(env={**env, **extra_env})
+        self.addCleanup(w.kill)
+        self.assertEqual(w.next_line(60)["event"], "ready")
+        self.assertTrue(w.call("load", plan=plan)["ok"])
+        answer = w.call("generate", request={"prompt": "a cat", "steps": 2, "seed": 1, "out_dir": str(scratch_dir()), "file_stem": "q"})
+        self.assertTrue(answer["ok"], answer)
+        w.close_stdin()
+        self.assertEqual(w.wait(60), 0)
+        return "".join(w.stderr)
+
+    def test_stderr_stays_empty_on_a_passing_run_and_mgen_debug_brings_the_chatter_back(self) -> None:
+        self.assertEqual(self.run_worker(), "")
+        chatty = self.run_worker(MGEN_DEBUG="1")
+        self.assertRegex(chatty, r"LOAD REPORT|%\||Warning")

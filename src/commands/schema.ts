@@ -17,7 +17,7 @@ export default class Schema extends BaseCommand {
     const {args, flags} = await this.parse(Schema);
     const {openSession} = await import('../backends/session.js');
     const {startStage} = await import('../cli/progress.js');
-    const {renderSchemaTable} = await import('../cli/schema-render.js');
+    const {renderSchemaTable, withMgenDefaults} = await import('../cli/schema-render.js');
     const modelId = modelIdFrom(args.model);
     const stage = await startStage(`loading ${modelId}`);
     const session = await openSession({
@@ -30,7 +30,9 @@ export default class Schema extends BaseCommand {
       onNote: (t) => this.note(`mgen: ${t}`),
     }).finally(() => stage.stop());
     try {
-      const schema = await session.schema();
+      // The defaults shown are the ones a request without flags gets: the report's family defaults, as generate uses.
+      const defaults = session.model.report.defaults ?? {width: 512, height: 512, steps: 30, guidance_scale: 7.5};
+      const schema = withMgenDefaults(await session.schema(), defaults, session.plan.task);
       process.stdout.write(flags.json ? JSON.stringify(schema, null, 2) + '\n' : renderSchemaTable(schema, session.load.pipeline));
     } finally {
       await session.close().catch(() => session.worker.kill());

@@ -1,14 +1,14 @@
-import {afterAll, beforeAll, describe, expect, it} from '@jest/globals';
-import {mkdir, mkdtemp, readdir, rm, writeFile} from 'node:fs/promises';
+import {afterAll, beforeAll, describe, expect, it, jest} from '@jest/globals';
+import {chmod, mkdir, mkdtemp, readdir, rm, writeFile} from 'node:fs/promises';
 import {tmpdir} from 'node:os';
 import {join} from 'node:path';
 import {spawnSync} from 'node:child_process';
 import {createHash} from 'node:crypto';
 import {linkSitePackages, probeBaseInterpreter} from '../../src/backends/runtime/base-python.js';
-import {filterRequirements, installRuntime, plannedRuntime} from '../../src/backends/runtime/install.js';
+import {filterRequirements, installRuntime, installSummary, plannedRuntime} from '../../src/backends/runtime/install.js';
 import {downloadWheels, parseRequirements} from '../../src/backends/runtime/wheels.js';
 import {venvHash} from '../../src/backends/runtime/hash.js';
-import {findRuntime} from '../../src/backends/runtime/resolve.js';
+import {ensureRuntime, findRuntime} from '../../src/backends/runtime/resolve.js';
 import {readValidStamp, STAMP_FILE, venvDirFor, type RuntimeStamp} from '../../src/backends/runtime/stamp.js';
 import {ExitCode, MgenError} from '../../src/errors.js';
 
@@ -126,6 +126,78 @@ describe('runtime provisioning', () => {
     await rm(linked, {recursive: true});
     expect(await readValidStamp(dir, hash)).toBeNull();
     await rm(dir, {recursive: true});
+  });
+});
+
+describe('first-time provisioning off a terminal', () => {
+  // A stand-in interpreter that plays python3, venv, pip and the import check in milliseconds.
+  const FAKE_PYTHON = String.raw`#!/bin/sh
+case "$1 $2" in
+  "-I -c") echo '{"version": "3.11.7", "venv": false, "site": [], "pip": false}' ;;
+  "-m venv") for last; do :; done; mkdir -p "$last/bin" && cp "$0" "$last/bin/python" ;;
+  "-m pip") echo "Collecting torch==2.13.0"; echo "Successfully installed torch-2.13.0 diffusers-0.42.1" ;;
+  *) echo '{"python": "3.11.7", "torch": "2.13.0", "diffusers": "0.42.1", "transformers": "5.24.0", "cuda": null}' ;;
+esac
+`;
+
+  let fake: string;
+  beforeAll(async () => {
+    fake = join(tmp, 'fake-python3');
+    await writeFile(fake, FAKE_PYTHON);
+    await chmod(fake, 0o755);
+  });
+
+  it('prints one line per stage (venv, what pip installs, the check) so a minute of silence never looks like a hang', async () => {
+    const home = join(tmp, 'stage-lines-home');
+    await writeFile(join(runtimeDir, 'requirements', 'cpu.txt'), 'torch==2.13.0 \\\n    --hash=sha256:aa\ndiffusers==0.42.1\nsafetensors==0.6.2\n');
+    try {
+      const lines: string[] = [];
+      const spinner: string[] = [];
+      const r = await installRuntime({
+        profile: 'cpu', runtimeDir, env: {...env, MGEN_HOME: home}, python: fake,
+        onStageLine: (l) => lines.push(l), onProgress: (t) => spinner.push(t),
+      });
+      expect(r.installed).toBe(true);
+      expect(lines).toEqual([
+        'creating a cpu venv',
+        'installing torch 2.13.0 (cpu), diffusers 0.42.1 and 1 more package with pip',
+        'checking that torch and diffusers import',
+      ]);
+      // The spinner still gets every stage and pip's lines too.
+      expect(spinner).toEqual(expect.arrayContaining([...lines, 'pip: Collecting torch==2.13.0']));
+    } finally {
+      await writeFile(join(runtimeDir, 'requirements', 'cpu.txt'), 'torch==2.13.0\ndiffusers==0.42.1\n');
+      await rm(home, {recursive: true, force: true});
+    }
+  }, 60_000);
+
+  it('provisioning on first use prints those lines on a stderr that is not a terminal', async () => {
+    const home = join(tmp, 'stage-lines-home-2');
+    const written: string[] = [];
+    const spy = jest.spyOn(process.stderr, 'write').mockImplementation((chunk: string | Uint8Array) => {
+      written.push(String(chunk));
+      return true;
+    });
+    const tty = process.stderr.isTTY;
+    try {
+      Object.defineProperty(process.stderr, 'isTTY', {value: false, configurable: true});
+      const r = await ensureRuntime({profile: 'cpu', runtimeDir, env: {...env, MGEN_HOME: home}, python: fake});
+      expect(r.source).toBe('installed-now');
+    } finally {
+      spy.mockRestore();
+      Object.defineProperty(process.stderr, 'isTTY', {value: tty, configurable: true});
+      await rm(home, {recursive: true, force: true});
+    }
+    expect(written).toEqual([
+      'mgen: creating a cpu venv\n',
+      'mgen: installing torch 2.13.0 (cpu) and diffusers 0.42.1 with pip\n',
+      'mgen: checking that torch and diffusers import\n',
+    ]);
+  }, 60_000);
+
+  it('names the torch it reuses and counts the rest', () => {
+    expect(installSummary('diffusers==0.42.1\n', 'cuda', ['torch==2.5.1'])).toBe('torch 2.5.1 (reused) and diffusers 0.42.1');
+    expect(installSummary('a==1\nb==2\n', 'cpu')).toBe('2 packages');
   });
 });
 

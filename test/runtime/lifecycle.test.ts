@@ -79,7 +79,8 @@ describe('process lifecycle', () => {
     process.kill(worker, 'SIGKILL');
     const r = await done;
     expect(r.code).toBe(8);
-    expect(r.stderr).toMatch(/mgen: error: the Python worker died during generate \(killed by SIGKILL\)/);
+    // No Python error before the kill: the message says so and guesses the usual cause (this kill was not mgen's).
+    expect(r.stderr).toMatch(/mgen: error: the Python worker died during generate \(killed by SIGKILL; the system may have run out of memory\)/);
     expect(readdirSync(dir)).toEqual([]);
   }, 300_000);
 
@@ -94,6 +95,23 @@ describe('process lifecycle', () => {
     expect(r.stderr.trim().split('\n')).toHaveLength(1);
     expect(r.stderr).toMatch(/tiny\.ckpt is a pickle checkpoint.*--allow-pickle/);
     expect(existsSync(join(out, 'pickle.png'))).toBe(false);
+  }, 300_000);
+});
+
+describe('a pickle refused with --allow-pickle', () => {
+  it('says why in its one line: the global torch\'s weights-only loader refused (exit 6)', async () => {
+    const ckpt = join(out, 'hooked.ckpt');
+    const single = (await tiny('tiny-sd-single')).path;
+    const code = `import os, torch\nfrom safetensors.torch import load_file\nclass Hook:\n    def __reduce__(self):\n        return (os.system, ("true",))\n` +
+      `torch.save({"state_dict": load_file(${JSON.stringify(single)}), "hook": Hook()}, ${JSON.stringify(ckpt)})`;
+    const py = spawn(await testPython(), ['-c', code]);
+    await new Promise((res) => py.on('close', res));
+    expect(existsSync(ckpt)).toBe(true);
+    const r = await cli(['generate', ckpt, '--prompt', 'x', '--steps', '2', '--allow-pickle', '--out', join(out, 'hooked.png')]);
+    expect(r.code).toBe(6);
+    expect(r.stderr.trim().split('\n')).toHaveLength(1);
+    expect(r.stderr).toMatch(/^mgen: error: torch's weights-only loader refused a pickle file: .*GLOBAL \S*system\b.*\(the file holds objects that are not tensors/);
+    expect(existsSync(join(out, 'hooked.png'))).toBe(false);
   }, 300_000);
 });
 

@@ -1,7 +1,8 @@
 // The worker client against the real worker (real diffusers on CPU, tiny sd1 model).
 import {afterAll, beforeAll, describe, expect, it} from '@jest/globals';
-import {mkdtemp, readFile, rm} from 'node:fs/promises';
-import {tmpdir} from 'node:os';
+import {copyFile, mkdir, mkdtemp, readFile, rm} from 'node:fs/promises';
+import {createServer} from 'node:net';
+import {availableParallelism, tmpdir} from 'node:os';
 import {join} from 'node:path';
 import {readPngInfo} from '../../src/backends/png-metadata.js';
 import {startWorker} from '../../src/backends/worker/start-worker.js';
@@ -44,16 +45,17 @@ describe('worker client (real worker)', () => {
     const hello = await worker.hello();
     expect(hello).toMatchObject({protocol: 1, device: 'cpu'});
     expect(hello.torch).toMatch(/^\d+\.\d+/);
+    // Started with the CLI's threading defaults: passive OpenMP waiting, one torch thread per usable core.
+    if (!process.env.OMP_NUM_THREADS && !process.env.MKL_NUM_THREADS) expect(hello.threads).toBe(availableParallelism());
+    if (!process.env.OMP_WAIT_POLICY) expect(hello.omp_wait_policy).toBe('PASSIVE');
     const load = await worker.load(plan(modelPath));
     expect(load.pipeline).toBe('StableDiffusionPipeline');
     const schema = await worker.schema();
     expect(Object.keys(schema.properties as object)).toContain('eta');
     const steps: Array<[number, number]> = [];
     const r = await worker.generate(request(), {onProgress: (s, n) => steps.push([s, n])});
-    // One event per denoising step, counting up to the scheduler's total (PNDM adds a warm-up step).
-    expect(steps.length).toBeGreaterThanOrEqual(3);
-    expect(steps.map(([s]) => s)).toEqual(steps.map((_, i) => i + 1));
-    expect(steps.at(-1)![0]).toBe(steps.at(-1)![1]);
+    // One event per requested step, 1/3 to 3/3, though PNDM runs a fourth (warm-up) loop iteration.
+    expect(steps).toEqual([[1, 3], [2, 3], [3, 3]]);
     expect(r.images).toHaveLength(1);
     const info = readPngInfo(await readFile(r.images[0]!.path));
     expect([info.width, info.height]).toEqual([64, 64]);
@@ -106,4 +108,39 @@ describe('worker failures', () => {
     });
     await expect(startWorker({python: '/nonexistent/python', env})).rejects.toMatchObject({exitCode: ExitCode.runtime});
   }, 60_000);
+});
+
+describe('a local single-file checkpoint offline', () => {
+  it('fails at once with exit 7 naming the mgen pull command for the missing tokenizer, and makes no request', async () => {
+    // A hub that counts connections: HF_ENDPOINT points at it, so any attempt to fetch shows up here.
+    let connections = 0;
+    const hub = createServer((s) => {
+      connections++;
+      s.destroy();
+    });
+    await new Promise<void>((r) => hub.listen(0, '127.0.0.1', r));
+    const port = (hub.address() as {port: number}).port;
+    const dir = await mkdtemp(join(tmpdir(), 'mgen-sf-offline-'));
+    try {
+      const single = await tiny('tiny-sd-single');
+      const file = join(dir, 'model.safetensors'); // builtin:tiny-sd-single's checkpoint as a plain local file
+      await copyFile(single.path, file);
+      await mkdir(join(dir, 'hf'));
+      const env = testEnv({HF_HOME: join(dir, 'hf'), HF_HUB_CACHE: join(dir, 'hf', 'hub'), HF_HUB_OFFLINE: '1', HF_ENDPOINT: `http://127.0.0.1:${port}`});
+      const w = await startWorker({python: await testPython(), env});
+      try {
+        await expect(w.load({...plan(file), strategy: 'single-file'})).rejects.toMatchObject({
+          exitCode: ExitCode.runtime,
+          message: "loading the model failed: model.safetensors needs CLIP's tokenizer vocabulary (vocab.json, merges.txt), which is not in the " +
+            "HuggingFace cache; fetch it once with `mgen pull stable-diffusion-v1-5/stable-diffusion-v1-5 --include 'tokenizer/*'`",
+        });
+      } finally {
+        await w.shutdown();
+      }
+      expect(connections).toBe(0);
+    } finally {
+      hub.close();
+      await rm(dir, {recursive: true, force: true});
+    }
+  }, 120_000);
 });

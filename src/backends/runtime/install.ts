@@ -3,7 +3,7 @@
 // a second run a no-op that starts no Python.
 import {existsSync} from 'node:fs';
 import {mkdir, readFile, rename, rm, writeFile} from 'node:fs/promises';
-import {basename, join} from 'node:path';
+import {join} from 'node:path';
 import {RuntimeSetupError} from '../../errors.js';
 import {withLock} from '../lock.js';
 import {mgenHome, pythonRuntimeDir, venvPython} from '../paths.js';
@@ -26,6 +26,9 @@ export interface InstallOptions {
   env?: NodeJS.ProcessEnv;
   /** Progress text for a spinner. */
   onProgress?: (text: string) => void;
+  /** One line per stage (creating the venv, installing, checking), for output that is not a terminal, where a
+   *  spinner shows nothing. None by default; ensureRuntime (provisioning on first use) passes `stageLineOffTty()`. */
+  onStageLine?: (line: string) => void;
   /** Overrides the bundled python-runtime/ (tests). */
   runtimeDir?: string;
 }
@@ -72,7 +75,14 @@ async function buildVenv(
   env: NodeJS.ProcessEnv,
   t0: number,
 ): Promise<RuntimeStamp> {
-  const progress = opts.onProgress ?? (() => {});
+  const spinner = opts.onProgress ?? (() => {});
+  const stageLine = opts.onStageLine;
+  // A stage is spinner text on a terminal and one printed line off one (a first install takes a minute or more).
+  const stage = (text: string) => {
+    spinner(text);
+    stageLine?.(text);
+  };
+  const progress = spinner;
   const base = opts.python ?? 'python3';
   const given = await probeBaseInterpreter(base, env);
   // A venv given with --system-site-packages: its own site-packages are linked in (see base-python.ts).
@@ -84,13 +94,13 @@ async function buildVenv(
   const tmp = `${venvDir}.tmp-${process.pid}-${Date.now()}`;
   await rm(tmp, {recursive: true, force: true});
   try {
-    progress(`creating a ${profile} venv`);
+    stage(`creating a ${profile} venv`);
     const venvArgs = ['-m', 'venv', ...(opts.systemSitePackages ? ['--system-site-packages'] : []), ...(borrowPip ? ['--without-pip'] : []), tmp];
     const mk = await runProcess(base, venvArgs, {env, timeoutMs: 300_000});
     if (mk.code !== 0) throw new RuntimeSetupError(`creating the venv failed: ${lastLine(mk.stderr + mk.stdout)}`, {hint: 'install the python3-venv package'});
     const py = venvPython(tmp);
     if (linked.length > 0) {
-      progress(`linking the site-packages of ${base}`);
+      stage(`linking the site-packages of ${base}`);
       await linkSitePackages(py, linked, env);
     }
 
@@ -107,7 +117,7 @@ async function buildVenv(
     const reqUsed = join(tmp, 'mgen-requirements.txt');
     await writeFile(reqUsed, req);
 
-    progress(`installing ${basename(reqFile)} with pip`);
+    stage(`installing ${installSummary(req, profile, reused)} with pip`);
     const pipArgs = ['-m', 'pip', 'install', '--disable-pip-version-check', '--no-input', '-r', reqUsed];
     if (hasHashes) pipArgs.push('--require-hashes');
     if (opts.findLinks) pipArgs.push('--find-links', opts.findLinks);
@@ -133,7 +143,7 @@ async function buildVenv(
       throw new RuntimeSetupError(`pip install failed: ${last.replace(/^ERROR:\s*/, '')}`, {detail: (pip.stdout + pip.stderr).slice(-8000), hint: pipHint(last)});
     }
 
-    progress('checking that torch and diffusers import');
+    stage('checking that torch and diffusers import');
     const versions = await verifyImports(py, env, runtimeDir);
     const stamp: RuntimeStamp = {
       schema: 1,
@@ -196,6 +206,29 @@ export function filterRequirements(text: string, drop: string[]): {text: string;
     return !(name && drop.includes(name.replace(/_/g, '-')));
   });
   return {text: kept.join('\n'), hasHashes: kept.some((l) => /--hash[= ]/.test(l))};
+}
+
+/** `mgen: <stage>` lines on stderr when it is not a terminal (a spinner shows the stages on one). */
+export function stageLineOffTty(): ((line: string) => void) | undefined {
+  if (process.stderr.isTTY) return undefined;
+  return (line) => process.stderr.write(`mgen: ${line}\n`);
+}
+
+/** `torch 2.13.0 (cpu), diffusers 0.42.1 and 23 more packages` from the requirements pip is given. */
+export function installSummary(requirements: string, profile: Profile, reused: string[] = []): string {
+  const pins = new Map<string, string>();
+  for (const line of requirements.split('\n')) {
+    const m = /^\s*([A-Za-z0-9_.-]+)\s*==\s*([^\s;\\]+)/.exec(line);
+    if (m) pins.set(m[1]!.toLowerCase().replace(/_/g, '-'), m[2]!);
+  }
+  const named: string[] = [];
+  const torch = pins.get('torch');
+  if (torch) named.push(`torch ${torch} (${profile})`);
+  else if (reused.length) named.push(`${reused[0]!.replace('==', ' ')} (reused)`);
+  if (pins.has('diffusers')) named.push(`diffusers ${pins.get('diffusers')}`);
+  const more = [...pins.keys()].filter((k) => k !== 'torch' && k !== 'diffusers').length;
+  if (!named.length) return `${pins.size} packages`;
+  return more ? `${named.join(', ')} and ${more} more package${more === 1 ? '' : 's'}` : named.join(' and ');
 }
 
 function pipHint(last: string): string {

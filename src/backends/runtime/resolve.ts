@@ -2,7 +2,7 @@
 // machine's profile, installed on first use.
 import {existsSync} from 'node:fs';
 import {RuntimeSetupError} from '../../errors.js';
-import {installRuntime, plannedRuntime, type InstallOptions} from './install.js';
+import {installRuntime, plannedRuntime, stageLineOffTty, type InstallOptions} from './install.js';
 import {listStamps, type RuntimeStamp} from './stamp.js';
 
 export interface RuntimeLocation {
@@ -33,6 +33,8 @@ export async function ensureRuntime(opts: InstallOptions = {}): Promise<RuntimeL
   const env = opts.env ?? process.env;
   const found = await findRuntime(env);
   if (found) return found;
-  const r = await installRuntime({...opts, env});
+  // Provisioning on first use (`mgen generate` on a fresh machine) takes a minute or more: off a terminal, where the
+  // caller's spinner shows nothing, each stage is one line on stderr.
+  const r = await installRuntime({onStageLine: stageLineOffTty(), ...opts, env});
   return {python: r.stamp.python, source: 'installed-now', stamp: r.stamp, seconds: r.seconds};
 }

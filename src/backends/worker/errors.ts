@@ -18,7 +18,11 @@ export function workerError(body: WorkerErrorBody, verb: string): MgenError & {w
       err = new InterruptedError('generation cancelled');
       break;
     case 'unsafe_model':
-      err = new InvalidModelError(message, {...opts, hint: 'pass --allow-pickle only for files you trust'});
+      // Refused even with --allow-pickle: torch's weights-only loader met something that is not plain tensors.
+      err = new InvalidModelError(message, {
+        ...opts,
+        hint: /weights-only loader refused/.test(message) ? 'the file holds objects that are not tensors; use a .safetensors version of it' : 'pass --allow-pickle only for files you trust',
+      });
       break;
     case 'load_failed':
       err = new RuntimeSetupError(`loading the model failed: ${message}`, opts);

@@ -8,6 +8,7 @@ import {GenerationError, InterruptedError, RuntimeSetupError, type MgenError} fr
 import {pythonRuntimeDir} from '../paths.js';
 import {oneLine, workerError, type WorkerErrorBody} from './errors.js';
 import {StderrRing} from './stderr-ring.js';
+import {workerEnv} from './worker-env.js';
 import type {GenerateRequest, GenerateResult, HelloResult, LoadPlan, LoadResult, WorkerHandle} from './types.js';
 
 export interface StartWorkerOptions {
@@ -49,9 +50,10 @@ function track(w: {kill(): void}): void {
 }
 
 export async function startWorker(opts: StartWorkerOptions): Promise<WorkerHandle> {
-  const env: NodeJS.ProcessEnv = {...process.env, ...opts.env, PYTHONUNBUFFERED: '1'};
-  // OpenMP's wait policy is left to the user: OMP_WAIT_POLICY=PASSIVE keeps torch's CPU threads from spin-waiting,
-  // which helps a loaded machine 4-6x but halves a quiet one's tiny-model speed (bench/RESULTS.md "## serve").
+  // Threading defaults (passive OpenMP wait, one thread per usable core) unless the user set them: worker-env.ts.
+  const env = workerEnv(process.env, opts.env);
+  // The worker keeps the libraries' LOAD REPORT tables, bars and warnings to itself unless asked (mgen_runtime/quiet.py).
+  if (opts.verbose) env.MGEN_WORKER_VERBOSE = '1';
   if (opts.addRuntimeToPath !== false) {
     const rt = pythonRuntimeDir();
     env.PYTHONPATH = env.PYTHONPATH ? `${rt}${delimiter}${env.PYTHONPATH}` : rt;
@@ -85,6 +87,8 @@ class Worker implements WorkerHandle {
   private isAlive = true;
   private readyWaiter?: {resolve: () => void; reject: (e: Error) => void};
   private spawnError?: Error;
+  /** kill() was called: a SIGKILL then is ours, not the system's. */
+  private killedHere = false;
 
   constructor(private readonly child: ChildProcessWithoutNullStreams, private readonly verbose: boolean, private readonly python: string) {
     track(this);
@@ -223,6 +227,7 @@ class Worker implements WorkerHandle {
 
   kill(): void {
     if (!this.isAlive) return;
+    this.killedHere = true;
     try {
       this.child.kill('SIGKILL');
     } catch {
@@ -320,7 +325,9 @@ class Worker implements WorkerHandle {
 
   private deathError(verb: string, code: number | null, signal: NodeJS.Signals | null): MgenError {
     const last = this.ring.lastMeaningful();
-    const what = `the Python worker died during ${verb} (${exitText(code, signal)})${last ? `: ${oneLine(last)}` : ''}`;
+    // A SIGKILL nobody here sent, with no Python error before it, is most often the kernel's out-of-memory killer.
+    const why = signal === 'SIGKILL' && !this.killedHere && !last ? '; the system may have run out of memory' : '';
+    const what = `the Python worker died during ${verb} (${exitText(code, signal)}${why})${last ? `: ${oneLine(last)}` : ''}`;
     const detail = this.ring.tail() || undefined;
     return verb === 'generate' ? new GenerationError(what, {detail}) : new RuntimeSetupError(what, {detail});
   }

@@ -61,6 +61,10 @@ export interface HelloResult {
   gpu_name?: string;
   free_memory_bytes?: number;
   total_memory_bytes?: number;
+  /** torch.get_num_threads() in the worker. */
+  threads?: number;
+  /** OMP_WAIT_POLICY as the worker saw it (null: OpenMP's default). */
+  omp_wait_policy?: string | null;
 }
 
 export interface LoadResult {
