@@ -5,6 +5,7 @@ import {mkdir, readFile, rm, writeFile} from 'node:fs/promises';
 import {join} from 'node:path';
 import {InterruptedError, MgenError} from '../../errors.js';
 import type {HelloResult, WorkerHandle} from '../worker/types.js';
+import {ModelNotAllowedError, outsideRequestGuard, type RequestModelPolicy} from '../request-model-policy.js';
 import {FileStore} from './file-store.js';
 import {HttpError} from './http-error.js';
 import {decodeInlineImage} from './input-images.js';
@@ -31,6 +32,10 @@ export interface RunInfo {
   queuedAt: number;
   /** Where URLs point (http://host:port), for response_format "url". */
   baseUrl: string;
+  /** The request's LoRA ids as the policy admitted them (same order as body.loras). */
+  loraIds?: string[];
+  /** Fetches for the request's models run under its guard (no private addresses unless allowed). */
+  policy?: RequestModelPolicy;
 }
 
 const safeId = (id: string): string => id.replace(/[^A-Za-z0-9_-]/g, '_');
@@ -81,6 +86,8 @@ export class Engine {
     try {
       // Transient outputs keep the worker's unique names: only the pattern's folder is used.
       const input = {...toSessionInput(body, join(dir ?? jobs, 'out-{n}.png')), transient: true};
+      if (input.loras && info.loraIds) input.loras = input.loras.map((l, i) => ({...l, id: info.loraIds![i] ?? l.id}));
+      if (input.loras && info.policy) await info.policy.preflight(input.loras.map((l, i) => ({id: l.id, field: `loras[${i}].name`})));
       for (const [field, key] of [['image', 'image'], ['mask', 'mask'], ['control_image', 'controlImage']] as const) {
         const v = body[field];
         if (v == null) continue;
@@ -92,7 +99,8 @@ export class Engine {
       const t0 = Date.now();
       let out: SessionGenerateOutput;
       try {
-        out = await session.generate(input, {signal: info.signal, onProgress: info.onProgress});
+        const gen = () => session.generate(input, {signal: info.signal, onProgress: info.onProgress});
+        out = await (info.policy && input.loras?.length ? info.policy.guard(gen) : gen());
       } catch (err) {
         if (!info.signal.aborted && (!session.worker.alive || (await exitedSoon(session.worker)))) {
           this.onWorkerDied(session.worker);
@@ -114,9 +122,13 @@ export class Engine {
           images.push({b64_json: bytes.toString('base64'), seed: img.seed, width: img.width, height: img.height});
         }
       }
+      const metadata = generationMetadata(out, session);
+      // The client's own names for its LoRAs (not the server path a name was found at).
+      const reqMeta = metadata.request as {loras?: Array<{name: string}>} | undefined;
+      if (reqMeta?.loras && body.loras) reqMeta.loras = reqMeta.loras.map((l, i) => ({...l, name: body.loras![i]?.name ?? l.name}));
       return {
         images,
-        metadata: generationMetadata(out, session),
+        metadata,
         timings: {
           queue_s: (started - info.queuedAt) / 1000,
           worker_s: workerS,
@@ -147,7 +159,8 @@ export class Engine {
 
   private watch(worker: WorkerHandle): void {
     void worker.exited.then(() => {
-      if (!this.closing && this.session.worker === worker) this.onWorkerDied(worker);
+      // A worker asked to shut down (by close(), or by whoever opened it) did not die.
+      if (!this.closing && this.session.worker === worker && !(worker as {shutdownRequested?: boolean}).shutdownRequested) this.onWorkerDied(worker);
     });
   }
 
@@ -159,7 +172,8 @@ export class Engine {
     this.restarting = (async () => {
       for (let attempt = 1; ; attempt++) {
         try {
-          const next = await this.opts.reopen();
+          // The operator's own model: never under a request's fetch guard (a death is noticed inside a job).
+          const next = await outsideRequestGuard(() => this.opts.reopen());
           if (this.closing) {
             await next.close().catch(() => next.worker.kill());
             return;
@@ -196,6 +210,7 @@ function firstLine(err: unknown): string {
 /** Worker and engine errors -> the status and type a client sees. */
 export function classifyError(err: unknown): JobError {
   if (err instanceof HttpError) return {status: err.status, type: err.type, message: err.message, ...(err.param ? {param: err.param} : {})};
+  if (err instanceof ModelNotAllowedError) return {status: 403, type: 'model_not_allowed', message: firstLine(err), ...(err.field ? {param: err.field} : {})};
   if (err instanceof InterruptedError) return {status: 499, type: 'cancelled', message: err.message};
   const workerType = (err as {workerType?: string}).workerType;
   const message = err instanceof Error ? firstLine(err) : String(err);
@@ -212,6 +227,7 @@ export function classifyError(err: unknown): JobError {
       return {status: 499, type: 'cancelled', message};
     default:
       // The session's own checks (e.g. unknown params) are usage errors: the client's fault.
+      if (err instanceof MgenError && err.exitCode === 5) return {status: 502, type: 'model_fetch_failed', message, ...(err.field ? {param: err.field} : {})};
       if (err instanceof MgenError && err.exitCode === 2) {
         return {status: 400, type: 'invalid_request_error', message, ...(err.field ? {param: err.field} : {})};
       }
