@@ -277,7 +277,7 @@ export class RequestModelPolicy {
       const real = this.tryLocal(resolve(c));
       if (real) return real;
     }
-    return deny('no such model file under the server\'s model folders');
+    throw new UsageError(`${field}: no such model file under the server's model folders`, {field});
   }
 }
 

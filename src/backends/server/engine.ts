@@ -102,6 +102,13 @@ export class Engine {
         const gen = () => session.generate(input, {signal: info.signal, onProgress: info.onProgress});
         out = await (info.policy && input.loras?.length ? info.policy.guard(gen) : gen());
       } catch (err) {
+        // Messages name a request's LoRA as the client did, not by the server path the policy found it at.
+        if (err instanceof Error && info.loraIds && body.loras) {
+          info.loraIds.forEach((id, i) => {
+            const name = body.loras![i]?.name;
+            if (name !== undefined && id !== name) err.message = err.message.split(id).join(name);
+          });
+        }
         if (!info.signal.aborted && (!session.worker.alive || (await exitedSoon(session.worker)))) {
           this.onWorkerDied(session.worker);
           throw new HttpError(503, 'worker_died', `the worker died during the job and is being restarted: ${firstLine(err)}`);
