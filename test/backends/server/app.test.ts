@@ -9,6 +9,7 @@ import {join} from 'node:path';
 import {RequestModelPolicy} from '../../../src/backends/request-model-policy.js';
 import {checkBindable, guardServeProcess, startServe, type RunningServe} from '../../../src/backends/server/server.js';
 import {kohyaSd} from '../../helpers/fixtures/adapters.js';
+import {dumpPickle, stateDict, torchZip} from '../../helpers/pickle-writer.js';
 import {writeSafetensors} from '../../helpers/safetensors-writer.js';
 import {useTmpDir} from '../../helpers/tmp.js';
 import {fakeSession, type FakeSession} from './fake-session.js';
@@ -59,6 +60,12 @@ beforeAll(async () => {
   await writeSafetensors(join(models, 'loras', 'style.safetensors'), kohyaSd('sd1'), {sparse: true});
   writeFileSync(join(models, 'loras', 'config.json'), '{"password": "hunter2-from-a-json-file"}');
   writeFileSync(join(tmp.dir, 'outside.safetensors'), 'outside');
+  const specs = kohyaSd('sd1');
+  // As torch.save writes it: version 0.0 and flags 0x0808 in the first local header, which read as a little-endian
+  // u64 "header length" is past Number.MAX_SAFE_INTEGER (a stream start that throws).
+  const zip = Buffer.from(torchZip(dumpPickle(stateDict(specs)), {storages: specs.length}));
+  zip.set([0, 0, 8, 8], 4);
+  writeFileSync(join(models, 'loras', 'pickled.safetensors'), zip);
   symlinkSync(join(tmp.dir, 'outside.safetensors'), join(models, 'loras', 'escape.safetensors'));
 
   strictSession = fakeSession(env());
@@ -98,6 +105,12 @@ describe('request models: the policy on every route', () => {
     expect(r.body.metadata.request.loras).toEqual([{name: 'loras/style.safetensors', scale: 1}]);
     expect(JSON.stringify(r.body.metadata)).not.toContain(models);
     expect((await post(strict, '/v1/generate', lora(join(models, 'loras', 'style.safetensors')))).status).toBe(200);
+  });
+
+  it('hashes a pickle LoRA named .safetensors (allowed pickles) by its content: an answer, not a dead server', async () => {
+    const r = await post(strict, '/v1/generate', lora('loras/pickled.safetensors'));
+    expect(r.status).toBe(200);
+    expect((await fetch(`${strict.url}/healthz`)).status).toBe(200);
   });
 
   it('answers a path outside the model folders, a symlink out of them and a missing file the same way, in words', async () => {
