@@ -213,7 +213,7 @@ export class RequestModelPolicy {
     if (ref.kind === 'hf' || ref.kind === 'civitai' || ref.kind === 'builtin') return t;
     if (ref.kind === 'local') return this.localPath(t, field, deny);
     // A plain URL: fine when it is already in the cache (nothing is fetched); else only when allowed.
-    if (allFileMetas(this.env).some((m) => m.source === 'url' && m.url === ref.url && cachedFilePath(m, this.env))) return t;
+    if (this.inCache(ref.url)) return t;
     if (!this.o.allowUrls) return deny('this server does not fetch models from URLs (the operator can allow it with --allow-model-urls)');
     const u = new URL(ref.url);
     if (u.username || u.password) return deny('a model URL may not carry credentials');
@@ -224,10 +224,19 @@ export class RequestModelPolicy {
     return t;
   }
 
+  private inCache(url: string): boolean {
+    return allFileMetas(this.env).some((m) => m.source === 'url' && m.url === url && cachedFilePath(m, this.env));
+  }
+
   /** DNS check of the URL ids before anything is fetched (the connection guard checks again, on every hop). */
   async preflight(ids: Array<{id: string; field: string}>): Promise<void> {
     for (const {id, field} of ids) {
       if (!/^https?:\/\//i.test(id)) continue;
+      try {
+        if (parseModelId(id, {env: this.env, exists: () => false}).kind !== 'url' || this.inCache(new URL(id).toString())) continue;
+      } catch {
+        continue;
+      }
       let host: string;
       try {
         host = normHost(new URL(id).hostname);

@@ -5,6 +5,7 @@ import {mkdirSync, symlinkSync, writeFileSync} from 'node:fs';
 import http from 'node:http';
 import {join} from 'node:path';
 import {isPrivateAddress, ModelNotAllowedError, RequestModelPolicy, refusedHost} from '../../src/backends/request-model-policy.js';
+import {fileDir, writeFileMeta} from '../../src/sources/cache/mgen-home.js';
 import {useTmpDir} from '../helpers/tmp.js';
 
 const tmp = useTmpDir('mgen-policy-');
@@ -49,6 +50,17 @@ describe('request model policy: what a request may name', () => {
     for (const id of ['/etc/passwd', './x.safetensors', '../x', 'x.safetensors', '~/x.safetensors', '/']) {
       expect(() => p.check(id, 'loras[1].name')).toThrow(/^loras\[1\]\.name: this server does not read local paths/);
     }
+  });
+
+  it('admits a plain URL that is already in the cache (mgen list shows it; nothing is fetched) without --allow-model-urls', async () => {
+    const url = `http://127.0.0.1:${port}/cached.safetensors`;
+    const sha = 'a'.repeat(64);
+    writeFileMeta({sha256: sha, file_name: 'cached.safetensors', size: 3, source: 'url', id: url, url, pulled_at: new Date().toISOString()}, env());
+    writeFileSync(join(fileDir(sha, env()), 'cached.safetensors'), 'abc');
+    const p = new RequestModelPolicy({env: env()});
+    expect(p.check(url, 'f')).toBe(url);
+    await expect(p.preflight([{id: url, field: 'f'}])).resolves.toBeUndefined();
+    expect(() => p.check(`http://127.0.0.1:${port}/other.safetensors`, 'f')).toThrow(/--allow-model-urls/);
   });
 
   it('reads local paths only inside --model-dir, symlinks resolved; missing and outside read the same', () => {
