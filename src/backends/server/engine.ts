@@ -44,6 +44,9 @@ export class Engine {
   private session: ServeSession;
   private restarting: Promise<void> | null = null;
   private closing = false;
+  /** The server was told to stop (a signal): a worker that exits by SIGINT/SIGTERM now got the same signal. */
+  private stopping = false;
+  private readonly exits = new WeakMap<WorkerHandle, {code: number | null; signal: NodeJS.Signals | null}>();
   readonly files: FileStore;
   pipelineSchema: Record<string, unknown> | null = null;
 
@@ -110,6 +113,7 @@ export class Engine {
           });
         }
         if (!info.signal.aborted && (!session.worker.alive || (await exitedSoon(session.worker)))) {
+          if (this.deliberateExit(session.worker)) throw new HttpError(503, 'shutting_down', 'the server is shutting down; the job was stopped');
           this.onWorkerDied(session.worker);
           throw new HttpError(503, 'worker_died', `the worker died during the job and is being restarted: ${firstLine(err)}`);
         }
@@ -164,15 +168,28 @@ export class Engine {
     await rm(this.opts.workDir, {recursive: true, force: true});
   }
 
+  /** Called as soon as the server begins to shut down (before the drain). */
+  beginShutdown(): void {
+    this.stopping = true;
+  }
+
+  /** An exit that was part of a shutdown: asked for, or the stop signal (Ctrl-C reaches the worker's process group too). */
+  private deliberateExit(worker: WorkerHandle): boolean {
+    if ((worker as {shutdownRequested?: boolean}).shutdownRequested) return true;
+    const e = this.exits.get(worker);
+    return this.stopping && e !== undefined && (e.signal === 'SIGINT' || e.signal === 'SIGTERM' || e.code === 130 || e.code === 143);
+  }
+
   private watch(worker: WorkerHandle): void {
-    void worker.exited.then(() => {
+    void worker.exited.then((e) => {
+      this.exits.set(worker, e);
       // A worker asked to shut down (by close(), or by whoever opened it) did not die.
-      if (!this.closing && this.session.worker === worker && !(worker as {shutdownRequested?: boolean}).shutdownRequested) this.onWorkerDied(worker);
+      if (!this.closing && this.session.worker === worker && !this.deliberateExit(worker)) this.onWorkerDied(worker);
     });
   }
 
   private onWorkerDied(worker: WorkerHandle): void {
-    if (this.closing || this.session.worker !== worker || this.restarting) return;
+    if (this.closing || this.session.worker !== worker || this.restarting || this.deliberateExit(worker)) return;
     this.opts.log?.(`the worker (pid ${worker.pid ?? '?'}) died; restarting it and reloading the model`);
     worker.kill();
     this.opts.metrics.workerRestarts.inc();

@@ -164,6 +164,7 @@ export async function startServe(o: StartServeOptions): Promise<RunningServe> {
     closing ??= (async () => {
       // Gone from the reuse index first, so no new `generate` picks this server.
       onExit();
+      engine.beginShutdown();
       process.off('exit', onExit);
       let timer: NodeJS.Timeout | undefined;
       const timedOut = new Promise<'timeout'>((r) => (timer = setTimeout(() => r('timeout'), graceMs)));

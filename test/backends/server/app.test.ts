@@ -245,6 +245,29 @@ describe('process and lifecycle', () => {
     await expect(checkBindable('127.0.0.1', 0)).resolves.toBeUndefined();
   });
 
+  it('during shutdown, a worker that got the stop signal too is not a death; one killed otherwise still restarts', async () => {
+    const first = fakeSession(env());
+    const second = fakeSession(env());
+    const reopen = jest.fn(async () => second);
+    const r = await serveWith(first, {reopen});
+    try {
+      logs.length = 0;
+      r.engine.beginShutdown();
+      (first.worker as unknown as {die(s: string): void}).die('SIGKILL');
+      for (let i = 0; i < 100 && reopen.mock.calls.length === 0; i++) await new Promise((res) => setTimeout(res, 10));
+      await r.engine.settled();
+      expect(logs.some((l) => /died; restarting/.test(l))).toBe(true);
+      logs.length = 0;
+      (second.worker as unknown as {die(s: string): void}).die('SIGINT');
+      await second.worker.exited;
+      await new Promise((res) => setTimeout(res, 50));
+      expect(logs).toEqual([]);
+      expect(reopen).toHaveBeenCalledTimes(1);
+    } finally {
+      await r.close(100);
+    }
+  });
+
   it('answers 503 (not 499) to requests the shutdown cancelled', async () => {
     strictSession.hold = true;
     const pending = post(strict, '/v1/generate', {prompt: 'held'});

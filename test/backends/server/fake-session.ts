@@ -19,11 +19,12 @@ function fakeWorker(): WorkerHandle {
   let alive = true;
   let onExit!: (v: {code: number | null; signal: NodeJS.Signals | null}) => void;
   const exited = new Promise<{code: number | null; signal: NodeJS.Signals | null}>((r) => (onExit = r));
-  const kill = (): void => {
+  const die = (signal: NodeJS.Signals): void => {
     if (!alive) return;
     alive = false;
-    onExit({code: null, signal: 'SIGKILL'});
+    onExit({code: null, signal});
   };
+  const kill = (): void => die('SIGKILL');
   const w = {
     pid: 424242,
     get alive() {
@@ -31,6 +32,8 @@ function fakeWorker(): WorkerHandle {
     },
     exited,
     kill,
+    /** Exits by a signal from outside (Ctrl-C reaches the worker too; the OOM killer sends SIGKILL). */
+    die,
     shutdownRequested: false,
     async shutdown() {
       w.shutdownRequested = true;
