@@ -205,6 +205,15 @@ describe('slow clients', () => {
     expect(await trickle(open, 'GET /healthz HTTP/1.1\r\nHost: x\r\n', 'X-a: b\r\n')).toBe(true);
   }, 20_000);
 
+  it('keeps a client waiting for a job that runs longer than the request limits (they bound receiving, not answering)', async () => {
+    strictSession.slowMs = 1500; // requestMs is 800 here
+    try {
+      expect((await post(strict, '/v1/generate', {prompt: 'slow'})).status).toBe(200);
+    } finally {
+      strictSession.slowMs = 0;
+    }
+  }, 20_000);
+
   it('drops a client that trickles its body', async () => {
     expect(await trickle(open, 'POST /v1/generate HTTP/1.1\r\nHost: x\r\ncontent-type: application/json\r\ncontent-length: 100000\r\n\r\n', ' ')).toBe(true);
   }, 20_000);

@@ -12,6 +12,8 @@ import {buildPng} from '../../helpers/png.js';
 
 export interface FakeSession extends ServeSession {
   hold: boolean;
+  /** Each generate takes this long (ms). */
+  slowMs: number;
   generated: number;
 }
 
@@ -53,6 +55,7 @@ export function fakeSession(env: NodeJS.ProcessEnv): FakeSession {
   const resolver = new RequestLoraResolver({resolve: resolveModelForLoad, ropts: {env}, family: 'sd1', allowPickle: true});
   const s: FakeSession = {
     hold: false,
+    slowMs: 0,
     generated: 0,
     worker: fakeWorker(),
     hello: {protocol: 1, python: '3', torch: 't', diffusers: 'd', transformers: 'tr', device: 'cpu'},
@@ -61,6 +64,7 @@ export function fakeSession(env: NodeJS.ProcessEnv): FakeSession {
     async generate(input, opts = {}) {
       const loras = input.loras?.length ? await resolver.resolveAll(input.loras) : [];
       for (const l of loras) await loraShortHash(l.path, env);
+      if (s.slowMs) await new Promise((r) => setTimeout(r, s.slowMs));
       if (s.hold) {
         await new Promise<void>((_, reject) => {
           if (opts.signal?.aborted) return reject(new InterruptedError('generation cancelled'));
