@@ -112,6 +112,14 @@ export class Engine {
             if (name !== undefined && id !== name) err.message = err.message.split(id).join(name);
           });
         }
+        // The worker's words about a request LoRA it could not load end in its exception's text, which can name
+        // what is in the file: the client gets the field and the model in words only.
+        const m = /^request\.loras\[(\d+)\]: cannot load /.exec(err instanceof Error ? err.message : '');
+        const entry = m ? body.loras?.[Number(m[1])] : undefined;
+        if (m && entry) {
+          const field = `loras[${m[1]}].name`;
+          throw new HttpError(400, 'invalid_request_error', `${field}: ${entry.name} could not be loaded into this pipeline (not a LoRA it can apply)`, field);
+        }
         if (!info.signal.aborted && (!session.worker.alive || (await exitedSoon(session.worker)))) {
           if (this.deliberateExit(session.worker)) throw new HttpError(503, 'shutting_down', 'the server is shutting down; the job was stopped');
           this.onWorkerDied(session.worker);

@@ -58,6 +58,7 @@ beforeAll(async () => {
   models = join(tmp.dir, 'models');
   mkdirSync(join(models, 'loras'), {recursive: true});
   await writeSafetensors(join(models, 'loras', 'style.safetensors'), kohyaSd('sd1'), {sparse: true});
+  await writeSafetensors(join(models, 'loras', 'unloadable.safetensors'), kohyaSd('sd1'), {sparse: true});
   writeFileSync(join(models, 'loras', 'config.json'), '{"password": "hunter2-from-a-json-file"}');
   writeFileSync(join(tmp.dir, 'outside.safetensors'), 'outside');
   const specs = kohyaSd('sd1');
@@ -111,6 +112,15 @@ describe('request models: the policy on every route', () => {
     const r = await post(strict, '/v1/generate', lora('loras/pickled.safetensors'));
     expect(r.status).toBe(200);
     expect((await fetch(`${strict.url}/healthz`)).status).toBe(200);
+  });
+
+  it('describes a LoRA the worker could not load in words, without its exception text', async () => {
+    const r = await post(strict, '/v1/generate', {prompt: 'a', loras: [{name: 'loras/style.safetensors'}, {name: 'loras/unloadable.safetensors', scale: 0.5}]});
+    expect(r.status).toBe(400);
+    expect(r.body.error).toEqual({
+      type: 'invalid_request_error', param: 'loras[1].name',
+      message: 'loras[1].name: loras/unloadable.safetensors could not be loaded into this pipeline (not a LoRA it can apply)',
+    });
   });
 
   it('answers a path outside the model folders, a symlink out of them and a missing file the same way, in words', async () => {

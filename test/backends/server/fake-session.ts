@@ -64,6 +64,11 @@ export function fakeSession(env: NodeJS.ProcessEnv): FakeSession {
     async generate(input, opts = {}) {
       const loras = input.loras?.length ? await resolver.resolveAll(input.loras) : [];
       for (const l of loras) await loraShortHash(l.path, env);
+      // What the worker answers for a LoRA file it cannot load: its exception's first line, which may quote the file.
+      const unloadable = loras.findIndex((l) => l.path.endsWith('unloadable.safetensors'));
+      if (unloadable >= 0) {
+        throw Object.assign(new Error(`request.loras[${unloadable}]: cannot load unloadable.safetensors into FakePipeline: Unsupported global: GLOBAL evil.secret_name`), {workerType: 'bad_params'});
+      }
       if (s.slowMs) await new Promise((r) => setTimeout(r, s.slowMs));
       if (s.hold) {
         await new Promise<void>((_, reject) => {
