@@ -15,20 +15,32 @@ export async function sha256File(path: string, env: NodeJS.ProcessEnv = process.
 /**
  * A LoRA's short hash as A1111 writes it in "Lora hashes" (and CivitAI reads it): for safetensors the sha256 of the
  * bytes after the header (the "addnet" hash, so editing metadata keeps it), else of the whole file; 12 hex digits.
+ * Safetensors is told by the file's first bytes, not its name: a pickle (or anything) named .safetensors is hashed
+ * whole, and a header length past the end of the file is no header.
  */
 export async function loraShortHash(path: string, env: NodeJS.ProcessEnv = process.env): Promise<string> {
   const full = await cachedHash(path, 'addnet:', env, async (abs) => {
-    if (!/\.safetensors$/i.test(abs)) return sha256Of(abs, 0);
-    const fh = await open(abs, 'r');
-    try {
-      const len = Buffer.alloc(8);
-      await fh.read(len, 0, 8, 0);
-      return sha256Of(abs, 8 + Number(len.readBigUInt64LE(0)));
-    } finally {
-      await fh.close();
-    }
+    const start = await safetensorsBodyStart(abs);
+    return await sha256Of(abs, start ?? 0);
   });
   return full.slice(0, 12);
+}
+
+/** Where a safetensors file's tensor data starts (8 + header length), or null when the file is not one. */
+export async function safetensorsBodyStart(abs: string): Promise<number | null> {
+  const fh = await open(abs, 'r');
+  try {
+    const {size} = await fh.stat();
+    const head = Buffer.alloc(9);
+    const {bytesRead} = await fh.read(head, 0, 9, 0);
+    if (bytesRead < 9) return null;
+    const len = head.readBigUInt64LE(0);
+    // The header is JSON (an object) and lies inside the file.
+    if (len < 2n || len > BigInt(size - 8) || head[8] !== 0x7b) return null;
+    return 8 + Number(len);
+  } finally {
+    await fh.close();
+  }
 }
 
 function sha256Of(abs: string, start: number): Promise<string> {

@@ -2,10 +2,11 @@
 // any MODEL_ID is, then checked by its ModelReport to be a LoRA for the loaded model's family. Resolutions are
 // cached for the session (a second request with the same name does not detect again); failures are not.
 import {statSync} from 'node:fs';
-import {resolve} from 'node:path';
+import {isAbsolute, resolve} from 'node:path';
 import type {Family} from '../detect/types.js';
 import {MgenError, NetworkError, UsageError} from '../errors.js';
 import {checkSafety} from './plan.js';
+import {describeModelError, ModelNotAllowedError, RequestModelPolicy} from './request-model-policy.js';
 import type {ResolvedModel, ResolveOptions} from './resolve-model.js';
 
 export interface RequestLora {
@@ -84,17 +85,26 @@ export class RequestLoraResolver {
     try {
       model = await pending;
     } catch (err) {
+      // The words, never the error's own text: that may quote the file or what a URL answered.
+      if (err instanceof ModelNotAllowedError) throw err;
+      const refused = RequestModelPolicy.refusalMessage(err);
+      if (refused) throw new ModelNotAllowedError(`${field}: ${refused}`, {field});
+      const builtin = /^builtin:/i.test(l.id.trim()) && err instanceof MgenError;
+      const local = !/^[a-z][a-z0-9+.-]*:/i.test(l.id.trim()) && (isAbsolute(l.id.trim()) || /^\.{0,2}\//.test(l.id.trim()));
+      const msg = builtin ? err.message + (err.hint ? ` (${err.hint})` : '') : describeModelError(err, {local});
       // A registry that cannot be reached is not the request's fault: keep its type (and status).
-      if (err instanceof NetworkError) throw err;
-      const msg = err instanceof MgenError ? err.message + (err.hint ? ` (${err.hint})` : '') : String(err);
+      if (err instanceof NetworkError) throw new NetworkError(`${field}: ${l.id}: ${msg}`, {field});
       return fail(`cannot use ${l.id}: ${msg}`);
     }
     const r = model.report;
     if (r.kind !== 'lora') fail(`${l.id} is ${r.kind === 'unknown' ? 'not a model mgen recognizes' : `a ${r.kind}`}, not a LoRA`);
     try {
       checkSafety({path: model.path, report: r, id: l.id}, {allowPickle: this.o.allowPickle, trustRemoteCode: this.o.trustRemoteCode});
-    } catch (err) {
-      fail((err as Error).message);
+    } catch {
+      // In words: the scan's findings (global names) come from the file.
+      fail(r.security.trust_remote_code_needed && !(r.security.pickle || r.format === 'pickle')
+        ? `${l.id} needs custom code from its repository; this server does not run it`
+        : `${l.id} is a pickle file; this server does not load pickles (the operator can allow it with --allow-pickle)`);
     }
     const need = r.base?.family ?? r.family;
     if (need && need !== 'unknown' && this.o.family !== 'unknown' && need !== this.o.family) {

@@ -23,6 +23,17 @@ export default class Serve extends BaseCommand {
     'body-limit': Flags.integer({description: 'largest request body in MiB (inline input images)', default: 32, min: 1}),
     'no-state': Flags.boolean({description: 'do not advertise this server to `mgen generate` on this machine'}),
     json: Flags.boolean({description: 'print one JSON line {url, model, pid} when ready'}),
+    'model-dir': Flags.string({
+      description: 'a folder whose files requests may name by path (loras[].name); repeatable. Without it, requests name no local paths',
+      multiple: true,
+    }),
+    'allow-model-urls': Flags.boolean({
+      description: 'let requests name plain http(s) URLs of models (fetched into the cache); private, loopback and link-local addresses stay refused',
+    }),
+    'allow-private-hosts': Flags.string({
+      description: 'comma-separated host names or IPs that request model URLs may reach although they are private (implies nothing without --allow-model-urls)',
+    }),
+    'public-url': Flags.string({description: 'the URL clients reach this server at (behind a proxy): the base of response_format "url" links'}),
     'print-plan': Flags.boolean({
       description: 'decide the load plan (without loading the model), print {model_id, plan, defaults, request_schema, family, mapped_params} as JSON and exit (the RunPod handler starts from this)',
     }),
@@ -33,7 +44,7 @@ export default class Serve extends BaseCommand {
     const {args, flags} = await this.parse(Serve);
     const {resolveToken} = await import('../backends/server/auth.js');
     const {openSession} = await import('../backends/session.js');
-    const {startServe} = await import('../backends/server/server.js');
+    const {checkBindable, guardServeProcess, startServe} = await import('../backends/server/server.js');
     const {loadKeyFor} = await import('../backends/server/load-key.js');
     const {mgenHome} = await import('../backends/paths.js');
     const {startStage} = await import('../cli/progress.js');
@@ -42,6 +53,17 @@ export default class Serve extends BaseCommand {
     const token = resolveToken({host: flags.host, token: flags.token, envToken: process.env.MGEN_API_TOKEN, insecure: flags.insecure});
     this.secrets.push(token ?? undefined, flags.token, process.env.MGEN_API_TOKEN);
     const opts = sessionOptionsFromFlags(modelId, flags);
+    const {UsageError} = await import('../errors.js');
+    const publicUrl = flags['public-url'] ?? null;
+    if (publicUrl !== null && !/^https?:\/\/[^/\s]+(\/\S*)?$/i.test(publicUrl)) throw new UsageError(`--public-url ${publicUrl}: expected an http(s) URL`);
+    const {RequestModelPolicy} = await import('../backends/request-model-policy.js');
+    const policy = new RequestModelPolicy({
+      modelDirs: flags['model-dir'] ?? [],
+      allowUrls: flags['allow-model-urls'],
+      privateHosts: (flags['allow-private-hosts'] ?? '').split(',').map((h) => h.trim()).filter(Boolean),
+    });
+    // A busy port is found now, not after minutes of loading.
+    if (!flags['print-plan']) await checkBindable(flags.host, flags.port);
 
     const ac = new AbortController();
     const onEarlySignal = (): void => ac.abort();
@@ -76,6 +98,8 @@ export default class Serve extends BaseCommand {
       process.stdout.write(JSON.stringify(doc) + '\n');
       return;
     }
+    // From here on, a stray rejection in a request's path is logged and the server keeps its queue.
+    guardServeProcess((line) => process.stderr.write(`mgen serve: ${line}\n`));
     const running = await startServe({
       modelId,
       report: session.model.report,
@@ -91,11 +115,14 @@ export default class Serve extends BaseCommand {
       home: flags['no-state'] ? null : mgenHome(),
       loadKey: loadKeyFor(opts),
       log: (line) => this.note(`mgen serve: ${line}`),
+      policy,
+      publicUrl,
     }).catch(async (err: unknown) => {
       await session.close().catch(() => session.worker.kill());
       throw err;
     });
 
+    this.note(`mgen serve: ${policy.describe()}`);
     if (flags.json) process.stdout.write(JSON.stringify({url: running.url, model: modelId, pid: process.pid}) + '\n');
     else process.stdout.write(`mgen serve: ${modelId} ready at ${running.url}${token ? ' (bearer token required)' : ''}\n`);
 

@@ -44,4 +44,16 @@ describe('file hashes', () => {
     writeFileSync(pt, 'pickled');
     expect(await loraShortHash(pt, env())).toBe(sha('pickled').slice(0, 12));
   });
+
+  it.each([
+    ['a protocol-2 pickle', Buffer.concat([Buffer.from([0x80, 0x02, 0x8a, 0x0a, 0x6c, 0xfc, 0x9c, 0x46]), Buffer.from('0123456789abcdef')])],
+    ['a torch zip', Buffer.concat([Buffer.from('PK\x03\x04', 'latin1'), Buffer.from([0, 0, 8, 8]), Buffer.from('payload')])],
+    ['all 0xff', Buffer.concat([Buffer.alloc(8, 0xff), Buffer.from('rest')])],
+    ['a header length past the end of the file', Buffer.concat([Buffer.from([64, 0, 0, 0, 0, 0, 0, 0]), Buffer.from('{"a":1}')])],
+    ['a short file', Buffer.from('abc')],
+  ])('loraShortHash of %s named .safetensors hashes the whole file (chosen by content, never a crash)', async (_what, bytes) => {
+    const f = join(tmp.dir, 'lora.safetensors');
+    writeFileSync(f, bytes);
+    await expect(loraShortHash(f, env())).resolves.toBe(sha(bytes).slice(0, 12));
+  });
 });

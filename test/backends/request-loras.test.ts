@@ -3,7 +3,8 @@ import {mkdtemp, rm, writeFile} from 'node:fs/promises';
 import {tmpdir} from 'node:os';
 import {join} from 'node:path';
 import type {ModelReport} from '../../src/detect/types.js';
-import {NetworkError, NotFoundError, UsageError} from '../../src/errors.js';
+import {InvalidModelError, NetworkError, NotFoundError, UsageError} from '../../src/errors.js';
+import {ModelNotAllowedError} from '../../src/backends/request-model-policy.js';
 import {RequestLoraResolver} from '../../src/backends/request-loras.js';
 import type {ResolvedModel} from '../../src/backends/resolve-model.js';
 import {toSessionInput} from '../../src/backends/server/native.js';
@@ -26,6 +27,26 @@ function resolverFor(table: Record<string, ModelReport | Error>, o: {allowPickle
 }
 
 describe('RequestLoraResolver', () => {
+  it.each([
+    ['a file read as a safetensors header', new InvalidModelError('x: header length 8319104414224818811 exceeds the limit ({"Access)'), UsageError, 'not a model file mgen can read'],
+    ['a JSON file quoted by detection', new InvalidModelError('cfg.json: unexpected config {"password": "hunter2"}'), UsageError, 'not a model file mgen can read'],
+    ['a fetched body in a network error', new NetworkError('cannot reach h: bad HTTP status line: "SSH-2.0-OpenSSH_9.6"'), NetworkError, 'could not be fetched (network failure)'],
+    ['an unexpected error', new RangeError('The value of "start" is out of range. Received 5_088_219_219'), UsageError, 'could not be read'],
+  ])('words, never the content, for %s', async (_what, thrown, type, words) => {
+    const {r} = resolverFor({bad: thrown});
+    const err = (await r.resolveAll([{id: 'bad', scale: 1}]).catch((e: unknown) => e)) as Error;
+    expect(err).toBeInstanceOf(type);
+    expect(err.message).toBe(`loras[0].name: ${type === NetworkError ? 'bad: ' : 'cannot use bad: '}${words}`);
+  });
+
+  it('turns a connection the policy refused (deep in a cause chain) into a 403-type refusal in words', async () => {
+    const refused = Object.assign(new Error('EMGEN_ADDRESS_REFUSED: 10.0.0.7 is a private address'), {code: 'EMGEN_ADDRESS_REFUSED', host: '10.0.0.7'});
+    const {r} = resolverFor({u: new NetworkError('cannot reach 10.0.0.7: fetch failed', {cause: new TypeError('fetch failed', {cause: refused})})});
+    const err = (await r.resolveAll([{id: 'u', scale: 1}]).catch((e: unknown) => e)) as Error;
+    expect(err).toBeInstanceOf(ModelNotAllowedError);
+    expect(err.message).toMatch(/^loras\[0\]\.name: the model's address \(10\.0\.0\.7, or a redirect from it\) is private/);
+  });
+
   it('resolves LoRAs for the loaded family to absolute paths and remembers them', async () => {
     const {calls, r} = resolverFor({'org/a': lora('sd1'), 'civitai:1': lora('sd1')});
     const out = await r.resolveAll([{id: 'org/a', scale: 0.5}, {id: 'civitai:1', scale: 1}]);
@@ -39,11 +60,11 @@ describe('RequestLoraResolver', () => {
   });
 
   it.each([
-    ['a missing id', 'nope', /^loras\[0\]\.name: cannot use nope: no such file or folder: nope$/],
+    ['a missing id', 'nope', /^loras\[0\]\.name: cannot use nope: not found$/],
     ['a textual inversion', 'ti', /^loras\[0\]\.name: ti is a textual-inversion, not a LoRA$/],
     ['an unknown kind', 'what', /^loras\[0\]\.name: what is not a model mgen recognizes, not a LoRA$/],
     ['a LoRA for another family', 'xl', /^loras\[0\]\.name: xl is a LoRA for sdxl but the loaded model is sd1$/],
-    ['a pickle LoRA without --allow-pickle', 'pkl', /^loras\[0\]\.name: pkl is a pickle checkpoint/],
+    ['a pickle LoRA without --allow-pickle', 'pkl', /^loras\[0\]\.name: pkl is a pickle file; this server does not load pickles/],
     ['an unknown builtin', 'builtin:x', /^loras\[0\]\.name: cannot use builtin:x: unknown builtin model builtin:x \(known: /],
   ])('refuses %s as a usage error naming the field', async (_what, id, re) => {
     const {r} = resolverFor({

@@ -90,6 +90,14 @@ describe('mgen serve (process)', () => {
     expect(count(await (await fetch(`${url}/metrics`)).text())).toBe(count(after));
   }, 400_000);
 
+  it('on a busy port (this serve\'s own) exits 2 at once with the reason, loading nothing and reporting no worker death', async () => {
+    const port = new URL(url).port;
+    const r = await cli(['serve', 'builtin:tiny-sd', '--port', port, '--no-state', ...LOAD], {env: {MGEN_WORKER_READY_TIMEOUT: '1'}});
+    expect(r.code).toBe(2);
+    expect(r.stderr).toContain(`port ${port} is already in use (try --port 0 or another)`);
+    expect(r.stderr).not.toMatch(/died|restart|preparing/);
+  }, 60_000);
+
   it('on SIGTERM refuses new work with 503, finishes the accepted job, removes its state file and exits 0', async () => {
     const post = (path: string, body: unknown) =>
       fetch(`${url}${path}`, {method: 'POST', headers: {'content-type': 'application/json'}, body: JSON.stringify(body)});
@@ -113,6 +121,8 @@ describe('mgen serve (process)', () => {
     expect(JSON.parse(done![1]!).status).toBe('completed');
     expect(await exited).toBe(0);
     expect(serveErr).toMatch(/SIGTERM: finishing accepted jobs/);
+    // The worker stopped on purpose: no "died; restarting it".
+    expect(serveErr).not.toMatch(/died|restart/);
     expect(stateFiles().some((s) => s.state.pid === serve.pid)).toBe(false);
   }, 300_000);
 });

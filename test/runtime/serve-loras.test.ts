@@ -1,12 +1,14 @@
 // Per-request LoRAs in `mgen serve`: a real server around a real worker with builtin:tiny-sd; the LoRAs are
 // the runtime's tiny LoRAs, named by MODEL_ID, and a hand-written SDXL LoRA header for the wrong family.
 import {afterAll, beforeAll, describe, expect, it} from '@jest/globals';
-import {mkdtemp, rm} from 'node:fs/promises';
+import {mkdtemp, rm, writeFile} from 'node:fs/promises';
 import {tmpdir} from 'node:os';
 import {join} from 'node:path';
 import {readPngInfo} from '../../src/backends/png-metadata.js';
-import {kohyaSdxl} from '../helpers/fixtures/adapters.js';
+import {kohyaSd, kohyaSdxl} from '../helpers/fixtures/adapters.js';
 import {writeSafetensors} from '../helpers/safetensors-writer.js';
+import {RequestModelPolicy} from '../../src/backends/request-model-policy.js';
+import {dumpPickle, stateDict, torchZip} from '../helpers/pickle-writer.js';
 import {startTinyServe} from './serve-helpers.js';
 import {a1111LoraEntry, tiny} from './support.js';
 
@@ -33,7 +35,8 @@ async function image(loras?: Array<{name: string; scale?: number}>): Promise<str
 
 beforeAll(async () => {
   dir = await mkdtemp(join(tmpdir(), 'mgen-serve-loras-'));
-  s = await startTinyServe();
+  // Request paths are read only under --model-dir; pickles allowed, to reach the hash of a pickle LoRA.
+  s = await startTinyServe({policy: new RequestModelPolicy({modelDirs: [dir]})}, {allowPickle: true});
 }, 240_000);
 afterAll(async () => {
   await s?.close(5000);
@@ -67,7 +70,8 @@ describe('per-request loras', () => {
   }, 120_000);
 
   it.each([
-    ['a missing file', () => join(dir, 'missing.safetensors'), /no such file/],
+    ['a missing file', () => join(dir, 'missing.safetensors'), /no such model file under the server's model folders/],
+    ['a path outside --model-dir', () => '/etc/passwd', /no such model file under the server's model folders/],
     ['an unknown builtin', () => 'builtin:tiny-nothing', /unknown builtin/],
     ['a textual inversion', () => 'builtin:tiny-sd-ti', /is a textual-inversion, not a LoRA/],
     ['an SDXL LoRA on an sd1 model', () => join(dir, 'sdxl-lora.safetensors'), /is a LoRA for sdxl but the loaded model is sd1/],
@@ -78,6 +82,23 @@ describe('per-request loras', () => {
     expect(r.body.error.message).toMatch(/^loras\[1\]\.name: /);
     expect(r.body.error.param).toBe('loras[1].name');
     expect(r.body.error.message).toMatch(re);
+    expect((await generate(BASE)).status).toBe(200);
+  }, 120_000);
+
+  it('refuses a URL (no --allow-model-urls) with 403 and fetches nothing', async () => {
+    const r = await generate({...BASE, loras: [{name: 'http://127.0.0.1:9/x.safetensors'}]});
+    expect(r.status).toBe(403);
+    expect(r.body.error).toMatchObject({type: 'model_not_allowed', param: 'loras[0].name'});
+  }, 60_000);
+
+  it('answers a pickle LoRA named .safetensors with an HTTP error, and the server keeps serving (--allow-pickle)', async () => {
+    const specs = kohyaSd('sd1');
+    const zip = Buffer.from(torchZip(dumpPickle(stateDict(specs)), {storages: specs.length}));
+    zip.set([0, 0, 8, 8], 4); // torch.save's first local header: read as a header length, past MAX_SAFE_INTEGER
+    await writeFile(join(dir, 'pickled.safetensors'), zip);
+    const r = await generate({...BASE, loras: [{name: join(dir, 'pickled.safetensors')}]});
+    expect(r.status).toBeGreaterThanOrEqual(200);
+    expect(JSON.stringify(r.body)).not.toMatch(/out of range/);
     expect((await generate(BASE)).status).toBe(200);
   }, 120_000);
 });

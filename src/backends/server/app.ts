@@ -2,7 +2,10 @@
 // metrics. Built from a ready Engine; `buildApp` opens no socket, so tests can also use app.inject().
 import Fastify, {type FastifyInstance, type FastifyReply, type FastifyRequest} from 'fastify';
 import type {ErrorObject} from 'ajv';
-import {bearerMatches} from './auth.js';
+import {networkInterfaces} from 'node:os';
+import {MgenError} from '../../errors.js';
+import {ModelNotAllowedError, RequestModelPolicy} from '../request-model-policy.js';
+import {bearerMatches, isLoopbackHost} from './auth.js';
 import {a1111RequestSchema, a1111ToNative, nativeToA1111, type A1111Request} from './a1111.js';
 import {classifyError, type Engine} from './engine.js';
 import {HttpError, errorBody} from './http-error.js';
@@ -18,7 +21,21 @@ import {describeError, errorField, makeAjv} from '../validation.js';
 export interface QueuedInput {
   request: NativeRequest;
   baseUrl: string;
+  /** The request's loras[].name as the policy admitted them (a local path as its real path). */
+  loraIds?: string[];
 }
+
+/** Limits on how long a client may take to send its request (slow or stalled clients lose the connection). */
+export interface ClientTimeouts {
+  /** Until the request head is complete (default 15 s). */
+  headersMs: number;
+  /** Until the whole request, body included, is received (default 120 s). */
+  requestMs: number;
+  /** How often connections are checked against those limits (default 1 s). */
+  checkIntervalMs: number;
+}
+
+export const DEFAULT_CLIENT_TIMEOUTS: ClientTimeouts = {headersMs: 15_000, requestMs: 120_000, checkIntervalMs: 1000};
 
 export interface AppOptions {
   engine: Engine;
@@ -35,6 +52,11 @@ export interface AppOptions {
   retainBytes?: number;
   /** How long /runsync waits before answering IN_PROGRESS (RunPod's behaviour), ms. */
   runsyncWaitMs?: number;
+  /** What requests may name as models (default: hub ids, builtins and cached URLs only). */
+  policy?: RequestModelPolicy;
+  /** The URL clients reach this server at (behind a proxy): file URLs start with it whatever the Host header says. */
+  publicUrl?: string | null;
+  clientTimeouts?: Partial<ClientTimeouts>;
 }
 
 export interface ServeApp {
@@ -42,6 +64,8 @@ export interface ServeApp {
   queue: JobQueue<QueuedInput, NativeResponse>;
   /** Stop taking work (503), wait for accepted jobs. */
   drain(): Promise<void>;
+  /** The address the server listens on (after listen): file URLs use it when the Host header is not one of its names. */
+  setListenAddress(host: string, port: number): void;
   readonly draining: boolean;
 }
 
@@ -52,8 +76,13 @@ const RUNPOD_STATUS = {queued: 'IN_QUEUE', running: 'IN_PROGRESS', completed: 'C
 
 export function buildApp(o: AppOptions): ServeApp {
   const ajv = makeAjv();
+  const policy = o.policy ?? new RequestModelPolicy();
+  const t = {...DEFAULT_CLIENT_TIMEOUTS, ...o.clientTimeouts};
   const app = Fastify({
     bodyLimit: o.bodyLimit,
+    // A client that trickles its head or body is dropped (slowloris), loopback and tokenless included.
+    requestTimeout: t.requestMs,
+    http: {headersTimeout: Math.min(t.headersMs, t.requestMs), connectionsCheckingInterval: t.checkIntervalMs},
     logger: false,
     return503OnClosing: true,
     forceCloseConnections: 'idle',
@@ -81,7 +110,9 @@ export function buildApp(o: AppOptions): ServeApp {
     retainBytes: o.retainBytes ?? 512 << 20,
     outputBytes: (out) => out.images.reduce((n, im) => n + (im.b64_json?.length ?? 0), 0),
     run: (input, ctx, job) =>
-      o.engine.run(input.request, {jobId: job.id, signal: ctx.signal, onProgress: ctx.onProgress, queuedAt: job.createdAt, baseUrl: input.baseUrl}),
+      o.engine.run(input.request, {
+        jobId: job.id, signal: ctx.signal, onProgress: ctx.onProgress, queuedAt: job.createdAt, baseUrl: input.baseUrl, loraIds: input.loraIds, policy,
+      }),
   });
   queue.on('finished', (job: Job<QueuedInput, NativeResponse>) => {
     o.metrics.jobs.inc({status: job.status});
@@ -102,7 +133,8 @@ export function buildApp(o: AppOptions): ServeApp {
   // -- hooks -------------------------------------------------------------------------------------------
   app.addHook('onRequest', async (req, reply) => {
     (req as Req & {t0: bigint}).t0 = process.hrtime.bigint();
-    if (o.token && req.url !== '/healthz' && !bearerMatches(req.headers.authorization, o.token)) {
+    // The path alone decides (a query string must not turn the open health check into a closed one or back).
+    if (o.token && req.url.split('?')[0] !== '/healthz' && !bearerMatches(req.headers.authorization, o.token)) {
       reply.header('WWW-Authenticate', 'Bearer');
       return reply.code(401).send(errorBody({message: 'missing or wrong bearer token', type: 'authentication_error'}));
     }
@@ -124,14 +156,32 @@ export function buildApp(o: AppOptions): ServeApp {
   app.setNotFoundHandler((req, reply) => reply.code(404).send(errorBody({message: `no route ${req.method} ${req.url.split('?')[0]}`, type: 'not_found'})));
 
   // -- helpers -----------------------------------------------------------------------------------------
-  const baseUrl = (req: Req): string => `${req.protocol}://${req.headers.host ?? req.hostname}`;
+  // File URLs: --public-url when given; else the Host header only when it is one of this server's own names
+  // (a forged Host must not make the server hand out links to somewhere else); else the bound address.
+  let listenUrl = '';
+  const ownHosts = new Set<string>();
+  const baseUrl = (req: Req): string => {
+    if (o.publicUrl) return o.publicUrl.replace(/\/+$/, '');
+    const host = String(req.headers.host ?? '').toLowerCase();
+    return host && ownHosts.has(host) ? `http://${host}` : listenUrl;
+  };
+  const admitModels = (n: NativeRequest): string[] | undefined => {
+    try {
+      return n.loras?.map((l, i) => policy.check(l.name, `loras[${i}].name`));
+    } catch (err) {
+      if (err instanceof ModelNotAllowedError) throw new HttpError(403, 'model_not_allowed', err.message, err.field);
+      if (err instanceof MgenError) throw new HttpError(400, 'invalid_request_error', err.message, err.field);
+      throw err;
+    }
+  };
   const checkImages = (n: NativeRequest): void => {
     for (const f of ['image', 'mask', 'control_image'] as const) if (n[f] != null) decodeInlineImage(n[f], f);
   };
   const submit = (req: Req, native: NativeRequest, id?: string): {job: Job<QueuedInput, NativeResponse>; created: boolean} => {
     if (draining) throw new HttpError(503, 'shutting_down', 'the server is shutting down and takes no new work');
     checkImages(native);
-    return queue.submit({request: native, baseUrl: baseUrl(req)}, {id});
+    const loraIds = admitModels(native);
+    return queue.submit({request: native, baseUrl: baseUrl(req), ...(loraIds ? {loraIds} : {})}, {id});
   };
   /** Runs a job for a synchronous request; a client that goes away cancels it. */
   const runSync = async (req: Req, reply: Rep, native: NativeRequest): Promise<NativeResponse> => {
@@ -307,6 +357,22 @@ export function buildApp(o: AppOptions): ServeApp {
     async drain() {
       draining = true;
       await queue.drain();
+    },
+    setListenAddress(host: string, port: number) {
+      const h = host.toLowerCase();
+      const wildcard = h === '0.0.0.0' || h === '::' || h === '';
+      const names = new Set<string>([h.includes(':') ? `[${h}]` : h]);
+      if (wildcard || isLoopbackHost(h)) for (const n of ['localhost', '127.0.0.1', '[::1]']) names.add(n);
+      if (wildcard) {
+        for (const list of Object.values(networkInterfaces())) for (const a of list ?? []) names.add(a.family === 'IPv6' ? `[${a.address.toLowerCase()}]` : a.address);
+      }
+      ownHosts.clear();
+      for (const n of names) {
+        ownHosts.add(`${n}:${port}`);
+        if (port === 80) ownHosts.add(n);
+      }
+      const shown = h === '0.0.0.0' ? '127.0.0.1' : h === '::' ? '[::1]' : h.includes(':') ? `[${h}]` : h;
+      listenUrl = `http://${shown}:${port}`;
     },
   };
 }

@@ -5,6 +5,7 @@ import {mkdir, readFile, rm, writeFile} from 'node:fs/promises';
 import {join} from 'node:path';
 import {InterruptedError, MgenError} from '../../errors.js';
 import type {HelloResult, WorkerHandle} from '../worker/types.js';
+import {ModelNotAllowedError, outsideRequestGuard, type RequestModelPolicy} from '../request-model-policy.js';
 import {FileStore} from './file-store.js';
 import {HttpError} from './http-error.js';
 import {decodeInlineImage} from './input-images.js';
@@ -31,6 +32,10 @@ export interface RunInfo {
   queuedAt: number;
   /** Where URLs point (http://host:port), for response_format "url". */
   baseUrl: string;
+  /** The request's LoRA ids as the policy admitted them (same order as body.loras). */
+  loraIds?: string[];
+  /** Fetches for the request's models run under its guard (no private addresses unless allowed). */
+  policy?: RequestModelPolicy;
 }
 
 const safeId = (id: string): string => id.replace(/[^A-Za-z0-9_-]/g, '_');
@@ -39,6 +44,9 @@ export class Engine {
   private session: ServeSession;
   private restarting: Promise<void> | null = null;
   private closing = false;
+  /** The server was told to stop (a signal): a worker that exits by SIGINT/SIGTERM now got the same signal. */
+  private stopping = false;
+  private readonly exits = new WeakMap<WorkerHandle, {code: number | null; signal: NodeJS.Signals | null}>();
   readonly files: FileStore;
   pipelineSchema: Record<string, unknown> | null = null;
 
@@ -81,6 +89,8 @@ export class Engine {
     try {
       // Transient outputs keep the worker's unique names: only the pattern's folder is used.
       const input = {...toSessionInput(body, join(dir ?? jobs, 'out-{n}.png')), transient: true};
+      if (input.loras && info.loraIds) input.loras = input.loras.map((l, i) => ({...l, id: info.loraIds![i] ?? l.id}));
+      if (input.loras && info.policy) await info.policy.preflight(input.loras.map((l, i) => ({id: l.id, field: `loras[${i}].name`})));
       for (const [field, key] of [['image', 'image'], ['mask', 'mask'], ['control_image', 'controlImage']] as const) {
         const v = body[field];
         if (v == null) continue;
@@ -92,9 +102,26 @@ export class Engine {
       const t0 = Date.now();
       let out: SessionGenerateOutput;
       try {
-        out = await session.generate(input, {signal: info.signal, onProgress: info.onProgress});
+        const gen = () => session.generate(input, {signal: info.signal, onProgress: info.onProgress});
+        out = await (info.policy && input.loras?.length ? info.policy.guard(gen) : gen());
       } catch (err) {
+        // Messages name a request's LoRA as the client did, not by the server path the policy found it at.
+        if (err instanceof Error && info.loraIds && body.loras) {
+          info.loraIds.forEach((id, i) => {
+            const name = body.loras![i]?.name;
+            if (name !== undefined && id !== name) err.message = err.message.split(id).join(name);
+          });
+        }
+        // The worker's words about a request LoRA it could not load end in its exception's text, which can name
+        // what is in the file: the client gets the field and the model in words only.
+        const m = /^request\.loras\[(\d+)\]: cannot load /.exec(err instanceof Error ? err.message : '');
+        const entry = m ? body.loras?.[Number(m[1])] : undefined;
+        if (m && entry) {
+          const field = `loras[${m[1]}].name`;
+          throw new HttpError(400, 'invalid_request_error', `${field}: ${entry.name} could not be loaded into this pipeline (not a LoRA it can apply)`, field);
+        }
         if (!info.signal.aborted && (!session.worker.alive || (await exitedSoon(session.worker)))) {
+          if (this.deliberateExit(session.worker)) throw new HttpError(503, 'shutting_down', 'the server is shutting down; the job was stopped');
           this.onWorkerDied(session.worker);
           throw new HttpError(503, 'worker_died', `the worker died during the job and is being restarted: ${firstLine(err)}`);
         }
@@ -114,9 +141,13 @@ export class Engine {
           images.push({b64_json: bytes.toString('base64'), seed: img.seed, width: img.width, height: img.height});
         }
       }
+      const metadata = generationMetadata(out, session);
+      // The client's own names for its LoRAs (not the server path a name was found at).
+      const reqMeta = metadata.request as {loras?: Array<{name: string}>} | undefined;
+      if (reqMeta?.loras && body.loras) reqMeta.loras = reqMeta.loras.map((l, i) => ({...l, name: body.loras![i]?.name ?? l.name}));
       return {
         images,
-        metadata: generationMetadata(out, session),
+        metadata,
         timings: {
           queue_s: (started - info.queuedAt) / 1000,
           worker_s: workerS,
@@ -145,21 +176,36 @@ export class Engine {
     await rm(this.opts.workDir, {recursive: true, force: true});
   }
 
+  /** Called as soon as the server begins to shut down (before the drain). */
+  beginShutdown(): void {
+    this.stopping = true;
+  }
+
+  /** An exit that was part of a shutdown: asked for, or the stop signal (Ctrl-C reaches the worker's process group too). */
+  private deliberateExit(worker: WorkerHandle): boolean {
+    if ((worker as {shutdownRequested?: boolean}).shutdownRequested) return true;
+    const e = this.exits.get(worker);
+    return this.stopping && e !== undefined && (e.signal === 'SIGINT' || e.signal === 'SIGTERM' || e.code === 130 || e.code === 143);
+  }
+
   private watch(worker: WorkerHandle): void {
-    void worker.exited.then(() => {
-      if (!this.closing && this.session.worker === worker) this.onWorkerDied(worker);
+    void worker.exited.then((e) => {
+      this.exits.set(worker, e);
+      // A worker asked to shut down (by close(), or by whoever opened it) did not die.
+      if (!this.closing && this.session.worker === worker && !this.deliberateExit(worker)) this.onWorkerDied(worker);
     });
   }
 
   private onWorkerDied(worker: WorkerHandle): void {
-    if (this.closing || this.session.worker !== worker || this.restarting) return;
+    if (this.closing || this.session.worker !== worker || this.restarting || this.deliberateExit(worker)) return;
     this.opts.log?.(`the worker (pid ${worker.pid ?? '?'}) died; restarting it and reloading the model`);
     worker.kill();
     this.opts.metrics.workerRestarts.inc();
     this.restarting = (async () => {
       for (let attempt = 1; ; attempt++) {
         try {
-          const next = await this.opts.reopen();
+          // The operator's own model: never under a request's fetch guard (a death is noticed inside a job).
+          const next = await outsideRequestGuard(() => this.opts.reopen());
           if (this.closing) {
             await next.close().catch(() => next.worker.kill());
             return;
@@ -196,6 +242,7 @@ function firstLine(err: unknown): string {
 /** Worker and engine errors -> the status and type a client sees. */
 export function classifyError(err: unknown): JobError {
   if (err instanceof HttpError) return {status: err.status, type: err.type, message: err.message, ...(err.param ? {param: err.param} : {})};
+  if (err instanceof ModelNotAllowedError) return {status: 403, type: 'model_not_allowed', message: firstLine(err), ...(err.field ? {param: err.field} : {})};
   if (err instanceof InterruptedError) return {status: 499, type: 'cancelled', message: err.message};
   const workerType = (err as {workerType?: string}).workerType;
   const message = err instanceof Error ? firstLine(err) : String(err);
@@ -212,6 +259,7 @@ export function classifyError(err: unknown): JobError {
       return {status: 499, type: 'cancelled', message};
     default:
       // The session's own checks (e.g. unknown params) are usage errors: the client's fault.
+      if (err instanceof MgenError && err.exitCode === 5) return {status: 502, type: 'model_fetch_failed', message, ...(err.field ? {param: err.field} : {})};
       if (err instanceof MgenError && err.exitCode === 2) {
         return {status: 400, type: 'invalid_request_error', message, ...(err.field ? {param: err.field} : {})};
       }

@@ -67,6 +67,8 @@ export class JobQueue<I, O> extends EventEmitter {
   private running: Job<I, O> | null = null;
   private closed = false;
   private readonly resolvers = new Map<string, () => void>();
+  /** Jobs cancelled by the server's shutdown (503 rather than 499). */
+  private readonly shutdownCancelled = new Set<string>();
   /** Moving average of job run time (s), for Retry-After. */
   private avgRunS = 1;
 
@@ -152,19 +154,28 @@ export class JobQueue<I, O> extends EventEmitter {
     return this.jobs.delete(id);
   }
 
-  /** Cancels a waiting or running job; false when it is unknown or already final. */
-  cancel(id: string, reason = 'cancelled'): boolean {
+  /**
+   * Cancels a waiting or running job; false when it is unknown or already final. A client's cancel (or its
+   * disconnect) answers 499; the server's own (shutdown) passes `shutdown` and answers 503.
+   */
+  cancel(id: string, reason = 'cancelled', opts: {shutdown?: boolean} = {}): boolean {
     const job = this.jobs.get(id);
     if (!job || isFinal(job.status)) return false;
+    if (opts.shutdown) this.shutdownCancelled.add(job.id);
     if (job.status === 'queued') {
       const i = this.waiting.indexOf(job);
       if (i >= 0) this.waiting.splice(i, 1);
       job.controller.abort(reason);
-      this.finish(job, 'cancelled', undefined, {status: 499, type: 'cancelled', message: `job ${reason}`});
+      this.finish(job, 'cancelled', undefined, this.cancelError(job, reason));
       return true;
     }
     job.controller.abort(reason);
     return true;
+  }
+
+  private cancelError(job: Job<I, O>, reason: string): JobError {
+    if (this.shutdownCancelled.delete(job.id)) return {status: 503, type: 'shutting_down', message: `job ${reason}; retry on another server or later`};
+    return {status: 499, type: 'cancelled', message: `job ${reason}`};
   }
 
   /** Stops taking new work; resolves when every accepted job has finished. */
@@ -176,8 +187,8 @@ export class JobQueue<I, O> extends EventEmitter {
 
   /** Cancels everything still waiting or running (shutdown after a drain timeout). */
   cancelAll(reason = 'server shutdown'): void {
-    for (const j of [...this.waiting]) this.cancel(j.id, reason);
-    if (this.running) this.cancel(this.running.id, reason);
+    for (const j of [...this.waiting]) this.cancel(j.id, reason, {shutdown: true});
+    if (this.running) this.cancel(this.running.id, reason, {shutdown: true});
   }
 
   private pump(): void {
@@ -201,8 +212,9 @@ export class JobQueue<I, O> extends EventEmitter {
         job.events.emit('progress', job.progress);
       },
     };
-    this.opts
-      .run(job.input, ctx, job)
+    // A run that throws before its first await is a failed job like any other, never an uncaught exception.
+    Promise.resolve()
+      .then(() => this.opts.run(job.input, ctx, job))
       .then(
         (out) => this.finish(job, 'completed', out),
         (err: unknown) => {
@@ -214,7 +226,7 @@ export class JobQueue<I, O> extends EventEmitter {
               message: `the job ran longer than ${Math.round(this.opts.timeoutMs / 1000)} s and was stopped`,
             });
           } else if (reason) {
-            this.finish(job, 'cancelled', undefined, {status: 499, type: 'cancelled', message: `job ${reason}`});
+            this.finish(job, 'cancelled', undefined, this.cancelError(job, reason));
           } else {
             this.finish(job, 'failed', undefined, this.opts.classify(err, job));
           }
@@ -232,6 +244,7 @@ export class JobQueue<I, O> extends EventEmitter {
 
   private finish(job: Job<I, O>, status: JobStatus, output?: O, error?: JobError): void {
     if (isFinal(job.status)) return;
+    this.shutdownCancelled.delete(job.id);
     job.status = status;
     job.finishedAt = Date.now();
     if (output !== undefined) job.output = output;

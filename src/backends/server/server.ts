@@ -1,11 +1,13 @@
 // startServe: wraps a loaded worker in the engine and the fastify app, listens, writes the reuse state file,
 // and gives back a `close` that drains accepted work, closes the socket, stops the worker and cleans up.
 import {mkdtemp, rm} from 'node:fs/promises';
+import {createServer as createNetServer} from 'node:net';
 import {UsageError} from '../../errors.js';
 import {tmpdir} from 'node:os';
 import {join} from 'node:path';
 import type {LoadPlan} from '../worker/types.js';
-import {buildApp, type ServeApp} from './app.js';
+import type {RequestModelPolicy} from '../request-model-policy.js';
+import {buildApp, type ClientTimeouts, type ServeApp} from './app.js';
 import {Engine} from './engine.js';
 import {ServeMetrics} from './metrics.js';
 import type {ServeSession} from './session-port.js';
@@ -34,6 +36,16 @@ export interface StartServeOptions {
   loadKey?: LoadKey;
   log?: (line: string) => void;
   runsyncWaitMs?: number;
+  /** What requests may name as models (default: hub ids, builtins and cached URLs only). */
+  policy?: RequestModelPolicy;
+  /** --public-url: the base of file URLs. */
+  publicUrl?: string | null;
+  clientTimeouts?: Partial<ClientTimeouts>;
+}
+
+/** The one-line message for a port another process holds. */
+export function portInUseMessage(port: number): string {
+  return `port ${port} is already in use (try --port 0 or another)`;
 }
 
 export interface RunningServe {
@@ -47,12 +59,56 @@ export interface RunningServe {
   close(graceMs?: number): Promise<void>;
 }
 
+function bindError(err: unknown, host: string, port: number): Error {
+  const code = (err as NodeJS.ErrnoException).code;
+  if (code === 'EADDRINUSE') return new UsageError(portInUseMessage(port));
+  if (code === 'EADDRNOTAVAIL' || code === 'ENOTFOUND') return new UsageError(`cannot bind ${host}: no such local address`);
+  if (code === 'EACCES') return new UsageError(`no permission to bind ${host}:${port}`, {hint: 'use a port above 1023'});
+  return err as Error;
+}
+
+/**
+ * Binds host:port once and lets it go: a busy port or a foreign address is reported before anything is loaded
+ * (a model load takes minutes; finding out afterwards wastes them). Port 0 always binds.
+ */
+export async function checkBindable(host: string, port: number): Promise<void> {
+  if (port === 0) return;
+  const probe = createNetServer();
+  try {
+    await new Promise<void>((resolve, reject) => {
+      probe.once('error', reject);
+      probe.listen({host, port, exclusive: true}, () => resolve());
+    });
+  } catch (err) {
+    throw bindError(err, host, port);
+  }
+  await new Promise<void>((resolve) => probe.close(() => resolve()));
+}
+
+/**
+ * The process-level guard of `mgen serve`: a promise rejection nothing handled is logged (stderr) and the server
+ * keeps serving; the request it belonged to fails on its own path. Returns the handler (tests call it).
+ */
+export function guardServeProcess(log: (line: string) => void): (reason: unknown) => void {
+  const handler = (reason: unknown): void => {
+    const msg = reason instanceof Error ? `${reason.name}: ${reason.message}` : String(reason);
+    log(`internal error (unhandled rejection), the server keeps running: ${msg.split('\n')[0]}`);
+  };
+  process.on('unhandledRejection', handler);
+  return handler;
+}
+
 export async function startServe(o: StartServeOptions): Promise<RunningServe> {
   const metrics = new ServeMetrics();
   const workDir = await mkdtemp(join(tmpdir(), 'mgen-serve-'));
   const engine = new Engine({session: o.session, reopen: o.reopen, workDir, metrics, log: o.log});
   const plan: LoadPlan = o.session.plan;
-  await engine.init();
+  try {
+    await engine.init();
+  } catch (err) {
+    await engine.close();
+    throw err;
+  }
   const serve = buildApp({
     engine,
     metrics,
@@ -65,22 +121,24 @@ export async function startServe(o: StartServeOptions): Promise<RunningServe> {
     report: o.report,
     task: plan.task,
     runsyncWaitMs: o.runsyncWaitMs,
+    policy: o.policy,
+    publicUrl: o.publicUrl,
+    clientTimeouts: o.clientTimeouts,
   });
   const host = o.host ?? '127.0.0.1';
   try {
     await serve.app.listen({host, port: o.port ?? 7860});
   } catch (err) {
+    // Stops the worker as a shutdown (not a death to report and restart) and removes the work folder.
+    await engine.close();
     await rm(workDir, {recursive: true, force: true});
-    const code = (err as NodeJS.ErrnoException).code;
-    if (code === 'EADDRINUSE') throw new UsageError(`port ${o.port ?? 7860} on ${host} is already in use`, {hint: '--port 0 picks a free one'});
-    if (code === 'EADDRNOTAVAIL' || code === 'ENOTFOUND') throw new UsageError(`cannot bind ${host}: no such local address`);
-    if (code === 'EACCES') throw new UsageError(`no permission to bind ${host}:${o.port ?? 7860}`, {hint: 'use a port above 1023'});
-    throw err;
+    throw bindError(err, host, o.port ?? 7860);
   }
   const addr = serve.app.server.address();
   const port = typeof addr === 'object' && addr ? addr.port : (o.port ?? 7860);
   const urlHost = host.includes(':') ? `[${host}]` : host === '0.0.0.0' ? '127.0.0.1' : host === '::' ? '[::1]' : host;
   const url = `http://${urlHost}:${port}`;
+  serve.setListenAddress(host, port);
 
   let stateFile: string | null = null;
   const onExit = (): void => {
@@ -106,6 +164,7 @@ export async function startServe(o: StartServeOptions): Promise<RunningServe> {
     closing ??= (async () => {
       // Gone from the reuse index first, so no new `generate` picks this server.
       onExit();
+      engine.beginShutdown();
       process.off('exit', onExit);
       let timer: NodeJS.Timeout | undefined;
       const timedOut = new Promise<'timeout'>((r) => (timer = setTimeout(() => r('timeout'), graceMs)));

@@ -216,7 +216,11 @@ class Worker implements WorkerHandle {
     await this.request('unload', {});
   }
 
+  /** Set once shutdown() was asked for: the exit that follows is deliberate, not a death (serve restarts only deaths). */
+  shutdownRequested = false;
+
   async shutdown(graceMs = 5000): Promise<void> {
+    this.shutdownRequested = true;
     if (!this.isAlive) return;
     const done = this.request('shutdown', {}).catch(() => undefined);
     const timer = setTimeout(() => this.kill(), graceMs);

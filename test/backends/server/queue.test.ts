@@ -37,6 +37,39 @@ function makeQueue(maxQueue = 2, timeoutMs = 0) {
 }
 
 describe('JobQueue', () => {
+  it('answers 503 (not 499) for jobs the server cancels at shutdown, and 499 for a client cancel', async () => {
+    const {q, waitRunning} = makeQueue(5);
+    const a = q.submit({name: 'a'}).job;
+    const b = q.submit({name: 'b'}).job;
+    const c = q.submit({name: 'c'}).job;
+    await waitRunning('a');
+    q.cancel(c.id);
+    await c.done;
+    expect(c.error).toMatchObject({status: 499, type: 'cancelled'});
+    q.cancelAll('cancelled: server shutdown');
+    await Promise.all([a.done, b.done]);
+    expect(a.error).toMatchObject({status: 503, type: 'shutting_down'});
+    expect(b.error).toMatchObject({status: 503, type: 'shutting_down'});
+  });
+
+  it('fails a job whose run throws before it awaits anything, and keeps running the next', async () => {
+    let n = 0;
+    const q = new JobQueue<{name: string}, string>({
+      maxQueue: 5,
+      timeoutMs: 0,
+      classify: (err) => ({status: 500, type: 'server_error', message: (err as Error).message}),
+      run: ((input: {name: string}) => {
+        if (n++ === 0) throw new RangeError('synchronous failure');
+        return Promise.resolve(`done ${input.name}`);
+      }) as never,
+    });
+    const a = q.submit({name: 'a'}).job;
+    const b = q.submit({name: 'b'}).job;
+    await Promise.all([a.done, b.done]);
+    expect(a.error).toMatchObject({status: 500, message: 'synchronous failure'});
+    expect(b.output).toBe('done b');
+  });
+
   it('runs jobs one at a time in FIFO order', async () => {
     const {q, order, waitRunning} = makeQueue(5);
     const a = q.submit({name: 'a'}).job;
