@@ -3,6 +3,7 @@
 import {Command, Flags} from '@oclif/core';
 import {fromParseError, type ParseContext} from './cli/parse-errors.js';
 import {exitCodeFor, formatError, isVerbose} from './errors.js';
+import {escapeControl} from './render/escape-control.js';
 
 export abstract class BaseCommand extends Command {
   static override baseFlags = {
@@ -18,7 +19,9 @@ export abstract class BaseCommand extends Command {
 
   /** Writes to stderr; progress and diagnostics never go to stdout. */
   protected note(message: string): void {
-    process.stderr.write(message.endsWith('\n') ? message : message + '\n');
+    // Notes carry names from files, hubs and the worker's stderr: never let them drive the terminal.
+    const safe = escapeControl(message.endsWith('\n') ? message.slice(0, -1) : message);
+    process.stderr.write(safe + '\n');
   }
 
   protected override async catch(err: Error & {exitCode?: number; oclif?: {exit?: number}}): Promise<void> {

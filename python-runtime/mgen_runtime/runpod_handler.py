@@ -290,11 +290,10 @@ class Runner:
         if name in self.lora_paths:
             return self.lora_paths[name]
         field = f"loras[{index}].name"
-        local = Path(name).expanduser()
-        if name.startswith(("./", "../", "/", "~")) and not local.exists():
-            raise WorkerError("bad_request", f"{field}: no such file or folder: {name}")
-        cmd = [*mgen_cli(self.env), "serve", resolve_model_id(self.model_id, self.env), "--lora", f"{name}:1", "--print-plan",
-               *shlex.split(self.env.get("MGEN_LOAD_FLAGS", ""))]
+        # The CLI admits the name by serve's request-model policy (hub ids and the cache by default; URLs and local
+        # paths only where the operator's MGEN_LOAD_FLAGS allow them), then resolves and checks it.
+        cmd = [*mgen_cli(self.env), "serve", resolve_model_id(self.model_id, self.env), "--print-plan",
+               "--request-lora", name, "--request-field", field, *shlex.split(self.env.get("MGEN_LOAD_FLAGS", ""))]
         try:
             proc = subprocess.run(cmd, env=self.env, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True, timeout=3600)
         except (OSError, subprocess.TimeoutExpired) as exc:
@@ -302,7 +301,8 @@ class Runner:
         if proc.returncode != 0:
             lines = [ln.strip() for ln in proc.stderr.splitlines() if ln.strip()]
             why = next((ln for ln in reversed(lines) if ln.startswith("mgen: error:")), lines[-1] if lines else f"exit {proc.returncode}")
-            raise WorkerError("bad_request", f"{field}: {why.removeprefix('mgen: error:').strip()}")
+            why = why.removeprefix("mgen: error:").strip()
+            raise WorkerError("bad_request", why if why.startswith(f"{field}:") else f"{field}: {why}")
         loras = json.loads(proc.stdout.strip().splitlines()[-1])["plan"]["loras"]
         path = loras[-1]["path"]
         self.lora_paths[name] = path

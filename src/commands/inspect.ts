@@ -16,7 +16,7 @@ export default class Inspect extends BaseCommand {
     json: Flags.boolean({description: 'print the ModelReport as JSON'}),
     keys: Flags.boolean({description: 'list tensors (name, dtype, shape) instead of the summary'}),
     filter: Flags.string({description: 'with --keys: only names matching this glob (* and ?)'}),
-    revision: Flags.string({description: 'branch, tag or commit (HF)'}),
+    revision: Flags.string({description: 'branch, tag or commit (HF)', parse: async (v) => (await import('../sources/model-id.js')).parseRevisionFlag(v)}),
     file: Flags.string({description: 'the file to inspect when a repo or CivitAI version has several'}),
     offline: Flags.boolean({description: 'use the cache only (also HF_HUB_OFFLINE=1)'}),
     token: Flags.string({description: 'HF or CivitAI token (default HF_TOKEN / CIVITAI_TOKEN)'}),

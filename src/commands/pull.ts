@@ -11,7 +11,7 @@ export default class Pull extends BaseCommand {
   ];
   static override args = {model: Args.string({description: 'MODEL_ID (default: $MODEL_ID)', required: false})};
   static override flags = {
-    revision: Flags.string({description: 'branch, tag or commit (HF)'}),
+    revision: Flags.string({description: 'branch, tag or commit (HF)', parse: async (v) => (await import('../sources/model-id.js')).parseRevisionFlag(v)}),
     variant: Flags.string({description: 'weights variant to prefer, e.g. fp16 (falls back to the default files)'}),
     all: Flags.boolean({description: 'every file of the repo'}),
     include: Flags.string({description: 'only files matching this glob (repeatable)', multiple: true}),

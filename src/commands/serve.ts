@@ -37,6 +37,12 @@ export default class Serve extends BaseCommand {
     'print-plan': Flags.boolean({
       description: 'decide the load plan (without loading the model), print {model_id, plan, defaults, request_schema, family, mapped_params} as JSON and exit (the RunPod handler starts from this)',
     }),
+    'request-lora': Flags.string({
+      description: 'with --print-plan: a LoRA a request names, admitted by the same rules as loras[].name in a request (the RunPod handler resolves per-request LoRAs through it)',
+      hidden: true,
+      dependsOn: ['print-plan'],
+    }),
+    'request-field': Flags.string({description: 'the request field --request-lora came from, for messages', hidden: true, default: 'loras[0].name'}),
     ...loadFlags,
   };
 
@@ -52,7 +58,6 @@ export default class Serve extends BaseCommand {
     const modelId = modelIdFrom(args.model);
     const token = resolveToken({host: flags.host, token: flags.token, envToken: process.env.MGEN_API_TOKEN, insecure: flags.insecure});
     this.secrets.push(token ?? undefined, flags.token, process.env.MGEN_API_TOKEN);
-    const opts = sessionOptionsFromFlags(modelId, flags);
     const {UsageError} = await import('../errors.js');
     const publicUrl = flags['public-url'] ?? null;
     if (publicUrl !== null && !/^https?:\/\/[^/\s]+(\/\S*)?$/i.test(publicUrl)) throw new UsageError(`--public-url ${publicUrl}: expected an http(s) URL`);
@@ -62,6 +67,14 @@ export default class Serve extends BaseCommand {
       allowUrls: flags['allow-model-urls'],
       privateHosts: (flags['allow-private-hosts'] ?? '').split(',').map((h) => h.trim()).filter(Boolean),
     });
+    // A request's LoRA (the RunPod handler) goes through the policy a served request does, then joins the plan.
+    const requestLora = flags['request-lora'];
+    if (requestLora !== undefined) {
+      const admitted = policy.check(requestLora, flags['request-field']);
+      await policy.preflight([{id: admitted, field: flags['request-field']}]);
+      flags.lora = [...(flags.lora ?? []), `${admitted}:1`];
+    }
+    const opts = sessionOptionsFromFlags(modelId, flags);
     // A busy port is found now, not after minutes of loading.
     if (!flags['print-plan']) await checkBindable(flags.host, flags.port);
 
@@ -73,7 +86,7 @@ export default class Serve extends BaseCommand {
     const open = () => openSession({...opts, planOnly: flags['print-plan'], verbose: this.verbose, signal: ac.signal, onStage: (t) => stage.text(t), onNote: (t) => this.note(`mgen: ${t}`)});
     let session;
     try {
-      session = await open();
+      session = requestLora === undefined ? await open() : await policy.guard(open);
     } finally {
       stage.stop();
       process.removeListener('SIGINT', onEarlySignal);

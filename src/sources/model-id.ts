@@ -46,6 +46,12 @@ function checkRevision(id: string, rev: string): string {
   return rev;
 }
 
+/** The --revision flag obeys the same grammar as an @revision in a MODEL_ID (it becomes a refs/ file name). */
+export function parseRevisionFlag(rev: string): string {
+  if (!REVISION.test(rev)) throw new UsageError(`expected a branch, tag or commit (letters, digits, - _ .) or refs/pr/N, got ${JSON.stringify(rev)}`);
+  return rev;
+}
+
 function checkPath(id: string, parts: string[]): string | undefined {
   const clean = parts.filter((p) => p !== '');
   if (clean.length === 0) return undefined;

@@ -22,6 +22,8 @@ describe('usage errors say the reason on one line, exit 2', () => {
   it.each([
     [['generate', 'builtin:tiny-sd', '--steps', '0'], 'mgen: error: --steps: expected an integer >= 1, got 0\n'],
     [['generate', 'builtin:tiny-sd', '--steps', '-3'], 'mgen: error: --steps: expected an integer >= 1, got -3\n'],
+    // --revision becomes a refs/ file name: the MODEL_ID's revision grammar, before any request
+    [['pull', 'org/name', '--revision', '../x'], 'mgen: error: --revision: expected a branch, tag or commit (letters, digits, - _ .) or refs/pr/N, got "../x"\n'],
     [['generate', 'builtin:tiny-sd', '--width', 'abc'], 'mgen: error: --width: expected an integer, got abc\n'],
     [['rm'], 'mgen: error: missing required argument: model (MODEL_ID of a cached model)\n'],
     [['generate', 'builtin:tiny-sd', '--prompot', 'a red cube'], 'mgen: error: Unknown flag --prompot (did you mean --prompt?)\n'],

@@ -184,6 +184,10 @@ describe('RunPod handler via the SDK local API server', () => {
     const missing = await runsync({...base, loras: [{name: join(scratch, 'nope.safetensors')}]});
     expect(missing.status).toBe('FAILED');
     expect(missing.error).toMatch(/^loras\[0\]\.name: /);
+    // Serve's request-model policy holds here too: no local path (existing or not) unless the operator allows a folder.
+    const local = await runsync({...base, loras: [{name: '/etc/hostname'}, {name: 'builtin:tiny-sd-lora-kohya'}].reverse()});
+    expect(local.status).toBe('FAILED');
+    expect(local.error).toBe('loras[1].name: this server does not read local paths named by requests (the operator can allow folders with --model-dir)');
     const ti = await runsync({...base, loras: [{name: 'builtin:tiny-sd-ti'}]});
     expect(ti.status).toBe('FAILED');
     expect(ti.error).toMatch(/^loras\[0\]\.name: /);
