@@ -32,6 +32,7 @@ import time
 from pathlib import Path
 from typing import Any
 
+from .file_hash import sha256_file
 from .protocol import WorkerError
 from .schema import JSON_TYPE_CHECKS
 
@@ -235,16 +236,6 @@ def main_weight_file(plan: dict[str, Any]) -> Path | None:
     return max(files, key=lambda p: p.stat().st_size) if files else None
 
 
-def _sha256(path: Path) -> str:
-    import hashlib
-
-    h = hashlib.sha256()
-    with open(path, "rb") as fh:
-        for chunk in iter(lambda: fh.read(1 << 20), b""):
-            h.update(chunk)
-    return h.hexdigest()
-
-
 class JobTimeout(Exception):
     """The job ran past its limit and was stopped at a denoising step."""
 
@@ -280,7 +271,7 @@ class Runner:
 
     def _read_hash(self) -> None:
         try:
-            self._hash = _sha256(self._weights) if self._weights else None
+            self._hash = sha256_file(self._weights) if self._weights else None
         except OSError:
             self._hash = None
 

@@ -16,13 +16,13 @@ there, downloads them even with `local_files_only=True`. mgen decides first, off
 
 from __future__ import annotations
 
-import hashlib
 import json
 import os
 import shutil
 from pathlib import Path
 from typing import Any
 
+from .file_hash import sha256_file
 from .protocol import WorkerError
 
 BUNDLED = Path(__file__).with_name("family_configs")
@@ -129,14 +129,6 @@ def cached_config_folder(repo: str) -> Path | None:
     return index.parent if index is not None and _complete(index.parent) else None
 
 
-def _sha256(path: Path) -> str:
-    h = hashlib.sha256()
-    with open(path, "rb") as fh:
-        for block in iter(lambda: fh.read(1 << 20), b""):
-            h.update(block)
-    return h.hexdigest()
-
-
 def cached_clip_vocab(repo: str, folders: list[str]) -> dict[str, Path] | None:
     """vocab.json + merges.txt of CLIP's BPE from the cache (the family's repo first), checked byte for byte."""
     candidates = [(repo, f) for f in folders] + [c for c in CLIP_VOCAB_SOURCES if c[0] != repo]
@@ -144,7 +136,7 @@ def cached_clip_vocab(repo: str, folders: list[str]) -> dict[str, Path] | None:
         found: dict[str, Path] = {}
         for name, digest in CLIP_VOCAB_SHA256.items():
             path = _cached(source, f"{folder}/{name}" if folder else name)
-            if path is None or _sha256(path) != digest:
+            if path is None or sha256_file(path) != digest:
                 break
             found[name] = path
         else:
