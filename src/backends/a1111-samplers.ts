@@ -185,9 +185,9 @@ export function describeScheduler(scheduler: string | null | undefined, config: 
     if (!best || Object.keys(s.config).length > Object.keys(best.config).length) best = s;
   }
   // A class reached only through the native `scheduler` field (no A1111 name): its class name.
-  if (!best) best = A1111_SAMPLER_TABLE.find((s) => s.scheduler === scheduler && !Object.keys(s.config).length);
+  if (!best) best = A1111_SAMPLER_TABLE.find((s) => s.scheduler === scheduler && !Object.keys(s.config).length) ?? A1111_SAMPLER_TABLE.find((s) => s.scheduler === scheduler);
   if (!best) return {sampler: scheduler, scheduleType: null};
-  const rest = Object.keys(cfg).filter((k) => !(k in best!.config));
+  const rest = Object.keys(cfg).filter((k) => !(k in best!.config) || best!.config[k] !== cfg[k]);
   if (!rest.length) return {sampler: best.name, scheduleType: config ? 'Automatic' : null};
   const type = A1111_SCHEDULE_TYPES.find((t) => t.config && Object.keys(t.config).length === rest.length && same(t.config, Object.keys(t.config)));
   return {sampler: best.name, scheduleType: type?.name ?? null};

@@ -69,7 +69,7 @@ function cacheMatches(name: string, env: NodeJS.ProcessEnv): CachedModel[] {
  * The MODEL_ID a tag name stands for. Names with a scheme or a slash are MODEL_IDs already; bare names are
  * looked up in the cache, then in the model folders (via the policy). Unresolved or ambiguous: UsageError.
  */
-export function resolvePromptLora(tag: PromptLoraTag, o: {env: NodeJS.ProcessEnv; policy?: RequestModelPolicy; cached?: CachedModel[]}): string {
+export function resolvePromptLora(tag: PromptLoraTag, o: {env: NodeJS.ProcessEnv; policy?: RequestModelPolicy}): string {
   const {name, field} = tag;
   if (/^[a-z][a-z0-9+.-]*:/i.test(name) || name.includes('/')) return name;
   const found = [...new Map(cacheMatches(name, o.env).map((m) => [m.id, m])).values()];

@@ -88,6 +88,8 @@ export interface GenerateOutput {
   request: GenerateRequest;
   /** The request's own LoRAs as named (empty when none). */
   loras?: RequestLora[];
+  /** The scheduler class that ran and its config overrides, as the worker reports them. */
+  scheduler?: {class: string | null; config: Record<string, unknown>};
 }
 
 export interface Session {
@@ -348,6 +350,10 @@ class OpenSession implements Session {
           seed,
           request,
           loras: extraLoras.map((l) => ({id: l.id, scale: l.scale})),
+          scheduler: {
+            class: typeof r.metadata?.scheduler === 'string' ? r.metadata.scheduler : null,
+            config: (r.metadata?.scheduler_config as Record<string, unknown> | undefined) ?? {},
+          },
         }),
       };
     }, {rename: !input.transient});

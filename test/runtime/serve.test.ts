@@ -192,6 +192,10 @@ describe('AUTOMATIC1111 API', () => {
       const png = readPngInfo(Buffer.from(r.body.images[0], 'base64'));
       return {px: pixels(r.body.images[0]), info: JSON.parse(r.body.info), params: String(png.text?.parameters ?? '')};
     };
+    // No sampler named: info and the PNG name the model's own scheduler, the same way.
+    const own = await run({});
+    expect(own.info.sampler_name).not.toBe('Default');
+    expect(own.params).toContain(`Sampler: ${own.info.sampler_name}`);
     const plain = await run({sampler_name: 'DPM++ 2M', scheduler: 'Uniform'});
     const karras = await run({sampler_name: 'DPM++ 2M Karras'});
     const karrasAgain = await run({sampler_name: 'DPM++ 2M Karras'});

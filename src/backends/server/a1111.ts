@@ -7,7 +7,7 @@ import {MgenError} from '../../errors.js';
 import {parsePromptTags, resolvePromptLora} from '../prompt-tags.js';
 import type {RequestModelPolicy} from '../request-model-policy.js';
 import {HttpError} from './http-error.js';
-import {chooseSampler, describeScheduler, SamplerRefusal, type SamplerChoice} from './samplers.js';
+import {chooseSampler, describeScheduler, SamplerRefusal, type SamplerChoice, type SchedulerConfig} from './samplers.js';
 import type {Caps, NativeRequest, NativeResponse} from './types.js';
 
 export interface A1111Request {
@@ -222,7 +222,7 @@ export function nativeToA1111(
   const first = res.images[0];
   const ran = sampler
     ? {sampler: sampler.sampler, scheduleType: sampler.scheduleType}
-    : describeScheduler((res.metadata.scheduler as string | undefined) ?? native.scheduler ?? null, null);
+    : describeScheduler((res.metadata.scheduler as string | undefined) ?? native.scheduler ?? null, (res.metadata.scheduler_config as SchedulerConfig | undefined) ?? null);
   const prompt = request.prompt ?? '';
   const negative = request.negative_prompt ?? '';
   const info = {
