@@ -83,7 +83,7 @@ export const A1111_SCHEDULE_TYPES: readonly A1111ScheduleType[] = [
   {name: 'Beta', config: {use_beta_sigmas: true}},
 ];
 
-const norm = (s: string): string => s.trim().toLowerCase().replace(/\s+/g, ' ');
+const norm = (s: string): string => s.trim().toLowerCase().replace(/[\s_]+/g, ' ');
 const SUFFIXES = ['Karras', 'Exponential', 'Uniform', 'SGM Uniform', 'Beta'];
 
 export interface SamplerChoice {

@@ -49,7 +49,8 @@ const NO_OP = new Set([
   'hr_prompt', 'hr_negative_prompt', 's_min_uncond', 's_churn', 's_tmax', 's_tmin', 's_noise', 'seed_resize_from_h',
   'seed_resize_from_w', 'subseed', 'refiner_switch_at', 'firstpass_image', 'resize_mode', 'include_init_images',
   'inpainting_fill', 'inpaint_full_res', 'inpaint_full_res_padding', 'inpainting_mask_invert', 'mask_blur',
-  'mask_blur_x', 'mask_blur_y', 'initial_noise_multiplier', 'latent_mask', 'image_cfg_scale', 'use_async',
+  'mask_blur_x', 'mask_blur_y', 'mask_round', 'initial_noise_multiplier', 'latent_mask', 'image_cfg_scale', 'use_async',
+  'hr_additional_modules',
 ]);
 
 /** A1111 fields honoured only at their default: anything else is a feature this server does not have (400). */

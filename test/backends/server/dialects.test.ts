@@ -61,6 +61,8 @@ describe('A1111 samplers', () => {
       expect(() => chooseSampler('Euler', type)).toThrow(/schedule type/);
     }
     expect(chooseSampler(null, null)).toBeNull();
+    // A1111 takes a schedule type by its label or its name.
+    expect(chooseSampler('Euler', 'sgm_uniform')).toMatchObject({scheduleType: 'SGM Uniform', config: {timestep_spacing: 'trailing'}});
     expect(chooseSampler('DPM++ 2M Karras', 'Exponential')).toMatchObject({scheduleType: 'Exponential', config: {use_exponential_sigmas: true}});
   });
 });
