@@ -71,7 +71,8 @@ function cacheMatches(name: string, env: NodeJS.ProcessEnv): CachedModel[] {
  */
 export function resolvePromptLora(tag: PromptLoraTag, o: {env: NodeJS.ProcessEnv; policy?: RequestModelPolicy}): string {
   const {name, field} = tag;
-  if (/^[a-z][a-z0-9+.-]*:/i.test(name) || name.includes('/')) return name;
+  // Checked here too (the field then names the prompt); the request's loras are checked again on submit.
+  if (/^[a-z][a-z0-9+.-]*:/i.test(name) || name.includes('/')) return o.policy ? o.policy.check(name, field) : name;
   const found = [...new Map(cacheMatches(name, o.env).map((m) => [m.id, m])).values()];
   if (found.length === 1) return found[0]!.id;
   if (found.length > 1) {

@@ -5,7 +5,7 @@
 // refused too, except `loras` (the native field).
 import {MgenError} from '../../errors.js';
 import {parsePromptTags, resolvePromptLora} from '../prompt-tags.js';
-import type {RequestModelPolicy} from '../request-model-policy.js';
+import {ModelNotAllowedError, type RequestModelPolicy} from '../request-model-policy.js';
 import {HttpError} from './http-error.js';
 import {chooseSampler, describeScheduler, SamplerRefusal, type SamplerChoice, type SchedulerConfig} from './samplers.js';
 import type {Caps, NativeRequest, NativeResponse} from './types.js';
@@ -198,6 +198,7 @@ export function a1111ToNative(body: A1111Request, img2img: boolean, ctx: A1111Co
     try {
       loras.push({name: resolvePromptLora(tag, {env: ctx.env, policy: ctx.policy}), scale: tag.scale});
     } catch (err) {
+      if (err instanceof ModelNotAllowedError) throw new HttpError(403, 'model_not_allowed', err.message, err.field);
       if (err instanceof MgenError) throw bad(err.field ?? tag.field, err.message.replace(/^[a-z_]+: /, ''));
       throw err;
     }

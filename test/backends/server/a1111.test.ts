@@ -85,7 +85,7 @@ describe('A1111 prompt LoRA tags', () => {
   it('sends names with a scheme through the same policy as the native field (403 for a URL)', async () => {
     const r = await post({prompt: '<lora:https://example.org/x.safetensors:1>'});
     expect(r.status).toBe(403);
-    expect(r.body.error.type).toBe('model_not_allowed');
+    expect(r.body.error).toMatchObject({type: 'model_not_allowed', param: 'prompt', message: expect.stringMatching(/^prompt: this server does not fetch models from URLs/)});
   });
 });
 
