@@ -19,7 +19,7 @@ ProgressFn = Callable[[int, int, int], None]  # (step, steps, image index)
 
 _DEFAULTS: dict[str, Any] = {
     "negative_prompt": None, "width": None, "height": None, "steps": 20, "guidance_scale": None, "seed": 0,
-    "num_images": 1, "scheduler": None, "image": None, "mask": None, "strength": None, "control_image": None,
+    "num_images": 1, "scheduler": None, "scheduler_config": None, "image": None, "mask": None, "strength": None, "control_image": None,
     "params": {}, "file_stem": "mgen", "png_text": [], "durable": True,
 }
 MAX_SEED = 2**64 - 1
@@ -71,27 +71,56 @@ def _open_image(path: str, field: str, mode: str):
         raise WorkerError("bad_params", f"request.{field}: cannot read {path} as an image ({exc})") from None
 
 
-def _swap_scheduler(loaded: Loaded, name: str | None) -> str | None:
+# Config keys a request may override on the scheduler it names (A1111 samplers and schedule types).
+SCHEDULER_CONFIG_KEYS = frozenset({
+    "use_karras_sigmas", "use_exponential_sigmas", "use_beta_sigmas", "timestep_spacing", "algorithm_type",
+    "solver_type", "solver_order", "skip_prk_steps",
+})
+
+
+def _scheduler_overrides(cls: Any, raw: Any) -> dict[str, Any]:
+    """request.scheduler_config checked: known keys, scalar values, and keys the class's __init__ takes."""
+    if raw is None:
+        return {}
+    if not isinstance(raw, dict):
+        raise WorkerError("bad_request", "request.scheduler_config must be an object")
+    accepted = set(inspect.signature(cls.__init__).parameters)
+    for key, value in raw.items():
+        if key not in SCHEDULER_CONFIG_KEYS:
+            raise WorkerError("bad_params", f"request.scheduler_config.{key} is not a scheduler option mgen sets")
+        if not isinstance(value, (bool, int, float, str)):
+            raise WorkerError("bad_params", f"request.scheduler_config.{key} must be a boolean, number or string")
+        if key not in accepted:
+            raise WorkerError("bad_params", f"request.scheduler_config.{key} is not supported by {cls.__name__}")
+    return dict(raw)
+
+
+def _swap_scheduler(loaded: Loaded, name: str | None, config: Any = None) -> tuple[str | None, dict[str, Any]]:
+    """Puts the named scheduler (with config overrides) on the pipeline; returns what runs: class and overrides."""
     pipe = loaded.pipe
     if getattr(pipe, "scheduler", None) is None:
-        if name:
+        if name or config:
             raise WorkerError("bad_params", f"{type(pipe).__name__} has no scheduler to replace")
-        return None
+        return None, {}
     base = loaded.base_scheduler_config
-    if not name:
-        if base is not None and type(pipe.scheduler).__name__ != base["_class_name"]:
+    if not name and not config:
+        if base is not None and (type(pipe.scheduler).__name__ != base["_class_name"] or getattr(pipe, "_mgen_scheduler_overridden", False)):
             pipe.scheduler = diffusers_class(base["_class_name"], "scheduler").from_config(base)
-        return type(pipe.scheduler).__name__
+            pipe._mgen_scheduler_overridden = False
+        return type(pipe.scheduler).__name__, {}
     from diffusers import SchedulerMixin
 
+    name = name or (base["_class_name"] if base is not None else type(pipe.scheduler).__name__)
     try:
         cls = diffusers_class(name, "scheduler")
     except WorkerError:
         raise WorkerError("bad_params", f"unknown scheduler {name!r}") from None
-    if not issubclass(cls, SchedulerMixin):
+    if not isinstance(cls, type) or not issubclass(cls, SchedulerMixin):
         raise WorkerError("bad_params", f"{name} is not a scheduler")
-    pipe.scheduler = cls.from_config(base if base is not None else pipe.scheduler.config)
-    return name
+    overrides = _scheduler_overrides(cls, config)
+    pipe.scheduler = cls.from_config(base if base is not None else pipe.scheduler.config, **overrides)
+    pipe._mgen_scheduler_overridden = bool(overrides)
+    return name, overrides
 
 
 def build_kwargs(loaded: Loaded, req: dict[str, Any], schema: dict[str, Any]) -> dict[str, Any]:
@@ -149,7 +178,7 @@ def run(loaded: Loaded, raw: Any, schema: dict[str, Any], progress: ProgressFn, 
 
     started = time.perf_counter()
     req = normalize_request(raw)
-    scheduler = _swap_scheduler(loaded, req["scheduler"])
+    scheduler, scheduler_config = _swap_scheduler(loaded, req["scheduler"], req["scheduler_config"])
     kwargs = build_kwargs(loaded, req, schema)
     pipe = loaded.pipe
     accepts_callback = "callback_on_step_end" in inspect.signature(type(pipe).__call__).parameters
@@ -203,7 +232,7 @@ def run(loaded: Loaded, raw: Any, schema: dict[str, Any], progress: ProgressFn, 
         images.append({"path": str(path), "seed": seed, "width": image.width, "height": image.height})
 
     metadata = {
-        "pipeline": type(pipe).__name__, "scheduler": scheduler, "steps": steps,
+        "pipeline": type(pipe).__name__, "scheduler": scheduler, "scheduler_config": scheduler_config, "steps": steps,
         "guidance_scale": kwargs.get("guidance_scale"), "seed": req["seed"], "num_images": count,
         "width": images[0]["width"] if images else None, "height": images[0]["height"] if images else None,
         "strength": kwargs.get("strength"), "params": req["params"],

@@ -160,6 +160,27 @@ class LoadedWorkerTest(unittest.TestCase):
         bad, _ = self.generate(scheduler="NoSuchScheduler")
         self.assertEqual(bad["error"]["type"], "bad_params")
 
+    def test_scheduler_config_overrides_change_pixels_are_reported_and_checked(self) -> None:
+        plain, _ = self.generate(seed=5, scheduler="DPMSolverMultistepScheduler")
+        karras, _ = self.generate(seed=5, scheduler="DPMSolverMultistepScheduler", scheduler_config={"use_karras_sigmas": True})
+        self.assertTrue(karras["ok"], karras)
+        self.assertEqual(karras["result"]["metadata"]["scheduler_config"], {"use_karras_sigmas": True})
+        self.assertEqual(plain["result"]["metadata"]["scheduler_config"], {})
+        again, _ = self.generate(seed=5, scheduler="DPMSolverMultistepScheduler", scheduler_config={"use_karras_sigmas": True})
+        sde, _ = self.generate(seed=5, scheduler="DPMSolverMultistepScheduler", scheduler_config={"algorithm_type": "sde-dpmsolver++"})
+        px = [png_pixels(x["result"]["images"][0]["path"]) for x in (plain, karras, again, sde)]
+        self.assertNotEqual(px[0], px[1])
+        self.assertEqual(px[1], px[2])
+        self.assertNotEqual(px[0], px[3])
+        back, _ = self.generate(seed=5, scheduler="DPMSolverMultistepScheduler")  # overrides do not stick
+        self.assertEqual(px[0], png_pixels(back["result"]["images"][0]["path"]))
+        unknown, _ = self.generate(scheduler="EulerDiscreteScheduler", scheduler_config={"beta_start": 0.5})
+        self.assertEqual(unknown["error"]["type"], "bad_params")
+        self.assertIn("beta_start", unknown["error"]["message"])
+        unsupported, _ = self.generate(scheduler="LCMScheduler", scheduler_config={"use_karras_sigmas": True})
+        self.assertEqual(unsupported["error"]["type"], "bad_params")
+        self.assertIn("LCMScheduler", unsupported["error"]["message"])
+
     def test_unknown_param_is_rejected_listing_the_valid_ones(self) -> None:
         answer, _ = self.generate(params={"bogus_knob": 1})
         self.assertFalse(answer["ok"])

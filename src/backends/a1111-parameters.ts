@@ -1,5 +1,6 @@
 // The PNG text mgen embeds: the A1111-style `parameters` text that image viewers and other UIs read, and
 // the `mgen` JSON chunk with the full request, so `mgen generate --from image.png` can re-run it exactly.
+import {describeScheduler, type SchedulerConfig} from './a1111-samplers.js';
 
 /** diffusers scheduler class -> the sampler name A1111 prints. */
 const SAMPLERS: Record<string, string> = {
@@ -30,6 +31,10 @@ export interface A1111Fields {
   negativePrompt?: string | null;
   steps: number;
   scheduler?: string | null;
+  /** Config overrides the scheduler ran with (an A1111 sampler / schedule type): named as A1111 names them. */
+  schedulerConfig?: SchedulerConfig | null;
+  /** diffusers' clip_skip (layers skipped); A1111 prints it as "Clip skip: clip_skip + 1". */
+  clipSkip?: number | null;
   guidanceScale: number;
   seed: number;
   width: number | null;
@@ -53,14 +58,16 @@ export function buildA1111Parameters(f: A1111Fields): string {
   if (f.negativePrompt) lines.push(`Negative prompt: ${f.negativePrompt}`);
   const parts: Array<[string, string | number]> = [
     ['Steps', f.steps],
-    ['Sampler', samplerName(f.scheduler)],
-    ['CFG scale', f.guidanceScale],
-    ['Seed', f.seed],
+    ['Sampler', f.schedulerConfig ? describeScheduler(f.scheduler, f.schedulerConfig).sampler : samplerName(f.scheduler)],
   ];
+  const scheduleType = f.schedulerConfig ? describeScheduler(f.scheduler, f.schedulerConfig).scheduleType : null;
+  if (scheduleType) parts.push(['Schedule type', scheduleType]);
+  parts.push(['CFG scale', f.guidanceScale], ['Seed', f.seed]);
   if (f.width && f.height) parts.push(['Size', `${f.width}x${f.height}`]);
   if (f.modelHash) parts.push(['Model hash', f.modelHash]);
   if (f.modelName) parts.push(['Model', field(f.modelName)]);
   if (f.strength !== null && f.strength !== undefined) parts.push(['Denoising strength', f.strength]);
+  if (typeof f.clipSkip === 'number' && f.clipSkip > 0) parts.push(['Clip skip', f.clipSkip + 1]);
   if (f.loras?.length) parts.push(['Lora hashes', field(f.loras.map((l) => `${l.name}: ${l.hash}`).join(', '))]);
   if (f.version) parts.push(['Version', field(f.version)]);
   lines.push(parts.map(([k, v]) => `${k}: ${v}`).join(', '));

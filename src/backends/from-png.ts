@@ -48,6 +48,10 @@ export async function requestFromPng(path: string): Promise<PngRequest> {
         guidance: num('guidance_scale'),
         seed: num('seed'),
         scheduler: str('scheduler'),
+        // The A1111 sampler / schedule type it ran with (use_karras_sigmas, algorithm_type, ...).
+        ...(r.scheduler_config && typeof r.scheduler_config === 'object' && !Array.isArray(r.scheduler_config)
+          ? {schedulerConfig: r.scheduler_config as Record<string, string | number | boolean>}
+          : {}),
         strength: num('strength') ?? null,
         image: str('image'),
         mask: str('mask'),

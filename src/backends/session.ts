@@ -62,6 +62,8 @@ export interface GenerateInput {
   seed?: number;
   numImages?: number;
   scheduler?: string | null;
+  /** Config overrides on `scheduler` (A1111 samplers / schedule types: use_karras_sigmas, algorithm_type, ...). */
+  schedulerConfig?: Record<string, string | number | boolean> | null;
   image?: string | null;
   mask?: string | null;
   strength?: number | null;
@@ -86,6 +88,8 @@ export interface GenerateOutput {
   request: GenerateRequest;
   /** The request's own LoRAs as named (empty when none). */
   loras?: RequestLora[];
+  /** The scheduler class that ran and its config overrides, as the worker reports them. */
+  scheduler?: {class: string | null; config: Record<string, unknown>};
 }
 
 export interface Session {
@@ -300,12 +304,13 @@ class OpenSession implements Session {
       const s = seed + n;
       const req = {
         prompt: input.prompt, negative_prompt: input.negativePrompt ?? null, width, height, steps, guidance_scale: guidance,
-        seed: s, scheduler: input.scheduler ?? null, strength: input.strength ?? null, image: input.image ?? null,
+        seed: s, scheduler: input.scheduler ?? null, ...(input.schedulerConfig ? {scheduler_config: input.schedulerConfig} : {}), strength: input.strength ?? null, image: input.image ?? null,
         mask: input.mask ?? null, control_image: input.controlImage ?? null, params: input.params ?? {},
       };
       return {
         parameters: buildA1111Parameters({
-          prompt: input.prompt, negativePrompt: input.negativePrompt, steps, scheduler, guidanceScale: guidance, seed: s,
+          prompt: input.prompt, negativePrompt: input.negativePrompt, steps, scheduler, schedulerConfig: input.schedulerConfig ?? null,
+          clipSkip: typeof input.params?.clip_skip === 'number' ? input.params.clip_skip : null, guidanceScale: guidance, seed: s,
           width: width ?? fromImage?.width ?? null, height: height ?? fromImage?.height ?? null,
           modelHash: hash ? hash.slice(0, 10) : null, modelName: modelSlug(this.ckpt.id),
           strength: input.strength, loras: loraHashes, version: 'mgen',
@@ -329,7 +334,7 @@ class OpenSession implements Session {
     return writeImagesAtomically(targets, async (outDir, fileStem) => {
       const request: GenerateRequest = {
         prompt: input.prompt, negative_prompt: input.negativePrompt ?? null, width, height, steps, guidance_scale: guidance,
-        seed, num_images: numImages, scheduler: input.scheduler ?? null, image: input.image ?? null, mask: input.mask ?? null,
+        seed, num_images: numImages, scheduler: input.scheduler ?? null, ...(input.schedulerConfig ? {scheduler_config: input.schedulerConfig} : {}), image: input.image ?? null, mask: input.mask ?? null,
         strength: input.strength ?? null, control_image: input.controlImage ?? null, params: input.params ?? {},
         out_dir: outDir, file_stem: fileStem, png_text: pngText, ...(input.transient ? {durable: false} : {}),
         ...(extraLoras.length ? {loras: extraLoras.map((l) => ({path: l.path, scale: l.scale}))} : {}),
@@ -345,6 +350,10 @@ class OpenSession implements Session {
           seed,
           request,
           loras: extraLoras.map((l) => ({id: l.id, scale: l.scale})),
+          scheduler: {
+            class: typeof r.metadata?.scheduler === 'string' ? r.metadata.scheduler : null,
+            config: (r.metadata?.scheduler_config as Record<string, unknown> | undefined) ?? {},
+          },
         }),
       };
     }, {rename: !input.transient});

@@ -84,6 +84,8 @@ export function buildGenerateInput(f: GenerateFlagValues, prompt: string, from?:
     seed: seed ?? from?.seed,
     numImages: f['num-images'] ?? 1,
     scheduler: f.scheduler ?? from?.scheduler ?? null,
+    // The PNG's scheduler config belongs to its scheduler: dropped when --scheduler names another.
+    ...(from?.schedulerConfig && (!f.scheduler || f.scheduler === from.scheduler) ? {schedulerConfig: from.schedulerConfig} : {}),
     image,
     mask,
     strength: strength ?? from?.strength ?? null,

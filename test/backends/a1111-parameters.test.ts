@@ -33,6 +33,16 @@ describe('A1111 parameters text', () => {
     expect(p.fields).toMatchObject({Steps: '9', Sampler: 'DPM++ 2M', 'CFG scale': '3.5', Seed: '42', Size: '64x32', 'Model hash': '0123456789', Model: 'x: y', 'Denoising strength': '0.6'});
   });
 
+  it('names the sampler and schedule type that ran from the scheduler config, and the clip skip', () => {
+    const text = buildA1111Parameters({
+      prompt: 'p', steps: 4, scheduler: 'DPMSolverMultistepScheduler', schedulerConfig: {algorithm_type: 'sde-dpmsolver++', use_karras_sigmas: true},
+      guidanceScale: 7, seed: 1, width: 64, height: 64, clipSkip: 1,
+    });
+    expect(parseA1111Parameters(text).fields).toMatchObject({Sampler: 'DPM++ 2M SDE', 'Schedule type': 'Karras', 'Clip skip': '2'});
+    const plain = buildA1111Parameters({prompt: 'p', steps: 4, scheduler: 'DPMSolverMultistepScheduler', guidanceScale: 7, seed: 1, width: 64, height: 64});
+    expect(parseA1111Parameters(plain).fields['Schedule type']).toBeUndefined();
+  });
+
   it('names samplers as A1111 does and passes unknown scheduler classes through', () => {
     expect(samplerName('EulerDiscreteScheduler')).toBe('Euler');
     expect(samplerName('PNDMScheduler')).toBe('PLMS');

@@ -29,6 +29,17 @@ describe('generate --from', () => {
     expect(r.input).toMatchObject({prompt: 'a cube', negativePrompt: 'blur', width: 72, height: 64, steps: 3, guidance: 5, seed: 6, params: {eta: 0.2}});
   });
 
+  it('keeps the scheduler config an A1111 sampler ran with, so a re-run uses the same sampler', async () => {
+    const mgen = JSON.stringify({
+      schema: 1, model: 'builtin:tiny-sd',
+      request: {prompt: 'a', steps: 3, seed: 1, scheduler: 'DPMSolverMultistepScheduler', scheduler_config: {algorithm_type: 'sde-dpmsolver++', use_karras_sigmas: true}},
+    });
+    const p = join(dir, 'k.png');
+    await writeFile(p, buildPng(2, 2, [{type: 'iTXt', keyword: 'mgen', text: mgen}]));
+    const r = await requestFromPng(p);
+    expect(r.input).toMatchObject({scheduler: 'DPMSolverMultistepScheduler', schedulerConfig: {algorithm_type: 'sde-dpmsolver++', use_karras_sigmas: true}});
+  });
+
   it('falls back to the A1111 parameters text of images from other tools', async () => {
     const p = join(dir, 'b.png');
     await writeFile(p, buildPng(2, 2, [{type: 'tEXt', keyword: 'parameters', text: 'castle\nNegative prompt: fog\nSteps: 25, Sampler: Euler a, CFG scale: 6.5, Seed: 99, Size: 512x768, Model hash: abc'}]));

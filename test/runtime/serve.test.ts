@@ -184,6 +184,46 @@ describe('AUTOMATIC1111 API', () => {
     expect(info).toMatchObject({prompt: 'a tree', negative_prompt: 'blur', seed: 11, all_seeds: [11, 12], sampler_name: 'Euler a', cfg_scale: 4, width: 64, height: 64, steps: 2});
   }, 60_000);
 
+  it('runs Karras samplers and <lora:...> prompt tags: other pixels, the same on a rerun, and says so in info and the PNG', async () => {
+    const base = {prompt: 'a red cube', steps: 3, width: 64, height: 64, seed: 21};
+    const run = async (extra: Record<string, unknown>): Promise<{px: string; info: any; params: string}> => {
+      const r = await post('/sdapi/v1/txt2img', {...base, ...extra});
+      expect(r.status).toBe(200);
+      const png = readPngInfo(Buffer.from(r.body.images[0], 'base64'));
+      return {px: pixels(r.body.images[0]), info: JSON.parse(r.body.info), params: String(png.text?.parameters ?? '')};
+    };
+    // No sampler named: info and the PNG name the model's own scheduler, the same way.
+    const own = await run({});
+    expect(own.info.sampler_name).not.toBe('Default');
+    expect(own.params).toContain(`Sampler: ${own.info.sampler_name}`);
+    const plain = await run({sampler_name: 'DPM++ 2M', scheduler: 'Uniform'});
+    const karras = await run({sampler_name: 'DPM++ 2M Karras'});
+    const karrasAgain = await run({sampler_name: 'DPM++ 2M Karras'});
+    expect(karras.px).not.toBe(plain.px);
+    expect(karras.px).toBe(karrasAgain.px);
+    expect(karras.info).toMatchObject({sampler_name: 'DPM++ 2M', scheduler: 'Karras'});
+    expect(karras.params).toMatch(/Sampler: DPM\+\+ 2M, Schedule type: Karras/);
+    const sde = await run({sampler_name: 'DPM++ 2M SDE Karras'});
+    expect(sde.px).not.toBe(karras.px);
+    const lora = await run({sampler_name: 'Euler', prompt: 'a red cube <lora:builtin:tiny-sd-lora-kohya:1>'});
+    const loraAgain = await run({sampler_name: 'Euler', prompt: 'a red cube <lora:builtin:tiny-sd-lora-kohya:1>'});
+    const none = await run({sampler_name: 'Euler'});
+    expect(lora.px).not.toBe(none.px);
+    expect(lora.px).toBe(loraAgain.px);
+    expect(lora.params.split('\n')[0]).toBe('a red cube');
+    // The tag is the native loras field: the same pixels as naming the LoRA there.
+    const native = await post('/v1/generate', {
+      prompt: 'a red cube', steps: 3, width: 64, height: 64, seed: 21, guidance_scale: 7, scheduler: 'EulerDiscreteScheduler',
+      loras: [{name: 'builtin:tiny-sd-lora-kohya', scale: 1}], response_format: 'b64_json',
+    });
+    expect(native.status).toBe(200);
+    expect(pixels(native.body.images[0].b64_json)).toBe(lora.px);
+    expect(lora.params).toMatch(/Lora hashes: /);
+    const missing = await post('/sdapi/v1/txt2img', {...base, prompt: 'x <lora:no-such-lora:1>'});
+    expect(missing.status).toBe(400);
+    expect(missing.body.error.message).toMatch(/no-such-lora/);
+  }, 180_000);
+
   it('refuses an unknown sampler naming sampler_name, and has no img2img for a text-to-image model', async () => {
     const r = await post('/sdapi/v1/txt2img', {prompt: 'x', sampler_name: 'Warp Drive'});
     expect(r.status).toBe(400);

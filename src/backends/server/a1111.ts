@@ -1,12 +1,18 @@
-// The AUTOMATIC1111 dialect (POST /sdapi/v1/txt2img, /sdapi/v1/img2img): the common subset of fields, mapped
-// to the native request; other A1111 fields are accepted and ignored (A1111 clients send many).
+// The AUTOMATIC1111 dialect (POST /sdapi/v1/txt2img, /sdapi/v1/img2img) mapped to the native request. Every
+// field A1111 defines is either honoured (prompt tags, sampler + schedule type, n_iter, clip skip, ...), a no-op
+// here as in a plain A1111 call (saving options, hires fields while enable_hr is false), or refused with a 400
+// naming it when the request asks for something this server does not do. Fields A1111 does not define are
+// refused too, except `loras` (the native field).
+import {MgenError} from '../../errors.js';
+import {parsePromptTags, resolvePromptLora} from '../prompt-tags.js';
+import {ModelNotAllowedError, type RequestModelPolicy} from '../request-model-policy.js';
 import {HttpError} from './http-error.js';
-import {A1111_SAMPLERS, samplerForScheduler, schedulerForSampler} from './samplers.js';
+import {chooseSampler, describeScheduler, SamplerRefusal, type SamplerChoice, type SchedulerConfig} from './samplers.js';
 import type {Caps, NativeRequest, NativeResponse} from './types.js';
 
 export interface A1111Request {
   prompt?: string;
-  negative_prompt?: string;
+  negative_prompt?: string | null;
   steps?: number;
   cfg_scale?: number;
   width?: number;
@@ -16,11 +22,59 @@ export interface A1111Request {
   n_iter?: number;
   sampler_name?: string | null;
   sampler_index?: string | null;
+  scheduler?: string | null;
   init_images?: string[];
   mask?: string | null;
   denoising_strength?: number;
+  override_settings?: Record<string, unknown> | null;
+  loras?: Array<{name: string; scale?: number}>;
+  eta?: number | null;
   [other: string]: unknown;
 }
+
+/** What the mapping needs from the server: limits, the pipeline's call parameters, where LoRA names resolve. */
+export interface A1111Context {
+  caps: Caps;
+  /** The loaded pipeline's __call__ parameters (from its schema); null when unknown. */
+  pipelineParams: ReadonlySet<string> | null;
+  env: NodeJS.ProcessEnv;
+  policy?: RequestModelPolicy;
+}
+
+/** A1111 fields that change nothing here whatever their value (saving, hires-fix details, k-diffusion knobs). */
+const NO_OP = new Set([
+  'sampler_index', 'do_not_save_samples', 'do_not_save_grid', 'send_images', 'save_images', 'override_settings_restore_afterwards',
+  'comments', 'force_task_id', 'infotext', 'firstphase_width', 'firstphase_height', 'hr_scale', 'hr_upscaler',
+  'hr_second_pass_steps', 'hr_resize_x', 'hr_resize_y', 'hr_checkpoint_name', 'hr_sampler_name', 'hr_scheduler',
+  'hr_prompt', 'hr_negative_prompt', 's_min_uncond', 's_churn', 's_tmax', 's_tmin', 's_noise', 'seed_resize_from_h',
+  'seed_resize_from_w', 'subseed', 'refiner_switch_at', 'firstpass_image', 'resize_mode', 'include_init_images',
+  'inpainting_fill', 'inpaint_full_res', 'inpaint_full_res_padding', 'inpainting_mask_invert', 'mask_blur',
+  'mask_blur_x', 'mask_blur_y', 'mask_round', 'initial_noise_multiplier', 'latent_mask', 'image_cfg_scale', 'use_async',
+  'hr_additional_modules',
+]);
+
+/** A1111 fields honoured only at their default: anything else is a feature this server does not have (400). */
+const AT_DEFAULT: Record<string, (v: unknown) => boolean> = {
+  enable_hr: (v) => !v,
+  restore_faces: (v) => !v,
+  tiling: (v) => !v,
+  disable_extra_networks: (v) => !v,
+  styles: (v) => v == null || (Array.isArray(v) && v.length === 0),
+  subseed_strength: (v) => v == null || v === 0,
+  script_name: (v) => v == null || v === '',
+  script_args: (v) => v == null || (Array.isArray(v) && v.length === 0),
+  alwayson_scripts: (v) => v == null || (typeof v === 'object' && Object.keys(v as object).length === 0),
+  refiner_checkpoint: (v) => v == null || v === '',
+};
+
+const HONOURED = new Set([
+  'prompt', 'negative_prompt', 'steps', 'cfg_scale', 'width', 'height', 'seed', 'batch_size', 'n_iter', 'sampler_name',
+  'scheduler', 'override_settings', 'loras', 'eta', 'denoising_strength',
+]);
+const IMG2IMG_ONLY = new Set(['init_images', 'mask']);
+
+/** override_settings keys this server applies (the rest are refused). */
+const OVERRIDES = new Set(['CLIP_stop_at_last_layers']);
 
 export function a1111RequestSchema(caps: Caps, img2img: boolean): Record<string, unknown> {
   const size = {type: 'integer', minimum: 64, maximum: caps.maxSize, multipleOf: 8};
@@ -36,9 +90,22 @@ export function a1111RequestSchema(caps: Caps, img2img: boolean): Record<string,
       height: size,
       seed: {type: 'integer', minimum: -1, maximum: 4294967295},
       batch_size: {type: 'integer', minimum: 1, maximum: caps.maxImages},
-      n_iter: {enum: [1]},
-      sampler_name: {type: ['string', 'null']},
-      sampler_index: {type: ['string', 'null']},
+      n_iter: {type: 'integer', minimum: 1, maximum: caps.maxImages},
+      sampler_name: {type: ['string', 'null'], maxLength: 100},
+      sampler_index: {type: ['string', 'null'], maxLength: 100},
+      scheduler: {type: ['string', 'null'], maxLength: 100},
+      eta: {type: ['number', 'null']},
+      override_settings: {type: ['object', 'null']},
+      loras: {
+        type: 'array',
+        maxItems: 16,
+        items: {
+          type: 'object',
+          required: ['name'],
+          additionalProperties: false,
+          properties: {name: {type: 'string', minLength: 1}, scale: {type: 'number', minimum: -10, maximum: 10}},
+        },
+      },
       ...(img2img
         ? {
             init_images: {type: 'array', minItems: 1, maxItems: 1, items: {type: 'string'}},
@@ -50,57 +117,134 @@ export function a1111RequestSchema(caps: Caps, img2img: boolean): Record<string,
   };
 }
 
-export function a1111ToNative(body: A1111Request, img2img: boolean): NativeRequest {
-  const native: NativeRequest = {prompt: body.prompt ?? '', response_format: 'b64_json'};
-  if (!native.prompt) throw new HttpError(400, 'invalid_request_error', 'prompt: must not be empty', 'prompt');
-  if (body.negative_prompt) native.negative_prompt = body.negative_prompt;
+const bad = (field: string, message: string): HttpError => new HttpError(400, 'invalid_request_error', `${field}: ${message}`, field);
+
+/** Refuses fields A1111 does not define and A1111 features asked for that this server does not do. */
+function checkFields(body: A1111Request, img2img: boolean): void {
+  for (const [k, v] of Object.entries(body)) {
+    if (HONOURED.has(k) || NO_OP.has(k) || (img2img && IMG2IMG_ONLY.has(k))) continue;
+    const atDefault = AT_DEFAULT[k];
+    if (atDefault) {
+      if (!atDefault(v)) {
+        const why = k === 'enable_hr' ? 'hires fix is not supported by this server' : k === 'restore_faces' ? 'face restoration is not supported by this server' : 'not supported by this server';
+        throw bad(k, why);
+      }
+      continue;
+    }
+    throw bad(k, img2img || !IMG2IMG_ONLY.has(k) ? 'not an AUTOMATIC1111 API field this server knows' : 'only for /sdapi/v1/img2img');
+  }
+}
+
+/** Sampler + schedule type -> the scheduler to run, or a 400 naming the field. */
+function samplerChoice(body: A1111Request): SamplerChoice | null {
+  const samplerField = body.sampler_name ? 'sampler_name' : 'sampler_index';
+  const sampler = body.sampler_name || body.sampler_index || null;
+  try {
+    return chooseSampler(sampler, body.scheduler ?? null);
+  } catch (err) {
+    if (err instanceof SamplerRefusal) throw bad(err.field === 'sampler' ? samplerField : 'scheduler', err.message);
+    throw err;
+  }
+}
+
+export interface A1111Native {
+  native: NativeRequest;
+  sampler: SamplerChoice | null;
+}
+
+export function a1111ToNative(body: A1111Request, img2img: boolean, ctx: A1111Context): A1111Native {
+  checkFields(body, img2img);
+  // Empty prompts are allowed, as in A1111. Tags come out of what the encoder sees and become LoRAs.
+  let prompt, negative;
+  try {
+    prompt = parsePromptTags(body.prompt ?? '', 'prompt');
+    negative = parsePromptTags(body.negative_prompt ?? '', 'negative_prompt');
+  } catch (err) {
+    if (err instanceof MgenError) throw bad(err.field ?? 'prompt', err.message.replace(/^[a-z_]+: /, ''));
+    throw err;
+  }
+  const native: NativeRequest = {prompt: prompt.text, response_format: 'b64_json'};
+  if (negative.text) native.negative_prompt = negative.text;
   native.steps = body.steps ?? 20;
   native.guidance_scale = body.cfg_scale ?? 7;
   native.width = body.width ?? 512;
   native.height = body.height ?? 512;
   if (body.seed !== undefined && body.seed >= 0) native.seed = body.seed;
-  native.num_images = body.batch_size ?? 1;
-  const sampler = body.sampler_name ?? body.sampler_index;
+  const images = (body.batch_size ?? 1) * (body.n_iter ?? 1);
+  if (images > ctx.caps.maxImages) throw bad('n_iter', `batch_size x n_iter is ${images} images; this server makes at most ${ctx.caps.maxImages} per request`);
+  // n_iter batches of batch_size: A1111 numbers seeds on across batches, as one run of n images does.
+  native.num_images = images;
+  const sampler = samplerChoice(body);
   if (sampler) {
-    const choice = schedulerForSampler(sampler);
-    const field = body.sampler_name ? 'sampler_name' : 'sampler_index';
-    if (!choice) {
-      throw new HttpError(400, 'invalid_request_error', `${field}: unknown sampler "${sampler}" (known: ${A1111_SAMPLERS.join(', ')})`, field);
-    }
-    native.scheduler = choice.scheduler;
+    native.scheduler = sampler.scheduler;
+    native.scheduler_config = sampler.config;
   }
+  if (body.eta != null) {
+    if (!ctx.pipelineParams?.has('eta')) throw bad('eta', 'the loaded pipeline takes no eta');
+    native.eta = body.eta;
+  }
+  for (const [k, v] of Object.entries(body.override_settings ?? {})) {
+    const field = `override_settings.${k}`;
+    if (!OVERRIDES.has(k)) throw bad(field, 'not a setting this server applies per request');
+    if (typeof v !== 'number' || !Number.isInteger(v) || v < 1 || v > 12) throw bad(field, 'must be an integer from 1 to 12');
+    // A1111 counts layers from the end (1 = the last); diffusers' clip_skip counts the layers skipped.
+    if (v > 1) {
+      if (!ctx.pipelineParams?.has('clip_skip')) throw bad(field, 'the loaded pipeline does not support clip skip');
+      native.clip_skip = v - 1;
+    }
+  }
+  const loras = [...(body.loras ?? [])];
+  for (const tag of [...prompt.tags, ...negative.tags]) {
+    try {
+      loras.push({name: resolvePromptLora(tag, {env: ctx.env, policy: ctx.policy}), scale: tag.scale});
+    } catch (err) {
+      if (err instanceof ModelNotAllowedError) throw new HttpError(403, 'model_not_allowed', err.message, err.field);
+      if (err instanceof MgenError) throw bad(err.field ?? tag.field, err.message.replace(/^[a-z_]+: /, ''));
+      throw err;
+    }
+  }
+  if (loras.length > 16) throw bad('loras', 'at most 16 LoRAs per request');
+  if (loras.length) native.loras = loras;
   if (img2img) {
     native.image = body.init_images?.[0] ?? null;
     if (body.mask) native.mask = body.mask;
     native.strength = body.denoising_strength ?? 0.75;
   }
-  return native;
+  return {native, sampler};
 }
 
 /** A1111's answer: base64 images, the request echoed as `parameters`, and `info` as a JSON string. */
 export function nativeToA1111(
   res: NativeResponse,
   request: A1111Request,
-  native: NativeRequest,
+  mapped: A1111Native,
 ): {images: string[]; parameters: Record<string, unknown>; info: string} {
+  const {native, sampler} = mapped;
   const seeds = res.images.map((i) => i.seed);
   const first = res.images[0];
-  const scheduler = (res.metadata.scheduler as string | undefined) ?? native.scheduler ?? null;
+  const ran = sampler
+    ? {sampler: sampler.sampler, scheduleType: sampler.scheduleType}
+    : describeScheduler((res.metadata.scheduler as string | undefined) ?? native.scheduler ?? null, (res.metadata.scheduler_config as SchedulerConfig | undefined) ?? null);
+  const prompt = request.prompt ?? '';
+  const negative = request.negative_prompt ?? '';
   const info = {
-    prompt: native.prompt,
-    all_prompts: res.images.map(() => native.prompt),
-    negative_prompt: native.negative_prompt ?? '',
-    all_negative_prompts: res.images.map(() => native.negative_prompt ?? ''),
+    prompt,
+    all_prompts: res.images.map(() => prompt),
+    negative_prompt: negative,
+    all_negative_prompts: res.images.map(() => negative),
     seed: seeds[0] ?? null,
     all_seeds: seeds,
     subseed: -1,
     all_subseeds: seeds.map(() => -1),
     width: first?.width ?? native.width,
     height: first?.height ?? native.height,
-    sampler_name: request.sampler_name ?? samplerForScheduler(scheduler) ?? scheduler,
+    sampler_name: ran.sampler,
+    scheduler: ran.scheduleType ?? 'Automatic',
     cfg_scale: native.guidance_scale,
     steps: native.steps,
-    batch_size: res.images.length,
+    batch_size: request.batch_size ?? 1,
+    n_iter: request.n_iter ?? 1,
+    clip_skip: typeof native.clip_skip === 'number' ? native.clip_skip + 1 : 1,
     sd_model_name: res.metadata.model ?? null,
     denoising_strength: native.strength ?? null,
     infotexts: (res.metadata.infotexts as string[] | undefined) ?? [],

@@ -6,7 +6,7 @@ import {networkInterfaces} from 'node:os';
 import {MgenError} from '../../errors.js';
 import {ModelNotAllowedError, RequestModelPolicy} from '../request-model-policy.js';
 import {bearerMatches, isLoopbackHost} from './auth.js';
-import {a1111RequestSchema, a1111ToNative, nativeToA1111, type A1111Request} from './a1111.js';
+import {a1111RequestSchema, a1111ToNative, nativeToA1111, type A1111Context, type A1111Request} from './a1111.js';
 import {classifyError, type Engine} from './engine.js';
 import {HttpError, errorBody} from './http-error.js';
 import {decodeInlineImage} from './input-images.js';
@@ -14,7 +14,7 @@ import type {ServeMetrics} from './metrics.js';
 import {nativeRequestSchema} from './native.js';
 import {nativeToOpenAI, openAIRequestSchema, openAIToNative, type OpenAIImagesRequest} from './openai.js';
 import {JobQueue, isFinal, type Job} from './queue.js';
-import {A1111_SAMPLERS} from './samplers.js';
+import {samplerList, scheduleTypeList} from './samplers.js';
 import type {Caps, NativeRequest, NativeResponse} from './types.js';
 import {describeError, errorField, makeAjv} from '../validation.js';
 
@@ -57,6 +57,8 @@ export interface AppOptions {
   /** The URL clients reach this server at (behind a proxy): file URLs start with it whatever the Host header says. */
   publicUrl?: string | null;
   clientTimeouts?: Partial<ClientTimeouts>;
+  /** Where A1111 prompt tags' bare LoRA names are looked up (the cache; default process.env). */
+  env?: NodeJS.ProcessEnv;
 }
 
 export interface ServeApp {
@@ -248,17 +250,22 @@ export function buildApp(o: AppOptions): ServeApp {
   });
 
   // -- AUTOMATIC1111 -----------------------------------------------------------------------------------
+  const a1111Context = (): A1111Context => {
+    const props = (o.engine.pipelineSchema?.properties ?? null) as Record<string, unknown> | null;
+    return {caps: o.caps, pipelineParams: props ? new Set(Object.keys(props)) : null, env: o.env ?? process.env, policy};
+  };
   app.post<{Body: A1111Request}>('/sdapi/v1/txt2img', {schema: {body: a1111RequestSchema(o.caps, false)}}, async (req, reply) => {
-    const native = a1111ToNative(req.body, false);
-    return nativeToA1111(await runSync(req, reply, native), req.body, native);
+    const mapped = a1111ToNative(req.body, false, a1111Context());
+    return nativeToA1111(await runSync(req, reply, mapped.native), req.body, mapped);
   });
   if (o.task !== 'text-to-image') {
     app.post<{Body: A1111Request}>('/sdapi/v1/img2img', {schema: {body: a1111RequestSchema(o.caps, true)}}, async (req, reply) => {
-      const native = a1111ToNative(req.body, true);
-      return nativeToA1111(await runSync(req, reply, native), req.body, native);
+      const mapped = a1111ToNative(req.body, true, a1111Context());
+      return nativeToA1111(await runSync(req, reply, mapped.native), req.body, mapped);
     });
   }
-  app.get('/sdapi/v1/samplers', async () => A1111_SAMPLERS.map((name) => ({name, aliases: [], options: {}})));
+  app.get('/sdapi/v1/samplers', async () => samplerList());
+  app.get('/sdapi/v1/schedulers', async () => scheduleTypeList());
 
   // -- jobs ----------------------------------------------------------------------------------------------
   const jobBody = {

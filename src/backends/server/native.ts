@@ -11,7 +11,7 @@ export const MAPPED_PIPELINE_PARAMS: ReadonlySet<string> = new Set([
   'generator', 'latents', 'output_type', 'return_dict', 'callback', 'callback_steps', 'callback_on_step_end',
   'callback_on_step_end_tensor_inputs', 'image', 'mask_image', 'strength', 'control_image', 'prompt_embeds',
   'negative_prompt_embeds', 'pooled_prompt_embeds', 'negative_pooled_prompt_embeds', 'ip_adapter_image_embeds',
-  'cross_attention_kwargs', 'joint_attention_kwargs', 'seed', 'num_images', 'steps', 'scheduler', 'params',
+  'cross_attention_kwargs', 'joint_attention_kwargs', 'seed', 'num_images', 'steps', 'scheduler', 'scheduler_config', 'params',
   'loras', 'response_format', 'mask', 'id',
 ]);
 
@@ -44,6 +44,12 @@ export function nativeRequestSchema(pipelineSchema: JsonSchema | null | undefine
       seed: {type: 'integer', minimum: 0, maximum: 4294967295},
       num_images: {type: 'integer', minimum: 1, maximum: caps.maxImages},
       scheduler: {type: ['string', 'null'], pattern: '^[A-Za-z][A-Za-z0-9_]*$', maxLength: 100},
+      scheduler_config: {
+        type: ['object', 'null'],
+        maxProperties: 16,
+        propertyNames: {pattern: '^[a-z_]{1,40}$'},
+        additionalProperties: {type: ['boolean', 'number', 'string'], maxLength: 40},
+      },
       strength: {type: ['number', 'null'], minimum: 0, maximum: 1},
       image: inlineImage,
       mask: inlineImage,

@@ -1,52 +1,25 @@
-// AUTOMATIC1111 sampler names -> diffusers scheduler classes (the A1111 endpoints' sampler_name).
-// Karras variants map to the same class; the sigma schedule option is noted in `karras` for the runtime.
+// The A1111 endpoints' sampler_name / scheduler fields: the table lives in src/backends/a1111-samplers.ts (the
+// PNG `parameters` writer reads it too); this module is the server's view of it.
+import {A1111_SAMPLER_TABLE, A1111_SCHEDULE_TYPES, chooseSampler, describeScheduler, runnableSamplers, runnableScheduleTypes, SamplerRefusal} from '../a1111-samplers.js';
 
-export interface SchedulerChoice {
-  scheduler: string;
-  karras: boolean;
+export {chooseSampler, describeScheduler, SamplerRefusal};
+export type {SamplerChoice, SchedulerConfig} from '../a1111-samplers.js';
+
+/** Names a client may send (the ones that run), for /sdapi/v1/samplers and error messages. */
+export const A1111_SAMPLERS: readonly string[] = runnableSamplers();
+/** Schedule types a client may send (the ones that run), for /sdapi/v1/schedulers. */
+export const A1111_SCHEDULERS: readonly string[] = runnableScheduleTypes();
+
+/** GET /sdapi/v1/samplers: A1111's shape ({name, aliases, options}), the runnable ones. */
+export function samplerList(): Array<{name: string; aliases: string[]; options: Record<string, string>}> {
+  return A1111_SAMPLER_TABLE.filter((s) => s.scheduler).map((s) => ({
+    name: s.name, aliases: [] as string[], options: (s.automatic ? {scheduler: s.automatic.toLowerCase().replace(/ /g, '_')} : {}) as Record<string, string>,
+  }));
 }
 
-const TABLE: Record<string, string> = {
-  'euler': 'EulerDiscreteScheduler',
-  'euler a': 'EulerAncestralDiscreteScheduler',
-  'heun': 'HeunDiscreteScheduler',
-  'lms': 'LMSDiscreteScheduler',
-  'dpm2': 'KDPM2DiscreteScheduler',
-  'dpm2 a': 'KDPM2AncestralDiscreteScheduler',
-  'dpm++ 2m': 'DPMSolverMultistepScheduler',
-  'dpm++ 2m sde': 'DPMSolverMultistepScheduler',
-  'dpm++ sde': 'DPMSolverSinglestepScheduler',
-  'dpm++ 2s a': 'DPMSolverSinglestepScheduler',
-  'ddim': 'DDIMScheduler',
-  'ddpm': 'DDPMScheduler',
-  'pndm': 'PNDMScheduler',
-  'plms': 'PNDMScheduler',
-  'unipc': 'UniPCMultistepScheduler',
-  'lcm': 'LCMScheduler',
-  'deis': 'DEISMultistepScheduler',
-};
-
-/** Names a client may send, for error messages and docs. */
-export const A1111_SAMPLERS: readonly string[] = [
-  'Euler', 'Euler a', 'Heun', 'LMS', 'DPM2', 'DPM2 a', 'DPM++ 2M', 'DPM++ 2M SDE', 'DPM++ SDE', 'DPM++ 2S a',
-  'DDIM', 'DDPM', 'PNDM', 'PLMS', 'UniPC', 'LCM', 'DEIS',
-];
-
-/** Maps an A1111 sampler name (case-insensitive, optional " Karras" suffix); null for an unknown name. */
-export function schedulerForSampler(name: string): SchedulerChoice | null {
-  let key = name.trim().toLowerCase().replace(/\s+/g, ' ');
-  let karras = false;
-  if (key.endsWith(' karras')) {
-    karras = true;
-    key = key.slice(0, -' karras'.length);
-  }
-  const scheduler = TABLE[key];
-  return scheduler ? {scheduler, karras} : null;
-}
-
-/** The A1111 name for a diffusers scheduler class (first match), for `info.sampler_name`. */
-export function samplerForScheduler(scheduler: string | null): string | null {
-  if (!scheduler) return null;
-  for (const n of A1111_SAMPLERS) if (TABLE[n.toLowerCase()] === scheduler) return n;
-  return null;
+/** GET /sdapi/v1/schedulers: A1111's shape ({name, label, aliases, default_rho, need_inner_model}). */
+export function scheduleTypeList(): Array<{name: string; label: string; aliases: null; default_rho: number; need_inner_model: boolean}> {
+  return A1111_SCHEDULE_TYPES.filter((t) => t.config).map((t) => ({
+    name: t.name.toLowerCase().replace(/ /g, '_'), label: t.name, aliases: null, default_rho: -1, need_inner_model: false,
+  }));
 }

@@ -41,6 +41,8 @@ export interface StartServeOptions {
   /** --public-url: the base of file URLs. */
   publicUrl?: string | null;
   clientTimeouts?: Partial<ClientTimeouts>;
+  /** Where A1111 prompt tags' bare LoRA names are looked up (default process.env). */
+  env?: NodeJS.ProcessEnv;
 }
 
 /** The one-line message for a port another process holds. */
@@ -122,6 +124,7 @@ export async function startServe(o: StartServeOptions): Promise<RunningServe> {
     task: plan.task,
     runsyncWaitMs: o.runsyncWaitMs,
     policy: o.policy,
+    ...(o.env ? {env: o.env} : {}),
     publicUrl: o.publicUrl,
     clientTimeouts: o.clientTimeouts,
   });

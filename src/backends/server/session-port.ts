@@ -18,6 +18,7 @@ export function generationMetadata(out: SessionGenerateOutput, session: ServeSes
     model: out.model,
     seed: out.seed,
     seeds: out.images.map((i) => i.seed),
+    ...(out.scheduler?.class ? {scheduler: out.scheduler.class, scheduler_config: out.scheduler.config} : {}),
     request,
     timings: out.timings,
     plan: {strategy: p.strategy, pipeline: p.pipeline, task: p.task, dtype: p.dtype, device: p.device, offload: p.offload, ...(p.compile ? {compile: true} : {})},

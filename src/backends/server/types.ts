@@ -26,6 +26,8 @@ export interface NativeRequest {
   seed?: number;
   num_images?: number;
   scheduler?: string | null;
+  /** Config overrides on `scheduler` (what the A1111 sampler names and schedule types map to). */
+  scheduler_config?: Record<string, string | number | boolean> | null;
   strength?: number | null;
   image?: string | null;
   mask?: string | null;
@@ -61,5 +63,5 @@ export interface NativeResponse {
 export const NATIVE_INPUT_FIELDS = [
   ['negative_prompt', 'negativePrompt'], ['width', 'width'], ['height', 'height'], ['steps', 'steps'],
   ['guidance_scale', 'guidance'], ['seed', 'seed'], ['num_images', 'numImages'], ['scheduler', 'scheduler'],
-  ['strength', 'strength'],
+  ['scheduler_config', 'schedulerConfig'], ['strength', 'strength'],
 ] as const satisfies ReadonlyArray<readonly [keyof NativeRequest, keyof SessionGenerateInput]>;

@@ -37,6 +37,8 @@ export interface GenerateRequest {
   seed: number;
   num_images: number;
   scheduler: string | null;
+  /** Config overrides on the named scheduler (use_karras_sigmas, algorithm_type, ...); see docs/worker-protocol.md. */
+  scheduler_config?: Record<string, string | number | boolean>;
   image: string | null;
   mask: string | null;
   strength: number | null;

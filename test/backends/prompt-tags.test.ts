@@ -1,0 +1,60 @@
+import {describe, expect, it} from '@jest/globals';
+import {mkdirSync, writeFileSync} from 'node:fs';
+import {join} from 'node:path';
+import {parsePromptTags, resolvePromptLora} from '../../src/backends/prompt-tags.js';
+import {useTmpDir} from '../helpers/tmp.js';
+
+const tmp = useTmpDir('mgen-tags-');
+
+/** A CivitAI file in the cache as `mgen pull` leaves it: models/<sha256>/<file> + mgen.json. */
+function cacheCivitai(env: NodeJS.ProcessEnv, sha: string, fileName: string, modelName: string, version: number, kind = 'lora'): void {
+  const dir = join(env.MGEN_HOME!, 'models', sha);
+  mkdirSync(dir, {recursive: true});
+  writeFileSync(join(dir, fileName), 'x');
+  writeFileSync(join(dir, 'mgen.json'), JSON.stringify({
+    sha256: sha, file_name: fileName, size: 1, source: 'civitai', id: `civitai:${version}@${version + 1}`,
+    civitai: {modelId: version, versionId: version + 1, modelName}, pulled_at: '2026-01-01T00:00:00Z', summary: {family: 'sd1', kind},
+  }));
+}
+
+describe('parsePromptTags', () => {
+  it('takes lora and lyco tags out of the text with their weights', () => {
+    expect(parsePromptTags('a <lora:foo:0.6> cat <LYCO:bar> x', 'prompt')).toEqual({
+      text: 'a cat x', tags: [{name: 'foo', scale: 0.6, field: 'prompt'}, {name: 'bar', scale: 1, field: 'prompt'}],
+    });
+    expect(parsePromptTags('<lora:builtin:tiny-sd-lora-kohya:0.5>', 'prompt').tags).toEqual([{name: 'builtin:tiny-sd-lora-kohya', scale: 0.5, field: 'prompt'}]);
+    expect(parsePromptTags('<lora:civitai:12@34>', 'prompt').tags[0]!.name).toBe('civitai:12@34');
+    expect(parsePromptTags('no tags, <b>bold</b>', 'prompt')).toEqual({text: 'no tags, <b>bold</b>', tags: []});
+  });
+
+  it('refuses what it cannot apply, naming the field', () => {
+    expect(() => parsePromptTags('<lora:foo:0.5:0.3>', 'negative_prompt')).toThrow(/^negative_prompt: <lora:foo:0.5:0.3>: separate/);
+    expect(() => parsePromptTags('<lora:foo:te=1>', 'prompt')).toThrow(/separate/);
+    expect(() => parsePromptTags('<lora::1>', 'prompt')).toThrow(/names no LoRA/);
+    expect(() => parsePromptTags('<lora:foo:50>', 'prompt')).toThrow(/weight/);
+    expect(() => parsePromptTags('<hypernet:foo:1>', 'prompt')).toThrow(/hypernetworks/);
+  });
+});
+
+describe('resolvePromptLora', () => {
+  const env = (): NodeJS.ProcessEnv => ({MGEN_HOME: join(tmp.dir, 'home'), HF_HUB_CACHE: join(tmp.dir, 'hub')});
+  const tag = (name: string) => ({name, scale: 1, field: 'prompt'});
+
+  it('finds a cached LoRA by file name or CivitAI model name, and passes MODEL_IDs through', () => {
+    const e = env();
+    cacheCivitai(e, 'a'.repeat(64), 'detailTweaker.safetensors', 'Detail Tweaker LoRA', 10);
+    cacheCivitai(e, 'b'.repeat(64), 'someCheckpoint.safetensors', 'detailTweaker', 20, 'checkpoint');
+    expect(resolvePromptLora(tag('detailtweaker'), {env: e})).toBe('civitai:10@11');
+    expect(resolvePromptLora(tag('Detail Tweaker LoRA'), {env: e})).toBe('civitai:10@11');
+    expect(resolvePromptLora(tag('builtin:tiny-sd-lora-kohya'), {env: e})).toBe('builtin:tiny-sd-lora-kohya');
+    expect(resolvePromptLora(tag('org/name'), {env: e})).toBe('org/name');
+  });
+
+  it('refuses an unknown or ambiguous name in words', () => {
+    const e = env();
+    cacheCivitai(e, 'c'.repeat(64), 'twin.safetensors', 'Twin A', 30);
+    cacheCivitai(e, 'd'.repeat(64), 'twin.safetensors', 'Twin B', 40);
+    expect(() => resolvePromptLora(tag('twin'), {env: e})).toThrow(/^prompt: <lora:twin> matches 2 cached models/);
+    expect(() => resolvePromptLora(tag('ghost'), {env: e})).toThrow(/^prompt: <lora:ghost> is not a cached LoRA/);
+  });
+});
