@@ -8,10 +8,10 @@ there, downloads them even with `local_files_only=True`. mgen decides first, off
    are when complete (model_index.json and every component's config or tokenizer files).
 2. Otherwise the family's configs shipped in `family_configs/<model type>/` (model_index.json, the UNet/VAE/text
    encoder configs, the scheduler, the tokenizers' settings), completed with the CLIP BPE vocabulary
-   (vocab.json + merges.txt, 2.5 MB, not shipped: no installed package carries it) from any cached copy whose bytes
-   are the known CLIP vocabulary.
-3. Otherwise a `load_failed` error (exit 7) naming the `mgen pull` command that fetches what is missing. No DNS
-   lookup, no request: nothing here talks to the network.
+   (vocab.json + merges.txt): a cached copy whose bytes are the known CLIP vocabulary, else rebuilt exactly from the
+   merge list shipped in clip_bpe/ (clip_vocab.py).
+3. Otherwise (a family with no shipped configs: sd3, flux, cascade) a `load_failed` error (exit 7) naming the `mgen
+   pull` command that fetches what is missing. No DNS lookup, no request: nothing here talks to the network.
 """
 
 from __future__ import annotations
@@ -22,17 +22,11 @@ import shutil
 from pathlib import Path
 from typing import Any
 
+from .clip_vocab import CLIP_VOCAB_SHA256, build_clip_vocab
 from .file_hash import sha256_file
 from .protocol import WorkerError
 
 BUNDLED = Path(__file__).with_name("family_configs")
-
-# sha256 of CLIP's BPE vocabulary files, the same for every CLIP tokenizer of SD 1.x/2.x/XL/3 (OpenAI CLIP ViT-L/14,
-# OpenCLIP ViT-H/14 and bigG/14 differ only in tokenizer_config.json / special_tokens_map.json).
-CLIP_VOCAB_SHA256 = {
-    "vocab.json": "e089ad92ba36837a0d31433e555c8f45fe601ab5c221d4f607ded32d9f7a4349",
-    "merges.txt": "9fd691f7c8039210e0fced15865466c65820d09b63988b0174bfe25de299051a",
-}
 
 # Cached repos (and their folders) that hold CLIP's vocab.json + merges.txt, tried after the family's own repo.
 CLIP_VOCAB_SOURCES = (
@@ -161,10 +155,8 @@ def local_config(path: Path, allow_pickle: bool, scratch: Path) -> str:
                                          f"are not shipped with mgen; fetch them once with `{pull_hint(repo, CONFIG_INCLUDES)}`")
     source = json.loads((bundled / "mgen-source.json").read_text(encoding="utf-8"))
     tokenizers: list[str] = list(source.get("tokenizers", []))
-    vocab = cached_clip_vocab(repo, tokenizers) if tokenizers else {}
-    if vocab is None:
-        raise WorkerError("load_failed", f"{path.name} needs CLIP's tokenizer vocabulary (vocab.json, merges.txt), which is "
-                                         f"not in the HuggingFace cache; fetch it once with `{pull_hint(repo, ('tokenizer/*',))}`")
+    # The vocabulary from the cache when a pull brought it, else rebuilt from the merge list mgen ships.
+    vocab = (cached_clip_vocab(repo, tokenizers) or build_clip_vocab(scratch / "clip-vocab")) if tokenizers else {}
     folder = scratch / model_type
     shutil.copytree(bundled, folder, ignore=shutil.ignore_patterns("mgen-source.json"))
     for tok in tokenizers:

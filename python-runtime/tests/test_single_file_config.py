@@ -1,5 +1,5 @@
 """A local single-file checkpoint loads without the network: configs from the HuggingFace cache or shipped with mgen,
-and a one-line `mgen pull` hint (never a request) when the tokenizer vocabulary is missing."""
+CLIP's vocabulary rebuilt exactly from the merge list mgen ships, and never a request."""
 
 from __future__ import annotations
 
@@ -63,16 +63,30 @@ def load_local(path: Path):
 
 
 class OfflineSingleFileTest(unittest.TestCase):
-    def test_without_the_tokenizer_in_the_cache_it_fails_at_once_naming_the_pull_command(self) -> None:
+    def test_with_an_empty_cache_the_shipped_configs_and_vocabulary_make_a_complete_folder_without_a_request(self) -> None:
+        from diffusers import UNet2DConditionModel
+        from transformers import CLIPTokenizer
+
+        from mgen_runtime.single_file_config import _complete, local_config
+
+        with offline_hub(scratch_dir() / "hub") as attempts:
+            folder = Path(local_config(local_copy(), False, scratch_dir()))
+        self.assertEqual(attempts, [])
+        self.assertTrue(_complete(folder))
+        tok = CLIPTokenizer.from_pretrained(str(folder / "tokenizer"))
+        self.assertEqual(tok("a photo of a cat").input_ids, [49406, 320, 1125, 539, 320, 2368, 49407])
+        self.assertEqual(UNet2DConditionModel.load_config(str(folder / "unet"))["cross_attention_dim"], 768)
+
+    def test_a_family_without_shipped_configs_fails_at_once_naming_the_pull_command(self) -> None:
+        from mgen_runtime import single_file_config
         from mgen_runtime.protocol import WorkerError
 
-        path = local_copy()
-        with offline_hub(scratch_dir() / "hub") as attempts, self.assertRaises(WorkerError) as ctx:
-            load_local(path)
+        with offline_hub(scratch_dir() / "hub") as attempts, \
+                mock.patch.object(single_file_config, "reference_repo", return_value=("sd3", "stabilityai/stable-diffusion-3-medium-diffusers")), \
+                self.assertRaises(WorkerError) as ctx:
+            single_file_config.local_config(local_copy(), False, scratch_dir())
         self.assertEqual(ctx.exception.type, "load_failed")
-        self.assertEqual(ctx.exception.message,
-                         "model.safetensors needs CLIP's tokenizer vocabulary (vocab.json, merges.txt), which is not in the "
-                         f"HuggingFace cache; fetch it once with `mgen pull {SD15} --include 'tokenizer/*'`")
+        self.assertIn("mgen pull stabilityai/stable-diffusion-3-medium-diffusers --include 'model_index.json'", ctx.exception.message)
         self.assertEqual(attempts, [])
 
     def test_the_family_configs_cached_by_an_earlier_pull_are_used_offline(self) -> None:
@@ -114,6 +128,28 @@ class OfflineSingleFileTest(unittest.TestCase):
         plant(hub, "openai/clip-vit-large-patch14", {"vocab.json": fake, "merges.txt": CLIP_TOKENIZER / "merges.txt"})
         with offline_hub(hub):
             self.assertIsNone(cached_clip_vocab(SD15, ["tokenizer"]))
+
+
+class ClipVocabularyTest(unittest.TestCase):
+    @unittest.skipUnless(CLIP_TOKENIZER.is_dir(), "the shared corpus (../shared) is not beside this checkout")
+    def test_the_rebuilt_vocabulary_is_byte_for_byte_the_hub_files(self) -> None:
+        from mgen_runtime.clip_vocab import build_clip_vocab
+
+        built = build_clip_vocab(scratch_dir() / "vocab")
+        for name, path in built.items():
+            self.assertEqual(path.read_bytes(), (CLIP_TOKENIZER / name).read_bytes(), name)
+
+    def test_a_damaged_merge_list_is_refused_not_used(self) -> None:
+        from mgen_runtime import clip_vocab
+
+        bad = scratch_dir() / "bpe.txt.gz"
+        import gzip
+
+        lines = gzip.decompress(clip_vocab.BPE_FILE.read_bytes()).decode("utf-8").split("\n")
+        lines[5], lines[6] = lines[6], lines[5]
+        bad.write_bytes(gzip.compress("\n".join(lines).encode("utf-8")))
+        with mock.patch.object(clip_vocab, "BPE_FILE", bad), self.assertRaises(RuntimeError):
+            clip_vocab.build_clip_vocab(scratch_dir() / "vocab")
 
 
 class ShippedConfigsTest(unittest.TestCase):
