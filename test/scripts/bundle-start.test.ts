@@ -1,0 +1,60 @@
+// The start path the build makes (scripts/bundle-start.mjs, issue 17): the built CLI loads @oclif/core as one bundle,
+// not node_modules' ~170 files, and the detection rules as part of detect/index.js, not one module per rule. What it
+// loads is checked, not how long it takes (no timed assertions): bench/startup.mjs measures the time.
+import {beforeAll, describe, expect, it} from '@jest/globals';
+import {spawnSync} from 'node:child_process';
+import {existsSync, readFileSync} from 'node:fs';
+import {createRequire} from 'node:module';
+import {join, resolve} from 'node:path';
+import {pathToFileURL} from 'node:url';
+import {useTmpDir} from '../helpers/tmp.js';
+
+const ROOT = resolve(process.cwd());
+const BIN = join(ROOT, 'bin', 'mgen');
+const EXAMPLE = join(ROOT, 'test', 'examples', 'sdxl-base-header-only.safetensors');
+// Without esbuild (a node_modules from before it was a devDependency) the build falls back to @oclif/core unbundled.
+const bundled = (() => {
+  try {
+    createRequire(join(ROOT, 'package.json')).resolve('esbuild');
+    return true;
+  } catch {
+    return false;
+  }
+})();
+
+const tmp = useTmpDir('mgen-bundle-start-');
+beforeAll(() => {
+  if (!existsSync(join(ROOT, 'dist', 'oclif-core.js'))) throw new Error('dist/ is missing: run `npm run build` first');
+});
+
+/** Runs the built CLI and returns its exit code, stdout and every module file it loaded. */
+function loaded(args: string[], name: string) {
+  const log = join(tmp.dir, `${name}.log`);
+  const r = spawnSync(process.execPath, ['--import', pathToFileURL(join(ROOT, 'test', 'helpers', 'module-log.mjs')).href, BIN, ...args], {
+    cwd: ROOT,
+    env: {...process.env, NO_COLOR: '1', MGEN_MODULE_LOG: log},
+    encoding: 'utf8',
+    timeout: 30_000,
+  });
+  const files = existsSync(log) ? readFileSync(log, 'utf8').split('\n').filter(Boolean) : [];
+  return {code: r.status, stdout: r.stdout, files};
+}
+
+describe('the built CLI starts from bundles', () => {
+  (bundled ? it : it.skip)('mgen --version loads no file of node_modules/@oclif/core', () => {
+    const r = loaded(['--version'], 'version');
+    expect(r.code).toBe(0);
+    expect(r.stdout).toMatch(/^mgen\/\d/);
+    expect(r.files.some((f) => f.includes('dist/oclif-core.js'))).toBe(true);
+    expect(r.files.filter((f) => f.includes('node_modules/@oclif/core/'))).toEqual([]);
+  });
+
+  (bundled ? it : it.skip)('mgen inspect on a local file loads neither @oclif/core nor a rule or analysis module of its own', () => {
+    const r = loaded(['inspect', EXAMPLE], 'inspect');
+    expect(r.code).toBe(0);
+    expect(r.stdout).toContain('checkpoint');
+    expect(r.files.some((f) => f.includes('dist/detect/index.js'))).toBe(true);
+    expect(r.files.filter((f) => f.includes('node_modules/@oclif/core/'))).toEqual([]);
+    expect(r.files.filter((f) => /dist\/detect\/(rules|analyze)\//.test(f))).toEqual([]);
+  });
+});
