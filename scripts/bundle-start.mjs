@@ -1,5 +1,5 @@
 #!/usr/bin/env node
-// Build step, after tsc: bundles @oclif/core and its dependencies into one CommonJS file, dist/oclif-core.cjs (plus
+// Build step, after tsc and `oclif manifest`: bundles @oclif/core and its dependencies into one CommonJS file, dist/oclif-core.cjs (plus
 // its V8 code cache, dist/oclif-core.cjs.v8cache), with an ES module in front of it, dist/oclif-core.js, and points the
 // compiled code's imports of '@oclif/core' at that (dist/**/*.js; bin/mgen imports it directly).
 // Why: Node 20 has no module compile cache, and loading @oclif/core as its ~170 small CommonJS files (resolve, read,
@@ -50,7 +50,7 @@ if (esbuild) {
 }
 // The front loads the bundle as CommonJS (require semantics, its own __dirname), not through `import`: importing
 // CommonJS from an ES module makes Node 20 scan the whole file for its export names (cjs-module-lexer), which on a
-// 750 KB bundle costs more than the bundling saves. It also hands V8 the code cache written below, so the bundle is not
+// 750 KB bundle costs more than the bundling saves. It also hands V8 the code cache written at the end, so the bundle is not
 // compiled again on every start (Node 20 has no module compile cache; 22's module.enableCompileCache does this).
 // A cache that does not fit (another Node or V8 flags, a changed bundle) is rejected by V8, which then compiles as usual.
 const WRAP = ['(function (exports, require, module, __filename, __dirname, __mgenImport) { ', '\n})'];
@@ -104,9 +104,9 @@ console.log(`bundle-start: ${esbuild ? 'bundled' : 're-exported'} @oclif/core in
 // The detection library is ~60 small ES modules (one per rule, per analysis); loading them one by one was a third of
 // `mgen inspect`. Bundle into each root below the modules that only it uses: a module is inlined when every compiled
 // file importing it is itself inlined, it is not another root, and it does not locate files from its own
-// import.meta.url.
-// Everything else (modules other code also imports, packages, node:*) stays an import of the one shared file, so no
-// class or module state ever exists twice.
+// import.meta.url. Everything else (modules other code also imports, packages, node:*) stays an import of the one
+// shared file, so no class or module state ever exists twice. Imports are found by their literal specifiers (every
+// import() in src names its module literally).
 const ROOTS = ['detect/index.js', 'detect/collect-facts.js'];
 const IMPORT = /(?:\bfrom\s*|\bimport\s*\(\s*|\bimport\s+)(['"])(\.{1,2}\/[^'"]+)\1/g;
 const compiled = [];
