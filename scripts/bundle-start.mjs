@@ -105,10 +105,11 @@ console.log(`bundle-start: ${esbuild ? 'bundled' : 're-exported'} @oclif/core in
 // `mgen inspect`. Bundle into each root below the modules that only it uses: a module is inlined when every compiled
 // file importing it is itself inlined, it is not another root, and it does not locate files from its own
 // import.meta.url. Everything else (modules other code also imports, packages, node:*) stays an import of the one
-// shared file, so no class or module state ever exists twice. Imports are found by their literal specifiers (every
+// shared file, so no class or module state ever exists twice; so does what a module loads with import(), which would
+// otherwise have its own imports hoisted to the bundle's top and loaded eagerly. Imports are found by their literal specifiers (every
 // import() in src names its module literally).
 const ROOTS = ['detect/index.js', 'detect/collect-facts.js'];
-const IMPORT = /(?:\bfrom\s*|\bimport\s*\(\s*|\bimport\s+)(['"])(\.{1,2}\/[^'"]+)\1/g;
+const IMPORT = /(\bfrom\s*|\bimport\s*\(\s*|\bimport\s+)(['"])(\.{1,2}\/[^'"]+)\2/g;
 const compiled = [];
 const list = (dir) => {
   for (const e of readdirSync(dir, {withFileTypes: true})) {
@@ -119,14 +120,14 @@ const list = (dir) => {
 };
 list(DIST);
 const importersOf = new Map();
-const importsOf = new Map();
+const importsOf = new Map(); // static imports only: what import() loads later stays a file of its own
 const usesOwnUrl = new Set();
 for (const f of compiled) {
   const src = readFileSync(f, 'utf8');
   if (src.includes('import.meta')) usesOwnUrl.add(f);
-  const targets = [...src.matchAll(IMPORT)].map((m) => resolve(dirname(f), m[2]));
-  importsOf.set(f, targets);
-  for (const t of targets) importersOf.set(t, (importersOf.get(t) ?? new Set()).add(f));
+  const found = [...src.matchAll(IMPORT)].map((m) => ({target: resolve(dirname(f), m[3]), dynamic: m[1].includes('(')}));
+  importsOf.set(f, found.filter((i) => !i.dynamic).map((i) => i.target));
+  for (const {target} of found) importersOf.set(target, (importersOf.get(target) ?? new Set()).add(f));
 }
 if (esbuild) {
   const roots = ROOTS.map((r) => join(DIST, r));
