@@ -3,7 +3,7 @@
 // Each tiny model is built once (the builtin cache under the test MGEN_HOME).
 import {afterAll, beforeAll, describe, expect, it} from '@jest/globals';
 import {spawn, type ChildProcessWithoutNullStreams} from 'node:child_process';
-import {readFileSync} from 'node:fs';
+import {existsSync, readFileSync} from 'node:fs';
 import {mkdtemp, rm} from 'node:fs/promises';
 import {tmpdir} from 'node:os';
 import {join} from 'node:path';
@@ -68,10 +68,13 @@ describe.each(Object.entries(FAMILIES))('builtin:%s', (name, want) => {
     expect(pixelDigest(readFileSync(join(out, `${name}-c.png`)))).not.toBe(digests[name]);
   }, 400_000);
 
-  it('refuses a size that is not a multiple of 16 with exit 2, before loading', async () => {
-    const r = await cli(['generate', id, '--prompt', 'x', '--width', '72', '--height', '64', '--no-reuse', '--out', join(out, 'never.png')]);
+  it('refuses a size that is not a multiple of 16 with exit 2, before building or loading anything', async () => {
+    // A fresh MGEN_HOME: the builtin's family is known by name, so nothing gets built there.
+    const home = join(out, `home-${name}`);
+    const r = await cli(['generate', id, '--prompt', 'x', '--width', '72', '--height', '64', '--no-reuse', '--out', join(out, 'never.png')], {env: {MGEN_HOME: home}});
     expect(r.code).toBe(2);
-    expect(r.stderr).toContain(`--width 72 is not a multiple of 16 for ${want.family}`);
+    expect(r.stderr).toContain(`--width 72 is not a multiple of 16 for ${want.family} (try 64 or 80)`);
+    expect(existsSync(home)).toBe(false);
   }, 120_000);
 });
 
