@@ -367,9 +367,21 @@ def _t5_encoder(vocab_size: int):
     )).eval()
 
 
+def _dit_vae():
+    """The 16-channel VAE of FLUX.1/SD3 with the real 8x downscale (four levels of 4 channels): with the transformer's
+    2x2 patches the image side is a multiple of 16, as on the real models, and a 1024x1024 default stays 128x128 latents."""
+    from diffusers import AutoencoderKL
+
+    return AutoencoderKL(
+        sample_size=32, in_channels=3, out_channels=3, block_out_channels=(4, 4, 4, 4), layers_per_block=1,
+        down_block_types=("DownEncoderBlock2D",) * 4, up_block_types=("UpDecoderBlock2D",) * 4, latent_channels=16,
+        norm_num_groups=1, use_quant_conv=False, use_post_quant_conv=False, shift_factor=0.0609, scaling_factor=1.5035,
+    )
+
+
 def build_tiny_flux(out: Path) -> dict:
     """A Flux-structured pipeline: CLIP + T5 text encoders, FluxTransformer2DModel with packed latents, a 1-level VAE."""
-    from diffusers import AutoencoderKL, FlowMatchEulerDiscreteScheduler, FluxPipeline, FluxTransformer2DModel
+    from diffusers import FlowMatchEulerDiscreteScheduler, FluxPipeline, FluxTransformer2DModel
     from transformers import CLIPTextModel
 
     torch.manual_seed(SEED)
@@ -383,10 +395,7 @@ def build_tiny_flux(out: Path) -> dict:
         patch_size=1, in_channels=64, num_layers=1, num_single_layers=1, attention_head_dim=16, num_attention_heads=2,
         joint_attention_dim=T5_XXL_WIDTH, pooled_projection_dim=CLIP_L_WIDTH, axes_dims_rope=[4, 4, 8],
     )
-    vae = AutoencoderKL(
-        sample_size=32, in_channels=3, out_channels=3, block_out_channels=(4,), layers_per_block=1, latent_channels=16,
-        norm_num_groups=1, use_quant_conv=False, use_post_quant_conv=False, shift_factor=0.0609, scaling_factor=1.5035,
-    )
+    vae = _dit_vae()
     pipe = FluxPipeline(scheduler=FlowMatchEulerDiscreteScheduler(), vae=vae, text_encoder=text_encoder, tokenizer=tokenizer,
                         text_encoder_2=text_encoder_2, tokenizer_2=tokenizer_2, transformer=transformer)
     _rmtree(scratch)
@@ -396,7 +405,7 @@ def build_tiny_flux(out: Path) -> dict:
 
 def build_tiny_sd3(out: Path) -> dict:
     """An SD3-structured pipeline: two projected CLIP encoders + T5, SD3Transformer2DModel, flow-matching scheduler."""
-    from diffusers import AutoencoderKL, FlowMatchEulerDiscreteScheduler, SD3Transformer2DModel, StableDiffusion3Pipeline
+    from diffusers import FlowMatchEulerDiscreteScheduler, SD3Transformer2DModel, StableDiffusion3Pipeline
     from transformers import CLIPTextModelWithProjection
 
     torch.manual_seed(SEED)
@@ -410,14 +419,11 @@ def build_tiny_sd3(out: Path) -> dict:
     tok3 = _t5_tokenizer()
     te3 = _t5_encoder(len(tok3.get_vocab()))  # the CLIP hidden states are concatenated and padded to the T5 width
     transformer = SD3Transformer2DModel(
-        sample_size=32, patch_size=1, in_channels=16, out_channels=16, num_layers=1, attention_head_dim=8,
+        sample_size=32, patch_size=2, in_channels=16, out_channels=16, num_layers=1, attention_head_dim=8,
         num_attention_heads=4, caption_projection_dim=32, joint_attention_dim=T5_XXL_WIDTH,
         pooled_projection_dim=CLIP_L_WIDTH + CLIP_G_WIDTH,
     )
-    vae = AutoencoderKL(
-        sample_size=32, in_channels=3, out_channels=3, block_out_channels=(4,), layers_per_block=1, latent_channels=16,
-        norm_num_groups=1, use_quant_conv=False, use_post_quant_conv=False, shift_factor=0.0609, scaling_factor=1.5035,
-    )
+    vae = _dit_vae()
     pipe = StableDiffusion3Pipeline(transformer=transformer, scheduler=FlowMatchEulerDiscreteScheduler(shift=3.0), vae=vae,
                                     text_encoder=te1, tokenizer=tok1, text_encoder_2=te2, tokenizer_2=tok2,
                                     text_encoder_3=te3, tokenizer_3=tok3)

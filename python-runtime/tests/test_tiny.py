@@ -88,5 +88,47 @@ class TinyTest(unittest.TestCase):
         self.assertEqual(json.loads(ok.stdout)["name"], "tiny-sd-ti")
 
 
+    def _run_one_step(self, name: str, pipeline: str, transformer: str, t5_slot: str) -> None:
+        """Loads the tiny DiT folder with its own pipeline class (offline, from disk only) and runs one 64x64 step."""
+        import diffusers
+        import torch
+
+        folder = tiny(name)
+        index = json.loads((folder / "model_index.json").read_text())
+        self.assertEqual(index["_class_name"], pipeline)
+        self.assertEqual(index["transformer"], ["diffusers", transformer])
+        self.assertEqual(index[t5_slot], ["transformers", "T5EncoderModel"])
+        self.assertEqual(index["scheduler"], ["diffusers", "FlowMatchEulerDiscreteScheduler"])
+        manifest = json.loads((folder / "mgen-tiny.json").read_text())
+        self.assertEqual((manifest["name"], manifest["pipeline"]), (name, pipeline))
+        self.assertLess(sum(p.stat().st_size for p in folder.rglob("*") if p.is_file()), 48 * 2**20)
+        pipe = getattr(diffusers, pipeline).from_pretrained(str(folder), torch_dtype=torch.float32, local_files_only=True)
+        pipe.set_progress_bar_config(disable=True)
+        # The real families' 8x VAE: with 2x2 patches an image side is a multiple of 16, as mgen's validator says.
+        self.assertEqual(pipe.vae_scale_factor, 8)
+        # The T5 tokenizer was built in code: it must come back from disk as a fast T5 tokenizer that ends with </s>.
+        t5_tok = pipe.tokenizer_2 if t5_slot == "text_encoder_2" else pipe.tokenizer_3
+        from transformers import T5TokenizerFast
+
+        self.assertIsInstance(t5_tok, T5TokenizerFast)  # in transformers 5 T5Tokenizer is the tokenizers-backed class
+        self.assertTrue(t5_tok.is_fast)
+        self.assertEqual(t5_tok("a red cube").input_ids[-1], t5_tok.eos_token_id)
+
+        def once(seed: int):
+            return pipe("a red cube", width=64, height=64, num_inference_steps=1, max_sequence_length=16,
+                        generator=torch.Generator("cpu").manual_seed(seed), output_type="np").images
+
+        a = once(1)
+        self.assertEqual(a.shape, (1, 64, 64, 3))
+        self.assertTrue(((a >= 0) & (a <= 1)).all())
+        self.assertTrue((once(1) == a).all())
+        self.assertFalse((once(2) == a).all())
+
+    def test_tiny_flux_loads_with_flux_pipeline_and_runs_a_step(self) -> None:
+        self._run_one_step("tiny-flux", "FluxPipeline", "FluxTransformer2DModel", "text_encoder_2")
+
+    def test_tiny_sd3_loads_with_sd3_pipeline_and_runs_a_step(self) -> None:
+        self._run_one_step("tiny-sd3", "StableDiffusion3Pipeline", "SD3Transformer2DModel", "text_encoder_3")
+
 if __name__ == "__main__":
     unittest.main()

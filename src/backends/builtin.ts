@@ -15,7 +15,7 @@ import {lastLine, runProcess} from './runtime/run-process.js';
 export const BUILTIN_PREFIX = 'builtin:';
 export const BUILTIN_NAMES = [
   'tiny-sd', 'tiny-sd-single', 'tiny-sdxl', 'tiny-sd-lora-kohya', 'tiny-sd-lora-peft', 'tiny-sd-ti', 'tiny-sd-controlnet',
-  'tiny-sd-controlnet-single',
+  'tiny-sd-controlnet-single', 'tiny-flux', 'tiny-sd3',
 ] as const;
 export type BuiltinName = (typeof BUILTIN_NAMES)[number];
 

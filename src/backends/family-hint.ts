@@ -5,15 +5,30 @@ import {existsSync} from 'node:fs';
 import {homedir} from 'node:os';
 import {resolve} from 'node:path';
 import type {Family} from '../detect/types.js';
+import type {BuiltinName} from './builtin.js';
 
 /**
- * The tiny builtins keep their family's shapes: tiny-sdxl is SDXL, every other one (adapters included) SD 1.x; an
- * unknown name: null (resolving it says so). Not imported from builtin.ts, whose runtime modules cost ~70 ms on
- * generate's serve-reuse path.
+ * The family each tiny builtin keeps the shapes of (adapters: their base's). Typed against BUILTIN_NAMES so a new
+ * builtin cannot be left out; only a type import from builtin.ts, whose runtime modules cost ~70 ms on generate's
+ * serve-reuse path.
  */
+const BUILTIN_FAMILIES: Record<BuiltinName, Family> = {
+  'tiny-sd': 'sd1',
+  'tiny-sd-single': 'sd1',
+  'tiny-sdxl': 'sdxl',
+  'tiny-sd-lora-kohya': 'sd1',
+  'tiny-sd-lora-peft': 'sd1',
+  'tiny-sd-ti': 'sd1',
+  'tiny-sd-controlnet': 'sd1',
+  'tiny-sd-controlnet-single': 'sd1',
+  'tiny-flux': 'flux',
+  'tiny-sd3': 'sd3',
+};
+
+/** A builtin's family by name; an unknown name: null (resolving it says so). */
 export function builtinFamily(id: string): Family | null {
   const name = id.slice('builtin:'.length);
-  return name.startsWith('tiny-sdxl') ? 'sdxl' : name.startsWith('tiny-sd') ? 'sd1' : null;
+  return Object.hasOwn(BUILTIN_FAMILIES, name) ? BUILTIN_FAMILIES[name as BuiltinName] : null;
 }
 
 export async function familyWithoutWorker(id: string): Promise<Family | null> {

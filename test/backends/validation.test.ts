@@ -71,8 +71,15 @@ describe('validateRequest', () => {
 });
 
 describe('builtinFamily (the family of a builtin before it is built)', () => {
-  it('knows every builtin name: tiny-sdxl is sdxl, the rest sd1; an unknown name is left to the resolver', () => {
-    for (const n of BUILTIN_NAMES) expect(builtinFamily(`builtin:${n}`)).toBe(n.startsWith('tiny-sdxl') ? 'sdxl' : 'sd1');
-    expect(builtinFamily('builtin:tiny-flux')).toBeNull();
+  it('knows every builtin name: tiny-sdxl is sdxl, tiny-flux flux, tiny-sd3 sd3, the rest sd1; an unknown name is left to the resolver', () => {
+    const special: Record<string, string> = {'tiny-sdxl': 'sdxl', 'tiny-flux': 'flux', 'tiny-sd3': 'sd3'};
+    for (const n of BUILTIN_NAMES) expect(builtinFamily(`builtin:${n}`)).toBe(special[n] ?? 'sd1');
+    expect(builtinFamily('builtin:tiny-nope')).toBeNull();
+    expect(builtinFamily('builtin:toString')).toBeNull();
+  });
+
+  it('checks a tiny-sd3 / tiny-flux size by its family\'s multiple of 16, not SD 1.x\'s 8 (tiny-sd3 is not tiny-sd)', () => {
+    expect(() => validateRequest({width: 72}, {family: builtinFamily('builtin:tiny-sd3')!})).toThrow('width 72 is not a multiple of 16 for sd3 (try 64 or 80)');
+    expect(() => validateRequest({height: 72}, {family: builtinFamily('builtin:tiny-flux')!})).toThrow('height 72 is not a multiple of 16 for flux (try 64 or 80)');
   });
 });

@@ -3,9 +3,10 @@ import {BaseCommand} from '../../base-command.js';
 
 export default class RuntimeMakeTiny extends BaseCommand {
   static override description = 'Build a tiny random-weight model (for tests and demos) into a folder, with the runtime';
-  static override examples = ['<%= config.bin %> runtime make-tiny tiny-sd ./tiny-sd', '<%= config.bin %> runtime make-tiny tiny-sd-lora-kohya ./lora'];
+  static override examples = ['<%= config.bin %> runtime make-tiny tiny-sd ./tiny-sd', '<%= config.bin %> runtime make-tiny tiny-sd-lora-kohya ./lora',
+    '<%= config.bin %> runtime make-tiny tiny-flux ./tiny-flux'];
   static override args = {
-    name: Args.string({description: 'tiny-sd, tiny-sd-single, tiny-sdxl, tiny-sd-lora-kohya, tiny-sd-lora-peft, tiny-sd-ti, tiny-sd-controlnet, tiny-sd-controlnet-single', required: true}),
+    name: Args.string({description: 'tiny-sd, tiny-sd-single, tiny-sdxl, tiny-sd-lora-kohya, tiny-sd-lora-peft, tiny-sd-ti, tiny-sd-controlnet, tiny-sd-controlnet-single, tiny-flux, tiny-sd3', required: true}),
     dir: Args.string({description: 'output folder (absent or empty)', required: true}),
   };
 
