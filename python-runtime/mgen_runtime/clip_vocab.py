@@ -24,8 +24,8 @@ CLIP_VOCAB_SHA256 = {
 _MERGES = 49152 - 256 - 2
 
 
-def _byte_symbols() -> list[str]:
-    """GPT-2/CLIP's reversible byte -> printable character table, in byte order of its construction."""
+def bytes_to_unicode() -> dict[int, str]:
+    """The reversible byte -> printable character table of byte-level BPE (GPT-2, CLIP), in its construction order."""
     printable = [*range(ord("!"), ord("~") + 1), *range(ord("¡"), ord("¬") + 1), *range(ord("®"), ord("ÿ") + 1)]
     codes = printable[:]
     extra = 0
@@ -34,14 +34,14 @@ def _byte_symbols() -> list[str]:
             printable.append(b)
             codes.append(256 + extra)
             extra += 1
-    return [chr(c) for c in codes]
+    return dict(zip(printable, (chr(c) for c in codes)))
 
 
 def build_clip_vocab(folder: Path) -> dict[str, Path]:
     """Writes vocab.json and merges.txt into `folder` and returns their paths; raises if either differs from CLIP's."""
     lines = gzip.decompress(BPE_FILE.read_bytes()).decode("utf-8").split("\n")
     merges = lines[1:_MERGES + 1]
-    symbols = _byte_symbols()
+    symbols = list(bytes_to_unicode().values())
     tokens = symbols + [s + "</w>" for s in symbols] + ["".join(m.split()) for m in merges] + ["<|startoftext|>", "<|endoftext|>"]
     folder.mkdir(parents=True, exist_ok=True)
     out = {"vocab.json": folder / "vocab.json", "merges.txt": folder / "merges.txt"}

@@ -15,6 +15,7 @@ from typing import Callable
 
 import torch
 
+from .clip_vocab import bytes_to_unicode
 from .ldm import controlnet_to_ldm, diffusers_to_ldm_sd1
 
 SEED = 0
@@ -29,23 +30,10 @@ TEXT_WIDTH = CLIP_L_WIDTH
 SD3_CLIP_HIDDEN = 64
 
 
-def _bytes_to_unicode() -> dict[int, str]:
-    """The reversible byte -> printable character table byte-level BPE tokenizers (GPT-2, CLIP) use."""
-    printable = list(range(ord("!"), ord("~") + 1)) + list(range(ord("¡"), ord("¬") + 1)) + list(range(ord("®"), ord("ÿ") + 1))
-    chars = printable[:]
-    extra = 0
-    for b in range(256):
-        if b not in printable:
-            printable.append(b)
-            chars.append(256 + extra)
-            extra += 1
-    return dict(zip(printable, (chr(c) for c in chars)))
-
-
 def write_clip_tokenizer(folder: Path) -> int:
     """A CLIP BPE tokenizer over single bytes plus a handful of merges; returns its vocabulary size."""
     folder.mkdir(parents=True, exist_ok=True)
-    symbols = sorted(_bytes_to_unicode().values())
+    symbols = sorted(bytes_to_unicode().values())
     vocab: dict[str, int] = {}
     for s in symbols:
         vocab[s] = len(vocab)

@@ -7,6 +7,7 @@ import {MgenError} from '../../errors.js';
 import {parsePromptTags, resolvePromptLora} from '../prompt-tags.js';
 import {ModelNotAllowedError, type RequestModelPolicy} from '../request-model-policy.js';
 import {HttpError} from './http-error.js';
+import {LORAS_SCHEMA} from './native.js';
 import {chooseSampler, describeScheduler, SamplerRefusal, type SamplerChoice, type SchedulerConfig} from './samplers.js';
 import type {Caps, NativeRequest, NativeResponse} from './types.js';
 
@@ -96,16 +97,7 @@ export function a1111RequestSchema(caps: Caps, img2img: boolean): Record<string,
       scheduler: {type: ['string', 'null'], maxLength: 100},
       eta: {type: ['number', 'null']},
       override_settings: {type: ['object', 'null']},
-      loras: {
-        type: 'array',
-        maxItems: 16,
-        items: {
-          type: 'object',
-          required: ['name'],
-          additionalProperties: false,
-          properties: {name: {type: 'string', minLength: 1}, scale: {type: 'number', minimum: -10, maximum: 10}},
-        },
-      },
+      loras: LORAS_SCHEMA,
       ...(img2img
         ? {
             init_images: {type: 'array', minItems: 1, maxItems: 1, items: {type: 'string'}},

@@ -16,6 +16,18 @@ export const MAPPED_PIPELINE_PARAMS: ReadonlySet<string> = new Set([
 ]);
 
 /** The properties a pipeline schema offers beyond our fields (its `$defs` travel along). */
+/** Per-request LoRAs, the same on every route that takes them (native, A1111). */
+export const LORAS_SCHEMA: JsonSchema = {
+  type: 'array',
+  maxItems: 16,
+  items: {
+    type: 'object',
+    required: ['name'],
+    additionalProperties: false,
+    properties: {name: {type: 'string', minLength: 1}, scale: {type: 'number', minimum: -10, maximum: 10}},
+  },
+};
+
 export function pipelineExtras(pipelineSchema: JsonSchema | null | undefined): {properties: Record<string, JsonSchema>; defs: JsonSchema} {
   const props = (pipelineSchema?.properties ?? {}) as Record<string, JsonSchema>;
   const properties: Record<string, JsonSchema> = {};
@@ -54,16 +66,7 @@ export function nativeRequestSchema(pipelineSchema: JsonSchema | null | undefine
       image: inlineImage,
       mask: inlineImage,
       control_image: inlineImage,
-      loras: {
-        type: 'array',
-        maxItems: 16,
-        items: {
-          type: 'object',
-          required: ['name'],
-          additionalProperties: false,
-          properties: {name: {type: 'string', minLength: 1}, scale: {type: 'number', minimum: -10, maximum: 10}},
-        },
-      },
+      loras: LORAS_SCHEMA,
       response_format: {enum: ['b64_json', 'url']},
       params: {type: 'object', additionalProperties: false, properties: extras},
       ...extras,
