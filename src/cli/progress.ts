@@ -27,7 +27,11 @@ export async function startStage(initial: string): Promise<Stage> {
   process.stderr.on('resize', onResize);
   return {
     text: (t) => {
-      if (live) spinner.text = t;
+      if (!live) return;
+      // Draw a new stage at once: ora only redraws on its next frame, which a busy machine can delay past a short
+      // stage (a fast load never showed "loading ...").
+      spinner.text = t;
+      spinner.render();
     },
     stop,
   };
