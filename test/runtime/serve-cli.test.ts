@@ -2,20 +2,20 @@
 // running server (no worker of its own, same pixels and metadata as a cold run), SIGTERM draining accepted work
 // and exiting 0. The built CLI, the real worker, builtin:tiny-sd on CPU.
 import {afterAll, beforeAll, describe, expect, it} from '@jest/globals';
-import {spawn, type ChildProcessWithoutNullStreams} from 'node:child_process';
+import type {ChildProcessWithoutNullStreams} from 'node:child_process';
 import {existsSync, readdirSync, readFileSync} from 'node:fs';
 import {mkdtemp, rm} from 'node:fs/promises';
 import {tmpdir} from 'node:os';
 import {join} from 'node:path';
 import {readPngInfo} from '../../src/backends/png-metadata.js';
-import {cli, ROOT, TEST_HOME, testEnv, testPython} from './support.js';
+import {cli, spawnServe, TEST_HOME, testPython} from './support.js';
 
 // Explicit load flags: the state key differs from other test files' plain `generate builtin:tiny-sd`.
 const LOAD = ['--device', 'cpu', '--dtype', 'float32'];
 let serve: ChildProcessWithoutNullStreams;
 let url = '';
 let out: string;
-let serveErr = '';
+let serveErr: () => string = () => '';
 let exited: Promise<number | null>;
 
 const stateFiles = (): Array<{file: string; state: Record<string, unknown>}> => {
@@ -29,22 +29,11 @@ const stateFiles = (): Array<{file: string; state: Record<string, unknown>}> => 
 beforeAll(async () => {
   await testPython();
   out = await mkdtemp(join(tmpdir(), 'mgen-serve-cli-'));
-  serve = spawn(process.execPath, [join(ROOT, 'bin', 'mgen'), 'serve', 'builtin:tiny-sd', '--port', '0', '--json', ...LOAD], {cwd: ROOT, env: testEnv()});
+  const started = await spawnServe(['builtin:tiny-sd', ...LOAD], 400_000);
+  serve = started.proc;
+  url = started.url;
+  serveErr = started.stderr;
   exited = new Promise((r) => serve.on('exit', (code) => r(code)));
-  serve.stderr.on('data', (c: Buffer) => (serveErr += c.toString()));
-  url = await new Promise<string>((resolve, reject) => {
-    let buf = '';
-    const timer = setTimeout(() => reject(new Error(`serve did not get ready: ${serveErr}`)), 400_000);
-    serve.stdout.on('data', (c: Buffer) => {
-      buf += c.toString();
-      const line = buf.split('\n').find((l) => l.startsWith('{'));
-      if (line) {
-        clearTimeout(timer);
-        resolve((JSON.parse(line) as {url: string}).url);
-      }
-    });
-    serve.on('exit', (code) => reject(new Error(`serve exited ${code}: ${serveErr}`)));
-  });
 }, 420_000);
 
 afterAll(async () => {
@@ -120,9 +109,9 @@ describe('mgen serve (process)', () => {
     const done = /event: done\ndata: (.*)\n/.exec(text);
     expect(JSON.parse(done![1]!).status).toBe('completed');
     expect(await exited).toBe(0);
-    expect(serveErr).toMatch(/SIGTERM: finishing accepted jobs/);
+    expect(serveErr()).toMatch(/SIGTERM: finishing accepted jobs/);
     // The worker stopped on purpose: no "died; restarting it".
-    expect(serveErr).not.toMatch(/died|restart/);
+    expect(serveErr()).not.toMatch(/died|restart/);
     expect(stateFiles().some((s) => s.state.pid === serve.pid)).toBe(false);
   }, 300_000);
 });

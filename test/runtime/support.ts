@@ -1,7 +1,7 @@
 // Shared setup for runtime tests: the real Python runtime ($MGEN_PYTHON or the provisioned venv), tiny
 // models built by the runtime itself (cached under a test MGEN_HOME, keyed by the runtime sources), and
 // a runner for the built CLI (bin/mgen -> dist/, so `npm run build` first).
-import {spawn} from 'node:child_process';
+import {spawn, type ChildProcessWithoutNullStreams} from 'node:child_process';
 import {createHash} from 'node:crypto';
 import {existsSync, readFileSync} from 'node:fs';
 import {tmpdir} from 'node:os';
@@ -82,4 +82,31 @@ export function a1111LoraEntry(file: string): string {
   const start = 8 + Number(bytes.readBigUInt64LE(0));
   const name = file.split('/').pop()!.replace(/\.safetensors$/, '');
   return `${name}: ${createHash('sha256').update(bytes.subarray(start)).digest('hex').slice(0, 12)}`;
+}
+
+export interface SpawnedServe {
+  proc: ChildProcessWithoutNullStreams;
+  url: string;
+  /** Everything the server wrote to stderr so far. */
+  stderr: () => string;
+}
+
+/** `mgen serve ARGS --port 0 --json` as its own process; resolves with its URL once it prints the ready line. */
+export function spawnServe(args: string[], timeoutMs: number): Promise<SpawnedServe> {
+  const proc = spawn(process.execPath, [join(ROOT, 'bin', 'mgen'), 'serve', ...args, '--port', '0', '--json'], {cwd: ROOT, env: testEnv()});
+  let err = '';
+  proc.stderr.on('data', (c: Buffer) => (err += c.toString()));
+  return new Promise<SpawnedServe>((res, reject) => {
+    let buf = '';
+    const timer = setTimeout(() => reject(new Error(`serve did not get ready: ${err}`)), timeoutMs);
+    proc.stdout.on('data', (c: Buffer) => {
+      buf += c.toString();
+      const line = buf.split('\n').find((l) => l.startsWith('{'));
+      if (line) {
+        clearTimeout(timer);
+        res({proc, url: (JSON.parse(line) as {url: string}).url, stderr: () => err});
+      }
+    });
+    proc.on('exit', (code) => reject(new Error(`serve exited ${code}: ${err}`)));
+  });
 }

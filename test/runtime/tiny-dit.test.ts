@@ -2,14 +2,14 @@
 // `mgen generate` (the built CLI, the real worker, real diffusers on CPU) and one `mgen serve` request (tiny-flux).
 // Each tiny model is built once (the builtin cache under the test MGEN_HOME).
 import {afterAll, beforeAll, describe, expect, it} from '@jest/globals';
-import {spawn, type ChildProcessWithoutNullStreams} from 'node:child_process';
+import type {ChildProcessWithoutNullStreams} from 'node:child_process';
 import {existsSync, readFileSync} from 'node:fs';
 import {mkdtemp, rm} from 'node:fs/promises';
 import {tmpdir} from 'node:os';
 import {join} from 'node:path';
 import {readPngInfo} from '../../src/backends/png-metadata.js';
 import {pixelDigest} from '../helpers/png.js';
-import {cli, ROOT, testEnv, testPython, tiny} from './support.js';
+import {cli, spawnServe, testPython, tiny} from './support.js';
 
 const FAMILIES = {'tiny-flux': {family: 'flux', pipeline: 'FluxPipeline'}, 'tiny-sd3': {family: 'sd3', pipeline: 'StableDiffusion3Pipeline'}} as const;
 // Explicit load flags (the serve below uses the same ones); --no-reuse keeps the CLI runs off any running serve.
@@ -81,24 +81,11 @@ describe.each(Object.entries(FAMILIES))('builtin:%s', (name, want) => {
 describe('mgen serve builtin:tiny-flux', () => {
   let serve: ChildProcessWithoutNullStreams;
   let url = '';
-  let serveErr = '';
 
   beforeAll(async () => {
-    serve = spawn(process.execPath, [join(ROOT, 'bin', 'mgen'), 'serve', 'builtin:tiny-flux', '--port', '0', '--json', '--no-state', ...LOAD], {cwd: ROOT, env: testEnv()});
-    serve.stderr.on('data', (c: Buffer) => (serveErr += c.toString()));
-    url = await new Promise<string>((resolve, reject) => {
-      let buf = '';
-      const timer = setTimeout(() => reject(new Error(`serve did not get ready: ${serveErr}`)), 300_000);
-      serve.stdout.on('data', (c: Buffer) => {
-        buf += c.toString();
-        const line = buf.split('\n').find((l) => l.startsWith('{'));
-        if (line) {
-          clearTimeout(timer);
-          resolve((JSON.parse(line) as {url: string}).url);
-        }
-      });
-      serve.on('exit', (code) => reject(new Error(`serve exited ${code}: ${serveErr}`)));
-    });
+    const started = await spawnServe(['builtin:tiny-flux', '--no-state', ...LOAD], 300_000);
+    serve = started.proc;
+    url = started.url;
   }, 320_000);
   afterAll(async () => {
     if (serve && serve.exitCode === null) {
