@@ -22,3 +22,8 @@ export function pythonRuntimeDir(): string {
 export function venvPython(venvDir: string): string {
   return process.platform === 'win32' ? join(venvDir, 'Scripts', 'python.exe') : join(venvDir, 'bin', 'python');
 }
+
+/** `~` and `~/...` as the user's home, as a shell would expand them in a MODEL_ID or a --model-dir. */
+export function expandHome(p: string): string {
+  return p === '~' || p.startsWith('~/') ? homedir() + p.slice(1) : p;
+}

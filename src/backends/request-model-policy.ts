@@ -9,10 +9,11 @@ import {existsSync, realpathSync} from 'node:fs';
 import {lookup as dnsLookup} from 'node:dns/promises';
 import dns from 'node:dns';
 import net from 'node:net';
-import {homedir} from 'node:os';
-import {isAbsolute, join, relative, resolve, sep} from 'node:path';
+import {isAbsolute, join, resolve} from 'node:path';
 import {MgenError, UsageError} from '../errors.js';
+import {expandHome} from './paths.js';
 import {allFileMetas, cachedFilePath} from '../sources/cache/mgen-home.js';
+import {isInside} from '../sources/cache/safe-path.js';
 import {parseModelId} from '../sources/model-id.js';
 
 export interface RequestModelPolicyOptions {
@@ -141,15 +142,6 @@ function hostOfUrl(u: string | undefined, fallback: string): string {
   }
 }
 
-function expandHome(p: string): string {
-  return p === '~' || p.startsWith('~/') ? homedir() + p.slice(1) : p;
-}
-
-function inside(root: string, p: string): boolean {
-  const rel = relative(root, p);
-  return rel === '' || (!rel.startsWith('..' + sep) && rel !== '..' && !isAbsolute(rel));
-}
-
 export class RequestModelPolicy {
   private readonly roots: string[];
   private readonly trusted: Set<string>;
@@ -274,7 +266,7 @@ export class RequestModelPolicy {
     } catch {
       return null;
     }
-    return this.roots.some((r) => inside(r, real)) ? real : null;
+    return this.roots.some((r) => isInside(r, real)) ? real : null;
   }
 
   private localPath(t: string, field: string, deny: (why: string) => never): string {

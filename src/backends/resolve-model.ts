@@ -2,13 +2,13 @@
 // loading. Builtin ids are built by the runtime, local paths are used as they are, remote ids (HF, CivitAI,
 // URL) are pulled into the cache first (a no-op when already there; HF_HUB_OFFLINE=1 resolves from it).
 import {existsSync} from 'node:fs';
-import {homedir} from 'node:os';
 import {join, resolve} from 'node:path';
 import {suggestedRepo} from '../detect/families.js';
 import type {ModelReport} from '../detect/types.js';
 import {NotFoundError, UsageError} from '../errors.js';
 import {isBuiltinId, resolveBuiltin, type BuiltinModel} from './builtin.js';
 import {detectLocalModel} from './detect-local.js';
+import {expandHome} from './paths.js';
 
 export interface ResolvedModel {
   /** The MODEL_ID as given. */
@@ -34,10 +34,6 @@ export interface ResolveOptions {
   onNote?: (text: string) => void;
   /** Overrides detection (tests). */
   detect?: (path: string) => Promise<ModelReport>;
-}
-
-function expandHome(p: string): string {
-  return p === '~' || p.startsWith('~/') ? homedir() + p.slice(1) : p;
 }
 
 export async function resolveModelForLoad(id: string, opts: ResolveOptions = {}): Promise<ResolvedModel> {

@@ -94,7 +94,8 @@ export function safeFileName(name: unknown): string {
   return clean === '' ? 'model' : clean;
 }
 
-function inside(root: string, p: string): boolean {
+/** Whether `p` is `root` or lies below it (both absolute, already resolved). */
+export function isInside(root: string, p: string): boolean {
   const rel = relative(root, p);
   return rel === '' || (!rel.startsWith('..' + sep) && rel !== '..' && !isAbsolute(rel));
 }
@@ -129,7 +130,7 @@ export function pathInside(root: string, parts: string | string[], opts: InsideO
   for (const p of list) segs.push(...checkRepoPath(p, opts.what).split('/'));
   const absRoot = resolve(root);
   const target = resolve(absRoot, ...segs);
-  if (target === absRoot || !inside(absRoot, target)) refuse(opts.what, list.join('/'), 'the path leaves its folder');
+  if (target === absRoot || !isInside(absRoot, target)) refuse(opts.what, list.join('/'), 'the path leaves its folder');
   const realRoot = realOrNull(absRoot);
   if (realRoot === null) return target; // nothing below a missing root exists yet: no symlink to go through
   const check = opts.final === 'follow' ? segs.length : segs.length - 1;
@@ -144,7 +145,7 @@ export function pathInside(root: string, parts: string | string[], opts: InsideO
     }
     if (!st.isSymbolicLink()) continue;
     const real = realOrNull(cur);
-    if (real === null || !inside(realRoot, real)) refuse(opts.what, list.join('/'), 'a symlink on the way leads out of the cache');
+    if (real === null || !isInside(realRoot, real)) refuse(opts.what, list.join('/'), 'a symlink on the way leads out of the cache');
   }
   return target;
 }

@@ -5,6 +5,7 @@ import {statSync, writeFileSync, renameSync, rmSync, mkdirSync} from 'node:fs';
 import {statfs} from 'node:fs/promises';
 import {dirname} from 'node:path';
 import {StorageError} from '../../errors.js';
+import {formatBytes} from './progress.js';
 
 /** Free bytes for an unprivileged writer on the filesystem holding `dir` (an existing folder). */
 export type FreeSpaceProbe = (dir: string) => Promise<number>;
@@ -17,17 +18,6 @@ export const statfsFreeBytes: FreeSpaceProbe = async (dir) => {
 export function isNoSpace(err: unknown): boolean {
   const code = (err as {code?: string} | undefined)?.code;
   return code === 'ENOSPC' || code === 'EDQUOT';
-}
-
-export function formatBytes(n: number): string {
-  const units = ['B', 'KiB', 'MiB', 'GiB', 'TiB', 'PiB'];
-  let v = n;
-  let i = 0;
-  while (v >= 1024 && i < units.length - 1) {
-    v /= 1024;
-    i++;
-  }
-  return i === 0 ? `${n} B` : `${v.toFixed(1)} ${units[i]}`;
 }
 
 /** Reserved bytes per device (st_dev) by downloads running in this process. */

@@ -28,8 +28,9 @@ import {InterruptedError, MgenError, NetworkError} from '../../errors.js';
 import {checkDownloadPaths} from '../cache/safe-path.js';
 import {FileHashWorker} from './hash-worker.js';
 import {backoffMs, hostPath, isAbort, isTransient, stallLimits, StallError, type HttpOptions} from '../http.js';
-import {formatBytes, isNoSpace, noSpaceError, reserveSpace, writeSmallFileAtomic, type FreeSpaceProbe, type SpaceReservation} from './disk-space.js';
+import {isNoSpace, noSpaceError, reserveSpace, writeSmallFileAtomic, type FreeSpaceProbe, type SpaceReservation} from './disk-space.js';
 import {getWithRetry, sleep, streamError, withoutAuth} from './http-get.js';
+import {formatBytes} from './progress.js';
 
 export interface DownloadJob {
   url: string;

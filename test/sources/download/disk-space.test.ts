@@ -105,7 +105,7 @@ describe('free space', () => {
     const err = await downloadFile(job(), {freeBytes: async () => 1000}).catch((e: unknown) => e);
     expect(err).toBeInstanceOf(StorageError);
     expect((err as StorageError).exitCode).toBe(7);
-    expect((err as Error).message).toBe(`not enough disk space for ${join(dir, 'blob')}: needs 3.0 MiB, 1000 B free`);
+    expect((err as Error).message).toBe(`not enough disk space for ${join(dir, 'blob')}: needs 3.1 MB, 1.0 kB free`);
     expect(hub.log.length).toBe(before);
     expect(readdirSync(dir)).toEqual([]);
   });
@@ -135,7 +135,7 @@ describe('a full disk (1 MiB tmpfs)', () => {
     const err = await downloadFile(job(dest), {freeBytes: plenty, rangeThreshold: MiB, ranges: 4}).catch((e: unknown) => e);
     expect(err).toBeInstanceOf(StorageError);
     expect((err as StorageError).exitCode).toBe(7);
-    expect((err as Error).message).toBe(`no space left on device writing ${dest}: 3.0 MiB needed; the partial download was removed to free the space`);
+    expect((err as Error).message).toBe(`no space left on device writing ${dest}: 3.1 MB needed; the partial download was removed to free the space`);
     expect(walk(tmpfs)).toEqual([]);
   });
 
@@ -143,7 +143,7 @@ describe('a full disk (1 MiB tmpfs)', () => {
     const env = {HF_HOME: join(tmpfs, 'hf'), HF_HUB_CACHE: undefined, MGEN_HOME: join(dir, 'mgen'), HF_ENDPOINT: hub.url, HF_TOKEN: undefined, HF_HUB_OFFLINE: undefined, MODEL_ID: undefined, MGEN_RETRY_BASE_MS: '5'};
     const r = await runCli(Pull, ['org/big'], env);
     expect(r.code).toBe(7);
-    expect(r.stderr).toMatch(/not enough disk space for .*blobs\/[0-9a-f]{64}: needs 3\.0 MiB/);
+    expect(r.stderr).toMatch(/not enough disk space for .*blobs\/[0-9a-f]{64}: needs 3\.1 MB/);
     expect(walk(tmpfs)).toEqual([]);
   });
 
