@@ -2,10 +2,10 @@
 // builtins by name, local files and folders by their headers (detection reads only headers). Remote ids: null
 // (their family is checked after they resolve, still before the model loads).
 import {existsSync} from 'node:fs';
-import {homedir} from 'node:os';
 import {resolve} from 'node:path';
 import type {Family} from '../detect/types.js';
 import type {BuiltinName} from './builtin.js';
+import {expandHome} from './paths.js';
 
 /**
  * The family each tiny builtin keeps the shapes of (adapters: their base's). Typed against BUILTIN_NAMES so a new
@@ -34,7 +34,7 @@ export function builtinFamily(id: string): Family | null {
 export async function familyWithoutWorker(id: string): Promise<Family | null> {
   const trimmed = id.trim();
   if (trimmed.startsWith('builtin:')) return builtinFamily(trimmed);
-  const local = resolve(trimmed === '~' || trimmed.startsWith('~/') ? homedir() + trimmed.slice(1) : trimmed);
+  const local = resolve(expandHome(trimmed));
   if (!existsSync(local)) return null;
   try {
     const {detectLocalModel} = await import('./detect-local.js');
