@@ -11,8 +11,8 @@ const common = {
 };
 export default {
   projects: [
-    {...common, displayName: 'unit', testMatch: ['<rootDir>/test/**/*.test.ts'], testPathIgnorePatterns: ['<rootDir>/test/runtime/', '<rootDir>/test/e2e/']},
+    {...common, displayName: 'unit', testMatch: ['<rootDir>/test/**/*.test.ts'], testPathIgnorePatterns: ['<rootDir>/test/runtime/', '<rootDir>/test/e2e/', '<rootDir>/test/conformance/']},
     // test/e2e runs the real CLI with the real worker (the README's first command), so it belongs with the slow tests.
-    {...common, displayName: 'runtime', testMatch: ['<rootDir>/test/runtime/**/*.test.ts', '<rootDir>/test/e2e/**/*.test.ts']},
+    {...common, displayName: 'runtime', testMatch: ['<rootDir>/test/runtime/**/*.test.ts', '<rootDir>/test/e2e/**/*.test.ts', '<rootDir>/test/conformance/**/*.test.ts']},
   ],
 };
