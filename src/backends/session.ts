@@ -14,7 +14,10 @@ import {isBuiltinId} from './builtin.js';
 import {resolveModelForLoad, type ResolvedModel, type ResolveOptions} from './resolve-model.js';
 import {ensureRuntime, type RuntimeLocation} from './runtime/resolve.js';
 import {startWorker} from './worker/start-worker.js';
+import {compileCacheEnv} from './worker/worker-env.js';
+import {mgenHome} from './paths.js';
 import {validateRequest} from './validation.js';
+import {prefetchTargets, prefetchWeights, type PrefetchResult} from './weights-prefetch.js';
 import {FAMILIES} from '../detect/families.js';
 import type {Family} from '../detect/types.js';
 import type {GenerateRequest, HelloResult, LoadPlan, LoadResult, WorkerHandle} from './worker/types.js';
@@ -121,7 +124,8 @@ export async function openSession(opts: SessionOptions): Promise<Session> {
   // The worker imports torch and diffusers (seconds) while we resolve and inspect the model files.
   const tw = performance.now();
   stage('starting the Python worker');
-  const workerP = startWorker({python: runtime.python, env, verbose: opts.verbose}).then((w) => {
+  const workerEnv = opts.compile ? {...env, ...compileCacheEnv(env, mgenHome(env))} : env;
+  const workerP = startWorker({python: runtime.python, env: workerEnv, verbose: opts.verbose}).then((w) => {
     lap('worker_start', tw);
     return w;
   });
@@ -137,6 +141,7 @@ export async function openSession(opts: SessionOptions): Promise<Session> {
   let worker: WorkerHandle | undefined;
   const onAbort = () => void workerP.then((w) => w.kill(), () => {});
   opts.signal?.addEventListener('abort', onAbort, {once: true});
+  const prefetchStop = new AbortController();
   try {
     if (opts.signal?.aborted) throw new InterruptedError('cancelled');
     const tr = performance.now();
@@ -155,6 +160,12 @@ export async function openSession(opts: SessionOptions): Promise<Session> {
       opts.vae ? resolveFn(opts.vae, ropts) : null,
     ]);
     lap('resolve', tr);
+    // While the worker still imports torch + diffusers, read the weights into the page cache (weights-prefetch.ts).
+    const prefetchP: Promise<PrefetchResult | null> = env.MGEN_PREFETCH === '0' || opts.planOnly
+      ? Promise.resolve(null)
+      : prefetchTargets([model, base, controlnet, vae].filter((m): m is ResolvedModel => m !== null).map((m) => m.path).concat(loras.map((l) => l.path)))
+        .then((targets) => prefetchWeights(targets, {signal: prefetchStop.signal}))
+        .catch(() => null);
     opts.validate?.(base && model.report.family === 'unknown' ? base.report.family : model.report.family);
     // A builtin embedding given as the MODEL_ID carries its own token.
     const mainToken = model.builtin?.manifest.token;
@@ -183,6 +194,12 @@ export async function openSession(opts: SessionOptions): Promise<Session> {
       ? {pipeline: plan.pipeline, device: hello.device, dtype: plan.dtype, offload: plan.offload, load_seconds: 0, components: {}}
       : await worker.load(plan);
     lap('load', tl);
+    prefetchStop.abort();
+    const warmed = await prefetchP;
+    if (warmed) {
+      timings.prefetch = round(warmed.seconds);
+      timings.prefetch_mb = round(warmed.bytes / 1e6);
+    }
     const ckpt = base && model.report.kind !== 'checkpoint' ? base : model;
     const adapters: AdapterIds = {
       loras: (opts.loras ?? []).map((l) => ({id: l.id, scale: l.scale})),
@@ -196,6 +213,7 @@ export async function openSession(opts: SessionOptions): Promise<Session> {
     });
     return new OpenSession(worker, hello, plan, load, model, ckpt, runtime, {...timings, open_total: round((performance.now() - t0) / 1000)}, adapters, requestLoras);
   } catch (err) {
+    prefetchStop.abort();
     const w = worker ?? (await workerP.catch(() => undefined));
     w?.kill();
     if (opts.signal?.aborted) throw new InterruptedError('cancelled while loading');
