@@ -135,7 +135,7 @@ export class Engine {
         if (body.response_format === 'url') {
           const name = `${safeId(info.jobId)}-${i}.png`;
           await this.files.adopt(img.path, name);
-          images.push({url: `${info.baseUrl}/v1/files/${name}`, seed: img.seed, width: img.width, height: img.height});
+          images.push({url: `${info.baseUrl}${this.files.signedPath(name)}`, seed: img.seed, width: img.width, height: img.height});
         } else {
           const bytes = await readFile(img.path);
           images.push({b64_json: bytes.toString('base64'), seed: img.seed, width: img.width, height: img.height});
