@@ -123,9 +123,32 @@ def _swap_scheduler(loaded: Loaded, name: str | None, config: Any = None) -> tup
     return name, overrides
 
 
-def build_kwargs(loaded: Loaded, req: dict[str, Any], schema: dict[str, Any]) -> dict[str, Any]:
-    """The __call__ keyword arguments for one request (without generator/callback)."""
+def pipe_for(loaded: Loaded, req: dict[str, Any]) -> Any:
+    """The pipeline for one request: a text-to-image pipeline given an input image runs as its image-to-image
+    sibling, and given a mask as its inpainting one, sharing the loaded components (from_pipe: no reload, no copy)."""
     pipe = loaded.pipe
+    if req["image"] is None:
+        return pipe
+    accepted = set(inspect.signature(type(pipe).__call__).parameters)
+    if req["mask"] is not None and "mask_image" not in accepted:
+        want = "inpaint"
+    elif "image" not in accepted:
+        want = "image-to-image"
+    else:
+        return pipe
+    import diffusers
+
+    auto = diffusers.AutoPipelineForInpainting if want == "inpaint" else diffusers.AutoPipelineForImage2Image
+    try:
+        return auto.from_pipe(pipe)
+    except Exception as exc:  # noqa: BLE001 - no sibling for this pipeline class
+        first = str(exc).split("\n")[0]
+        raise WorkerError("bad_params", f"request.image: {type(pipe).__name__} has no {want} counterpart ({first})") from exc
+
+
+def build_kwargs(loaded: Loaded, req: dict[str, Any], schema: dict[str, Any], pipe: Any = None) -> dict[str, Any]:
+    """The __call__ keyword arguments for one request (without generator/callback)."""
+    pipe = pipe if pipe is not None else loaded.pipe
     accepted = set(inspect.signature(type(pipe).__call__).parameters)
     kwargs: dict[str, Any] = {"prompt": req["prompt"], "num_inference_steps": req["steps"]}
 
@@ -179,8 +202,8 @@ def run(loaded: Loaded, raw: Any, schema: dict[str, Any], progress: ProgressFn, 
     started = time.perf_counter()
     req = normalize_request(raw)
     scheduler, scheduler_config = _swap_scheduler(loaded, req["scheduler"], req["scheduler_config"])
-    kwargs = build_kwargs(loaded, req, schema)
-    pipe = loaded.pipe
+    pipe = pipe_for(loaded, req)
+    kwargs = build_kwargs(loaded, req, schema, pipe)
     accepts_callback = "callback_on_step_end" in inspect.signature(type(pipe).__call__).parameters
     out_dir = Path(req["out_dir"])
     steps, count = req["steps"], req["num_images"]

@@ -5,7 +5,6 @@ import {afterAll, beforeAll, describe, expect, it} from '@jest/globals';
 import {readFileSync} from 'node:fs';
 import http from 'node:http';
 import {join} from 'node:path';
-import {crc32, deflateSync} from 'node:zlib';
 import {FileStore} from '../../../src/backends/server/file-store.js';
 import {forwardedOrigin} from '../../../src/backends/server/forwarded.js';
 import {checkOpenAIRequest, nativeToOpenAI, openAIToNative, parseSize} from '../../../src/backends/server/openai.js';
@@ -13,6 +12,7 @@ import {inpaintMaskPng, readPngAlpha} from '../../../src/backends/server/openai-
 import {startServe, type RunningServe} from '../../../src/backends/server/server.js';
 import {DEFAULT_CAPS, type NativeResponse} from '../../../src/backends/server/types.js';
 import type {SessionGenerateInput} from '../../../src/backends/server/session-port.js';
+import {rgbaPng} from '../../helpers/png-rgba.js';
 import {useTmpDir} from '../../helpers/tmp.js';
 import {fakeSession, type FakeSession} from './fake-session.js';
 
@@ -22,31 +22,6 @@ const res: NativeResponse = {
   timings: {queue_s: 0, worker_s: 1, worker_total_s: 1, denoise_s: 1, total_s: 1, steps: 2},
 };
 
-function chunk(type: string, data: Buffer): Buffer {
-  const len = Buffer.alloc(4);
-  len.writeUInt32BE(data.length);
-  const td = Buffer.concat([Buffer.from(type, 'latin1'), data]);
-  const crc = Buffer.alloc(4);
-  crc.writeUInt32BE(crc32(td) >>> 0);
-  return Buffer.concat([len, td, crc]);
-}
-/** An RGBA PNG (filter `up` on every row past the first, to exercise unfiltering); alpha(x, y) per pixel. */
-function rgbaPng(w: number, h: number, alpha: (x: number, y: number) => number): Buffer {
-  const ihdr = Buffer.alloc(13);
-  ihdr.writeUInt32BE(w, 0);
-  ihdr.writeUInt32BE(h, 4);
-  ihdr[8] = 8;
-  ihdr[9] = 6;
-  const stride = w * 4;
-  const px = Buffer.alloc(stride * h);
-  for (let y = 0; y < h; y++) for (let x = 0; x < w; x++) px.set([x * 4, y * 4, 100, alpha(x, y)], y * stride + x * 4);
-  const raw = Buffer.alloc((stride + 1) * h);
-  for (let y = 0; y < h; y++) {
-    raw[y * (stride + 1)] = y === 0 ? 0 : 2;
-    for (let i = 0; i < stride; i++) raw[y * (stride + 1) + 1 + i] = (px[y * stride + i]! - (y ? px[(y - 1) * stride + i]! : 0)) & 0xff;
-  }
-  return Buffer.concat([Buffer.from([0x89, 0x50, 0x4e, 0x47, 0x0d, 0x0a, 0x1a, 0x0a]), chunk('IHDR', ihdr), chunk('IDAT', deflateSync(raw)), chunk('IEND', Buffer.alloc(0))]);
-}
 const holeInTopLeft = (x: number, y: number): number => (x < 4 && y < 4 ? 0 : 255);
 
 describe('OpenAI dialect: per-model rules', () => {
