@@ -12,15 +12,16 @@ from typing import Any, Callable
 from .compat import clip_skip_alias
 from .plans import Loaded, diffusers_class
 from .png import write_png
+from .preview import decode_latents, preview_steps
 from .protocol import WorkerError, from_exception
 from .schema import REQUEST_FIELDS, check_value, user_params
 
-ProgressFn = Callable[[int, int, int], None]  # (step, steps, image index)
+ProgressFn = Callable[..., None]  # (step, steps, image index, preview=path of a partial image or absent)
 
 _DEFAULTS: dict[str, Any] = {
     "negative_prompt": None, "width": None, "height": None, "steps": 20, "guidance_scale": None, "seed": 0,
     "num_images": 1, "scheduler": None, "scheduler_config": None, "image": None, "mask": None, "strength": None, "control_image": None,
-    "params": {}, "file_stem": "mgen", "png_text": [], "durable": True,
+    "params": {}, "file_stem": "mgen", "png_text": [], "durable": True, "previews": 0,
 }
 MAX_SEED = 2**64 - 1
 
@@ -47,6 +48,8 @@ def normalize_request(raw: Any) -> dict[str, Any]:
         v = req[key]
         if v is not None and (not isinstance(v, int) or isinstance(v, bool) or v < 8):
             raise WorkerError("bad_request", f"request.{key} must be an integer >= 8")
+    if not isinstance(req["previews"], int) or isinstance(req["previews"], bool) or not 0 <= req["previews"] <= 8:
+        raise WorkerError("bad_request", "request.previews must be an integer from 0 to 8")
     if not isinstance(req["durable"], bool):
         raise WorkerError("bad_request", "request.durable must be true or false")
     if not isinstance(req["params"], dict):
@@ -220,10 +223,20 @@ def run(loaded: Loaded, raw: Any, schema: dict[str, Any], progress: ProgressFn, 
         step, total = user_step(i, int(getattr(_pipe, "_num_timesteps", None) or steps), steps)
         if step > state["reported"]:
             state["reported"] = step
-            progress(step, total, state["image"])
+            preview = write_preview(_pipe, callback_kwargs, step, total) if req["previews"] else None
+            progress(step, total, state["image"], **({"preview": preview} if preview else {}))
         if cancel.is_set():
             raise _Cancelled()
         return callback_kwargs
+
+    def write_preview(_pipe: Any, callback_kwargs: dict[str, Any], step: int, total: int) -> str | None:
+        if step not in preview_steps(req["previews"], total):
+            return None
+        image = decode_latents(_pipe, callback_kwargs.get("latents"), kwargs.get("width"), kwargs.get("height"))
+        if image is None:
+            return None
+        name = f"{req['file_stem']}-{state['image']}-preview-{step}.png"
+        return str(write_png(image, out_dir / name, None, False))
 
     for n in range(count):
         if cancel.is_set():

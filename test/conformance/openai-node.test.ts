@@ -53,13 +53,13 @@ describe('openai (Node)', () => {
     expect((await client.models.retrieve('builtin:tiny-sd')).id).toBe('builtin:tiny-sd');
   }, 60_000);
 
-  it('stream: true yields image_generation.completed events', async () => {
-    const stream = await client.images.generate({prompt: 'a red cube', model: 'gpt-image-1', size: '64x64' as '1024x1024', stream: true, partial_images: 1, ...FAST});
-    const events: Array<{type: string; b64_json?: string}> = [];
+  it('stream: true with partial_images yields image_generation.partial_image events, then image_generation.completed', async () => {
+    const stream = await client.images.generate({prompt: 'a red cube', model: 'gpt-image-1', size: '64x64' as '1024x1024', stream: true, partial_images: 2, ...({steps: 3, seed: 1} as object)});
+    const events: Array<{type: string; b64_json?: string; partial_image_index?: number}> = [];
     for await (const ev of stream) events.push(ev);
-    const last = events.at(-1)!;
-    expect(last.type).toBe('image_generation.completed');
-    expect(isPng(Buffer.from(last.b64_json!, 'base64'))).toBe(true);
+    expect(events.map((e) => e.type)).toEqual(['image_generation.partial_image', 'image_generation.partial_image', 'image_generation.completed']);
+    expect(events.map((e) => e.partial_image_index)).toEqual([0, 1, undefined]);
+    for (const e of events) expect(isPng(Buffer.from(e.b64_json!, 'base64'))).toBe(true);
   }, 120_000);
 
   it('errors are the SDK\'s BadRequestError (with the field) and AuthenticationError', async () => {

@@ -74,17 +74,21 @@ print(json.dumps({"ids": [m.id for m in client.models.list()], "one": client.mod
     expect(out).toEqual({ids: ['builtin:tiny-sd'], one: 'builtin:tiny-sd'});
   }, 60_000);
 
-  it('stream=True yields image_generation.completed events', async () => {
-    const out = await pyJson<{types: string[]; png: boolean; format: string}>(
+  it('stream=True with partial_images yields image_generation.partial_image events, then image_generation.completed', async () => {
+    const out = await pyJson<{types: string[]; indexes: number[]; pngs: boolean[]; format: string}>(
       `${PRELUDE}
-events = list(client.images.generate(prompt="a red cube", model="gpt-image-1", size="64x64", stream=True, partial_images=1, extra_body=FAST))
-last = events[-1]
-print(json.dumps({"types": [e.type for e in events], "png": png(base64.b64decode(last.b64_json)), "format": last.output_format}))
+events = list(client.images.generate(prompt="a red cube", model="gpt-image-1", size="64x64", stream=True, partial_images=2, extra_body={"steps": 3, "seed": 1}))
+print(json.dumps({"types": [type(e).__name__ + ":" + e.type for e in events], "indexes": [getattr(e, "partial_image_index", None) for e in events],
+  "pngs": [png(base64.b64decode(e.b64_json)) for e in events], "format": events[-1].output_format}))
 `,
       env,
     );
-    expect(out.types.at(-1)).toBe('image_generation.completed');
-    expect(out).toMatchObject({png: true, format: 'png'});
+    expect(out).toEqual({
+      types: ['ImageGenPartialImageEvent:image_generation.partial_image', 'ImageGenPartialImageEvent:image_generation.partial_image', 'ImageGenCompletedEvent:image_generation.completed'],
+      indexes: [0, 1, null],
+      pngs: [true, true, true],
+      format: 'png',
+    });
   }, 180_000);
 
   it('errors map to the SDK\'s BadRequestError (with the field) and AuthenticationError', async () => {

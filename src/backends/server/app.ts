@@ -7,7 +7,7 @@ import {MgenError} from '../../errors.js';
 import {ModelNotAllowedError, RequestModelPolicy} from '../request-model-policy.js';
 import {bearerMatches, isLoopbackHost} from './auth.js';
 import {a1111RequestSchema, a1111ToNative, nativeToA1111, type A1111Context, type A1111Request} from './a1111.js';
-import {classifyError, type Engine} from './engine.js';
+import {classifyError, type Engine, type PreviewImage} from './engine.js';
 import {HttpError, errorBody} from './http-error.js';
 import {decodeInlineImage} from './input-images.js';
 import type {ServeMetrics} from './metrics.js';
@@ -24,6 +24,8 @@ export interface QueuedInput {
   baseUrl: string;
   /** The request's loras[].name as the policy admitted them (a local path as its real path). */
   loraIds?: string[];
+  /** Partial images per image, emitted as 'preview' events on the job (OpenAI streaming). */
+  previews?: number;
 }
 
 /** Limits on how long a client may take to send its request (slow or stalled clients lose the connection). */
@@ -117,6 +119,7 @@ export function buildApp(o: AppOptions): ServeApp {
     run: (input, ctx, job) =>
       o.engine.run(input.request, {
         jobId: job.id, signal: ctx.signal, onProgress: ctx.onProgress, queuedAt: job.createdAt, baseUrl: input.baseUrl, loraIds: input.loraIds, policy,
+        ...(input.previews ? {previews: input.previews, onPreview: (p: PreviewImage) => job.events.emit('preview', p)} : {}),
       }),
   });
   queue.on('finished', (job: Job<QueuedInput, NativeResponse>) => {
@@ -190,11 +193,11 @@ export function buildApp(o: AppOptions): ServeApp {
   const checkImages = (n: NativeRequest): void => {
     for (const f of ['image', 'mask', 'control_image'] as const) if (n[f] != null) decodeInlineImage(n[f], f);
   };
-  const submit = (req: Req, native: NativeRequest, id?: string): {job: Job<QueuedInput, NativeResponse>; created: boolean} => {
+  const submit = (req: Req, native: NativeRequest, id?: string, previews?: number): {job: Job<QueuedInput, NativeResponse>; created: boolean} => {
     if (draining) throw new HttpError(503, 'shutting_down', 'the server is shutting down and takes no new work');
     checkImages(native);
     const loraIds = admitModels(native);
-    return queue.submit({request: native, baseUrl: baseUrl(req), ...(loraIds ? {loraIds} : {})}, {id});
+    return queue.submit({request: native, baseUrl: baseUrl(req), ...(loraIds ? {loraIds} : {}), ...(previews ? {previews} : {})}, {id});
   };
   /** Runs a job for a synchronous request; a client that goes away cancels it. */
   const runSync = async (req: Req, reply: Rep, native: NativeRequest): Promise<NativeResponse> => {
@@ -256,7 +259,7 @@ export function buildApp(o: AppOptions): ServeApp {
 
   // -- OpenAI Images and models ---------------------------------------------------------------------------
   registerOpenAIRoutes(app, {
-    caps: o.caps, modelId: o.modelId, report: o.report, runSync, submit: (req, native) => submit(req, native),
+    caps: o.caps, modelId: o.modelId, report: o.report, runSync, submit: (req, native, previews) => submit(req, native, undefined, previews),
     cancel: (id, reason) => queue.cancel(id, reason), forget: (id) => queue.forget(id),
   });
 

@@ -8,11 +8,12 @@ import type {Family} from '../../detect/types.js';
 import {HttpError} from './http-error.js';
 import {decodeInlineImage} from './input-images.js';
 import {
-  checkOpenAIRequest, completedEvents, nativeToOpenAI, openAIRequestSchema, openAIToNative, OPENAI_FIELD,
+  checkOpenAIRequest, completedEvents, nativeToOpenAI, partialEvent, openAIRequestSchema, openAIToNative, OPENAI_FIELD,
   type OpenAIChoices, type OpenAIImagesRequest, type OpenAIRoute,
 } from './openai.js';
 import {hasTransparentPixel, inpaintMaskPng, pngSize, readPngAlpha} from './openai-mask.js';
 import {boundaryOf, coerceFields, parseMultipart} from './openai-multipart.js';
+import type {PreviewImage} from './engine.js';
 import type {Job} from './queue.js';
 import type {Caps, NativeRequest, NativeResponse} from './types.js';
 
@@ -22,7 +23,8 @@ export interface OpenAIRouteContext {
   /** The served ModelReport (family and default steps are read from it). */
   report: unknown;
   runSync(req: FastifyRequest, reply: FastifyReply, native: NativeRequest): Promise<NativeResponse>;
-  submit(req: FastifyRequest, native: NativeRequest): {job: Job<unknown, NativeResponse>};
+  /** Queues a job; `previews` partial images per image come as 'preview' events on job.events. */
+  submit(req: FastifyRequest, native: NativeRequest, previews?: number): {job: Job<unknown, NativeResponse>};
   cancel(jobId: string, reason: string): void;
   forget(jobId: string): void;
 }
@@ -96,19 +98,29 @@ export function registerOpenAIRoutes(app: FastifyInstance, c: OpenAIRouteContext
     req: FastifyRequest, reply: FastifyReply, native: NativeRequest,
     o: {choices: OpenAIChoices; prompt: string; inputs: Size[]; prefix: 'image_generation' | 'image_edit'},
   ): Promise<void> => {
-    const {job} = c.submit(req, {...native, response_format: 'b64_json'});
+    const {job} = c.submit(req, {...native, response_format: 'b64_json'}, o.choices.partialImages);
     reply.hijack();
     const res = reply.raw;
     res.writeHead(200, {'content-type': 'text/event-stream', 'cache-control': 'no-cache', connection: 'keep-alive'});
+    const send = (ev: {type: string}): void => {
+      if (!res.writableEnded && !res.destroyed) res.write(`event: ${ev.type}\ndata: ${JSON.stringify(ev)}\n\n`);
+    };
+    const sent = new Map<number, number>();
+    const onPreview = (p: PreviewImage): void => {
+      const index = sent.get(p.image) ?? 0;
+      sent.set(p.image, index + 1);
+      send(partialEvent(p, index, {...o, createdAt: Math.floor(Date.now() / 1000)}));
+    };
     const onClose = (): void => {
       if (!res.writableEnded) c.cancel(job.id, 'cancelled: the client disconnected');
     };
+    job.events.on('preview', onPreview);
     res.once('close', onClose);
     await job.done;
+    job.events.off('preview', onPreview);
     res.off('close', onClose);
     c.forget(job.id);
     if (res.writableEnded || res.destroyed) return;
-    const send = (ev: {type: string}): void => void res.write(`event: ${ev.type}\ndata: ${JSON.stringify(ev)}\n\n`);
     if (job.status === 'completed' && job.output) {
       for (const ev of completedEvents(job.output, {...o, createdAt: Math.floor(Date.now() / 1000)})) send(ev as {type: string});
     } else {

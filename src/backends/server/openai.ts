@@ -240,6 +240,24 @@ export function nativeToOpenAI(
   return out;
 }
 
+/** A partial image as a stream event (`partial_image_index` counts per image from 0). */
+export function partialEvent(
+  p: {b64_json: string; width: number; height: number},
+  index: number,
+  o: {prefix: 'image_generation' | 'image_edit'; createdAt: number; choices: OpenAIChoices},
+): {type: string} & Record<string, unknown> {
+  return {
+    type: `${o.prefix}.partial_image`,
+    b64_json: p.b64_json,
+    created_at: o.createdAt,
+    size: `${p.width}x${p.height}`,
+    quality: o.choices.quality,
+    background: 'opaque',
+    output_format: 'png',
+    partial_image_index: index,
+  };
+}
+
 /** The stream events of one finished request: `<prefix>.completed` per image (partial images come before them). */
 export function completedEvents(
   res: NativeResponse,

@@ -2,9 +2,9 @@
 // without Python on loopback sockets: signed file URLs, edits/variations multipart with OpenAI masks, models,
 // streaming events, proxy headers.
 import {afterAll, beforeAll, describe, expect, it} from '@jest/globals';
-import {readFileSync} from 'node:fs';
+import {existsSync, readFileSync, writeFileSync} from 'node:fs';
 import http from 'node:http';
-import {join} from 'node:path';
+import {dirname, join} from 'node:path';
 import {FileStore} from '../../../src/backends/server/file-store.js';
 import {forwardedOrigin} from '../../../src/backends/server/forwarded.js';
 import {checkOpenAIRequest, nativeToOpenAI, openAIToNative, parseSize} from '../../../src/backends/server/openai.js';
@@ -123,6 +123,12 @@ beforeAll(async () => {
   const generate = session.generate.bind(session);
   session.generate = async (input, opts) => {
     seen.push({...input, ...(input.mask ? {maskBytes: readFileSync(input.mask)} : {}), ...(input.image ? {imageBytes: readFileSync(input.image)} : {})});
+    // As the worker does for `previews`: a partial image file, its path on a progress event.
+    for (let k = 0; k < (input.previews ?? 0); k++) {
+      const preview = join(dirname(input.out!), `preview-${k}.png`);
+      writeFileSync(preview, rgbaPng(8, 8, () => 255));
+      opts?.onProgress?.(k + 1, 4, {image: 0, preview});
+    }
     return generate(input, opts);
   };
   const common = {modelId: 'builtin:tiny-sd', report: {family: 'sd1', defaults: {steps: 20}}, session, reopen: async () => session, host: '127.0.0.1', port: 0, home: null};
@@ -186,14 +192,19 @@ describe('OpenAI routes on the real app', () => {
     expect(r.body.error.message).toMatch(/^size: width 100 is not a multiple of 8 for sd1/);
   });
 
-  it('streams image_generation.completed events (SSE) for stream: true', async () => {
-    const r = await postJson('/v1/images/generations', {prompt: 'x', model: 'gpt-image-1', stream: true, partial_images: 1, size: '64x64'});
+  it('streams partial_image events (the worker\'s previews, files removed after) then completed events (SSE)', async () => {
+    const r = await postJson('/v1/images/generations', {prompt: 'x', model: 'gpt-image-1', stream: true, partial_images: 2, size: '64x64'});
     expect(r.status).toBe(200);
     expect(r.type).toMatch(/^text\/event-stream/);
     const events = r.text.trim().split('\n\n').map((e) => ({event: /^event: (.*)$/m.exec(e)?.[1], data: JSON.parse(/^data: (.*)$/m.exec(e)![1]!)}));
     expect(events.at(-1)!.event).toBe('image_generation.completed');
     expect(events.at(-1)!.data).toMatchObject({type: 'image_generation.completed', output_format: 'png', background: 'opaque', size: '8x8', usage: {output_tokens: 1}});
     expect(typeof events.at(-1)!.data.b64_json).toBe('string');
+    expect(events.map((e) => e.event)).toEqual(['image_generation.partial_image', 'image_generation.partial_image', 'image_generation.completed']);
+    expect(events.map((e) => e.data.partial_image_index)).toEqual([0, 1, undefined]);
+    expect(events[0]!.data).toMatchObject({size: '8x8', quality: 'high', background: 'opaque', output_format: 'png', b64_json: rgbaPng(8, 8, () => 255).toString('base64')});
+    expect(seen.at(-1)!.previews).toBe(2);
+    expect(existsSync(join(dirname(seen.at(-1)!.out!), 'preview-0.png'))).toBe(false);
   });
 
   it('edits: image + OpenAI mask becomes an inpainting request with a white-where-transparent mask', async () => {
