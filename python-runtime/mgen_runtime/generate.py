@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import inspect
+import math
 import threading
 from contextlib import nullcontext
 import time
@@ -184,6 +185,12 @@ def build_kwargs(loaded: Loaded, req: dict[str, Any], schema: dict[str, Any], pi
         control = open_input("control_image", "RGB")
         # ControlNet text-to-image pipelines take the control image as `image`; img2img/inpaint ones as `control_image`.
         put("control_image" if "control_image" in accepted else "image", control, "control_image")
+    if req["image"] is not None and "strength" in accepted:
+        # Image-to-image denoises int(steps x strength) steps; none at all fails deep inside the pipeline.
+        strength = kwargs.get("strength", inspect.signature(type(pipe).__call__).parameters["strength"].default)
+        if isinstance(strength, (int, float)) and strength > 0 and int(req["steps"] * strength) < 1:
+            raise WorkerError("bad_params", f"request.steps: {req['steps']} steps at strength {strength} run no denoising step "
+                                            f"(image-to-image runs steps x strength; try {math.ceil(1 / strength)})")
     if "output_type" in accepted:
         kwargs["output_type"] = "pil"
 

@@ -107,10 +107,14 @@ try:
     openai.OpenAI(base_url=os.environ["URL"], api_key="wrong-key-0000", max_retries=0).images.generate(prompt="x")
 except openai.AuthenticationError as e:
     res["auth"] = e.status_code
+try:
+    client.images.create_variation(image=open(os.environ["IMG"], "rb"), size="64x64", extra_body={"steps": 1})
+except openai.BadRequestError as e:
+    res["no_steps"] = "steps x strength" in e.message
 print(json.dumps(res))
 `,
       env,
     );
-    expect(out).toEqual({bad: [400, 'background', 'invalid_request_error'], size: 'size', auth: 401});
+    expect(out).toEqual({bad: [400, 'background', 'invalid_request_error'], size: 'size', auth: 401, no_steps: true});
   }, 60_000);
 });
