@@ -1,15 +1,7 @@
 // RGBA PNGs built in code (OpenAI edit inputs and masks: transparency marks what to edit). Rows past the first use
 // the `up` filter, so readers must unfilter.
-import {crc32, deflateSync} from 'node:zlib';
-
-function chunk(type: string, data: Buffer): Buffer {
-  const len = Buffer.alloc(4);
-  len.writeUInt32BE(data.length);
-  const td = Buffer.concat([Buffer.from(type, 'latin1'), data]);
-  const crc = Buffer.alloc(4);
-  crc.writeUInt32BE(crc32(td) >>> 0);
-  return Buffer.concat([len, td, crc]);
-}
+import {deflateSync} from 'node:zlib';
+import {pngChunk as chunk} from '../../src/backends/server/openai-mask.js';
 
 /** A w x h RGBA PNG with a colour gradient and alpha(x, y) per pixel. */
 export function rgbaPng(w: number, h: number, alpha: (x: number, y: number) => number): Buffer {

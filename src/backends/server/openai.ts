@@ -246,16 +246,12 @@ export function partialEvent(
   index: number,
   o: {prefix: 'image_generation' | 'image_edit'; createdAt: number; choices: OpenAIChoices},
 ): {type: string} & Record<string, unknown> {
-  return {
-    type: `${o.prefix}.partial_image`,
-    b64_json: p.b64_json,
-    created_at: o.createdAt,
-    size: `${p.width}x${p.height}`,
-    quality: o.choices.quality,
-    background: 'opaque',
-    output_format: 'png',
-    partial_image_index: index,
-  };
+  return {...streamEvent(`${o.prefix}.partial_image`, p, o), partial_image_index: index};
+}
+
+/** The fields every image stream event carries. */
+function streamEvent(type: string, img: {b64_json?: string; width: number; height: number}, o: {createdAt: number; choices: OpenAIChoices}): {type: string} & Record<string, unknown> {
+  return {type, b64_json: img.b64_json, created_at: o.createdAt, size: `${img.width}x${img.height}`, quality: o.choices.quality, background: 'opaque', output_format: 'png'};
 }
 
 /** The stream events of one finished request: `<prefix>.completed` per image (partial images come before them). */
@@ -263,14 +259,5 @@ export function completedEvents(
   res: NativeResponse,
   o: {prefix: 'image_generation' | 'image_edit'; createdAt: number; prompt: string; choices: OpenAIChoices; inputs?: Array<{width: number; height: number}>},
 ): Array<Record<string, unknown>> {
-  return res.images.map((img) => ({
-    type: `${o.prefix}.completed`,
-    b64_json: img.b64_json,
-    created_at: o.createdAt,
-    size: `${img.width}x${img.height}`,
-    quality: o.choices.quality,
-    background: 'opaque',
-    output_format: 'png',
-    usage: usageFor(o.prompt, o.inputs ?? [], [img]),
-  }));
+  return res.images.map((img) => ({...streamEvent(`${o.prefix}.completed`, img, o), usage: usageFor(o.prompt, o.inputs ?? [], [img])}));
 }
