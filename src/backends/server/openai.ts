@@ -135,6 +135,7 @@ export function checkOpenAIRequest(body: OpenAIImagesRequest, servedId: string, 
   if (body.style != null && emulated !== 'dall-e-3' && emulated !== 'served') throw bad('style', `only supported for dall-e-3, not ${body.model}`);
   if (body.background === 'transparent') throw bad('background', 'transparent is not supported: this server\'s models make opaque images (use opaque or auto)');
   if (body.output_format != null && body.output_format !== 'png') throw bad('output_format', `${body.output_format} is not produced by this server (png only)`);
+  if (body.input_fidelity === 'high') throw bad('input_fidelity', 'high has no equivalent here (use strength: lower keeps more of the image)');
   if (body.output_compression != null && body.output_compression !== 100) throw bad('output_compression', 'applies to jpeg and webp output; this server writes png (leave it out or 100)');
   const quality = body.quality ?? 'auto';
   if (body.quality != null && !QUALITY_BY_MODEL[emulated].includes(body.quality)) {

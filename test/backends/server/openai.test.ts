@@ -52,6 +52,7 @@ describe('OpenAI dialect: per-model rules', () => {
     expect(param({model: 'gpt-image-1', style: 'vivid'})).toBe('style');
     expect(param({model: 'some-other-model'})).toBe('model');
     expect(param({svg: {model: 'x'}})).toBe('svg');
+    expect(param({input_fidelity: 'high'})).toBe('input_fidelity');
     expect(param({model: 'gpt-image-1', background: 'opaque', moderation: 'low', output_format: 'png', output_compression: 100, quality: 'low', stream: true, partial_images: 2})).toBe('accepted');
     expect(param({model: 'dall-e-2', stream: false})).toBe('accepted');
   });
@@ -122,6 +123,7 @@ beforeAll(async () => {
   session = fakeSession(env);
   const generate = session.generate.bind(session);
   session.generate = async (input, opts) => {
+    if (input.prompt === 'fail me') throw Object.assign(new Error('the pipeline refused this'), {workerType: 'bad_params'});
     seen.push({...input, ...(input.mask ? {maskBytes: readFileSync(input.mask)} : {}), ...(input.image ? {imageBytes: readFileSync(input.image)} : {})});
     // As the worker does for `previews`: a partial image file, its path on a progress event.
     for (let k = 0; k < (input.previews ?? 0); k++) {
@@ -205,6 +207,12 @@ describe('OpenAI routes on the real app', () => {
     expect(events[0]!.data).toMatchObject({size: '8x8', quality: 'high', background: 'opaque', output_format: 'png', b64_json: rgbaPng(8, 8, () => 255).toString('base64')});
     expect(seen.at(-1)!.previews).toBe(2);
     expect(existsSync(join(dirname(seen.at(-1)!.out!), 'preview-0.png'))).toBe(false);
+  });
+
+  it('a stream whose job fails ends with one OpenAI error event', async () => {
+    const r = await postJson('/v1/images/generations', {prompt: 'fail me', stream: true});
+    expect(r.status).toBe(200);
+    expect(r.text).toBe(`event: error\ndata: ${JSON.stringify({type: 'error', error: {message: 'the pipeline refused this', type: 'invalid_request_error', param: null, code: null}})}\n\n`);
   });
 
   it('edits: image + OpenAI mask becomes an inpainting request with a white-where-transparent mask', async () => {
