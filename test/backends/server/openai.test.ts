@@ -240,6 +240,17 @@ describe('OpenAI routes on the real app', () => {
     expect(badField).toMatchObject({status: 400, body: {error: {param: 'n'}}});
   });
 
+  it('a streamed edit sends image_edit.* events', async () => {
+    const fd = new FormData();
+    fd.append('prompt', 'a hat');
+    fd.append('stream', 'true');
+    fd.append('partial_images', '1');
+    fd.append('image', new Blob([new Uint8Array(rgbaPng(16, 16, () => 255))], {type: 'image/png'}), 'image.png');
+    const r = await fetch(`${s.url}/v1/images/edits`, {method: 'POST', headers: auth, body: fd});
+    const types = [...(await r.text()).matchAll(/^event: (.*)$/gm)].map((m) => m[1]);
+    expect(types).toEqual(['image_edit.partial_image', 'image_edit.completed']);
+  });
+
   it('dall-e-2 edits without a mask use the image\'s transparent areas', async () => {
     const r = await postForm('/v1/images/edits', {prompt: 'a hat', model: 'dall-e-2', response_format: 'b64_json'}, {image: rgbaPng(16, 16, holeInTopLeft)});
     expect(r.status).toBe(200);
