@@ -20,7 +20,7 @@ import {validateRequest} from './validation.js';
 import {prefetchTargets, prefetchWeights, type PrefetchResult} from './weights-prefetch.js';
 import {FAMILIES} from '../detect/families.js';
 import type {Family} from '../detect/types.js';
-import type {GenerateRequest, HelloResult, LoadPlan, LoadResult, WorkerHandle} from './worker/types.js';
+import type {GenerateRequest, HelloResult, LoadPlan, LoadResult, ProgressExtra, WorkerHandle} from './worker/types.js';
 
 /** The plan flags a caller sets; the session adds the worker's hello and collects the notes. */
 type CallerPlanFlags = Pick<PlanFlags, 'task' | 'image' | 'mask' | 'dtype' | 'offload' | 'device' | 'allowPickle' | 'trustRemoteCode' | 'compile'>;
@@ -81,6 +81,8 @@ export interface GenerateInput {
    * names in `out`'s folder (no rename onto the pattern) and are not fsynced.
    */
   transient?: boolean;
+  /** Partial images per image while denoising (serve's OpenAI partial_images); progress then carries their paths. */
+  previews?: number;
 }
 
 export interface GenerateOutput {
@@ -105,7 +107,7 @@ export interface Session {
   /** Timings of opening: runtime lookup, worker start, resolve+detect, load (seconds). */
   readonly openTimings: Record<string, number>;
   schema(): Promise<Record<string, unknown>>;
-  generate(input: GenerateInput, opts?: {onProgress?: (step: number, steps: number) => void; signal?: AbortSignal; timeoutMs?: number}): Promise<GenerateOutput>;
+  generate(input: GenerateInput, opts?: {onProgress?: (step: number, steps: number, extra?: ProgressExtra) => void; signal?: AbortSignal; timeoutMs?: number}): Promise<GenerateOutput>;
   close(): Promise<void>;
 }
 
@@ -295,7 +297,7 @@ class OpenSession implements Session {
 
   async generate(
     input: GenerateInput,
-    opts: {onProgress?: (step: number, steps: number) => void; signal?: AbortSignal; timeoutMs?: number} = {},
+    opts: {onProgress?: (step: number, steps: number, extra?: ProgressExtra) => void; signal?: AbortSignal; timeoutMs?: number} = {},
   ): Promise<GenerateOutput> {
     const t0 = performance.now();
     // The same checks as the CLI's up-front ones and serve's (one validator), against the loaded model's family.
@@ -356,6 +358,7 @@ class OpenSession implements Session {
         strength: input.strength ?? null, control_image: input.controlImage ?? null, params: input.params ?? {},
         out_dir: outDir, file_stem: fileStem, png_text: pngText, ...(input.transient ? {durable: false} : {}),
         ...(extraLoras.length ? {loras: extraLoras.map((l) => ({path: l.path, scale: l.scale}))} : {}),
+        ...(input.previews ? {previews: input.previews} : {}),
       };
       const r = await this.worker.generate(request, opts);
       if (r.images.length !== numImages) throw new GenerationError(`the worker returned ${r.images.length} images, expected ${numImages}`);

@@ -34,6 +34,7 @@ export default class Serve extends BaseCommand {
       description: 'comma-separated host names or IPs that request model URLs may reach although they are private (implies nothing without --allow-model-urls)',
     }),
     'public-url': Flags.string({description: 'the URL clients reach this server at (behind a proxy): the base of response_format "url" links'}),
+    'trust-proxy': Flags.boolean({description: 'build response_format "url" links from a reverse proxy\'s Forwarded / X-Forwarded-Proto / X-Forwarded-Host headers (only behind a proxy that sets them)'}),
     'print-plan': Flags.boolean({
       description: 'decide the load plan (without loading the model), print {model_id, plan, defaults, request_schema, family, mapped_params} as JSON and exit (the RunPod handler starts from this)',
     }),
@@ -130,6 +131,7 @@ export default class Serve extends BaseCommand {
       log: (line) => this.note(`mgen serve: ${line}`),
       policy,
       publicUrl,
+      trustProxy: flags['trust-proxy'],
     }).catch(async (err: unknown) => {
       await session.close().catch(() => session.worker.kill());
       throw err;

@@ -7,12 +7,13 @@ import {MgenError} from '../../errors.js';
 import {ModelNotAllowedError, RequestModelPolicy} from '../request-model-policy.js';
 import {bearerMatches, isLoopbackHost} from './auth.js';
 import {a1111RequestSchema, a1111ToNative, nativeToA1111, type A1111Context, type A1111Request} from './a1111.js';
-import {classifyError, type Engine} from './engine.js';
+import {classifyError, type Engine, type PreviewImage} from './engine.js';
 import {HttpError, errorBody} from './http-error.js';
 import {decodeInlineImage} from './input-images.js';
 import type {ServeMetrics} from './metrics.js';
 import {nativeRequestSchema} from './native.js';
-import {nativeToOpenAI, openAIRequestSchema, openAIToNative, type OpenAIImagesRequest} from './openai.js';
+import {forwardedOrigin} from './forwarded.js';
+import {registerOpenAIRoutes} from './openai-routes.js';
 import {JobQueue, isFinal, type Job} from './queue.js';
 import {samplerList, scheduleTypeList} from './samplers.js';
 import type {Caps, NativeRequest, NativeResponse} from './types.js';
@@ -23,6 +24,8 @@ export interface QueuedInput {
   baseUrl: string;
   /** The request's loras[].name as the policy admitted them (a local path as its real path). */
   loraIds?: string[];
+  /** Partial images per image, emitted as 'preview' events on the job (OpenAI streaming). */
+  previews?: number;
 }
 
 /** Limits on how long a client may take to send its request (slow or stalled clients lose the connection). */
@@ -56,6 +59,8 @@ export interface AppOptions {
   policy?: RequestModelPolicy;
   /** The URL clients reach this server at (behind a proxy): file URLs start with it whatever the Host header says. */
   publicUrl?: string | null;
+  /** --trust-proxy: file URLs follow the proxy's Forwarded / X-Forwarded-Proto / X-Forwarded-Host headers. */
+  trustProxy?: boolean;
   clientTimeouts?: Partial<ClientTimeouts>;
   /** Where A1111 prompt tags' bare LoRA names are looked up (the cache; default process.env). */
   env?: NodeJS.ProcessEnv;
@@ -114,6 +119,7 @@ export function buildApp(o: AppOptions): ServeApp {
     run: (input, ctx, job) =>
       o.engine.run(input.request, {
         jobId: job.id, signal: ctx.signal, onProgress: ctx.onProgress, queuedAt: job.createdAt, baseUrl: input.baseUrl, loraIds: input.loraIds, policy,
+        ...(input.previews ? {previews: input.previews, onPreview: (p: PreviewImage) => job.events.emit('preview', p)} : {}),
       }),
   });
   queue.on('finished', (job: Job<QueuedInput, NativeResponse>) => {
@@ -136,7 +142,13 @@ export function buildApp(o: AppOptions): ServeApp {
   app.addHook('onRequest', async (req, reply) => {
     (req as Req & {t0: bigint}).t0 = process.hrtime.bigint();
     // The path alone decides (a query string must not turn the open health check into a closed one or back).
-    if (o.token && req.url.split('?')[0] !== '/healthz' && !bearerMatches(req.headers.authorization, o.token)) {
+    const [path = '', query = ''] = req.url.split('?', 2);
+    // A signed file URL (response_format "url") is its own credential until it expires; a bad or stale one is refused.
+    const signed = path.startsWith('/v1/files/') ? o.engine.files.checkSignature(path, new URLSearchParams(query)) : 'unsigned';
+    if (signed === 'expired' || signed === 'invalid') {
+      return reply.code(403).send(errorBody({message: signed === 'expired' ? 'this file URL has expired' : 'this file URL\'s signature is not valid', type: 'authentication_error'}));
+    }
+    if (o.token && path !== '/healthz' && signed !== 'valid' && !bearerMatches(req.headers.authorization, o.token)) {
       reply.header('WWW-Authenticate', 'Bearer');
       return reply.code(401).send(errorBody({message: 'missing or wrong bearer token', type: 'authentication_error'}));
     }
@@ -164,6 +176,8 @@ export function buildApp(o: AppOptions): ServeApp {
   const ownHosts = new Set<string>();
   const baseUrl = (req: Req): string => {
     if (o.publicUrl) return o.publicUrl.replace(/\/+$/, '');
+    const proxied = o.trustProxy ? forwardedOrigin(req.headers) : null;
+    if (proxied) return proxied;
     const host = String(req.headers.host ?? '').toLowerCase();
     return host && ownHosts.has(host) ? `http://${host}` : listenUrl;
   };
@@ -179,11 +193,11 @@ export function buildApp(o: AppOptions): ServeApp {
   const checkImages = (n: NativeRequest): void => {
     for (const f of ['image', 'mask', 'control_image'] as const) if (n[f] != null) decodeInlineImage(n[f], f);
   };
-  const submit = (req: Req, native: NativeRequest, id?: string): {job: Job<QueuedInput, NativeResponse>; created: boolean} => {
+  const submit = (req: Req, native: NativeRequest, id?: string, previews?: number): {job: Job<QueuedInput, NativeResponse>; created: boolean} => {
     if (draining) throw new HttpError(503, 'shutting_down', 'the server is shutting down and takes no new work');
     checkImages(native);
     const loraIds = admitModels(native);
-    return queue.submit({request: native, baseUrl: baseUrl(req), ...(loraIds ? {loraIds} : {})}, {id});
+    return queue.submit({request: native, baseUrl: baseUrl(req), ...(loraIds ? {loraIds} : {}), ...(previews ? {previews} : {})}, {id});
   };
   /** Runs a job for a synchronous request; a client that goes away cancels it. */
   const runSync = async (req: Req, reply: Rep, native: NativeRequest): Promise<NativeResponse> => {
@@ -243,10 +257,10 @@ export function buildApp(o: AppOptions): ServeApp {
   // -- native ----------------------------------------------------------------------------------------
   app.post<{Body: NativeRequest}>('/v1/generate', {schema: {body: nativeSchema}}, async (req, reply) => runSync(req, reply, req.body));
 
-  // -- OpenAI Images -----------------------------------------------------------------------------------
-  app.post<{Body: OpenAIImagesRequest}>('/v1/images/generations', {schema: {body: openAIRequestSchema(o.caps)}}, async (req, reply) => {
-    const out = await runSync(req, reply, openAIToNative(req.body, o.caps));
-    return nativeToOpenAI(out, Math.floor(Date.now() / 1000));
+  // -- OpenAI Images and models ---------------------------------------------------------------------------
+  registerOpenAIRoutes(app, {
+    caps: o.caps, modelId: o.modelId, report: o.report, runSync, submit: (req, native, previews) => submit(req, native, undefined, previews),
+    cancel: (id, reason) => queue.cancel(id, reason), forget: (id) => queue.forget(id),
   });
 
   // -- AUTOMATIC1111 -----------------------------------------------------------------------------------

@@ -40,6 +40,8 @@ export interface StartServeOptions {
   policy?: RequestModelPolicy;
   /** --public-url: the base of file URLs. */
   publicUrl?: string | null;
+  /** --trust-proxy: file URLs follow the proxy's forwarding headers. */
+  trustProxy?: boolean;
   clientTimeouts?: Partial<ClientTimeouts>;
   /** Where A1111 prompt tags' bare LoRA names are looked up (default process.env). */
   env?: NodeJS.ProcessEnv;
@@ -126,6 +128,7 @@ export async function startServe(o: StartServeOptions): Promise<RunningServe> {
     policy: o.policy,
     ...(o.env ? {env: o.env} : {}),
     publicUrl: o.publicUrl,
+    trustProxy: o.trustProxy,
     clientTimeouts: o.clientTimeouts,
   });
   const host = o.host ?? '127.0.0.1';
