@@ -43,7 +43,7 @@ export function namesLoadedModel(name: string, item: SdModelItem, info: Checkpoi
 /** GET /sdapi/v1/loras: the LoRAs a `<lora:name:...>` tag can name (cached ones by their tag name) and the loaded ones. */
 export function loraList(plan: LoadPlan, env: NodeJS.ProcessEnv): Array<{name: string; alias: string; path: string; metadata: Record<string, unknown>}> {
   const out = new Map<string, {name: string; alias: string; path: string; metadata: Record<string, unknown>}>();
-  for (const l of plan.loras) out.set(l.path, {name: l.name || stem(l.path), alias: l.name || stem(l.path), path: l.path, metadata: {}});
+  for (const l of plan.loras ?? []) out.set(l.path, {name: l.name || stem(l.path), alias: l.name || stem(l.path), path: l.path, metadata: {}});
   let cached: ReturnType<typeof listCached> = [];
   try {
     cached = listCached(env).filter((m) => m.kind === 'lora');
@@ -93,7 +93,7 @@ async function embeddingShape(path: string): Promise<{vectors: number; shape: nu
 /** GET /sdapi/v1/embeddings: the loaded textual inversions by token. */
 export async function embeddingList(plan: LoadPlan): Promise<{loaded: Record<string, EmbeddingItem>; skipped: Record<string, EmbeddingItem>}> {
   const loaded: Record<string, EmbeddingItem> = {};
-  for (const e of plan.embeddings) {
+  for (const e of plan.embeddings ?? []) {
     loaded[e.token || stem(e.path)] = {step: null, sd_checkpoint: null, sd_checkpoint_name: null, ...(await embeddingShape(e.path))};
   }
   return {loaded, skipped: {}};
