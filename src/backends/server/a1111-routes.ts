@@ -63,6 +63,10 @@ export function registerA1111Routes(app: FastifyInstance, o: A1111RouteOptions):
       const mapped = a1111ToNative(req.body, true, await context());
       return nativeToA1111(await o.runSync(req, reply, mapped.native), req.body, mapped);
     });
+  } else {
+    app.post('/sdapi/v1/img2img', a1111(async () => {
+      throw new A1111Refusal(404, `img2img is not available here: ${o.modelId} is loaded for text-to-image (one pipeline per mgen serve; serve an image-to-image or inpaint model for img2img)`);
+    }));
   }
 
   // -- read ---------------------------------------------------------------------------------------------
