@@ -106,6 +106,8 @@ describe('mgen generate with the other tiny layouts', () => {
     expect(r.code).toBe(0);
     expect(JSON.parse(r.stdout).plan.strategy).toBe('single-file');
     expect(png(join(out, 'single.png')).info.width).toBe(64);
+    // One checkpoint file: A1111's "Model hash" (its sha256, 10 hex) and the file's name as Model.
+    expect(png(join(out, 'single.png')).info.text.parameters).toMatch(/, Model hash: [0-9a-f]{10}, Model: tiny-sd-single,/);
   }, 300_000);
 
   it('loads SDXL', async () => {
