@@ -25,7 +25,9 @@ beforeAll(async () => {
   expect(r.status).toBe(200);
   out = {b64: body.images[0]!, infotext: (JSON.parse(body.info) as {infotexts: string[]}).infotexts[0]!};
 }, 420_000);
-afterAll(() => serve?.proc.kill('SIGTERM'));
+afterAll(() => {
+  serve?.proc.kill('SIGTERM');
+});
 
 describe('A1111 infotext of mgen PNGs', () => {
   it('is what info.infotexts says, with the LoRA tag in the prompt part, TI hashes and the repo as Model', () => {

@@ -14,7 +14,9 @@ beforeAll(async () => {
   const u = new URL(serve.url);
   env = {HOST: u.hostname, PORT: u.port};
 }, 420_000);
-afterAll(() => serve?.proc.kill('SIGTERM'));
+afterAll(() => {
+  serve?.proc.kill('SIGTERM');
+});
 
 /** A snippet with `api` a WebUIApi on the server, Basic auth set as its users do. */
 const withApi = (body: string): string => `
