@@ -98,6 +98,13 @@ print(json.dumps({"res": res, "extra": extra}))
     expect(r.extra).toEqual([['lora', 'builtin:tiny-sd-lora-kohya:0.5']]);
   }, 60_000);
 
+  it('lists the loaded embedding by its token with its size (GET /sdapi/v1/embeddings)', async () => {
+    const r = (await (await fetch(`${serve.url}/sdapi/v1/embeddings`)).json()) as {loaded: Record<string, {vectors: number; shape: number}>};
+    expect(Object.keys(r.loaded)).toEqual(['<tinyti>']);
+    expect(r.loaded['<tinyti>']!.vectors).toBeGreaterThan(0);
+    expect(r.loaded['<tinyti>']!.shape).toBeGreaterThan(0);
+  });
+
   it('the server parses it back the same way (POST /sdapi/v1/png-info)', async () => {
     const r = await fetch(`${serve.url}/sdapi/v1/png-info`, {method: 'POST', headers: {'content-type': 'application/json'}, body: JSON.stringify({image: out.b64})});
     const body = (await r.json()) as {info: string; parameters: Record<string, string>};

@@ -1,11 +1,12 @@
 // The AUTOMATIC1111 read endpoints front-ends probe, in A1111's shapes (modules/api/models.py): the loaded model
 // (/sd-models), LoRAs, embeddings, VAEs, upscalers, scripts, command-line flags, and /png-info's parse of an
 // infotext. One server holds one model, so the lists say what this server has, not what a disk could hold.
-import {open} from 'node:fs/promises';
 import {basename} from 'node:path';
 import {parseA1111Parameters} from '../a1111-parameters.js';
 import {readPngInfo} from '../png-metadata.js';
 import {listCached} from '../../sources/cache/inventory.js';
+import {LocalFileSource} from '../../detect/readers/byte-source.js';
+import {readSafetensorsHeader} from '../../detect/readers/safetensors.js';
 import type {LoadPlan} from '../worker/types.js';
 import type {CheckpointInfo} from './session-port.js';
 
@@ -66,26 +67,14 @@ interface EmbeddingItem {
   vectors: number;
 }
 
-/** Vectors and width of a safetensors embedding (its first 2-D tensor), from the header alone. */
+/** Vectors and width of a safetensors embedding (its first tensor), from the header alone; 0 when unknown. */
 async function embeddingShape(path: string): Promise<{vectors: number; shape: number}> {
-  let fh;
   try {
-    fh = await open(path, 'r');
-    const head = Buffer.alloc(8);
-    await fh.read(head, 0, 8, 0);
-    const len = Number(head.readBigUInt64LE(0));
-    if (len < 2 || len > 1 << 20) return {vectors: 0, shape: 0};
-    const json = Buffer.alloc(len);
-    await fh.read(json, 0, len, 8);
-    const header = JSON.parse(json.toString('utf8')) as Record<string, {shape?: number[]}>;
-    for (const [k, v] of Object.entries(header)) {
-      if (k !== '__metadata__' && Array.isArray(v.shape) && v.shape.length === 2) return {vectors: v.shape[0]!, shape: v.shape[1]!};
-      if (k !== '__metadata__' && Array.isArray(v.shape) && v.shape.length === 1) return {vectors: 1, shape: v.shape[0]!};
-    }
+    const facts = await readSafetensorsHeader(new LocalFileSource(path));
+    const t = facts.tensors.find((x) => x.shape.length === 2 || x.shape.length === 1);
+    if (t) return t.shape.length === 2 ? {vectors: t.shape[0]!, shape: t.shape[1]!} : {vectors: 1, shape: t.shape[0]!};
   } catch {
-    /* not a safetensors file (a .pt embedding): size unknown */
-  } finally {
-    await fh?.close();
+    /* not a safetensors file (a .pt embedding) */
   }
   return {vectors: 0, shape: 0};
 }
