@@ -121,6 +121,8 @@ print(json.dumps({
   "samplers": api.util_get_sampler_names(), "schedulers": api.util_get_scheduler_names(), "upscalers": api.get_upscalers(),
   "vae": api.get_sd_vae(), "loras": api.get_loras(), "embeddings": api.get_embeddings(), "flags": api.get_cmd_flags(),
   "scripts": api.get_scripts(), "skip": api.skip(),
+  "empty": [api.get_hypernetworks(), api.get_face_restorers(), api.get_realesrgan_models(), api.get_prompt_styles(), api.get_latent_upscale_modes()],
+  "refresh": api.refresh_checkpoints(), "memory": api.get_memory(),
   "extras": attempt(lambda: api.extra_single_image(image=__import__("PIL.Image").Image.new("RGB", (8, 8)), upscaler_1="R-ESRGAN 4x+")),
   "img2img": attempt(lambda: api.img2img(images=[__import__("PIL.Image").Image.new("RGB", (64, 64))], prompt="x", steps=1)),
 }))
@@ -135,6 +137,9 @@ print(json.dumps({
     expect(JSON.stringify(r.flags)).not.toContain('wonder-land');
     expect(r.scripts).toEqual({txt2img: [], img2img: []});
     expect(r.skip).toBeNull();
+    expect(r.empty).toEqual([[], [], [], [], []]);
+    expect(r.refresh).toBeNull();
+    expect(r.memory).toMatchObject({ram: {total: expect.any(Number)}, cuda: {error: 'unavailable'}});
     expect(r.extras.status).toBe(501);
     expect(JSON.parse(r.extras.text)).toEqual({error: 'HTTPException', detail: expect.stringMatching(/upscal/), body: '', errors: expect.any(String)});
     expect(r.img2img.status).toBe(404);

@@ -1,6 +1,7 @@
 // The AUTOMATIC1111 read endpoints front-ends probe, in A1111's shapes (modules/api/models.py): the loaded model
 // (/sd-models), LoRAs, embeddings, VAEs, upscalers, scripts, command-line flags, and /png-info's parse of an
 // infotext. One server holds one model, so the lists say what this server has, not what a disk could hold.
+import {totalmem} from 'node:os';
 import {basename} from 'node:path';
 import {parseA1111Parameters} from '../a1111-parameters.js';
 import {readPngInfo} from '../png-metadata.js';
@@ -134,6 +135,16 @@ export function cmdFlags(o: {host: string; port: number; modelId: string; apiAut
     skip_version_check: true,
     mgen_token_auth: o.token,
   };
+}
+
+/** GET /sdapi/v1/memory: this process's RAM and, on CUDA, the device's free / total (as the worker last said). */
+export function memoryStats(hello: {device?: string; free_memory_bytes?: number; total_memory_bytes?: number}): {ram: Record<string, number>; cuda: Record<string, unknown>} {
+  const total = totalmem();
+  const used = process.memoryUsage().rss;
+  const ram = {free: total - used, used, total};
+  if (hello.device !== 'cuda' || hello.total_memory_bytes === undefined) return {ram, cuda: {error: 'unavailable'}};
+  const free = hello.free_memory_bytes ?? 0;
+  return {ram, cuda: {system: {free, used: hello.total_memory_bytes - free, total: hello.total_memory_bytes}}};
 }
 
 /** A1111's parse of an infotext (parse_generation_parameters): Prompt, Negative prompt, each field, Size-1/Size-2. */

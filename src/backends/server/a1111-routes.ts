@@ -4,7 +4,7 @@
 import type {FastifyInstance, FastifyReply, FastifyRequest} from 'fastify';
 import type {RequestModelPolicy} from '../request-model-policy.js';
 import {A1111Options, A1111Progress, A1111Refusal, type RunningJobs} from './a1111-control.js';
-import {cmdFlags, embeddingList, loraList, namesLoadedModel, pngInfo, scriptList, sdModelItem, upscalerList, vaeList} from './a1111-read.js';
+import {cmdFlags, embeddingList, loraList, memoryStats, namesLoadedModel, pngInfo, scriptList, sdModelItem, upscalerList, vaeList} from './a1111-read.js';
 import {a1111RequestSchema, a1111ToNative, nativeToA1111, type A1111Context, type A1111Request} from './a1111.js';
 import type {Engine} from './engine.js';
 import {decodeInlineImage} from './input-images.js';
@@ -81,6 +81,15 @@ export function registerA1111Routes(app: FastifyInstance, o: A1111RouteOptions):
   app.get('/sdapi/v1/cmd-flags', async (req) =>
     cmdFlags({host: req.socket.localAddress ?? '127.0.0.1', port: req.socket.localPort ?? 0, modelId: o.modelId, apiAuth: o.apiAuth, token: o.token, plan: o.engine.plan, modelDirs: []}),
   );
+  // What this server has none of (no hypernetworks, face restorers, styles, hires upscale modes or extensions): empty
+  // lists, so front-ends that probe them get A1111's shape rather than a 404; refreshes have nothing to re-read.
+  for (const path of ['hypernetworks', 'face-restorers', 'realesrgan-models', 'prompt-styles', 'latent-upscale-modes', 'script-info', 'extensions']) {
+    app.get(`/sdapi/v1/${path}`, async () => []);
+  }
+  for (const path of ['refresh-checkpoints', 'refresh-vae', 'refresh-loras']) {
+    app.post(`/sdapi/v1/${path}`, async (_req, reply) => reply.type('application/json').send('null'));
+  }
+  app.get('/sdapi/v1/memory', async () => memoryStats(o.engine.hello));
   app.post<{Body: {image?: unknown}}>('/sdapi/v1/png-info', a1111(async (req) => {
     const image = typeof req.body?.image === 'string' ? req.body.image.trim() : '';
     if (!image) throw new A1111Refusal(422, 'image: a base64 PNG is required');
