@@ -45,8 +45,12 @@ def model_slug(model_id: str) -> str:
 def parameters_text(*, prompt: str, negative_prompt: str | None, steps: int, scheduler: str | None, guidance_scale: Any,
                     seed: int, width: int | None, height: int | None, model_hash: str | None = None,
                     model_name: str | None = None, strength: float | None = None,
-                    loras: list[tuple[str, str]] | None = None, version: str = "mgen") -> str:
-    lines = [prompt]
+                    loras: list[tuple[str, str]] | None = None, version: str = "mgen",
+                    lora_tags: list[tuple[str, float]] | None = None, ti_hashes: list[tuple[str, str]] | None = None) -> str:
+    """`model_hash` only for a checkpoint that is one file (never a component's hash); a repo or folder gives its id and
+    revision as `model_name` instead. `lora_tags` go in the prompt part as `<lora:name:scale>` (as A1111 writes them),
+    `ti_hashes` in `TI hashes`."""
+    lines = [prompt_with_lora_tags(prompt, lora_tags)]
     if negative_prompt:
         lines.append(f"Negative prompt: {negative_prompt}")
     parts: list[tuple[str, str]] = [("Steps", _num(steps)), ("Sampler", sampler_name(scheduler)), ("CFG scale", _num(guidance_scale)),
@@ -59,12 +63,34 @@ def parameters_text(*, prompt: str, negative_prompt: str | None, steps: int, sch
         parts.append(("Model", _field(model_name)))
     if strength is not None:
         parts.append(("Denoising strength", _num(strength)))
+    if ti_hashes:
+        parts.append(("TI hashes", _field(", ".join(f"{name}: {short_hash}" for name, short_hash in ti_hashes))))
     if loras:
         parts.append(("Lora hashes", _field(", ".join(f"{name}: {short_hash}" for name, short_hash in loras))))
     if version:
         parts.append(("Version", _field(version)))
     lines.append(", ".join(f"{k}: {v}" for k, v in parts))
     return "\n".join(lines)
+
+
+def lora_tag_name(model_id: str) -> str:
+    """The name a LoRA goes by in a `<lora:...>` tag mgen resolves again (the CLI's loraTagName): a MODEL_ID with a
+    scheme or a slash as it is, a file path as its file name without the extension."""
+    is_path = bool(re.match(r"^(\.{0,2}/|~|/)", model_id) or re.match(r"^[A-Za-z]:[\\/]", model_id)
+                   or re.search(r"\.(safetensors|ckpt|pt|pth|bin)$", model_id, re.I))
+    if not is_path and (re.match(r"^[a-z][a-z0-9+.-]*:", model_id, re.I) or "/" in model_id):
+        return model_id
+    return re.sub(r"\.(safetensors|ckpt|pt|pth|bin)$", "", re.split(r"[/\\]", model_id)[-1], flags=re.I)
+
+
+def prompt_with_lora_tags(prompt: str, tags: list[tuple[str, float]] | None) -> str:
+    """The prompt part with a `<lora:name:scale>` tag per LoRA it does not already carry (the CLI's promptWithLoraTags)."""
+    out = prompt
+    for name, scale in tags or []:
+        tag = f"<lora:{name}:{_num(scale)}>"
+        if tag not in out:
+            out = f"{out} {tag}" if out else tag
+    return out
 
 
 def lora_short_hash(path: str | Path) -> str:

@@ -39,6 +39,19 @@ class A1111Test(unittest.TestCase):
                                'Model hash: 0123456789, Model: my model, Lora hashes: "a: 0123456789ab", Version: mgen')
         self.assertEqual(model_slug("org/repo/sd_xl.safetensors"), "sd_xl")
 
+    def test_lora_tags_and_ti_hashes_match_the_cli_writer(self) -> None:
+        from mgen_runtime.a1111 import lora_tag_name
+
+        text = parameters_text(prompt="a cat, tinytok", negative_prompt=None, steps=4, scheduler=None, guidance_scale=7, seed=1,
+                               width=64, height=64, loras=[("lora", "0123456789ab"), ("style", "ba9876543210")],
+                               lora_tags=[("builtin:tiny-sd-lora-kohya", 0.8), ("style", 1.0)], ti_hashes=[("tinytok", "aabbccddeeff")])
+        self.assertEqual(text, 'a cat, tinytok <lora:builtin:tiny-sd-lora-kohya:0.8> <lora:style:1>\nSteps: 4, Sampler: Default, CFG scale: 7, '
+                               'Seed: 1, Size: 64x64, TI hashes: "tinytok: aabbccddeeff", Lora hashes: "lora: 0123456789ab, style: ba9876543210", '
+                               'Version: mgen')
+        self.assertEqual(lora_tag_name("civitai:12@34"), "civitai:12@34")
+        self.assertEqual(lora_tag_name("org/detail"), "org/detail")
+        self.assertEqual(lora_tag_name("/srv/models/detail.safetensors"), "detail")
+
     def test_lora_short_hash_covers_the_tensors_not_the_header(self) -> None:
         import hashlib
         import json

@@ -5,7 +5,7 @@ import {existsSync, readFileSync, statSync} from 'node:fs';
 import {readPngInfo} from './png-metadata.js';
 import {basename, join} from 'node:path';
 import {GenerationError, InterruptedError, UsageError} from '../errors.js';
-import {buildA1111Parameters} from './a1111-parameters.js';
+import {buildA1111Parameters, loraTagName} from './a1111-parameters.js';
 import {loraShortHash, sha256File} from './file-hash.js';
 import {modelSlug, resolveOutputPaths, writeImagesAtomically} from './output-paths.js';
 import {buildLoadPlan, type ModelRef, type PlanFlags} from './plan.js';
@@ -97,7 +97,22 @@ export interface GenerateOutput {
   scheduler?: {class: string | null; config: Record<string, unknown>};
 }
 
+/** The loaded checkpoint as A1111 names it: one weight file (hashable) or a repo / folder (id and revision). */
+export interface CheckpointInfo {
+  /** The MODEL_ID as given and pinned (`org/name@commit`). */
+  id: string;
+  pinnedId: string;
+  /** The checkpoint's own file when it is a single file, else null. */
+  file: string | null;
+  /** sha256 of that file (null for a repo or folder: no one file is the model). */
+  sha256: string | null;
+  /** Where the model is on disk (the file, or the snapshot folder). */
+  path: string;
+}
+
 export interface Session {
+  /** The loaded checkpoint for A1111's model list and the PNG's `Model hash` / `Model` fields. */
+  checkpointInfo(): Promise<CheckpointInfo>;
   readonly worker: WorkerHandle;
   readonly hello: HelloResult;
   readonly plan: LoadPlan;
@@ -295,6 +310,11 @@ class OpenSession implements Session {
     return this.modelHash;
   }
 
+  async checkpointInfo(): Promise<CheckpointInfo> {
+    const file = singleCheckpointFile(this.ckpt);
+    return {id: this.ckpt.id, pinnedId: this.ckpt.pinnedId, file, sha256: file ? await this.mainWeightHash() : null, path: this.ckpt.path};
+  }
+
   async generate(
     input: GenerateInput,
     opts: {onProgress?: (step: number, steps: number, extra?: ProgressExtra) => void; signal?: AbortSignal; timeoutMs?: number} = {},
@@ -320,6 +340,17 @@ class OpenSession implements Session {
     const loraHashes = await Promise.all(allLoras.map(async (l) => ({
       name: basename(l.path).replace(/\.[^.]+$/, ''), hash: await loraShortHash(l.path),
     })));
+    // A1111's prompt part carries a <lora:name:scale> tag per LoRA; names mgen resolves again (MODEL_IDs or file names).
+    const loraTags = [
+      ...this.adapters.loras.map((l) => ({name: loraTagName(l.id), scale: l.scale})),
+      ...extraLoras.map((l) => ({name: loraTagName(l.id), scale: l.scale})),
+    ];
+    // Model hash only for a checkpoint that is one file (never a component's); else the repo id and revision.
+    const info = await this.checkpointInfo();
+    const prompts = `${input.prompt}\n${input.negativePrompt ?? ''}`;
+    const tiHashes = await Promise.all(this.plan.embeddings.filter((e) => e.token && prompts.includes(e.token)).map(async (e) => ({
+      name: e.token, hash: (await sha256File(e.path).catch(() => '')).slice(0, 12),
+    })));
     const pngText = targets.map((_t, n) => {
       const s = seed + n;
       const req = {
@@ -332,8 +363,8 @@ class OpenSession implements Session {
           prompt: input.prompt, negativePrompt: input.negativePrompt, steps, scheduler, schedulerConfig: input.schedulerConfig ?? null,
           clipSkip: typeof input.params?.clip_skip === 'number' ? input.params.clip_skip : null, guidanceScale: guidance, seed: s,
           width: width ?? fromImage?.width ?? null, height: height ?? fromImage?.height ?? null,
-          modelHash: hash ? hash.slice(0, 10) : null, modelName: modelSlug(this.ckpt.id),
-          strength: input.strength, loras: loraHashes, version: 'mgen',
+          modelHash: info.sha256 ? info.sha256.slice(0, 10) : null, modelName: info.file ? modelSlug(this.ckpt.id) : this.ckpt.pinnedId,
+          strength: input.strength, loras: loraHashes, loraTags, tiHashes: tiHashes.filter((t) => t.hash), version: 'mgen',
         }),
         mgen: JSON.stringify({
           schema: 1,
@@ -390,6 +421,15 @@ function imageSize(path: string): {width: number; height: number} | null {
   try {
     const {width, height} = readPngInfo(readFileSync(path));
     return width && height ? {width, height} : null;
+  } catch {
+    return null;
+  }
+}
+
+/** The checkpoint's path when it is one weight file (a single-file checkpoint), else null. */
+function singleCheckpointFile(m: ResolvedModel): string | null {
+  try {
+    return statSync(m.path).isFile() ? m.path : null;
   } catch {
     return null;
   }

@@ -5,8 +5,8 @@ import type {ErrorObject} from 'ajv';
 import {networkInterfaces} from 'node:os';
 import {MgenError} from '../../errors.js';
 import {ModelNotAllowedError, RequestModelPolicy} from '../request-model-policy.js';
-import {bearerMatches, isLoopbackHost} from './auth.js';
-import {a1111RequestSchema, a1111ToNative, nativeToA1111, type A1111Context, type A1111Request} from './a1111.js';
+import {authChallenge, isLoopbackHost, requestAuthorized, type BasicCredentials} from './auth.js';
+import {registerA1111Routes} from './a1111-routes.js';
 import {classifyError, type Engine, type PreviewImage} from './engine.js';
 import {HttpError, errorBody} from './http-error.js';
 import {decodeInlineImage} from './input-images.js';
@@ -15,7 +15,6 @@ import {nativeRequestSchema} from './native.js';
 import {forwardedOrigin} from './forwarded.js';
 import {registerOpenAIRoutes} from './openai-routes.js';
 import {JobQueue, isFinal, type Job} from './queue.js';
-import {samplerList, scheduleTypeList} from './samplers.js';
 import type {Caps, NativeRequest, NativeResponse} from './types.js';
 import {describeError, errorField, makeAjv} from '../validation.js';
 
@@ -45,6 +44,8 @@ export interface AppOptions {
   metrics: ServeMetrics;
   caps: Caps;
   token: string | null;
+  /** A1111's `--api-auth` HTTP Basic credentials, accepted beside the token (which also works as a Basic password). */
+  apiAuth?: BasicCredentials | null;
   maxQueue: number;
   timeoutMs: number;
   bodyLimit: number;
@@ -148,9 +149,11 @@ export function buildApp(o: AppOptions): ServeApp {
     if (signed === 'expired' || signed === 'invalid') {
       return reply.code(403).send(errorBody({message: signed === 'expired' ? 'this file URL has expired' : 'this file URL\'s signature is not valid', type: 'authentication_error'}));
     }
-    if (o.token && path !== '/healthz' && signed !== 'valid' && !bearerMatches(req.headers.authorization, o.token)) {
-      reply.header('WWW-Authenticate', 'Bearer');
-      return reply.code(401).send(errorBody({message: 'missing or wrong bearer token', type: 'authentication_error'}));
+    const auth = {token: o.token, basic: o.apiAuth ?? null};
+    if ((auth.token || auth.basic) && path !== '/healthz' && signed !== 'valid' && !requestAuthorized(req.headers.authorization, auth)) {
+      reply.header('WWW-Authenticate', authChallenge(auth));
+      const message = auth.basic ? 'missing or wrong credentials (HTTP Basic --api-auth user, or the bearer token)' : 'missing or wrong bearer token';
+      return reply.code(401).send(errorBody({message, type: 'authentication_error'}));
     }
   });
   app.addHook('onResponse', async (req, reply) => {
@@ -264,22 +267,10 @@ export function buildApp(o: AppOptions): ServeApp {
   });
 
   // -- AUTOMATIC1111 -----------------------------------------------------------------------------------
-  const a1111Context = (): A1111Context => {
-    const props = (o.engine.pipelineSchema?.properties ?? null) as Record<string, unknown> | null;
-    return {caps: o.caps, pipelineParams: props ? new Set(Object.keys(props)) : null, env: o.env ?? process.env, policy};
-  };
-  app.post<{Body: A1111Request}>('/sdapi/v1/txt2img', {schema: {body: a1111RequestSchema(o.caps, false)}}, async (req, reply) => {
-    const mapped = a1111ToNative(req.body, false, a1111Context());
-    return nativeToA1111(await runSync(req, reply, mapped.native), req.body, mapped);
+  registerA1111Routes(app, {
+    engine: o.engine, queue, caps: o.caps, modelId: o.modelId, task: o.task, env: o.env ?? process.env, policy,
+    token: Boolean(o.token), apiAuth: Boolean(o.apiAuth), runSync,
   });
-  if (o.task !== 'text-to-image') {
-    app.post<{Body: A1111Request}>('/sdapi/v1/img2img', {schema: {body: a1111RequestSchema(o.caps, true)}}, async (req, reply) => {
-      const mapped = a1111ToNative(req.body, true, a1111Context());
-      return nativeToA1111(await runSync(req, reply, mapped.native), req.body, mapped);
-    });
-  }
-  app.get('/sdapi/v1/samplers', async () => samplerList());
-  app.get('/sdapi/v1/schedulers', async () => scheduleTypeList());
 
   // -- jobs ----------------------------------------------------------------------------------------------
   const jobBody = {

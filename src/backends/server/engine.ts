@@ -4,7 +4,7 @@
 import {mkdir, readFile, rm, writeFile} from 'node:fs/promises';
 import {join} from 'node:path';
 import {InterruptedError, MgenError} from '../../errors.js';
-import type {HelloResult, ProgressExtra, WorkerHandle} from '../worker/types.js';
+import type {HelloResult, LoadPlan, ProgressExtra, WorkerHandle} from '../worker/types.js';
 import {ModelNotAllowedError, outsideRequestGuard, type RequestModelPolicy} from '../request-model-policy.js';
 import {FileStore} from './file-store.js';
 import {HttpError} from './http-error.js';
@@ -12,7 +12,7 @@ import {decodeInlineImage} from './input-images.js';
 import type {ServeMetrics} from './metrics.js';
 import {toSessionInput} from './native.js';
 import type {JobError} from './queue.js';
-import {generationMetadata, type ServeSession, type SessionGenerateOutput} from './session-port.js';
+import {generationMetadata, type CheckpointInfo, type ServeSession, type SessionGenerateOutput} from './session-port.js';
 import type {NativeRequest, NativeResponse} from './types.js';
 
 export interface EngineOptions {
@@ -79,6 +79,16 @@ export class Engine {
 
   get hello(): HelloResult {
     return this.session.hello;
+  }
+
+  /** The loaded model's plan (A1111's LoRA, embedding and VAE lists). */
+  get plan(): LoadPlan {
+    return this.session.plan;
+  }
+
+  /** The loaded checkpoint (A1111's model list); null when the session cannot say. */
+  async checkpointInfo(): Promise<CheckpointInfo | null> {
+    return this.session.checkpointInfo ? this.session.checkpointInfo() : null;
   }
 
   async init(): Promise<void> {
