@@ -14,6 +14,10 @@ import type {ServeMetrics} from './metrics.js';
 import {nativeRequestSchema} from './native.js';
 import {nativeToOpenAI, openAIRequestSchema, openAIToNative, type OpenAIImagesRequest} from './openai.js';
 import {JobQueue, isFinal, type Job} from './queue.js';
+import {streamJobEvents} from './job-stream.js';
+import {registerRunpodRoutes, runpodView} from './runpod.js';
+import {DEFAULT_URL_TOKEN_TTL_MS, UrlSigner, signablePath} from './url-token.js';
+import {WebhookSender, checkWebhookUrl} from './webhook.js';
 import {samplerList, scheduleTypeList} from './samplers.js';
 import type {Caps, NativeRequest, NativeResponse} from './types.js';
 import {describeError, errorField, makeAjv} from '../validation.js';
@@ -23,6 +27,8 @@ export interface QueuedInput {
   baseUrl: string;
   /** The request's loras[].name as the policy admitted them (a local path as its real path). */
   loraIds?: string[];
+  /** Where the job's result is POSTed when it ends, and in which shape. */
+  webhook?: {url: string; dialect: 'runpod' | 'native'};
 }
 
 /** Limits on how long a client may take to send its request (slow or stalled clients lose the connection). */
@@ -59,6 +65,13 @@ export interface AppOptions {
   clientTimeouts?: Partial<ClientTimeouts>;
   /** Where A1111 prompt tags' bare LoRA names are looked up (the cache; default process.env). */
   env?: NodeJS.ProcessEnv;
+  /** Job event streams: keep-alive comment interval (default 15 s, or $MGEN_SSE_KEEPALIVE_MS) and `retry:` (3 s). */
+  sse?: {keepAliveMs?: number; retryMs?: number};
+  /** How long the short-lived URL tokens (event streams, file URLs under a bearer token) last (default 15 min). */
+  urlTokenTtlMs?: number;
+  /** Webhook delivery: delays between the (bounded) attempts. */
+  webhookRetryDelaysMs?: number[];
+  log?: (line: string) => void;
 }
 
 export interface ServeApp {
@@ -74,11 +87,15 @@ export interface ServeApp {
 type Req = FastifyRequest;
 type Rep = FastifyReply;
 
-const RUNPOD_STATUS = {queued: 'IN_QUEUE', running: 'IN_PROGRESS', completed: 'COMPLETED', failed: 'FAILED', cancelled: 'CANCELLED'} as const;
-
 export function buildApp(o: AppOptions): ServeApp {
   const ajv = makeAjv();
   const policy = o.policy ?? new RequestModelPolicy();
+  const signer = new UrlSigner(o.urlTokenTtlMs ?? DEFAULT_URL_TOKEN_TTL_MS);
+  const webhooks = new WebhookSender(policy, {...(o.webhookRetryDelaysMs ? {retryDelaysMs: o.webhookRetryDelaysMs} : {}), ...(o.log ? {log: o.log} : {})});
+  const env = o.env ?? process.env;
+  const sse = {keepAliveMs: o.sse?.keepAliveMs ?? (Number(env.MGEN_SSE_KEEPALIVE_MS) || 15_000), retryMs: o.sse?.retryMs ?? 3000};
+  /** A path a client without headers can open: signed with a short-lived token when the server has a bearer token. */
+  const signed = (path: string): string => (o.token ? signer.sign(path) : path);
   const t = {...DEFAULT_CLIENT_TIMEOUTS, ...o.clientTimeouts};
   const app = Fastify({
     bodyLimit: o.bodyLimit,
@@ -113,11 +130,13 @@ export function buildApp(o: AppOptions): ServeApp {
     outputBytes: (out) => out.images.reduce((n, im) => n + (im.b64_json?.length ?? 0), 0),
     run: (input, ctx, job) =>
       o.engine.run(input.request, {
-        jobId: job.id, signal: ctx.signal, onProgress: ctx.onProgress, queuedAt: job.createdAt, baseUrl: input.baseUrl, loraIds: input.loraIds, policy,
+        jobId: job.id, signal: ctx.signal, onProgress: ctx.onProgress, queuedAt: job.createdAt, baseUrl: input.baseUrl, loraIds: input.loraIds, policy, signPath: signed,
       }),
   });
   queue.on('finished', (job: Job<QueuedInput, NativeResponse>) => {
     o.metrics.jobs.inc({status: job.status});
+    const hook = job.input.webhook;
+    if (hook) webhooks.send(hook.url, hook.dialect === 'runpod' ? runpodView(job) : jobView(job));
     if (job.startedAt) {
       o.metrics.queueWaitSeconds.observe((job.startedAt - job.createdAt) / 1000);
       o.metrics.jobSeconds.observe(((job.finishedAt ?? Date.now()) - job.startedAt) / 1000);
@@ -136,7 +155,8 @@ export function buildApp(o: AppOptions): ServeApp {
   app.addHook('onRequest', async (req, reply) => {
     (req as Req & {t0: bigint}).t0 = process.hrtime.bigint();
     // The path alone decides (a query string must not turn the open health check into a closed one or back).
-    if (o.token && req.url.split('?')[0] !== '/healthz' && !bearerMatches(req.headers.authorization, o.token)) {
+    const path = req.url.split('?')[0]!;
+    if (o.token && path !== '/healthz' && !bearerMatches(req.headers.authorization, o.token) && !urlTokenOpens(req, path)) {
       reply.header('WWW-Authenticate', 'Bearer');
       return reply.code(401).send(errorBody({message: 'missing or wrong bearer token', type: 'authentication_error'}));
     }
@@ -158,6 +178,13 @@ export function buildApp(o: AppOptions): ServeApp {
   app.setNotFoundHandler((req, reply) => reply.code(404).send(errorBody({message: `no route ${req.method} ${req.url.split('?')[0]}`, type: 'not_found'})));
 
   // -- helpers -----------------------------------------------------------------------------------------
+  /** A GET of a job's stream or an output file with its short-lived `?token=` (the bearer token never goes there). */
+  function urlTokenOpens(req: Req, path: string): boolean {
+    if (req.method !== 'GET' && req.method !== 'HEAD') return false;
+    if (!signablePath(path)) return false;
+    const token = new URLSearchParams(req.url.slice(path.length + 1)).get('token');
+    return token !== null && signer.verify(path, token);
+  }
   // File URLs: --public-url when given; else the Host header only when it is one of this server's own names
   // (a forged Host must not make the server hand out links to somewhere else); else the bound address.
   let listenUrl = '';
@@ -179,11 +206,11 @@ export function buildApp(o: AppOptions): ServeApp {
   const checkImages = (n: NativeRequest): void => {
     for (const f of ['image', 'mask', 'control_image'] as const) if (n[f] != null) decodeInlineImage(n[f], f);
   };
-  const submit = (req: Req, native: NativeRequest, id?: string): {job: Job<QueuedInput, NativeResponse>; created: boolean} => {
+  const submit = (req: Req, native: NativeRequest, id?: string, webhook?: QueuedInput['webhook']): {job: Job<QueuedInput, NativeResponse>; created: boolean} => {
     if (draining) throw new HttpError(503, 'shutting_down', 'the server is shutting down and takes no new work');
     checkImages(native);
     const loraIds = admitModels(native);
-    return queue.submit({request: native, baseUrl: baseUrl(req), ...(loraIds ? {loraIds} : {})}, {id});
+    return queue.submit({request: native, baseUrl: baseUrl(req), ...(loraIds ? {loraIds} : {}), ...(webhook ? {webhook} : {})}, {id});
   };
   /** Runs a job for a synchronous request; a client that goes away cancels it. */
   const runSync = async (req: Req, reply: Rep, native: NativeRequest): Promise<NativeResponse> => {
@@ -200,25 +227,21 @@ export function buildApp(o: AppOptions): ServeApp {
     const e = job.error ?? {status: 500, type: 'server_error', message: 'job failed'};
     throw new HttpError(e.status, e.type, e.message, e.param);
   };
-  const jobView = (job: Job<QueuedInput, NativeResponse>): Record<string, unknown> => ({
-    id: job.id,
-    status: job.status,
-    created_at: job.createdAt / 1000,
-    started_at: job.startedAt ? job.startedAt / 1000 : null,
-    finished_at: job.finishedAt ? job.finishedAt / 1000 : null,
-    position: queue.position(job.id),
-    progress: job.progress,
-    ...(job.output ? {output: job.output} : {}),
-    ...(job.error ? {error: job.error} : {}),
-  });
-  const runpodView = (job: Job<QueuedInput, NativeResponse>): Record<string, unknown> => ({
-    id: job.id,
-    status: RUNPOD_STATUS[job.status],
-    ...(job.startedAt ? {delayTime: job.startedAt - job.createdAt} : {}),
-    ...(job.finishedAt && job.startedAt ? {executionTime: job.finishedAt - job.startedAt} : {}),
-    ...(job.output ? {output: job.output} : {}),
-    ...(job.error ? {error: job.error.message} : {}),
-  });
+  function jobView(job: Job<QueuedInput, NativeResponse>): Record<string, unknown> {
+    return {
+      id: job.id,
+      status: job.status,
+      created_at: job.createdAt / 1000,
+      started_at: job.startedAt ? job.startedAt / 1000 : null,
+      finished_at: job.finishedAt ? job.finishedAt / 1000 : null,
+      position: queue.position(job.id),
+      progress: job.progress,
+      // For an EventSource (no headers): under a bearer token it carries a short-lived token for this stream only.
+      events_url: `${job.input.baseUrl}${signed(`/v1/jobs/${encodeURIComponent(job.id)}/events`)}`,
+      ...(job.output ? {output: job.output} : {}),
+      ...(job.error ? {error: job.error} : {}),
+    };
+  }
   const getJob = (id: string): Job<QueuedInput, NativeResponse> => {
     const job = queue.get(id);
     if (!job) throw new HttpError(404, 'not_found', `no job ${id}`, 'id');
@@ -274,8 +297,9 @@ export function buildApp(o: AppOptions): ServeApp {
     additionalProperties: false,
     properties: {id: {type: 'string', pattern: '^[A-Za-z0-9_.:-]{1,128}$'}, input: nativeSchema, webhook: {type: 'string'}},
   };
-  app.post<{Body: {id?: string; input: NativeRequest}}>('/v1/jobs', {schema: {body: jobBody}}, async (req, reply) => {
-    const {job, created} = submit(req, req.body.input, req.body.id);
+  app.post<{Body: {id?: string; input: NativeRequest; webhook?: string}}>('/v1/jobs', {schema: {body: jobBody}}, async (req, reply) => {
+    const webhook = req.body.webhook ? {url: checkWebhookUrl(req.body.webhook), dialect: 'native' as const} : undefined;
+    const {job, created} = submit(req, req.body.input, req.body.id, webhook);
     return reply.code(created ? 202 : 200).send(jobView(job));
   });
   app.get<{Params: {id: string}}>('/v1/jobs/:id', async (req) => jobView(getJob(req.params.id)));
@@ -289,71 +313,19 @@ export function buildApp(o: AppOptions): ServeApp {
   app.get<{Params: {id: string}}>('/v1/jobs/:id/events', async (req, reply) => {
     const job = getJob(req.params.id);
     reply.hijack();
-    const res = reply.raw;
-    res.writeHead(200, {'content-type': 'text/event-stream', 'cache-control': 'no-cache', connection: 'keep-alive'});
-    const send = (event: string, data: unknown): void => {
-      res.write(`event: ${event}\ndata: ${JSON.stringify(data)}\n\n`);
-    };
-    send('status', {id: job.id, status: job.status, position: queue.position(job.id), progress: job.progress});
-    const onProgress = (p: unknown): void => send('progress', p);
-    const onStatus = (s: string): void => {
-      if (!isFinal(job.status)) send('status', {id: job.id, status: s});
-    };
-    job.events.on('progress', onProgress);
-    job.events.on('status', onStatus);
-    const stop = (): void => {
-      job.events.off('progress', onProgress);
-      job.events.off('status', onStatus);
-    };
-    res.once('close', stop);
-    await job.done;
-    stop();
-    if (!res.writableEnded) {
-      send('done', jobView(job));
-      res.end();
-    }
+    await streamJobEvents(job, req.raw, reply.raw, {...sse, view: () => jobView(job)});
   });
 
-  // -- RunPod-shaped aliases ---------------------------------------------------------------------------
-  const runpodBody = {
-    type: 'object',
-    required: ['input'],
-    additionalProperties: false,
-    properties: {id: {type: 'string', pattern: '^[A-Za-z0-9_.:-]{1,128}$'}, input: nativeSchema, webhook: {type: 'string'}, policy: {type: 'object'}},
-  };
-  type RunpodBody = {Body: {id?: string; input: NativeRequest; webhook?: string}};
-  const noWebhook = (b: {webhook?: string}): void => {
-    if (b.webhook) throw new HttpError(400, 'invalid_request_error', 'webhook: not supported (this server makes no outbound requests); poll /status/:id', 'webhook');
-  };
-  app.post<RunpodBody>('/run', {schema: {body: runpodBody}}, async (req) => {
-    noWebhook(req.body);
-    const {job} = submit(req, req.body.input, req.body.id);
-    return runpodView(job);
+  // -- RunPod (/run, /runsync, ... and /v2/{endpoint_id}/...) ------------------------------------------
+  const validateNative = ajv.compile(nativeSchema);
+  registerRunpodRoutes<QueuedInput>(app, {
+    queue,
+    validate: validateNative,
+    submit: (req, native, id, url) => submit(req, native, id, url ? {url, dialect: 'runpod'} : undefined),
+    failedInput: (req, native, url) => ({request: native, baseUrl: baseUrl(req), ...(url ? {webhook: {url, dialect: 'runpod' as const}} : {})}),
+    getJob,
+    runsyncWaitMs: o.runsyncWaitMs ?? 90_000,
   });
-  app.post<RunpodBody>('/runsync', {schema: {body: runpodBody}}, async (req, reply) => {
-    noWebhook(req.body);
-    const {job} = submit(req, req.body.input, req.body.id);
-    const onClose = (): void => {
-      if (!reply.raw.writableEnded) queue.cancel(job.id, 'cancelled: the client disconnected');
-    };
-    reply.raw.once('close', onClose);
-    let timer: NodeJS.Timeout | undefined;
-    await Promise.race([job.done, new Promise((r) => (timer = setTimeout(r, o.runsyncWaitMs ?? 90_000)))]);
-    clearTimeout(timer);
-    reply.raw.off('close', onClose);
-    return runpodView(job);
-  });
-  app.get<{Params: {id: string}}>('/status/:id', async (req) => runpodView(getJob(req.params.id)));
-  app.post<{Params: {id: string}}>('/cancel/:id', async (req) => {
-    const job = getJob(req.params.id);
-    queue.cancel(job.id);
-    await job.done;
-    return runpodView(job);
-  });
-  app.get('/health', async () => ({
-    jobs: {inQueue: queue.depth, inProgress: queue.active},
-    workers: {idle: queue.active ? 0 : 1, running: queue.active},
-  }));
 
   return {
     app,
@@ -364,10 +336,12 @@ export function buildApp(o: AppOptions): ServeApp {
     async drain() {
       draining = true;
       await queue.drain();
+      await webhooks.settle();
     },
     setListenAddress(host: string, port: number) {
       const h = host.toLowerCase();
       const wildcard = h === '0.0.0.0' || h === '::' || h === '';
+      webhooks.loopbackOnly = !wildcard && isLoopbackHost(h);
       const names = new Set<string>([h.includes(':') ? `[${h}]` : h]);
       if (wildcard || isLoopbackHost(h)) for (const n of ['localhost', '127.0.0.1', '[::1]']) names.add(n);
       if (wildcard) {

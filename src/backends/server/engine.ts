@@ -36,6 +36,8 @@ export interface RunInfo {
   loraIds?: string[];
   /** Fetches for the request's models run under its guard (no private addresses unless allowed). */
   policy?: RequestModelPolicy;
+  /** A server path -> the path clients without headers can open (a short-lived token under a bearer token). */
+  signPath?: (path: string) => string;
 }
 
 const safeId = (id: string): string => id.replace(/[^A-Za-z0-9_-]/g, '_');
@@ -138,7 +140,8 @@ export class Engine {
         if (body.response_format === 'url') {
           const name = `${safeId(info.jobId)}-${i}.png`;
           await this.files.adopt(img.path, name);
-          images.push({url: `${info.baseUrl}/v1/files/${name}`, seed: img.seed, width: img.width, height: img.height});
+          const path = `/v1/files/${name}`;
+          images.push({url: `${info.baseUrl}${info.signPath ? info.signPath(path) : path}`, seed: img.seed, width: img.width, height: img.height});
         } else {
           const bytes = await readFile(img.path);
           images.push({b64_json: bytes.toString('base64'), seed: img.seed, width: img.width, height: img.height});

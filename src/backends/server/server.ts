@@ -127,6 +127,7 @@ export async function startServe(o: StartServeOptions): Promise<RunningServe> {
     ...(o.env ? {env: o.env} : {}),
     publicUrl: o.publicUrl,
     clientTimeouts: o.clientTimeouts,
+    ...(o.log ? {log: o.log} : {}),
   });
   const host = o.host ?? '127.0.0.1';
   try {

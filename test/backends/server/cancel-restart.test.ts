@@ -11,6 +11,7 @@ import {GenerationError, InterruptedError} from '../../../src/errors.js';
 import {buildPng} from '../../helpers/png.js';
 
 type Exit = {code: number | null; signal: NodeJS.Signals | null};
+let exitNow: (() => void) | null = null;
 
 function slowDyingWorker(pid: number): WorkerHandle & {killed: boolean} {
   let alive = true;
@@ -26,17 +27,17 @@ function slowDyingWorker(pid: number): WorkerHandle & {killed: boolean} {
     kill() {
       if (w.killed) return;
       w.killed = true;
-      // A real process takes a moment to go after SIGKILL.
-      setTimeout(() => {
+      // A real process takes a moment to go after SIGKILL: here, until the test lets it (exitKilled()).
+      exitNow = () => {
         alive = false;
         onExit({code: null, signal: 'SIGKILL'});
-      }, 50);
+      };
     },
     shutdownRequested: false,
     async shutdown() {
       w.shutdownRequested = true;
-      w.kill();
-      await exited;
+      alive = false;
+      onExit({code: 0, signal: null});
     },
     stderrTail: () => '',
     hello: async () => ({}) as never,
@@ -101,8 +102,12 @@ describe('a cancel that kills the worker', () => {
     for (let i = 0; i < 200 && serve.serve.queue.get(id)?.status !== 'running'; i++) await new Promise((r) => setTimeout(r, 5));
     const cancelled = await fetch(`${serve.url}/v1/jobs/${id}`, {method: 'DELETE'});
     expect(((await cancelled.json()) as {status: string}).status).toBe('cancelled');
-    // At once, while the killed worker has not exited yet.
-    const b = await fetch(`${serve.url}/v1/generate`, {method: 'POST', headers: json, body: JSON.stringify({prompt: 'next client'})});
+    // At once, while the killed worker has not exited yet; it exits once the next job has started.
+    const pending = fetch(`${serve.url}/v1/generate`, {method: 'POST', headers: json, body: JSON.stringify({prompt: 'next client'})});
+    for (let i = 0; i < 400 && !(serve.serve.queue.active && serve.serve.queue.depth === 0); i++) await new Promise((r) => setTimeout(r, 5));
+    expect(exitNow).not.toBeNull();
+    exitNow!();
+    const b = await pending;
     expect(b.status).toBe(200);
     expect(serve.engine.worker.pid).toBe(1001);
     const metrics = await (await fetch(`${serve.url}/metrics`)).text();
