@@ -2,6 +2,8 @@
 // to the URL the client gave, with a bounded number of attempts. A server reachable from other machines sends them
 // under the request-model policy's connection guard, so a client cannot make it POST to a private or loopback
 // address the operator did not allow (--allow-private-hosts); a loopback-only server (local use, tests) may.
+import http from 'node:http';
+import https from 'node:https';
 import {HttpError} from './http-error.js';
 import type {RequestModelPolicy} from '../request-model-policy.js';
 
@@ -52,12 +54,10 @@ export class WebhookSender {
     for (let attempt = 0; attempt <= delays.length; attempt++) {
       if (attempt > 0) await new Promise((r) => setTimeout(r, delays[attempt - 1]));
       try {
-        const post = (): Promise<Response> =>
-          fetch(url, {method: 'POST', headers: {'content-type': 'application/json'}, body, redirect: 'manual', signal: AbortSignal.timeout(this.o.attemptTimeoutMs ?? 10_000)});
-        const res = await (this.loopbackOnly ? post() : this.policy.guard(post));
-        await res.arrayBuffer().catch(() => undefined);
-        if (res.ok) return;
-        why = `HTTP ${res.status}`;
+        const post = (): Promise<number> => postJson(url, body, this.o.attemptTimeoutMs ?? 10_000);
+        const status = await (this.loopbackOnly ? post() : this.policy.guard(post));
+        if (status >= 200 && status < 300) return;
+        why = `HTTP ${status}`;
       } catch (err) {
         why = refusedOrFailed(err);
         if (why.startsWith('refused')) break;
@@ -74,4 +74,22 @@ function refusedOrFailed(err: unknown): string {
     }
   }
   return err instanceof Error ? err.message.split('\n')[0]! : String(err);
+}
+
+/**
+ * One POST on a connection of its own (no pooled keep-alive socket: every attempt connects, so the policy's
+ * connection guard sees it); redirects are not followed. Resolves with the status code.
+ */
+function postJson(url: string, body: string, timeoutMs: number): Promise<number> {
+  return new Promise((resolve, reject) => {
+    const lib = url.startsWith('https:') ? https : http;
+    const req = lib.request(url, {method: 'POST', agent: false, headers: {'content-type': 'application/json', 'content-length': Buffer.byteLength(body)}, timeout: timeoutMs}, (res) => {
+      res.resume();
+      res.on('end', () => resolve(res.statusCode ?? 0));
+      res.on('error', reject);
+    });
+    req.on('timeout', () => req.destroy(new Error(`no answer within ${Math.round(timeoutMs / 1000)} s`)));
+    req.on('error', reject);
+    req.end(body);
+  });
 }
