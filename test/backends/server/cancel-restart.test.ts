@@ -9,6 +9,7 @@ import {startServe, type RunningServe} from '../../../src/backends/server/server
 import type {GenerateRequest, LoadPlan, WorkerHandle} from '../../../src/backends/worker/types.js';
 import {GenerationError, InterruptedError} from '../../../src/errors.js';
 import {buildPng} from '../../helpers/png.js';
+import {idleWorkerVerbs} from './fake-session.js';
 
 type Exit = {code: number | null; signal: NodeJS.Signals | null};
 let exitNow: (() => void) | null = null;
@@ -39,12 +40,7 @@ function slowDyingWorker(pid: number): WorkerHandle & {killed: boolean} {
       alive = false;
       onExit({code: 0, signal: null});
     },
-    stderrTail: () => '',
-    hello: async () => ({}) as never,
-    load: async () => ({}) as never,
-    schema: async () => ({}),
-    generate: async () => ({}) as never,
-    unload: async () => undefined,
+    ...idleWorkerVerbs,
   };
   return w as unknown as WorkerHandle & {killed: boolean};
 }
