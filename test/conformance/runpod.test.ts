@@ -140,7 +140,9 @@ describe('the RunPod handler under the SDK local API (--rp_serve_api)', () => {
     }
     throw new Error(`the handler did not come up: ${log}`);
   }, 120_000);
-  afterAll(() => handler?.kill('SIGTERM'));
+  afterAll(() => {
+    handler?.kill('SIGTERM');
+  });
 
   it('answers /runsync, /run + /status and a validation failure with serve\'s answers', async () => {
     const r = await pyJson<any>(

@@ -20,7 +20,9 @@ beforeAll(async () => {
     delete process.env.MGEN_CANCEL_GRACE_MS;
   }
 }, 420_000);
-afterAll(() => serve?.proc.kill('SIGTERM'));
+afterAll(() => {
+  serve?.proc.kill('SIGTERM');
+});
 
 async function submit(input: Record<string, unknown>): Promise<{id: string; events_url: string}> {
   const r = await fetch(`${serve.url}/v1/jobs`, {method: 'POST', headers: auth, body: JSON.stringify({input})});
@@ -73,7 +75,7 @@ def read(headers, stop):
     resp = requests.get(url, stream=True, headers={"Accept": "text/event-stream", **headers}, timeout=120)
     try:
         for ev in sseclient.SSEClient(resp).events():
-            events.append({"id": ev.id, "event": ev.event, "data": json.loads(ev.data), "retry": ev.retry})
+            events.append({"id": ev.id, "event": ev.event, "data": json.loads(ev.data), "retry": int(ev.retry) if ev.retry else None})
             if stop(ev):
                 return
     finally:
@@ -86,11 +88,12 @@ print(json.dumps(events))
     );
     contiguous(events);
     expect(events[0]).toMatchObject({event: 'status', data: {status: 'queued'}});
-    const positions = events.filter((e) => e.event === 'position' || e.event === 'status').map((e) => e.data.position ?? e.data.status);
-    expect(positions[0]).toBe('queued');
-    expect(positions).toContain(1);
-    expect(positions.at(-1)).toBe('running');
-    expect(events[0]!.data.position).toBeGreaterThanOrEqual(positions.find((p) => typeof p === 'number') as number);
+    // queued (2nd in line), then 1st in line, then running.
+    const line = events.filter((e) => e.event === 'position' || e.event === 'status').map((e) => (e.event === 'position' ? e.data.position : e.data.status));
+    expect(line).toEqual(['queued', 1, 'running']);
+    expect(events[0]!.data.position).toBe(2);
+    expect(events.every((e) => e.retry === null || e.retry === 3000)).toBe(true);
+    expect(events[0]!.retry).toBe(3000);
     expect(events.at(-1)).toMatchObject({event: 'done', data: {status: 'completed'}});
     expect(slow.id).not.toBe(c.id);
   }, 240_000);
@@ -104,18 +107,25 @@ print(json.dumps(events))
   }, 60_000);
 
   it('a client that disconnects mid-job (its worker killed after the grace period) does not fail the next request', async () => {
+    // /runsync with an id of our own, so that its events show when the worker is in the middle of denoising.
     const ac = new AbortController();
-    const gone = fetch(`${serve.url}/v1/generate`, {method: 'POST', headers: auth, body: JSON.stringify({prompt: 'long', width: 256, height: 256, steps: 60, seed: 6}), signal: ac.signal}).catch(() => null);
-    // Until it is running (progress reported), then the client goes away.
-    for (let i = 0; i < 600; i++) {
-      const m = await (await fetch(`${serve.url}/metrics`, {headers: auth})).text();
-      if (/^mgen_jobs_running 1$/m.test(m)) break;
-      await new Promise((r) => setTimeout(r, 100));
+    const gone = fetch(`${serve.url}/runsync`, {method: 'POST', headers: auth, body: JSON.stringify({id: 'disconnect-1', input: {prompt: 'long', width: 256, height: 256, steps: 60, seed: 6}}), signal: ac.signal}).catch(() => null);
+    for (let i = 0; i < 600 && !(await fetch(`${serve.url}/v1/jobs/disconnect-1`, {headers: auth})).ok; i++) await new Promise((r) => setTimeout(r, 50));
+    const stream = await fetch(`${serve.url}/v1/jobs/disconnect-1/events`, {headers: auth});
+    const reader = stream.body!.getReader();
+    for (let text = ''; !text.includes('event: progress'); ) {
+      const {value, done} = await reader.read();
+      if (done) break;
+      text += new TextDecoder().decode(value);
     }
+    // The client goes away mid-step: its job is cancelled, the worker cannot stop within 1 ms and is killed.
     ac.abort();
     await gone;
     const next = await fetch(`${serve.url}/v1/generate`, {method: 'POST', headers: auth, body: JSON.stringify({prompt: 'next', width: 64, height: 64, steps: 1, seed: 7})});
     expect(next.status).toBe(200);
+    await reader.cancel();
+    const job = (await (await fetch(`${serve.url}/v1/jobs/disconnect-1`, {headers: auth})).json()) as {status: string; error: {message: string}};
+    expect(job).toMatchObject({status: 'cancelled', error: {message: 'job cancelled: the client disconnected'}});
     const metrics = await (await fetch(`${serve.url}/metrics`, {headers: auth})).text();
     expect(metrics).toMatch(/^mgen_worker_cancel_kills_total 1$/m);
     expect(metrics).toMatch(/^mgen_jobs_waited_for_restart_total 1$/m);

@@ -29,7 +29,9 @@ export function streamJobEvents<I, O>(job: Job<I, O>, req: IncomingMessage, res:
     return Promise.resolve();
   }
   res.writeHead(200, {'content-type': 'text/event-stream; charset=utf-8', 'cache-control': 'no-cache', connection: 'keep-alive', 'x-accel-buffering': 'no'});
-  res.write(`retry: ${o.retryMs}\n\n`);
+  // Fields and comments go out as lines of their own with no blank line after them: a blank line ends an event, and
+  // some clients (httpx-sse) hand out an empty event for a block without data.
+  res.write(`retry: ${o.retryMs}\n`);
   return new Promise<void>((resolve) => {
     let keepAlive: NodeJS.Timeout | undefined;
     const stop = (): void => {
@@ -52,7 +54,7 @@ export function streamJobEvents<I, O>(job: Job<I, O>, req: IncomingMessage, res:
       return;
     }
     job.events.on('event', send);
-    keepAlive = setInterval(() => res.write(': keep-alive\n\n'), o.keepAliveMs);
+    keepAlive = setInterval(() => res.write(': keep-alive\n'), o.keepAliveMs);
     res.once('close', stop);
   });
 }

@@ -72,26 +72,26 @@ export async function readSse(url: string, headers: Record<string, string> = {},
   const reader = res.body.getReader();
   const dec = new TextDecoder();
   let buf = '';
+  let id: string | null = null;
+  let event = 'message';
+  let data = '';
   try {
     for (;;) {
       const {value, done} = await reader.read();
       if (done) break;
       buf += dec.decode(value, {stream: true});
       let i;
-      while ((i = buf.indexOf('\n\n')) >= 0) {
-        const block = buf.slice(0, i);
-        buf = buf.slice(i + 2);
-        let id: string | null = null;
-        let event = 'message';
-        let data = '';
-        for (const line of block.split('\n')) {
-          if (line.startsWith(':')) out.comments++;
-          else if (line.startsWith('retry: ')) out.retry = Number(line.slice(7));
-          else if (line.startsWith('id: ')) id = line.slice(4);
-          else if (line.startsWith('event: ')) event = line.slice(7);
-          else if (line.startsWith('data: ')) data += line.slice(6);
-        }
-        if (data) out.events.push({id, event, data: JSON.parse(data)});
+      while ((i = buf.indexOf('\n')) >= 0) {
+        const line = buf.slice(0, i);
+        buf = buf.slice(i + 1);
+        if (line === '') {
+          if (data) out.events.push({id, event, data: JSON.parse(data)});
+          [id, event, data] = [null, 'message', ''];
+        } else if (line.startsWith(':')) out.comments++;
+        else if (line.startsWith('retry: ')) out.retry = Number(line.slice(7));
+        else if (line.startsWith('id: ')) id = line.slice(4);
+        else if (line.startsWith('event: ')) event = line.slice(7);
+        else if (line.startsWith('data: ')) data += line.slice(6);
       }
       if (stop(out)) break;
     }
