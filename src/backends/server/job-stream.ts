@@ -28,7 +28,7 @@ export function streamJobEvents<I, O>(job: Job<I, O>, req: IncomingMessage, res:
     res.writeHead(204).end();
     return Promise.resolve();
   }
-  res.writeHead(200, {'content-type': 'text/event-stream; charset=utf-8', 'cache-control': 'no-cache', connection: 'keep-alive', 'x-accel-buffering': 'no'});
+  res.writeHead(200, {'content-type': 'text/event-stream', 'cache-control': 'no-cache', connection: 'keep-alive', 'x-accel-buffering': 'no'});
   // Fields and comments go out as lines of their own with no blank line after them: a blank line ends an event, and
   // some clients (httpx-sse) hand out an empty event for a block without data.
   res.write(`retry: ${o.retryMs}\n`);
