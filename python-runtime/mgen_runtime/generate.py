@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import inspect
+import math
 import threading
 from contextlib import nullcontext
 import time
@@ -12,15 +13,16 @@ from typing import Any, Callable
 from .compat import clip_skip_alias
 from .plans import Loaded, diffusers_class
 from .png import write_png
+from .preview import decode_latents, preview_steps
 from .protocol import WorkerError, from_exception
 from .schema import REQUEST_FIELDS, check_value, user_params
 
-ProgressFn = Callable[[int, int, int], None]  # (step, steps, image index)
+ProgressFn = Callable[..., None]  # (step, steps, image index, preview=path of a partial image or absent)
 
 _DEFAULTS: dict[str, Any] = {
     "negative_prompt": None, "width": None, "height": None, "steps": 20, "guidance_scale": None, "seed": 0,
     "num_images": 1, "scheduler": None, "scheduler_config": None, "image": None, "mask": None, "strength": None, "control_image": None,
-    "params": {}, "file_stem": "mgen", "png_text": [], "durable": True,
+    "params": {}, "file_stem": "mgen", "png_text": [], "durable": True, "previews": 0,
 }
 MAX_SEED = 2**64 - 1
 
@@ -47,6 +49,8 @@ def normalize_request(raw: Any) -> dict[str, Any]:
         v = req[key]
         if v is not None and (not isinstance(v, int) or isinstance(v, bool) or v < 8):
             raise WorkerError("bad_request", f"request.{key} must be an integer >= 8")
+    if not isinstance(req["previews"], int) or isinstance(req["previews"], bool) or not 0 <= req["previews"] <= 8:
+        raise WorkerError("bad_request", "request.previews must be an integer from 0 to 8")
     if not isinstance(req["durable"], bool):
         raise WorkerError("bad_request", "request.durable must be true or false")
     if not isinstance(req["params"], dict):
@@ -123,9 +127,32 @@ def _swap_scheduler(loaded: Loaded, name: str | None, config: Any = None) -> tup
     return name, overrides
 
 
-def build_kwargs(loaded: Loaded, req: dict[str, Any], schema: dict[str, Any]) -> dict[str, Any]:
-    """The __call__ keyword arguments for one request (without generator/callback)."""
+def pipe_for(loaded: Loaded, req: dict[str, Any]) -> Any:
+    """The pipeline for one request: a text-to-image pipeline given an input image runs as its image-to-image
+    sibling, and given a mask as its inpainting one, sharing the loaded components (from_pipe: no reload, no copy)."""
     pipe = loaded.pipe
+    if req["image"] is None:
+        return pipe
+    accepted = set(inspect.signature(type(pipe).__call__).parameters)
+    if req["mask"] is not None and "mask_image" not in accepted:
+        want = "inpaint"
+    elif "image" not in accepted:
+        want = "image-to-image"
+    else:
+        return pipe
+    import diffusers
+
+    auto = diffusers.AutoPipelineForInpainting if want == "inpaint" else diffusers.AutoPipelineForImage2Image
+    try:
+        return auto.from_pipe(pipe)
+    except Exception as exc:  # noqa: BLE001 - no sibling for this pipeline class
+        first = str(exc).split("\n")[0]
+        raise WorkerError("bad_params", f"request.image: {type(pipe).__name__} has no {want} counterpart ({first})") from exc
+
+
+def build_kwargs(loaded: Loaded, req: dict[str, Any], schema: dict[str, Any], pipe: Any = None) -> dict[str, Any]:
+    """The __call__ keyword arguments for one request (without generator/callback)."""
+    pipe = pipe if pipe is not None else loaded.pipe
     accepted = set(inspect.signature(type(pipe).__call__).parameters)
     kwargs: dict[str, Any] = {"prompt": req["prompt"], "num_inference_steps": req["steps"]}
 
@@ -158,6 +185,12 @@ def build_kwargs(loaded: Loaded, req: dict[str, Any], schema: dict[str, Any]) ->
         control = open_input("control_image", "RGB")
         # ControlNet text-to-image pipelines take the control image as `image`; img2img/inpaint ones as `control_image`.
         put("control_image" if "control_image" in accepted else "image", control, "control_image")
+    if req["image"] is not None and "strength" in accepted:
+        # Image-to-image denoises int(steps x strength) steps; none at all fails deep inside the pipeline.
+        strength = kwargs.get("strength", inspect.signature(type(pipe).__call__).parameters["strength"].default)
+        if isinstance(strength, (int, float)) and strength > 0 and int(req["steps"] * strength) < 1:
+            raise WorkerError("bad_params", f"request.steps: {req['steps']} steps at strength {strength} run no denoising step "
+                                            f"(image-to-image runs steps x strength; try {math.ceil(1 / strength)})")
     if "output_type" in accepted:
         kwargs["output_type"] = "pil"
 
@@ -179,8 +212,8 @@ def run(loaded: Loaded, raw: Any, schema: dict[str, Any], progress: ProgressFn, 
     started = time.perf_counter()
     req = normalize_request(raw)
     scheduler, scheduler_config = _swap_scheduler(loaded, req["scheduler"], req["scheduler_config"])
-    kwargs = build_kwargs(loaded, req, schema)
-    pipe = loaded.pipe
+    pipe = pipe_for(loaded, req)
+    kwargs = build_kwargs(loaded, req, schema, pipe)
     accepts_callback = "callback_on_step_end" in inspect.signature(type(pipe).__call__).parameters
     out_dir = Path(req["out_dir"])
     steps, count = req["steps"], req["num_images"]
@@ -197,10 +230,20 @@ def run(loaded: Loaded, raw: Any, schema: dict[str, Any], progress: ProgressFn, 
         step, total = user_step(i, int(getattr(_pipe, "_num_timesteps", None) or steps), steps)
         if step > state["reported"]:
             state["reported"] = step
-            progress(step, total, state["image"])
+            preview = write_preview(_pipe, callback_kwargs, step, total) if req["previews"] else None
+            progress(step, total, state["image"], **({"preview": preview} if preview else {}))
         if cancel.is_set():
             raise _Cancelled()
         return callback_kwargs
+
+    def write_preview(_pipe: Any, callback_kwargs: dict[str, Any], step: int, total: int) -> str | None:
+        if step not in preview_steps(req["previews"], total):
+            return None
+        image = decode_latents(_pipe, callback_kwargs.get("latents"), kwargs.get("width"), kwargs.get("height"))
+        if image is None:
+            return None
+        name = f"{req['file_stem']}-{state['image']}-preview-{step}.png"
+        return str(write_png(image, out_dir / name, None, False))
 
     for n in range(count):
         if cancel.is_set():

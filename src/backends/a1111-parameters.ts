@@ -1,5 +1,6 @@
 // The PNG text mgen embeds: the A1111-style `parameters` text that image viewers and other UIs read, and
 // the `mgen` JSON chunk with the full request, so `mgen generate --from image.png` can re-run it exactly.
+import {basename} from 'node:path';
 import {describeScheduler, type SchedulerConfig} from './a1111-samplers.js';
 
 /** diffusers scheduler class -> the sampler name A1111 prints. */
@@ -45,7 +46,32 @@ export interface A1111Fields {
   strength?: number | null;
   /** LoRAs by name (file name without extension) and A1111 short hash (loraShortHash). */
   loras?: Array<{name: string; hash: string}>;
+  /** LoRAs as A1111 writes them in the prompt part: `<lora:name:scale>` (appended unless the prompt has it). */
+  loraTags?: Array<{name: string; scale: number}>;
+  /** Textual inversions the prompts use, by token and A1111 short hash (sha256, 12 hex): `TI hashes`. */
+  tiHashes?: Array<{name: string; hash: string}>;
   version?: string;
+}
+
+/**
+ * The name a LoRA goes by in a `<lora:...>` tag that mgen can resolve again: a MODEL_ID with a scheme or a slash
+ * (builtin:x, civitai:1@2, org/name) as it is; a file path as its file name without the extension (A1111's way,
+ * looked up in the cache and the model folders).
+ */
+export function loraTagName(id: string): string {
+  const isPath = /^(\.{0,2}\/|~|\/)/.test(id) || /^[A-Za-z]:[\\/]/.test(id) || /\.(safetensors|ckpt|pt|pth|bin)$/i.test(id);
+  if (!isPath && (/^[a-z][a-z0-9+.-]*:/i.test(id) || id.includes('/'))) return id;
+  return basename(id).replace(/\.(safetensors|ckpt|pt|pth|bin)$/i, '');
+}
+
+/** The prompt part with a `<lora:name:scale>` tag per LoRA that it does not already carry. */
+export function promptWithLoraTags(prompt: string, tags: ReadonlyArray<{name: string; scale: number}> | undefined): string {
+  let out = prompt;
+  for (const t of tags ?? []) {
+    const tag = `<lora:${t.name}:${t.scale}>`;
+    if (!out.includes(tag)) out = out ? `${out} ${tag}` : tag;
+  }
+  return out;
 }
 
 /** A value A1111 would quote: it contains a comma, colon or quote. */
@@ -54,7 +80,7 @@ function field(v: string): string {
 }
 
 export function buildA1111Parameters(f: A1111Fields): string {
-  const lines = [f.prompt];
+  const lines = [promptWithLoraTags(f.prompt, f.loraTags)];
   if (f.negativePrompt) lines.push(`Negative prompt: ${f.negativePrompt}`);
   const parts: Array<[string, string | number]> = [
     ['Steps', f.steps],
@@ -68,6 +94,7 @@ export function buildA1111Parameters(f: A1111Fields): string {
   if (f.modelName) parts.push(['Model', field(f.modelName)]);
   if (f.strength !== null && f.strength !== undefined) parts.push(['Denoising strength', f.strength]);
   if (typeof f.clipSkip === 'number' && f.clipSkip > 0) parts.push(['Clip skip', f.clipSkip + 1]);
+  if (f.tiHashes?.length) parts.push(['TI hashes', field(f.tiHashes.map((t) => `${t.name}: ${t.hash}`).join(', '))]);
   if (f.loras?.length) parts.push(['Lora hashes', field(f.loras.map((l) => `${l.name}: ${l.hash}`).join(', '))]);
   if (f.version) parts.push(['Version', field(f.version)]);
   lines.push(parts.map(([k, v]) => `${k}: ${v}`).join(', '));

@@ -5,7 +5,7 @@ import {existsSync, readFileSync, statSync} from 'node:fs';
 import {readPngInfo} from './png-metadata.js';
 import {basename, join} from 'node:path';
 import {GenerationError, InterruptedError, UsageError} from '../errors.js';
-import {buildA1111Parameters} from './a1111-parameters.js';
+import {buildA1111Parameters, loraTagName} from './a1111-parameters.js';
 import {loraShortHash, sha256File} from './file-hash.js';
 import {modelSlug, resolveOutputPaths, writeImagesAtomically} from './output-paths.js';
 import {buildLoadPlan, type ModelRef, type PlanFlags} from './plan.js';
@@ -14,10 +14,13 @@ import {isBuiltinId} from './builtin.js';
 import {resolveModelForLoad, type ResolvedModel, type ResolveOptions} from './resolve-model.js';
 import {ensureRuntime, type RuntimeLocation} from './runtime/resolve.js';
 import {startWorker} from './worker/start-worker.js';
+import {compileCacheEnv} from './worker/worker-env.js';
+import {mgenHome} from './paths.js';
 import {validateRequest} from './validation.js';
+import {prefetchTargets, prefetchWeights, type PrefetchResult} from './weights-prefetch.js';
 import {FAMILIES} from '../detect/families.js';
 import type {Family} from '../detect/types.js';
-import type {GenerateRequest, HelloResult, LoadPlan, LoadResult, WorkerHandle} from './worker/types.js';
+import type {GenerateRequest, HelloResult, LoadPlan, LoadResult, ProgressExtra, WorkerHandle} from './worker/types.js';
 
 /** The plan flags a caller sets; the session adds the worker's hello and collects the notes. */
 type CallerPlanFlags = Pick<PlanFlags, 'task' | 'image' | 'mask' | 'dtype' | 'offload' | 'device' | 'allowPickle' | 'trustRemoteCode' | 'compile'>;
@@ -78,6 +81,8 @@ export interface GenerateInput {
    * names in `out`'s folder (no rename onto the pattern) and are not fsynced.
    */
   transient?: boolean;
+  /** Partial images per image while denoising (serve's OpenAI partial_images); progress then carries their paths. */
+  previews?: number;
 }
 
 export interface GenerateOutput {
@@ -92,7 +97,22 @@ export interface GenerateOutput {
   scheduler?: {class: string | null; config: Record<string, unknown>};
 }
 
+/** The loaded checkpoint as A1111 names it: one weight file (hashable) or a repo / folder (id and revision). */
+export interface CheckpointInfo {
+  /** The MODEL_ID as given and pinned (`org/name@commit`). */
+  id: string;
+  pinnedId: string;
+  /** The checkpoint's own file when it is a single file, else null. */
+  file: string | null;
+  /** sha256 of that file (null for a repo or folder: no one file is the model). */
+  sha256: string | null;
+  /** Where the model is on disk (the file, or the snapshot folder). */
+  path: string;
+}
+
 export interface Session {
+  /** The loaded checkpoint for A1111's model list and the PNG's `Model hash` / `Model` fields. */
+  checkpointInfo(): Promise<CheckpointInfo>;
   readonly worker: WorkerHandle;
   readonly hello: HelloResult;
   readonly plan: LoadPlan;
@@ -102,7 +122,7 @@ export interface Session {
   /** Timings of opening: runtime lookup, worker start, resolve+detect, load (seconds). */
   readonly openTimings: Record<string, number>;
   schema(): Promise<Record<string, unknown>>;
-  generate(input: GenerateInput, opts?: {onProgress?: (step: number, steps: number) => void; signal?: AbortSignal; timeoutMs?: number}): Promise<GenerateOutput>;
+  generate(input: GenerateInput, opts?: {onProgress?: (step: number, steps: number, extra?: ProgressExtra) => void; signal?: AbortSignal; timeoutMs?: number}): Promise<GenerateOutput>;
   close(): Promise<void>;
 }
 
@@ -121,7 +141,8 @@ export async function openSession(opts: SessionOptions): Promise<Session> {
   // The worker imports torch and diffusers (seconds) while we resolve and inspect the model files.
   const tw = performance.now();
   stage('starting the Python worker');
-  const workerP = startWorker({python: runtime.python, env, verbose: opts.verbose}).then((w) => {
+  const workerEnv = opts.compile ? {...env, ...compileCacheEnv(env, mgenHome(env))} : env;
+  const workerP = startWorker({python: runtime.python, env: workerEnv, verbose: opts.verbose}).then((w) => {
     lap('worker_start', tw);
     return w;
   });
@@ -137,6 +158,7 @@ export async function openSession(opts: SessionOptions): Promise<Session> {
   let worker: WorkerHandle | undefined;
   const onAbort = () => void workerP.then((w) => w.kill(), () => {});
   opts.signal?.addEventListener('abort', onAbort, {once: true});
+  const prefetchStop = new AbortController();
   try {
     if (opts.signal?.aborted) throw new InterruptedError('cancelled');
     const tr = performance.now();
@@ -155,6 +177,12 @@ export async function openSession(opts: SessionOptions): Promise<Session> {
       opts.vae ? resolveFn(opts.vae, ropts) : null,
     ]);
     lap('resolve', tr);
+    // While the worker still imports torch + diffusers, read the weights into the page cache (weights-prefetch.ts).
+    const prefetchP: Promise<PrefetchResult | null> = env.MGEN_PREFETCH === '0' || opts.planOnly
+      ? Promise.resolve(null)
+      : prefetchTargets([model, base, controlnet, vae].filter((m): m is ResolvedModel => m !== null).map((m) => m.path).concat(loras.map((l) => l.path)))
+        .then((targets) => prefetchWeights(targets, {signal: prefetchStop.signal}))
+        .catch(() => null);
     opts.validate?.(base && model.report.family === 'unknown' ? base.report.family : model.report.family);
     // A builtin embedding given as the MODEL_ID carries its own token.
     const mainToken = model.builtin?.manifest.token;
@@ -183,6 +211,12 @@ export async function openSession(opts: SessionOptions): Promise<Session> {
       ? {pipeline: plan.pipeline, device: hello.device, dtype: plan.dtype, offload: plan.offload, load_seconds: 0, components: {}}
       : await worker.load(plan);
     lap('load', tl);
+    prefetchStop.abort();
+    const warmed = await prefetchP;
+    if (warmed) {
+      timings.prefetch = round(warmed.seconds);
+      timings.prefetch_mb = round(warmed.bytes / 1e6);
+    }
     const ckpt = base && model.report.kind !== 'checkpoint' ? base : model;
     const adapters: AdapterIds = {
       loras: (opts.loras ?? []).map((l) => ({id: l.id, scale: l.scale})),
@@ -196,6 +230,7 @@ export async function openSession(opts: SessionOptions): Promise<Session> {
     });
     return new OpenSession(worker, hello, plan, load, model, ckpt, runtime, {...timings, open_total: round((performance.now() - t0) / 1000)}, adapters, requestLoras);
   } catch (err) {
+    prefetchStop.abort();
     const w = worker ?? (await workerP.catch(() => undefined));
     w?.kill();
     if (opts.signal?.aborted) throw new InterruptedError('cancelled while loading');
@@ -275,9 +310,14 @@ class OpenSession implements Session {
     return this.modelHash;
   }
 
+  async checkpointInfo(): Promise<CheckpointInfo> {
+    const file = singleCheckpointFile(this.ckpt);
+    return {id: this.ckpt.id, pinnedId: this.ckpt.pinnedId, file, sha256: file ? await this.mainWeightHash() : null, path: this.ckpt.path};
+  }
+
   async generate(
     input: GenerateInput,
-    opts: {onProgress?: (step: number, steps: number) => void; signal?: AbortSignal; timeoutMs?: number} = {},
+    opts: {onProgress?: (step: number, steps: number, extra?: ProgressExtra) => void; signal?: AbortSignal; timeoutMs?: number} = {},
   ): Promise<GenerateOutput> {
     const t0 = performance.now();
     // The same checks as the CLI's up-front ones and serve's (one validator), against the loaded model's family.
@@ -300,6 +340,17 @@ class OpenSession implements Session {
     const loraHashes = await Promise.all(allLoras.map(async (l) => ({
       name: basename(l.path).replace(/\.[^.]+$/, ''), hash: await loraShortHash(l.path),
     })));
+    // A1111's prompt part carries a <lora:name:scale> tag per LoRA; names mgen resolves again (MODEL_IDs or file names).
+    const loraTags = [
+      ...this.adapters.loras.map((l) => ({name: loraTagName(l.id), scale: l.scale})),
+      ...extraLoras.map((l) => ({name: loraTagName(l.id), scale: l.scale})),
+    ];
+    // Model hash only for a checkpoint that is one file (never a component's); else the repo id and revision.
+    const info = await this.checkpointInfo();
+    const prompts = `${input.prompt}\n${input.negativePrompt ?? ''}`;
+    const tiHashes = await Promise.all(this.plan.embeddings.filter((e) => e.token && prompts.includes(e.token)).map(async (e) => ({
+      name: e.token, hash: (await sha256File(e.path).catch(() => '')).slice(0, 12),
+    })));
     const pngText = targets.map((_t, n) => {
       const s = seed + n;
       const req = {
@@ -312,8 +363,8 @@ class OpenSession implements Session {
           prompt: input.prompt, negativePrompt: input.negativePrompt, steps, scheduler, schedulerConfig: input.schedulerConfig ?? null,
           clipSkip: typeof input.params?.clip_skip === 'number' ? input.params.clip_skip : null, guidanceScale: guidance, seed: s,
           width: width ?? fromImage?.width ?? null, height: height ?? fromImage?.height ?? null,
-          modelHash: hash ? hash.slice(0, 10) : null, modelName: modelSlug(this.ckpt.id),
-          strength: input.strength, loras: loraHashes, version: 'mgen',
+          modelHash: info.sha256 ? info.sha256.slice(0, 10) : null, modelName: info.file ? modelSlug(this.ckpt.id) : this.ckpt.pinnedId,
+          strength: input.strength, loras: loraHashes, loraTags, tiHashes: tiHashes.filter((t) => t.hash), version: 'mgen',
         }),
         mgen: JSON.stringify({
           schema: 1,
@@ -338,6 +389,7 @@ class OpenSession implements Session {
         strength: input.strength ?? null, control_image: input.controlImage ?? null, params: input.params ?? {},
         out_dir: outDir, file_stem: fileStem, png_text: pngText, ...(input.transient ? {durable: false} : {}),
         ...(extraLoras.length ? {loras: extraLoras.map((l) => ({path: l.path, scale: l.scale}))} : {}),
+        ...(input.previews ? {previews: input.previews} : {}),
       };
       const r = await this.worker.generate(request, opts);
       if (r.images.length !== numImages) throw new GenerationError(`the worker returned ${r.images.length} images, expected ${numImages}`);
@@ -369,6 +421,15 @@ function imageSize(path: string): {width: number; height: number} | null {
   try {
     const {width, height} = readPngInfo(readFileSync(path));
     return width && height ? {width, height} : null;
+  } catch {
+    return null;
+  }
+}
+
+/** The checkpoint's path when it is one weight file (a single-file checkpoint), else null. */
+function singleCheckpointFile(m: ResolvedModel): string | null {
+  try {
+    return statSync(m.path).isFile() ? m.path : null;
   } catch {
     return null;
   }

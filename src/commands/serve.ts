@@ -14,6 +14,7 @@ export default class Serve extends BaseCommand {
     host: Flags.string({description: 'address to bind; anything but loopback needs --token (or MGEN_API_TOKEN) or --insecure', default: '127.0.0.1'}),
     port: Flags.integer({description: 'port (0: any free one)', default: 7860, min: 0, max: 65535}),
     token: Flags.string({description: 'require `Authorization: Bearer TOKEN` on every route but /healthz (default: $MGEN_API_TOKEN)'}),
+    'api-auth': Flags.string({description: 'also accept HTTP Basic credentials, A1111 style: user:password[,user2:password2] (the --token works as a Basic password too)'}),
     insecure: Flags.boolean({description: 'allow a non-loopback --host without a token'}),
     'max-queue': Flags.integer({description: 'jobs that may wait behind the running one; more get 429', default: 32, min: 0}),
     timeout: Flags.integer({description: 'stop a job that runs longer than this many seconds (0: never)', default: 600, min: 0}),
@@ -34,6 +35,7 @@ export default class Serve extends BaseCommand {
       description: 'comma-separated host names or IPs that request model URLs may reach although they are private (implies nothing without --allow-model-urls)',
     }),
     'public-url': Flags.string({description: 'the URL clients reach this server at (behind a proxy): the base of response_format "url" links'}),
+    'trust-proxy': Flags.boolean({description: 'build response_format "url" links from a reverse proxy\'s Forwarded / X-Forwarded-Proto / X-Forwarded-Host headers (only behind a proxy that sets them)'}),
     'print-plan': Flags.boolean({
       description: 'decide the load plan (without loading the model), print {model_id, plan, defaults, request_schema, family, mapped_params} as JSON and exit (the RunPod handler starts from this)',
     }),
@@ -48,7 +50,7 @@ export default class Serve extends BaseCommand {
 
   async run(): Promise<void> {
     const {args, flags} = await this.parse(Serve);
-    const {resolveToken} = await import('../backends/server/auth.js');
+    const {parseApiAuth, resolveToken} = await import('../backends/server/auth.js');
     const {openSession} = await import('../backends/session.js');
     const {checkBindable, guardServeProcess, startServe} = await import('../backends/server/server.js');
     const {loadKeyFor} = await import('../backends/server/load-key.js');
@@ -56,7 +58,9 @@ export default class Serve extends BaseCommand {
     const {startStage} = await import('../cli/progress.js');
 
     const modelId = modelIdFrom(args.model);
-    const token = resolveToken({host: flags.host, token: flags.token, envToken: process.env.MGEN_API_TOKEN, insecure: flags.insecure});
+    const apiAuth = parseApiAuth(flags['api-auth']);
+    this.secrets.push(flags['api-auth'], ...(apiAuth?.values() ?? []));
+    const token = resolveToken({host: flags.host, token: flags.token, envToken: process.env.MGEN_API_TOKEN, insecure: flags.insecure, apiAuth: apiAuth !== null});
     this.secrets.push(token ?? undefined, flags.token, process.env.MGEN_API_TOKEN);
     const {UsageError} = await import('../errors.js');
     const publicUrl = flags['public-url'] ?? null;
@@ -121,6 +125,7 @@ export default class Serve extends BaseCommand {
       host: flags.host,
       port: flags.port,
       token,
+      apiAuth,
       maxQueue: flags['max-queue'],
       timeoutS: flags.timeout,
       caps: {maxSize: flags['max-size'], maxSteps: flags['max-steps'], maxImages: flags['max-images']},
@@ -130,6 +135,7 @@ export default class Serve extends BaseCommand {
       log: (line) => this.note(`mgen serve: ${line}`),
       policy,
       publicUrl,
+      trustProxy: flags['trust-proxy'],
     }).catch(async (err: unknown) => {
       await session.close().catch(() => session.worker.kill());
       throw err;
@@ -137,7 +143,7 @@ export default class Serve extends BaseCommand {
 
     this.note(`mgen serve: ${policy.describe()}`);
     if (flags.json) process.stdout.write(JSON.stringify({url: running.url, model: modelId, pid: process.pid}) + '\n');
-    else process.stdout.write(`mgen serve: ${modelId} ready at ${running.url}${token ? ' (bearer token required)' : ''}\n`);
+    else process.stdout.write(`mgen serve: ${modelId} ready at ${running.url}${token ? ' (bearer token required)' : apiAuth ? ' (HTTP Basic credentials required)' : ''}\n`);
 
     // SIGTERM/SIGINT: stop taking work (503), finish what was accepted, exit 0. A second signal cancels it all.
     await new Promise<void>((resolve) => {

@@ -1,7 +1,32 @@
 import {describe, expect, it} from '@jest/globals';
-import {buildA1111Parameters, parseA1111Parameters, samplerName} from '../../src/backends/a1111-parameters.js';
+import {buildA1111Parameters, loraTagName, parseA1111Parameters, promptWithLoraTags, samplerName} from '../../src/backends/a1111-parameters.js';
 
 describe('A1111 parameters text', () => {
+  it('writes a <lora:name:scale> tag per LoRA in the prompt part, as A1111 does, and TI hashes', () => {
+    const text = buildA1111Parameters({
+      prompt: 'a cat, tinytok', steps: 4, guidanceScale: 7, seed: 1, width: 64, height: 64, scheduler: null,
+      loraTags: [{name: 'builtin:tiny-sd-lora-kohya', scale: 0.8}, {name: 'style', scale: 1}],
+      loras: [{name: 'lora', hash: '0123456789ab'}, {name: 'style', hash: 'ba9876543210'}],
+      tiHashes: [{name: 'tinytok', hash: 'aabbccddeeff'}], version: 'mgen',
+    });
+    expect(text).toBe('a cat, tinytok <lora:builtin:tiny-sd-lora-kohya:0.8> <lora:style:1>\nSteps: 4, Sampler: Default, CFG scale: 7, Seed: 1, Size: 64x64, ' +
+      'TI hashes: "tinytok: aabbccddeeff", Lora hashes: "lora: 0123456789ab, style: ba9876543210", Version: mgen');
+    expect(parseA1111Parameters(text).prompt).toBe('a cat, tinytok <lora:builtin:tiny-sd-lora-kohya:0.8> <lora:style:1>');
+  });
+
+  it('does not repeat a tag the prompt already has', () => {
+    expect(promptWithLoraTags('x <lora:a:0.5>', [{name: 'a', scale: 0.5}])).toBe('x <lora:a:0.5>');
+    expect(promptWithLoraTags('', [{name: 'a', scale: 0.5}])).toBe('<lora:a:0.5>');
+  });
+
+  it('names a LoRA in a tag by its MODEL_ID, or a file by its name without the extension', () => {
+    expect(loraTagName('builtin:tiny-sd-lora-kohya')).toBe('builtin:tiny-sd-lora-kohya');
+    expect(loraTagName('civitai:12@34')).toBe('civitai:12@34');
+    expect(loraTagName('org/detail-lora')).toBe('org/detail-lora');
+    expect(loraTagName('/srv/models/detail.safetensors')).toBe('detail');
+    expect(loraTagName('./detail.safetensors')).toBe('detail');
+  });
+
   it('writes the prompt line, the negative prompt line and the settings line in A1111\'s order', () => {
     const text = buildA1111Parameters({
       prompt: 'a red cube, studio light', negativePrompt: 'blurry', steps: 20, scheduler: 'EulerAncestralDiscreteScheduler',

@@ -12,7 +12,9 @@ beforeAll(async () => {
   const r = await fetch(`${serve.url}/v1/generate`, {method: 'POST', headers: {'content-type': 'application/json'}, body: JSON.stringify({prompt: 'a cube', width: 64, height: 64, steps: 1, seed: 1})});
   expect(r.status).toBe(200);
 }, 420_000);
-afterAll(() => serve?.proc.kill('SIGTERM'));
+afterAll(() => {
+  serve?.proc.kill('SIGTERM');
+});
 
 describe('prometheus_client', () => {
   it('parses /metrics and finds the finished job and its histogram', async () => {

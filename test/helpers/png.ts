@@ -1,17 +1,9 @@
 // Builds small PNG files in code (solid colour, RGB) with text chunks, for metadata tests.
 import * as nodeCrypto from 'node:crypto';
-import {crc32, deflateSync} from 'node:zlib';
+import {deflateSync} from 'node:zlib';
+import {pngChunk as chunk} from '../../src/backends/server/openai-mask.js';
 
 const require_crypto = () => nodeCrypto;
-
-function chunk(type: string, data: Buffer): Buffer {
-  const len = Buffer.alloc(4);
-  len.writeUInt32BE(data.length);
-  const td = Buffer.concat([Buffer.from(type, 'latin1'), data]);
-  const crc = Buffer.alloc(4);
-  crc.writeUInt32BE(crc32(td) >>> 0);
-  return Buffer.concat([len, td, crc]);
-}
 
 export type TextChunk = {type: 'tEXt' | 'zTXt' | 'iTXt'; keyword: string; text: string; compressed?: boolean};
 

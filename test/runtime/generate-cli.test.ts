@@ -39,7 +39,9 @@ describe('mgen generate (tiny sd1 diffusers folder)', () => {
     const a = png(first[0]!);
     const b = png(first[1]!);
     expect([a.info.width, a.info.height]).toEqual([72, 64]);
-    expect(a.info.text.parameters).toMatch(/^a red cube\nSteps: 3, Sampler: \w+, CFG scale: [\d.]+, Seed: 5, Size: 72x64, Model hash: [0-9a-f]{10}, Model: tiny-sd/);
+    expect(a.info.text.parameters).toMatch(/^a red cube\nSteps: 3, Sampler: \w+, CFG scale: [\d.]+, Seed: 5, Size: 72x64, Model: "builtin:tiny-sd", Version: mgen$/);
+    // A diffusers folder has no one checkpoint file: no "Model hash" (never a component's hash), the id in Model.
+    expect(a.info.text.parameters).not.toContain('Model hash');
     const meta = JSON.parse(a.info.text.mgen!);
     expect(meta).toMatchObject({model: 'builtin:tiny-sd', request: {prompt: 'a red cube', seed: 5, width: 72, height: 64, steps: 3}});
     expect(meta.files.model_sha256).toMatch(/^[0-9a-f]{64}$/);
@@ -104,6 +106,8 @@ describe('mgen generate with the other tiny layouts', () => {
     expect(r.code).toBe(0);
     expect(JSON.parse(r.stdout).plan.strategy).toBe('single-file');
     expect(png(join(out, 'single.png')).info.width).toBe(64);
+    // One checkpoint file: A1111's "Model hash" (its sha256, 10 hex) and the file's name as Model.
+    expect(png(join(out, 'single.png')).info.text.parameters).toMatch(/, Model hash: [0-9a-f]{10}, Model: tiny-sd-single,/);
   }, 300_000);
 
   it('loads SDXL', async () => {

@@ -210,7 +210,8 @@ describe('AUTOMATIC1111 API', () => {
     const none = await run({sampler_name: 'Euler'});
     expect(lora.px).not.toBe(none.px);
     expect(lora.px).toBe(loraAgain.px);
-    expect(lora.params.split('\n')[0]).toBe('a red cube');
+    // A1111 writes the tag in the prompt part of the PNG text (the encoder never saw it).
+    expect(lora.params.split('\n')[0]).toBe('a red cube <lora:builtin:tiny-sd-lora-kohya:1>');
     // The tag is the native loras field: the same pixels as naming the LoRA there.
     const native = await post('/v1/generate', {
       prompt: 'a red cube', steps: 3, width: 64, height: 64, seed: 21, guidance_scale: 7, scheduler: 'EulerDiscreteScheduler',

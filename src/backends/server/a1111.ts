@@ -10,6 +10,9 @@ import {HttpError} from './http-error.js';
 import {LORAS_SCHEMA} from './native.js';
 import {chooseSampler, describeScheduler, SamplerRefusal, type SamplerChoice, type SchedulerConfig} from './samplers.js';
 import type {Caps, NativeRequest, NativeResponse} from './types.js';
+import {parseA1111Parameters} from '../a1111-parameters.js';
+import {readPngInfo} from '../png-metadata.js';
+import {jobTimestamp, type A1111Settings} from './a1111-control.js';
 
 export interface A1111Request {
   prompt?: string;
@@ -40,6 +43,10 @@ export interface A1111Context {
   pipelineParams: ReadonlySet<string> | null;
   env: NodeJS.ProcessEnv;
   policy?: RequestModelPolicy;
+  /** Server-wide settings from POST /sdapi/v1/options (CLIP_stop_at_last_layers). */
+  settings?: A1111Settings;
+  /** Whether an sd_model_checkpoint value names the loaded model. */
+  namesModel?: (name: string) => boolean;
 }
 
 /** A1111 fields that change nothing here whatever their value (saving, hires-fix details, k-diffusion knobs). */
@@ -74,8 +81,8 @@ const HONOURED = new Set([
 ]);
 const IMG2IMG_ONLY = new Set(['init_images', 'mask']);
 
-/** override_settings keys this server applies (the rest are refused). */
-const OVERRIDES = new Set(['CLIP_stop_at_last_layers']);
+/** override_settings keys this server applies or accepts at the value it has (the rest are refused). */
+const OVERRIDES = new Set(['CLIP_stop_at_last_layers', 'sd_model_checkpoint', 'samples_format']);
 
 export function a1111RequestSchema(caps: Caps, img2img: boolean): Record<string, unknown> {
   const size = {type: 'integer', minimum: 64, maximum: caps.maxSize, multipleOf: 8};
@@ -175,9 +182,18 @@ export function a1111ToNative(body: A1111Request, img2img: boolean, ctx: A1111Co
     if (!ctx.pipelineParams?.has('eta')) throw bad('eta', 'the loaded pipeline takes no eta');
     native.eta = body.eta;
   }
-  for (const [k, v] of Object.entries(body.override_settings ?? {})) {
+  const overrides: Record<string, unknown> = {...(ctx.settings && ctx.settings.clipStop > 1 ? {CLIP_stop_at_last_layers: ctx.settings.clipStop} : {}), ...body.override_settings};
+  for (const [k, v] of Object.entries(overrides)) {
     const field = `override_settings.${k}`;
     if (!OVERRIDES.has(k)) throw bad(field, 'not a setting this server applies per request');
+    if (k === 'sd_model_checkpoint') {
+      if (typeof v !== 'string' || !(ctx.namesModel?.(v) ?? false)) throw bad(field, `${JSON.stringify(v)} is not the model this server holds (one model per mgen serve; see /sdapi/v1/sd-models)`);
+      continue;
+    }
+    if (k === 'samples_format') {
+      if (typeof v !== 'string' || v.toLowerCase() !== 'png') throw bad(field, 'this server writes PNG only');
+      continue;
+    }
     if (typeof v !== 'number' || !Number.isInteger(v) || v < 1 || v > 12) throw bad(field, 'must be an integer from 1 to 12');
     // A1111 counts layers from the end (1 = the last); diffusers' clip_skip counts the layers skipped.
     if (v > 1) {
@@ -205,7 +221,21 @@ export function a1111ToNative(body: A1111Request, img2img: boolean, ctx: A1111Co
   return {native, sampler};
 }
 
-/** A1111's answer: base64 images, the request echoed as `parameters`, and `info` as a JSON string. */
+/** The `parameters` text of each image (A1111's infotexts), read back from the PNGs the worker wrote. */
+function infotextsOf(res: NativeResponse): string[] {
+  return res.images.map((im) => {
+    try {
+      return im.b64_json ? (readPngInfo(Buffer.from(im.b64_json, 'base64')).text.parameters ?? '') : '';
+    } catch {
+      return '';
+    }
+  });
+}
+
+/** Infotext fields A1111 keeps in `extra_generation_params` (the rest have keys of their own in `info`). */
+const CORE_FIELDS = new Set(['Steps', 'Sampler', 'CFG scale', 'Seed', 'Size', 'Model hash', 'Model', 'Denoising strength', 'Clip skip', 'Version']);
+
+/** A1111's answer: base64 images, the request echoed as `parameters`, and `info` as a JSON string (Processed.js()). */
 export function nativeToA1111(
   res: NativeResponse,
   request: A1111Request,
@@ -219,6 +249,10 @@ export function nativeToA1111(
     : describeScheduler((res.metadata.scheduler as string | undefined) ?? native.scheduler ?? null, (res.metadata.scheduler_config as SchedulerConfig | undefined) ?? null);
   const prompt = request.prompt ?? '';
   const negative = request.negative_prompt ?? '';
+  const infotexts = infotextsOf(res);
+  const fields = parseA1111Parameters(infotexts[0] ?? '').fields;
+  const extra: Record<string, string> = {};
+  for (const [k, v] of Object.entries(fields)) if (!CORE_FIELDS.has(k)) extra[k] = v;
   const info = {
     prompt,
     all_prompts: res.images.map(() => prompt),
@@ -228,6 +262,7 @@ export function nativeToA1111(
     all_seeds: seeds,
     subseed: -1,
     all_subseeds: seeds.map(() => -1),
+    subseed_strength: 0,
     width: first?.width ?? native.width,
     height: first?.height ?? native.height,
     sampler_name: ran.sampler,
@@ -236,11 +271,23 @@ export function nativeToA1111(
     steps: native.steps,
     batch_size: request.batch_size ?? 1,
     n_iter: request.n_iter ?? 1,
-    clip_skip: typeof native.clip_skip === 'number' ? native.clip_skip + 1 : 1,
-    sd_model_name: res.metadata.model ?? null,
+    restore_faces: false,
+    face_restoration_model: null,
+    sd_model_name: fields.Model ?? (res.metadata.model as string | undefined) ?? null,
+    sd_model_hash: fields['Model hash'] ?? null,
+    sd_vae_name: null,
+    sd_vae_hash: null,
+    seed_resize_from_w: -1,
+    seed_resize_from_h: -1,
     denoising_strength: native.strength ?? null,
-    infotexts: (res.metadata.infotexts as string[] | undefined) ?? [],
-    job_timestamp: new Date().toISOString(),
+    extra_generation_params: extra,
+    index_of_first_image: 0,
+    infotexts,
+    styles: [],
+    job_timestamp: jobTimestamp(),
+    clip_skip: typeof native.clip_skip === 'number' ? native.clip_skip + 1 : 1,
+    is_using_inpainting_conditioning: false,
+    version: fields.Version ?? 'mgen',
   };
   return {images: res.images.map((i) => i.b64_json ?? ''), parameters: request, info: JSON.stringify(info)};
 }

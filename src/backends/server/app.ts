@@ -5,20 +5,20 @@ import type {ErrorObject} from 'ajv';
 import {networkInterfaces} from 'node:os';
 import {MgenError} from '../../errors.js';
 import {ModelNotAllowedError, RequestModelPolicy} from '../request-model-policy.js';
-import {bearerMatches, isLoopbackHost} from './auth.js';
-import {a1111RequestSchema, a1111ToNative, nativeToA1111, type A1111Context, type A1111Request} from './a1111.js';
-import {classifyError, type Engine} from './engine.js';
+import {authChallenge, isLoopbackHost, requestAuthorized, type BasicCredentials} from './auth.js';
+import {registerA1111Routes} from './a1111-routes.js';
+import {classifyError, type Engine, type PreviewImage} from './engine.js';
 import {HttpError, errorBody} from './http-error.js';
 import {decodeInlineImage} from './input-images.js';
 import type {ServeMetrics} from './metrics.js';
 import {nativeRequestSchema} from './native.js';
-import {nativeToOpenAI, openAIRequestSchema, openAIToNative, type OpenAIImagesRequest} from './openai.js';
+import {forwardedOrigin} from './forwarded.js';
+import {registerOpenAIRoutes} from './openai-routes.js';
 import {JobQueue, isFinal, type Job} from './queue.js';
 import {streamJobEvents} from './job-stream.js';
 import {registerRunpodRoutes, runpodView} from './runpod.js';
-import {DEFAULT_URL_TOKEN_TTL_MS, UrlSigner, signablePath} from './url-token.js';
+import {STREAM_URL_TTL_MS, signedUrlKind} from './url-token.js';
 import {WebhookSender, checkWebhookUrl} from './webhook.js';
-import {samplerList, scheduleTypeList} from './samplers.js';
 import type {Caps, NativeRequest, NativeResponse} from './types.js';
 import {describeError, errorField, makeAjv} from '../validation.js';
 
@@ -27,6 +27,8 @@ export interface QueuedInput {
   baseUrl: string;
   /** The request's loras[].name as the policy admitted them (a local path as its real path). */
   loraIds?: string[];
+  /** Partial images per image, emitted as 'preview' events on the job (OpenAI streaming). */
+  previews?: number;
   /** Where the job's result is POSTed when it ends, and in which shape. */
   webhook?: {url: string; dialect: 'runpod' | 'native'};
 }
@@ -48,6 +50,8 @@ export interface AppOptions {
   metrics: ServeMetrics;
   caps: Caps;
   token: string | null;
+  /** A1111's `--api-auth` HTTP Basic credentials, accepted beside the token (which also works as a Basic password). */
+  apiAuth?: BasicCredentials | null;
   maxQueue: number;
   timeoutMs: number;
   bodyLimit: number;
@@ -62,12 +66,14 @@ export interface AppOptions {
   policy?: RequestModelPolicy;
   /** The URL clients reach this server at (behind a proxy): file URLs start with it whatever the Host header says. */
   publicUrl?: string | null;
+  /** --trust-proxy: file URLs follow the proxy's Forwarded / X-Forwarded-Proto / X-Forwarded-Host headers. */
+  trustProxy?: boolean;
   clientTimeouts?: Partial<ClientTimeouts>;
   /** Where A1111 prompt tags' bare LoRA names are looked up (the cache; default process.env). */
   env?: NodeJS.ProcessEnv;
   /** Job event streams: keep-alive comment interval (default 15 s, or $MGEN_SSE_KEEPALIVE_MS) and `retry:` (3 s). */
   sse?: {keepAliveMs?: number; retryMs?: number};
-  /** How long the short-lived URL tokens (event streams, file URLs under a bearer token) last (default 15 min). */
+  /** How long a job's signed event-stream URL (events_url) lasts (default 15 min). */
   urlTokenTtlMs?: number;
   /** Webhook delivery: delays between the (bounded) attempts. */
   webhookRetryDelaysMs?: number[];
@@ -90,12 +96,11 @@ type Rep = FastifyReply;
 export function buildApp(o: AppOptions): ServeApp {
   const ajv = makeAjv();
   const policy = o.policy ?? new RequestModelPolicy();
-  const signer = new UrlSigner(o.urlTokenTtlMs ?? DEFAULT_URL_TOKEN_TTL_MS);
   const webhooks = new WebhookSender(policy, {...(o.webhookRetryDelaysMs ? {retryDelaysMs: o.webhookRetryDelaysMs} : {}), ...(o.log ? {log: o.log} : {})});
   const env = o.env ?? process.env;
   const sse = {keepAliveMs: o.sse?.keepAliveMs ?? (Number(env.MGEN_SSE_KEEPALIVE_MS) || 15_000), retryMs: o.sse?.retryMs ?? 3000};
-  /** A path a client without headers can open: signed with a short-lived token when the server has a bearer token. */
-  const signed = (path: string): string => (o.token ? signer.sign(path) : path);
+  /** A path a client without headers can open: signed (short-lived) when the server wants credentials. */
+  const signed = (path: string): string => (o.token || o.apiAuth ? o.engine.files.signer.signedPath(path, o.urlTokenTtlMs ?? STREAM_URL_TTL_MS) : path);
   const t = {...DEFAULT_CLIENT_TIMEOUTS, ...o.clientTimeouts};
   const app = Fastify({
     bodyLimit: o.bodyLimit,
@@ -130,7 +135,8 @@ export function buildApp(o: AppOptions): ServeApp {
     outputBytes: (out) => out.images.reduce((n, im) => n + (im.b64_json?.length ?? 0), 0),
     run: (input, ctx, job) =>
       o.engine.run(input.request, {
-        jobId: job.id, signal: ctx.signal, onProgress: ctx.onProgress, queuedAt: job.createdAt, baseUrl: input.baseUrl, loraIds: input.loraIds, policy, signPath: signed,
+        jobId: job.id, signal: ctx.signal, onProgress: ctx.onProgress, queuedAt: job.createdAt, baseUrl: input.baseUrl, loraIds: input.loraIds, policy,
+        ...(input.previews ? {previews: input.previews, onPreview: (p: PreviewImage) => job.events.emit('preview', p)} : {}),
       }),
   });
   queue.on('finished', (job: Job<QueuedInput, NativeResponse>) => {
@@ -155,10 +161,20 @@ export function buildApp(o: AppOptions): ServeApp {
   app.addHook('onRequest', async (req, reply) => {
     (req as Req & {t0: bigint}).t0 = process.hrtime.bigint();
     // The path alone decides (a query string must not turn the open health check into a closed one or back).
-    const path = req.url.split('?')[0]!;
-    if (o.token && path !== '/healthz' && !bearerMatches(req.headers.authorization, o.token) && !urlTokenOpens(req, path)) {
-      reply.header('WWW-Authenticate', 'Bearer');
-      return reply.code(401).send(errorBody({message: 'missing or wrong bearer token', type: 'authentication_error'}));
+    const [path = '', query = ''] = req.url.split('?', 2);
+    // A signed URL (a response_format "url" file; a job's event stream for EventSource) is its own credential until
+    // it expires, for GET of that one path; a bad or stale one is refused. The bearer token never goes in a query.
+    const kind = req.method === 'GET' || req.method === 'HEAD' ? signedUrlKind(path) : null;
+    const signed = kind ? o.engine.files.checkSignature(path, new URLSearchParams(query)) : 'unsigned';
+    if (signed === 'expired' || signed === 'invalid') {
+      const what = kind === 'file' ? 'file URL' : 'stream URL';
+      return reply.code(403).send(errorBody({message: signed === 'expired' ? `this ${what} has expired` : `this ${what}'s signature is not valid`, type: 'authentication_error'}));
+    }
+    const auth = {token: o.token, basic: o.apiAuth ?? null};
+    if ((auth.token || auth.basic) && path !== '/healthz' && signed !== 'valid' && !requestAuthorized(req.headers.authorization, auth)) {
+      reply.header('WWW-Authenticate', authChallenge(auth));
+      const message = auth.basic ? 'missing or wrong credentials (HTTP Basic --api-auth user, or the bearer token)' : 'missing or wrong bearer token';
+      return reply.code(401).send(errorBody({message, type: 'authentication_error'}));
     }
   });
   app.addHook('onResponse', async (req, reply) => {
@@ -178,19 +194,14 @@ export function buildApp(o: AppOptions): ServeApp {
   app.setNotFoundHandler((req, reply) => reply.code(404).send(errorBody({message: `no route ${req.method} ${req.url.split('?')[0]}`, type: 'not_found'})));
 
   // -- helpers -----------------------------------------------------------------------------------------
-  /** A GET of a job's stream or an output file with its short-lived `?token=` (the bearer token never goes there). */
-  function urlTokenOpens(req: Req, path: string): boolean {
-    if (req.method !== 'GET' && req.method !== 'HEAD') return false;
-    if (!signablePath(path)) return false;
-    const token = new URLSearchParams(req.url.slice(path.length + 1)).get('token');
-    return token !== null && signer.verify(path, token);
-  }
   // File URLs: --public-url when given; else the Host header only when it is one of this server's own names
   // (a forged Host must not make the server hand out links to somewhere else); else the bound address.
   let listenUrl = '';
   const ownHosts = new Set<string>();
   const baseUrl = (req: Req): string => {
     if (o.publicUrl) return o.publicUrl.replace(/\/+$/, '');
+    const proxied = o.trustProxy ? forwardedOrigin(req.headers) : null;
+    if (proxied) return proxied;
     const host = String(req.headers.host ?? '').toLowerCase();
     return host && ownHosts.has(host) ? `http://${host}` : listenUrl;
   };
@@ -206,11 +217,11 @@ export function buildApp(o: AppOptions): ServeApp {
   const checkImages = (n: NativeRequest): void => {
     for (const f of ['image', 'mask', 'control_image'] as const) if (n[f] != null) decodeInlineImage(n[f], f);
   };
-  const submit = (req: Req, native: NativeRequest, id?: string, webhook?: QueuedInput['webhook']): {job: Job<QueuedInput, NativeResponse>; created: boolean} => {
+  const submit = (req: Req, native: NativeRequest, id?: string, previews?: number, webhook?: QueuedInput['webhook']): {job: Job<QueuedInput, NativeResponse>; created: boolean} => {
     if (draining) throw new HttpError(503, 'shutting_down', 'the server is shutting down and takes no new work');
     checkImages(native);
     const loraIds = admitModels(native);
-    return queue.submit({request: native, baseUrl: baseUrl(req), ...(loraIds ? {loraIds} : {}), ...(webhook ? {webhook} : {})}, {id});
+    return queue.submit({request: native, baseUrl: baseUrl(req), ...(loraIds ? {loraIds} : {}), ...(previews ? {previews} : {}), ...(webhook ? {webhook} : {})}, {id});
   };
   /** Runs a job for a synchronous request; a client that goes away cancels it. */
   const runSync = async (req: Req, reply: Rep, native: NativeRequest): Promise<NativeResponse> => {
@@ -266,29 +277,17 @@ export function buildApp(o: AppOptions): ServeApp {
   // -- native ----------------------------------------------------------------------------------------
   app.post<{Body: NativeRequest}>('/v1/generate', {schema: {body: nativeSchema}}, async (req, reply) => runSync(req, reply, req.body));
 
-  // -- OpenAI Images -----------------------------------------------------------------------------------
-  app.post<{Body: OpenAIImagesRequest}>('/v1/images/generations', {schema: {body: openAIRequestSchema(o.caps)}}, async (req, reply) => {
-    const out = await runSync(req, reply, openAIToNative(req.body, o.caps));
-    return nativeToOpenAI(out, Math.floor(Date.now() / 1000));
+  // -- OpenAI Images and models ---------------------------------------------------------------------------
+  registerOpenAIRoutes(app, {
+    caps: o.caps, modelId: o.modelId, report: o.report, runSync, submit: (req, native, previews) => submit(req, native, undefined, previews),
+    cancel: (id, reason) => queue.cancel(id, reason), forget: (id) => queue.forget(id),
   });
 
   // -- AUTOMATIC1111 -----------------------------------------------------------------------------------
-  const a1111Context = (): A1111Context => {
-    const props = (o.engine.pipelineSchema?.properties ?? null) as Record<string, unknown> | null;
-    return {caps: o.caps, pipelineParams: props ? new Set(Object.keys(props)) : null, env: o.env ?? process.env, policy};
-  };
-  app.post<{Body: A1111Request}>('/sdapi/v1/txt2img', {schema: {body: a1111RequestSchema(o.caps, false)}}, async (req, reply) => {
-    const mapped = a1111ToNative(req.body, false, a1111Context());
-    return nativeToA1111(await runSync(req, reply, mapped.native), req.body, mapped);
+  registerA1111Routes(app, {
+    engine: o.engine, queue, caps: o.caps, modelId: o.modelId, task: o.task, env: o.env ?? process.env, policy,
+    token: Boolean(o.token), apiAuth: Boolean(o.apiAuth), runSync,
   });
-  if (o.task !== 'text-to-image') {
-    app.post<{Body: A1111Request}>('/sdapi/v1/img2img', {schema: {body: a1111RequestSchema(o.caps, true)}}, async (req, reply) => {
-      const mapped = a1111ToNative(req.body, true, a1111Context());
-      return nativeToA1111(await runSync(req, reply, mapped.native), req.body, mapped);
-    });
-  }
-  app.get('/sdapi/v1/samplers', async () => samplerList());
-  app.get('/sdapi/v1/schedulers', async () => scheduleTypeList());
 
   // -- jobs ----------------------------------------------------------------------------------------------
   const jobBody = {
@@ -299,7 +298,7 @@ export function buildApp(o: AppOptions): ServeApp {
   };
   app.post<{Body: {id?: string; input: NativeRequest; webhook?: string}}>('/v1/jobs', {schema: {body: jobBody}}, async (req, reply) => {
     const webhook = req.body.webhook ? {url: checkWebhookUrl(req.body.webhook), dialect: 'native' as const} : undefined;
-    const {job, created} = submit(req, req.body.input, req.body.id, webhook);
+    const {job, created} = submit(req, req.body.input, req.body.id, undefined, webhook);
     return reply.code(created ? 202 : 200).send(jobView(job));
   });
   app.get<{Params: {id: string}}>('/v1/jobs/:id', async (req) => jobView(getJob(req.params.id)));
@@ -321,7 +320,7 @@ export function buildApp(o: AppOptions): ServeApp {
   registerRunpodRoutes<QueuedInput>(app, {
     queue,
     validate: validateNative,
-    submit: (req, native, id, url) => submit(req, native, id, url ? {url, dialect: 'runpod'} : undefined),
+    submit: (req, native, id, url) => submit(req, native, id, undefined, url ? {url, dialect: 'runpod'} : undefined),
     failedInput: (req, native, url) => ({request: native, baseUrl: baseUrl(req), ...(url ? {webhook: {url, dialect: 'runpod' as const}} : {})}),
     getJob,
     runsyncWaitMs: o.runsyncWaitMs ?? 90_000,

@@ -4,7 +4,7 @@
 import {mkdir, readFile, rm, writeFile} from 'node:fs/promises';
 import {join} from 'node:path';
 import {InterruptedError, MgenError} from '../../errors.js';
-import type {HelloResult, WorkerHandle} from '../worker/types.js';
+import type {HelloResult, LoadPlan, ProgressExtra, WorkerHandle} from '../worker/types.js';
 import {ModelNotAllowedError, outsideRequestGuard, type RequestModelPolicy} from '../request-model-policy.js';
 import {FileStore} from './file-store.js';
 import {HttpError} from './http-error.js';
@@ -12,7 +12,7 @@ import {decodeInlineImage} from './input-images.js';
 import type {ServeMetrics} from './metrics.js';
 import {toSessionInput} from './native.js';
 import type {JobError} from './queue.js';
-import {generationMetadata, type ServeSession, type SessionGenerateOutput} from './session-port.js';
+import {generationMetadata, type CheckpointInfo, type ServeSession, type SessionGenerateOutput} from './session-port.js';
 import type {NativeRequest, NativeResponse} from './types.js';
 
 export interface EngineOptions {
@@ -36,8 +36,19 @@ export interface RunInfo {
   loraIds?: string[];
   /** Fetches for the request's models run under its guard (no private addresses unless allowed). */
   policy?: RequestModelPolicy;
-  /** A server path -> the path clients without headers can open (a short-lived token under a bearer token). */
-  signPath?: (path: string) => string;
+  /** Partial images per image (OpenAI partial_images): each is read, handed to onPreview, and removed. */
+  previews?: number;
+  onPreview?: (p: PreviewImage) => void;
+}
+
+/** A partial image made while denoising. */
+export interface PreviewImage {
+  image: number;
+  step: number;
+  steps: number;
+  b64_json: string;
+  width: number;
+  height: number;
 }
 
 const safeId = (id: string): string => id.replace(/[^A-Za-z0-9_-]/g, '_');
@@ -70,6 +81,16 @@ export class Engine {
     return this.session.hello;
   }
 
+  /** The loaded model's plan (A1111's LoRA, embedding and VAE lists). */
+  get plan(): LoadPlan {
+    return this.session.plan;
+  }
+
+  /** The loaded checkpoint (A1111's model list); null when the session cannot say. */
+  async checkpointInfo(): Promise<CheckpointInfo | null> {
+    return this.session.checkpointInfo ? this.session.checkpointInfo() : null;
+  }
+
   async init(): Promise<void> {
     await mkdir(join(this.opts.workDir, 'jobs'), {recursive: true});
     await this.files.init();
@@ -90,7 +111,7 @@ export class Engine {
     let written: string[] = [];
     try {
       // Transient outputs keep the worker's unique names: only the pattern's folder is used.
-      const input = {...toSessionInput(body, join(dir ?? jobs, 'out-{n}.png')), transient: true};
+      const input = {...toSessionInput(body, join(dir ?? jobs, 'out-{n}.png')), transient: true, ...(info.previews ? {previews: info.previews} : {})};
       if (input.loras && info.loraIds) input.loras = input.loras.map((l, i) => ({...l, id: info.loraIds![i] ?? l.id}));
       if (input.loras && info.policy) await info.policy.preflight(input.loras.map((l, i) => ({id: l.id, field: `loras[${i}].name`})));
       for (const [field, key] of [['image', 'image'], ['mask', 'mask'], ['control_image', 'controlImage']] as const) {
@@ -103,9 +124,15 @@ export class Engine {
       }
       const t0 = Date.now();
       let out: SessionGenerateOutput;
+      const previews: Array<Promise<void>> = [];
+      const onProgress = (step: number, steps: number, extra?: ProgressExtra): void => {
+        info.onProgress(step, steps);
+        if (extra?.preview) previews.push(this.takePreview(extra.preview, {image: extra.image ?? 0, step, steps}, info.onPreview));
+      };
       try {
-        const gen = () => session.generate(input, {signal: info.signal, onProgress: info.onProgress});
+        const gen = () => session.generate(input, {signal: info.signal, onProgress});
         out = await (info.policy && input.loras?.length ? info.policy.guard(gen) : gen());
+        await Promise.all(previews);
       } catch (err) {
         // Messages name a request's LoRA as the client did, not by the server path the policy found it at.
         if (err instanceof Error && info.loraIds && body.loras) {
@@ -140,8 +167,7 @@ export class Engine {
         if (body.response_format === 'url') {
           const name = `${safeId(info.jobId)}-${i}.png`;
           await this.files.adopt(img.path, name);
-          const path = `/v1/files/${name}`;
-          images.push({url: `${info.baseUrl}${info.signPath ? info.signPath(path) : path}`, seed: img.seed, width: img.width, height: img.height});
+          images.push({url: `${info.baseUrl}${this.files.signedPath(name)}`, seed: img.seed, width: img.width, height: img.height});
         } else {
           const bytes = await readFile(img.path);
           images.push({b64_json: bytes.toString('base64'), seed: img.seed, width: img.width, height: img.height});
@@ -191,6 +217,18 @@ export class Engine {
       if (!this.restarting && this.session.worker === w && !this.closing) this.onWorkerDied(w);
     }
     if (waited) this.opts.metrics.restartWaits.inc();
+  }
+
+  /** Reads a partial image the worker wrote, hands it on, removes it. */
+  private async takePreview(path: string, at: {image: number; step: number; steps: number}, onPreview?: (p: PreviewImage) => void): Promise<void> {
+    try {
+      const bytes = await readFile(path);
+      if (onPreview && bytes.length > 24) onPreview({...at, b64_json: bytes.toString('base64'), width: bytes.readUInt32BE(16), height: bytes.readUInt32BE(20)});
+    } catch (err) {
+      this.opts.log?.(`could not read a partial image: ${firstLine(err)}`);
+    } finally {
+      await rm(path, {force: true}).catch(() => undefined);
+    }
   }
 
   /** Waits for a restart in progress; resolves at once otherwise. */

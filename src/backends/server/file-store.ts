@@ -1,11 +1,28 @@
 // Output images kept for `response_format: "url"`: files under the server's work folder, served at
-// /v1/files/<name>, dropped after a TTL or when more than `max` are kept.
+// /v1/files/<name>, dropped after a TTL or when more than `max` are kept. Their URLs are signed (url-token.ts: HMAC
+// over path and expiry with a key made per process), so a client can fetch one without the bearer token until it
+// expires, as OpenAI's image URLs work.
 import {mkdir, readFile, rename, rm} from 'node:fs/promises';
 import {join} from 'node:path';
+import {UrlSigner, type SignatureCheck} from './url-token.js';
+
+export type {SignatureCheck};
 
 export class FileStore {
   private readonly entries = new Map<string, number>();
+  /** Signs file URLs, and the server's other header-less URLs (job event streams). */
+  readonly signer = new UrlSigner();
   constructor(readonly dir: string, private readonly ttlMs = 3_600_000, private readonly max = 512) {}
+
+  /** `/v1/files/<name>?expires=<unix s>&signature=<hex>`, valid for `ttlMs` (default: as long as the file is kept). */
+  signedPath(name: string, ttlMs = this.ttlMs, now = Date.now()): string {
+    return this.signer.signedPath(`/v1/files/${name}`, ttlMs, now);
+  }
+
+  /** Checks a request for `path` (no query) with the query's `expires` and `signature`. */
+  checkSignature(path: string, query: URLSearchParams, now = Date.now()): SignatureCheck {
+    return this.signer.check(path, query, now);
+  }
 
   async init(): Promise<void> {
     await mkdir(this.dir, {recursive: true});

@@ -100,6 +100,10 @@ export class JobQueue<I, O> extends EventEmitter {
   get active(): number {
     return this.running ? 1 : 0;
   }
+  /** The running job, or null (A1111's /progress and /interrupt). */
+  get current(): Job<I, O> | null {
+    return this.running;
+  }
   get accepting(): boolean {
     return !this.closed;
   }

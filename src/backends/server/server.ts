@@ -7,6 +7,7 @@ import {tmpdir} from 'node:os';
 import {join} from 'node:path';
 import type {LoadPlan} from '../worker/types.js';
 import type {RequestModelPolicy} from '../request-model-policy.js';
+import type {BasicCredentials} from './auth.js';
 import {buildApp, type ClientTimeouts, type ServeApp} from './app.js';
 import {Engine} from './engine.js';
 import {ServeMetrics} from './metrics.js';
@@ -25,6 +26,8 @@ export interface StartServeOptions {
   host?: string;
   port?: number;
   token?: string | null;
+  /** `--api-auth`: HTTP Basic user -> password, accepted beside the token. */
+  apiAuth?: BasicCredentials | null;
   maxQueue?: number;
   /** Per-job limit in seconds (0: none). */
   timeoutS?: number;
@@ -40,6 +43,8 @@ export interface StartServeOptions {
   policy?: RequestModelPolicy;
   /** --public-url: the base of file URLs. */
   publicUrl?: string | null;
+  /** --trust-proxy: file URLs follow the proxy's forwarding headers. */
+  trustProxy?: boolean;
   clientTimeouts?: Partial<ClientTimeouts>;
   /** Where A1111 prompt tags' bare LoRA names are looked up (default process.env). */
   env?: NodeJS.ProcessEnv;
@@ -118,6 +123,7 @@ export async function startServe(o: StartServeOptions): Promise<RunningServe> {
     metrics,
     caps: {...DEFAULT_CAPS, ...o.caps},
     token: o.token ?? null,
+    apiAuth: o.apiAuth ?? null,
     maxQueue: o.maxQueue ?? 32,
     timeoutMs: (o.timeoutS ?? 600) * 1000,
     bodyLimit: o.bodyLimit ?? 32 * 1024 * 1024,
@@ -128,6 +134,7 @@ export async function startServe(o: StartServeOptions): Promise<RunningServe> {
     policy: o.policy,
     ...(o.env ? {env: o.env} : {}),
     publicUrl: o.publicUrl,
+    trustProxy: o.trustProxy,
     clientTimeouts: o.clientTimeouts,
     ...(o.log ? {log: o.log} : {}),
     ...(o.webhookRetryDelaysMs ? {webhookRetryDelaysMs: o.webhookRetryDelaysMs} : {}),
@@ -160,7 +167,7 @@ export async function startServe(o: StartServeOptions): Promise<RunningServe> {
       model_id: o.modelId,
       load_hash: loadHash(key),
       plan_hash: planHash(plan),
-      auth: Boolean(o.token),
+      auth: Boolean(o.token || o.apiAuth),
       started: new Date().toISOString(),
     });
     process.once('exit', onExit);

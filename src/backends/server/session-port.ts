@@ -1,11 +1,13 @@
 // What serve needs from a loaded model: the subset of backends' `Session` (src/backends/session.ts) it drives, so
 // the server reuses generate's request building, PNG metadata and file writing instead of repeating them.
-import type {GenerateInput, GenerateOutput, Session} from '../session.js';
+import type {CheckpointInfo, GenerateInput, GenerateOutput, Session} from '../session.js';
+
+export type {CheckpointInfo};
 
 export type SessionGenerateInput = GenerateInput;
 export type SessionGenerateOutput = GenerateOutput;
 /** The part of a Session the server drives (tests and the engine's restart path build sessions too). */
-export type ServeSession = Pick<Session, 'worker' | 'hello' | 'plan' | 'schema' | 'generate' | 'close'>;
+export type ServeSession = Pick<Session, 'worker' | 'hello' | 'plan' | 'schema' | 'generate' | 'close'> & Partial<Pick<Session, 'checkpointInfo'>>;
 
 /** What `generate --json` prints for one run (seed, model, timings, plan, runtime), plus the request, without local paths. */
 export function generationMetadata(out: SessionGenerateOutput, session: ServeSession): Record<string, unknown> {

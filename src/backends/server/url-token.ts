@@ -1,45 +1,43 @@
-// Short-lived tokens for URLs that cannot carry an Authorization header (a browser's EventSource, an <img> tag):
-// `?token=<expiry>.<HMAC>` signs one path (a job's event stream, one output file) until it expires. The key is
-// random per server process, so tokens die with it. The long-lived bearer token is never accepted in a query string.
+// Signed URLs for clients that cannot send an Authorization header (a browser's EventSource, an <img> tag, OpenAI
+// style image links): `?expires=<unix s>&signature=<HMAC-SHA256 of path and expiry>` opens exactly that path until it
+// expires. The key is random per server process, so signatures die with it. The long-lived bearer token is never
+// accepted in a query string.
 import {createHmac, randomBytes, timingSafeEqual} from 'node:crypto';
 
-export const DEFAULT_URL_TOKEN_TTL_MS = 15 * 60_000;
+/** What a request's query says about its signature. */
+export type SignatureCheck = 'valid' | 'expired' | 'invalid' | 'unsigned';
+
+/** How long a job's signed event-stream URL lasts. */
+export const STREAM_URL_TTL_MS = 15 * 60_000;
 
 export class UrlSigner {
-  private readonly key: Buffer;
+  constructor(private readonly key: Buffer = randomBytes(32)) {}
 
-  constructor(readonly ttlMs = DEFAULT_URL_TOKEN_TTL_MS, key: Buffer = randomBytes(32)) {
-    this.key = key;
+  /** `path?expires=...&signature=...`, valid for `ttlMs`. */
+  signedPath(path: string, ttlMs: number, now = Date.now()): string {
+    const expires = Math.floor((now + ttlMs) / 1000);
+    return `${path}?expires=${expires}&signature=${this.sign(path, expires)}`;
   }
 
-  private mac(path: string, expires: number): string {
-    return createHmac('sha256', this.key).update(`${expires}\n${path}`).digest('base64url');
+  /** Checks a request for `path` (no query) with the query's `expires` and `signature`. */
+  check(path: string, query: URLSearchParams, now = Date.now()): SignatureCheck {
+    const sig = query.get('signature');
+    const exp = query.get('expires');
+    if (sig === null && exp === null) return 'unsigned';
+    if (!sig || !exp || !/^\d{1,12}$/.test(exp) || !/^[0-9a-f]{64}$/.test(sig)) return 'invalid';
+    const want = Buffer.from(this.sign(path, Number(exp)), 'hex');
+    if (!timingSafeEqual(want, Buffer.from(sig, 'hex'))) return 'invalid';
+    return Number(exp) * 1000 < now ? 'expired' : 'valid';
   }
 
-  /** A token for `path` (no query string), valid until now + ttl. */
-  token(path: string, now = Date.now()): string {
-    const expires = Math.floor((now + this.ttlMs) / 1000);
-    return `${expires}.${this.mac(path, expires)}`;
-  }
-
-  /** `path?token=...` */
-  sign(path: string, now = Date.now()): string {
-    return `${path}${path.includes('?') ? '&' : '?'}token=${this.token(path, now)}`;
-  }
-
-  /** Whether `token` was made by this server for exactly `path` and has not expired. */
-  verify(path: string, token: string, now = Date.now()): boolean {
-    const m = /^(\d{1,12})\.([A-Za-z0-9_-]{43})$/.exec(token);
-    if (!m) return false;
-    const expires = Number(m[1]);
-    if (expires * 1000 < now) return false;
-    const want = Buffer.from(this.mac(path, expires));
-    const got = Buffer.from(m[2]!);
-    return want.length === got.length && timingSafeEqual(want, got);
+  private sign(path: string, expires: number): string {
+    return createHmac('sha256', this.key).update(`${path}\n${expires}`).digest('hex');
   }
 }
 
-/** The paths a URL token may open: GET of a job's event stream and of an output file. */
-export function signablePath(path: string): boolean {
-  return /^\/v1\/jobs\/[^/]+\/events$/.test(path) || /^\/v1\/files\/[^/]+$/.test(path);
+/** The paths a signed URL may open (GET only): an output file, a job's event stream. */
+export function signedUrlKind(path: string): 'file' | 'stream' | null {
+  if (/^\/v1\/files\/[^/]+$/.test(path)) return 'file';
+  if (/^\/v1\/jobs\/[^/]+\/events$/.test(path)) return 'stream';
+  return null;
 }

@@ -9,7 +9,7 @@ import {pythonRuntimeDir} from '../paths.js';
 import {oneLine, workerError, type WorkerErrorBody} from './errors.js';
 import {StderrRing} from './stderr-ring.js';
 import {workerEnv} from './worker-env.js';
-import type {GenerateRequest, GenerateResult, HelloResult, LoadPlan, LoadResult, WorkerHandle} from './types.js';
+import type {GenerateRequest, GenerateResult, HelloResult, LoadPlan, LoadResult, ProgressExtra, WorkerHandle} from './types.js';
 
 export interface StartWorkerOptions {
   /** The interpreter (a provisioned venv's python, or $MGEN_PYTHON). */
@@ -31,7 +31,7 @@ interface Pending {
   verb: string;
   resolve: (result: unknown) => void;
   reject: (err: Error) => void;
-  onProgress?: (step: number, steps: number) => void;
+  onProgress?: (step: number, steps: number, extra?: ProgressExtra) => void;
 }
 
 const PROTOCOL = 1;
@@ -162,7 +162,7 @@ class Worker implements WorkerHandle {
 
   generate(
     request: GenerateRequest,
-    opts: {onProgress?: (step: number, steps: number) => void; signal?: AbortSignal; timeoutMs?: number} = {},
+    opts: {onProgress?: (step: number, steps: number, extra?: ProgressExtra) => void; signal?: AbortSignal; timeoutMs?: number} = {},
   ): Promise<GenerateResult> {
     if (opts.signal?.aborted) return Promise.reject(new InterruptedError('generation cancelled'));
     const id = this.newId();
@@ -299,7 +299,10 @@ class Worker implements WorkerHandle {
     const p = this.pending.get(id);
     if (!p) return;
     if (msg.event === 'progress') {
-      p.onProgress?.(Number(msg.step), Number(msg.steps));
+      p.onProgress?.(Number(msg.step), Number(msg.steps), {
+        ...(typeof msg.image === 'number' ? {image: msg.image} : {}),
+        ...(typeof msg.preview === 'string' ? {preview: msg.preview} : {}),
+      });
       return;
     }
     if (msg.ok === undefined) return;

@@ -51,6 +51,14 @@ export interface GenerateRequest {
   png_text: Array<Record<string, string>>;
   /** LoRAs for this request only (absolute paths), on top of the plan's; see docs/worker-protocol.md. */
   loras?: Array<{path: string; scale: number}>;
+  /** Partial images to write while denoising each image (0-8; progress events then carry `preview` paths). */
+  previews?: number;
+}
+
+/** What a progress event adds to step/steps: the image it is about, and a partial image's path when one was written. */
+export interface ProgressExtra {
+  image?: number;
+  preview?: string;
 }
 
 export interface HelloResult {
@@ -104,7 +112,7 @@ export interface WorkerHandle {
   /** Aborting the signal sends `cancel`; the promise then rejects with an InterruptedError-like error. */
   generate(
     request: GenerateRequest,
-    opts?: {onProgress?: (step: number, steps: number) => void; signal?: AbortSignal; timeoutMs?: number},
+    opts?: {onProgress?: (step: number, steps: number, extra?: ProgressExtra) => void; signal?: AbortSignal; timeoutMs?: number},
   ): Promise<GenerateResult>;
   unload(): Promise<void>;
   /** Asks the worker to exit, then kills it if it has not within a grace period. */

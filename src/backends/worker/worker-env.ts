@@ -21,3 +21,18 @@ export function workerEnv(base: NodeJS.ProcessEnv, extra: NodeJS.ProcessEnv = {}
 function isSet(v: string | undefined): boolean {
   return v !== undefined && v.trim() !== '';
 }
+
+/**
+ * With `--compile`: torch's compile caches (inductor's FX graph and AOT-autograd caches, Triton kernels on CUDA) under
+ * MGEN_HOME instead of /tmp, so a restart (a new `mgen generate`, a RunPod scale-up with MGEN_HOME on a volume) reuses
+ * the compiled artifacts. torch keys each entry by graph, input shapes, torch version and device itself, so one folder
+ * per kind suffices. A user's own setting wins.
+ */
+export function compileCacheEnv(env: NodeJS.ProcessEnv, home: string): NodeJS.ProcessEnv {
+  const out: NodeJS.ProcessEnv = {};
+  if (!isSet(env.TORCHINDUCTOR_CACHE_DIR)) out.TORCHINDUCTOR_CACHE_DIR = `${home}/compile-cache/inductor`;
+  if (!isSet(env.TRITON_CACHE_DIR)) out.TRITON_CACHE_DIR = `${home}/compile-cache/triton`;
+  if (!isSet(env.TORCHINDUCTOR_FX_GRAPH_CACHE)) out.TORCHINDUCTOR_FX_GRAPH_CACHE = '1';
+  if (!isSet(env.TORCHINDUCTOR_AUTOGRAD_CACHE)) out.TORCHINDUCTOR_AUTOGRAD_CACHE = '1';
+  return out;
+}

@@ -1,5 +1,5 @@
 import {describe, expect, it} from '@jest/globals';
-import {bearerMatches, isLoopbackHost, resolveToken} from '../../../src/backends/server/auth.js';
+import {authChallenge, bearerMatches, isLoopbackHost, parseApiAuth, requestAuthorized, resolveToken} from '../../../src/backends/server/auth.js';
 
 describe('bearer auth', () => {
   it('accepts exactly the token and nothing else', () => {
@@ -24,5 +24,35 @@ describe('bearer auth', () => {
     expect(resolveToken({host: '0.0.0.0', insecure: false, envToken: 'from-env-123'})).toBe('from-env-123');
     expect(resolveToken({host: '0.0.0.0', insecure: false, token: 'flag-token-1', envToken: 'from-env-123'})).toBe('flag-token-1');
     expect(() => resolveToken({host: '127.0.0.1', insecure: false, token: 'short'})).toThrow(/8 characters/);
+  });
+});
+
+describe('--api-auth (A1111 HTTP Basic)', () => {
+  const basic = (user: string, pass: string): string => `Basic ${Buffer.from(`${user}:${pass}`).toString('base64')}`;
+
+  it('parses user:password pairs, a password may hold a colon', () => {
+    expect([...parseApiAuth('alice:wonder:land,bob:builder')!]).toEqual([['alice', 'wonder:land'], ['bob', 'builder']]);
+    expect(parseApiAuth(undefined)).toBeNull();
+    for (const bad of ['', 'alice', ':pw', 'alice:', 'a:1,a:2']) expect(() => parseApiAuth(bad)).toThrow(/--api-auth/);
+  });
+
+  it('lets in a listed user with its password, or any user with the token as password, beside the bearer token', () => {
+    const o = {token: 'bearer-token-1', basic: parseApiAuth('alice:pw1,bob:pw2')};
+    expect(requestAuthorized(basic('alice', 'pw1'), o)).toBe(true);
+    expect(requestAuthorized(basic('bob', 'pw2'), o)).toBe(true);
+    expect(requestAuthorized(basic('alice', 'pw2'), o)).toBe(false);
+    expect(requestAuthorized(basic('carol', 'pw1'), o)).toBe(false);
+    expect(requestAuthorized(basic('anyone', 'bearer-token-1'), o)).toBe(true);
+    expect(requestAuthorized('Bearer bearer-token-1', o)).toBe(true);
+    expect(requestAuthorized('Bearer pw1', o)).toBe(false);
+    expect(requestAuthorized(undefined, o)).toBe(false);
+    expect(requestAuthorized(basic('alice', 'pw1'), {token: null, basic: null})).toBe(false);
+    expect(requestAuthorized(basic('x', 'bearer-token-1'), {token: 'bearer-token-1'})).toBe(true);
+    expect(authChallenge(o)).toBe('Bearer, Basic realm="mgen"');
+    expect(authChallenge({token: 'bearer-token-1'})).toBe('Bearer');
+  });
+
+  it('lets a non-loopback host start with --api-auth alone', () => {
+    expect(resolveToken({host: '0.0.0.0', insecure: false, apiAuth: true})).toBeNull();
   });
 });

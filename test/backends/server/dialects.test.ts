@@ -1,6 +1,5 @@
 import {describe, expect, it} from '@jest/globals';
 import {a1111ToNative, nativeToA1111} from '../../../src/backends/server/a1111.js';
-import {nativeToOpenAI, openAIToNative, parseSize} from '../../../src/backends/server/openai.js';
 import {A1111_SAMPLERS, A1111_SCHEDULERS, chooseSampler, describeScheduler, SamplerRefusal} from '../../../src/backends/server/samplers.js';
 import {DEFAULT_CAPS, type NativeResponse} from '../../../src/backends/server/types.js';
 
@@ -64,23 +63,6 @@ describe('A1111 samplers', () => {
     // A1111 takes a schedule type by its label or its name.
     expect(chooseSampler('Euler', 'sgm_uniform')).toMatchObject({scheduleType: 'SGM Uniform', config: {timestep_spacing: 'trailing'}});
     expect(chooseSampler('DPM++ 2M Karras', 'Exponential')).toMatchObject({scheduleType: 'Exponential', config: {use_exponential_sigmas: true}});
-  });
-});
-
-describe('OpenAI Images dialect', () => {
-  it('parses size and refuses sizes off the grid or over the cap', () => {
-    expect(parseSize('512x768', DEFAULT_CAPS)).toEqual({width: 512, height: 768});
-    expect(parseSize('auto', DEFAULT_CAPS)).toEqual({});
-    expect(() => parseSize('500x512', DEFAULT_CAPS)).toThrow(/size: .*multiples of 8/);
-    expect(() => parseSize('4096x512', DEFAULT_CAPS)).toThrow(/size/);
-  });
-  it('maps n, size and the extension fields', () => {
-    expect(openAIToNative({prompt: 'a cat', n: 2, size: '64x64', negative_prompt: 'dog', steps: 3, guidance: 2, seed: 5}, DEFAULT_CAPS)).toEqual({
-      prompt: 'a cat', width: 64, height: 64, num_images: 2, negative_prompt: 'dog', steps: 3, guidance_scale: 2, seed: 5, response_format: 'b64_json',
-    });
-  });
-  it('answers {created, data}', () => {
-    expect(nativeToOpenAI(res, 100)).toEqual({created: 100, data: [{b64_json: 'AAAA'}, {b64_json: 'BBBB'}]});
   });
 });
 

@@ -1,7 +1,7 @@
 // The native job event stream (GET /v1/jobs/:id/events) on a real socket: numbered events with a retry hint,
 // keep-alive comments while the job waits, queue-position events, a reconnect with Last-Event-ID that resumes without
-// repeating, and short-lived URL tokens for clients that cannot send headers (EventSource, <img>), scoped to one
-// stream or file and never the long-lived token.
+// repeating, and signed short-lived stream URLs for clients that cannot send headers (EventSource), scoped to one
+// stream, never the long-lived token.
 import {afterAll, beforeAll, describe, expect, it} from '@jest/globals';
 import {startServe, type RunningServe} from '../../../src/backends/server/server.js';
 import {UrlSigner} from '../../../src/backends/server/url-token.js';
@@ -36,7 +36,7 @@ describe('job event stream', () => {
     await submit({prompt: 'b'});
     c = await submit({prompt: 'c'});
     // The URL the job view gives works without any header (what a browser's EventSource does).
-    expect(c.events_url).toMatch(new RegExp(`^${serve.url}/v1/jobs/${c.id}/events\\?token=\\d+\\.[A-Za-z0-9_-]{43}$`));
+    expect(c.events_url).toMatch(new RegExp(`^${serve.url}/v1/jobs/${c.id}/events\\?expires=\\d+&signature=[0-9a-f]{64}$`));
     let stage = 0;
     all = await readSse(c.events_url, {}, (r) => {
       if (stage === 0 && r.comments >= 1) {
@@ -80,33 +80,26 @@ describe('job event stream', () => {
     expect(new Set(ids).size).toBe(ids.length);
   });
 
-  it('opens a stream or a file with its own short-lived token only, never with the long-lived token in the query', async () => {
+  it('opens a stream with its own signed URL only, never with the long-lived token in the query', async () => {
     const path = new URL(c.events_url).pathname;
+    const query = new URL(c.events_url).search;
     expect((await fetch(`${serve.url}${path}`)).status).toBe(401);
     expect((await fetch(`${serve.url}${path}?token=${TOKEN}`)).status).toBe(401);
-    expect((await fetch(`${serve.url}/v1/jobs/${c.id}?token=${new URL(c.events_url).searchParams.get('token')}`)).status).toBe(401);
+    // The signature opens the stream, not the job's other routes.
+    expect((await fetch(`${serve.url}/v1/jobs/${c.id}${query}`)).status).toBe(401);
+    expect((await fetch(`${serve.url}${path}${query}`, {method: 'DELETE'})).status).toBe(401);
     const other = await submit({prompt: 'e'});
-    const otherToken = new URL(other.events_url).searchParams.get('token');
-    expect((await fetch(`${serve.url}${path}?token=${otherToken}`)).status).toBe(401);
+    expect((await fetch(`${serve.url}${path}${new URL(other.events_url).search}`)).status).toBe(403);
     await session.release();
-    // Output files: the URL in the answer opens without the header; the same name with another token does not.
-    const gen = fetch(`${serve.url}/v1/generate`, {method: 'POST', headers: auth, body: JSON.stringify({prompt: 'f', response_format: 'url'})});
-    await session.release();
-    const body = (await (await gen).json()) as {images: Array<{url: string}>};
-    const url = body.images[0]!.url;
-    expect(url).toMatch(/\/v1\/files\/[^?]+\?token=\d+\.[A-Za-z0-9_-]{43}$/);
-    const file = await fetch(url);
-    expect(file.status).toBe(200);
-    expect(file.headers.get('content-type')).toBe('image/png');
-    expect((await fetch(url.replace(/token=.*/, `token=${otherToken}`))).status).toBe(401);
   });
 
-  it('expires tokens and binds them to one path', () => {
-    const s = new UrlSigner(60_000);
-    const t = s.token('/v1/files/a.png', 1_000_000);
-    expect(s.verify('/v1/files/a.png', t, 1_000_000 + 30_000)).toBe(true);
-    expect(s.verify('/v1/files/a.png', t, 1_000_000 + 61_000)).toBe(false);
-    expect(s.verify('/v1/files/b.png', t, 1_000_000)).toBe(false);
-    expect(new UrlSigner(60_000).verify('/v1/files/a.png', t, 1_000_000)).toBe(false);
+  it('expires signatures and binds them to one path and one server', () => {
+    const s = new UrlSigner();
+    const q = (p: string) => new URL(`http://x${p}`).searchParams;
+    const signed = s.signedPath('/v1/jobs/a/events', 60_000, 1_000_000);
+    expect(s.check('/v1/jobs/a/events', q(signed), 1_000_000 + 30_000)).toBe('valid');
+    expect(s.check('/v1/jobs/a/events', q(signed), 1_000_000 + 61_000)).toBe('expired');
+    expect(s.check('/v1/jobs/b/events', q(signed), 1_000_000)).toBe('invalid');
+    expect(new UrlSigner().check('/v1/jobs/a/events', q(signed), 1_000_000)).toBe('invalid');
   });
 });

@@ -5,7 +5,7 @@ import {chmod, mkdtemp, readFile, rm, writeFile} from 'node:fs/promises';
 import {availableParallelism, tmpdir} from 'node:os';
 import {join} from 'node:path';
 import {startWorker} from '../../../src/backends/worker/start-worker.js';
-import {threadingDefaults, workerEnv} from '../../../src/backends/worker/worker-env.js';
+import {compileCacheEnv, threadingDefaults, workerEnv} from '../../../src/backends/worker/worker-env.js';
 
 let dir: string;
 let fake: string;
@@ -114,5 +114,17 @@ printf 'Loading checkpoint shards:  50%%|#####     | 1/2 [00:10<00:10,  9.1s/it]
 kill -9 $$`);
     expect(err.message).toBe('the Python worker died during load (killed by SIGKILL; the system may have run out of memory)');
     expect(err.message).not.toMatch(/%\|/);
+  });
+});
+
+describe('compile cache location', () => {
+  it('puts torch\'s compile caches under MGEN_HOME unless the user chose a folder', () => {
+    expect(compileCacheEnv({}, '/h')).toEqual({
+      TORCHINDUCTOR_CACHE_DIR: '/h/compile-cache/inductor', TRITON_CACHE_DIR: '/h/compile-cache/triton',
+      TORCHINDUCTOR_FX_GRAPH_CACHE: '1', TORCHINDUCTOR_AUTOGRAD_CACHE: '1',
+    });
+    expect(compileCacheEnv({TORCHINDUCTOR_CACHE_DIR: '/mine', TORCHINDUCTOR_FX_GRAPH_CACHE: '0'}, '/h')).toEqual({
+      TRITON_CACHE_DIR: '/h/compile-cache/triton', TORCHINDUCTOR_AUTOGRAD_CACHE: '1',
+    });
   });
 });

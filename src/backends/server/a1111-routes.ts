@@ -1,0 +1,130 @@
+// Every /sdapi/v1 route on the app: txt2img / img2img (a1111.ts maps them to the native request), the read
+// endpoints (a1111-read.ts) and the control ones (a1111-control.ts). Refusals on the read and control endpoints use
+// A1111's error shape ({error, detail, body, errors}), which A1111 clients read.
+import type {FastifyInstance, FastifyReply, FastifyRequest} from 'fastify';
+import type {RequestModelPolicy} from '../request-model-policy.js';
+import {A1111Options, A1111Progress, A1111Refusal, type RunningJobs} from './a1111-control.js';
+import {cmdFlags, embeddingList, loraList, memoryStats, namesLoadedModel, pngInfo, scriptList, sdModelItem, upscalerList, vaeList} from './a1111-read.js';
+import {a1111RequestSchema, a1111ToNative, nativeToA1111, type A1111Context, type A1111Request} from './a1111.js';
+import type {Engine} from './engine.js';
+import {decodeInlineImage} from './input-images.js';
+import {samplerList, scheduleTypeList} from './samplers.js';
+import type {Caps, NativeRequest, NativeResponse} from './types.js';
+
+export interface A1111RouteOptions {
+  engine: Engine;
+  queue: RunningJobs;
+  caps: Caps;
+  modelId: string;
+  task: 'text-to-image' | 'image-to-image' | 'inpaint';
+  env: NodeJS.ProcessEnv;
+  policy: RequestModelPolicy;
+  /** Whether a bearer token / `--api-auth` credentials guard the server (cmd-flags says so, never what they are). */
+  token: boolean;
+  apiAuth: boolean;
+  /** Runs a synchronous job (a client that goes away cancels it). */
+  runSync: (req: FastifyRequest, reply: FastifyReply, native: NativeRequest) => Promise<NativeResponse>;
+}
+
+export function registerA1111Routes(app: FastifyInstance, o: A1111RouteOptions): void {
+  const pipelineParams = (): Set<string> | null => {
+    const props = (o.engine.pipelineSchema?.properties ?? null) as Record<string, unknown> | null;
+    return props ? new Set(Object.keys(props)) : null;
+  };
+  const options = new A1111Options({clipSkip: () => pipelineParams()?.has('clip_skip') ?? false});
+  const progress = new A1111Progress(o.queue);
+  const model = async () => {
+    const info = await o.engine.checkpointInfo();
+    const item = sdModelItem(o.modelId, info);
+    return {info, item, names: (name: string) => namesLoadedModel(name, item, info)};
+  };
+  const vaeName = (): string | null => vaeList(o.engine.plan)[0]?.model_name ?? null;
+  /** Runs a handler; an A1111Refusal becomes A1111's error body with its status. */
+  const a1111 = <R extends FastifyRequest>(handler: (req: R, reply: FastifyReply) => Promise<unknown>) => async (req: R, reply: FastifyReply) => {
+    try {
+      return await handler(req, reply);
+    } catch (err) {
+      if (err instanceof A1111Refusal) return reply.code(err.status).send(err.body());
+      throw err;
+    }
+  };
+
+  // -- generation ---------------------------------------------------------------------------------------
+  const context = async (): Promise<A1111Context> => {
+    const m = await model();
+    return {caps: o.caps, pipelineParams: pipelineParams(), env: o.env, policy: o.policy, settings: options.settings, namesModel: m.names};
+  };
+  app.post<{Body: A1111Request}>('/sdapi/v1/txt2img', {schema: {body: a1111RequestSchema(o.caps, false)}}, async (req, reply) => {
+    const mapped = a1111ToNative(req.body, false, await context());
+    return nativeToA1111(await o.runSync(req, reply, mapped.native), req.body, mapped);
+  });
+  if (o.task !== 'text-to-image') {
+    app.post<{Body: A1111Request}>('/sdapi/v1/img2img', {schema: {body: a1111RequestSchema(o.caps, true)}}, async (req, reply) => {
+      const mapped = a1111ToNative(req.body, true, await context());
+      return nativeToA1111(await o.runSync(req, reply, mapped.native), req.body, mapped);
+    });
+  } else {
+    app.post('/sdapi/v1/img2img', a1111(async () => {
+      throw new A1111Refusal(404, `img2img is not available here: ${o.modelId} is loaded for text-to-image (one pipeline per mgen serve; serve an image-to-image or inpaint model for img2img)`);
+    }));
+  }
+
+  // -- read ---------------------------------------------------------------------------------------------
+  app.get('/sdapi/v1/samplers', async () => samplerList());
+  app.get('/sdapi/v1/schedulers', async () => scheduleTypeList());
+  app.get('/sdapi/v1/sd-models', async () => [(await model()).item]);
+  app.get('/sdapi/v1/sd-vae', async () => vaeList(o.engine.plan));
+  app.get('/sdapi/v1/loras', async () => loraList(o.engine.plan, o.env));
+  app.get('/sdapi/v1/embeddings', async () => embeddingList(o.engine.plan));
+  app.get('/sdapi/v1/upscalers', async () => upscalerList());
+  app.get('/sdapi/v1/scripts', async () => scriptList());
+  app.get('/sdapi/v1/cmd-flags', async (req) =>
+    cmdFlags({host: req.socket.localAddress ?? '127.0.0.1', port: req.socket.localPort ?? 0, modelId: o.modelId, apiAuth: o.apiAuth, token: o.token, plan: o.engine.plan, modelDirs: []}),
+  );
+  // What this server has none of (no hypernetworks, face restorers, styles, hires upscale modes or extensions): empty
+  // lists, so front-ends that probe them get A1111's shape rather than a 404; refreshes have nothing to re-read.
+  for (const path of ['hypernetworks', 'face-restorers', 'realesrgan-models', 'prompt-styles', 'latent-upscale-modes', 'script-info', 'extensions']) {
+    app.get(`/sdapi/v1/${path}`, async () => []);
+  }
+  for (const path of ['refresh-checkpoints', 'refresh-vae', 'refresh-loras']) {
+    app.post(`/sdapi/v1/${path}`, async (_req, reply) => reply.type('application/json').send('null'));
+  }
+  app.get('/sdapi/v1/memory', async () => memoryStats(o.engine.hello));
+  app.post<{Body: {image?: unknown}}>('/sdapi/v1/png-info', a1111(async (req) => {
+    const image = typeof req.body?.image === 'string' ? req.body.image.trim() : '';
+    if (!image) throw new A1111Refusal(422, 'image: a base64 PNG is required');
+    let decoded;
+    try {
+      decoded = decodeInlineImage(image, 'image');
+    } catch (err) {
+      throw new A1111Refusal(400, `image: ${(err as Error).message.replace(/^image: /, '')}`);
+    }
+    try {
+      return pngInfo(decoded.bytes, decoded.ext);
+    } catch {
+      throw new A1111Refusal(400, 'image: not a readable PNG');
+    }
+  }));
+  const noUpscalers = a1111(async () => {
+    throw new A1111Refusal(501, 'upscaling (extras) is not supported by this server: mgen serve has no upscaler models; /sdapi/v1/upscalers lists only "None"');
+  });
+  app.post('/sdapi/v1/extra-single-image', noUpscalers);
+  app.post('/sdapi/v1/extra-batch-images', noUpscalers);
+
+  // -- control ------------------------------------------------------------------------------------------
+  app.get('/sdapi/v1/options', async () => options.read((await model()).item, vaeName()));
+  app.post('/sdapi/v1/options', a1111(async (req, reply) => {
+    const m = await model();
+    options.write(req.body, m.item, vaeName(), m.names);
+    return reply.type('application/json').send('null');
+  }));
+  app.get('/sdapi/v1/progress', async () => progress.read());
+  app.post('/sdapi/v1/interrupt', async () => {
+    progress.stop('interrupted');
+    return {};
+  });
+  app.post('/sdapi/v1/skip', async (_req, reply) => {
+    progress.stop('skipped');
+    return reply.type('application/json').send('null');
+  });
+}
