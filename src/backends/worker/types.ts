@@ -119,6 +119,8 @@ export interface WorkerHandle {
   shutdown(): Promise<void>;
   /** SIGKILL now (tests, crash handling). */
   kill(): void;
+  /** kill() was called here: the process is going away although `alive` stays true until it has exited. */
+  readonly killed?: boolean;
   /** Resolves when the process has exited, with its code/signal. */
   readonly exited: Promise<{code: number | null; signal: NodeJS.Signals | null}>;
   /** The last lines the worker wrote to stderr. */
