@@ -14,6 +14,8 @@ import type {ServeMetrics} from './metrics.js';
 import {nativeRequestSchema} from './native.js';
 import {forwardedOrigin} from './forwarded.js';
 import {registerOpenAIRoutes} from './openai-routes.js';
+import {registerPageApi} from './page-api.js';
+import {isUiPath, loadUiFiles, registerUi} from './ui.js';
 import {JobQueue, isFinal, type Job} from './queue.js';
 import {streamJobEvents} from './job-stream.js';
 import {registerRunpodRoutes, runpodView} from './runpod.js';
@@ -78,6 +80,8 @@ export interface AppOptions {
   /** Webhook delivery: delays between the (bounded) attempts. */
   webhookRetryDelaysMs?: number[];
   log?: (line: string) => void;
+  /** The playground page at `/` (default on; `mgen serve --no-ui` turns it off). */
+  ui?: boolean;
 }
 
 export interface ServeApp {
@@ -157,6 +161,8 @@ export function buildApp(o: AppOptions): ServeApp {
     gpuTotal: o.engine.hello?.total_memory_bytes,
   });
 
+  const ui = o.ui ?? true;
+
   // -- hooks -------------------------------------------------------------------------------------------
   app.addHook('onRequest', async (req, reply) => {
     (req as Req & {t0: bigint}).t0 = process.hrtime.bigint();
@@ -171,7 +177,7 @@ export function buildApp(o: AppOptions): ServeApp {
       return reply.code(403).send(errorBody({message: signed === 'expired' ? `this ${what} has expired` : `this ${what}'s signature is not valid`, type: 'authentication_error'}));
     }
     const auth = {token: o.token, basic: o.apiAuth ?? null};
-    if ((auth.token || auth.basic) && path !== '/healthz' && signed !== 'valid' && !requestAuthorized(req.headers.authorization, auth)) {
+    if ((auth.token || auth.basic) && path !== '/healthz' && !(ui && isUiPath(path)) && signed !== 'valid' && !requestAuthorized(req.headers.authorization, auth)) {
       reply.header('WWW-Authenticate', authChallenge(auth));
       const message = auth.basic ? 'missing or wrong credentials (HTTP Basic --api-auth user, or the bearer token)' : 'missing or wrong bearer token';
       return reply.code(401).send(errorBody({message, type: 'authentication_error'}));
@@ -273,6 +279,10 @@ export function buildApp(o: AppOptions): ServeApp {
     if (!bytes) throw new HttpError(404, 'not_found', `no file ${req.params.name}`, 'name');
     return reply.type('image/png').send(bytes);
   });
+
+  // -- playground page (issue 15) and the two routes it reads ------------------------------------------
+  registerPageApi(app, {modelId: o.modelId, env: o.env ?? process.env});
+  if (ui) registerUi(app, loadUiFiles());
 
   // -- native ----------------------------------------------------------------------------------------
   app.post<{Body: NativeRequest}>('/v1/generate', {schema: {body: nativeSchema}}, async (req, reply) => runSync(req, reply, req.body));

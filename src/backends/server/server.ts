@@ -50,6 +50,8 @@ export interface StartServeOptions {
   env?: NodeJS.ProcessEnv;
   /** Webhook delivery: delays between the (bounded) attempts, ms. */
   webhookRetryDelaysMs?: number[];
+  /** The playground page at `/` (default on). */
+  ui?: boolean;
 }
 
 /** The one-line message for a port another process holds. */
@@ -138,6 +140,7 @@ export async function startServe(o: StartServeOptions): Promise<RunningServe> {
     clientTimeouts: o.clientTimeouts,
     ...(o.log ? {log: o.log} : {}),
     ...(o.webhookRetryDelaysMs ? {webhookRetryDelaysMs: o.webhookRetryDelaysMs} : {}),
+    ui: o.ui,
   });
   const host = o.host ?? '127.0.0.1';
   try {
