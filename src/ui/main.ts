@@ -265,7 +265,8 @@ $('gen-form').addEventListener('submit', (e) => {
   e.preventDefault();
   void generate();
 });
-$('f-prompt').addEventListener('keydown', (e) => {
+// Ctrl+Enter (Cmd+Enter) generates from anywhere in the form.
+$('gen-form').addEventListener('keydown', (e) => {
   if (e.key === 'Enter' && (e.ctrlKey || e.metaKey)) {
     e.preventDefault();
     void generate();

@@ -1,0 +1,242 @@
+// The playground page (issue 15) in a real browser: Debian's Chromium, headless, driven by playwright-core,
+// against a real `mgen serve builtin:tiny-sd` (and a second one with --token). Fill the form, generate, watch the
+// progress reach the end, find the image in the gallery, copy its parameters, reload and keep the history, apply
+// a LoRA from the list, cancel a long job, drop a PNG and see the form filled, the token prompt, a phone screen
+// used with the keyboard alone. The tiny model makes noise, not pictures; the page does not care.
+// docs/playground.png (the README's screenshot) is rewritten when it is missing or with UPDATE_SCREENSHOTS=1.
+import {afterAll, beforeAll, describe, expect, it} from '@jest/globals';
+import {existsSync, mkdtempSync, readFileSync, rmSync} from 'node:fs';
+import {tmpdir} from 'node:os';
+import {join} from 'node:path';
+import {chromium, type BrowserContext, type Page} from 'playwright-core';
+import {readPngInfo} from '../../src/backends/png-metadata.js';
+import {buildPng} from '../helpers/png.js';
+import {ROOT, spawnServe, testPython, tiny, type SpawnedServe} from '../runtime/support.js';
+
+const CHROMIUM = process.env.MGEN_CHROMIUM ?? '/usr/bin/chromium';
+const FLAGS = ['--headless', '--no-sandbox', '--disable-gpu', '--no-first-run', '--disable-background-networking', '--disable-component-update', '--disable-sync'];
+const TOKEN = 'playground-token-1';
+const PROMPT = 'a red cube on a table';
+const KOHYA = 'builtin:tiny-sd-lora-kohya';
+
+let plain: SpawnedServe;
+let tokened: SpawnedServe;
+const profiles: string[] = [];
+const contexts: BrowserContext[] = [];
+
+/** A fresh Chromium profile (user-data dir) and one page in it. */
+async function openPage(url: string, opts: {viewport?: {width: number; height: number}; mobile?: boolean} = {}): Promise<Page> {
+  const dir = mkdtempSync(join(tmpdir(), 'mgen-chromium-'));
+  profiles.push(dir);
+  const ctx = await chromium.launchPersistentContext(dir, {
+    executablePath: CHROMIUM, headless: true, args: FLAGS, viewport: opts.viewport ?? {width: 1280, height: 860},
+    ...(opts.mobile ? {isMobile: true, hasTouch: true, deviceScaleFactor: 2} : {}),
+  });
+  contexts.push(ctx);
+  await ctx.grantPermissions(['clipboard-read', 'clipboard-write'], {origin: url});
+  const page = ctx.pages()[0] ?? (await ctx.newPage());
+  const problems: string[] = [];
+  page.on('pageerror', (e) => problems.push(e.message));
+  page.on('console', (m) => {
+    if (m.type() === 'error' && !/401|Unauthorized/.test(m.text())) problems.push(m.text());
+  });
+  (page as Page & {problems: string[]}).problems = problems;
+  await page.goto(`${url}/`);
+  return page;
+}
+const problemsOf = (p: Page): string[] => (p as Page & {problems: string[]}).problems;
+
+async function fill(page: Page, values: Record<string, string | number>): Promise<void> {
+  for (const [k, v] of Object.entries(values)) await page.fill(`#f-${k}`, String(v));
+}
+const results = (page: Page) => page.locator('#gallery-list li');
+/** The bytes of the n-th gallery image (newest first), as its Download link saves them. */
+async function imageBytes(page: Page, n: number): Promise<Buffer> {
+  const [download] = await Promise.all([page.waitForEvent('download'), results(page).nth(n).locator('a.download').click()]);
+  const path = await download.path();
+  return readFileSync(path);
+}
+const pixels = (png: Buffer): string => png.subarray(png.indexOf('IDAT')).toString('base64');
+/** Drops a file on the page the way a browser does (a drop event with a DataTransfer holding the file). */
+async function dropFile(page: Page, selector: string, name: string, bytes: Buffer): Promise<void> {
+  const dt = await page.evaluateHandle(`(() => {
+    const bin = atob(${JSON.stringify(bytes.toString('base64'))});
+    const u = new Uint8Array(bin.length); for (let i = 0; i < bin.length; i++) u[i] = bin.charCodeAt(i);
+    const dt = new DataTransfer(); dt.items.add(new File([u], ${JSON.stringify(name)}, {type: 'image/png'})); return dt;
+  })()`);
+  await page.dispatchEvent(selector, 'dragover', {dataTransfer: dt});
+  await page.dispatchEvent(selector, 'drop', {dataTransfer: dt});
+}
+
+beforeAll(async () => {
+  if (!existsSync(CHROMIUM)) throw new Error(`the browser tests need Chromium at ${CHROMIUM} (apt-get install chromium; .ci/run does)`);
+  await testPython();
+  await tiny('tiny-sd');
+  await tiny('tiny-sd-lora-kohya');
+  const common = ['builtin:tiny-sd', '--device', 'cpu', '--dtype', 'float32', '--no-state'];
+  [plain, tokened] = await Promise.all([
+    spawnServe([...common, '--max-steps', '5000'], 300_000),
+    spawnServe([...common, '--token', TOKEN], 300_000),
+  ]);
+}, 420_000);
+
+afterAll(async () => {
+  for (const c of contexts) await c.close().catch(() => undefined);
+  for (const d of profiles) rmSync(d, {recursive: true, force: true});
+  plain?.proc.kill('SIGTERM');
+  tokened?.proc.kill('SIGTERM');
+}, 60_000);
+
+describe('the playground on a desktop screen', () => {
+  let page: Page;
+
+  it('builds the form from the model, generates, shows progress to the end and the image in the gallery', async () => {
+    page = await openPage(plain.url);
+    await page.locator('#generate:enabled').waitFor();
+    // Defaults and limits from /v1/model and /v1/schema; the status line from /readyz.
+    expect(await page.inputValue('#f-width')).toBe('512');
+    expect(await page.getAttribute('#f-steps', 'max')).toBe('5000');
+    expect(await page.locator('#f-size option').allTextContents()).toContain('512 × 512 (default)');
+    expect(await page.locator('#advanced-fields input, #advanced-fields select').count()).toBeGreaterThan(2);
+    await page.locator('#status', {hasText: 'ready'}).waitFor();
+    expect(await page.textContent('#status')).toMatch(/^builtin:tiny-sd · sd1 StableDiffusionPipeline · text-to-image · ready · queue 0$/);
+    // A value the API's schema refuses is refused in the API's words before anything is sent.
+    await page.click('#advanced summary');
+    await page.fill('#adv-clip_skip', '1.5');
+    await fill(page, {prompt: PROMPT, width: 64, height: 64, steps: 6000, seed: 7});
+    await page.click('#generate');
+    expect(await page.textContent('#form-error')).toBe('steps: must be <= 5000');
+    await fill(page, {steps: 4});
+    await page.click('#generate');
+    expect(await page.textContent('#form-error')).toBe('params.clip_skip: must be integer');
+    expect(await page.evaluate('document.activeElement.id')).toBe('adv-clip_skip');
+    await page.fill('#adv-clip_skip', '');
+    expect(await page.textContent('#f-prompt-count')).toBe('≈6 / 75 tokens');
+
+    await page.click('#generate');
+    await results(page).first().waitFor();
+    await page.locator('#progress-text', {hasText: /^done in /}).waitFor();
+    expect(await page.getAttribute('#progress-bar', 'max')).toBe('4');
+    expect(await page.evaluate(`document.getElementById('progress-bar').value`)).toBe(4);
+    const img = results(page).first().locator('img');
+    expect(await img.getAttribute('alt')).toBe(PROMPT);
+    expect(await img.evaluate((el) => (el as unknown as {naturalWidth: number}).naturalWidth)).toBe(64);
+    expect(await results(page).first().locator('.params').textContent()).toMatch(/^64×64 · seed 7 · 4 steps · guidance 7.5 · /);
+    // The download is the server's PNG, metadata intact.
+    const [download] = await Promise.all([page.waitForEvent('download'), results(page).first().locator('a.download').click()]);
+    expect(download.suggestedFilename()).toBe('mgen-7-0.png');
+    const info = readPngInfo(readFileSync(await download.path()));
+    expect(info.text.parameters).toMatch(/^a red cube on a table\nSteps: 4, .*Seed: 7, Size: 64x64/);
+    expect(JSON.parse(info.text.mgen!).request.seed).toBe(7);
+    await page.click('#advanced summary');
+    if (process.env.UPDATE_SCREENSHOTS === '1' || !existsSync(join(ROOT, 'docs', 'playground.png'))) {
+      await page.screenshot({path: join(ROOT, 'docs', 'playground.png')});
+    }
+    expect(problemsOf(page)).toEqual([]);
+  }, 120_000);
+
+  it('copies the parameters in A1111 text form and reuses the last seed', async () => {
+    await results(page).first().locator('button.copy').click();
+    await page.locator('#notice', {hasText: 'parameters copied'}).waitFor();
+    const text = (await page.evaluate('navigator.clipboard.readText()')) as string;
+    expect(text).toMatch(/^a red cube on a table\nSteps: 4, Sampler: .*, CFG scale: 7.5, Seed: 7, Size: 64x64/);
+    await page.click('#seed-dice');
+    expect(await page.inputValue('#f-seed')).not.toBe('7');
+    await page.click('#seed-reuse');
+    expect(await page.inputValue('#f-seed')).toBe('7');
+  }, 60_000);
+
+  it('keeps the gallery across a reload', async () => {
+    await page.reload();
+    await results(page).first().waitFor();
+    expect(await results(page).count()).toBe(1);
+    expect(await results(page).first().locator('img').getAttribute('alt')).toBe(PROMPT);
+  }, 60_000);
+
+  it('applies a LoRA picked from the list: the same seed gives another image', async () => {
+    await page.locator('#generate:enabled').waitFor();
+    await fill(page, {prompt: PROMPT, width: 64, height: 64, steps: 4, seed: 7});
+    await page.selectOption('#lora-pick', KOHYA);
+    await page.click('#lora-add');
+    expect(await page.locator('#lora-list li').count()).toBe(1);
+    await page.click('#generate');
+    await results(page).nth(1).waitFor();
+    expect(await results(page).first().locator('.params').textContent()).toContain(`${KOHYA} × 1`);
+    expect(pixels(await imageBytes(page, 0))).not.toBe(pixels(await imageBytes(page, 1)));
+    await page.click(`#lora-list button[aria-label="Remove ${KOHYA}"]`);
+  }, 120_000);
+
+  it('cancels a long job at the next step: no result, the form is free again', async () => {
+    await fill(page, {steps: 3000});
+    await page.click('#generate');
+    await page.locator('#progress-text', {hasText: /^step \d+\/3000/}).waitFor({timeout: 60_000});
+    await page.click('#cancel');
+    await page.locator('#progress-text', {hasText: /^cancelled$/}).waitFor({timeout: 60_000});
+    await page.locator('#generate:enabled').waitFor();
+    expect(await results(page).count()).toBe(2);
+    const r = await fetch(`${plain.url}/readyz`);
+    expect(((await r.json()) as {queue_depth: number}).queue_depth).toBe(0);
+  }, 120_000);
+
+  it('fills the form from a dropped PNG: A1111 text, and an mgen image with its LoRA', async () => {
+    const a1111 = buildPng(8, 8, [{type: 'tEXt', keyword: 'parameters', text: 'a lighthouse at dusk\nNegative prompt: fog\nSteps: 3, Sampler: Euler a, CFG scale: 6.5, Seed: 1234, Size: 64x96'}]);
+    await dropFile(page, 'body', 'lighthouse.png', a1111);
+    await page.locator('#notice', {hasText: 'loaded the parameters of lighthouse.png (A1111 text)'}).waitFor();
+    expect(await page.inputValue('#f-prompt')).toBe('a lighthouse at dusk');
+    expect(await page.inputValue('#f-negative_prompt')).toBe('fog');
+    expect([await page.inputValue('#f-width'), await page.inputValue('#f-height'), await page.inputValue('#f-steps')]).toEqual(['64', '96', '3']);
+    expect([await page.inputValue('#f-guidance_scale'), await page.inputValue('#f-seed')]).toEqual(['6.5', '1234']);
+    expect(await page.locator('#lora-list li').count()).toBe(0);
+    // The LoRA image from the gallery, loaded with the keyboard-reachable file input.
+    await page.setInputFiles('#pnginfo-file', {name: 'lora.png', mimeType: 'image/png', buffer: await imageBytes(page, 0)});
+    await page.locator('#notice', {hasText: 'loaded the parameters of lora.png (mgen)'}).waitFor();
+    expect(await page.inputValue('#f-prompt')).toBe(PROMPT);
+    expect(await page.locator('#lora-list li label').allTextContents()).toEqual([KOHYA]);
+    expect(problemsOf(page)).toEqual([]);
+  }, 60_000);
+});
+
+describe('the playground on a server with --token', () => {
+  it('asks for the token once, refuses a wrong one, then works and keeps it for the tab', async () => {
+    const page = await openPage(tokened.url);
+    await page.locator('#auth-dialog[open]').waitFor();
+    expect(await page.textContent('#status')).toBe('this server needs its API token');
+    expect(await page.isDisabled('#generate')).toBe(true);
+    await page.fill('#auth-token', 'wrong-token-123');
+    await page.press('#auth-token', 'Enter');
+    await page.locator('#auth-error', {hasText: 'that token was refused'}).waitFor();
+    await page.fill('#auth-token', TOKEN);
+    await page.press('#auth-token', 'Enter');
+    await page.locator('#status', {hasText: 'ready'}).waitFor();
+    await fill(page, {prompt: PROMPT, width: 64, height: 64, steps: 2, seed: 3});
+    await page.click('#generate');
+    await results(page).first().waitFor();
+    expect(await page.evaluate(`sessionStorage.getItem('mgen-token')`)).toBe(TOKEN);
+    await page.reload();
+    await page.locator('#status', {hasText: 'ready'}).waitFor();
+    expect(await page.locator('#auth-dialog[open]').count()).toBe(0);
+  }, 120_000);
+});
+
+describe('the playground on a 390x844 phone screen, keyboard only', () => {
+  it('fits the screen and generates with the keyboard alone', async () => {
+    const page = await openPage(plain.url, {viewport: {width: 390, height: 844}, mobile: true});
+    await page.locator('#generate:enabled').waitFor();
+    await page.focus('#f-prompt');
+    await page.keyboard.type(PROMPT);
+    await page.keyboard.press('Tab'); // negative prompt
+    await page.keyboard.press('Tab'); // size preset
+    for (const v of ['64', '64', '2']) {
+      await page.keyboard.press('Tab'); // width, height, steps
+      await page.keyboard.press('Control+A');
+      await page.keyboard.type(v);
+    }
+    await page.keyboard.press('Control+Enter');
+    await results(page).first().waitFor();
+    expect(await results(page).first().locator('.params').textContent()).toMatch(/^64×64 · seed \d+ · 2 steps/);
+    expect(await page.evaluate('document.documentElement.scrollWidth')).toBeLessThanOrEqual(390);
+    const box = await results(page).first().locator('img').boundingBox();
+    expect(box!.x + box!.width).toBeLessThanOrEqual(390);
+    expect(problemsOf(page)).toEqual([]);
+  }, 120_000);
+});
