@@ -10,7 +10,9 @@ import {tmpdir} from 'node:os';
 import {join} from 'node:path';
 import {chromium, type BrowserContext, type Page} from 'playwright-core';
 import {readPngInfo} from '../../src/backends/png-metadata.js';
+import {kohyaSdxl} from '../helpers/fixtures/adapters.js';
 import {buildPng} from '../helpers/png.js';
+import {writeSafetensors} from '../helpers/safetensors-writer.js';
 import {ROOT, spawnServe, testPython, tiny, type SpawnedServe} from '../runtime/support.js';
 
 const CHROMIUM = process.env.MGEN_CHROMIUM ?? '/usr/bin/chromium';
@@ -20,6 +22,7 @@ const PROMPT = 'a red cube on a table';
 const KOHYA = 'builtin:tiny-sd-lora-kohya';
 
 let plain: SpawnedServe;
+let models = '';
 let tokened: SpawnedServe;
 const profiles: string[] = [];
 const contexts: BrowserContext[] = [];
@@ -73,9 +76,13 @@ beforeAll(async () => {
   await testPython();
   await tiny('tiny-sd');
   await tiny('tiny-sd-lora-kohya');
+  // An SDXL LoRA a request may name by path: listed, and refused by the API for this sd1 model.
+  models = mkdtempSync(join(tmpdir(), 'mgen-playground-models-'));
+  profiles.push(models);
+  await writeSafetensors(join(models, 'xl-style.safetensors'), kohyaSdxl(), {sparse: true});
   const common = ['builtin:tiny-sd', '--device', 'cpu', '--dtype', 'float32', '--no-state'];
   [plain, tokened] = await Promise.all([
-    spawnServe([...common, '--max-steps', '5000'], 300_000),
+    spawnServe([...common, '--max-steps', '5000', '--model-dir', models], 300_000),
     spawnServe([...common, '--token', TOKEN], 300_000),
   ]);
 }, 420_000);
@@ -165,6 +172,26 @@ describe('the playground on a desktop screen', () => {
     expect(pixels(await imageBytes(page, 0))).not.toBe(pixels(await imageBytes(page, 1)));
     await page.click(`#lora-list button[aria-label="Remove ${KOHYA}"]`);
   }, 120_000);
+
+  it("refuses a LoRA for another family with the API's own message", async () => {
+    const xl = join(models, 'xl-style.safetensors');
+    expect(await page.locator(`#lora-pick option[value="${xl}"]`).textContent()).toBe(`${xl} (sdxl, another family)`);
+    await page.selectOption('#lora-pick', xl);
+    await page.click('#lora-add');
+    await page.click('#generate');
+    await page.locator('#form-error', {hasText: /\S/}).waitFor();
+    // The same request straight to the API (the page's job fails with the message a synchronous call answers with).
+    const api = await fetch(`${plain.url}/v1/generate`, {
+      method: 'POST', headers: {'content-type': 'application/json'},
+      body: JSON.stringify({prompt: PROMPT, width: 64, height: 64, steps: 4, seed: 7, loras: [{name: xl, scale: 1}]}),
+    });
+    expect(api.status).toBe(400);
+    const message = ((await api.json()) as {error: {message: string}}).error.message;
+    expect(message).toMatch(/^loras\[0\]\.name: .*is a LoRA for sdxl but the loaded model is sd1/);
+    expect(await page.textContent('#form-error')).toBe(message);
+    expect(await results(page).count()).toBe(2);
+    await page.click(`#lora-list button[aria-label="Remove ${xl}"]`);
+  }, 60_000);
 
   it('cancels a long job at the next step: no result, the form is free again', async () => {
     await fill(page, {steps: 3000});

@@ -1,7 +1,10 @@
 // Two read-only API routes the playground page needs and other clients may use too: the LoRAs this machine can
 // apply (GET /v1/loras: the cache, as `mgen list` shows it, plus the tiny builtin LoRAs next to a builtin model)
 // and a PNG's generation parameters (POST /v1/png-info: the parser of `mgen generate --from`, so there is one).
+import {readdirSync} from 'node:fs';
+import {join} from 'node:path';
 import type {FastifyInstance} from 'fastify';
+import {detectLocalModel} from '../detect-local.js';
 import {MgenError} from '../../errors.js';
 import {BUILTIN_NAMES} from '../builtin.js';
 import {requestFromPngBytes} from '../from-png.js';
@@ -20,7 +23,28 @@ export interface LoraEntry {
 /** The tiny builtin LoRAs are made for builtin:tiny-sd (family sd1); offered only when the served model is a builtin. */
 const BUILTIN_LORA_FAMILY = 'sd1';
 
-export function listLoras(modelId: string, env: NodeJS.ProcessEnv): LoraEntry[] {
+/** Files under the --model-dir folders a request may name by path: up to 3 levels deep, at most 200 files. */
+function modelDirFiles(dirs: readonly string[]): string[] {
+  const out: string[] = [];
+  const walk = (dir: string, depth: number): void => {
+    let entries;
+    try {
+      entries = readdirSync(dir, {withFileTypes: true});
+    } catch {
+      return;
+    }
+    for (const e of entries) {
+      if (out.length >= 200) return;
+      const p = join(dir, e.name);
+      if (e.isDirectory() && depth < 3) walk(p, depth + 1);
+      else if (e.isFile() && /\.safetensors$/i.test(e.name)) out.push(p);
+    }
+  };
+  for (const d of dirs) walk(d, 1);
+  return out.sort();
+}
+
+export async function listLoras(modelId: string, env: NodeJS.ProcessEnv, modelDirs: readonly string[] = []): Promise<LoraEntry[]> {
   const out: LoraEntry[] = [];
   if (modelId.startsWith('builtin:')) {
     for (const n of BUILTIN_NAMES) if (n.includes('-lora-')) out.push({name: `builtin:${n}`, family: BUILTIN_LORA_FAMILY, size: null});
@@ -32,11 +56,20 @@ export function listLoras(modelId: string, env: NodeJS.ProcessEnv): LoraEntry[] 
     // An unreadable cache lists nothing; requests naming a LoRA still go through the request policy.
   }
   for (const m of cached) if (m.kind === 'lora') out.push({name: m.id, family: m.family, size: m.size});
+  // LoRA files under --model-dir, by path (what a request names them by), with the family their header says.
+  for (const path of modelDirFiles(modelDirs)) {
+    try {
+      const r = await detectLocalModel(path);
+      if (r.kind === 'lora') out.push({name: path, family: r.base?.family ?? r.family, size: r.files.reduce((n, f) => n + f.size, 0)});
+    } catch {
+      // not a model file: not offered
+    }
+  }
   return out;
 }
 
-export function registerPageApi(app: FastifyInstance, o: {modelId: string; env: NodeJS.ProcessEnv}): void {
-  app.get('/v1/loras', async () => ({data: listLoras(o.modelId, o.env)}));
+export function registerPageApi(app: FastifyInstance, o: {modelId: string; env: NodeJS.ProcessEnv; modelDirs: readonly string[]}): void {
+  app.get('/v1/loras', async () => ({data: await listLoras(o.modelId, o.env, o.modelDirs)}));
   const pngInfoBody = {type: 'object', required: ['image'], additionalProperties: false, properties: {image: {type: 'string', minLength: 1}}};
   app.post<{Body: {image: string}}>('/v1/png-info', {schema: {body: pngInfoBody}}, async (req) => {
     const {bytes, ext} = decodeInlineImage(req.body.image, 'image');

@@ -5,7 +5,11 @@ import {afterAll, beforeAll, describe, expect, it} from '@jest/globals';
 import {existsSync} from 'node:fs';
 import {join} from 'node:path';
 import {gunzipSync} from 'node:zlib';
+import {mkdirSync, writeFileSync} from 'node:fs';
+import {RequestModelPolicy} from '../../../src/backends/request-model-policy.js';
 import {startServe, type RunningServe} from '../../../src/backends/server/server.js';
+import {kohyaSd, kohyaSdxl} from '../../helpers/fixtures/adapters.js';
+import {writeSafetensors} from '../../helpers/safetensors-writer.js';
 import {defaultUiDir, isUiPath} from '../../../src/backends/server/ui.js';
 import {buildPng} from '../../helpers/png.js';
 import {useTmpDir} from '../../helpers/tmp.js';
@@ -26,7 +30,12 @@ const b64 = (b: Buffer): string => b.toString('base64');
 beforeAll(async () => {
   if (!existsSync(join(defaultUiDir(), 'index.html'))) throw new Error('build first: npm run build (writes dist/ui)');
   tokened = await serve({token: TOKEN});
-  noUi = await serve({ui: false});
+  const models = join(tmp.dir, 'models');
+  mkdirSync(join(models, 'styles'), {recursive: true});
+  await writeSafetensors(join(models, 'styles', 'sd1-style.safetensors'), kohyaSd('sd1'), {sparse: true});
+  await writeSafetensors(join(models, 'xl.safetensors'), kohyaSdxl(), {sparse: true});
+  writeFileSync(join(models, 'notes.safetensors'), 'not a model');
+  noUi = await serve({ui: false, policy: new RequestModelPolicy({modelDirs: [models], env: env()})});
 }, 30_000);
 afterAll(async () => {
   await tokened?.close(1000);
@@ -90,10 +99,13 @@ describe('the page', () => {
 });
 
 describe('GET /v1/loras', () => {
-  it('offers the tiny builtin LoRAs next to a builtin model', async () => {
+  it('offers the tiny builtin LoRAs next to a builtin model, and the LoRA files under --model-dir by path with their family', async () => {
     const r = await fetch(`${noUi.url}/v1/loras`);
     const body = (await r.json()) as {data: Array<{name: string; family: string}>};
-    expect(body.data).toEqual(expect.arrayContaining([{name: 'builtin:tiny-sd-lora-kohya', family: 'sd1', size: null}]));
+    expect(body.data.map((l) => [l.name.replace(tmp.dir, 'TMP'), l.family])).toEqual([
+      ['builtin:tiny-sd-lora-kohya', 'sd1'], ['builtin:tiny-sd-lora-peft', 'sd1'],
+      ['TMP/models/styles/sd1-style.safetensors', 'sd1'], ['TMP/models/xl.safetensors', 'sdxl'],
+    ]);
   });
 });
 
