@@ -111,7 +111,9 @@ $('auth-form').addEventListener('submit', (e) => {
   e.preventDefault();
   setToken($<HTMLInputElement>('auth-token').value.trim());
   $<HTMLDialogElement>('auth-dialog').close();
-  void boot();
+  // The first token loads the page; a later one (the server's token changed) only needs the next call to work.
+  if (ready) void refreshStatus();
+  else void boot();
 });
 
 // -- generate ----------------------------------------------------------------------------------------
@@ -199,8 +201,8 @@ async function addResult(job: JobView, request: Record<string, unknown>, seconds
   } catch {
     // The image has no text chunk (another model's output format): nothing to copy.
   }
-  const {image, mask, control_image, ...kept} = request;
-  void image, mask, control_image;
+  // The history keeps the settings, not the input images (they can be megabytes each).
+  const kept = Object.fromEntries(Object.entries(request).filter(([k]) => k !== 'image' && k !== 'mask' && k !== 'control_image'));
   const entry: HistoryEntry = {id: job.id, created: Date.now(), model: model.source?.id ?? model.id ?? '', request: kept, images, parameters, seconds};
   showEntries([entry], actions, true);
   await saveEntry(entry).catch((e: Error) => notify(`not kept in history: ${e.message}`));
