@@ -5,6 +5,18 @@ import {$} from './api.js';
 
 type Schema = Record<string, any>;
 
+/** GET /v1/serving: how the model runs (the load plan and the worker's hello). */
+export interface Serving {
+  task?: string;
+  pipeline?: string;
+  device?: string;
+  gpu_name?: string | null;
+  dtype?: string;
+  offload?: string;
+  controlnet?: boolean;
+  total_memory_bytes?: number | null;
+}
+
 export interface ModelInfo {
   source?: {id?: string};
   id?: string;

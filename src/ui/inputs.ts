@@ -2,7 +2,7 @@
 // painted on a canvas over it for inpaint (white = repaint; buttons for keyboard users), and a ControlNet's
 // control image. All travel inline as data: URLs, as the API takes them.
 import {$, dataUrlOf} from './api.js';
-import type {ModelInfo} from './form.js';
+import type {ModelInfo, Serving} from './form.js';
 
 export class Inputs {
   takesImage = false;
@@ -14,11 +14,12 @@ export class Inputs {
   private readonly canvas = $<HTMLCanvasElement>('mask-canvas');
   private bg: HTMLImageElement | null = null;
 
-  setup(model: ModelInfo): void {
-    const task = model.task ?? 'text-to-image';
+  setup(model: ModelInfo, serving: Serving): void {
+    // What the server loaded (the plan) decides; the report is the fallback for a server without /v1/serving.
+    const task = serving.task ?? model.task ?? 'text-to-image';
     this.takesImage = task === 'image-to-image' || task === 'inpaint';
     this.takesMask = task === 'inpaint';
-    this.takesControl = /ControlNet/.test(model.pipeline ?? '') || Boolean(model.components?.controlnet?.present);
+    this.takesControl = serving.controlnet ?? (/ControlNet/.test(model.pipeline ?? '') || Boolean(model.components?.controlnet?.present));
     $('inputs').hidden = !(this.takesImage || this.takesControl);
     $('image-box').hidden = !this.takesImage;
     $('control-box').hidden = !this.takesControl;

@@ -2,7 +2,7 @@
 // through POST /v1/jobs and its SSE stream (progress, ETA, Cancel), the gallery kept in IndexedDB (history.ts),
 // PNG info through POST /v1/png-info, the status line from /readyz and /v1/model, and the token prompt.
 import {$, ApiError, api, blobOfBase64, dataUrlOf, getToken, setToken, sse} from './api.js';
-import {GenForm, type ModelInfo} from './form.js';
+import {GenForm, type ModelInfo, type Serving} from './form.js';
 import {showEntries, type GalleryActions} from './gallery.js';
 import {clearHistory, loadHistory, saveEntry, type HistoryEntry} from './history.js';
 import {Inputs} from './inputs.js';
@@ -20,7 +20,8 @@ interface JobView {
 const form = new GenForm();
 const inputs = new Inputs();
 const loras = new Loras();
-let model: ModelInfo & {memory?: unknown} = {};
+let model: ModelInfo = {};
+let serving: Serving = {};
 let lastSeed: number | null = null;
 let running: {id: string | null; abort: AbortController} | null = null;
 let ready = false;
@@ -57,25 +58,34 @@ async function refreshStatus(): Promise<void> {
   } catch {
     // the server is gone: say so
   }
-  const kind = [model.family, model.pipeline].filter((x) => x && x !== 'unknown').join(' ');
-  $('status').textContent = `${id}${kind ? ` · ${kind}` : ''}${model.task ? ` · ${model.task}` : ''} · ${state}${depth}`;
+  const kind = [model.family, serving.pipeline ?? model.pipeline].filter((x) => x && x !== 'unknown').join(' ');
+  const task = serving.task ?? model.task;
+  const gib = (n: number): string => `${(n / 2 ** 30).toFixed(1)} GiB`;
+  const runs = [serving.gpu_name ?? serving.device, serving.dtype, serving.offload && serving.offload !== 'none' ? `offload ${serving.offload}` : '']
+    .filter(Boolean).join(' ');
+  // On CPU the worker reports the machine's RAM: only a GPU's memory says something about the plan.
+  const memory = serving.total_memory_bytes && serving.device !== 'cpu' ? ` ${gib(serving.total_memory_bytes)}` : '';
+  $('status').textContent = `${id}${kind ? ` · ${kind}` : ''}${task ? ` · ${task}` : ''}${runs ? ` · ${runs}${memory}` : ''} · ${state}${depth}`;
 }
 
 // -- boot, token ---------------------------------------------------------------------------------------
 async function loadServer(): Promise<void> {
-  const [m, schema, loraList] = await Promise.all([
+  const [m, schema, loraList, s] = await Promise.all([
     api<ModelInfo>('/v1/model'),
     api<Record<string, unknown>>('/v1/schema'),
     api<{data: LoraEntry[]}>('/v1/loras').catch(() => ({data: []})),
+    api<Serving>('/v1/serving').catch(() => ({})),
   ]);
   model = m;
+  serving = s;
   form.setup(m, schema);
-  inputs.setup(m);
+  inputs.setup(m, s);
   loras.setup(loraList.data, m.family ?? 'unknown');
-  if (inputs.takesImage) {
+  if (inputs.takesImage || inputs.takesControl) {
+    const zone = inputs.takesImage ? 'image' : 'control';
     actions.useAsInput = (blob) => {
-      void dataUrlOf(blob).then((u) => inputs.set('image', u));
-      notify('image set as input');
+      void dataUrlOf(blob).then((u) => inputs.set(zone, u));
+      notify(`${zone === 'image' ? 'input' : 'control'} image set`);
     };
   }
   showEntries(await loadHistory(), actions);

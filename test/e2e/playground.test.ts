@@ -24,6 +24,7 @@ const KOHYA = 'builtin:tiny-sd-lora-kohya';
 let plain: SpawnedServe;
 let models = '';
 let tokened: SpawnedServe;
+let controlled: SpawnedServe;
 const profiles: string[] = [];
 const contexts: BrowserContext[] = [];
 
@@ -76,14 +77,16 @@ beforeAll(async () => {
   await testPython();
   await tiny('tiny-sd');
   await tiny('tiny-sd-lora-kohya');
+  await tiny('tiny-sd-controlnet');
   // An SDXL LoRA a request may name by path: listed, and refused by the API for this sd1 model.
   models = mkdtempSync(join(tmpdir(), 'mgen-playground-models-'));
   profiles.push(models);
   await writeSafetensors(join(models, 'xl-style.safetensors'), kohyaSdxl(), {sparse: true});
   const common = ['builtin:tiny-sd', '--device', 'cpu', '--dtype', 'float32', '--no-state'];
-  [plain, tokened] = await Promise.all([
+  [plain, tokened, controlled] = await Promise.all([
     spawnServe([...common, '--max-steps', '5000', '--model-dir', models], 300_000),
     spawnServe([...common, '--token', TOKEN], 300_000),
+    spawnServe([...common, '--controlnet', 'builtin:tiny-sd-controlnet'], 300_000),
   ]);
 }, 420_000);
 
@@ -92,6 +95,7 @@ afterAll(async () => {
   for (const d of profiles) rmSync(d, {recursive: true, force: true});
   plain?.proc.kill('SIGTERM');
   tokened?.proc.kill('SIGTERM');
+  controlled?.proc.kill('SIGTERM');
 }, 60_000);
 
 describe('the playground on a desktop screen', () => {
@@ -106,7 +110,9 @@ describe('the playground on a desktop screen', () => {
     expect(await page.locator('#f-size option').allTextContents()).toContain('512 × 512 (default)');
     expect(await page.locator('#advanced-fields input, #advanced-fields select').count()).toBeGreaterThan(2);
     await page.locator('#status', {hasText: 'ready'}).waitFor();
-    expect(await page.textContent('#status')).toMatch(/^builtin:tiny-sd · sd1 StableDiffusionPipeline · text-to-image · ready · queue 0$/);
+    expect(await page.textContent('#status')).toBe('builtin:tiny-sd · sd1 StableDiffusionPipeline · text-to-image · cpu float32 · ready · queue 0');
+    // A text-to-image model takes no input images: no inputs, no "Use as input".
+    expect(await page.isVisible('#inputs')).toBe(false);
     // A value the API's schema refuses is refused in the API's words before anything is sent.
     await page.click('#advanced summary');
     await page.fill('#adv-clip_skip', '1.5');
@@ -221,6 +227,33 @@ describe('the playground on a desktop screen', () => {
     expect(await page.locator('#lora-list li label').allTextContents()).toEqual([KOHYA]);
     expect(problemsOf(page)).toEqual([]);
   }, 60_000);
+});
+
+describe('the playground on a ControlNet model', () => {
+  it('takes a control image by drop, generates with it, and "Use as input" sets the control image', async () => {
+    const page = await openPage(controlled.url);
+    await page.locator('#generate:enabled').waitFor();
+    const serving = (await (await fetch(`${controlled.url}/v1/serving`)).json()) as {controlnet: boolean};
+    expect(serving.controlnet).toBe(true);
+    expect(await page.isVisible('#control-box')).toBe(true);
+    expect(await page.isVisible('#image-box')).toBe(false);
+    await dropFile(page, '#control-box', 'edges.png', buildPng(64, 64, [], (x, y) => ((x >> 3) + (y >> 3)) % 2 ? [255, 255, 255] : [0, 0, 0]));
+    await page.locator('#control-preview[alt="control image"]').waitFor();
+    // The drop on the control box is an input, not a PNG to read parameters from.
+    expect(await page.textContent('#notice')).toBe('');
+    await fill(page, {prompt: PROMPT, width: 64, height: 64, steps: 2, seed: 5});
+    await page.click('#generate');
+    await results(page).first().waitFor();
+    const first = await imageBytes(page, 0);
+    expect(JSON.parse(readPngInfo(first).text.mgen!).plan.controlnet).toBeTruthy();
+    await results(page).first().locator('button.use-input').click();
+    await page.locator('#notice', {hasText: 'control image set'}).waitFor();
+    await page.click('#generate');
+    await results(page).nth(1).waitFor();
+    // Another control image, same seed: another image.
+    expect(pixels(await imageBytes(page, 0))).not.toBe(pixels(first));
+    expect(problemsOf(page)).toEqual([]);
+  }, 120_000);
 });
 
 describe('the playground on a server with --token', () => {

@@ -281,7 +281,7 @@ export function buildApp(o: AppOptions): ServeApp {
   });
 
   // -- playground page (issue 15) and the two routes it reads ------------------------------------------
-  registerPageApi(app, {modelId: o.modelId, env: o.env ?? process.env, modelDirs: policy.modelDirs});
+  registerPageApi(app, {modelId: o.modelId, env: o.env ?? process.env, modelDirs: policy.modelDirs, engine: o.engine});
   if (ui) registerUi(app, loadUiFiles());
 
   // -- native ----------------------------------------------------------------------------------------

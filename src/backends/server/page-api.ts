@@ -1,6 +1,8 @@
-// Two read-only API routes the playground page needs and other clients may use too: the LoRAs this machine can
-// apply (GET /v1/loras: the cache, as `mgen list` shows it, plus the tiny builtin LoRAs next to a builtin model)
-// and a PNG's generation parameters (POST /v1/png-info: the parser of `mgen generate --from`, so there is one).
+// Read-only API routes the playground page needs and other clients may use too: how the model is served
+// (GET /v1/serving: task, pipeline, device, precision, offload, ControlNet, from the load plan and the worker's
+// hello), the LoRAs this machine can apply (GET /v1/loras: the cache, as `mgen list` shows it, LoRA files under
+// --model-dir, the tiny builtin LoRAs next to a builtin model) and a PNG's generation parameters
+// (POST /v1/png-info: the parser of `mgen generate --from`, so there is one).
 import {readdirSync} from 'node:fs';
 import {join} from 'node:path';
 import type {FastifyInstance} from 'fastify';
@@ -11,6 +13,7 @@ import {requestFromPngBytes} from '../from-png.js';
 import {readPngInfo} from '../png-metadata.js';
 import {listCached} from '../../sources/cache/inventory.js';
 import {HttpError} from './http-error.js';
+import type {Engine} from './engine.js';
 import {decodeInlineImage} from './input-images.js';
 import {NATIVE_INPUT_FIELDS} from './types.js';
 
@@ -68,7 +71,19 @@ export async function listLoras(modelId: string, env: NodeJS.ProcessEnv, modelDi
   return out;
 }
 
-export function registerPageApi(app: FastifyInstance, o: {modelId: string; env: NodeJS.ProcessEnv; modelDirs: readonly string[]}): void {
+/** How the model is being served: what the page's inputs and status line need beyond the ModelReport. */
+export function servingView(engine: Engine): Record<string, unknown> {
+  const p = engine.plan;
+  const h = engine.hello;
+  return {
+    task: p.task, pipeline: p.pipeline, device: h.device, gpu_name: h.gpu_name ?? null, dtype: p.dtype, offload: p.offload,
+    controlnet: p.controlnet != null, loras: (p.loras ?? []).map((l) => ({name: l.name, scale: l.scale})),
+    total_memory_bytes: h.total_memory_bytes ?? null,
+  };
+}
+
+export function registerPageApi(app: FastifyInstance, o: {modelId: string; env: NodeJS.ProcessEnv; modelDirs: readonly string[]; engine: Engine}): void {
+  app.get('/v1/serving', async () => servingView(o.engine));
   app.get('/v1/loras', async () => ({data: await listLoras(o.modelId, o.env, o.modelDirs)}));
   const pngInfoBody = {type: 'object', required: ['image'], additionalProperties: false, properties: {image: {type: 'string', minLength: 1}}};
   app.post<{Body: {image: string}}>('/v1/png-info', {schema: {body: pngInfoBody}}, async (req) => {

@@ -98,6 +98,13 @@ describe('the page', () => {
   });
 });
 
+describe('GET /v1/serving', () => {
+  it('says how the model runs: the plan\'s task and pipeline, ControlNet or not', async () => {
+    const body = (await (await fetch(`${noUi.url}/v1/serving`)).json()) as Record<string, unknown>;
+    expect(body).toMatchObject({task: 'text-to-image', pipeline: 'FakePipeline', dtype: 'float32', controlnet: false, loras: []});
+  });
+});
+
 describe('GET /v1/loras', () => {
   it('offers the tiny builtin LoRAs next to a builtin model, and the LoRA files under --model-dir by path with their family', async () => {
     const r = await fetch(`${noUi.url}/v1/loras`);
