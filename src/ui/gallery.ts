@@ -84,9 +84,11 @@ export function renderEntry(e: HistoryEntry, actions: GalleryActions): HTMLLIEle
   });
 }
 
-export function showEntries(entries: HistoryEntry[], actions: GalleryActions, prepend = false): void {
+/** Shows entries (newest first): in place of the gallery, before it (a new result) or after it (the history). */
+export function showEntries(entries: HistoryEntry[], actions: GalleryActions, where: 'replace' | 'prepend' | 'append' = 'replace'): void {
   const list = $('gallery-list');
   const items = entries.flatMap((e) => renderEntry(e, actions));
-  if (prepend) list.prepend(...items);
+  if (where === 'prepend') list.prepend(...items);
+  else if (where === 'append') list.append(...items);
   else list.replaceChildren(...items);
 }

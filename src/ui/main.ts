@@ -88,11 +88,15 @@ async function loadServer(): Promise<void> {
       notify(`${zone === 'image' ? 'input' : 'control'} image set`);
     };
   }
-  showEntries(await loadHistory(), actions);
   ready = true;
   $<HTMLButtonElement>('generate').disabled = false;
-  // Time to interactive (bench/playground.mjs reads it): the form is built and Generate works.
+  // Time to interactive (bench/playground.mjs reads it): the form is built and Generate works. The gallery's
+  // history (IndexedDB, slow to open the first time in a profile) fills in after.
   performance.mark('mgen-interactive');
+  const history = await loadHistory();
+  // A result that finished before the history was read is already shown (and saved): it stays first.
+  const shown = new Set([...document.querySelectorAll<HTMLElement>('#gallery-list li')].map((li) => li.dataset.entry));
+  showEntries(history.filter((e) => !shown.has(e.id)), actions, 'append');
   await refreshStatus();
   setInterval(() => void refreshStatus(), 10_000);
 }
@@ -214,7 +218,7 @@ async function addResult(job: JobView, request: Record<string, unknown>, seconds
   // The history keeps the settings, not the input images (they can be megabytes each).
   const kept = Object.fromEntries(Object.entries(request).filter(([k]) => k !== 'image' && k !== 'mask' && k !== 'control_image'));
   const entry: HistoryEntry = {id: job.id, created: Date.now(), model: model.source?.id ?? model.id ?? '', request: kept, images, parameters, seconds};
-  showEntries([entry], actions, true);
+  showEntries([entry], actions, 'prepend');
   await saveEntry(entry).catch((e: Error) => notify(`not kept in history: ${e.message}`));
 }
 
