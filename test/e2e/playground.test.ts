@@ -229,6 +229,45 @@ describe('the playground on a desktop screen', () => {
   }, 60_000);
 });
 
+describe('the playground on an inpainting model (what the server says about the model, rewritten in the browser)', () => {
+  it('asks for a mask, then sends the dropped image, the painted mask at the image\'s size and the strength', async () => {
+    const dir = mkdtempSync(join(tmpdir(), 'mgen-chromium-'));
+    profiles.push(dir);
+    const ctx = await chromium.launchPersistentContext(dir, {executablePath: CHROMIUM, headless: true, args: FLAGS});
+    contexts.push(ctx);
+    const page = ctx.pages()[0] ?? (await ctx.newPage());
+    // The tiny model is text-to-image: /v1/serving says inpaint here, and the job is caught before the server runs it.
+    await page.route('**/v1/serving', async (route) => {
+      const real = (await (await route.fetch()).json()) as Record<string, unknown>;
+      await route.fulfill({json: {...real, task: 'inpaint'}});
+    });
+    let sent: Record<string, any> | null = null;
+    await page.route('**/v1/jobs', async (route) => {
+      sent = route.request().postDataJSON() as Record<string, any>;
+      await route.fulfill({status: 400, json: {error: {message: 'stopped by the test', type: 'invalid_request_error', param: null}}});
+    });
+    await page.goto(`${plain.url}/`);
+    await page.locator('#generate:enabled').waitFor();
+    expect(await page.isVisible('#image-box')).toBe(true);
+    expect(await page.isVisible('#control-box')).toBe(false);
+    const photo = buildPng(16, 8, [], (x) => [x * 16, 0, 0]);
+    await dropFile(page, '#image-box', 'photo.png', photo);
+    await page.locator('#mask-canvas:visible').waitFor();
+    await fill(page, {prompt: PROMPT, width: 64, height: 64, steps: 2, seed: 1});
+    await page.click('#generate');
+    expect(await page.textContent('#form-error')).toBe('mask: paint the area to repaint (or "Mask all")');
+    await page.click('#mask-all');
+    await page.fill('#f-strength', '0.4');
+    await page.click('#generate');
+    await page.locator('#form-error', {hasText: 'stopped by the test'}).waitFor();
+    const input = sent!.input as Record<string, any>;
+    expect(input.image).toBe(`data:image/png;base64,${photo.toString('base64')}`);
+    expect(input.strength).toBe(0.4);
+    const mask = Buffer.from(String(input.mask).replace(/^data:image\/png;base64,/, ''), 'base64');
+    expect([mask.readUInt32BE(16), mask.readUInt32BE(20)]).toEqual([16, 8]);
+  }, 60_000);
+});
+
 describe('the playground on a ControlNet model', () => {
   it('takes a control image by drop, generates with it, and "Use as input" sets the control image', async () => {
     const page = await openPage(controlled.url);
