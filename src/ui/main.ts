@@ -169,6 +169,7 @@ async function generate(): Promise<void> {
     for await (const ev of sse(`/v1/jobs/${encodeURIComponent(job.id)}/events`, abort.signal)) {
       const d = ev.data as JobView & {step?: number; steps?: number};
       if (ev.event === 'progress' && typeof d.step === 'number' && typeof d.steps === 'number') progress({step: d.step, steps: d.steps});
+      else if (ev.event === 'position' && typeof d.position === 'number' && !first) text.textContent = `queued (position ${d.position})`;
       else if (ev.event === 'status') {
         if (d.status === 'queued') text.textContent = `queued${d.position ? ` (position ${d.position})` : ''}`;
         else if (d.status === 'running' && !first) text.textContent = 'running…';
