@@ -315,13 +315,18 @@ def _for_task(pipe: Any, plan: dict[str, Any], controlnet: Any) -> Any:
 
 def _apply_adapters(pipe: Any, plan: dict[str, Any]) -> None:
     if plan["loras"]:
+        from .lycoris import apply_plan_lora
+
         names, scales = [], []
         for i, lora in enumerate(plan["loras"]):
+            if apply_plan_lora(pipe, lora, plan["allow_pickle"]):
+                continue  # a LyCORIS-style file, merged into the weights (lycoris.py)
             name = str(lora.get("name") or f"l{i}")
             pipe.load_lora_weights(_read_state(Path(lora["path"]), plan["allow_pickle"]), adapter_name=name)
             names.append(name)
             scales.append(float(lora.get("scale", 1.0)))
-        pipe.set_adapters(names, adapter_weights=scales)
+        if names:
+            pipe.set_adapters(names, adapter_weights=scales)
     for emb in plan["embeddings"]:
         state = _read_state(Path(emb["path"]), plan["allow_pickle"])
         token = emb.get("token")
