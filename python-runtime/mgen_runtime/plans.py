@@ -26,6 +26,7 @@ _DEFAULTS: dict[str, Any] = {
     "task": "text-to-image", "config_repo": None, "component": None, "base_path": None, "variant": None,
     "dtype": "float32", "device": "auto", "offload": "none", "vae_tiling": False, "allow_pickle": False,
     "trust_remote_code": False, "compile": False, "loras": [], "embeddings": [], "controlnet": None, "vae": None,
+    "hypernetworks": [], "aesthetic": None,
 }
 
 
@@ -327,6 +328,12 @@ def _apply_adapters(pipe: Any, plan: dict[str, Any]) -> None:
             scales.append(float(lora.get("scale", 1.0)))
         if names:
             pipe.set_adapters(names, adapter_weights=scales)
+    if plan["hypernetworks"] or plan["aesthetic"]:
+        from . import aesthetic, hypernetwork
+
+        # Hypernetworks and aesthetic embeddings are pickles read with torch's weights-only loader only.
+        hypernetwork.attach(pipe, [(hypernetwork.load(h["path"]), float(h.get("scale", 1.0))) for h in plan["hypernetworks"]])
+        aesthetic.attach(pipe, plan["aesthetic"])
     for emb in plan["embeddings"]:
         state = _read_state(Path(emb["path"]), plan["allow_pickle"])
         token = emb.get("token")

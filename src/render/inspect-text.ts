@@ -90,7 +90,7 @@ export function renderInspect(r: ModelReport, style: Style): string {
   if (r.missing.length) rows.push(['missing', r.missing.join(', ')]);
   if (r.base) rows.push(['base', `${r.base.family}${r.base.suggested ? ` (e.g. ${r.base.suggested})` : ''}`]);
   const sec: string[] = [];
-  if (r.security.pickle) sec.push(r.security.unsafe_globals.length ? `pickle with unsafe globals: ${r.security.unsafe_globals.join(', ')}` : 'pickle (loaded only with --allow-pickle, weights-only)');
+  if (r.security.pickle) sec.push(r.security.unsafe_globals.length ? `pickle with unsafe globals: ${r.security.unsafe_globals.join(', ')}` : r.kind === 'hypernetwork' ? 'pickle (plain data: loaded with torch\'s weights-only loader)' : 'pickle (loaded only with --allow-pickle, weights-only)');
   if (r.security.trust_remote_code_needed) sec.push('needs trust_remote_code (custom code)');
   if (sec.length) rows.push(['security', sec.join('; ')]);
   const width = Math.max(...rows.map(([k]) => k.length));
