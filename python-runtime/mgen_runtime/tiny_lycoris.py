@@ -2,7 +2,7 @@
 key layouts real trainers write: kohya `lora_unet_…`/`lora_te…_` names (SGM block names for SDXL, BFL names for
 FLUX) and the LyCORIS tensor suffixes. For tests and the README: they make noise, not pictures.
 
-    python -m mgen_runtime.tiny_lycoris BASE_FOLDER OUT_FOLDER   # BASE_FOLDER: a tiny-sd / tiny-sdxl / tiny-flux folder
+    python -m mgen_runtime.tiny_lycoris BASE OUT_FOLDER   # BASE: a tiny-sd / tiny-sdxl / tiny-flux folder, or that name
 """
 
 from __future__ import annotations
@@ -209,9 +209,19 @@ def write_for(base: Path, out: Path) -> list[str]:
 
 def main(argv: list[str]) -> int:
     if len(argv) != 2:
-        print("usage: python -m mgen_runtime.tiny_lycoris BASE_FOLDER OUT_FOLDER", file=sys.stderr)
+        print("usage: python -m mgen_runtime.tiny_lycoris BASE OUT_FOLDER  (BASE: tiny-sd, tiny-sdxl, tiny-flux or its folder)", file=sys.stderr)
         return 2
-    print(json.dumps(write_for(Path(argv[0]), Path(argv[1]))))
+    base, out = Path(argv[0]), Path(argv[1])
+    if not base.is_dir() and argv[0] in ("tiny-sd", "tiny-sdxl", "tiny-flux"):
+        import tempfile
+
+        from .tiny import build
+
+        with tempfile.TemporaryDirectory() as tmp:
+            build(argv[0], Path(tmp) / argv[0])
+            print(json.dumps(write_for(Path(tmp) / argv[0], out)))
+        return 0
+    print(json.dumps(write_for(base, out)))
     return 0
 
 

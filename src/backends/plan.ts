@@ -129,11 +129,12 @@ export function buildLoadPlan(report: ModelReport, paths: PlanPaths, flags: Plan
   // Each adapter flag takes its own kind.
   const wantKind = (refs: ModelRef[], kind: string, flag: string): void => {
     for (const r of refs) {
-      if (r.report.kind !== kind) throw new UsageError(`${flag} ${r.id ?? r.path} is ${r.report.kind === 'unknown' ? 'not a model mgen recognizes' : `a ${r.report.kind}`}, not a ${kind}`);
+      if (r.report.kind !== kind) throw new UsageError(`${flag} ${r.id ?? r.path} is ${r.report.kind === 'unknown' ? 'not a model mgen recognizes' : `a ${r.report.kind}`}, not ${/^[aeiou]/.test(kind) ? 'an' : 'a'} ${kind}`);
     }
   };
   wantKind(adapters.loras, 'lora', '--lora');
   wantKind(adapters.hypernetworks, 'hypernetwork', '--hypernetwork');
+  if (paths.aesthetic) wantKind([paths.aesthetic.ref], 'aesthetic-embedding', '--aesthetic');
 
   const family = ckpt.report.family;
   for (const l of adapters.loras) checkFamily(l, 'LoRA', family);

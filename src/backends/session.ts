@@ -16,6 +16,7 @@ import {ensureRuntime, type RuntimeLocation} from './runtime/resolve.js';
 import {startWorker} from './worker/start-worker.js';
 import {validateRequest} from './validation.js';
 import {FAMILIES} from '../detect/families.js';
+import {AESTHETIC_CLIPS} from '../detect/rules/aesthetic.js';
 import type {Family} from '../detect/types.js';
 import type {GenerateRequest, HelloResult, LoadPlan, LoadResult, WorkerHandle} from './worker/types.js';
 
@@ -32,9 +33,6 @@ export interface AestheticSpec {
   /** The CLIP model (with projection) to tune; null: the one the builtin ships, else the family's. */
   clip: string | null;
 }
-
-/** The CLIP an aesthetic embedding was made with, by the checkpoint's family (A1111's extension: SD1 only). */
-export const AESTHETIC_CLIP: Partial<Record<Family, string>> = {sd1: 'openai/clip-vit-large-patch14'};
 
 export interface SessionOptions extends CallerPlanFlags {
   modelId: string;
@@ -267,7 +265,8 @@ async function resolveAestheticClip(spec: AestheticSpec, emb: ResolvedModel, fam
   if (spec.clip) clip = (await resolveFn(spec.clip)).path;
   else if (typeof shipped === 'string') clip = join(emb.builtin!.dir, shipped);
   else {
-    const id = AESTHETIC_CLIP[family];
+    // The CLIP the embedding was made with, by the checkpoint's family (the extension: SD1 only).
+    const id = Object.values(AESTHETIC_CLIPS).find((c) => c.family === family)?.clip;
     if (!id) throw new UsageError(`--aesthetic: aesthetic-gradient embeddings are made with SD1's CLIP; the model is ${family}`, {hint: 'pass --aesthetic-clip MODEL_ID (a CLIP model with projection matching the text encoder)'});
     clip = (await resolveFn(id)).path;
   }

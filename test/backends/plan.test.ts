@@ -104,10 +104,13 @@ describe('buildLoadPlan', () => {
   });
 
   it('an aesthetic embedding (a plain-data pickle) goes into the plan with its CLIP folder and settings', () => {
-    const emb = report({kind: 'unknown', format: 'pickle', pipeline: null, files: [{path: 'a.pt', size: 1, format: 'pickle', dtypes: {}}],
+    const emb = report({kind: 'aesthetic-embedding', format: 'pickle', pipeline: null, files: [{path: 'a.pt', size: 1, format: 'pickle', dtypes: {}}],
       security: {pickle: true, unsafe_globals: [], trust_remote_code_needed: false}});
     const plan = buildLoadPlan(report(), {main: '/m', aesthetic: {ref: {path: '/a.pt', report: emb}, clip: '/clip', weight: 0.5, steps: 3, lr: 0.001, slerp: true}}, cpu);
     expect(plan.aesthetic).toEqual({path: '/a.pt', clip_path: '/clip', weight: 0.5, steps: 3, lr: 0.001, slerp: true});
+    const lora = {path: '/l.safetensors', report: report({kind: 'lora'})};
+    expect(() => buildLoadPlan(report(), {main: '/m', aesthetic: {ref: lora, clip: '/clip', weight: 0.5, steps: 3, lr: 0.001, slerp: true}}, cpu))
+      .toThrow(/--aesthetic \/l.safetensors is a lora, not an aesthetic-embedding/);
   });
 
   it('refuses pickle checkpoints naming the findings unless --allow-pickle', () => {
