@@ -260,6 +260,10 @@ async function mustFetch(id: string, env: NodeJS.ProcessEnv): Promise<boolean> {
 
 /** The embedding and the CLIP model it is tuned with: --aesthetic-clip, the builtin's own, or the family's. */
 async function resolveAestheticClip(spec: AestheticSpec, emb: ResolvedModel, family: Family, resolveFn: (id: string) => Promise<ResolvedModel>): Promise<PlanAesthetic> {
+  // The kind first: a wrong file must not send us fetching a CLIP model.
+  if (emb.report.kind !== 'aesthetic-embedding') {
+    throw new UsageError(`--aesthetic ${spec.id} is ${emb.report.kind === 'unknown' ? 'not a model mgen recognizes' : `a ${emb.report.kind}`}, not an aesthetic-embedding`);
+  }
   let clip: string;
   const shipped = emb.builtin?.manifest.clip;
   if (spec.clip) clip = (await resolveFn(spec.clip)).path;
