@@ -92,7 +92,7 @@ export interface GenerateResult {
 
 export type WorkerErrorType =
   | 'bad_request' | 'bad_params' | 'not_loaded' | 'load_failed' | 'unsafe_model' | 'out_of_memory' | 'cancelled'
-  | 'generation_failed';
+  | 'generation_failed' | 'invalid_model';
 
 /** What the CLI (generate) and the HTTP server (serve) hold: one live worker process. */
 export interface WorkerHandle {
