@@ -8,6 +8,7 @@ import {GenerationError, InterruptedError, UsageError} from '../errors.js';
 import {buildA1111Parameters} from './a1111-parameters.js';
 import {loraShortHash, sha256File} from './file-hash.js';
 import {modelSlug, resolveOutputPaths, writeImagesAtomically} from './output-paths.js';
+import {memorySummary} from './memory-plan.js';
 import {buildLoadPlan, type ModelRef, type PlanFlags} from './plan.js';
 import {RequestLoraResolver, type RequestLora, type ResolvedLora} from './request-loras.js';
 import {isBuiltinId} from './builtin.js';
@@ -20,7 +21,7 @@ import type {Family} from '../detect/types.js';
 import type {GenerateRequest, HelloResult, LoadPlan, LoadResult, WorkerHandle} from './worker/types.js';
 
 /** The plan flags a caller sets; the session adds the worker's hello and collects the notes. */
-type CallerPlanFlags = Pick<PlanFlags, 'task' | 'image' | 'mask' | 'dtype' | 'offload' | 'device' | 'allowPickle' | 'trustRemoteCode' | 'compile'>;
+type CallerPlanFlags = Pick<PlanFlags, 'task' | 'image' | 'mask' | 'dtype' | 'offload' | 'memory' | 'quantize' | 'device' | 'allowPickle' | 'trustRemoteCode' | 'compile'>;
 
 export interface SessionOptions extends CallerPlanFlags {
   modelId: string;
@@ -164,6 +165,7 @@ export async function openSession(opts: SessionOptions): Promise<Session> {
     const notes: string[] = [];
     const flags: PlanFlags = {
       task: opts.task, image: opts.image, mask: opts.mask, dtype: opts.dtype, offload: opts.offload, device: opts.device,
+      memory: opts.memory, quantize: opts.quantize,
       hello, allowPickle: opts.allowPickle, trustRemoteCode: opts.trustRemoteCode, compile: opts.compile, notes,
     };
     const plan = buildLoadPlan(model.report, {
@@ -183,6 +185,7 @@ export async function openSession(opts: SessionOptions): Promise<Session> {
       ? {pipeline: plan.pipeline, device: hello.device, dtype: plan.dtype, offload: plan.offload, load_seconds: 0, components: {}}
       : await worker.load(plan);
     lap('load', tl);
+    for (const n of load.notes ?? []) opts.onNote?.(n);
     const ckpt = base && model.report.kind !== 'checkpoint' ? base : model;
     const adapters: AdapterIds = {
       loras: (opts.loras ?? []).map((l) => ({id: l.id, scale: l.scale})),
@@ -323,6 +326,7 @@ class OpenSession implements Session {
           request: req,
           plan: {
             dtype: this.plan.dtype, task: this.plan.task, pipeline: this.plan.pipeline,
+            memory: memorySummary(this.plan, this.load),
             loras: allLoras,
             embeddings: this.plan.embeddings, controlnet: this.plan.controlnet?.path ?? null, vae: this.plan.vae?.path ?? null,
           },
