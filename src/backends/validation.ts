@@ -154,7 +154,7 @@ export function validateQuantize(quantize: string | undefined, device: string, p
   if (!quantize || quantize === 'none') return;
   if (!['nf4', 'int8', 'fp8'].includes(quantize)) throw new UsageError(`--quantize ${quantize}: expected none, nf4, int8 or fp8`);
   if (quantize === 'nf4' && device !== 'cuda') {
-    throw new UsageError(`--quantize nf4 needs bitsandbytes' 4-bit kernels on a CUDA GPU; this worker runs on ${device}`, {hint: 'use --quantize int8 or fp8 (torchao runs them on CPU)'});
+    throw new UsageError(`--quantize nf4 needs bitsandbytes' 4-bit kernels on a CUDA GPU; this worker runs on ${device}`, {hint: 'use --quantize int8 or fp8: torchao runs them on CPU'});
   }
   if (device === 'mps') throw new UsageError(`--quantize ${quantize} has no backend on mps (bitsandbytes needs CUDA, torchao CPU or CUDA)`);
   if (/^(gguf-(?!f16|bf16|f32)|nf4|fp4|int8|fp8)/.test(precision)) {
