@@ -73,6 +73,15 @@ export function checkSafety(ref: ModelRef, flags: Pick<PlanFlags, 'allowPickle' 
   }
 }
 
+/** A weight file shorter than its header promises (a partial download) cannot load: exit 6 before the worker tries. */
+export function checkComplete(ref: ModelRef): void {
+  const short = ref.report.warnings.find((w) => /bytes shorter than the header promises/.test(w));
+  if (short) {
+    const bytes = /(\d+) bytes shorter/.exec(short)?.[1];
+    throw new InvalidModelError(`${ref.id ?? ref.path} is truncated: its tensor data is ${bytes} bytes shorter than its header promises`, {hint: 'download it again (mgen pull resumes and checks sizes)'});
+  }
+}
+
 function checkFamily(adapter: ModelRef, what: string, family: Family): void {
   const need = adapter.report.base?.family ?? adapter.report.family;
   if (need && need !== 'unknown' && family !== 'unknown' && need !== family) {
@@ -116,6 +125,8 @@ export function buildLoadPlan(report: ModelReport, paths: PlanPaths, flags: Plan
   for (const ref of [main, ckpt, ...adapters.loras, ...adapters.embeddings, adapters.controlnet, adapters.vae]) {
     if (ref) checkSafety(ref, flags);
   }
+  checkComplete(main);
+  checkComplete(ckpt);
 
   const family = ckpt.report.family;
   for (const l of adapters.loras) checkFamily(l, 'LoRA', family);

@@ -164,4 +164,9 @@ describe('buildLoadPlan: --quantize and --memory', () => {
     expect(p.memory_reason).toMatch(/everything fits; gpu needs ~[\d.]+ GiB of 74.5 GiB free/);
     expect(p.memory_next).toBe('--memory sequential or --quantize nf4');
   });
+
+  it('a truncated weight file is refused before loading (exit 6)', () => {
+    const short = report({format: 'gguf', precision: 'gguf-q8_0', warnings: ['m.gguf: tensor data is 4096 bytes shorter than the header promises (partial download or header-only copy)']});
+    expect(code(() => buildLoadPlan(short, {main: '/m.gguf'}, cpu))).toEqual({exit: 6, message: '/models/m is truncated: its tensor data is 4096 bytes shorter than its header promises'});
+  });
 });
