@@ -2,29 +2,18 @@
 // Tiny FLUX and tiny SD3 through `mgen generate` vs a plain diffusers script doing the same (bench/dit_baseline.py:
 // import, load the same folder, one image, save), alternated in the same run: whole-process and per-step ratios.
 // Usage: node bench/dit.mjs [runs=3] [size=128] [steps=8]   (needs `npm run build`; $MGEN_PYTHON or the runtime)
-import {spawnSync} from 'node:child_process';
 import {mkdtempSync, rmSync} from 'node:fs';
 import {cpus, tmpdir} from 'node:os';
-import {dirname, join} from 'node:path';
-import {fileURLToPath} from 'node:url';
+import {join} from 'node:path';
+import {ROOT as root} from './lib/helpers.mjs';
+import {benchRuntime, median, timed as run} from './lib/runtime.mjs';
 
-const root = join(dirname(fileURLToPath(import.meta.url)), '..');
 const [runs = 3, size = 128, steps = 8] = process.argv.slice(2).map(Number);
-const {findRuntime} = await import(join(root, 'dist/backends/runtime/resolve.js'));
 const {resolveBuiltin} = await import(join(root, 'dist/backends/builtin.js'));
-const rt = await findRuntime();
-if (!rt) throw new Error('no runtime: run ./bin/mgen runtime install or set MGEN_PYTHON');
+const {python, env} = await benchRuntime();
+const rt = {python};
 const out = mkdtempSync(join(tmpdir(), 'mgen-bench-dit-'));
-const env = {...process.env, MGEN_PYTHON: rt.python, NO_COLOR: '1'};
-const median = (xs) => [...xs].sort((a, b) => a - b)[Math.floor(xs.length / 2)];
-
-function timed(cmd, args) {
-  const t = performance.now();
-  const r = spawnSync(cmd, args, {env, encoding: 'utf8', cwd: out});
-  const wall = (performance.now() - t) / 1000;
-  if (r.status !== 0) throw new Error(`${cmd} ${args.join(' ')} failed (${r.status}): ${r.stderr.slice(-2000)}`);
-  return {wall, stdout: r.stdout};
-}
+const timed = (cmd, args) => run(cmd, args, {env, cwd: out});
 
 console.log(`dit: CPU, ${size}x${size}, ${steps} steps, fp32, ${runs} alternating runs per model, medians (s)`);
 console.log(`machine: ${cpus().length} cores (${cpus()[0]?.model ?? '?'}), node ${process.version}`);

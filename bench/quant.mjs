@@ -5,19 +5,17 @@
 import {spawnSync} from 'node:child_process';
 import {mkdtempSync, rmSync} from 'node:fs';
 import {cpus, tmpdir} from 'node:os';
-import {dirname, join} from 'node:path';
-import {fileURLToPath} from 'node:url';
+import {join} from 'node:path';
+import {ROOT as root} from './lib/helpers.mjs';
+import {benchRuntime, median} from './lib/runtime.mjs';
 
-const root = join(dirname(fileURLToPath(import.meta.url)), '..');
 const [runs = 3, steps = 4] = process.argv.slice(2).map(Number);
-const {findRuntime} = await import(join(root, 'dist/backends/runtime/resolve.js'));
-const rt = await findRuntime();
-if (!rt) throw new Error('no runtime: run ./bin/mgen runtime install or set MGEN_PYTHON');
+const rt = await benchRuntime();
 const dir = mkdtempSync(join(tmpdir(), 'mgen-bench-quant-'));
 const script = join(root, 'bench/quant_transformer.py');
 
 function py(args) {
-  const r = spawnSync(rt.python, [script, ...args], {encoding: 'utf8'});
+  const r = spawnSync(rt.python, [script, ...args], {encoding: 'utf8', env: rt.env});
   if (r.status !== 0) throw new Error(`quant_transformer.py ${args.join(' ')} failed: ${r.stderr.slice(-2000)}`);
   return r.stdout.trim().split('\n').at(-1);
 }
@@ -28,7 +26,6 @@ for (let i = 0; i < runs; i++) {
   for (const kind of i % 2 ? ['gguf', 'bf16'] : ['bf16', 'gguf']) rows[kind].push(JSON.parse(py(['run', kind, dir, String(steps)])));
 }
 rmSync(dir, {recursive: true, force: true});
-const median = (xs) => [...xs].sort((a, b) => a - b)[Math.floor(xs.length / 2)];
 const m = (kind, k) => median(rows[kind].map((r) => r[k]));
 const f = (x) => x.toFixed(3).padStart(9);
 const mib = (x) => (x / 2 ** 20).toFixed(0).padStart(7);

@@ -30,55 +30,31 @@ def _cat(*ts: Any) -> Any:
 
 
 def flux_to_original(sd: dict[str, Any]) -> dict[str, Any]:
-    """diffusers FluxTransformer2DModel names -> BFL/ComfyUI names (qkv fused, scale/shift order of the final norm)."""
+    """diffusers FluxTransformer2DModel names -> BFL/ComfyUI names (qkv fused, scale/shift order of the final norm),
+    through the same name tables as the loader's converter (quant_files.original_to_flux), walked the other way."""
     import torch
 
+    from .quant_files import (FLUX_DOUBLE, FLUX_DOUBLE_NORMS, FLUX_DOUBLE_QKV, FLUX_SINGLE, FLUX_SINGLE_NORMS, FLUX_TOP,
+                              copy_linears, copy_norms)
+
     out: dict[str, Any] = {}
-    n_double = 1 + max([int(k.split(".")[1]) for k in sd if k.startswith("transformer_blocks.")], default=-1)
-    n_single = 1 + max([int(k.split(".")[1]) for k in sd if k.startswith("single_transformer_blocks.")], default=-1)
-
-    def lin(dst: str, src: str) -> None:
-        for w in ("weight", "bias"):
-            if f"{src}.{w}" in sd:
-                out[f"{dst}.{w}"] = sd[f"{src}.{w}"]
-
-    lin("img_in", "x_embedder")
-    lin("txt_in", "context_embedder")
-    lin("time_in.in_layer", "time_text_embed.timestep_embedder.linear_1")
-    lin("time_in.out_layer", "time_text_embed.timestep_embedder.linear_2")
-    lin("vector_in.in_layer", "time_text_embed.text_embedder.linear_1")
-    lin("vector_in.out_layer", "time_text_embed.text_embedder.linear_2")
-    lin("guidance_in.in_layer", "time_text_embed.guidance_embedder.linear_1")
-    lin("guidance_in.out_layer", "time_text_embed.guidance_embedder.linear_2")
-    for i in range(n_double):
+    copy_linears(sd, out, FLUX_TOP, "", "", reverse=True)
+    for i in sorted({int(k.split(".")[1]) for k in sd if k.startswith("transformer_blocks.")}):
         s, d = f"transformer_blocks.{i}.", f"double_blocks.{i}."
-        lin(d + "img_mod.lin", s + "norm1.linear")
-        lin(d + "txt_mod.lin", s + "norm1_context.linear")
-        for w in ("weight", "bias"):
-            out[f"{d}img_attn.qkv.{w}"] = _cat(*(sd[f"{s}attn.to_{x}.{w}"] for x in "qkv"))
-            out[f"{d}txt_attn.qkv.{w}"] = _cat(*(sd[f"{s}attn.add_{x}_proj.{w}"] for x in "qkv"))
-        out[d + "img_attn.norm.query_norm.scale"] = sd[s + "attn.norm_q.weight"]
-        out[d + "img_attn.norm.key_norm.scale"] = sd[s + "attn.norm_k.weight"]
-        out[d + "txt_attn.norm.query_norm.scale"] = sd[s + "attn.norm_added_q.weight"]
-        out[d + "txt_attn.norm.key_norm.scale"] = sd[s + "attn.norm_added_k.weight"]
-        lin(d + "img_attn.proj", s + "attn.to_out.0")
-        lin(d + "txt_attn.proj", s + "attn.to_add_out")
-        lin(d + "img_mlp.0", s + "ff.net.0.proj")
-        lin(d + "img_mlp.2", s + "ff.net.2")
-        lin(d + "txt_mlp.0", s + "ff_context.net.0.proj")
-        lin(d + "txt_mlp.2", s + "ff_context.net.2")
-    for i in range(n_single):
+        copy_linears(sd, out, FLUX_DOUBLE, s, d, reverse=True)
+        copy_norms(sd, out, FLUX_DOUBLE_NORMS, s, d, reverse=True)
+        for dst, names in FLUX_DOUBLE_QKV:
+            for w in ("weight", "bias"):
+                out[f"{d}{dst}.{w}"] = _cat(*(sd[f"{s}attn.{n}.{w}"] for n in names))
+    for i in sorted({int(k.split(".")[1]) for k in sd if k.startswith("single_transformer_blocks.")}):
         s, d = f"single_transformer_blocks.{i}.", f"single_blocks.{i}."
+        copy_linears(sd, out, FLUX_SINGLE, s, d, reverse=True)
+        copy_norms(sd, out, FLUX_SINGLE_NORMS, s, d, reverse=True)
         for w in ("weight", "bias"):
             out[f"{d}linear1.{w}"] = _cat(*(sd[f"{s}attn.to_{x}.{w}"] for x in "qkv"), sd[f"{s}proj_mlp.{w}"])
-        lin(d + "linear2", s + "proj_out")
-        lin(d + "modulation.lin", s + "norm.linear")
-        out[d + "norm.query_norm.scale"] = sd[s + "attn.norm_q.weight"]
-        out[d + "norm.key_norm.scale"] = sd[s + "attn.norm_k.weight"]
-    lin("final_layer.linear", "proj_out")
     for w in ("weight", "bias"):
-        shift, scale = sd[f"norm_out.linear.{w}"].chunk(2, dim=0)  # diffusers keeps (scale, shift); BFL (shift, scale)
-        out[f"final_layer.adaLN_modulation.1.{w}"] = torch.cat([scale, shift], dim=0)
+        scale, shift = sd[f"norm_out.linear.{w}"].chunk(2, dim=0)  # diffusers keeps (scale, shift); BFL (shift, scale)
+        out[f"final_layer.adaLN_modulation.1.{w}"] = torch.cat([shift, scale], dim=0)
     return {k: v.contiguous() for k, v in out.items()}
 
 
