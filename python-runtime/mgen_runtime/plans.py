@@ -327,12 +327,12 @@ def _public(common: dict[str, Any]) -> dict[str, Any]:
 
 def _quantized_single_file(path: Path, config: str, plan: dict[str, Any], common: dict[str, Any], kwargs: dict[str, Any],
                            notes: list[str]) -> None:
-    """A whole checkpoint whose denoiser is 4-bit or scaled fp8: the denoiser is loaded first (quant_files.py) and
+    """A whole checkpoint whose denoiser is 4-bit or (scaled) fp8: the denoiser is loaded first (quant_files.py) and
     handed to the pipeline, which reads the rest of the file as usual."""
     from .quant_files import file_kind, load_denoiser
 
     kind = file_kind(path)
-    if kind not in ("bnb-nf4", "bnb-fp4", "scaled-fp8"):
+    if kind not in ("bnb-nf4", "bnb-fp4", "scaled-fp8", "fp8"):
         return
     name = "transformer" if (Path(config) / "transformer").is_dir() else "unet"
     model_cls = diffusers_class(_folder_class(Path(config) / name, "UNet2DConditionModel"), "model")
