@@ -52,7 +52,12 @@ export default class Inspect extends BaseCommand {
       }
       const fit = flags.vram ? await (await import('../cli/vram-fit.js')).fitFor(report, flags.vram) : null;
       if (flags.json) process.stdout.write(JSON.stringify(fit ? {...report, fit} : report, null, 2) + '\n');
-      else process.stdout.write(render.renderInspect(report, render.makeStyle(render.colorEnabled())) + (fit ? `  fit        ${fit.line}\n` : ''));
+      else {
+        const text = render.renderInspect(report, render.makeStyle(render.colorEnabled()));
+        // The fit line in the summary's label column (as wide as the widest label, e.g. `prediction`).
+        const width = /^ {2}kind( +)/m.exec(text)?.[1]?.length ?? 7;
+        process.stdout.write(text + (fit ? `  ${'fit'.padEnd(4 + width)}${fit.line}\n` : ''));
+      }
       // A pickle that references code execution is a hostile file: the report is printed, and the exit is 6.
       const {dangerousGlobals} = await import('../detect/readers/pickle-security.js');
       const dangerous = dangerousGlobals(report.security.unsafe_globals);
