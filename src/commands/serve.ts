@@ -1,4 +1,3 @@
-import {memorySummary} from '../backends/memory-plan.js';
 import {Args, Flags} from '@oclif/core';
 import {BaseCommand} from '../base-command.js';
 import {loadFlags, modelIdFrom, sessionOptionsFromFlags} from '../cli/load-flags.js';
@@ -116,7 +115,7 @@ export default class Serve extends BaseCommand {
     guardServeProcess((line) => process.stderr.write(`mgen serve: ${line}\n`));
     const running = await startServe({
       modelId,
-      report: {...session.model.report, memory_plan: memorySummary(session.plan, session.load)},
+      report: session.model.report,
       session,
       reopen: () => openSession({...opts, verbose: this.verbose}),
       host: flags.host,
