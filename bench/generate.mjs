@@ -3,31 +3,20 @@
 // image, save), alternated in the same run on the same machine. CPU, tiny sd1 (builtin:tiny-sd).
 // Usage: node bench/generate.mjs [runs=3] [size=128] [steps=20]   (needs `npm run build`; uses $MGEN_PYTHON
 // or the provisioned runtime; builds the tiny model first if needed, outside the timings)
-import {spawnSync} from 'node:child_process';
 import {mkdtempSync, rmSync} from 'node:fs';
 import {tmpdir, cpus} from 'node:os';
-import {join, dirname} from 'node:path';
-import {fileURLToPath} from 'node:url';
+import {join} from 'node:path';
+import {ROOT as root} from './lib/helpers.mjs';
+import {benchRuntime, median, timed as run} from './lib/runtime.mjs';
 
-const root = join(dirname(fileURLToPath(import.meta.url)), '..');
 const [runs = 3, size = 128, steps = 20] = process.argv.slice(2).map(Number);
-const {findRuntime} = await import(join(root, 'dist/backends/runtime/resolve.js'));
 const {resolveBuiltin} = await import(join(root, 'dist/backends/builtin.js'));
-const rt = await findRuntime();
-if (!rt) throw new Error('no runtime: run ./bin/mgen runtime install or set MGEN_PYTHON');
-const model = await resolveBuiltin('builtin:tiny-sd', {python: rt.python});
+const {python, env} = await benchRuntime();
+const rt = {python};
+const model = await resolveBuiltin('builtin:tiny-sd', {python});
 const out = mkdtempSync(join(tmpdir(), 'mgen-bench-'));
-const env = {...process.env, MGEN_PYTHON: rt.python, NO_COLOR: '1'};
+const timed = (cmd, args) => run(cmd, args, {env, cwd: out});
 
-function timed(cmd, args) {
-  const t = performance.now();
-  const r = spawnSync(cmd, args, {env, encoding: 'utf8', cwd: out});
-  const wall = (performance.now() - t) / 1000;
-  if (r.status !== 0) throw new Error(`${cmd} ${args.join(' ')} failed (${r.status}): ${r.stderr.slice(-2000)}`);
-  return {wall, stdout: r.stdout};
-}
-
-const median = (xs) => [...xs].sort((a, b) => a - b)[Math.floor(xs.length / 2)];
 const mg = [];
 const py = [];
 for (let i = 0; i < runs; i++) {

@@ -14,6 +14,7 @@ from .compat import clip_skip_alias
 from .plans import Loaded, diffusers_class
 from .png import write_png
 from .preview import decode_latents, preview_steps
+from .quant_load import simulate_oom, with_next_plan
 from .protocol import WorkerError, from_exception
 from .schema import REQUEST_FIELDS, check_value, user_params
 
@@ -261,13 +262,14 @@ def run(loaded: Loaded, raw: Any, schema: dict[str, Any], progress: ProgressFn, 
         try:
             extra = {"callback_on_step_end": on_step_end} if accepts_callback else {}
             with torch.inference_mode(), clip_skip_alias(pipe) if "clip_skip" in kwargs else nullcontext():
+                simulate_oom("generate")
                 output = pipe(**kwargs, generator=generator, num_images_per_prompt=1, **extra)
         except _Cancelled:
             raise WorkerError("cancelled", f"generation cancelled at image {n + 1}/{count}") from None
         except WorkerError:
             raise
         except Exception as exc:  # noqa: BLE001 - classified into one typed answer
-            raise classify_generate_error(exc, state["stepped"]) from exc
+            raise with_next_plan(classify_generate_error(exc, state["stepped"]), loaded.plan) from exc
         call_end = time.perf_counter()
         denoise += state["last_step_at"] - call_start
         phases["pipeline_s"] += call_end - call_start

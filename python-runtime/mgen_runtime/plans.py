@@ -27,6 +27,8 @@ _DEFAULTS: dict[str, Any] = {
     "dtype": "float32", "device": "auto", "offload": "none", "vae_tiling": False, "allow_pickle": False,
     "trust_remote_code": False, "compile": False, "loras": [], "embeddings": [], "controlnet": None, "vae": None,
     "hypernetworks": [], "aesthetic": None,
+    # The CLI's memory plan (memory-plan.ts): null means "from `offload`"; memory_next is the advice on OOM.
+    "memory": None, "memory_next": None, "vae_slicing": False, "quantize": "none",
 }
 
 
@@ -42,10 +44,14 @@ class Loaded:
     components: dict[str, str] = field(default_factory=dict)
     # Request LoRAs loaded as named adapters (adapters.AdapterCache), made on first use.
     adapters: Any = None
+    # The memory plan that applied ('cpu' on CPU) and what happened to quantized/low-precision weights.
+    memory: str = "gpu"
+    notes: list[str] = field(default_factory=list)
 
     def result(self) -> dict[str, Any]:
         return {"pipeline": type(self.pipe).__name__, "device": self.device, "dtype": self.dtype, "offload": self.offload,
-                "load_seconds": round(self.load_seconds, 3), "components": self.components}
+                "load_seconds": round(self.load_seconds, 3), "components": self.components, "memory": self.memory,
+                "notes": self.notes}
 
 
 def normalize_plan(raw: Any) -> dict[str, Any]:
@@ -60,6 +66,12 @@ def normalize_plan(raw: Any) -> dict[str, Any]:
                          ("device", ("cpu", "cuda", "mps", "auto"))):
         if plan[key] not in allowed:
             raise WorkerError("bad_request", f"plan.{key} is {plan[key]!r}; expected one of {', '.join(allowed)}")
+    from .quant_load import MEMORY, QUANTIZE
+
+    if plan["memory"] is not None and plan["memory"] not in MEMORY:
+        raise WorkerError("bad_request", f"plan.memory is {plan['memory']!r}; expected one of {', '.join(MEMORY)}")
+    if plan["quantize"] not in QUANTIZE:
+        raise WorkerError("bad_request", f"plan.quantize is {plan['quantize']!r}; expected one of {', '.join(QUANTIZE)}")
     if plan["strategy"] == "component-file" and (plan["component"] not in ("unet", "transformer") or not plan["base_path"]):
         raise WorkerError("bad_request", "a component-file plan needs `component` (unet|transformer) and `base_path`")
     for key in ("loras", "embeddings"):
@@ -265,13 +277,13 @@ def _check_complete(cls: Any, config: dict[str, Any], converted: dict[str, Any],
         raise WorkerError("load_failed", f"{path.name} {what} {names}: this ControlNet does not fit the base model's UNet")
 
 
-def _base_pipeline(plan: dict[str, Any], common: dict[str, Any], extra: dict[str, Any]) -> Any:
+def _base_pipeline(plan: dict[str, Any], common: dict[str, Any], extra: dict[str, Any], notes: list[str]) -> Any:
     cls = diffusers_class(plan["pipeline"], "pipeline")
     path = Path(plan["path"])
     if not path.exists():
         raise WorkerError("load_failed", f"{path} does not exist")
     if plan["strategy"] == "diffusers-folder":
-        kwargs = {**common, **extra}
+        kwargs = {**_public(common), **extra}
         if plan["variant"]:
             kwargs["variant"] = plan["variant"]
         if not plan["allow_pickle"]:
@@ -280,7 +292,7 @@ def _base_pipeline(plan: dict[str, Any], common: dict[str, Any], extra: dict[str
             kwargs["trust_remote_code"] = True
         return cls.from_pretrained(str(path), **kwargs)
     if plan["strategy"] == "single-file":
-        kwargs = {**common, **extra}
+        kwargs = {**_public(common), **extra}
         if plan["config_repo"]:
             kwargs["config"] = plan["config_repo"]
             return cls.from_single_file(str(path), **kwargs)
@@ -291,13 +303,44 @@ def _base_pipeline(plan: dict[str, Any], common: dict[str, Any], extra: dict[str
 
         with tempfile.TemporaryDirectory(prefix="mgen-single-file-config-") as tmp:
             kwargs["config"] = local_config(path, plan["allow_pickle"], Path(tmp))
+            _quantized_single_file(path, kwargs["config"], plan, common, kwargs, notes)
             return cls.from_single_file(str(path), **kwargs)
     # component-file: the UNet/transformer from the file, everything else from the base folder.
     component = plan["component"]
     base = Path(plan["base_path"])
     model_cls = diffusers_class(_folder_class(base / component, "UNet2DConditionModel" if component == "unet" else ""), "model")
-    model = model_cls.from_single_file(str(path), config=str(base), subfolder=component, **common)
-    return cls.from_pretrained(str(base), **{**common, **extra, component: model})
+    from .quant_files import file_kind, load_denoiser
+
+    kind = file_kind(path)
+    if kind:
+        model, note = load_denoiser(model_cls, path, kind, common["_device"], common["dtype"],
+                                    {"config": str(base), "subfolder": component, **_public(common)})
+        notes.append(note)
+    else:
+        model = model_cls.from_single_file(str(path), config=str(base), subfolder=component, **_public(common))
+    return cls.from_pretrained(str(base), **{**_public(common), **extra, component: model})
+
+
+def _public(common: dict[str, Any]) -> dict[str, Any]:
+    """The from_pretrained/from_single_file keywords (without the `_device` the quantized loaders need)."""
+    return {k: v for k, v in common.items() if not k.startswith("_")}
+
+
+def _quantized_single_file(path: Path, config: str, plan: dict[str, Any], common: dict[str, Any], kwargs: dict[str, Any],
+                           notes: list[str]) -> None:
+    """A whole checkpoint whose denoiser is 4-bit or (scaled) fp8: the denoiser is loaded first (quant_files.py) and
+    handed to the pipeline, which reads the rest of the file as usual."""
+    from .quant_files import file_kind, load_denoiser
+
+    kind = file_kind(path)
+    if kind not in ("bnb-nf4", "bnb-fp4", "scaled-fp8", "fp8"):
+        return
+    name = "transformer" if (Path(config) / "transformer").is_dir() else "unet"
+    model_cls = diffusers_class(_folder_class(Path(config) / name, "UNet2DConditionModel"), "model")
+    model, note = load_denoiser(model_cls, path, kind, common["_device"], common["dtype"],
+                                {"config": config, "subfolder": name, **_public(common)})
+    notes.append(note)
+    kwargs[name] = model
 
 
 def _for_task(pipe: Any, plan: dict[str, Any], controlnet: Any) -> Any:
@@ -349,19 +392,6 @@ def _apply_adapters(pipe: Any, plan: dict[str, Any]) -> None:
         pipe.load_textual_inversion(state, token=token)
 
 
-def _place(pipe: Any, plan: dict[str, Any], device: str) -> str:
-    offload = plan["offload"]
-    if offload != "none" and device == "cpu":
-        offload = "none"  # offloading moves weights to an accelerator per step; on CPU there is nothing to do
-    if offload == "model":
-        pipe.enable_model_cpu_offload(device=device)
-    elif offload == "sequential":
-        pipe.enable_sequential_cpu_offload(device=device)
-    else:
-        pipe.to(device)
-    return offload
-
-
 def load(raw_plan: Any) -> Loaded:
     plan = normalize_plan(raw_plan)
     check_pickle(plan)
@@ -375,25 +405,31 @@ def load(raw_plan: Any) -> Loaded:
     device = pick_device(plan["device"])
     torch_dtype, dtype_name = _torch_dtype(plan["dtype"], device)
     # diffusers 0.42 renamed `torch_dtype` to `dtype` (the old name still works with a FutureWarning).
-    common: dict[str, Any] = {"dtype": torch_dtype, "local_files_only": True}
+    common: dict[str, Any] = {"dtype": torch_dtype, "local_files_only": True, "_device": device}
+    notes: list[str] = []
     try:
+        from . import quant_load
+
+        quant_load.simulate_oom("load")
         config_root = Path(plan["config_repo"] or plan["base_path"] or plan["path"])
         extra: dict[str, Any] = {}
         if plan["vae"]:
-            extra["vae"] = _load_submodel(plan["vae"], "AutoencoderKL", config_root / "vae", common)
-        pipe = _base_pipeline(plan, common, extra)
+            extra["vae"] = _load_submodel(plan["vae"], "AutoencoderKL", config_root / "vae", _public(common))
+        pipe = _base_pipeline(plan, common, extra, notes)
         controlnet = None
         if plan["controlnet"]:
             spec = plan["controlnet"]
             if spec.get("single_file") or Path(spec["path"]).is_file():
-                controlnet = _load_controlnet_file(spec, pipe, common, plan["allow_pickle"])
+                controlnet = _load_controlnet_file(spec, pipe, _public(common), plan["allow_pickle"])
             else:
-                controlnet = _load_submodel(spec, "ControlNetModel", None, common)
+                controlnet = _load_submodel(spec, "ControlNetModel", None, _public(common))
         pipe = _for_task(pipe, plan, controlnet)
         _apply_adapters(pipe, plan)
-        offload = _place(pipe, plan, device)
-        if plan["vae_tiling"] and getattr(pipe, "vae", None) is not None:
-            pipe.vae.enable_tiling()
+        note = quant_load.quantize(pipe, plan["quantize"], device, torch_dtype)
+        if note:
+            notes.append(note)
+        memory = quant_load.place(pipe, plan, device, torch_dtype)
+        offload = {"model": "model", "sequential": "sequential"}.get(memory, "none")
         if plan["compile"]:
             import torch
 
@@ -405,13 +441,13 @@ def load(raw_plan: Any) -> Loaded:
     except WorkerError:
         raise
     except Exception as exc:  # noqa: BLE001 - every load failure becomes one typed answer
-        raise classify_load_error(exc) from exc
+        raise quant_load.with_next_plan(classify_load_error(exc), plan) from exc
     components = {k: type(v).__name__ for k, v in pipe.components.items() if v is not None}
     scheduler = getattr(pipe, "scheduler", None)
     _note_load(plan)
     return Loaded(pipe=pipe, plan=plan, device=device, dtype=dtype_name, offload=offload,
                   load_seconds=time.perf_counter() - start,
-                  base_scheduler_config=getattr(scheduler, "config", None), components=components)
+                  base_scheduler_config=getattr(scheduler, "config", None), components=components, memory=memory, notes=notes)
 
 
 def _note_load(plan: dict[str, Any]) -> None:

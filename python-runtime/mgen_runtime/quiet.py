@@ -22,6 +22,7 @@ _ENV = {
 }
 
 _QUIET_WARNINGS = (FutureWarning, UserWarning, DeprecationWarning)
+_QUIET_LOGGERS = ("torchao", "torch.utils._pytree")
 
 
 def verbose() -> bool:
@@ -36,6 +37,10 @@ def early() -> None:
         os.environ.setdefault(key, value)
     for category in _QUIET_WARNINGS:
         warnings.filterwarnings("ignore", category=category)
+    # torchao (pinned for --quantize on CPU) is imported by transformers' and diffusers' quantizers: it logs the CUDA-only
+    # kernels it cannot load, and torch notes the Enum types it registers. Neither is a problem on a passing run.
+    for name in _QUIET_LOGGERS:
+        logging.getLogger(name).setLevel(logging.ERROR)
     # A filter can be pushed aside (unittest's runner sets "default" around the run): drop them where they are shown.
     if not getattr(warnings.showwarning, "_mgen_quiet", False):
         shown = warnings.showwarning
@@ -67,5 +72,5 @@ def libraries() -> None:
         from huggingface_hub.utils import disable_progress_bars
 
         disable_progress_bars()
-    for name in ("diffusers", "transformers", "huggingface_hub", "accelerate", "peft"):
+    for name in ("diffusers", "transformers", "huggingface_hub", "accelerate", "peft", *_QUIET_LOGGERS):
         logging.getLogger(name).setLevel(logging.ERROR)

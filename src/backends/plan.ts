@@ -5,6 +5,8 @@ import {basename, resolve} from 'node:path';
 import type {Family, ModelReport} from '../detect/types.js';
 import {InvalidModelError, UsageError} from '../errors.js';
 import {familyInfo, pipelineFor, type PlanTask} from './pipelines.js';
+import {decideMemory, memoryNeeds, WORKER_MEMORY, type MemoryMode, type Quantize} from './memory-plan.js';
+import {validateQuantize} from './validation.js';
 import type {Dtype, HelloResult, LoadPlan, Offload} from './worker/types.js';
 
 export interface ModelRef {
@@ -46,6 +48,10 @@ export interface PlanFlags {
   mask?: boolean;
   dtype?: Dtype | 'auto';
   offload?: Offload | 'auto';
+  /** `--memory`: the memory plan, or auto (memory-plan.ts). */
+  memory?: MemoryMode;
+  /** `--quantize`: quantize the denoiser at load time. */
+  quantize?: Quantize;
   device?: 'cpu' | 'cuda' | 'auto';
   /** The worker's hello: its device and free GPU memory. */
   hello?: Pick<HelloResult, 'device' | 'free_memory_bytes'>;
@@ -54,6 +60,8 @@ export interface PlanFlags {
   compile?: boolean;
   /** Decisions worth telling the user (automatic offload, ...) are pushed here. */
   notes?: string[];
+  /** Set by buildLoadPlan: the memory decision (for --json, the PNG and /v1/model). */
+  decision?: import('./memory-plan.js').MemoryDecision;
 }
 
 const ADAPTER_KINDS = new Set(['lora', 'textual-inversion', 'controlnet', 'vae', 'hypernetwork']);
@@ -77,6 +85,15 @@ export function checkSafety(ref: ModelRef, flags: Pick<PlanFlags, 'allowPickle' 
     throw new InvalidModelError(`${name} needs custom Python code from its repository to load; refusing to run it`, {
       hint: 'pass --trust-remote-code if you trust the repository',
     });
+  }
+}
+
+/** A weight file shorter than its header promises (a partial download) cannot load: exit 6 before the worker tries. */
+export function checkComplete(ref: ModelRef): void {
+  const short = ref.report.warnings.find((w) => /bytes shorter than the header promises/.test(w));
+  if (short) {
+    const bytes = /(\d+) bytes shorter/.exec(short)?.[1];
+    throw new InvalidModelError(`${ref.id ?? ref.path} is truncated: its tensor data is ${bytes} bytes shorter than its header promises`, {hint: 'download it again (mgen pull resumes and checks sizes)'});
   }
 }
 
@@ -135,6 +152,8 @@ export function buildLoadPlan(report: ModelReport, paths: PlanPaths, flags: Plan
   wantKind(adapters.loras, 'lora', '--lora');
   wantKind(adapters.hypernetworks, 'hypernetwork', '--hypernetwork');
   if (paths.aesthetic) wantKind([paths.aesthetic.ref], 'aesthetic-embedding', '--aesthetic');
+  checkComplete(main);
+  checkComplete(ckpt);
 
   const family = ckpt.report.family;
   for (const l of adapters.loras) checkFamily(l, 'LoRA', family);
@@ -193,23 +212,21 @@ export function buildLoadPlan(report: ModelReport, paths: PlanPaths, flags: Plan
 
   const variant = strategy === 'diffusers-folder' ? chooseVariant(ckpt.report, dtype) : null;
 
-  // Memory: offload when the estimate does not fit the free GPU memory.
-  let offload: Offload = 'none';
-  let vaeTiling = false;
+  // Memory: the fastest plan that fits the free GPU memory (memory-plan.ts); --offload is the older spelling.
+  const quantize = flags.quantize ?? 'none';
+  validateQuantize(quantize, effective, ckpt.report.precision);
+  let requested: MemoryMode = flags.memory ?? 'auto';
   if (flags.offload && flags.offload !== 'auto') {
-    offload = flags.offload;
-    vaeTiling = offload !== 'none';
-  } else if (effective === 'cuda' && flags.hello?.free_memory_bytes) {
-    const est = ckpt.report.memory.estimated_peak_vram_bytes;
-    const need = dtype === 'float32' ? est.fp32 : dtype === 'bfloat16' ? est.bf16 : est.fp16;
-    if (need > flags.hello.free_memory_bytes) {
-      offload = 'model';
-      vaeTiling = true;
-      flags.notes?.push(
-        `the model needs about ${gib(need)} GiB of GPU memory in ${dtype} but ${gib(flags.hello.free_memory_bytes)} GiB is free: enabling model CPU offload and VAE tiling (override with --offload)`,
-      );
-    }
+    const asMemory: MemoryMode = flags.offload === 'none' ? 'gpu' : flags.offload === 'model' ? 'model-offload' : 'sequential';
+    if (requested !== 'auto' && requested !== asMemory) throw new UsageError(`--offload ${flags.offload} and --memory ${requested} disagree`, {hint: 'pass only --memory'});
+    requested = asMemory;
   }
+  const needs = memoryNeeds(ckpt.report, dtype, {quantize, base: strategy === 'component-file' && paths.base ? paths.base.report : null});
+  const decision = decideMemory({needs, device: effective, free: flags.hello?.free_memory_bytes ?? null, requested, dtype, quantize});
+  const memory = WORKER_MEMORY[decision.plan];
+  const offload: Offload = memory === 'model' ? 'model' : memory === 'sequential' ? 'sequential' : 'none';
+  if (effective === 'cuda' && decision.plan !== 'gpu' && requested === 'auto') flags.notes?.push(`memory plan ${decision.plan}: ${decision.reason} (override with --memory)`);
+  flags.decision = decision;
 
   return {
     strategy,
@@ -223,7 +240,13 @@ export function buildLoadPlan(report: ModelReport, paths: PlanPaths, flags: Plan
     dtype,
     device,
     offload,
-    vae_tiling: vaeTiling,
+    vae_tiling: decision.vae_tiling,
+    vae_slicing: decision.vae_slicing,
+    memory,
+    memory_plan: decision.plan,
+    memory_reason: decision.reason,
+    memory_next: decision.next,
+    quantize,
     allow_pickle: Boolean(flags.allowPickle),
     trust_remote_code: Boolean(flags.trustRemoteCode),
     compile: Boolean(flags.compile),
@@ -252,6 +275,3 @@ function defaultToken(e: ModelRef): string {
   return `<${stem}>`;
 }
 
-function gib(n: number): string {
-  return (n / 2 ** 30).toFixed(1);
-}

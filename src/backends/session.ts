@@ -8,7 +8,8 @@ import {GenerationError, InterruptedError, UsageError} from '../errors.js';
 import {buildA1111Parameters, loraTagName} from './a1111-parameters.js';
 import {loraShortHash, sha256File} from './file-hash.js';
 import {modelSlug, resolveOutputPaths, writeImagesAtomically} from './output-paths.js';
-import {buildLoadPlan, type ModelRef, type PlanAesthetic, type PlanFlags} from './plan.js';
+import {memorySummary} from './memory-plan.js';
+import {buildLoadPlan, checkComplete, type ModelRef, type PlanAesthetic, type PlanFlags} from './plan.js';
 import {RequestLoraResolver, type RequestLora, type ResolvedLora} from './request-loras.js';
 import {isBuiltinId} from './builtin.js';
 import {resolveModelForLoad, type ResolvedModel, type ResolveOptions} from './resolve-model.js';
@@ -24,7 +25,7 @@ import type {Family} from '../detect/types.js';
 import type {GenerateRequest, HelloResult, LoadPlan, LoadResult, ProgressExtra, WorkerHandle} from './worker/types.js';
 
 /** The plan flags a caller sets; the session adds the worker's hello and collects the notes. */
-type CallerPlanFlags = Pick<PlanFlags, 'task' | 'image' | 'mask' | 'dtype' | 'offload' | 'device' | 'allowPickle' | 'trustRemoteCode' | 'compile'>;
+type CallerPlanFlags = Pick<PlanFlags, 'task' | 'image' | 'mask' | 'dtype' | 'offload' | 'memory' | 'quantize' | 'device' | 'allowPickle' | 'trustRemoteCode' | 'compile'>;
 
 /** Aesthetic-gradient settings (`--aesthetic` and friends; the A1111 extension's defaults). */
 export interface AestheticSpec {
@@ -204,6 +205,9 @@ export async function openSession(opts: SessionOptions): Promise<Session> {
         .then((targets) => prefetchWeights(targets, {signal: prefetchStop.signal}))
         .catch(() => null);
     opts.validate?.(base && model.report.family === 'unknown' ? base.report.family : model.report.family);
+    // A truncated weight file cannot load: say so before waiting for the worker's imports.
+    checkComplete(refOf(model));
+    if (base) checkComplete(refOf(base));
     // A builtin embedding given as the MODEL_ID carries its own token.
     const mainToken = model.builtin?.manifest.token;
     stage('starting the Python worker');
@@ -212,6 +216,7 @@ export async function openSession(opts: SessionOptions): Promise<Session> {
     const notes: string[] = [];
     const flags: PlanFlags = {
       task: opts.task, image: opts.image, mask: opts.mask, dtype: opts.dtype, offload: opts.offload, device: opts.device,
+      memory: opts.memory, quantize: opts.quantize,
       hello, allowPickle: opts.allowPickle, trustRemoteCode: opts.trustRemoteCode, compile: opts.compile, notes,
     };
     const plan = buildLoadPlan(model.report, {
@@ -239,6 +244,7 @@ export async function openSession(opts: SessionOptions): Promise<Session> {
       timings.prefetch = round(warmed.seconds);
       timings.prefetch_mb = round(warmed.bytes / 1e6);
     }
+    for (const n of load.notes ?? []) opts.onNote?.(n);
     const ckpt = base && model.report.kind !== 'checkpoint' ? base : model;
     const adapters: AdapterIds = {
       loras: (opts.loras ?? []).map((l) => ({id: l.id, scale: l.scale})),
@@ -415,6 +421,7 @@ class OpenSession implements Session {
           request: req,
           plan: {
             dtype: this.plan.dtype, task: this.plan.task, pipeline: this.plan.pipeline,
+            memory: memorySummary(this.plan, this.load),
             loras: allLoras,
             embeddings: this.plan.embeddings, controlnet: this.plan.controlnet?.path ?? null, vae: this.plan.vae?.path ?? null,
           },

@@ -142,3 +142,22 @@ export function validateRequest(
     if ((n - 1) % fm !== 0) fail('num_frames', `${n} must be ${fm}k+1 frames${forFam} ${tryText(nearest(n, fm, 1, 1))}`);
   }
 }
+
+// -- load choices ---------------------------------------------------------------------------------------------
+
+/**
+ * `--quantize` against the device and the model, before anything loads (exit 2): NF4 needs bitsandbytes' CUDA
+ * kernels; int8/fp8 run on CUDA (bitsandbytes / fp8 storage) and on CPU (torchao); weights that are already
+ * quantized (GGUF, NF4, fp8 files) are not quantized again.
+ */
+export function validateQuantize(quantize: string | undefined, device: string, precision: string): void {
+  if (!quantize || quantize === 'none') return;
+  if (!['nf4', 'int8', 'fp8'].includes(quantize)) throw new UsageError(`--quantize ${quantize}: expected none, nf4, int8 or fp8`);
+  if (quantize === 'nf4' && device !== 'cuda') {
+    throw new UsageError(`--quantize nf4 needs bitsandbytes' 4-bit kernels on a CUDA GPU; this worker runs on ${device}`, {hint: 'use --quantize int8 or fp8: torchao runs them on CPU'});
+  }
+  if (device === 'mps') throw new UsageError(`--quantize ${quantize} has no backend on mps (bitsandbytes needs CUDA, torchao CPU or CUDA)`);
+  if (/^(gguf-(?!f16|bf16|f32)|nf4|fp4|int8|fp8)/.test(precision)) {
+    throw new UsageError(`--quantize ${quantize}: the model's weights are already ${precision}`, {hint: 'leave --quantize out for quantized files'});
+  }
+}

@@ -1,5 +1,6 @@
 // What `mgen generate` prints: where each image went, one absolute path a line (clickable in a terminal, and what
 // a script reads; the default folder is the current one), or one JSON document with --json.
+import {memorySummary} from '../backends/memory-plan.js';
 import type {GenerateOutput, Session} from '../backends/session.js';
 import {escapeControl} from '../render/escape-control.js';
 
@@ -18,7 +19,7 @@ export function renderGenerateResult(r: GenerateOutput, o: {json?: boolean; sess
         seed: r.seed,
         model: r.model,
         timings: {...s.openTimings, ...r.timings},
-        plan: {strategy: s.plan.strategy, pipeline: s.load.pipeline, task: s.plan.task, dtype: s.load.dtype, device: s.load.device, offload: s.load.offload, ...(s.plan.compile ? {compile: true} : {})},
+        plan: {strategy: s.plan.strategy, pipeline: s.load.pipeline, task: s.plan.task, dtype: s.load.dtype, device: s.load.device, offload: s.load.offload, ...(s.plan.compile ? {compile: true} : {}), memory: memorySummary(s.plan, s.load)},
         runtime: {python: s.hello.python, torch: s.hello.torch, diffusers: s.hello.diffusers, device: s.hello.device},
       },
       null,

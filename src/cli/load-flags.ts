@@ -12,6 +12,8 @@ export const loadFlags = {
   base: Flags.string({description: 'the base model for an adapter, a component-only file or a single-file checkpoint\'s configs', helpGroup: 'MODEL'}),
   dtype: Flags.string({description: 'precision (auto: fp16/bf16 on CUDA per family, fp32 on CPU)', options: ['auto', 'float32', 'float16', 'bfloat16'], helpGroup: 'RUNTIME'}),
   offload: Flags.string({description: 'CPU offload (default: automatic when the model does not fit the GPU)', options: ['auto', 'none', 'model', 'sequential'], helpGroup: 'RUNTIME'}),
+  memory: Flags.string({description: 'memory plan (auto: the fastest that fits the free GPU memory; see README)', options: ['auto', 'gpu', 'fp8-cast', 'model-offload', 'group-offload', 'sequential'], helpGroup: 'RUNTIME'}),
+  quantize: Flags.string({description: 'quantize the transformer/UNet at load time (nf4: CUDA only; int8/fp8: CUDA or CPU)', options: ['none', 'nf4', 'int8', 'fp8'], helpGroup: 'RUNTIME'}),
   device: Flags.string({description: 'where to run', options: ['auto', 'cpu', 'cuda'], helpGroup: 'RUNTIME'}),
   'allow-pickle': Flags.boolean({description: 'load pickle checkpoints (with torch\'s weights-only loader)', helpGroup: 'RUNTIME'}),
   'trust-remote-code': Flags.boolean({description: 'allow a repository\'s custom Python code', helpGroup: 'RUNTIME'}),
@@ -92,6 +94,8 @@ export interface LoadFlagValues {
   base?: string;
   dtype?: string;
   offload?: string;
+  memory?: string;
+  quantize?: string;
   device?: string;
   'allow-pickle'?: boolean;
   'trust-remote-code'?: boolean;
@@ -116,6 +120,8 @@ export function sessionOptionsFromFlags(modelId: string, f: LoadFlagValues): Ses
     vae: f.vae ?? null,
     dtype: (f.dtype ?? 'auto') as SessionOptions['dtype'],
     offload: (f.offload ?? 'auto') as SessionOptions['offload'],
+    ...(f.memory && f.memory !== 'auto' ? {memory: f.memory as SessionOptions['memory']} : {}),
+    ...(f.quantize && f.quantize !== 'none' ? {quantize: f.quantize as SessionOptions['quantize']} : {}),
     device: (f.device ?? 'auto') as SessionOptions['device'],
     allowPickle: Boolean(f['allow-pickle']),
     trustRemoteCode: Boolean(f['trust-remote-code']),

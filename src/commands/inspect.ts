@@ -19,6 +19,7 @@ export default class Inspect extends BaseCommand {
     revision: Flags.string({description: 'branch, tag or commit (HF)', parse: async (v) => (await import('../sources/model-id.js')).parseRevisionFlag(v)}),
     file: Flags.string({description: 'the file to inspect when a repo or CivitAI version has several'}),
     offline: Flags.boolean({description: 'use the cache only (also HF_HUB_OFFLINE=1)'}),
+    vram: Flags.string({description: 'say which --memory / --quantize makes the model fit this much GPU memory (8GiB, 12GB, or "local": the local GPU\'s free memory)'}),
     token: Flags.string({description: 'HF or CivitAI token (default HF_TOKEN / CIVITAI_TOKEN)'}),
     endpoint: Flags.string({description: 'HF Hub endpoint (default HF_ENDPOINT or https://huggingface.co)'}),
   };
@@ -49,8 +50,14 @@ export default class Inspect extends BaseCommand {
         const w = compareBaseModel(opened.civitai.baseModel, report.family);
         if (w) report.warnings.push(w);
       }
-      if (flags.json) process.stdout.write(JSON.stringify(report, null, 2) + '\n');
-      else process.stdout.write(render.renderInspect(report, render.makeStyle(render.colorEnabled())));
+      const fit = flags.vram ? await (await import('../cli/vram-fit.js')).fitFor(report, flags.vram) : null;
+      if (flags.json) process.stdout.write(JSON.stringify(fit ? {...report, fit} : report, null, 2) + '\n');
+      else {
+        const text = render.renderInspect(report, render.makeStyle(render.colorEnabled()));
+        // The fit line in the summary's label column (as wide as the widest label, e.g. `prediction`).
+        const width = /^ {2}kind( +)/m.exec(text)?.[1]?.length ?? 7;
+        process.stdout.write(text + (fit ? `  ${'fit'.padEnd(4 + width)}${fit.line}\n` : ''));
+      }
       // A pickle that references code execution is a hostile file: the report is printed, and the exit is 6.
       const {dangerousGlobals} = await import('../detect/readers/pickle-security.js');
       const dangerous = dangerousGlobals(report.security.unsafe_globals);

@@ -22,9 +22,21 @@ const OVERHEAD = 512 * 1024 * 1024;
 export const ADDS_TO_BASE: readonly Kind[] = ['lora', 'textual-inversion', 'ip-adapter', 'hypernetwork', 'aesthetic-embedding', 'controlnet', 't2i-adapter'];
 const BYTES = {fp16: 2, bf16: 2, fp32: 4} as const;
 
+/** The working set of one generation at the family's default size in `bytes` per element: the denoiser's
+ *  activations and the VAE decode (both formulas above). Zero for kinds and families without them. */
+export function workingSet(family: Family, bytes: number): {activations: number; decode: number} {
+  const info = FAMILIES[family];
+  if (!info || family === 'unknown') return {activations: 0, decode: 0};
+  const {width, height} = info.defaults;
+  const frames = info.frames ? Math.floor((info.frames - 1) / 4) + 1 : 1;
+  const tokens = ((width / info.vaeScale) * (height / info.vaeScale)) / (info.patch * info.patch) * frames;
+  return {activations: tokens * info.width * bytes * 24, decode: width * height * 128 * bytes * 6 * frames};
+}
+
+export const PEAK_OVERHEAD = OVERHEAD;
+
 export function estimatePeakVram(opts: {family: Family; kind: Kind; parameters: number; weightsBytes: number; quantized: boolean}): {fp16: number; bf16: number; fp32: number} {
   const out = {fp16: 0, bf16: 0, fp32: 0};
-  const info = FAMILIES[opts.family];
   for (const p of ['fp16', 'bf16', 'fp32'] as const) {
     const b = BYTES[p];
     const weights = opts.quantized ? opts.weightsBytes : opts.parameters * b;
@@ -36,12 +48,8 @@ export function estimatePeakVram(opts: {family: Family; kind: Kind; parameters: 
       out[p] = weights + OVERHEAD;
       continue;
     }
-    const {width, height} = info.defaults;
-    const frames = info.frames ? Math.floor((info.frames - 1) / 4) + 1 : 1;
-    const tokens = ((width / info.vaeScale) * (height / info.vaeScale)) / (info.patch * info.patch) * frames;
-    const activations = tokens * info.width * b * 24;
-    const vae = width * height * 128 * b * 6 * frames;
-    out[p] = Math.round(weights + Math.max(activations, vae) + OVERHEAD);
+    const {activations, decode} = workingSet(opts.family, b);
+    out[p] = Math.round(weights + Math.max(activations, decode) + OVERHEAD);
   }
   return out;
 }

@@ -137,8 +137,10 @@ describe('buildLoadPlan', () => {
   it('offloads automatically when the estimate exceeds free GPU memory, and says so; --offload forces', () => {
     const notes: string[] = [];
     const big = buildLoadPlan(report(), {main: '/m'}, {...cuda(2e9), notes});
-    expect(big).toMatchObject({dtype: 'float16', offload: 'model', vae_tiling: true});
-    expect(notes[0]).toMatch(/offload/);
+    // 2 GB free for 2 GB of fp16 weights: the UNet in fp8 storage (memory-plan.ts), with VAE tiling.
+    expect(big).toMatchObject({dtype: 'float16', offload: 'none', memory: 'fp8-cast', vae_tiling: true});
+    expect(notes[0]).toMatch(/memory plan fp8-cast/);
+    expect(buildLoadPlan(report(), {main: '/m'}, {...cuda(0.9e9), notes: []})).toMatchObject({memory: 'group', memory_plan: 'group-offload'});
     expect(buildLoadPlan(report(), {main: '/m'}, {...cuda(80e9), notes: []})).toMatchObject({offload: 'none', vae_tiling: false});
     expect(buildLoadPlan(report(), {main: '/m'}, {...cuda(2e9), offload: 'none'}).offload).toBe('none');
     expect(buildLoadPlan(report(), {main: '/m'}, {...cuda(80e9), offload: 'sequential'}).offload).toBe('sequential');
@@ -148,5 +150,51 @@ describe('buildLoadPlan', () => {
   it('refuses kinds it cannot generate with', () => {
     expect(exitOf(() => buildLoadPlan(report({kind: 'unknown'}), {main: '/m'}, cpu))).toBe(ExitCode.invalidModel);
     expect(exitOf(() => buildLoadPlan(report({family: 'unknown', pipeline: null}), {main: '/m'}, cpu))).toBe(ExitCode.invalidModel);
+  });
+});
+
+describe('buildLoadPlan: --quantize and --memory', () => {
+  const cpu = {hello: {device: 'cpu' as const}};
+  const gpu = {hello: {device: 'cuda' as const, free_memory_bytes: 80e9}};
+  const code = (fn: () => unknown): {exit: number; message: string} => {
+    try {
+      fn();
+    } catch (e) {
+      return {exit: (e as MgenError).exitCode, message: (e as Error).message};
+    }
+    return {exit: 0, message: ''};
+  };
+
+  it('--quantize nf4 on a CPU worker is a usage error naming what the device lacks (exit 2, before loading)', () => {
+    const r = code(() => buildLoadPlan(report(), {main: '/m'}, {...cpu, quantize: 'nf4'}));
+    expect(r.exit).toBe(ExitCode.usage);
+    expect(r.message).toBe('--quantize nf4 needs bitsandbytes\' 4-bit kernels on a CUDA GPU; this worker runs on cpu');
+  });
+
+  it('--quantize int8/fp8 on CPU and nf4 on CUDA go into the plan', () => {
+    expect(buildLoadPlan(report(), {main: '/m'}, {...cpu, quantize: 'int8'})).toMatchObject({quantize: 'int8', memory_plan: 'cpu'});
+    expect(buildLoadPlan(report(), {main: '/m'}, {...gpu, quantize: 'nf4'})).toMatchObject({quantize: 'nf4', memory: 'gpu'});
+  });
+
+  it('already quantized weights are not quantized again (exit 2)', () => {
+    const gguf = report({precision: 'gguf-q8_0'});
+    expect(code(() => buildLoadPlan(gguf, {main: '/m'}, {...cpu, quantize: 'int8'}))).toEqual({exit: ExitCode.usage, message: '--quantize int8: the model\'s weights are already gguf-q8_0'});
+  });
+
+  it('--memory picks the plan; --offload is its older spelling and must agree', () => {
+    expect(buildLoadPlan(report(), {main: '/m'}, {...gpu, memory: 'group-offload'})).toMatchObject({memory: 'group', offload: 'none', memory_plan: 'group-offload'});
+    expect(buildLoadPlan(report(), {main: '/m'}, {...gpu, offload: 'model'})).toMatchObject({memory: 'model', offload: 'model'});
+    expect(code(() => buildLoadPlan(report(), {main: '/m'}, {...gpu, offload: 'model', memory: 'sequential'})).exit).toBe(ExitCode.usage);
+  });
+
+  it('the plan carries the reason and the advice for an out-of-memory error', () => {
+    const p = buildLoadPlan(report(), {main: '/m'}, gpu);
+    expect(p.memory_reason).toMatch(/everything fits; gpu needs ~[\d.]+ GiB of 74.5 GiB free/);
+    expect(p.memory_next).toBe('--memory sequential or --quantize nf4');
+  });
+
+  it('a truncated weight file is refused before loading (exit 6)', () => {
+    const short = report({format: 'gguf', precision: 'gguf-q8_0', warnings: ['m.gguf: tensor data is 4096 bytes shorter than the header promises (partial download or header-only copy)']});
+    expect(code(() => buildLoadPlan(short, {main: '/m.gguf'}, cpu))).toEqual({exit: 6, message: '/models/m is truncated: its tensor data is 4096 bytes shorter than its header promises'});
   });
 });

@@ -28,6 +28,17 @@ beforeAll(async () => {
 afterAll(async () => tmp?.cleanup());
 
 describe('mgen inspect', () => {
+  test('--vram says which --memory / --quantize makes the model fit; a bad size is exit 2', () => {
+    const small = mgen(['inspect', EXAMPLE, '--vram', '2GiB']);
+    expect(small.code).toBe(0);
+    expect(small.stdout).toMatch(/\n  fit         fits 2\.0 GiB as is \(~[\d.]+ GiB peak\) \(VAE tiling\)\n/);
+    const doc = JSON.parse(mgen(['inspect', EXAMPLE, '--vram', '80GiB', '--json']).stdout);
+    expect(doc.fit).toMatchObject({fits: true, flags: '', vram_bytes: 80 * 2 ** 30});
+    const bad = mgen(['inspect', EXAMPLE, '--vram', 'lots']);
+    expect(bad.code).toBe(2);
+    expect(bad.stderr).toMatch(/^mgen: error: --vram lots: expected a size such as 8GiB/);
+  });
+
   test('human summary of the bundled example: what it is, no colour when piped', () => {
     const r = mgen(['inspect', EXAMPLE]);
     expect(r.code).toBe(0);

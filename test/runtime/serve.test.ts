@@ -78,6 +78,8 @@ describe('health, auth, model, schema, metrics', () => {
     const report = (await get('/v1/model')).body;
     expect(report.family).toBe('sd1');
     expect(report.source.id).toBe('builtin:tiny-sd');
+    // The memory plan and its reason (memory-plan.ts): a CPU worker keeps everything in RAM.
+    expect(report.memory_plan).toMatchObject({plan: 'cpu', quantize: 'none', reason: expect.stringMatching(/runs on cpu/)});
     const schema = (await get('/v1/schema')).body;
     expect(schema.required).toEqual(['prompt']);
     expect(schema.properties.width.multipleOf).toBe(8);

@@ -7,7 +7,7 @@ import type {LoadKey} from './state.js';
 
 export type LoadOptionsLike = Pick<
   SessionOptions,
-  'modelId' | 'base' | 'loras' | 'embeddings' | 'controlnet' | 'vae' | 'dtype' | 'offload' | 'device' | 'allowPickle' | 'trustRemoteCode' | 'compile'
+  'modelId' | 'base' | 'loras' | 'embeddings' | 'controlnet' | 'vae' | 'dtype' | 'offload' | 'memory' | 'quantize' | 'device' | 'allowPickle' | 'trustRemoteCode' | 'compile'
   | 'hypernetworks' | 'aesthetic'
 >;
 
@@ -29,6 +29,8 @@ export function loadKeyFor(o: LoadOptionsLike): LoadKey {
     vae: canonicalId(o.vae),
     dtype: o.dtype ?? 'auto',
     offload: o.offload ?? 'auto',
+    memory: o.memory ?? 'auto',
+    quantize: o.quantize ?? 'none',
     device: o.device ?? 'auto',
     allowPickle: Boolean(o.allowPickle),
     trustRemoteCode: Boolean(o.trustRemoteCode),

@@ -5,7 +5,8 @@ import {createServer as createNetServer} from 'node:net';
 import {UsageError} from '../../errors.js';
 import {tmpdir} from 'node:os';
 import {join} from 'node:path';
-import type {LoadPlan} from '../worker/types.js';
+import type {LoadPlan, LoadResult} from '../worker/types.js';
+import {memorySummary} from '../memory-plan.js';
 import type {RequestModelPolicy} from '../request-model-policy.js';
 import type {BasicCredentials} from './auth.js';
 import {buildApp, type ClientTimeouts, type ServeApp} from './app.js';
@@ -130,7 +131,8 @@ export async function startServe(o: StartServeOptions): Promise<RunningServe> {
     timeoutMs: (o.timeoutS ?? 600) * 1000,
     bodyLimit: o.bodyLimit ?? 32 * 1024 * 1024,
     modelId: o.modelId,
-    report: o.report,
+    // /v1/model: the report plus the memory plan the model was loaded with (memory-plan.ts).
+    report: o.report && typeof o.report === 'object' ? {...o.report, memory_plan: memorySummary(plan, (o.session as {load?: LoadResult}).load)} : o.report,
     task: plan.task,
     runsyncWaitMs: o.runsyncWaitMs,
     policy: o.policy,

@@ -1,5 +1,6 @@
 // What serve needs from a loaded model: the subset of backends' `Session` (src/backends/session.ts) it drives, so
 // the server reuses generate's request building, PNG metadata and file writing instead of repeating them.
+import {memorySummary} from '../memory-plan.js';
 import type {CheckpointInfo, GenerateInput, GenerateOutput, Session} from '../session.js';
 
 export type {CheckpointInfo};
@@ -23,7 +24,7 @@ export function generationMetadata(out: SessionGenerateOutput, session: ServeSes
     ...(out.scheduler?.class ? {scheduler: out.scheduler.class, scheduler_config: out.scheduler.config} : {}),
     request,
     timings: out.timings,
-    plan: {strategy: p.strategy, pipeline: p.pipeline, task: p.task, dtype: p.dtype, device: p.device, offload: p.offload, ...(p.compile ? {compile: true} : {})},
+    plan: {strategy: p.strategy, pipeline: p.pipeline, task: p.task, dtype: p.dtype, device: p.device, offload: p.offload, ...(p.compile ? {compile: true} : {}), memory: memorySummary(p)},
     runtime: {python: h.python, torch: h.torch, diffusers: h.diffusers, device: h.device},
   };
 }

@@ -24,6 +24,10 @@ export function workerError(body: WorkerErrorBody, verb: string): MgenError & {w
         hint: /weights-only loader refused/.test(message) ? 'the file holds objects that are not tensors; use a .safetensors version of it' : 'pass --allow-pickle only for files you trust',
       });
       break;
+    case 'invalid_model':
+      // A quantized/low-precision file the runtime cannot read (truncated GGUF, 4-bit weights without quant_state).
+      err = new InvalidModelError(message, opts);
+      break;
     case 'load_failed':
       err = new RuntimeSetupError(`loading the model failed: ${message}`, opts);
       break;
@@ -34,7 +38,8 @@ export function workerError(body: WorkerErrorBody, verb: string): MgenError & {w
       err = new GenerationError(`bad parameters: ${message}`, opts);
       break;
     case 'out_of_memory':
-      err = new GenerationError(`out of memory: ${message}`, {...opts, hint: 'try --offload model, a smaller size, or --dtype float16'});
+      // The worker's message ends with the next memory plan to try (memory-plan.ts nextPlanHint) when it knew one.
+      err = new GenerationError(`out of memory: ${message}`, {...opts, hint: /; try --/.test(message) ? undefined : 'try --memory sequential, --quantize nf4 or a smaller size'});
       break;
     case 'bad_request':
       err = verb === 'generate' ? new UsageError(`bad request: ${message}`, opts) : new GenerationError(`bad request: ${message}`, opts);

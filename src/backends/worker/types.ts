@@ -17,6 +17,13 @@ export interface LoadPlan {
   device: 'cpu' | 'cuda' | 'auto';
   offload: Offload;
   vae_tiling: boolean;
+  /** memory-plan.ts: the worker's name of the plan, the plan as the user names it, why, and what to try on OOM. */
+  memory?: 'gpu' | 'fp8-cast' | 'model' | 'group' | 'sequential';
+  memory_plan?: string;
+  memory_reason?: string;
+  memory_next?: string | null;
+  vae_slicing?: boolean;
+  quantize?: 'none' | 'nf4' | 'int8' | 'fp8';
   allow_pickle: boolean;
   trust_remote_code: boolean;
   compile: boolean;
@@ -88,6 +95,9 @@ export interface LoadResult {
   offload: Offload;
   load_seconds: number;
   components: Record<string, string>;
+  /** The memory plan that applied ('cpu' on CPU) and what happened to quantized/low-precision weights. */
+  memory?: string;
+  notes?: string[];
 }
 
 export interface GenerateResult {
@@ -104,7 +114,7 @@ export interface GenerateResult {
 
 export type WorkerErrorType =
   | 'bad_request' | 'bad_params' | 'not_loaded' | 'load_failed' | 'unsafe_model' | 'out_of_memory' | 'cancelled'
-  | 'generation_failed';
+  | 'generation_failed' | 'invalid_model';
 
 /** What the CLI (generate) and the HTTP server (serve) hold: one live worker process. */
 export interface WorkerHandle {

@@ -1,0 +1,255 @@
+"""Quantized and low-precision denoiser files: GGUF, bitsandbytes NF4/FP4, fp8 and ComfyUI scaled fp8.
+
+`file_kind` reads only the file's header; `load_denoiser` loads a transformer/UNet file by its kind:
+  gguf        diffusers' GGUFQuantizationConfig: the weights stay in their GGUF types (Q8_0, Q4_K, ...) and are
+              dequantized layer by layer to the compute dtype, on CPU and CUDA alike.
+  bnb-nf4/fp4 on CUDA with bitsandbytes: kept 4-bit (dequantized, then requantized by bitsandbytes' NF4, which gives
+              the same codes back); elsewhere dequantized to the compute dtype by quant_bnb.py.
+  fp8         on CUDA: fp8 storage with diffusers' layer-wise casting to the compute dtype; on CPU: upcast.
+  scaled-fp8  each fp8 weight times its `scale_weight` / `weight_scale`, in the compute dtype.
+Each returns the model and one note for the plan (what happened to the weights), which the CLI prints.
+"""
+
+from __future__ import annotations
+
+import json
+import struct
+from pathlib import Path
+from typing import Any
+
+from .protocol import WorkerError
+
+GGUF_MAGIC = b"GGUF"
+FP8_DTYPES = ("F8_E4M3", "F8_E5M2")
+SCALE_SUFFIXES = (".scale_weight", ".weight_scale")
+SCALE_DROP = (".scale_input", ".input_scale")
+
+
+def _safetensors_header(path: Path) -> dict[str, Any]:
+    with path.open("rb") as fh:
+        raw = fh.read(8)
+        if len(raw) < 8:
+            raise WorkerError("invalid_model", f"{path.name} is truncated: no safetensors header")
+        (size,) = struct.unpack("<Q", raw)
+        if size > 100 * 1024 * 1024:
+            raise WorkerError("invalid_model", f"{path.name} has an implausible safetensors header size")
+        try:
+            return json.loads(fh.read(size))
+        except ValueError as exc:
+            raise WorkerError("invalid_model", f"{path.name} has an unreadable safetensors header") from exc
+
+
+def file_kind(path: Path) -> str | None:
+    """gguf | bnb-nf4 | bnb-fp4 | scaled-fp8 | fp8, or None for plain 16/32-bit weights (or a folder)."""
+    if not path.is_file():
+        return None
+    with path.open("rb") as fh:
+        if fh.read(4) == GGUF_MAGIC:
+            return "gguf"
+    if path.suffix.lower() != ".safetensors":
+        return None
+    header = _safetensors_header(path)
+    keys = [k for k in header if k != "__metadata__"]
+    if any(k.endswith((".quant_state.bitsandbytes__nf4", ".quant_state.bitsandbytes__fp4", ".absmax", ".quant_map")) for k in keys):
+        _check_bnb_header(path, header, set(keys))
+        return "bnb-fp4" if any(k.endswith(".quant_state.bitsandbytes__fp4") for k in keys) else "bnb-nf4"
+    dtypes = {v.get("dtype") for k, v in header.items() if k != "__metadata__" and isinstance(v, dict)}
+    if dtypes & set(FP8_DTYPES):
+        if any(k == "scaled_fp8" or k.endswith(".scaled_fp8") or k.endswith(SCALE_SUFFIXES) for k in keys):
+            return "scaled-fp8"
+        return "fp8"
+    return None
+
+
+def _check_bnb_header(path: Path, header: dict[str, Any], keys: set[str]) -> None:
+    """Every packed 4-bit weight needs its absmax and quant_state tensors (read from the header, before any load)."""
+    for key in sorted(keys):
+        info = header[key]
+        if not (isinstance(info, dict) and info.get("dtype") == "U8" and key.endswith(".weight")):
+            continue
+        has_state = any(key + s in keys for s in (".quant_state.bitsandbytes__nf4", ".quant_state.bitsandbytes__fp4"))
+        if not has_state or key + ".absmax" not in keys:
+            raise WorkerError("invalid_model", f"{path.name}: the 4-bit weight {key} has no quant_state/absmax tensors (an incomplete NF4 file)")
+
+
+def check_gguf(path: Path) -> str:
+    """The file's GGUF architecture; a truncated file or one with no tensors is an invalid model."""
+    try:
+        from gguf import GGUFReader
+
+        reader = GGUFReader(str(path))
+    except Exception as exc:  # noqa: BLE001 - gguf raises ValueError/IndexError/struct errors on short files
+        raise WorkerError("invalid_model", f"{path.name} is not a readable GGUF file (truncated or corrupt)") from exc
+    if not reader.tensors:
+        raise WorkerError("invalid_model", f"{path.name} holds no tensors")
+    field = reader.fields.get("general.architecture")
+    if field is None:
+        return "unknown"
+    return bytes(field.parts[field.data[0]]).decode("utf-8", "replace")
+
+
+def gguf_types(path: Path) -> list[str]:
+    from gguf import GGUFReader
+
+    return sorted({t.tensor_type.name for t in GGUFReader(str(path)).tensors})
+
+
+def upcast_fp8(tensors: dict[str, Any], dtype: Any) -> dict[str, Any]:
+    """fp8 weights (scaled by their per-layer scale when the file has one) and everything else, in `dtype`."""
+    out: dict[str, Any] = {}
+    for key, value in tensors.items():
+        if key == "scaled_fp8" or key.endswith(".scaled_fp8") or key.endswith(SCALE_SUFFIXES + SCALE_DROP):
+            continue
+        if not value.is_floating_point():
+            out[key] = value
+            continue
+        w = value.to(dtype)
+        if key.endswith(".weight"):
+            stem = key[: -len(".weight")]
+            scale = tensors.get(stem + ".scale_weight")
+            if scale is None:
+                scale = tensors.get(stem + ".weight_scale")
+            if scale is not None:
+                w = (value.float() * scale.float()).to(dtype)
+        out[key] = w
+    return out
+
+
+def _diffusers_names(state: dict[str, Any]) -> dict[str, Any]:
+    """FLUX's original names converted here (any width); other families' by diffusers' from_single_file."""
+    return original_to_flux(state) if is_flux_original(state) else state
+
+
+def _fp8_storage(tensors: dict[str, Any]) -> Any:
+    import torch
+
+    kinds = {t.dtype for t in tensors.values()}
+    return torch.float8_e5m2 if torch.float8_e5m2 in kinds and torch.float8_e4m3fn not in kinds else torch.float8_e4m3fn
+
+
+def load_denoiser(model_cls: Any, path: Path, kind: str, device: str, dtype: Any, kwargs: dict[str, Any]) -> tuple[Any, str]:
+    """The denoiser from a quantized/fp8 file (`kwargs`: config/subfolder/dtype/local_files_only), and a note."""
+    import torch
+
+    dtype_name = str(dtype).replace("torch.", "")
+    if kind == "gguf":
+        from diffusers import GGUFQuantizationConfig
+
+        check_gguf(path)
+        types = ", ".join(t for t in gguf_types(path) if t not in ("F32",))
+        source: Any = str(path)
+        if model_cls.__name__ == "FluxTransformer2DModel":
+            from diffusers.models.model_loading_utils import load_gguf_checkpoint
+
+            state = load_gguf_checkpoint(str(path))
+            source = original_to_flux(state) if is_flux_original(state) else state
+        model = model_cls.from_single_file(source, quantization_config=GGUFQuantizationConfig(compute_dtype=dtype), **kwargs)
+        return model, f"GGUF weights ({types}) stay quantized and are dequantized layer by layer to {dtype_name}"
+    from safetensors.torch import load_file
+
+    tensors = load_file(str(path))
+    if kind.startswith("bnb-"):
+        from . import quant_bnb
+
+        state = _diffusers_names(quant_bnb.dequantize_state_dict(tensors, dtype))
+        del tensors
+        if quant_bnb.bitsandbytes_usable(device):
+            from diffusers import BitsAndBytesConfig
+
+            qtype = kind.split("-")[1]
+            config = BitsAndBytesConfig(load_in_4bit=True, bnb_4bit_quant_type=qtype, bnb_4bit_compute_dtype=dtype)
+            model = model_cls.from_single_file(state, quantization_config=config, **kwargs)
+            return model, f"{qtype.upper()} weights kept 4-bit on CUDA by bitsandbytes (compute in {dtype_name})"
+        model = model_cls.from_single_file(state, **kwargs)
+        why = "bitsandbytes has no kernels for this device" if device != "cuda" else "bitsandbytes is not installed"
+        return model, f"{kind[4:].upper()} weights dequantized to {dtype_name} ({why}): they take full-precision memory"
+    storage = _fp8_storage(tensors)
+    state = _diffusers_names(upcast_fp8(tensors, dtype))
+    del tensors
+    model = model_cls.from_single_file(state, **kwargs)
+    if kind == "fp8" and device == "cuda":
+        model.enable_layerwise_casting(storage_dtype=storage, compute_dtype=dtype)
+        return model, f"fp8 weights kept in {str(storage).replace('torch.', '')} with layer-wise casting to {dtype_name}"
+    if kind == "scaled-fp8":
+        return model, f"scaled fp8 weights multiplied by their per-layer scales and upcast to {dtype_name}"
+    return model, f"fp8 weights upcast to {dtype_name} ({'no fp8 compute on ' + device})"
+
+
+# --- FLUX original (BFL / ComfyUI / city96) names -> diffusers --------------------------------------------------
+# diffusers' convert_flux_transformer_checkpoint_to_diffusers splits the fused qkv / linear1 weights assuming
+# FLUX.1's width (3072); this converter reads the widths from the tensors, so it serves any width, GGUF tensors
+# included (they are split along rows, which quantization keeps whole).
+
+# (diffusers name, original name) of the plain linear layers and norm scales; the fused qkv / linear1 weights and
+# the final norm's (scale, shift) order are handled by the converters themselves. quant_tiny.flux_to_original
+# walks the same tables the other way.
+FLUX_TOP = (
+    ("x_embedder", "img_in"), ("context_embedder", "txt_in"),
+    ("time_text_embed.timestep_embedder.linear_1", "time_in.in_layer"), ("time_text_embed.timestep_embedder.linear_2", "time_in.out_layer"),
+    ("time_text_embed.text_embedder.linear_1", "vector_in.in_layer"), ("time_text_embed.text_embedder.linear_2", "vector_in.out_layer"),
+    ("time_text_embed.guidance_embedder.linear_1", "guidance_in.in_layer"), ("time_text_embed.guidance_embedder.linear_2", "guidance_in.out_layer"),
+    ("proj_out", "final_layer.linear"),
+)
+FLUX_DOUBLE = (
+    ("norm1.linear", "img_mod.lin"), ("norm1_context.linear", "txt_mod.lin"), ("attn.to_out.0", "img_attn.proj"),
+    ("attn.to_add_out", "txt_attn.proj"), ("ff.net.0.proj", "img_mlp.0"), ("ff.net.2", "img_mlp.2"),
+    ("ff_context.net.0.proj", "txt_mlp.0"), ("ff_context.net.2", "txt_mlp.2"),
+)
+FLUX_DOUBLE_NORMS = (
+    ("attn.norm_q.weight", "img_attn.norm.query_norm.scale"), ("attn.norm_k.weight", "img_attn.norm.key_norm.scale"),
+    ("attn.norm_added_q.weight", "txt_attn.norm.query_norm.scale"), ("attn.norm_added_k.weight", "txt_attn.norm.key_norm.scale"),
+)
+FLUX_DOUBLE_QKV = (("img_attn.qkv", ("to_q", "to_k", "to_v")), ("txt_attn.qkv", ("add_q_proj", "add_k_proj", "add_v_proj")))
+FLUX_SINGLE = (("proj_out", "linear2"), ("norm.linear", "modulation.lin"))
+FLUX_SINGLE_NORMS = (("attn.norm_q.weight", "norm.query_norm.scale"), ("attn.norm_k.weight", "norm.key_norm.scale"))
+
+
+def copy_linears(src: dict[str, Any], dst: dict[str, Any], pairs: Any, src_prefix: str, dst_prefix: str, reverse: bool) -> None:
+    """Copies weight/bias of each (diffusers, original) pair from `src` to `dst` (original -> diffusers unless reverse)."""
+    for a, b in pairs:
+        to, frm = (b, a) if reverse else (a, b)
+        for w in ("weight", "bias"):
+            if f"{src_prefix}{frm}.{w}" in src:
+                dst[f"{dst_prefix}{to}.{w}"] = src[f"{src_prefix}{frm}.{w}"]
+
+
+def copy_norms(src: dict[str, Any], dst: dict[str, Any], pairs: Any, src_prefix: str, dst_prefix: str, reverse: bool) -> None:
+    for a, b in pairs:
+        to, frm = (b, a) if reverse else (a, b)
+        dst[dst_prefix + to] = src[src_prefix + frm]
+
+
+def is_flux_original(keys: Any) -> bool:
+    return any(k.endswith("double_blocks.0.img_attn.qkv.weight") for k in keys)
+
+
+def original_to_flux(sd: dict[str, Any]) -> dict[str, Any]:
+    import torch
+
+    sd = {k[len("model.diffusion_model."):] if k.startswith("model.diffusion_model.") else k: v for k, v in sd.items()}
+    out: dict[str, Any] = {}
+    inner = int(sd["img_in.weight"].shape[0])
+    copy_linears(sd, out, FLUX_TOP, "", "", reverse=False)
+    for i in sorted({int(k.split(".")[1]) for k in sd if k.startswith("double_blocks.")}):
+        s, d = f"double_blocks.{i}.", f"transformer_blocks.{i}."
+        copy_linears(sd, out, FLUX_DOUBLE, s, d, reverse=False)
+        copy_norms(sd, out, FLUX_DOUBLE_NORMS, s, d, reverse=False)
+        for src, names in FLUX_DOUBLE_QKV:
+            for w in ("weight", "bias"):
+                if f"{s}{src}.{w}" in sd:
+                    for name, part in zip(names, torch.split(sd[f"{s}{src}.{w}"], inner, dim=0)):
+                        out[f"{d}attn.{name}.{w}"] = part
+    for i in sorted({int(k.split(".")[1]) for k in sd if k.startswith("single_blocks.")}):
+        s, d = f"single_blocks.{i}.", f"single_transformer_blocks.{i}."
+        copy_linears(sd, out, FLUX_SINGLE, s, d, reverse=False)
+        copy_norms(sd, out, FLUX_SINGLE_NORMS, s, d, reverse=False)
+        for w in ("weight", "bias"):
+            if f"{s}linear1.{w}" in sd:
+                fused = sd[f"{s}linear1.{w}"]
+                q, k, v, mlp = torch.split(fused, [inner, inner, inner, int(fused.shape[0]) - 3 * inner], dim=0)
+                out[f"{d}attn.to_q.{w}"], out[f"{d}attn.to_k.{w}"], out[f"{d}attn.to_v.{w}"], out[f"{d}proj_mlp.{w}"] = q, k, v, mlp
+    for w in ("weight", "bias"):
+        if f"final_layer.adaLN_modulation.1.{w}" in sd:
+            shift, scale = torch.chunk(sd[f"final_layer.adaLN_modulation.1.{w}"], 2, dim=0)
+            out[f"norm_out.linear.{w}"] = torch.cat([scale, shift], dim=0)
+    return out
