@@ -121,7 +121,8 @@ class Worker:
             schema = self._schema()
             with request_adapters(self.loaded, job.request.get("request")):  # per-request LoRAs, off again after
                 return generate.run(self.loaded, job.request.get("request"), schema,
-                                    lambda step, steps, image: self.out.progress(job.id, step, steps, image=image), job.cancel)
+                                    lambda step, steps, image, phase=None: self.out.progress(
+                                        job.id, step, steps, image=image, **({"phase": phase} if phase else {})), job.cancel)
         if verb == "unload":
             self._unload()
             return {}

@@ -23,6 +23,11 @@ const BUILTIN_FAMILIES: Record<BuiltinName, Family> = {
   'tiny-sd-controlnet-single': 'sd1',
   'tiny-flux': 'flux',
   'tiny-sd3': 'sd3',
+  'tiny-wan': 'wan',
+  'tiny-cogvideox': 'cogvideox',
+  'tiny-ltxv': 'ltxv',
+  'tiny-hunyuanvideo': 'hunyuanvideo',
+  'tiny-stable-audio': 'stable-audio',
 };
 
 /** A builtin's family by name; an unknown name: null (resolving it says so). */

@@ -17,7 +17,8 @@ import {startWorker} from './worker/start-worker.js';
 import {validateRequest} from './validation.js';
 import {FAMILIES} from '../detect/families.js';
 import type {Family} from '../detect/types.js';
-import type {GenerateRequest, HelloResult, LoadPlan, LoadResult, WorkerHandle} from './worker/types.js';
+import type {GenerateRequest, HelloResult, LoadPlan, LoadResult, WorkerHandle, WorkerOutputFile} from './worker/types.js';
+import {formatExtension, mediaKind, outputFormat} from './media-output.js';
 
 /** The plan flags a caller sets; the session adds the worker's hello and collects the notes. */
 type CallerPlanFlags = Pick<PlanFlags, 'task' | 'image' | 'mask' | 'dtype' | 'offload' | 'device' | 'allowPickle' | 'trustRemoteCode' | 'compile'>;
@@ -73,6 +74,12 @@ export interface GenerateInput {
   loras?: RequestLora[];
   /** Output file pattern with {seed} {n} {model} {timestamp}; default `mgen-{timestamp}-{seed}-{n}.png`. */
   out?: string;
+  /** Video: frames and frames per second (default: the family's); audio: seconds (default: the model's). */
+  frames?: number | null;
+  fps?: number | null;
+  duration?: number | null;
+  /** Output format: png; mp4 (default), webm, gif, webp, png-frames for video; wav (default), flac for audio. */
+  format?: string | null;
   /**
    * Outputs read back at once and removed by the caller (serve's private folder): the images keep the worker's
    * names in `out`'s folder (no rename onto the pattern) and are not fsynced.
@@ -81,7 +88,8 @@ export interface GenerateInput {
 }
 
 export interface GenerateOutput {
-  images: Array<{path: string; seed: number; width: number; height: number}>;
+  /** Every file made (images, or one video / audio file per seed), with its media type and, for media, its length. */
+  images: Array<OutputFile>;
   timings: {denoise_s: number; worker_total_s: number; total_s: number; steps: number};
   model: string;
   seed: number;
@@ -91,6 +99,8 @@ export interface GenerateOutput {
   /** The scheduler class that ran and its config overrides, as the worker reports them. */
   scheduler?: {class: string | null; config: Record<string, unknown>};
 }
+
+export type OutputFile = Omit<WorkerOutputFile, 'width' | 'height'> & {width: number; height: number; bytes?: number};
 
 export interface Session {
   readonly worker: WorkerHandle;
@@ -288,11 +298,17 @@ class OpenSession implements Session {
     const numImages = input.numImages ?? 1;
     // Image-to-image / inpaint take their size from the input image unless asked otherwise.
     const fromImage = this.plan.task !== 'text-to-image' && input.image ? imageSize(input.image) : null;
-    const width = input.width ?? (this.plan.task === 'text-to-image' ? d.width : null);
-    const height = input.height ?? (this.plan.task === 'text-to-image' ? d.height : null);
+    const kind = mediaKind(this.ckpt.report.family);
+    const format = outputFormat(kind, input.format);
+    const ext = formatExtension(format);
+    const width = kind === 'audio' ? null : input.width ?? (this.plan.task === 'text-to-image' ? d.width : null);
+    const height = kind === 'audio' ? null : input.height ?? (this.plan.task === 'text-to-image' ? d.height : null);
+    const media = kind === 'video'
+      ? {frames: input.frames ?? d.frames ?? null, fps: input.fps ?? d.fps ?? null, format}
+      : kind === 'audio' ? {duration: input.duration ?? null, format} : {};
     const steps = input.steps ?? d.steps;
     const guidance = input.guidance ?? d.guidance_scale;
-    const targets = resolveOutputPaths(input.out, {seed, numImages, model: this.model.id});
+    const targets = resolveOutputPaths(input.out, {seed, numImages, model: this.model.id, ext});
     const hash = await this.mainWeightHash();
     const scheduler = input.scheduler ?? this.load.components?.scheduler ?? null;
     const extraLoras: ResolvedLora[] = input.loras?.length ? await this.requestLoras.resolveAll(input.loras) : [];
@@ -305,7 +321,7 @@ class OpenSession implements Session {
       const req = {
         prompt: input.prompt, negative_prompt: input.negativePrompt ?? null, width, height, steps, guidance_scale: guidance,
         seed: s, scheduler: input.scheduler ?? null, ...(input.schedulerConfig ? {scheduler_config: input.schedulerConfig} : {}), strength: input.strength ?? null, image: input.image ?? null,
-        mask: input.mask ?? null, control_image: input.controlImage ?? null, params: input.params ?? {},
+        mask: input.mask ?? null, control_image: input.controlImage ?? null, params: input.params ?? {}, ...media,
       };
       return {
         parameters: buildA1111Parameters({
@@ -336,7 +352,7 @@ class OpenSession implements Session {
         prompt: input.prompt, negative_prompt: input.negativePrompt ?? null, width, height, steps, guidance_scale: guidance,
         seed, num_images: numImages, scheduler: input.scheduler ?? null, ...(input.schedulerConfig ? {scheduler_config: input.schedulerConfig} : {}), image: input.image ?? null, mask: input.mask ?? null,
         strength: input.strength ?? null, control_image: input.controlImage ?? null, params: input.params ?? {},
-        out_dir: outDir, file_stem: fileStem, png_text: pngText, ...(input.transient ? {durable: false} : {}),
+        out_dir: outDir, file_stem: fileStem, png_text: pngText, ...media, ...(input.transient ? {durable: false} : {}),
         ...(extraLoras.length ? {loras: extraLoras.map((l) => ({path: l.path, scale: l.scale}))} : {}),
       };
       const r = await this.worker.generate(request, opts);
@@ -344,7 +360,7 @@ class OpenSession implements Session {
       return {
         worker: r,
         finish: (paths: string[]): GenerateOutput => ({
-          images: r.images.map((im, i) => ({path: paths[i]!, seed: im.seed, width: im.width, height: im.height})),
+          images: r.images.map((im, i) => ({...im, path: paths[i]!, width: im.width ?? 0, height: im.height ?? 0, bytes: fileBytes(paths[i]!)})),
           timings: {denoise_s: r.timings.denoise_s, worker_total_s: r.timings.total_s, total_s: round((performance.now() - t0) / 1000), steps: r.timings.steps},
           model: this.model.id,
           seed,
@@ -356,7 +372,7 @@ class OpenSession implements Session {
           },
         }),
       };
-    }, {rename: !input.transient});
+    }, {rename: !input.transient, ext});
   }
 
   async close(): Promise<void> {
@@ -371,6 +387,15 @@ function imageSize(path: string): {width: number; height: number} | null {
     return width && height ? {width, height} : null;
   } catch {
     return null;
+  }
+}
+
+function fileBytes(path: string): number | undefined {
+  try {
+    const st = statSync(path);
+    return st.isFile() ? st.size : undefined;
+  } catch {
+    return undefined;
   }
 }
 

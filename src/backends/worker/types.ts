@@ -49,6 +49,11 @@ export interface GenerateRequest {
   /** false: no fsync of the PNGs (transient files read back at once; default true). */
   durable?: boolean;
   png_text: Array<Record<string, string>>;
+  /** Video: frame count (num_frames) and the container's frames per second; audio: seconds; the output format. */
+  frames?: number | null;
+  fps?: number | null;
+  duration?: number | null;
+  format?: string | null;
   /** LoRAs for this request only (absolute paths), on top of the plan's; see docs/worker-protocol.md. */
   loras?: Array<{path: string; scale: number}>;
 }
@@ -78,8 +83,23 @@ export interface LoadResult {
   components: Record<string, string>;
 }
 
+/** One file the worker wrote: an image, a video (frames, fps) or audio (sample rate); see media.py. */
+export interface WorkerOutputFile {
+  path: string;
+  seed: number;
+  width?: number;
+  height?: number;
+  media_type?: string;
+  frames?: number;
+  fps?: number;
+  duration_s?: number | null;
+  sample_rate?: number;
+  channels?: number;
+  samples?: number;
+}
+
 export interface GenerateResult {
-  images: Array<{path: string; seed: number; width: number; height: number}>;
+  images: Array<WorkerOutputFile>;
   timings: {
     denoise_s: number;
     total_s: number;
@@ -92,7 +112,7 @@ export interface GenerateResult {
 
 export type WorkerErrorType =
   | 'bad_request' | 'bad_params' | 'not_loaded' | 'load_failed' | 'unsafe_model' | 'out_of_memory' | 'cancelled'
-  | 'generation_failed';
+  | 'generation_failed' | 'runtime_broken';
 
 /** What the CLI (generate) and the HTTP server (serve) hold: one live worker process. */
 export interface WorkerHandle {
