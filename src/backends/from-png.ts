@@ -3,7 +3,7 @@
 import {readFile} from 'node:fs/promises';
 import {InvalidModelError, NotFoundError} from '../errors.js';
 import {parseA1111Parameters} from './a1111-parameters.js';
-import {readPngInfo} from './png-metadata.js';
+import {readOutputText} from './media-metadata.js';
 import type {GenerateInput} from './session.js';
 
 export interface PngRequest {
@@ -22,7 +22,7 @@ export async function requestFromPng(path: string): Promise<PngRequest> {
   const buf = await readFile(path).catch((err: NodeJS.ErrnoException) => {
     throw new NotFoundError(`cannot read ${path}: ${err.code === 'ENOENT' ? 'no such file' : err.message}`);
   });
-  const info = readPngInfo(buf, path);
+  const info = {text: readOutputText(buf, path)};
   if (info.text.mgen) {
     let doc: {
       model?: string;
@@ -57,6 +57,10 @@ export async function requestFromPng(path: string): Promise<PngRequest> {
         mask: str('mask'),
         controlImage: str('control_image'),
         params: (r.params as Record<string, unknown>) ?? {},
+        frames: num('frames') ?? null,
+        fps: num('fps') ?? null,
+        duration: num('duration') ?? null,
+        format: str('format'),
       },
       model: doc.model ?? null,
       base: doc.base ?? null,
