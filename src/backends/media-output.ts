@@ -23,7 +23,7 @@ export function mediaKind(family: Family | null | undefined): MediaKind {
 export function outputFormat(kind: MediaKind, format: string | null | undefined, flag = '--format'): string {
   if (format === undefined || format === null) return BY_KIND[kind][0]!;
   if (!BY_KIND[kind].includes(format)) {
-    throw new UsageError(`${flag} ${format} is not a${kind === 'image' ? 'n' : ''} ${kind} format; use ${BY_KIND[kind].join(', ')}`, {field: 'format'});
+    throw new UsageError(`${flag} ${format} is not a${kind === 'video' ? '' : 'n'} ${kind} format; use ${BY_KIND[kind].join(', ')}`, {field: 'format'});
   }
   return format;
 }

@@ -112,7 +112,7 @@ export interface Session {
   /** Timings of opening: runtime lookup, worker start, resolve+detect, load (seconds). */
   readonly openTimings: Record<string, number>;
   schema(): Promise<Record<string, unknown>>;
-  generate(input: GenerateInput, opts?: {onProgress?: (step: number, steps: number) => void; signal?: AbortSignal; timeoutMs?: number}): Promise<GenerateOutput>;
+  generate(input: GenerateInput, opts?: {onProgress?: (step: number, steps: number, phase?: string) => void; signal?: AbortSignal; timeoutMs?: number}): Promise<GenerateOutput>;
   close(): Promise<void>;
 }
 
@@ -287,7 +287,7 @@ class OpenSession implements Session {
 
   async generate(
     input: GenerateInput,
-    opts: {onProgress?: (step: number, steps: number) => void; signal?: AbortSignal; timeoutMs?: number} = {},
+    opts: {onProgress?: (step: number, steps: number, phase?: string) => void; signal?: AbortSignal; timeoutMs?: number} = {},
   ): Promise<GenerateOutput> {
     const t0 = performance.now();
     // The same checks as the CLI's up-front ones and serve's (one validator), against the loaded model's family.

@@ -3,6 +3,8 @@
 import Fastify, {type FastifyInstance, type FastifyReply, type FastifyRequest} from 'fastify';
 import type {ErrorObject} from 'ajv';
 import {networkInterfaces} from 'node:os';
+import {extname} from 'node:path';
+import {MEDIA_TYPES} from '../media-output.js';
 import {MgenError} from '../../errors.js';
 import {ModelNotAllowedError, RequestModelPolicy} from '../request-model-policy.js';
 import {bearerMatches, isLoopbackHost} from './auth.js';
@@ -237,7 +239,7 @@ export function buildApp(o: AppOptions): ServeApp {
   app.get<{Params: {name: string}}>('/v1/files/:name', async (req, reply) => {
     const bytes = await o.engine.files.read(req.params.name);
     if (!bytes) throw new HttpError(404, 'not_found', `no file ${req.params.name}`, 'name');
-    return reply.type('image/png').send(bytes);
+    return reply.type(MEDIA_TYPES[extname(req.params.name).slice(1).toLowerCase()] ?? 'application/octet-stream').send(bytes);
   });
 
   // -- native ----------------------------------------------------------------------------------------

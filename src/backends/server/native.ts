@@ -12,7 +12,8 @@ export const MAPPED_PIPELINE_PARAMS: ReadonlySet<string> = new Set([
   'callback_on_step_end_tensor_inputs', 'image', 'mask_image', 'strength', 'control_image', 'prompt_embeds',
   'negative_prompt_embeds', 'pooled_prompt_embeds', 'negative_pooled_prompt_embeds', 'ip_adapter_image_embeds',
   'cross_attention_kwargs', 'joint_attention_kwargs', 'seed', 'num_images', 'steps', 'scheduler', 'scheduler_config', 'params',
-  'loras', 'response_format', 'mask', 'id',
+  'loras', 'response_format', 'mask', 'id', 'frames', 'fps', 'duration', 'format', 'num_videos_per_prompt',
+  'num_waveforms_per_prompt',
 ]);
 
 /** The properties a pipeline schema offers beyond our fields (its `$defs` travel along). */
@@ -68,6 +69,10 @@ export function nativeRequestSchema(pipelineSchema: JsonSchema | null | undefine
       control_image: inlineImage,
       loras: LORAS_SCHEMA,
       response_format: {enum: ['b64_json', 'url']},
+      frames: {type: ['integer', 'null'], minimum: 1, maximum: 1024, description: 'video: frames to make (Wan/CogVideoX 4k+1, LTX 8k+1)'},
+      fps: {type: ['number', 'null'], exclusiveMinimum: 0, maximum: 240, description: 'video: frames per second of the file'},
+      duration: {type: ['number', 'null'], exclusiveMinimum: 0, maximum: 600, description: 'audio: seconds to make'},
+      format: {enum: ['png', 'mp4', 'webm', 'gif', 'webp', 'wav', 'flac', null], description: 'output format (default: png, mp4 or wav by what the model makes)'},
       params: {type: 'object', additionalProperties: false, properties: extras},
       ...extras,
     },

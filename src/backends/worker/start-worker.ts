@@ -31,7 +31,7 @@ interface Pending {
   verb: string;
   resolve: (result: unknown) => void;
   reject: (err: Error) => void;
-  onProgress?: (step: number, steps: number) => void;
+  onProgress?: (step: number, steps: number, phase?: string) => void;
 }
 
 const PROTOCOL = 1;
@@ -158,7 +158,7 @@ class Worker implements WorkerHandle {
 
   generate(
     request: GenerateRequest,
-    opts: {onProgress?: (step: number, steps: number) => void; signal?: AbortSignal; timeoutMs?: number} = {},
+    opts: {onProgress?: (step: number, steps: number, phase?: string) => void; signal?: AbortSignal; timeoutMs?: number} = {},
   ): Promise<GenerateResult> {
     if (opts.signal?.aborted) return Promise.reject(new InterruptedError('generation cancelled'));
     const id = this.newId();
@@ -295,7 +295,7 @@ class Worker implements WorkerHandle {
     const p = this.pending.get(id);
     if (!p) return;
     if (msg.event === 'progress') {
-      p.onProgress?.(Number(msg.step), Number(msg.steps));
+      p.onProgress?.(Number(msg.step), Number(msg.steps), typeof msg.phase === 'string' ? msg.phase : undefined);
       return;
     }
     if (msg.ok === undefined) return;

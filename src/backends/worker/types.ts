@@ -124,7 +124,7 @@ export interface WorkerHandle {
   /** Aborting the signal sends `cancel`; the promise then rejects with an InterruptedError-like error. */
   generate(
     request: GenerateRequest,
-    opts?: {onProgress?: (step: number, steps: number) => void; signal?: AbortSignal; timeoutMs?: number},
+    opts?: {onProgress?: (step: number, steps: number, phase?: string) => void; signal?: AbortSignal; timeoutMs?: number},
   ): Promise<GenerateResult>;
   unload(): Promise<void>;
   /** Asks the worker to exit, then kills it if it has not within a grace period. */
