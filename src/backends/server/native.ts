@@ -69,10 +69,7 @@ export function nativeRequestSchema(pipelineSchema: JsonSchema | null | undefine
       control_image: inlineImage,
       loras: LORAS_SCHEMA,
       response_format: {enum: ['b64_json', 'url']},
-      frames: {type: ['integer', 'null'], minimum: 1, maximum: 1024, description: 'video: frames to make (Wan/CogVideoX 4k+1, LTX 8k+1)'},
-      fps: {type: ['number', 'null'], exclusiveMinimum: 0, maximum: 240, description: 'video: frames per second of the file'},
-      duration: {type: ['number', 'null'], exclusiveMinimum: 0, maximum: 600, description: 'audio: seconds to make'},
-      format: {enum: ['png', 'mp4', 'webm', 'gif', 'webp', 'wav', 'flac', null], description: 'output format (default: png, mp4 or wav by what the model makes)'},
+      ...mediaFields(pipelineSchema),
       params: {type: 'object', additionalProperties: false, properties: extras},
       ...extras,
     },
@@ -88,4 +85,24 @@ export function toSessionInput(body: NativeRequest, out: string): SessionGenerat
   for (const [wire, key] of NATIVE_INPUT_FIELDS) if (body[wire] != null) Object.assign(input, {[key]: body[wire]});
   if (body.loras?.length) input.loras = body.loras.map((l) => ({id: l.name, scale: l.scale ?? 1}));
   return input;
+}
+
+/**
+ * The media fields the loaded pipeline takes, told from its own __call__ schema: a video pipeline (num_frames) gets
+ * frames/fps and the video formats, an audio one (audio_end_in_s / audio_length_in_s) duration and wav/flac.
+ */
+function mediaFields(pipelineSchema: JsonSchema | null | undefined): Record<string, JsonSchema> {
+  const props = (pipelineSchema?.properties ?? {}) as Record<string, unknown>;
+  const known = pipelineSchema != null;
+  const video = !known || 'num_frames' in props;
+  const audio = !known || 'audio_end_in_s' in props || 'audio_length_in_s' in props;
+  const formats = [...(video || audio ? [] : ['png']), ...(video ? ['mp4', 'webm', 'gif', 'webp'] : []), ...(audio ? ['wav', 'flac'] : []), ...(known ? [] : ['png'])];
+  return {
+    ...(video ? {
+      frames: {type: ['integer', 'null'], minimum: 1, maximum: 1024, description: 'video: frames to make (Wan/CogVideoX/HunyuanVideo 4k+1, LTX-Video 8k+1)'},
+      fps: {type: ['number', 'null'], exclusiveMinimum: 0, maximum: 240, description: 'video: frames per second of the file (default: the family\'s)'},
+    } : {}),
+    ...(audio ? {duration: {type: ['number', 'null'], exclusiveMinimum: 0, maximum: 600, description: 'audio: seconds to make (default: the model\'s)'}} : {}),
+    format: {enum: [...formats, null], description: `output format (default ${formats[0]})`},
+  };
 }
