@@ -42,7 +42,7 @@ def check_format(kind: str, fmt: str | None) -> str:
         return default
     allowed = {"video": VIDEO_FORMATS, "audio": AUDIO_FORMATS, "image": ("png",)}[kind]
     if fmt not in allowed:
-        raise WorkerError("bad_params", f"request.format {fmt} is not a {kind} format; use one of {', '.join(allowed)}")
+        raise WorkerError("bad_params", f"request.format {fmt} is not {'an' if kind != 'video' else 'a'} {kind} format; use one of {', '.join(allowed)}")
     return fmt
 
 
@@ -200,7 +200,10 @@ def write_audio(wave: Any, rate: int, path: Path, fmt: str, text: Mapping[str, s
     def write(tmp: str) -> None:
         with av.open(tmp, "w", format=muxer) as container:
             for key, value in _metadata(text).items():
-                container.metadata[key] = value
+                # RIFF INFO has one comment field (ICMT) and FFmpeg writes FLAC's comment as DESCRIPTION: a second
+                # description would be folded into it on reading. Audio keeps the mgen document alone.
+                if key != "description":
+                    container.metadata[key] = value
             stream = container.add_stream(codec, rate=rate, layout=layout)
             frame = av.AudioFrame.from_ndarray(pcm.T.reshape(1, -1).copy(), format=sample_fmt, layout=layout)
             frame.sample_rate = rate
