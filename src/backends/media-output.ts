@@ -3,6 +3,7 @@
 import {FAMILIES} from '../detect/families.js';
 import type {Family} from '../detect/types.js';
 import {UsageError} from '../errors.js';
+import {frameMultiple} from './validation.js';
 
 export type MediaKind = 'image' | 'video' | 'audio';
 
@@ -52,4 +53,10 @@ export function checkMediaRequest(
     if (r[field] != null && kind !== 'video') throw new UsageError(`${name(field)} is for video models; ${label} makes ${kind === 'audio' ? 'audio' : 'images'}`, {field});
   }
   if (r.duration != null && kind !== 'audio') throw new UsageError(`${name('duration')} is for audio models; ${label} makes ${kind === 'video' ? 'video (use --frames and --fps)' : 'images'}`, {field: 'duration'});
+}
+
+/** The frame count nearest to `seconds` at `fps` that the family takes (k*m+1; OpenAI's `seconds`). */
+export function framesForSeconds(family: Family | null | undefined, seconds: number, fps: number): number {
+  const m = frameMultiple(family) ?? 1;
+  return Math.max(1, Math.round((seconds * fps - 1) / m)) * m + 1;
 }

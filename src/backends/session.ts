@@ -18,7 +18,7 @@ import {validateRequest} from './validation.js';
 import {FAMILIES} from '../detect/families.js';
 import type {Family} from '../detect/types.js';
 import type {GenerateRequest, HelloResult, LoadPlan, LoadResult, WorkerHandle, WorkerOutputFile} from './worker/types.js';
-import {formatExtension, mediaKind, outputFormat} from './media-output.js';
+import {formatExtension, framesForSeconds, mediaKind, outputFormat} from './media-output.js';
 
 /** The plan flags a caller sets; the session adds the worker's hello and collects the notes. */
 type CallerPlanFlags = Pick<PlanFlags, 'task' | 'image' | 'mask' | 'dtype' | 'offload' | 'device' | 'allowPickle' | 'trustRemoteCode' | 'compile'>;
@@ -80,6 +80,8 @@ export interface GenerateInput {
   duration?: number | null;
   /** Output format: png; mp4 (default), webm, gif, webp, png-frames for video; wav (default), flac for audio. */
   format?: string | null;
+  /** Video length in seconds (OpenAI Videos' `seconds`): frames = the family's nearest valid count at fps. */
+  seconds?: number | null;
   /**
    * Outputs read back at once and removed by the caller (serve's private folder): the images keep the worker's
    * names in `out`'s folder (no rename onto the pattern) and are not fsynced.
@@ -303,8 +305,10 @@ class OpenSession implements Session {
     const ext = formatExtension(format);
     const width = kind === 'audio' ? null : input.width ?? (this.plan.task === 'text-to-image' ? d.width : null);
     const height = kind === 'audio' ? null : input.height ?? (this.plan.task === 'text-to-image' ? d.height : null);
+    const fps = input.fps ?? d.fps ?? null;
+    const frames = input.frames ?? (input.seconds && fps ? framesForSeconds(this.ckpt.report.family, input.seconds, fps) : d.frames ?? null);
     const media = kind === 'video'
-      ? {frames: input.frames ?? d.frames ?? null, fps: input.fps ?? d.fps ?? null, format}
+      ? {frames, fps, format}
       : kind === 'audio' ? {duration: input.duration ?? null, format} : {};
     const steps = input.steps ?? d.steps;
     const guidance = input.guidance ?? d.guidance_scale;

@@ -14,6 +14,7 @@ import {HttpError, errorBody} from './http-error.js';
 import {decodeInlineImage} from './input-images.js';
 import type {ServeMetrics} from './metrics.js';
 import {nativeRequestSchema} from './native.js';
+import {registerOpenAIVideos} from './openai-videos.js';
 import {nativeToOpenAI, openAIRequestSchema, openAIToNative, type OpenAIImagesRequest} from './openai.js';
 import {JobQueue, isFinal, type Job} from './queue.js';
 import {samplerList, scheduleTypeList} from './samplers.js';
@@ -244,6 +245,9 @@ export function buildApp(o: AppOptions): ServeApp {
 
   // -- native ----------------------------------------------------------------------------------------
   app.post<{Body: NativeRequest}>('/v1/generate', {schema: {body: nativeSchema}}, async (req, reply) => runSync(req, reply, req.body));
+
+  // -- OpenAI Videos (openai-videos.ts) ----------------------------------------------------------------
+  registerOpenAIVideos(app, {submit, getJob, cancel: (id) => queue.cancel(id), model: o.modelId});
 
   // -- OpenAI Images -----------------------------------------------------------------------------------
   app.post<{Body: OpenAIImagesRequest}>('/v1/images/generations', {schema: {body: openAIRequestSchema(o.caps)}}, async (req, reply) => {

@@ -12,7 +12,7 @@ export const MAPPED_PIPELINE_PARAMS: ReadonlySet<string> = new Set([
   'callback_on_step_end_tensor_inputs', 'image', 'mask_image', 'strength', 'control_image', 'prompt_embeds',
   'negative_prompt_embeds', 'pooled_prompt_embeds', 'negative_pooled_prompt_embeds', 'ip_adapter_image_embeds',
   'cross_attention_kwargs', 'joint_attention_kwargs', 'seed', 'num_images', 'steps', 'scheduler', 'scheduler_config', 'params',
-  'loras', 'response_format', 'mask', 'id', 'frames', 'fps', 'duration', 'format', 'num_videos_per_prompt',
+  'loras', 'response_format', 'mask', 'id', 'frames', 'fps', 'duration', 'format', 'seconds', 'num_videos_per_prompt',
   'num_waveforms_per_prompt',
 ]);
 

@@ -41,6 +41,8 @@ export interface NativeRequest {
   fps?: number | null;
   duration?: number | null;
   format?: string | null;
+  /** Video length in seconds (set by the OpenAI Videos route; frames follow from it). */
+  seconds?: number | null;
   [extra: string]: unknown;
 }
 
@@ -69,5 +71,5 @@ export const NATIVE_INPUT_FIELDS = [
   ['negative_prompt', 'negativePrompt'], ['width', 'width'], ['height', 'height'], ['steps', 'steps'],
   ['guidance_scale', 'guidance'], ['seed', 'seed'], ['num_images', 'numImages'], ['scheduler', 'scheduler'],
   ['scheduler_config', 'schedulerConfig'], ['strength', 'strength'],
-  ['frames', 'frames'], ['fps', 'fps'], ['duration', 'duration'], ['format', 'format'],
+  ['frames', 'frames'], ['fps', 'fps'], ['duration', 'duration'], ['format', 'format'], ['seconds', 'seconds'],
 ] as const satisfies ReadonlyArray<readonly [keyof NativeRequest, keyof SessionGenerateInput]>;
