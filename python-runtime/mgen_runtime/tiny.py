@@ -448,7 +448,7 @@ def _tiny_video(builder: str) -> Callable[[Path], dict]:
 
 
 BUILDERS.update({name: _tiny_video("build_" + name.replace("-", "_")) for name in (
-    "tiny-wan", "tiny-cogvideox", "tiny-ltxv", "tiny-hunyuanvideo", "tiny-stable-audio")})
+    "tiny-wan", "tiny-wan22", "tiny-cogvideox", "tiny-ltxv", "tiny-ltxv-i2v", "tiny-hunyuanvideo", "tiny-stable-audio")})
 
 
 def build(name: str, out_dir: str | os.PathLike) -> dict:

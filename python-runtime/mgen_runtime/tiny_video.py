@@ -93,6 +93,44 @@ def build_tiny_ltxv(out: Path) -> dict:
     return _save(pipe, out, "tiny-ltxv", "LTXPipeline", "ltxv")
 
 
+def build_tiny_ltxv_i2v(out: Path) -> dict:
+    """LTX-Video image-to-video: the same components as tiny-ltxv under LTXImageToVideoPipeline (--image: first frame)."""
+    from diffusers import LTXImageToVideoPipeline
+
+    build_tiny_ltxv(out)
+    from diffusers import LTXPipeline
+
+    pipe = LTXImageToVideoPipeline(**LTXPipeline.from_pretrained(out).components)
+    for f in out.iterdir():
+        if f.is_dir():
+            _rmtree(f)
+        else:
+            f.unlink()
+    return _save(pipe, out, "tiny-ltxv-i2v", "LTXImageToVideoPipeline", "ltxv")
+
+
+def build_tiny_wan22(out: Path) -> dict:
+    """Wan 2.2 A14B-style text-to-video: two experts (transformer for high noise, transformer_2 for low noise) switched
+    at boundary_ratio, as in tests/pipelines/wan/test_wan_22.py."""
+    from diffusers import AutoencoderKLWan, FlowMatchEulerDiscreteScheduler, WanPipeline, WanTransformer3DModel
+
+    torch.manual_seed(SEED)
+    vae = AutoencoderKLWan(base_dim=3, z_dim=16, dim_mult=[1, 1, 1, 1], num_res_blocks=1, temperal_downsample=[False, True, True])
+    tokenizer = _t5_tokenizer()
+    text_encoder = _umt5_encoder(len(tokenizer.get_vocab()))
+
+    def expert():
+        return WanTransformer3DModel(
+            patch_size=(1, 2, 2), num_attention_heads=2, attention_head_dim=12, in_channels=16, out_channels=16,
+            text_dim=T5_XXL_WIDTH, freq_dim=256, ffn_dim=32, num_layers=2, cross_attn_norm=True,
+            qk_norm="rms_norm_across_heads", rope_max_seq_len=32,
+        )
+
+    pipe = WanPipeline(transformer=expert(), transformer_2=expert(), vae=vae, text_encoder=text_encoder, tokenizer=tokenizer,
+                       scheduler=FlowMatchEulerDiscreteScheduler(shift=7.0), boundary_ratio=0.875)
+    return _save(pipe, out, "tiny-wan22", "WanPipeline", "wan")
+
+
 def _llama_tokenizer():
     """A Llama-style fast tokenizer over single characters, built in memory (HunyuanVideo's first text encoder)."""
     from tokenizers import Tokenizer, models, pre_tokenizers, decoders

@@ -24,6 +24,8 @@ const BUILTIN_FAMILIES: Record<BuiltinName, Family> = {
   'tiny-flux': 'flux',
   'tiny-sd3': 'sd3',
   'tiny-wan': 'wan',
+  'tiny-wan22': 'wan',
+  'tiny-ltxv-i2v': 'ltxv',
   'tiny-cogvideox': 'cogvideox',
   'tiny-ltxv': 'ltxv',
   'tiny-hunyuanvideo': 'hunyuanvideo',

@@ -303,8 +303,10 @@ class OpenSession implements Session {
     const kind = mediaKind(this.ckpt.report.family);
     const format = outputFormat(kind, input.format);
     const ext = formatExtension(format);
-    const width = kind === 'audio' ? null : input.width ?? (this.plan.task === 'text-to-image' ? d.width : null);
-    const height = kind === 'audio' ? null : input.height ?? (this.plan.task === 'text-to-image' ? d.height : null);
+    // A video's size is the family's unless asked (image-to-video pipelines resize the first frame to it).
+    const sized = this.plan.task === 'text-to-image' || kind === 'video';
+    const width = kind === 'audio' ? null : input.width ?? (sized ? d.width : null);
+    const height = kind === 'audio' ? null : input.height ?? (sized ? d.height : null);
     const fps = input.fps ?? d.fps ?? null;
     const frames = input.frames ?? (input.seconds && fps ? framesForSeconds(this.ckpt.report.family, input.seconds, fps) : d.frames ?? null);
     const media = kind === 'video'

@@ -35,7 +35,7 @@ function probe(path: string): Probe {
 beforeAll(async () => {
   python = await testPython();
   out = await mkdtemp(join(tmpdir(), 'mgen-video-'));
-  for (const name of ['tiny-wan', 'tiny-cogvideox', 'tiny-ltxv', 'tiny-hunyuanvideo']) await tiny(name);
+  for (const name of ['tiny-wan', 'tiny-wan22', 'tiny-cogvideox', 'tiny-ltxv', 'tiny-ltxv-i2v', 'tiny-hunyuanvideo']) await tiny(name);
 }, 600_000);
 afterAll(async () => {
   await rm(out, {recursive: true, force: true});
@@ -62,6 +62,21 @@ describe('mgen generate with video families', () => {
     const mgen = JSON.parse(p.metadata.comment!) as {model: string; request: {frames: number; fps: number; format: string}};
     expect(mgen.model).toBe(`builtin:${name}`);
     expect(mgen.request).toMatchObject({frames: 9, fps, format: 'mp4'});
+  }, 240_000);
+
+  it('Wan 2.2 two experts (transformer_2, boundary_ratio) and LTX-Video image-to-video from --image (a PNG frame)', async () => {
+    const w = await cli(['generate', 'builtin:tiny-wan22', '--prompt', 'x', ...SMALL, '--out', join(out, 'w22.mp4'), '--json']);
+    expect(w.stderr).toBe('');
+    expect(w.code).toBe(0);
+    expect(probe(join(out, 'w22.mp4'))).toMatchObject({frames: 9, width: 32, height: 32, fps: 16});
+    // The first frame of an earlier video (png-frames would do too): any picture; it is resized to --width/--height.
+    const frames = await cli(['generate', 'builtin:tiny-ltxv', '--prompt', 'x', ...SMALL, '--format', 'png-frames', '--out', join(out, 'ref')]);
+    expect(frames.code).toBe(0);
+    const r = await cli(['generate', 'builtin:tiny-ltxv-i2v', '--prompt', 'x', ...SMALL, '--image', join(out, 'ref', 'frame-00000.png'), '--out', join(out, 'i2v.mp4'), '--json']);
+    expect(r.stderr).toBe('');
+    expect(r.code).toBe(0);
+    expect(JSON.parse(r.stdout).plan.pipeline).toBe('LTXImageToVideoPipeline');
+    expect(probe(join(out, 'i2v.mp4'))).toMatchObject({frames: 9, width: 32, height: 32, fps: 25});
   }, 240_000);
 
   it('--fps, --format webm / gif / png-frames; --from clip.mp4 re-runs the recorded request', async () => {
