@@ -92,7 +92,8 @@ export interface GenerateInput {
 export interface GenerateOutput {
   /** Every file made (images, or one video / audio file per seed), with its media type and, for media, its length. */
   images: Array<OutputFile>;
-  timings: {denoise_s: number; worker_total_s: number; total_s: number; steps: number};
+  /** encode_s: writing the files (PNG, or encoding the video/audio), as the worker timed it. */
+  timings: {denoise_s: number; worker_total_s: number; total_s: number; steps: number; encode_s?: number};
   model: string;
   seed: number;
   request: GenerateRequest;
@@ -367,7 +368,10 @@ class OpenSession implements Session {
         worker: r,
         finish: (paths: string[]): GenerateOutput => ({
           images: r.images.map((im, i) => ({...im, path: paths[i]!, width: im.width ?? 0, height: im.height ?? 0, bytes: fileBytes(paths[i]!)})),
-          timings: {denoise_s: r.timings.denoise_s, worker_total_s: r.timings.total_s, total_s: round((performance.now() - t0) / 1000), steps: r.timings.steps},
+          timings: {
+            denoise_s: r.timings.denoise_s, worker_total_s: r.timings.total_s, total_s: round((performance.now() - t0) / 1000), steps: r.timings.steps,
+            ...(r.timings.phases ? {encode_s: r.timings.phases.png_s} : {}),
+          },
           model: this.model.id,
           seed,
           request,

@@ -45,9 +45,8 @@ describe('mgen generate with Stable Audio Open', () => {
     expect(again.code).toBe(0);
     expect(JSON.parse(again.stdout).images[0]).toMatchObject({path: join(out, 'again.flac'), media_type: 'audio/flac', samples: 4000});
     expect(probe(join(out, 'again.flac'))).toMatchObject({codec: 'flac', sample_rate: 8000, samples: 4000});
-    const third = await cli(['generate', '--from', join(out, 'again.flac'), '--out', join(out, 'third'), '--json']);
-    expect(third.code).toBe(0);
-    expect(JSON.parse(third.stdout).images[0]).toMatchObject({path: join(out, 'third.flac'), samples: 4000});
+    // FLAC's Vorbis comment carries the same document (read back in test/backends/media-output.test.ts).
+    expect(JSON.parse(probe(join(out, 'again.flac')).metadata.comment!).request).toMatchObject({seed: 4, format: 'flac'});
   }, 240_000);
 
   it.each([
