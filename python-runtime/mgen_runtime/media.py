@@ -10,7 +10,7 @@ import tempfile
 from pathlib import Path
 from typing import Any, Mapping
 
-from .png import _umask, write_png
+from .png import _umask, atomic_file, write_png
 from .protocol import WorkerError
 
 VIDEO_FORMATS = ("mp4", "webm", "gif", "webp", "png-frames")
@@ -63,26 +63,6 @@ def _import_av():
     except ImportError:
         raise WorkerError("runtime_broken", "the runtime has no video/audio encoder (PyAV); run `mgen runtime install`") from None
     return av
-
-
-def _atomic(target: Path, write, durable: bool) -> Path:
-    target.parent.mkdir(parents=True, exist_ok=True)
-    fd, tmp = tempfile.mkstemp(prefix=f".{target.name}.", suffix=".tmp", dir=target.parent)
-    os.close(fd)
-    try:
-        write(tmp)
-        os.chmod(tmp, 0o666 & ~_umask())
-        if durable:
-            with open(tmp, "rb") as fh:
-                os.fsync(fh.fileno())
-        os.replace(tmp, target)
-    except BaseException:
-        try:
-            os.unlink(tmp)
-        except FileNotFoundError:
-            pass
-        raise
-    return target
 
 
 def _metadata(text: Mapping[str, str]) -> dict[str, str]:
@@ -149,7 +129,7 @@ def write_video(frames: Any, fps: float, path: Path, fmt: str, text: Mapping[str
             for packet in stream.encode():
                 container.mux(packet)
 
-    _atomic(path, write, durable)
+    atomic_file(path, write, durable)
     return {**info, "path": str(path)}
 
 
@@ -212,7 +192,7 @@ def write_audio(wave: Any, rate: int, path: Path, fmt: str, text: Mapping[str, s
             for packet in stream.encode():
                 container.mux(packet)
 
-    _atomic(path, write, durable)
+    atomic_file(path, write, durable)
     return {"path": str(path), "media_type": _mime(fmt), "sample_rate": rate, "channels": min(channels, 2),
             "samples": samples, "duration_s": round(samples / rate, 4)}
 
