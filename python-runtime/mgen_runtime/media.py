@@ -30,7 +30,7 @@ def media_kind(pipe: Any) -> str:
     name = type(pipe).__name__
     if "Audio" in name or "Music" in name:
         return "audio"
-    if "Video" in name or name.startswith(("Wan", "CogVideoX", "LTX", "HunyuanVideo", "Mochi", "Allegro", "SkyReels")):
+    if "Video" in name or name.startswith(("Wan", "CogVideoX", "LTX", "HunyuanVideo", "Mochi", "Allegro", "SkyReels", "AnimateDiff", "I2VGenXL", "Latte", "EasyAnimate")):
         return "video"
     return "image"
 
