@@ -25,12 +25,16 @@ _VIDEO = {
 _AUDIO = {"wav": ("wav", "pcm_s16le", "s16"), "flac": ("flac", "flac", "s16")}
 
 
+_VIDEO_PIPELINE_PREFIXES = ("Wan", "CogVideoX", "LTX", "HunyuanVideo", "Mochi", "Allegro", "SkyReels", "AnimateDiff",
+                            "I2VGenXL", "Latte", "EasyAnimate")
+
+
 def media_kind(pipe: Any) -> str:
     """What a pipeline makes: "video", "audio" or "image", from its output class / components."""
     name = type(pipe).__name__
     if "Audio" in name or "Music" in name:
         return "audio"
-    if "Video" in name or name.startswith(("Wan", "CogVideoX", "LTX", "HunyuanVideo", "Mochi", "Allegro", "SkyReels", "AnimateDiff", "I2VGenXL", "Latte", "EasyAnimate")):
+    if "Video" in name or name.startswith(_VIDEO_PIPELINE_PREFIXES):
         return "video"
     return "image"
 
