@@ -1,4 +1,5 @@
-"""One generate request -> PNG files: seeds, scheduler swap, input images, extra params, progress, cancel."""
+"""One generate request -> files (images, a video or audio; media.py encodes them): seeds, scheduler swap, input
+images, extra params, progress (steps, then decoding), cancel."""
 
 from __future__ import annotations
 
@@ -12,18 +13,20 @@ from typing import Any, Callable
 
 from .compat import clip_skip_alias
 from .plans import Loaded, diffusers_class
+from . import media
 from .png import write_png
 from .preview import decode_latents, preview_steps
 from .quant_load import simulate_oom, with_next_plan
 from .protocol import WorkerError, from_exception
 from .schema import REQUEST_FIELDS, check_value, user_params
 
-ProgressFn = Callable[..., None]  # (step, steps, image index, preview=path of a partial image or absent)
+ProgressFn = Callable[..., None]  # (step, steps, image index, preview=path of a partial image, phase="decoding" | "encoding")
 
 _DEFAULTS: dict[str, Any] = {
     "negative_prompt": None, "width": None, "height": None, "steps": 20, "guidance_scale": None, "seed": 0,
     "num_images": 1, "scheduler": None, "scheduler_config": None, "image": None, "mask": None, "strength": None, "control_image": None,
-    "params": {}, "file_stem": "mgen", "png_text": [], "durable": True, "previews": 0,
+    "params": {}, "file_stem": "mgen", "png_text": [], "durable": True, "previews": 0, "frames": None, "fps": None, "duration": None,
+    "format": None,
 }
 MAX_SEED = 2**64 - 1
 
@@ -52,6 +55,16 @@ def normalize_request(raw: Any) -> dict[str, Any]:
             raise WorkerError("bad_request", f"request.{key} must be an integer >= 8")
     if not isinstance(req["previews"], int) or isinstance(req["previews"], bool) or not 0 <= req["previews"] <= 8:
         raise WorkerError("bad_request", "request.previews must be an integer from 0 to 8")
+    for key in ("frames",):
+        v = req[key]
+        if v is not None and (not isinstance(v, int) or isinstance(v, bool) or v < 1):
+            raise WorkerError("bad_request", f"request.{key} must be an integer >= 1")
+    for key in ("fps", "duration"):
+        v = req[key]
+        if v is not None and (not isinstance(v, (int, float)) or isinstance(v, bool) or not v > 0):
+            raise WorkerError("bad_request", f"request.{key} must be a number > 0")
+    if req["format"] is not None and not isinstance(req["format"], str):
+        raise WorkerError("bad_request", "request.format must be a string")
     if not isinstance(req["durable"], bool):
         raise WorkerError("bad_request", "request.durable must be true or false")
     if not isinstance(req["params"], dict):
@@ -178,8 +191,18 @@ def build_kwargs(loaded: Loaded, req: dict[str, Any], schema: dict[str, Any], pi
         image = _open_image(req[field], field, mode)
         return image.resize(size) if resize and image.size != size else image
 
+    kind = media.media_kind(pipe)
     if req["image"] is not None:
+        if "image" not in accepted and kind != "image":
+            what = {"video": "text-to-video", "audio": "text-to-audio"}.get(kind, "text-only")
+            raise WorkerError("bad_request", f"request.image: {type(pipe).__name__} is a {what} pipeline and takes no input image")
         put("image", open_input("image", "RGB"), "image")
+    if req["frames"] is not None:
+        put("num_frames", req["frames"], "frames")
+    if req["fps"] is not None and "frame_rate" in accepted:
+        kwargs["frame_rate"] = req["fps"]  # LTX-Video conditions on it; others only get it in the container
+    if req["duration"] is not None:
+        put("audio_end_in_s" if "audio_end_in_s" in accepted else "audio_length_in_s", req["duration"], "duration")
     if req["mask"] is not None:
         put("mask_image", open_input("mask", "L"), "mask")
     if req["control_image"] is not None:
@@ -192,8 +215,8 @@ def build_kwargs(loaded: Loaded, req: dict[str, Any], schema: dict[str, Any], pi
         if isinstance(strength, (int, float)) and strength > 0 and int(req["steps"] * strength) < 1:
             raise WorkerError("bad_params", f"request.steps: {req['steps']} steps at strength {strength} run no denoising step "
                                             f"(image-to-image runs steps x strength; try {math.ceil(1 / strength)})")
-    if "output_type" in accepted:
-        kwargs["output_type"] = "pil"
+    if "output_type" in accepted and kind != "audio":
+        kwargs["output_type"] = "np" if kind == "video" else "pil"
 
     allowed = user_params(schema)
     for name, value in req["params"].items():
@@ -219,6 +242,11 @@ def run(loaded: Loaded, raw: Any, schema: dict[str, Any], progress: ProgressFn, 
         from .aesthetic import condition
 
         kwargs = condition(loaded.pipe, kwargs)  # the plan's aesthetic embedding tunes this prompt's conditioning
+    kind = media.media_kind(pipe)
+    try:
+        fmt = media.check_format(kind, req["format"])
+    except WorkerError as err:
+        raise WorkerError("bad_request", err.message) from None
     accepts_callback = "callback_on_step_end" in inspect.signature(type(pipe).__call__).parameters
     out_dir = Path(req["out_dir"])
     steps, count = req["steps"], req["num_images"]
@@ -237,6 +265,8 @@ def run(loaded: Loaded, raw: Any, schema: dict[str, Any], progress: ProgressFn, 
             state["reported"] = step
             preview = write_preview(_pipe, callback_kwargs, step, total) if req["previews"] else None
             progress(step, total, state["image"], **({"preview": preview} if preview else {}))
+            if step >= total and kind != "image":
+                progress(step, total, state["image"], phase="decoding")  # the VAE decode of a video/audio takes a while
         if cancel.is_set():
             raise _Cancelled()
         return callback_kwargs
@@ -263,7 +293,7 @@ def run(loaded: Loaded, raw: Any, schema: dict[str, Any], progress: ProgressFn, 
             extra = {"callback_on_step_end": on_step_end} if accepts_callback else {}
             with torch.inference_mode(), clip_skip_alias(pipe) if "clip_skip" in kwargs else nullcontext():
                 simulate_oom("generate")
-                output = pipe(**kwargs, generator=generator, num_images_per_prompt=1, **extra)
+                output = pipe(**kwargs, generator=generator, **_one_per_prompt(pipe), **extra)
         except _Cancelled:
             raise WorkerError("cancelled", f"generation cancelled at image {n + 1}/{count}") from None
         except WorkerError:
@@ -274,21 +304,60 @@ def run(loaded: Loaded, raw: Any, schema: dict[str, Any], progress: ProgressFn, 
         denoise += state["last_step_at"] - call_start
         phases["pipeline_s"] += call_end - call_start
         phases["decode_s"] += call_end - state["last_step_at"]
-        image = output.images[0]
         text = req["png_text"][n] if n < len(req["png_text"]) else {}
-        path = write_png(image, out_dir / f"{req['file_stem']}-{n}.png", {str(k): str(v) for k, v in text.items()}, req["durable"])
+        text = {str(k): str(v) for k, v in text.items()}
+        target = out_dir / f"{req['file_stem']}-{n}{media.extension(fmt)}"
+        if kind != "image":
+            progress(steps, steps, n, phase="encoding")
+        images.append({"seed": seed, **_write_output(loaded, kind, fmt, output, target, text, req)})
         phases["png_s"] += time.perf_counter() - call_end
-        images.append({"path": str(path), "seed": seed, "width": image.width, "height": image.height})
 
     metadata = {
         "pipeline": type(pipe).__name__, "scheduler": scheduler, "scheduler_config": scheduler_config, "steps": steps,
         "guidance_scale": kwargs.get("guidance_scale"), "seed": req["seed"], "num_images": count,
-        "width": images[0]["width"] if images else None, "height": images[0]["height"] if images else None,
+        "width": images[0].get("width") if images else None, "height": images[0].get("height") if images else None,
+        "media": kind, "format": fmt,
         "strength": kwargs.get("strength"), "params": req["params"],
     }
     return {"images": images, "metadata": metadata,
             "timings": {"denoise_s": round(denoise, 4), "total_s": round(time.perf_counter() - started, 4), "steps": steps,
                         "phases": {k: round(v, 4) for k, v in phases.items()}}}
+
+
+def _one_per_prompt(pipe: Any) -> dict[str, int]:
+    """One output per call, under the name the pipeline gives it (images, videos, waveforms)."""
+    accepted = inspect.signature(type(pipe).__call__).parameters
+    for name in ("num_images_per_prompt", "num_videos_per_prompt", "num_waveforms_per_prompt"):
+        if name in accepted:
+            return {name: 1}
+    return {}
+
+
+def _write_output(loaded: Loaded, kind: str, fmt: str, output: Any, target: Path, text: dict[str, str], req: dict[str, Any]) -> dict[str, Any]:
+    """One pipeline output -> its file: a PNG, a video at the request's (or the family's) fps, or audio."""
+    if kind == "video":
+        frames = media.to_uint8_frames(output.frames[0])
+        fps = float(req["fps"] or loaded_fps(loaded))
+        return media.write_video(frames, fps, target, fmt, text, req["durable"])
+    if kind == "audio":
+        audio = output.audios[0]
+        rate = int(getattr(getattr(loaded.pipe, "vae", None), "config", {}).get("sampling_rate", 0) or 16000)
+        return media.write_audio(media.to_waveform(audio), rate, target, fmt, text, req["durable"])
+    image = output.images[0]
+    path = write_png(image, target, text, req["durable"])
+    return {"path": str(path), "width": image.width, "height": image.height, "media_type": "image/png"}
+
+
+# Frames per second each video pipeline's models were trained at (the container's rate when a request names none).
+_FPS = {"Wan": 16, "CogVideoX": 8, "LTX": 25, "HunyuanVideo": 24}
+
+
+def loaded_fps(loaded: Loaded) -> float:
+    name = type(loaded.pipe).__name__
+    for prefix, fps in _FPS.items():
+        if name.startswith(prefix):
+            return fps
+    return 16
 
 
 def user_step(i: int, loop_total: int, requested: int) -> tuple[int, int]:

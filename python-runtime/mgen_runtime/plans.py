@@ -348,6 +348,10 @@ def _for_task(pipe: Any, plan: dict[str, Any], controlnet: Any) -> Any:
     import diffusers
 
     extra = {"controlnet": controlnet} if controlnet is not None else {}
+    from .media import media_kind
+
+    if controlnet is None and media_kind(pipe) != "image":
+        return pipe  # video/audio models load as their own pipeline class (image-to-video has no Auto* mapping)
     if plan["task"] == "image-to-image":
         return diffusers.AutoPipelineForImage2Image.from_pipe(pipe, **extra)
     if plan["task"] == "inpaint":

@@ -6,7 +6,7 @@ from __future__ import annotations
 import os
 import tempfile
 from pathlib import Path
-from typing import Mapping
+from typing import Callable, Mapping
 
 
 def png_info(text: Mapping[str, str]):
@@ -38,18 +38,18 @@ def _umask() -> int:
     return mask
 
 
-def write_png(image, path: str | os.PathLike, text: Mapping[str, str] | None = None, durable: bool = True) -> Path:
-    """Save `image` as PNG at `path`; readers never see a half-written file. `durable=False` skips the fsync, for
-    files that are read back at once and deleted (serve's private folder), where a crash loses nothing."""
+def atomic_file(path: str | os.PathLike, write: Callable[[str], None], durable: bool = True) -> Path:
+    """Create `path` through `write(temp path)` beside it, then rename: readers never see a half-written file, and a
+    failed write leaves nothing. The file gets the umask's mode; `durable=False` skips the fsync."""
     target = Path(path)
     target.parent.mkdir(parents=True, exist_ok=True)
     fd, tmp = tempfile.mkstemp(prefix=f".{target.name}.", suffix=".tmp", dir=target.parent)
+    os.close(fd)
     try:
-        with os.fdopen(fd, "wb") as fh:
-            os.fchmod(fh.fileno(), 0o666 & ~_umask())
-            image.save(fh, format="PNG", pnginfo=png_info(text or {}))
-            if durable:
-                fh.flush()
+        os.chmod(tmp, 0o666 & ~_umask())
+        write(tmp)
+        if durable:
+            with open(tmp, "rb") as fh:
                 os.fsync(fh.fileno())
         os.replace(tmp, target)
     except BaseException:
@@ -59,3 +59,9 @@ def write_png(image, path: str | os.PathLike, text: Mapping[str, str] | None = N
             pass
         raise
     return target
+
+
+def write_png(image, path: str | os.PathLike, text: Mapping[str, str] | None = None, durable: bool = True) -> Path:
+    """Save `image` as PNG at `path` atomically. `durable=False` skips the fsync, for files that are read back at once
+    and deleted (serve's private folder), where a crash loses nothing."""
+    return atomic_file(path, lambda tmp: image.save(tmp, format="PNG", pnginfo=png_info(text or {})), durable)

@@ -11,7 +11,7 @@ from typing import Any, TextIO
 
 ERROR_TYPES = frozenset({
     "bad_request", "bad_params", "not_loaded", "load_failed", "unsafe_model", "out_of_memory", "cancelled",
-    "generation_failed", "invalid_model",
+    "generation_failed", "invalid_model", "runtime_broken",
 })
 
 

@@ -447,6 +447,17 @@ BUILDERS: dict[str, Callable[[Path], dict]] = {
     "tiny-sd-hypernetwork": lambda out: _extras().build_tiny_sd_hypernetwork(out),
     "tiny-sd-aesthetic": lambda out: _extras().build_tiny_sd_aesthetic(out),
 }
+# Video and audio families (issue 13): tiny_video.py, imported when one is built (it imports helpers from here).
+def _tiny_video(builder: str) -> Callable[[Path], dict]:
+    def build(out: Path) -> dict:
+        from . import tiny_video
+
+        return getattr(tiny_video, builder)(out)
+    return build
+
+
+BUILDERS.update({name: _tiny_video("build_" + name.replace("-", "_")) for name in (
+    "tiny-wan", "tiny-wan22", "tiny-cogvideox", "tiny-ltxv", "tiny-ltxv-i2v", "tiny-hunyuanvideo", "tiny-stable-audio")})
 
 
 def build(name: str, out_dir: str | os.PathLike) -> dict:

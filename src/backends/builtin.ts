@@ -17,6 +17,8 @@ export const BUILTIN_NAMES = [
   'tiny-sd', 'tiny-sd-single', 'tiny-sdxl', 'tiny-sd-lora-kohya', 'tiny-sd-lora-peft', 'tiny-sd-ti', 'tiny-sd-controlnet',
   'tiny-sd-controlnet-single', 'tiny-flux', 'tiny-sd3',
   'tiny-sd-hypernetwork', 'tiny-sd-aesthetic',
+  // video and audio (issue 13): python-runtime/mgen_runtime/tiny_video.py
+  'tiny-wan', 'tiny-wan22', 'tiny-cogvideox', 'tiny-ltxv', 'tiny-ltxv-i2v', 'tiny-hunyuanvideo', 'tiny-stable-audio',
 ] as const;
 export type BuiltinName = (typeof BUILTIN_NAMES)[number];
 

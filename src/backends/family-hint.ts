@@ -25,6 +25,13 @@ const BUILTIN_FAMILIES: Record<BuiltinName, Family> = {
   'tiny-sd3': 'sd3',
   'tiny-sd-hypernetwork': 'sd1',
   'tiny-sd-aesthetic': 'sd1',
+  'tiny-wan': 'wan',
+  'tiny-wan22': 'wan',
+  'tiny-ltxv-i2v': 'ltxv',
+  'tiny-cogvideox': 'cogvideox',
+  'tiny-ltxv': 'ltxv',
+  'tiny-hunyuanvideo': 'hunyuanvideo',
+  'tiny-stable-audio': 'stable-audio',
 };
 
 /** A builtin's family by name; an unknown name: null (resolving it says so). */

@@ -3,7 +3,7 @@
 import {readFile} from 'node:fs/promises';
 import {InvalidModelError, NotFoundError} from '../errors.js';
 import {parseA1111Parameters} from './a1111-parameters.js';
-import {readPngInfo} from './png-metadata.js';
+import {readOutputText} from './media-metadata.js';
 import type {GenerateInput} from './session.js';
 
 export interface PngRequest {
@@ -27,7 +27,7 @@ export async function requestFromPng(path: string): Promise<PngRequest> {
 
 /** The same, from the PNG's bytes (serve's POST /v1/png-info); `path` names the image in messages. */
 export function requestFromPngBytes(buf: Uint8Array, path: string): PngRequest {
-  const info = readPngInfo(buf, path);
+  const info = {text: readOutputText(Buffer.from(buf.buffer, buf.byteOffset, buf.byteLength), path)};
   if (info.text.mgen) {
     let doc: {
       model?: string;
@@ -62,6 +62,10 @@ export function requestFromPngBytes(buf: Uint8Array, path: string): PngRequest {
         mask: str('mask'),
         controlImage: str('control_image'),
         params: (r.params as Record<string, unknown>) ?? {},
+        frames: num('frames') ?? null,
+        fps: num('fps') ?? null,
+        duration: num('duration') ?? null,
+        format: str('format'),
       },
       model: doc.model ?? null,
       base: doc.base ?? null,

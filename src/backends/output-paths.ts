@@ -22,7 +22,11 @@ export function modelSlug(id: string): string {
 
 export function resolveOutputPaths(
   pattern: string | undefined,
-  v: {seed: number; numImages: number; model: string; now?: Date; cwd?: string; exists?: (path: string) => boolean; isDir?: (path: string) => boolean},
+  v: {
+    seed: number; numImages: number; model: string; now?: Date; cwd?: string; exists?: (path: string) => boolean; isDir?: (path: string) => boolean;
+    /** The output's extension (default .png; '' names a folder, for png-frames). */
+    ext?: string;
+  },
 ): string[] {
   const cwd = v.cwd ?? process.cwd();
   // A folder as --out (an existing one, or a name ending in /): the default names inside it, as `cp` does.
@@ -30,8 +34,9 @@ export function resolveOutputPaths(
   let p = pattern === undefined ? DEFAULT_OUT : intoFolder ? join(pattern, DEFAULT_OUT) : pattern;
   const unknown = [...p.matchAll(/\{([^}]*)\}/g)].map((m) => m[1]).filter((k) => !['seed', 'n', 'model', 'timestamp'].includes(k!));
   if (unknown.length) throw new UsageError(`unknown placeholder {${unknown[0]}} in --out`, {hint: 'use {seed} {n} {model} {timestamp}'});
-  if (extname(p).toLowerCase() !== '.png') p += '.png';
-  if (v.numImages > 1 && !p.includes('{n}') && !p.includes('{seed}')) p = p.replace(/\.png$/i, '-{n}.png');
+  const ext = v.ext ?? '.png';
+  p = withExtension(p, ext);
+  if (v.numImages > 1 && !p.includes('{n}') && !p.includes('{seed}')) p = p.slice(0, p.length - ext.length) + '-{n}' + ext;
   const ts = timestamp(v.now);
   const slug = modelSlug(v.model);
   const out: string[] = [];
@@ -46,8 +51,17 @@ export function resolveOutputPaths(
   if (new Set(out).size !== out.length) throw new UsageError('--out gives several images the same file name', {hint: 'add {n} or {seed}'});
   // Default names are made up by us: never let them replace an earlier image (a shell loop with one seed makes the
   // same name twice within a second). A name given with --out is the user's to overwrite.
-  if (pattern === undefined || intoFolder) return firstFree(out, v.exists ?? existsSync);
+  if (pattern === undefined || intoFolder) return firstFree(out, v.exists ?? existsSync, ext);
   return out;
+}
+
+const MEDIA_EXTENSIONS = /\.(png|mp4|webm|gif|webp|wav|flac)$/i;
+
+/** The pattern with the output's extension: a media extension of another format is replaced, anything else kept. */
+function withExtension(p: string, ext: string): string {
+  if (ext === '') return p.replace(MEDIA_EXTENSIONS, '');
+  if (extname(p).toLowerCase() === ext) return p;
+  return MEDIA_EXTENSIONS.test(p) ? p.replace(MEDIA_EXTENSIONS, ext) : p + ext;
 }
 
 function isDirectory(path: string): boolean {
@@ -107,10 +121,10 @@ export function outputWriteError(err: unknown, path: string): unknown {
 }
 
 /** The names with the first suffix (-2, -3, ...) under which none of them exists yet. */
-function firstFree(names: string[], exists: (path: string) => boolean): string[] {
+function firstFree(names: string[], exists: (path: string) => boolean, ext: string): string[] {
   if (!names.some(exists)) return names;
   for (let k = 2; ; k++) {
-    const alt = names.map((p) => p.replace(/\.png$/i, `-${k}.png`));
+    const alt = names.map((p) => p.slice(0, p.length - ext.length) + `-${k}` + ext);
     if (!alt.some(exists)) return alt;
   }
 }
@@ -118,7 +132,7 @@ function firstFree(names: string[], exists: (path: string) => boolean): string[]
 export async function writeImagesAtomically<T>(
   targets: string[],
   run: (outDir: string, fileStem: string) => Promise<{worker: GenerateResult; finish: (paths: string[]) => T}>,
-  opts: {rename?: boolean} = {},
+  opts: {rename?: boolean; ext?: string} = {},
 ): Promise<T> {
   // The worker writes each PNG whole (temp + rename) as `<stem>-<n>.png` beside the first target; each is then renamed
   // onto its name. A unique stem instead of a temp folder: no mkdtemp and recursive delete per call (serve's hot path).
@@ -146,7 +160,8 @@ export async function writeImagesAtomically<T>(
   } catch (err) {
     // Nothing half-done stays behind: the images the worker wrote but that never reached their names (and the
     // worker's own temp files, which it removes itself unless it died).
-    await Promise.all(targets.map((_t, n) => (n < renamed ? undefined : rm(join(dir, `${stem}-${n}.png`), {force: true}))));
+    const ext = opts.ext ?? '.png';
+    await Promise.all(targets.map((_t, n) => (n < renamed ? undefined : rm(join(dir, `${stem}-${n}${ext}`), {force: true, recursive: true}))));
     throw outputWriteError(err, targets[renamed] ?? targets[0]!);
   }
 }

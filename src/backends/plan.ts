@@ -7,6 +7,7 @@ import {InvalidModelError, UsageError} from '../errors.js';
 import {familyInfo, pipelineFor, type PlanTask} from './pipelines.js';
 import {decideMemory, memoryNeeds, WORKER_MEMORY, type MemoryMode, type Quantize} from './memory-plan.js';
 import {validateQuantize} from './validation.js';
+import {mediaKind} from './media-output.js';
 import type {Dtype, HelloResult, LoadPlan, Offload} from './worker/types.js';
 
 export interface ModelRef {
@@ -166,7 +167,7 @@ export function buildLoadPlan(report: ModelReport, paths: PlanPaths, flags: Plan
   if (task === 'inpaint' && !flags.mask) throw new UsageError('inpainting needs --image and --mask');
   if (task === 'inpaint' && !flags.image) throw new UsageError('--mask needs --image (the picture to inpaint)');
   // The class to load the checkpoint with; the runtime puts a ControlNet on top of it (from_pipe).
-  const pipeline = pipelineFor(family, ckpt.report.pipeline, task, false);
+  const pipeline = mediaPipeline(ckpt, family, Boolean(flags.image)) ?? pipelineFor(family, ckpt.report.pipeline, task, false);
   if (!pipeline) {
     throw new InvalidModelError(`cannot tell which diffusers pipeline loads ${ckpt.id ?? ckpt.path} (family ${family}) for ${task}`);
   }
@@ -275,3 +276,21 @@ function defaultToken(e: ModelRef): string {
   return `<${stem}>`;
 }
 
+function gib(n: number): string {
+  return (n / 2 ** 30).toFixed(1);
+}
+
+/**
+ * Video and audio models load with their own pipeline class (the report's): text-to-video and image-to-video are
+ * different checkpoints, not one model driven two ways. An input image needs an image-to-video pipeline: exit 2.
+ */
+function mediaPipeline(ckpt: ModelRef, family: Family, image: boolean): string | null {
+  const kind = mediaKind(family);
+  if (kind === 'image') return null;
+  const own = ckpt.report.pipeline;
+  const takesImage = own !== null && /ImageToVideo|I2V|Image2Video|VideoToVideo/.test(own);
+  if (image && !takesImage) {
+    throw new UsageError(`--image needs an image-to-video model; ${ckpt.id ?? ckpt.path} is ${kind === 'audio' ? 'text-to-audio' : 'text-to-video'}${own ? ` (${own})` : ''}`, {field: 'image'});
+  }
+  return own;
+}

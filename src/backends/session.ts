@@ -22,7 +22,8 @@ import {prefetchTargets, prefetchWeights, type PrefetchResult} from './weights-p
 import {FAMILIES} from '../detect/families.js';
 import {AESTHETIC_CLIPS} from '../detect/rules/aesthetic.js';
 import type {Family} from '../detect/types.js';
-import type {GenerateRequest, HelloResult, LoadPlan, LoadResult, ProgressExtra, WorkerHandle} from './worker/types.js';
+import type {GenerateRequest, HelloResult, LoadPlan, LoadResult, ProgressExtra, WorkerHandle, WorkerOutputFile} from './worker/types.js';
+import {formatExtension, framesForSeconds, mediaKind, outputFormat} from './media-output.js';
 
 /** The plan flags a caller sets; the session adds the worker's hello and collects the notes. */
 type CallerPlanFlags = Pick<PlanFlags, 'task' | 'image' | 'mask' | 'dtype' | 'offload' | 'memory' | 'quantize' | 'device' | 'allowPickle' | 'trustRemoteCode' | 'compile'>;
@@ -92,6 +93,14 @@ export interface GenerateInput {
   loras?: RequestLora[];
   /** Output file pattern with {seed} {n} {model} {timestamp}; default `mgen-{timestamp}-{seed}-{n}.png`. */
   out?: string;
+  /** Video: frames and frames per second (default: the family's); audio: seconds (default: the model's). */
+  frames?: number | null;
+  fps?: number | null;
+  duration?: number | null;
+  /** Output format: png; mp4 (default), webm, gif, webp, png-frames for video; wav (default), flac for audio. */
+  format?: string | null;
+  /** Video length in seconds (OpenAI Videos' `seconds`): frames = the family's nearest valid count at fps. */
+  seconds?: number | null;
   /**
    * Outputs read back at once and removed by the caller (serve's private folder): the images keep the worker's
    * names in `out`'s folder (no rename onto the pattern) and are not fsynced.
@@ -102,8 +111,10 @@ export interface GenerateInput {
 }
 
 export interface GenerateOutput {
-  images: Array<{path: string; seed: number; width: number; height: number}>;
-  timings: {denoise_s: number; worker_total_s: number; total_s: number; steps: number};
+  /** Every file made (images, or one video / audio file per seed), with its media type and, for media, its length. */
+  images: Array<OutputFile>;
+  /** encode_s: writing the files (PNG, or encoding the video/audio), as the worker timed it. */
+  timings: {denoise_s: number; worker_total_s: number; total_s: number; steps: number; encode_s?: number};
   model: string;
   seed: number;
   request: GenerateRequest;
@@ -125,6 +136,8 @@ export interface CheckpointInfo {
   /** Where the model is on disk (the file, or the snapshot folder). */
   path: string;
 }
+
+export type OutputFile = Omit<WorkerOutputFile, 'width' | 'height'> & {width: number; height: number; bytes?: number};
 
 export interface Session {
   /** The loaded checkpoint for A1111's model list and the PNG's `Model hash` / `Model` fields. */
@@ -375,11 +388,21 @@ class OpenSession implements Session {
     const numImages = input.numImages ?? 1;
     // Image-to-image / inpaint take their size from the input image unless asked otherwise.
     const fromImage = this.plan.task !== 'text-to-image' && input.image ? imageSize(input.image) : null;
-    const width = input.width ?? (this.plan.task === 'text-to-image' ? d.width : null);
-    const height = input.height ?? (this.plan.task === 'text-to-image' ? d.height : null);
+    const kind = mediaKind(this.ckpt.report.family);
+    const format = outputFormat(kind, input.format);
+    const ext = formatExtension(format);
+    // A video's size is the family's unless asked (image-to-video pipelines resize the first frame to it).
+    const sized = this.plan.task === 'text-to-image' || kind === 'video';
+    const width = kind === 'audio' ? null : input.width ?? (sized ? d.width : null);
+    const height = kind === 'audio' ? null : input.height ?? (sized ? d.height : null);
+    const fps = input.fps ?? d.fps ?? null;
+    const frames = input.frames ?? (input.seconds && fps ? framesForSeconds(this.ckpt.report.family, input.seconds, fps) : d.frames ?? null);
+    const media = kind === 'video'
+      ? {frames, fps, format}
+      : kind === 'audio' ? {duration: input.duration ?? null, format} : {};
     const steps = input.steps ?? d.steps;
     const guidance = input.guidance ?? d.guidance_scale;
-    const targets = resolveOutputPaths(input.out, {seed, numImages, model: this.model.id});
+    const targets = resolveOutputPaths(input.out, {seed, numImages, model: this.model.id, ext});
     const hash = await this.mainWeightHash();
     const scheduler = input.scheduler ?? this.load.components?.scheduler ?? null;
     const extraLoras: ResolvedLora[] = input.loras?.length ? await this.requestLoras.resolveAll(input.loras) : [];
@@ -403,7 +426,7 @@ class OpenSession implements Session {
       const req = {
         prompt: input.prompt, negative_prompt: input.negativePrompt ?? null, width, height, steps, guidance_scale: guidance,
         seed: s, scheduler: input.scheduler ?? null, ...(input.schedulerConfig ? {scheduler_config: input.schedulerConfig} : {}), strength: input.strength ?? null, image: input.image ?? null,
-        mask: input.mask ?? null, control_image: input.controlImage ?? null, params: input.params ?? {},
+        mask: input.mask ?? null, control_image: input.controlImage ?? null, params: input.params ?? {}, ...media,
       };
       return {
         parameters: buildA1111Parameters({
@@ -435,7 +458,7 @@ class OpenSession implements Session {
         prompt: input.prompt, negative_prompt: input.negativePrompt ?? null, width, height, steps, guidance_scale: guidance,
         seed, num_images: numImages, scheduler: input.scheduler ?? null, ...(input.schedulerConfig ? {scheduler_config: input.schedulerConfig} : {}), image: input.image ?? null, mask: input.mask ?? null,
         strength: input.strength ?? null, control_image: input.controlImage ?? null, params: input.params ?? {},
-        out_dir: outDir, file_stem: fileStem, png_text: pngText, ...(input.transient ? {durable: false} : {}),
+        out_dir: outDir, file_stem: fileStem, png_text: pngText, ...media, ...(input.transient ? {durable: false} : {}),
         ...(extraLoras.length ? {loras: extraLoras.map((l) => ({path: l.path, scale: l.scale}))} : {}),
         ...(input.previews ? {previews: input.previews} : {}),
       };
@@ -444,8 +467,11 @@ class OpenSession implements Session {
       return {
         worker: r,
         finish: (paths: string[]): GenerateOutput => ({
-          images: r.images.map((im, i) => ({path: paths[i]!, seed: im.seed, width: im.width, height: im.height})),
-          timings: {denoise_s: r.timings.denoise_s, worker_total_s: r.timings.total_s, total_s: round((performance.now() - t0) / 1000), steps: r.timings.steps},
+          images: r.images.map((im, i) => ({...im, path: paths[i]!, width: im.width ?? 0, height: im.height ?? 0, bytes: fileBytes(paths[i]!)})),
+          timings: {
+            denoise_s: r.timings.denoise_s, worker_total_s: r.timings.total_s, total_s: round((performance.now() - t0) / 1000), steps: r.timings.steps,
+            ...(r.timings.phases ? {encode_s: r.timings.phases.png_s} : {}),
+          },
           model: this.model.id,
           seed,
           request,
@@ -456,7 +482,7 @@ class OpenSession implements Session {
           },
         }),
       };
-    }, {rename: !input.transient});
+    }, {rename: !input.transient, ext});
   }
 
   async close(): Promise<void> {
@@ -480,6 +506,15 @@ function singleCheckpointFile(m: ResolvedModel): string | null {
     return statSync(m.path).isFile() ? m.path : null;
   } catch {
     return null;
+  }
+}
+
+function fileBytes(path: string): number | undefined {
+  try {
+    const st = statSync(path);
+    return st.isFile() ? st.size : undefined;
+  } catch {
+    return undefined;
   }
 }
 

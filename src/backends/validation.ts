@@ -48,6 +48,8 @@ export interface RequestValues {
   strength?: number | null;
   seed?: number | null;
   params?: Record<string, unknown>;
+  /** Video frame count (the pipeline's num_frames). */
+  frames?: number | null;
 }
 
 /** Upper bounds (serve's caps); the CLI has none. */
@@ -64,7 +66,7 @@ export const requestFieldName: FieldNamer = (field) => field;
 
 const FLAGS: Record<string, string> = {
   width: '--width', height: '--height', steps: '--steps', guidance_scale: '--guidance', num_images: '--num-images',
-  strength: '--strength', seed: '--seed',
+  strength: '--strength', seed: '--seed', frames: '--frames',
 };
 export const flagName: FieldNamer = (field) => FLAGS[field] ?? `--param ${field}`;
 
@@ -135,11 +137,11 @@ export function validateRequest(
   if (r.strength != null && !(r.strength >= 0 && r.strength <= 1)) fail('strength', `${r.strength} must be between 0 and 1`);
   if (r.seed != null && (!Number.isInteger(r.seed) || r.seed < 0)) fail('seed', `${r.seed} must be a whole number >= 0`);
   const fm = frameMultiple(fam);
-  const frames = r.params?.num_frames;
-  if (fm !== null && frames !== undefined && frames !== null) {
+  for (const [field, frames] of [['frames', r.frames], ['num_frames', r.params?.num_frames]] as const) {
+    if (fm === null || frames === undefined || frames === null) continue;
     const n = Number(frames);
-    if (typeof frames !== 'number' || !Number.isInteger(n) || n < 1) fail('num_frames', `${String(frames)} must be a whole number >= 1`);
-    if ((n - 1) % fm !== 0) fail('num_frames', `${n} must be ${fm}k+1 frames${forFam} ${tryText(nearest(n, fm, 1, 1))}`);
+    if (typeof frames !== 'number' || !Number.isInteger(n) || n < 1) fail(field, `${String(frames)} must be a whole number >= 1`);
+    if ((n - 1) % fm !== 0) fail(field, `${n} must be ${fm}k+1 frames${forFam} ${tryText(nearest(n, fm, 1, 1))}`);
   }
 }
 

@@ -19,6 +19,10 @@ export interface GenerateFlagValues {
   strength?: string;
   mask?: string;
   'control-image'?: string;
+  frames?: number;
+  fps?: string;
+  duration?: string;
+  format?: string;
 }
 
 export async function readPrompt(flag: string | undefined, fallback?: string): Promise<string> {
@@ -92,5 +96,9 @@ export function buildGenerateInput(f: GenerateFlagValues, prompt: string, from?:
     controlImage: inputFile('control-image', f['control-image'] ?? from?.controlImage),
     params,
     out: f.out,
+    frames: f.frames ?? from?.frames ?? null,
+    fps: num('fps', f.fps, (n) => n > 0 && n <= 240, 'a number of frames per second above 0') ?? from?.fps ?? null,
+    duration: num('duration', f.duration, (n) => n > 0, 'a number of seconds above 0') ?? from?.duration ?? null,
+    format: f.format ?? from?.format ?? null,
   };
 }

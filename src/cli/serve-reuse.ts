@@ -19,7 +19,7 @@ export async function generateThroughServe(o: {
       load: o.load,
       input: o.input,
       token: process.env.MGEN_API_TOKEN,
-      targets: (seed, numImages) => resolveOutputPaths(o.input.out, {seed, numImages, model: o.modelId}),
+      targets: (seed, numImages, ext) => resolveOutputPaths(o.input.out, {seed, numImages, model: o.modelId, ext}),
     });
   } catch (err) {
     // Writing a returned image failed (full disk, ...): no half-written temp file stays, the message names the image.

@@ -30,6 +30,10 @@ export default class Generate extends BaseCommand {
     strength: Flags.string({description: 'how much to change --image (0..1)'}),
     mask: Flags.string({description: 'inpaint mask (white = repaint)'}),
     'control-image': Flags.string({description: 'the ControlNet conditioning image'}),
+    frames: Flags.integer({description: 'video: frames to make (default: the family\'s; Wan/CogVideoX 4k+1, LTX 8k+1)', min: 1}),
+    fps: Flags.string({description: 'video: frames per second of the file (default: the family\'s)'}),
+    duration: Flags.string({description: 'audio: seconds to make (default: the model\'s)'}),
+    format: Flags.string({description: 'output format: png; video mp4 (default), webm, gif, webp, png-frames; audio wav (default), flac', options: ['png', 'mp4', 'webm', 'gif', 'webp', 'png-frames', 'wav', 'flac']}),
     from: Flags.string({description: 're-run the request recorded in a PNG made by mgen (or A1111); flags override it'}),
     'no-reuse': Flags.boolean({description: 'do not use a running `mgen serve` for this model'}),
     timeout: Flags.integer({description: 'give up on one generation after this many seconds', min: 1}),
@@ -70,7 +74,9 @@ export default class Generate extends BaseCommand {
     const {validateRequest, flagName} = await import('../backends/validation.js');
     const {familyWithoutWorker} = await import('../backends/family-hint.js');
     const family = (await familyWithoutWorker(modelId)) ?? (opts.base ? await familyWithoutWorker(opts.base) : null);
+    const {checkMediaRequest} = await import('../backends/media-output.js');
     validateRequest(input, {family, name: flagName});
+    checkMediaRequest(input, family);
     (await import('../backends/output-paths.js')).checkOutputTarget(input.out);
 
     // A running `mgen serve` of the same model takes the request (Ctrl-C drops the connection: it cancels the job).
@@ -112,7 +118,10 @@ export default class Generate extends BaseCommand {
         verbose: this.verbose,
         signal: ac.signal,
         // A remote MODEL_ID's family is known once it resolves: checked then, before the model loads.
-        validate: (f) => validateRequest(input, {family: f, name: flagName}),
+        validate: (f) => {
+          validateRequest(input, {family: f, name: flagName});
+          checkMediaRequest(input, f);
+        },
         onStage: (t) => stage.text(t),
         onNote: (t) => {
           stage.stop();

@@ -18,6 +18,10 @@ export interface FamilyInfo {
   width: number;
   /** Frames for video families (default generation length). */
   frames?: number;
+  /** Frames per second the video family was trained at (the container's default rate). */
+  fps?: number;
+  /** Audio families: the default clip length in seconds. */
+  duration?: number;
   /** Single-file component prefixes (diffusers component name -> key prefixes). The denoiser is implied. */
   parts: Record<string, string[]>;
   denoiser: 'unet' | 'transformer' | 'prior' | 'decoder';
@@ -102,22 +106,22 @@ export const FAMILIES: Record<Family, FamilyInfo> = {
     parts: {vae: ['vae.']}, denoiser: 'transformer',
   },
   cogvideox: {
-    label: 'CogVideoX', defaults: T(720, 480, 50, 6), mainTask: 'text-to-video', frames: 49,
+    label: 'CogVideoX', defaults: T(720, 480, 50, 6), mainTask: 'text-to-video', frames: 49, fps: 8,
     pipelines: {'text-to-video': 'CogVideoXPipeline', 'image-to-video': 'CogVideoXImageToVideoPipeline'}, suggested: 'THUDM/CogVideoX-5b',
     vaeScale: 8, latentChannels: 16, patch: 2, width: 3072, parts: {vae: ['vae.']}, denoiser: 'transformer',
   },
   ltxv: {
-    label: 'LTX-Video', defaults: T(704, 480, 50, 3), mainTask: 'text-to-video', frames: 161,
+    label: 'LTX-Video', defaults: T(704, 480, 50, 3), mainTask: 'text-to-video', frames: 161, fps: 25,
     pipelines: {'text-to-video': 'LTXPipeline', 'image-to-video': 'LTXImageToVideoPipeline'}, suggested: 'Lightricks/LTX-Video',
     vaeScale: 32, latentChannels: 128, patch: 1, width: 2048, parts: {vae: ['vae.']}, denoiser: 'transformer',
   },
   wan: {
-    label: 'Wan', defaults: T(832, 480, 50, 5), mainTask: 'text-to-video', frames: 81,
+    label: 'Wan', defaults: T(832, 480, 50, 5), mainTask: 'text-to-video', frames: 81, fps: 16,
     pipelines: {'text-to-video': 'WanPipeline', 'image-to-video': 'WanImageToVideoPipeline'}, suggested: 'Wan-AI/Wan2.1-T2V-14B-Diffusers',
     vaeScale: 8, latentChannels: 16, patch: 2, width: 5120, parts: {}, denoiser: 'transformer',
   },
   hunyuanvideo: {
-    label: 'HunyuanVideo', defaults: T(1280, 720, 50, 6), mainTask: 'text-to-video', frames: 129,
+    label: 'HunyuanVideo', defaults: T(1280, 720, 50, 6), mainTask: 'text-to-video', frames: 129, fps: 24,
     pipelines: {'text-to-video': 'HunyuanVideoPipeline', 'image-to-video': 'HunyuanVideoImageToVideoPipeline'}, suggested: 'hunyuanvideo-community/HunyuanVideo',
     vaeScale: 8, latentChannels: 16, patch: 2, width: 3072, parts: {}, denoiser: 'transformer',
   },
@@ -135,6 +139,11 @@ export const FAMILIES: Record<Family, FamilyInfo> = {
     label: 'Qwen-Image', defaults: T(1328, 1328, 50, 4), mainTask: 'text-to-image',
     pipelines: {'text-to-image': 'QwenImagePipeline', 'image-to-image': 'QwenImageEditPipeline', inpaint: 'QwenImageInpaintPipeline'}, suggested: 'Qwen/Qwen-Image',
     vaeScale: 8, latentChannels: 16, patch: 2, width: 3072, parts: {}, denoiser: 'transformer',
+  },
+  'stable-audio': {
+    label: 'Stable Audio Open', defaults: T(0, 0, 100, 7), mainTask: 'text-to-audio', duration: 10,
+    pipelines: {'text-to-audio': 'StableAudioPipeline'}, suggested: 'stabilityai/stable-audio-open-1.0',
+    vaeScale: 2048, latentChannels: 64, patch: 1, width: 1536, parts: {}, denoiser: 'transformer',
   },
   unknown: {
     label: 'unknown', defaults: T(512, 512, 30, 7), mainTask: 'unknown', pipelines: {}, suggested: null,

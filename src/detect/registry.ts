@@ -22,6 +22,7 @@ import {cogVideoXRule} from './rules/cogvideox.js';
 import {ltxvRule} from './rules/ltxv.js';
 import {wanRule} from './rules/wan.js';
 import {hunyuanVideoRule} from './rules/hunyuanvideo.js';
+import {stableAudioRule} from './rules/stable-audio.js';
 import {loraRule} from './rules/lora.js';
 import {textualInversionRule} from './rules/textual-inversion.js';
 import {hypernetworkRule} from './rules/hypernetwork.js';
@@ -37,7 +38,7 @@ import {upscalerRule} from './rules/upscaler.js';
 export const RULES: readonly Rule[] = [
   sd1Rule, sd2Rule, sdxlRule, sdxlRefinerRule, kolorsRule, sd3Rule, fluxRule, flux2Rule, chromaRule, cascadeRule,
   pixartRule, auraflowRule, hunyuanDitRule, sanaRule, lumina2Rule, qwenImageRule, cogVideoXRule, ltxvRule, wanRule,
-  hunyuanVideoRule, loraRule, textualInversionRule, hypernetworkRule, aestheticRule, controlnetRule, t2iAdapterRule, ipAdapterRule,
+  hunyuanVideoRule, stableAudioRule, loraRule, textualInversionRule, hypernetworkRule, aestheticRule, controlnetRule, t2iAdapterRule, ipAdapterRule,
   vaeRule, textEncoderRule, clipVisionRule, upscalerRule,
 ];
 

@@ -94,7 +94,9 @@ export function buildReport(facts: Facts, conclusion: Conclusion, source: ModelR
     pipeline = ADAPTER_PIPELINES[kind]?.[family] ?? null;
   }
 
-  let defaults = family !== 'unknown' && kind !== 'vae' && kind !== 'text-encoder' && kind !== 'clip-vision' && kind !== 'upscaler' ? {...FAMILIES[family].defaults} : null;
+  const fam = FAMILIES[family];
+  let defaults: ModelReport['defaults'] = family !== 'unknown' && kind !== 'vae' && kind !== 'text-encoder' && kind !== 'clip-vision' && kind !== 'upscaler'
+    ? {...fam.defaults, ...(fam.frames ? {frames: fam.frames, fps: fam.fps} : {}), ...(fam.duration ? {duration: fam.duration} : {})} : null;
   if (defaults && family === 'sd2' && (variants.includes('inpaint') || variants.includes('depth'))) defaults = {...defaults, width: 512, height: 512};
   if (defaults && family === 'flux' && variants.includes('schnell')) defaults = {...defaults, steps: 4, guidance_scale: 0};
   if (defaults && family === 'sdxl' && variants.includes('playground-v2.5')) defaults = {...defaults, guidance_scale: 3};

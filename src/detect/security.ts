@@ -6,7 +6,7 @@ import type {Facts, ModelReport} from './types.js';
 const DIFFUSERS_MODULES = new Set([
   'diffusers', 'transformers', 'stable_diffusion', 'stable_diffusion_xl', 'kolors', 'wuerstchen', 'stable_cascade',
   'deepfloyd_if', 'kandinsky', 'kandinsky2_2', 'pixart_alpha', 'hunyuandit', 'latent_diffusion', 'paint_by_example',
-  'stable_diffusion_safe', 'alt_diffusion', 'audioldm2', 'unclip', 'versatile_diffusion', 'onnxruntime', 'flax',
+  'stable_diffusion_safe', 'alt_diffusion', 'audioldm2', 'stable_audio', 'unclip', 'versatile_diffusion', 'onnxruntime', 'flax',
 ]);
 
 export function securityOf(facts: Facts): ModelReport['security'] {

@@ -111,11 +111,11 @@ export type Kind =
 export type Family =
   | 'sd1' | 'sd2' | 'sdxl' | 'sdxl-refiner' | 'sd3' | 'flux' | 'flux2' | 'cascade' | 'pixart' | 'kolors'
   | 'auraflow' | 'hunyuandit' | 'cogvideox' | 'ltxv' | 'wan' | 'hunyuanvideo' | 'sana' | 'lumina2' | 'chroma'
-  | 'qwen-image' | 'unknown';
+  | 'qwen-image' | 'stable-audio' | 'unknown';
 
 export type ReportFormat = 'diffusers' | 'single-file' | 'sharded' | 'gguf' | 'pickle' | 'folder';
 
-export type Task = 'text-to-image' | 'image-to-image' | 'inpaint' | 'text-to-video' | 'image-to-video' | 'upscale' | 'unknown';
+export type Task = 'text-to-image' | 'image-to-image' | 'inpaint' | 'text-to-video' | 'image-to-video' | 'text-to-audio' | 'upscale' | 'unknown';
 
 export interface Evidence {
   /** Which rule concluded it. */
@@ -145,7 +145,8 @@ export interface ModelReport {
   adapter_format?: string;
   /** Noise prediction target when known from the files: epsilon, v, edm, flow, or unknown. */
   prediction?: string;
-  defaults: {width: number; height: number; steps: number; guidance_scale: number} | null;
+  /** Generation defaults; video families add frames and fps, audio families duration (seconds). */
+  defaults: {width: number; height: number; steps: number; guidance_scale: number; frames?: number; fps?: number; duration?: number} | null;
   memory: {weights_bytes: number; estimated_peak_vram_bytes: {fp16: number; bf16: number; fp32: number}};
   security: {pickle: boolean; unsafe_globals: string[]; trust_remote_code_needed: boolean};
   metadata: Record<string, string>;

@@ -72,7 +72,10 @@ describe('validateRequest', () => {
 
 describe('builtinFamily (the family of a builtin before it is built)', () => {
   it('knows every builtin name: tiny-sdxl is sdxl, tiny-flux flux, tiny-sd3 sd3, the rest sd1; an unknown name is left to the resolver', () => {
-    const special: Record<string, string> = {'tiny-sdxl': 'sdxl', 'tiny-flux': 'flux', 'tiny-sd3': 'sd3'};
+    const special: Record<string, string> = {
+      'tiny-sdxl': 'sdxl', 'tiny-flux': 'flux', 'tiny-sd3': 'sd3', 'tiny-wan': 'wan', 'tiny-wan22': 'wan', 'tiny-ltxv-i2v': 'ltxv', 'tiny-cogvideox': 'cogvideox', 'tiny-ltxv': 'ltxv',
+      'tiny-hunyuanvideo': 'hunyuanvideo', 'tiny-stable-audio': 'stable-audio',
+    };
     for (const n of BUILTIN_NAMES) expect(builtinFamily(`builtin:${n}`)).toBe(special[n] ?? 'sd1');
     expect(builtinFamily('builtin:tiny-nope')).toBeNull();
     expect(builtinFamily('builtin:toString')).toBeNull();

@@ -3,6 +3,8 @@
 import Fastify, {type FastifyInstance, type FastifyReply, type FastifyRequest} from 'fastify';
 import type {ErrorObject} from 'ajv';
 import {networkInterfaces} from 'node:os';
+import {extname} from 'node:path';
+import {MEDIA_TYPES} from '../media-output.js';
 import {MgenError} from '../../errors.js';
 import {ModelNotAllowedError, RequestModelPolicy} from '../request-model-policy.js';
 import {authChallenge, isLoopbackHost, requestAuthorized, type BasicCredentials} from './auth.js';
@@ -16,6 +18,7 @@ import {forwardedOrigin} from './forwarded.js';
 import {registerOpenAIRoutes} from './openai-routes.js';
 import {registerPageApi} from './page-api.js';
 import {isUiPath, loadUiFiles, registerUi} from './ui.js';
+import {registerOpenAIVideos} from './openai-videos.js';
 import {JobQueue, isFinal, type Job} from './queue.js';
 import {streamJobEvents} from './job-stream.js';
 import {registerRunpodRoutes, runpodView} from './runpod.js';
@@ -277,7 +280,7 @@ export function buildApp(o: AppOptions): ServeApp {
   app.get<{Params: {name: string}}>('/v1/files/:name', async (req, reply) => {
     const bytes = await o.engine.files.read(req.params.name);
     if (!bytes) throw new HttpError(404, 'not_found', `no file ${req.params.name}`, 'name');
-    return reply.type('image/png').send(bytes);
+    return reply.type(MEDIA_TYPES[extname(req.params.name).slice(1).toLowerCase()] ?? 'application/octet-stream').send(bytes);
   });
 
   // -- playground page (issue 15) and the two routes it reads ------------------------------------------
@@ -286,6 +289,9 @@ export function buildApp(o: AppOptions): ServeApp {
 
   // -- native ----------------------------------------------------------------------------------------
   app.post<{Body: NativeRequest}>('/v1/generate', {schema: {body: nativeSchema}}, async (req, reply) => runSync(req, reply, req.body));
+
+  // -- OpenAI Videos (openai-videos.ts) ----------------------------------------------------------------
+  registerOpenAIVideos(app, {submit, getJob, cancel: (id) => queue.cancel(id), model: o.modelId});
 
   // -- OpenAI Images and models ---------------------------------------------------------------------------
   registerOpenAIRoutes(app, {

@@ -2,7 +2,7 @@
 // into a session generate, reads the images back, and reopens the session (reloading the model) when the
 // worker dies. The queue calls it one job at a time.
 import {mkdir, readFile, rm, writeFile} from 'node:fs/promises';
-import {join} from 'node:path';
+import {extname, join} from 'node:path';
 import {InterruptedError, MgenError} from '../../errors.js';
 import type {HelloResult, LoadPlan, ProgressExtra, WorkerHandle} from '../worker/types.js';
 import {ModelNotAllowedError, outsideRequestGuard, type RequestModelPolicy} from '../request-model-policy.js';
@@ -28,7 +28,7 @@ export interface EngineOptions {
 export interface RunInfo {
   jobId: string;
   signal: AbortSignal;
-  onProgress: (step: number, steps: number) => void;
+  onProgress: (step: number, steps: number, phase?: string) => void;
   queuedAt: number;
   /** Where URLs point (http://host:port), for response_format "url". */
   baseUrl: string;
@@ -126,7 +126,7 @@ export class Engine {
       let out: SessionGenerateOutput;
       const previews: Array<Promise<void>> = [];
       const onProgress = (step: number, steps: number, extra?: ProgressExtra): void => {
-        info.onProgress(step, steps);
+        info.onProgress(step, steps, extra?.phase);
         if (extra?.preview) previews.push(this.takePreview(extra.preview, {image: extra.image ?? 0, step, steps}, info.onPreview));
       };
       try {
@@ -165,12 +165,12 @@ export class Engine {
       const images = [];
       for (const [i, img] of out.images.entries()) {
         if (body.response_format === 'url') {
-          const name = `${safeId(info.jobId)}-${i}.png`;
+          const name = `${safeId(info.jobId)}-${i}${extname(img.path) || '.png'}`;
           await this.files.adopt(img.path, name);
-          images.push({url: `${info.baseUrl}${this.files.signedPath(name)}`, seed: img.seed, width: img.width, height: img.height});
+          images.push({url: `${info.baseUrl}${this.files.signedPath(name)}`, seed: img.seed, width: img.width, height: img.height, ...mediaFields(img)});
         } else {
           const bytes = await readFile(img.path);
-          images.push({b64_json: bytes.toString('base64'), seed: img.seed, width: img.width, height: img.height});
+          images.push({b64_json: bytes.toString('base64'), seed: img.seed, width: img.width, height: img.height, ...mediaFields(img)});
         }
       }
       const metadata = generationMetadata(out, session);
@@ -332,4 +332,11 @@ export function classifyError(err: unknown): JobError {
       }
       return {status: 500, type: err instanceof MgenError ? 'generation_failed' : 'server_error', message};
   }
+}
+
+/** What a client needs to know about a file besides its bytes: its media type and, for video/audio, its length. */
+function mediaFields(f: SessionGenerateOutput['images'][number]): Record<string, unknown> {
+  const out: Record<string, unknown> = {media_type: f.media_type ?? 'image/png'};
+  for (const k of ['frames', 'fps', 'duration_s', 'sample_rate', 'channels'] as const) if (f[k] != null) out[k] = f[k];
+  return out;
 }

@@ -12,7 +12,8 @@ export const MAPPED_PIPELINE_PARAMS: ReadonlySet<string> = new Set([
   'callback_on_step_end_tensor_inputs', 'image', 'mask_image', 'strength', 'control_image', 'prompt_embeds',
   'negative_prompt_embeds', 'pooled_prompt_embeds', 'negative_pooled_prompt_embeds', 'ip_adapter_image_embeds',
   'cross_attention_kwargs', 'joint_attention_kwargs', 'seed', 'num_images', 'steps', 'scheduler', 'scheduler_config', 'params',
-  'loras', 'response_format', 'mask', 'id',
+  'loras', 'response_format', 'mask', 'id', 'frames', 'fps', 'duration', 'format', 'seconds', 'num_videos_per_prompt',
+  'num_waveforms_per_prompt',
 ]);
 
 /** The properties a pipeline schema offers beyond our fields (its `$defs` travel along). */
@@ -68,6 +69,7 @@ export function nativeRequestSchema(pipelineSchema: JsonSchema | null | undefine
       control_image: inlineImage,
       loras: LORAS_SCHEMA,
       response_format: {enum: ['b64_json', 'url']},
+      ...mediaFields(pipelineSchema),
       params: {type: 'object', additionalProperties: false, properties: extras},
       ...extras,
     },
@@ -83,4 +85,24 @@ export function toSessionInput(body: NativeRequest, out: string): SessionGenerat
   for (const [wire, key] of NATIVE_INPUT_FIELDS) if (body[wire] != null) Object.assign(input, {[key]: body[wire]});
   if (body.loras?.length) input.loras = body.loras.map((l) => ({id: l.name, scale: l.scale ?? 1}));
   return input;
+}
+
+/**
+ * The media fields the loaded pipeline takes, told from its own __call__ schema: a video pipeline (num_frames) gets
+ * frames/fps and the video formats, an audio one (audio_end_in_s / audio_length_in_s) duration and wav/flac.
+ */
+function mediaFields(pipelineSchema: JsonSchema | null | undefined): Record<string, JsonSchema> {
+  const props = (pipelineSchema?.properties ?? {}) as Record<string, unknown>;
+  const known = pipelineSchema != null;
+  const video = !known || 'num_frames' in props;
+  const audio = !known || 'audio_end_in_s' in props || 'audio_length_in_s' in props;
+  const formats = [...(video || audio ? [] : ['png']), ...(video ? ['mp4', 'webm', 'gif', 'webp'] : []), ...(audio ? ['wav', 'flac'] : []), ...(known ? [] : ['png'])];
+  return {
+    ...(video ? {
+      frames: {type: ['integer', 'null'], minimum: 1, maximum: 1024, description: 'video: frames to make (Wan/CogVideoX/HunyuanVideo 4k+1, LTX-Video 8k+1)'},
+      fps: {type: ['number', 'null'], exclusiveMinimum: 0, maximum: 240, description: 'video: frames per second of the file (default: the family\'s)'},
+    } : {}),
+    ...(audio ? {duration: {type: ['number', 'null'], exclusiveMinimum: 0, maximum: 600, description: 'audio: seconds to make (default: the model\'s)'}} : {}),
+    format: {enum: [...formats, null], description: `output format (default ${formats[0]})`},
+  };
 }

@@ -35,7 +35,7 @@ export interface Job<I, O> {
   readonly createdAt: number;
   startedAt?: number;
   finishedAt?: number;
-  progress: {step: number; steps: number} | null;
+  progress: {step: number; steps: number; phase?: string} | null;
   output?: O;
   error?: JobError;
   readonly controller: AbortController;
@@ -52,7 +52,8 @@ export interface Job<I, O> {
 
 export interface RunContext {
   signal: AbortSignal;
-  onProgress: (step: number, steps: number) => void;
+  /** phase: 'decoding' / 'encoding' after the last step of a video or audio job. */
+  onProgress: (step: number, steps: number, phase?: string) => void;
 }
 
 export interface QueueOptions<I, O> {
@@ -279,8 +280,8 @@ export class JobQueue<I, O> extends EventEmitter {
     }
     const ctx: RunContext = {
       signal: job.controller.signal,
-      onProgress: (step, steps) => {
-        job.progress = {step, steps};
+      onProgress: (step, steps, phase) => {
+        job.progress = phase ? {step, steps, phase} : {step, steps};
         job.events.emit('progress', job.progress);
         this.record(job, 'progress', {step, steps});
       },

@@ -1,6 +1,7 @@
 // The client side of serve reuse: `mgen generate` looks for a running serve of the same model and load options
 // on this machine and, when there is one, sends its request to POST /v1/generate instead of starting a worker,
 // then writes the returned PNGs (metadata chunks included) to the requested paths.
+import {MEDIA_TYPES} from '../media-output.js';
 import {readFile, mkdir, rename, writeFile} from 'node:fs/promises';
 import {Agent, request as httpRequest} from 'node:http';
 import {dirname} from 'node:path';
@@ -106,7 +107,7 @@ export async function writeServeImages(res: NativeResponse, paths: string[]): Pr
 
 export interface ReuseResult {
   url: string;
-  images: Array<{path: string; seed: number; width: number; height: number}>;
+  images: Array<{path: string; seed: number; width: number; height: number; [media: string]: unknown}>;
   response: NativeResponse;
   totalS: number;
 }
@@ -119,7 +120,8 @@ export async function generateWithRunningServe(opts: {
   home: string;
   load: LoadOptionsLike;
   input: SessionGenerateInput;
-  targets: (seed: number, numImages: number) => string[];
+  /** ext: the extension of what the server made (.png, .mp4, .wav, ...). */
+  targets: (seed: number, numImages: number, ext: string) => string[];
   token?: string;
   signal?: AbortSignal;
 }): Promise<ReuseResult | null> {
@@ -137,11 +139,16 @@ export async function generateWithRunningServe(opts: {
     return null; // busy, restarting, gone: do it ourselves
   }
   const seed = res.images[0]?.seed ?? opts.input.seed ?? 0;
-  const paths = opts.targets(seed, res.images.length);
+  const mediaType = (res.images[0] as {media_type?: string} | undefined)?.media_type ?? 'image/png';
+  const ext = Object.entries(MEDIA_TYPES).find(([f, t]) => t === mediaType && f !== 'png-frames')?.[0] ?? 'png';
+  const paths = opts.targets(seed, res.images.length, `.${ext}`);
   await writeServeImages(res, paths);
   return {
     url: target.url,
-    images: res.images.map((im, i) => ({path: paths[i]!, seed: im.seed, width: im.width, height: im.height})),
+    images: res.images.map((im, i) => {
+      const {b64_json: _b, url: _u, ...rest} = im as typeof im & {url?: string};
+      return {...rest, path: paths[i]!, seed: im.seed, width: im.width, height: im.height};
+    }),
     response: res,
     totalS: (performance.now() - t0) / 1000,
   };

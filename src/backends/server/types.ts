@@ -36,6 +36,13 @@ export interface NativeRequest {
   response_format?: ResponseFormat;
   /** Extra pipeline __call__ parameters (also accepted at the top level). */
   params?: Record<string, unknown>;
+  /** Video: frames and frames per second; audio: seconds; the output format (mp4, webm, gif, webp, wav, flac, png). */
+  frames?: number | null;
+  fps?: number | null;
+  duration?: number | null;
+  format?: string | null;
+  /** Video length in seconds (set by the OpenAI Videos route; frames follow from it). */
+  seconds?: number | null;
   [extra: string]: unknown;
 }
 
@@ -64,4 +71,5 @@ export const NATIVE_INPUT_FIELDS = [
   ['negative_prompt', 'negativePrompt'], ['width', 'width'], ['height', 'height'], ['steps', 'steps'],
   ['guidance_scale', 'guidance'], ['seed', 'seed'], ['num_images', 'numImages'], ['scheduler', 'scheduler'],
   ['scheduler_config', 'schedulerConfig'], ['strength', 'strength'],
+  ['frames', 'frames'], ['fps', 'fps'], ['duration', 'duration'], ['format', 'format'], ['seconds', 'seconds'],
 ] as const satisfies ReadonlyArray<readonly [keyof NativeRequest, keyof SessionGenerateInput]>;

@@ -28,6 +28,9 @@ export function workerError(body: WorkerErrorBody, verb: string): MgenError & {w
       // A quantized/low-precision file the runtime cannot read (truncated GGUF, 4-bit weights without quant_state).
       err = new InvalidModelError(message, opts);
       break;
+    case 'runtime_broken':
+      err = new RuntimeSetupError(message, opts);
+      break;
     case 'load_failed':
       err = new RuntimeSetupError(`loading the model failed: ${message}`, opts);
       break;

@@ -302,6 +302,7 @@ class Worker implements WorkerHandle {
       p.onProgress?.(Number(msg.step), Number(msg.steps), {
         ...(typeof msg.image === 'number' ? {image: msg.image} : {}),
         ...(typeof msg.preview === 'string' ? {preview: msg.preview} : {}),
+        ...(typeof msg.phase === 'string' ? {phase: msg.phase} : {}),
       });
       return;
     }

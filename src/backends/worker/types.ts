@@ -60,6 +60,11 @@ export interface GenerateRequest {
   /** false: no fsync of the PNGs (transient files read back at once; default true). */
   durable?: boolean;
   png_text: Array<Record<string, string>>;
+  /** Video: frame count (num_frames) and the container's frames per second; audio: seconds; the output format. */
+  frames?: number | null;
+  fps?: number | null;
+  duration?: number | null;
+  format?: string | null;
   /** LoRAs for this request only (absolute paths), on top of the plan's; see docs/worker-protocol.md. */
   loras?: Array<{path: string; scale: number}>;
   /** Partial images to write while denoising each image (0-8; progress events then carry `preview` paths). */
@@ -70,6 +75,8 @@ export interface GenerateRequest {
 export interface ProgressExtra {
   image?: number;
   preview?: string;
+  /** After the last step of a video or audio job: 'decoding', then 'encoding'. */
+  phase?: string;
 }
 
 export interface HelloResult {
@@ -100,8 +107,23 @@ export interface LoadResult {
   notes?: string[];
 }
 
+/** One file the worker wrote: an image, a video (frames, fps) or audio (sample rate); see media.py. */
+export interface WorkerOutputFile {
+  path: string;
+  seed: number;
+  width?: number;
+  height?: number;
+  media_type?: string;
+  frames?: number;
+  fps?: number;
+  duration_s?: number | null;
+  sample_rate?: number;
+  channels?: number;
+  samples?: number;
+}
+
 export interface GenerateResult {
-  images: Array<{path: string; seed: number; width: number; height: number}>;
+  images: Array<WorkerOutputFile>;
   timings: {
     denoise_s: number;
     total_s: number;
@@ -114,7 +136,7 @@ export interface GenerateResult {
 
 export type WorkerErrorType =
   | 'bad_request' | 'bad_params' | 'not_loaded' | 'load_failed' | 'unsafe_model' | 'out_of_memory' | 'cancelled'
-  | 'generation_failed' | 'invalid_model';
+  | 'generation_failed' | 'invalid_model' | 'runtime_broken';
 
 /** What the CLI (generate) and the HTTP server (serve) hold: one live worker process. */
 export interface WorkerHandle {
