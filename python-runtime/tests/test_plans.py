@@ -145,12 +145,15 @@ class TaskTest(unittest.TestCase):
         out = generate(loaded, image=str(self.image), mask=str(self.mask), strength=1.0)
         self.assertEqual((out["images"][0]["width"], out["images"][0]["height"]), (64, 64))
 
-    def test_txt2img_pipeline_rejects_an_input_image(self) -> None:
-        from mgen_runtime.protocol import WorkerError
-
-        with self.assertRaises(WorkerError) as ctx:
-            generate(load(), image=str(self.image), strength=0.5)
-        self.assertEqual(ctx.exception.type, "bad_params")
+    def test_txt2img_pipeline_runs_an_input_image_on_its_img2img_sibling(self) -> None:
+        # A text-to-image load answers image requests with the image-to-image pipeline over the same components
+        # (from_pipe: no reload), the same pixels as loading for image-to-image.
+        loaded = load()
+        self.assertEqual(loaded.result()["pipeline"], "StableDiffusionPipeline")
+        sibling = generate(loaded, image=str(self.image), strength=0.5, steps=4)
+        direct = generate(load(task="image-to-image"), image=str(self.image), strength=0.5, steps=4)
+        self.assertEqual(pixels(sibling), pixels(direct))
+        self.assertEqual(type(loaded.pipe).__name__, "StableDiffusionPipeline")  # the loaded pipeline itself is unchanged
 
 
 class PickleTest(unittest.TestCase):
