@@ -117,6 +117,12 @@ export function buildLoadPlan(report: ModelReport, paths: PlanPaths, flags: Plan
   const task: PlanTask = flags.task ?? (flags.mask ? 'inpaint' : flags.image ? 'image-to-image' : 'text-to-image');
   if (task === 'inpaint' && !flags.mask) throw new UsageError('inpainting needs --image and --mask');
   if (task === 'inpaint' && !flags.image) throw new UsageError('--mask needs --image (the picture to inpaint)');
+  const tasks = familyInfo(family)?.pipelines;
+  if (task === 'text-to-image' && tasks && !tasks['text-to-image'] && tasks['image-to-image']) {
+    throw new UsageError(`${ckpt.id ?? ckpt.path} is an image-to-image model (${family}): it refines a picture rather than drawing one`, {
+      hint: 'pass --image PATH (and --strength)',
+    });
+  }
   // The class to load the checkpoint with; the runtime puts a ControlNet on top of it (from_pipe).
   const pipeline = pipelineFor(family, ckpt.report.pipeline, task, false);
   if (!pipeline) {
