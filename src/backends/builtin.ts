@@ -16,6 +16,9 @@ export const BUILTIN_PREFIX = 'builtin:';
 export const BUILTIN_NAMES = [
   'tiny-sd', 'tiny-sd-single', 'tiny-sdxl', 'tiny-sd-lora-kohya', 'tiny-sd-lora-peft', 'tiny-sd-ti', 'tiny-sd-controlnet',
   'tiny-sd-controlnet-single', 'tiny-flux', 'tiny-sd3',
+  // The other image families (python-runtime/mgen_runtime/tiny_dit.py, tiny_unet.py).
+  'tiny-sd2', 'tiny-sdxl-refiner', 'tiny-flux2', 'tiny-chroma', 'tiny-pixart', 'tiny-auraflow', 'tiny-hunyuandit', 'tiny-sana',
+  'tiny-lumina2', 'tiny-qwen-image', 'tiny-cascade', 'tiny-sd3-single',
 ] as const;
 export type BuiltinName = (typeof BUILTIN_NAMES)[number];
 

@@ -23,6 +23,18 @@ const BUILTIN_FAMILIES: Record<BuiltinName, Family> = {
   'tiny-sd-controlnet-single': 'sd1',
   'tiny-flux': 'flux',
   'tiny-sd3': 'sd3',
+  'tiny-sd2': 'sd2',
+  'tiny-sdxl-refiner': 'sdxl-refiner',
+  'tiny-flux2': 'flux2',
+  'tiny-chroma': 'chroma',
+  'tiny-pixart': 'pixart',
+  'tiny-auraflow': 'auraflow',
+  'tiny-hunyuandit': 'hunyuandit',
+  'tiny-sana': 'sana',
+  'tiny-lumina2': 'lumina2',
+  'tiny-qwen-image': 'qwen-image',
+  'tiny-cascade': 'cascade',
+  'tiny-sd3-single': 'sd3',
 };
 
 /** A builtin's family by name; an unknown name: null (resolving it says so). */
