@@ -114,15 +114,12 @@ export function buildLoadPlan(report: ModelReport, paths: PlanPaths, flags: Plan
   for (const e of adapters.embeddings) checkFamily(e, 'embedding', family);
   if (adapters.controlnet) checkFamily(adapters.controlnet, 'ControlNet', family);
 
-  const task: PlanTask = flags.task ?? (flags.mask ? 'inpaint' : flags.image ? 'image-to-image' : 'text-to-image');
+  // A family with no text-to-image pipeline (the SDXL refiner) loads for image-to-image: each request brings its image.
+  const tasks = familyInfo(family)?.pipelines;
+  const defaultTask: PlanTask = tasks && !tasks['text-to-image'] && tasks['image-to-image'] ? 'image-to-image' : 'text-to-image';
+  const task: PlanTask = flags.task ?? (flags.mask ? 'inpaint' : flags.image ? 'image-to-image' : defaultTask);
   if (task === 'inpaint' && !flags.mask) throw new UsageError('inpainting needs --image and --mask');
   if (task === 'inpaint' && !flags.image) throw new UsageError('--mask needs --image (the picture to inpaint)');
-  const tasks = familyInfo(family)?.pipelines;
-  if (task === 'text-to-image' && tasks && !tasks['text-to-image'] && tasks['image-to-image']) {
-    throw new UsageError(`${ckpt.id ?? ckpt.path} is an image-to-image model (${family}): it refines a picture rather than drawing one`, {
-      hint: 'pass --image PATH (and --strength)',
-    });
-  }
   // The class to load the checkpoint with; the runtime puts a ControlNet on top of it (from_pipe).
   const pipeline = pipelineFor(family, ckpt.report.pipeline, task, false);
   if (!pipeline) {

@@ -37,11 +37,10 @@ describe('buildLoadPlan', () => {
     expect(chooseVariant(report({files: [files[1]!]}), 'float32')).toBe('fp16');
   });
 
-  it('refuses text-to-image on an image-to-image-only family (the SDXL refiner) with exit 2 naming --image', () => {
+  it('loads an image-to-image-only family (the SDXL refiner) for image-to-image when no task is asked', () => {
     const refiner = report({family: 'sdxl-refiner', pipeline: 'StableDiffusionXLImg2ImgPipeline', task: 'image-to-image'});
-    expect(exitOf(() => buildLoadPlan(refiner, {main: '/m'}, cpu))).toBe(ExitCode.usage);
-    expect(() => buildLoadPlan(refiner, {main: '/m'}, cpu)).toThrow(/is an image-to-image model \(sdxl-refiner\)/);
-    expect(buildLoadPlan(refiner, {main: '/m'}, {...cpu, image: true}).pipeline).toBe('StableDiffusionXLImg2ImgPipeline');
+    expect(buildLoadPlan(refiner, {main: '/m'}, cpu)).toMatchObject({task: 'image-to-image', pipeline: 'StableDiffusionXLImg2ImgPipeline'});
+    expect(buildLoadPlan(refiner, {main: '/m'}, {...cpu, image: true}).task).toBe('image-to-image');
   });
 
   it('chooses the task pipeline from --image / --mask', () => {
