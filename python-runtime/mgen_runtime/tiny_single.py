@@ -192,7 +192,5 @@ def build_tiny_sd3_single(out: Path) -> dict:
 
 
 BUILDERS = {
-    "tiny-flux-single": build_tiny_flux_single,
-    "tiny-chroma-single": build_tiny_chroma_single,
     "tiny-sd3-single": build_tiny_sd3_single,
 }
