@@ -297,7 +297,13 @@ def _base_pipeline(plan: dict[str, Any], common: dict[str, Any], extra: dict[str
     component = plan["component"]
     base = Path(plan["base_path"])
     model_cls = diffusers_class(_folder_class(base / component, "UNet2DConditionModel" if component == "unet" else ""), "model")
-    model = model_cls.from_single_file(str(path), config=str(base), subfolder=component, **common)
+    source: Any = str(path)
+    if model_cls.__name__ in ("FluxTransformer2DModel", "ChromaTransformer2DModel"):
+        from .bfl_layout import narrow_bfl_state
+
+        # A BFL-layout file narrower than the real models, which diffusers' converter cannot split: converted here.
+        source = narrow_bfl_state(str(path), model_cls.load_config(str(base), subfolder=component)) or source
+    model = model_cls.from_single_file(source, config=str(base), subfolder=component, **common)
     return cls.from_pretrained(str(base), **{**common, **extra, component: model})
 
 

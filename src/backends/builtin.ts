@@ -18,7 +18,8 @@ export const BUILTIN_NAMES = [
   'tiny-sd-controlnet-single', 'tiny-flux', 'tiny-sd3',
   // The other image families (python-runtime/mgen_runtime/tiny_dit.py, tiny_unet.py).
   'tiny-sd2', 'tiny-sdxl-refiner', 'tiny-flux2', 'tiny-chroma', 'tiny-pixart', 'tiny-auraflow', 'tiny-hunyuandit', 'tiny-sana',
-  'tiny-lumina2', 'tiny-qwen-image', 'tiny-cascade', 'tiny-sd3-single',
+  'tiny-lumina2', 'tiny-qwen-image', 'tiny-cascade', 'tiny-sd3-single', 'tiny-flux-single',
+  'tiny-chroma-single',
 ] as const;
 export type BuiltinName = (typeof BUILTIN_NAMES)[number];
 

@@ -35,6 +35,8 @@ const BUILTIN_FAMILIES: Record<BuiltinName, Family> = {
   'tiny-qwen-image': 'qwen-image',
   'tiny-cascade': 'cascade',
   'tiny-sd3-single': 'sd3',
+  'tiny-flux-single': 'flux',
+  'tiny-chroma-single': 'chroma',
 };
 
 /** A builtin's family by name; an unknown name: null (resolving it says so). */

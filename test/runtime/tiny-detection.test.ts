@@ -68,6 +68,8 @@ const EXPECTED: Record<string, Expected> = {
   'tiny-qwen-image': {rule: 'qwen-image', target: 'folder', family: 'qwen-image', kind: 'checkpoint', format: 'diffusers', pipeline: 'QwenImagePipeline'},
   'tiny-cascade': {rule: 'cascade', target: 'folder', family: 'cascade', kind: 'checkpoint', format: 'diffusers', pipeline: 'StableCascadeCombinedPipeline'},
   'tiny-sd3-single': {rule: 'sd3', target: 'file', family: 'sd3', kind: 'checkpoint', format: 'single-file'},
+  'tiny-flux-single': {rule: 'flux', target: 'file', family: 'flux', kind: 'checkpoint', format: 'single-file'},
+  'tiny-chroma-single': {rule: 'chroma', target: 'file', family: 'chroma', kind: 'checkpoint', format: 'single-file'},
 };
 
 describe('tiny models classify correctly through the real detection rules', () => {
