@@ -46,6 +46,13 @@ _SINGLE = [("norm.linear", "modulation.lin"), ("proj_out", "linear2")]
 _SINGLE_NORMS = [("attn.norm_q.weight", "norm.query_norm.scale"), ("attn.norm_k.weight", "norm.key_norm.scale")]
 
 
+def _move(s: dict[str, torch.Tensor], out: dict[str, torch.Tensor], src: str, dst: str) -> None:
+    """A layer's weight and bias (where present) from `s` under `src` to `out` under `dst`."""
+    for what in ("weight", "bias"):
+        if f"{src}.{what}" in s:
+            out[f"{dst}.{what}"] = s.pop(f"{src}.{what}")
+
+
 def _count(state: dict[str, Any], prefix: str) -> int:
     found = {int(k[len(prefix):].split(".", 1)[0]) for k in state if k.startswith(prefix)}
     return max(found) + 1 if found else 0
@@ -57,9 +64,7 @@ def flux_to_bfl(diffusers_state: dict[str, torch.Tensor]) -> dict[str, torch.Ten
     out: dict[str, torch.Tensor] = {}
 
     def move(src: str, dst: str) -> None:
-        for what in ("weight", "bias"):
-            if f"{src}.{what}" in s:
-                out[f"{dst}.{what}"] = s.pop(f"{src}.{what}")
+        _move(s, out, src, dst)
 
     for d, o in _EMBEDDERS:
         move(d, o)
@@ -99,9 +104,7 @@ def bfl_to_flux(bfl_state: dict[str, torch.Tensor], inner_dim: int, mlp_dim: int
     out: dict[str, torch.Tensor] = {}
 
     def move(src: str, dst: str) -> None:
-        for what in ("weight", "bias"):
-            if f"{src}.{what}" in s:
-                out[f"{dst}.{what}"] = s.pop(f"{src}.{what}")
+        _move(s, out, src, dst)
 
     for d, o in _EMBEDDERS:
         move(o, d)

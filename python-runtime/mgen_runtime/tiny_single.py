@@ -13,7 +13,7 @@ from typing import Callable
 
 import torch
 
-from .bfl_layout import _swap_halves, bfl_to_flux, flux_to_bfl
+from .bfl_layout import _move, _swap_halves, bfl_to_flux, flux_to_bfl
 from .tiny import _manifest
 
 
@@ -27,9 +27,7 @@ def sd3_to_mmdit(diffusers_state: dict[str, torch.Tensor]) -> dict[str, torch.Te
     out: dict[str, torch.Tensor] = {}
 
     def move(src: str, dst: str) -> None:
-        for what in ("weight", "bias"):
-            if f"{src}.{what}" in s:
-                out[f"{dst}.{what}"] = s.pop(f"{src}.{what}")
+        _move(s, out, src, dst)
 
     out["pos_embed"] = s.pop("pos_embed.pos_embed")
     move("pos_embed.proj", "x_embedder.proj")
