@@ -178,7 +178,14 @@ def build_kwargs(loaded: Loaded, req: dict[str, Any], schema: dict[str, Any], pi
         kwargs[param] = value
 
     put("negative_prompt", req["negative_prompt"], "negative_prompt")
-    put("guidance_scale", req["guidance_scale"], "guidance_scale")
+    if "guidance_scale" not in accepted and "prior_guidance_scale" in accepted:
+        # Stable Cascade: the stage C prior is the text-guided denoiser (its decoder runs unguided by default), and
+        # --steps counts the prior's steps as well as the decoder's unless params say otherwise.
+        put("prior_guidance_scale", req["guidance_scale"], "guidance_scale")
+        if "prior_num_inference_steps" in accepted and "prior_num_inference_steps" not in req["params"]:
+            kwargs["prior_num_inference_steps"] = req["steps"]
+    else:
+        put("guidance_scale", req["guidance_scale"], "guidance_scale")
     put("strength", req["strength"], "strength")
     size = (req["width"], req["height"]) if req["width"] is not None and req["height"] is not None else None
     # Image-to-image pipelines take their size from the input image, not width/height: resize the inputs instead.

@@ -290,6 +290,8 @@ def _base_pipeline(plan: dict[str, Any], common: dict[str, Any], extra: dict[str
             kwargs["use_safetensors"] = True
         if plan["trust_remote_code"]:
             kwargs["trust_remote_code"] = True
+        if _names_relocated(path):
+            return _from_components(cls, path, common, extra)
         return cls.from_pretrained(str(path), **kwargs)
     if plan["strategy"] == "single-file":
         kwargs = {**_public(common), **extra}
@@ -317,7 +319,13 @@ def _base_pipeline(plan: dict[str, Any], common: dict[str, Any], extra: dict[str
                                     {"config": str(base), "subfolder": component, **_public(common)})
         notes.append(note)
     else:
-        model = model_cls.from_single_file(str(path), config=str(base), subfolder=component, **_public(common))
+        source: Any = str(path)
+        if model_cls.__name__ in ("FluxTransformer2DModel", "ChromaTransformer2DModel"):
+            from .bfl_layout import narrow_bfl_state
+
+            # A BFL-layout file narrower than the real models, which diffusers' converter cannot split: converted here.
+            source = narrow_bfl_state(str(path), model_cls.load_config(str(base), subfolder=component)) or source
+        model = model_cls.from_single_file(source, config=str(base), subfolder=component, **_public(common))
     return cls.from_pretrained(str(base), **{**_public(common), **extra, component: model})
 
 
@@ -341,6 +349,54 @@ def _quantized_single_file(path: Path, config: str, plan: dict[str, Any], common
                                 {"config": config, "subfolder": name, **_public(common)})
     notes.append(note)
     kwargs[name] = model
+
+
+# diffusers 0.42 moved Wuerstchen, whose PaellaVQModel is Stable Cascade's stage A VQ-GAN, under pipelines.deprecated,
+# and its folder loader then refuses the model_index.json entry (["wuerstchen", "PaellaVQModel"] in Stability's repos,
+# ["diffusers", "PaellaVQModel"] as save_pretrained writes it), even for a component passed in. Such folders are
+# loaded component by component here and the pipeline is built from them.
+_RELOCATED = {"PaellaVQModel": "diffusers.pipelines.deprecated.wuerstchen"}
+
+
+def _model_index(folder: Path) -> dict[str, Any]:
+    try:
+        index = json.loads((folder / "model_index.json").read_text(encoding="utf-8"))
+    except (OSError, ValueError):
+        return {}
+    return index if isinstance(index, dict) else {}
+
+
+def _names_relocated(folder: Path) -> bool:
+    return any(isinstance(v, list) and len(v) == 2 and v[1] in _RELOCATED for v in _model_index(folder).values())
+
+
+def _from_components(cls: Any, folder: Path, common: dict[str, Any], given: dict[str, Any]) -> Any:
+    import importlib
+
+    import diffusers
+    import transformers
+
+    parts: dict[str, Any] = dict(given)
+    for name, spec in _model_index(folder).items():
+        if name.startswith("_") or name in parts or not isinstance(spec, list) or len(spec) != 2:
+            continue
+        library, class_name = spec
+        if class_name is None:
+            parts[name] = None
+            continue
+        if class_name in _RELOCATED:
+            part_cls = getattr(importlib.import_module(_RELOCATED[class_name]), class_name)
+        else:
+            part_cls = getattr(transformers if library == "transformers" else diffusers, class_name, None)
+        if part_cls is None:
+            raise WorkerError("load_failed", f"{folder.name}/model_index.json names {library}.{class_name} for {name}, which is not installed")
+        if issubclass(part_cls, diffusers.SchedulerMixin):
+            parts[name] = part_cls.from_pretrained(str(folder), subfolder=name)
+        elif issubclass(part_cls, (transformers.PreTrainedTokenizerBase, transformers.ProcessorMixin, transformers.ImageProcessingMixin)):
+            parts[name] = part_cls.from_pretrained(str(folder / name))
+        else:
+            parts[name] = part_cls.from_pretrained(str(folder / name), **common)
+    return cls(**parts)
 
 
 def _for_task(pipe: Any, plan: dict[str, Any], controlnet: Any) -> Any:

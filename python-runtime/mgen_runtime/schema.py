@@ -132,7 +132,8 @@ def call_schema(pipe: Any) -> dict[str, Any]:
     for name, param in inspect.signature(fn).parameters.items():
         if name == "self" or param.kind in (param.VAR_POSITIONAL, param.VAR_KEYWORD):
             continue
-        if name in _INTERNAL or name.endswith(_EMBED_SUFFIXES) or name.startswith("ip_adapter"):
+        # Every callback hook is the worker's, whatever its prefix (Stable Cascade's prior_callback_on_step_end*).
+        if name in _INTERNAL or "callback" in name or name.endswith(_EMBED_SUFFIXES) or name.startswith("ip_adapter"):
             continue
         prop = type_schema(hints.get(name, param.annotation))
         if prop is None:

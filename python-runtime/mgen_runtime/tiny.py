@@ -459,6 +459,16 @@ def _tiny_video(builder: str) -> Callable[[Path], dict]:
 BUILDERS.update({name: _tiny_video("build_" + name.replace("-", "_")) for name in (
     "tiny-wan", "tiny-wan22", "tiny-cogvideox", "tiny-ltxv", "tiny-ltxv-i2v", "tiny-hunyuanvideo", "tiny-stable-audio")})
 
+# The other image families (tiny_dit.py: transformer families; tiny_unet.py: UNet families and Stable Cascade;
+# tiny_single.py: transformer-only files in the original layouts). They
+# import this module's helpers, so they are registered on the package's copy of it only (main() runs that copy).
+if __name__ != "__main__":
+    from . import tiny_dit, tiny_single, tiny_unet
+
+    BUILDERS.update(tiny_dit.BUILDERS)
+    BUILDERS.update(tiny_unet.BUILDERS)
+    BUILDERS.update(tiny_single.BUILDERS)
+
 
 def build(name: str, out_dir: str | os.PathLike) -> dict:
     """Build the named tiny model into out_dir (created; must be empty or absent) and return its manifest."""
@@ -491,4 +501,6 @@ def main(argv: list[str]) -> int:
 
 
 if __name__ == "__main__":
-    sys.exit(main(sys.argv[1:]))
+    from mgen_runtime import tiny as _package_copy  # the copy with every family registered
+
+    sys.exit(_package_copy.main(sys.argv[1:]))

@@ -30,6 +30,7 @@ class FakePipeline:
         prompt_embeds: Optional[FakeTensor] = None,
         generator: object = None,
         callback_on_step_end: Optional[Callable[[int], None]] = None,
+        prior_callback_on_step_end_tensor_inputs: list[str] = ["latents"],
         output_type: str = "pil",
         weird_default: float = float("nan"),
         **kwargs,
@@ -88,7 +89,8 @@ class CallSchemaTest(unittest.TestCase):
         self.assertNotIn("default", self.props["weird_default"])  # NaN is not JSON
 
     def test_tensors_callbacks_generators_and_embeds_are_left_out(self) -> None:
-        for name in ("image", "latents", "prompt_embeds", "generator", "callback_on_step_end", "output_type", "kwargs", "self"):
+        for name in ("image", "latents", "prompt_embeds", "generator", "callback_on_step_end", "output_type", "kwargs", "self",
+                     "prior_callback_on_step_end_tensor_inputs"):
             self.assertNotIn(name, self.props)
 
     def test_user_params_exclude_request_fields(self) -> None:

@@ -19,6 +19,10 @@ export const BUILTIN_NAMES = [
   'tiny-sd-hypernetwork', 'tiny-sd-aesthetic',
   // video and audio (issue 13): python-runtime/mgen_runtime/tiny_video.py
   'tiny-wan', 'tiny-wan22', 'tiny-cogvideox', 'tiny-ltxv', 'tiny-ltxv-i2v', 'tiny-hunyuanvideo', 'tiny-stable-audio',
+  // The other image families (python-runtime/mgen_runtime/tiny_dit.py, tiny_unet.py).
+  'tiny-sd2', 'tiny-sdxl-refiner', 'tiny-flux2', 'tiny-chroma', 'tiny-pixart', 'tiny-auraflow', 'tiny-hunyuandit', 'tiny-sana',
+  'tiny-lumina2', 'tiny-qwen-image', 'tiny-cascade', 'tiny-sd3-single', 'tiny-flux-single',
+  'tiny-chroma-single',
 ] as const;
 export type BuiltinName = (typeof BUILTIN_NAMES)[number];
 

@@ -32,6 +32,20 @@ const BUILTIN_FAMILIES: Record<BuiltinName, Family> = {
   'tiny-ltxv': 'ltxv',
   'tiny-hunyuanvideo': 'hunyuanvideo',
   'tiny-stable-audio': 'stable-audio',
+  'tiny-sd2': 'sd2',
+  'tiny-sdxl-refiner': 'sdxl-refiner',
+  'tiny-flux2': 'flux2',
+  'tiny-chroma': 'chroma',
+  'tiny-pixart': 'pixart',
+  'tiny-auraflow': 'auraflow',
+  'tiny-hunyuandit': 'hunyuandit',
+  'tiny-sana': 'sana',
+  'tiny-lumina2': 'lumina2',
+  'tiny-qwen-image': 'qwen-image',
+  'tiny-cascade': 'cascade',
+  'tiny-sd3-single': 'sd3',
+  'tiny-flux-single': 'flux',
+  'tiny-chroma-single': 'chroma',
 };
 
 /** A builtin's family by name; an unknown name: null (resolving it says so). */

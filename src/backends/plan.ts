@@ -163,7 +163,10 @@ export function buildLoadPlan(report: ModelReport, paths: PlanPaths, flags: Plan
   if (adapters.vae) checkFamily(adapters.vae, 'VAE', family);
   for (const h of adapters.hypernetworks) checkFamily(h, 'hypernetwork', family);
 
-  const task: PlanTask = flags.task ?? (flags.mask ? 'inpaint' : flags.image ? 'image-to-image' : 'text-to-image');
+  // A family with no text-to-image pipeline (the SDXL refiner) loads for image-to-image: each request brings its image.
+  const tasks = familyInfo(family)?.pipelines;
+  const defaultTask: PlanTask = tasks && !tasks['text-to-image'] && tasks['image-to-image'] ? 'image-to-image' : 'text-to-image';
+  const task: PlanTask = flags.task ?? (flags.mask ? 'inpaint' : flags.image ? 'image-to-image' : defaultTask);
   if (task === 'inpaint' && !flags.mask) throw new UsageError('inpainting needs --image and --mask');
   if (task === 'inpaint' && !flags.image) throw new UsageError('--mask needs --image (the picture to inpaint)');
   // The class to load the checkpoint with; the runtime puts a ControlNet on top of it (from_pipe).

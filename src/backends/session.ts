@@ -382,6 +382,9 @@ class OpenSession implements Session {
     const t0 = performance.now();
     // The same checks as the CLI's up-front ones and serve's (one validator), against the loaded model's family.
     validateRequest(input, {family: this.ckpt.report.family});
+    if (this.plan.task !== 'text-to-image' && !input.image) {
+      throw new UsageError(`${this.model.id} is loaded for ${this.plan.task}: the request needs an input image`, {hint: 'pass --image PATH'});
+    }
     if (input.params && Object.keys(input.params).length) validateParamNames(await this.schema(), input.params);
     const d = this.ckpt.report.defaults ?? {width: 512, height: 512, steps: 30, guidance_scale: 7.5};
     const seed = input.seed ?? randomInt(0, 2 ** 32 - 1);

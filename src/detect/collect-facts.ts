@@ -114,13 +114,28 @@ function addMain(facts: Facts, files: FileFacts[]): void {
   }
 }
 
+/**
+ * JSON as Python's json module writes it: diffusers saves float('-inf') and NaN config values bare (`-Infinity`,
+ * `NaN`; DPMSolverMultistepScheduler's lambda_min_clipped in PixArt and SANA repos), which JSON.parse refuses. Those
+ * tokens outside strings read as null; anything else malformed still throws.
+ */
+export function parsePythonJson(text: string): unknown {
+  try {
+    return JSON.parse(text);
+  } catch (err) {
+    const relaxed = text.replace(/"(?:[^"\\]|\\.)*"|-?\bInfinity\b|\bNaN\b/g, (m) => (m.startsWith('"') ? m : 'null'));
+    if (relaxed === text) throw err;
+    return JSON.parse(relaxed);
+  }
+}
+
 /** Reads a JSON object file with a size cap; malformed JSON is an InvalidModelError naming the file. */
 export async function readJson(tree: ModelTree, path: string): Promise<Record<string, unknown>> {
   const text = await tree.readText(path);
   if (text.length > MAX_JSON_BYTES) throw new InvalidModelError(`${path}: JSON file too large (${text.length} bytes)`);
   let parsed: unknown;
   try {
-    parsed = JSON.parse(text);
+    parsed = parsePythonJson(text);
   } catch (err) {
     throw new InvalidModelError(`${path}: invalid JSON (${(err as Error).message.split('\n')[0]})`);
   }

@@ -37,6 +37,12 @@ describe('buildLoadPlan', () => {
     expect(chooseVariant(report({files: [files[1]!]}), 'float32')).toBe('fp16');
   });
 
+  it('loads an image-to-image-only family (the SDXL refiner) for image-to-image when no task is asked', () => {
+    const refiner = report({family: 'sdxl-refiner', pipeline: 'StableDiffusionXLImg2ImgPipeline', task: 'image-to-image'});
+    expect(buildLoadPlan(refiner, {main: '/m'}, cpu)).toMatchObject({task: 'image-to-image', pipeline: 'StableDiffusionXLImg2ImgPipeline'});
+    expect(buildLoadPlan(refiner, {main: '/m'}, {...cpu, image: true}).task).toBe('image-to-image');
+  });
+
   it('chooses the task pipeline from --image / --mask', () => {
     const r = report({family: 'sdxl', pipeline: 'StableDiffusionXLPipeline'});
     expect(buildLoadPlan(r, {main: '/m'}, {...cpu, image: true}).pipeline).toBe('StableDiffusionXLImg2ImgPipeline');

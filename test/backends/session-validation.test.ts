@@ -56,4 +56,22 @@ describe('the one validator inside the session', () => {
     expect((err as UsageError).message).toBe('--width 1000 is not a multiple of 16 for flux (try 992 or 1008)');
     expect(await verbs(log)).not.toContain('load');
   });
+
+  it('an image-to-image-only model (the SDXL refiner) opens for image-to-image; a request without an image is a UsageError before the worker hears of it', async () => {
+    const log = join(dir, 'verbs-3');
+    const r = report({family: 'sdxl-refiner', pipeline: 'StableDiffusionXLImg2ImgPipeline', task: 'image-to-image'});
+    const s = await openSession({
+      modelId: 'org/refiner', python: fake, env: {...process.env, FAKE_VERBS: log}, planOnly: true,
+      resolve: async (id) => ({id, pinnedId: id, path: join(dir, 'refiner'), report: r, configRepo: null, baseId: null}),
+    });
+    try {
+      expect(s.plan.task).toBe('image-to-image');
+      const err = await s.generate({prompt: 'a red cube', out: join(dir, 'y.png')}).catch((e: unknown) => e);
+      expect(err).toBeInstanceOf(UsageError);
+      expect((err as UsageError).message).toBe('org/refiner is loaded for image-to-image: the request needs an input image');
+    } finally {
+      await s.close();
+    }
+    expect(await verbs(log)).not.toContain('generate');
+  });
 });

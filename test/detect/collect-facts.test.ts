@@ -200,6 +200,15 @@ describe('collectFacts on built fixtures', () => {
     expect((err as Error).message).toMatch(/model_index\.json: invalid JSON/);
   });
 
+  test('a scheduler config with Python\'s bare -Infinity / NaN (diffusers writes them) still reads; the values are null', async () => {
+    const d = join(tmp.dir, 'pyjson');
+    await mkdir(join(d, 'scheduler'), {recursive: true});
+    await writeFile(join(d, 'model_index.json'), JSON.stringify({_class_name: 'PixArtSigmaPipeline', scheduler: ['diffusers', 'DPMSolverMultistepScheduler']}));
+    await writeFile(join(d, 'scheduler', 'scheduler_config.json'), '{"_class_name": "DPMSolverMultistepScheduler", "lambda_min_clipped": -Infinity, "x": NaN, "note": "-Infinity NaN"}');
+    const f = await facts(d);
+    expect(f.components.find((c) => c.name === 'scheduler')?.config).toMatchObject({lambda_min_clipped: null, x: null, note: '-Infinity NaN'});
+  });
+
   test('a hostile safetensors inside a folder surfaces as InvalidModelError naming it', async () => {
     const d = join(tmp.dir, 'hostile');
     await mkdir(d, {recursive: true});

@@ -55,6 +55,21 @@ const EXPECTED: Record<string, Expected> = {
   // The tiny FLUX has no guidance embedder, so it reads as the schnell-style (guidance-free) FLUX.1.
   'tiny-flux': {rule: 'flux', target: 'folder', family: 'flux', kind: 'checkpoint', format: 'diffusers', variants: ['schnell'], pipeline: 'FluxPipeline'},
   'tiny-sd3': {rule: 'sd3', target: 'folder', family: 'sd3', kind: 'checkpoint', format: 'diffusers', pipeline: 'StableDiffusion3Pipeline'},
+  // The other image families (tiny_dit.py, tiny_unet.py, tiny_single.py).
+  'tiny-sd2': {rule: 'sd2', target: 'folder', family: 'sd2', kind: 'checkpoint', format: 'diffusers', variants: ['v-prediction'], pipeline: 'StableDiffusionPipeline'},
+  'tiny-sdxl-refiner': {rule: 'sdxl-refiner', target: 'folder', family: 'sdxl-refiner', kind: 'checkpoint', format: 'diffusers', variants: ['refiner'], pipeline: 'StableDiffusionXLImg2ImgPipeline'},
+  'tiny-flux2': {rule: 'flux2', target: 'folder', family: 'flux2', kind: 'checkpoint', format: 'diffusers', pipeline: 'Flux2Pipeline'},
+  'tiny-chroma': {rule: 'chroma', target: 'folder', family: 'chroma', kind: 'checkpoint', format: 'diffusers', pipeline: 'ChromaPipeline'},
+  'tiny-pixart': {rule: 'pixart', target: 'folder', family: 'pixart', kind: 'checkpoint', format: 'diffusers', variants: ['sigma'], pipeline: 'PixArtSigmaPipeline'},
+  'tiny-auraflow': {rule: 'auraflow', target: 'folder', family: 'auraflow', kind: 'checkpoint', format: 'diffusers', pipeline: 'AuraFlowPipeline'},
+  'tiny-hunyuandit': {rule: 'hunyuandit', target: 'folder', family: 'hunyuandit', kind: 'checkpoint', format: 'diffusers', pipeline: 'HunyuanDiTPipeline'},
+  'tiny-sana': {rule: 'sana', target: 'folder', family: 'sana', kind: 'checkpoint', format: 'diffusers', pipeline: 'SanaPipeline'},
+  'tiny-lumina2': {rule: 'lumina2', target: 'folder', family: 'lumina2', kind: 'checkpoint', format: 'diffusers', pipeline: 'Lumina2Pipeline'},
+  'tiny-qwen-image': {rule: 'qwen-image', target: 'folder', family: 'qwen-image', kind: 'checkpoint', format: 'diffusers', pipeline: 'QwenImagePipeline'},
+  'tiny-cascade': {rule: 'cascade', target: 'folder', family: 'cascade', kind: 'checkpoint', format: 'diffusers', pipeline: 'StableCascadeCombinedPipeline'},
+  'tiny-sd3-single': {rule: 'sd3', target: 'file', family: 'sd3', kind: 'checkpoint', format: 'single-file'},
+  'tiny-flux-single': {rule: 'flux', target: 'file', family: 'flux', kind: 'checkpoint', format: 'single-file'},
+  'tiny-chroma-single': {rule: 'chroma', target: 'file', family: 'chroma', kind: 'checkpoint', format: 'single-file'},
 };
 
 describe('tiny models classify correctly through the real detection rules', () => {
