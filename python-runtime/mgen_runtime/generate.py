@@ -23,6 +23,7 @@ _DEFAULTS: dict[str, Any] = {
     "negative_prompt": None, "width": None, "height": None, "steps": 20, "guidance_scale": None, "seed": 0,
     "num_images": 1, "scheduler": None, "scheduler_config": None, "image": None, "mask": None, "strength": None, "control_image": None,
     "params": {}, "file_stem": "mgen", "png_text": [], "durable": True, "previews": 0,
+    "prompt_syntax": None, "embeddings": None,
 }
 MAX_SEED = 2**64 - 1
 
@@ -57,6 +58,8 @@ def normalize_request(raw: Any) -> dict[str, Any]:
         raise WorkerError("bad_request", "request.params must be an object")
     if not isinstance(req["png_text"], list) or not all(isinstance(d, dict) for d in req["png_text"]):
         raise WorkerError("bad_request", "request.png_text must be a list of objects")
+    if req["prompt_syntax"] not in (None, "a1111", "plain"):
+        raise WorkerError("bad_request", "request.prompt_syntax must be a1111 or plain")
     stem = req["file_stem"]
     if not isinstance(stem, str) or not stem or "/" in stem or "\\" in stem or stem.startswith("."):
         raise WorkerError("bad_request", "request.file_stem must be a plain file name stem")
@@ -214,6 +217,7 @@ def run(loaded: Loaded, raw: Any, schema: dict[str, Any], progress: ProgressFn, 
     scheduler, scheduler_config = _swap_scheduler(loaded, req["scheduler"], req["scheduler_config"])
     pipe = pipe_for(loaded, req)
     kwargs = build_kwargs(loaded, req, schema, pipe)
+    apply_prompt_syntax(loaded, pipe, req, kwargs)
     accepts_callback = "callback_on_step_end" in inspect.signature(type(pipe).__call__).parameters
     out_dir = Path(req["out_dir"])
     steps, count = req["steps"], req["num_images"]
@@ -283,6 +287,31 @@ def run(loaded: Loaded, raw: Any, schema: dict[str, Any], progress: ProgressFn, 
     return {"images": images, "metadata": metadata,
             "timings": {"denoise_s": round(denoise, 4), "total_s": round(time.perf_counter() - started, 4), "steps": steps,
                         "phases": {k: round(v, 4) for k, v in phases.items()}}}
+
+
+def apply_prompt_syntax(loaded: Loaded, pipe: Any, req: dict[str, Any], kwargs: dict[str, Any]) -> None:
+    """A1111 prompt syntax (the default where the pipeline's text encoders are CLIP only): the prompts become
+    prompt_embeds computed as A1111 does, with the request's textual inversions in them."""
+    from . import prompt_weighting
+    from .embeddings import load_embedding, normalize_request_embeddings
+
+    wanted = req["prompt_syntax"]
+    items = normalize_request_embeddings(req["embeddings"])
+    if wanted == "plain":
+        if items:
+            raise WorkerError("bad_params", "request.embeddings need prompt_syntax a1111")
+        return
+    if not prompt_weighting.supports(pipe):
+        if wanted == "a1111" or items:
+            raise WorkerError("bad_params", f"request.prompt_syntax: a1111 needs CLIP text encoders (SD1, SD2, SDXL); "
+                                            f"{type(pipe).__name__} has others")
+        return
+    allow_pickle = bool(loaded.plan.get("allow_pickle"))
+    embeddings = [load_embedding(e["path"], e["token"], allow_pickle) for e in items]
+    clip_skip = kwargs.pop("clip_skip", None) or 0
+    cond = prompt_weighting.conditioning(pipe, kwargs.pop("prompt"), kwargs.pop("negative_prompt", None),
+                                         int(clip_skip), embeddings)
+    kwargs.update(cond)
 
 
 def user_step(i: int, loop_total: int, requested: int) -> tuple[int, int]:
