@@ -19,6 +19,7 @@ export interface GenerateFlagValues {
   strength?: string;
   mask?: string;
   'control-image'?: string;
+  'prompt-syntax'?: string;
 }
 
 export async function readPrompt(flag: string | undefined, fallback?: string): Promise<string> {
@@ -92,5 +93,6 @@ export function buildGenerateInput(f: GenerateFlagValues, prompt: string, from?:
     controlImage: inputFile('control-image', f['control-image'] ?? from?.controlImage),
     params,
     out: f.out,
+    ...(f['prompt-syntax'] ? {promptSyntax: f['prompt-syntax'] as 'a1111' | 'plain'} : {}),
   };
 }

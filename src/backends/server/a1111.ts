@@ -162,7 +162,8 @@ export function a1111ToNative(body: A1111Request, img2img: boolean, ctx: A1111Co
     if (err instanceof MgenError) throw bad(err.field ?? 'prompt', err.message.replace(/^[a-z_]+: /, ''));
     throw err;
   }
-  const native: NativeRequest = {prompt: prompt.text, response_format: 'b64_json'};
+  // A1111's routes always read A1111's prompt language.
+  const native: NativeRequest = {prompt: prompt.text, response_format: 'b64_json', prompt_syntax: 'a1111'};
   if (negative.text) native.negative_prompt = negative.text;
   native.steps = body.steps ?? 20;
   native.guidance_scale = body.cfg_scale ?? 7;

@@ -12,7 +12,7 @@ export const MAPPED_PIPELINE_PARAMS: ReadonlySet<string> = new Set([
   'callback_on_step_end_tensor_inputs', 'image', 'mask_image', 'strength', 'control_image', 'prompt_embeds',
   'negative_prompt_embeds', 'pooled_prompt_embeds', 'negative_pooled_prompt_embeds', 'ip_adapter_image_embeds',
   'cross_attention_kwargs', 'joint_attention_kwargs', 'seed', 'num_images', 'steps', 'scheduler', 'scheduler_config', 'params',
-  'loras', 'response_format', 'mask', 'id',
+  'loras', 'response_format', 'mask', 'id', 'prompt_syntax',
 ]);
 
 /** The properties a pipeline schema offers beyond our fields (its `$defs` travel along). */
@@ -67,6 +67,7 @@ export function nativeRequestSchema(pipelineSchema: JsonSchema | null | undefine
       mask: inlineImage,
       control_image: inlineImage,
       loras: LORAS_SCHEMA,
+      prompt_syntax: {enum: ['a1111', 'plain', null]},
       response_format: {enum: ['b64_json', 'url']},
       params: {type: 'object', additionalProperties: false, properties: extras},
       ...extras,
