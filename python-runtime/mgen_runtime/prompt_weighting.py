@@ -93,12 +93,15 @@ class Side:
     penultimate: bool  # SDXL: the penultimate hidden state without the final layer norm
     pooled: bool  # the projected pooled output is wanted (SDXL's second encoder)
     embeddings: dict[tuple[int, ...], Any] = field(default_factory=dict)  # name's token ids -> vectors
+    pipe: Any = None  # for diffusers' multi-vector textual inversions loaded with the plan (maybe_convert_prompt)
 
     @property
     def width(self) -> int:
         return int(self.encoder.config.hidden_size)
 
     def ids(self, text: str) -> list[int]:
+        if self.pipe is not None and hasattr(self.pipe, "maybe_convert_prompt"):
+            text = self.pipe.maybe_convert_prompt(text, self.tokenizer)
         return list(self.tokenizer(text, truncation=False, add_special_tokens=False)["input_ids"])
 
     @property
@@ -246,7 +249,7 @@ def sides_of(pipe: Any, embeddings: list[dict[str, Any]] | None = None) -> list[
              (getattr(pipe, "tokenizer_2", None), getattr(pipe, "text_encoder_2", None))]
     pairs = [(t, e) for t, e in pairs if t is not None and e is not None]
     sdxl = getattr(pipe, "text_encoder_2", None) is not None
-    sides = [Side(t, e, penultimate=sdxl, pooled=sdxl and e is getattr(pipe, "text_encoder_2", None)) for t, e in pairs]
+    sides = [Side(t, e, penultimate=sdxl, pooled=sdxl and e is getattr(pipe, "text_encoder_2", None), pipe=pipe) for t, e in pairs]
     for emb in embeddings or []:
         for side in sides:
             vec = emb["vectors"].get(side.width)

@@ -181,6 +181,17 @@ class SdxlConditioningTest(unittest.TestCase):
         self.assertTrue(all(side.embeddings for side in sides))
 
 
+class PlanEmbeddingTest(unittest.TestCase):
+    def test_a_multi_vector_embedding_loaded_with_the_plan_uses_all_its_vectors_as_diffusers_does(self) -> None:
+        from mgen_runtime import plans
+
+        ti = str(tiny("tiny-sd-ti") / "tiny-sd-ti.safetensors")
+        pipe = plans.load(sd_plan(embeddings=[{"path": ti, "token": "<tinyti>"}])).pipe
+        ours = pw.conditioning(pipe, "a <tinyti> cube", None)["prompt_embeds"]
+        theirs, _ = pipe.encode_prompt("a <tinyti> cube", "cpu", 1, False)
+        torch.testing.assert_close(ours, theirs, rtol=0, atol=0)
+
+
 class EmbeddingFormsTest(unittest.TestCase):
     def test_each_stored_form_gives_its_vectors(self) -> None:
         from safetensors.torch import save_file
@@ -214,7 +225,7 @@ class GenerateTest(unittest.TestCase):
         from mgen_runtime import plans
         from mgen_runtime.schema import call_schema
 
-        cls.loaded = plans.load(sd_plan())
+        cls.loaded = plans.load(sd_plan(allow_pickle=True))
         cls.schema = call_schema(cls.loaded.pipe)
 
     def generate(self, prompt: str, **extra) -> str:
@@ -237,3 +248,36 @@ class GenerateTest(unittest.TestCase):
         base = self.generate("a tinyti cat")
         self.assertNotEqual(self.generate("a tinyti cat", embeddings=emb), base)
         self.assertEqual(self.generate("a cat", embeddings=emb), self.generate("a cat"))
+
+    def test_each_stored_form_changes_the_image_when_its_file_name_is_in_the_prompt(self) -> None:
+        from safetensors.torch import save_file
+
+        d = scratch_dir()
+        vec = torch.randn(2, 768, generator=torch.Generator().manual_seed(9)) * 3
+        torch.save({"string_to_param": {"*": vec}, "name": "pt", "step": 1}, d / "formpt.pt")
+        save_file({"emb_params": vec}, str(d / "formst.safetensors"))
+        (d / "formdf").mkdir()
+        save_file({"<formdf>": vec}, str(d / "formdf" / "learned_embeds.safetensors"))
+        base = self.generate("a formxx cube")
+        for path, token in ((d / "formpt.pt", "formpt"), (d / "formst.safetensors", "formst"), (d / "formdf" / "learned_embeds.safetensors", "formdf")):
+            self.assertNotEqual(self.generate(f"a {token} cube", embeddings=[{"path": str(path), "token": token}]), base, token)
+
+
+class SdxlGenerateTest(unittest.TestCase):
+    def test_an_sdxl_clip_l_clip_g_embedding_changes_the_image(self) -> None:
+        from safetensors.torch import save_file
+
+        from mgen_runtime import generate, plans
+        from mgen_runtime.schema import call_schema
+
+        loaded = plans.load(sd_plan(path=str(tiny("tiny-sdxl")), pipeline="StableDiffusionXLPipeline"))
+        schema = call_schema(loaded.pipe)
+        g = torch.Generator().manual_seed(4)
+        d = scratch_dir()
+        save_file({"clip_l": torch.randn(2, 768, generator=g), "clip_g": torch.randn(2, 1280, generator=g)}, str(d / "xlti.safetensors"))
+
+        def run(**extra) -> str:
+            req = {"prompt": "a xlti cube", "steps": 2, "width": 64, "height": 64, "seed": 3, "out_dir": str(scratch_dir()), **extra}
+            return pixel_digest(generate.run(loaded, req, schema, lambda *_: None, threading.Event())["images"][0]["path"])
+
+        self.assertNotEqual(run(embeddings=[{"path": str(d / "xlti.safetensors"), "token": "xlti"}]), run())
