@@ -168,6 +168,14 @@ class SdxlConditioningTest(unittest.TestCase):
             torch.testing.assert_close(c["pooled_prompt_embeds"], pooled, rtol=0, atol=1e-6)
             self.assertEqual(c["negative_prompt_embeds"].shape, c["prompt_embeds"].shape)
 
+    def test_an_unweighted_short_prompt_equals_diffusers_own_encoding(self) -> None:
+        c = pw.conditioning(self.pipe, "a cat", "ugly")
+        pe, ne, pp, npp = self.pipe.encode_prompt("a cat", device="cpu", num_images_per_prompt=1, do_classifier_free_guidance=True,
+                                                  negative_prompt="ugly")
+        for ours, theirs in ((c["prompt_embeds"], pe), (c["negative_prompt_embeds"], ne), (c["pooled_prompt_embeds"], pp),
+                             (c["negative_pooled_prompt_embeds"], npp)):
+            torch.testing.assert_close(ours, theirs, rtol=0, atol=1e-6)
+
     def test_an_empty_negative_prompt_is_zeros(self) -> None:
         c = pw.conditioning(self.pipe, "cat", "")
         self.assertEqual(float(c["negative_prompt_embeds"].abs().sum()), 0.0)
