@@ -133,6 +133,19 @@ class Sd1ConditioningTest(unittest.TestCase):
         theirs, _ = self.pipe.encode_prompt("a cat", "cpu", 1, False)
         torch.testing.assert_close(ours, theirs, rtol=0, atol=0)
 
+    def test_sd2_style_padding_tokens_after_the_end_become_the_pad_token(self) -> None:
+        import copy
+
+        pipe = copy.copy(self.pipe)
+        pipe.tokenizer = copy.deepcopy(self.pipe.tokenizer)
+        pipe.tokenizer.pad_token = "!"  # SD2's OpenCLIP tokenizer pads with "!" (id 0), not with the end token
+        self.assertNotEqual(pipe.tokenizer.pad_token_id, pipe.tokenizer.eos_token_id)
+        for text in ("a (cat:1.3)", f"{LONG} BREAK dog"):
+            torch.testing.assert_close(pw.conditioning(pipe, text, None)["prompt_embeds"],
+                                       reference(pipe.tokenizer, pipe.text_encoder, text, False)[0], rtol=0, atol=1e-6)
+        theirs, _ = pipe.encode_prompt("a cat", "cpu", 1, False)
+        torch.testing.assert_close(pw.conditioning(pipe, "a cat", None)["prompt_embeds"], theirs, rtol=0, atol=0)
+
     def test_clip_skip_reads_an_earlier_layer_through_the_final_layer_norm(self) -> None:
         ours = pw.conditioning(self.pipe, "a cat", None, clip_skip=1)["prompt_embeds"]
         from mgen_runtime.compat import clip_skip_alias
