@@ -87,7 +87,7 @@ export function resolvePromptLora(tag: PromptLoraTag, o: {env: NodeJS.ProcessEnv
       }
     }
   }
-  throw new UsageError(`${field}: <lora:${name}> is not a cached LoRA (by file name or CivitAI name) or a file in the model folders`, {field});
+  throw new NotFoundError(`${field}: <lora:${name}> is not a cached LoRA (by file name or CivitAI name) or a file in the model folders`, {field});
 }
 
 // -- A1111 prompt syntax: request LoRAs from tags, textual inversions from names ----------------------------

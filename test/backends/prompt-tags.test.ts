@@ -56,6 +56,8 @@ describe('resolvePromptLora', () => {
     cacheCivitai(e, 'd'.repeat(64), 'twin.safetensors', 'Twin B', 40);
     expect(() => resolvePromptLora(tag('twin'), {env: e})).toThrow(/^prompt: <lora:twin> matches 2 cached models/);
     expect(() => resolvePromptLora(tag('ghost'), {env: e})).toThrow(/^prompt: <lora:ghost> is not a cached LoRA/);
+    // Unresolved is not-found (exit 3), never text sent to the encoder.
+    expect(() => resolvePromptLora(tag('ghost'), {env: e})).toThrow(expect.objectContaining({exitCode: 3}));
   });
 });
 
