@@ -253,10 +253,15 @@ def sides_of(pipe: Any, embeddings: list[dict[str, Any]] | None = None) -> list[
     for emb in embeddings or []:
         for side in sides:
             vec = emb["vectors"].get(side.width)
-            if vec is not None:
-                ids = tuple(side.ids(emb["token"]))
-                if ids:
-                    side.embeddings[ids] = vec
+            if vec is None:
+                from .protocol import WorkerError
+
+                widths = ", ".join(str(w) for w in sorted(emb["vectors"]))
+                raise WorkerError("bad_params", f"embedding {emb['token']!r} has vectors of width {widths}, none for this model's "
+                                                f"text encoder of width {side.width} (an embedding for another family?)")
+            ids = tuple(side.ids(emb["token"]))
+            if ids:
+                side.embeddings[ids] = vec
     return sides
 
 

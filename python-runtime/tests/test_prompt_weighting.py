@@ -200,6 +200,9 @@ class SdxlConditioningTest(unittest.TestCase):
         self.assertEqual(sorted(vecs), [768, 1280])
         sides = pw.sides_of(self.pipe, [{"token": "tinyxl", "vectors": vecs}])
         self.assertTrue(all(side.embeddings for side in sides))
+        with self.assertRaises(WorkerError) as ctx:  # an SD1 embedding on SDXL: nothing for the 1280-wide encoder
+            pw.sides_of(self.pipe, [{"token": "sd1ti", "vectors": {768: vecs[768]}}])
+        self.assertIn("width 1280", ctx.exception.message)
 
 
 class PlanEmbeddingTest(unittest.TestCase):

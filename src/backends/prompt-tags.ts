@@ -134,8 +134,10 @@ function cachedEmbeddings(env: NodeJS.ProcessEnv): Array<{model: CachedModel; na
  * sha256's first 12 hex digits). `embedding:NAME` becomes NAME in the returned texts; a NAME that resolves to no
  * cached embedding is a NotFoundError naming it (a bare word that names none is just a word).
  */
-export function findPromptEmbeddings(texts: string[], env: NodeJS.ProcessEnv): {texts: string[]; embeddings: PromptEmbedding[]} {
+export function findPromptEmbeddings(texts: string[], env: NodeJS.ProcessEnv, family?: string): {texts: string[]; embeddings: PromptEmbedding[]} {
   if (!texts.some((t) => /\S/.test(t))) return {texts, embeddings: []};
+  // Another family's embedding does not fit the model's text encoders: a bare word naming one stays a word.
+  const fits = (m: CachedModel): boolean => !family || m.family === '-' || m.family === family || (family === 'sdxl-refiner' && m.family === 'sdxl');
   const all = cachedEmbeddings(env);
   const found = new Map<string, PromptEmbedding>();
   const out = texts.map((text) => text.replace(EXPLICIT, (_whole, raw: string) => {
@@ -144,10 +146,11 @@ export function findPromptEmbeddings(texts: string[], env: NodeJS.ProcessEnv): {
     const ids = [...new Set(hits.map((h) => h.model.id))];
     if (!ids.length) throw new NotFoundError(`embedding:${raw} is not a cached textual inversion (by file name, CivitAI name or short hash; see mgen list)`, {field: 'prompt'});
     if (ids.length > 1) throw new UsageError(`embedding:${raw} matches ${ids.length} cached embeddings (${ids.join(', ')}); name one by its file name`, {field: 'prompt'});
+    if (!fits(hits[0]!.model)) throw new UsageError(`embedding:${raw} is a ${hits[0]!.model.family} embedding; the model is ${family}`, {field: 'prompt'});
     found.set(`${hits[0]!.model.id}\0${raw.toLowerCase()}`, {token: raw, id: hits[0]!.model.id, path: hits[0]!.model.path});
     return raw;
   }));
-  for (const e of all) {
+  for (const e of all.filter((x) => fits(x.model))) {
     for (const name of e.names) {
       if (!/^[\w.+-]+$/.test(name)) continue;
       const word = new RegExp(`(?<![\\w])${escapeRe(name)}(?![\\w])`, 'i');

@@ -328,7 +328,7 @@ class OpenSession implements Session {
     validateRequest(input, {family: this.ckpt.report.family});
     // A1111's prompt language: cached textual inversions named in the prompts are applied for this request.
     const a1111 = input.promptSyntax === 'a1111' || (input.promptSyntax == null && A1111_FAMILIES.has(this.ckpt.report.family));
-    const named = a1111 ? findPromptEmbeddings([input.prompt, input.negativePrompt ?? ''], this.env) : {texts: [], embeddings: []};
+    const named = a1111 ? findPromptEmbeddings([input.prompt, input.negativePrompt ?? ''], this.env, this.ckpt.report.family) : {texts: [], embeddings: []};
     if (named.embeddings.length) input = {...input, prompt: named.texts[0]!, negativePrompt: input.negativePrompt == null ? input.negativePrompt : named.texts[1]!};
     if (input.params && Object.keys(input.params).length) validateParamNames(await this.schema(), input.params);
     const d = this.ckpt.report.defaults ?? {width: 512, height: 512, steps: 30, guidance_scale: 7.5};

@@ -97,6 +97,14 @@ describe('findPromptEmbeddings', () => {
     }
   });
 
+  it('leaves out embeddings of another family: a bare word stays a word, embedding:NAME is refused', () => {
+    const e = env();
+    cacheCivitai(e, '9'.repeat(64), 'xlNeg.safetensors', 'XL Neg', 80, 'textual-inversion');
+    expect(findPromptEmbeddings(['a cat, xlneg'], e, 'sd1').embeddings.map((x) => x.id)).toEqual(['civitai:80@81']);
+    expect(findPromptEmbeddings(['a cat, xlneg'], e, 'sdxl').embeddings).toEqual([]);
+    expect(() => findPromptEmbeddings(['a cat, embedding:xlNeg'], e, 'sdxl')).toThrow(/^embedding:xlNeg is a sd1 embedding; the model is sdxl/);
+  });
+
   it('an embedding:NAME that names no cached embedding is an error naming it (exit 3)', () => {
     const e = env();
     cacheCivitai(e, 'f'.repeat(64), 'detailTweaker.safetensors', 'Detail Tweaker', 70);
