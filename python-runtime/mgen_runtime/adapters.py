@@ -5,6 +5,10 @@ top of them with `set_adapters` for that request only; afterwards the pipeline i
 (the plan's adapters alone, or LoRA layers disabled when there are none), so a request without `loras` gives
 the base model's pixels. Loaded request adapters are kept for the next request (keyed by file path) up to a
 cap; past it the least recently used one is deleted.
+
+LyCORIS-style files that diffusers does not load (LoHa, LoKr, OFT/BOFT, (IA)^3, DoRA `dora_scale`, full diffs:
+see lycoris.py) are kept as tensors and patched into the weights for the request; the original weights are put back
+bit for bit afterwards.
 """
 
 from __future__ import annotations
@@ -69,13 +73,25 @@ class AdapterCache:
         self.loads = 0  # files read from disk (tests: a cached adapter is not read again)
         self.evictions = 0
         self.active = False
+        self.states: dict[str, dict[str, Any]] = {}  # adapter name -> tensors, for weight-patched files
+        self.patches: Any = None
 
     def _load(self, path: str, index: int) -> str:
         from .plans import _read_state
+        from . import lycoris
 
         name = adapter_name(path)
         try:
-            self.pipe.load_lora_weights(_read_state(Path(path), self.allow_pickle), adapter_name=name)
+            keys = lycoris.file_keys(path)
+            state = None if keys is not None else _read_state(Path(path), self.allow_pickle)
+            if keys is None and isinstance(state, dict):
+                keys = list(state)
+            if keys is not None and lycoris.needs_patch(keys, self.pipe):
+                tensors = state if isinstance(state, dict) else lycoris.read_tensors(path, self.allow_pickle)
+                lycoris.resolve_or_raise(self.pipe, tensors, Path(path).name)
+                self.states[name] = tensors
+            else:
+                self.pipe.load_lora_weights(state if state is not None else _read_state(Path(path), self.allow_pickle), adapter_name=name)
         except WorkerError:
             raise
         except Exception as exc:  # noqa: BLE001 - a file that does not fit this pipeline is the request's problem
@@ -87,6 +103,8 @@ class AdapterCache:
         return name
 
     def _forget(self, name: str) -> None:
+        if self.states.pop(name, None) is not None:
+            return
         try:
             self.pipe.delete_adapters([name])
         except Exception:  # noqa: BLE001 - a half-loaded adapter may not be registered everywhere
@@ -116,11 +134,19 @@ class AdapterCache:
                 self.loaded[path] = self._load(path, i)
             names.append(self.loaded[path])
         self.active = True
+        from .lycoris import WeightPatches
+
+        peft = [(n, lo["scale"]) for n, lo in zip(names, loras) if n not in self.states]
         try:
-            if hasattr(self.pipe, "enable_lora"):
-                self.pipe.enable_lora()
-            self.pipe.set_adapters([n for n, _ in self.base] + names,
-                                   adapter_weights=[s for _, s in self.base] + [lo["scale"] for lo in loras])
+            if peft:
+                if hasattr(self.pipe, "enable_lora"):
+                    self.pipe.enable_lora()
+                self.pipe.set_adapters([n for n, _ in self.base] + [n for n, _ in peft],
+                                       adapter_weights=[s for _, s in self.base] + [s for _, s in peft])
+            self.patches = WeightPatches(self.pipe)
+            for n, lo in zip(names, loras):
+                if n in self.states:
+                    self.patches.apply(self.states[n], lo["scale"], Path(lo["path"]).name)
         except Exception:
             self.deactivate()
             raise
@@ -131,9 +157,12 @@ class AdapterCache:
         if not self.active:
             return
         self.active = False
+        if self.patches is not None:
+            self.patches.restore()
+            self.patches = None
         if self.base:
             self.pipe.set_adapters([n for n, _ in self.base], adapter_weights=[s for _, s in self.base])
-        elif self.loaded:
+        elif any(n not in self.states for n in self.loaded.values()):
             self.pipe.disable_lora()
 
     def stats(self) -> dict[str, Any]:
@@ -145,7 +174,9 @@ def cache_for(loaded: Any) -> AdapterCache:
     cache = getattr(loaded, "adapters", None)
     if cache is None:
         plan = loaded.plan
-        base = [(str(lo.get("name") or f"l{i}"), float(lo.get("scale", 1.0))) for i, lo in enumerate(plan.get("loras") or [])]
+        # The plan's weight-patched files are merged for good: no adapter of theirs to switch.
+        base = [(str(lo.get("name") or f"l{i}"), float(lo.get("scale", 1.0))) for i, lo in enumerate(plan.get("loras") or [])
+                if not lo.get("patched")]
         cache = AdapterCache(loaded.pipe, base, bool(plan.get("allow_pickle")), capacity_from_env())
         loaded.adapters = cache
     return cache

@@ -217,7 +217,12 @@ def run(loaded: Loaded, raw: Any, schema: dict[str, Any], progress: ProgressFn, 
     scheduler, scheduler_config = _swap_scheduler(loaded, req["scheduler"], req["scheduler_config"])
     pipe = pipe_for(loaded, req)
     kwargs = build_kwargs(loaded, req, schema, pipe)
-    apply_prompt_syntax(loaded, pipe, req, kwargs)
+    if getattr(loaded.pipe, "_mgen_aesthetic", None) is not None:
+        from .aesthetic import condition
+
+        kwargs = condition(loaded.pipe, kwargs)  # the plan's aesthetic embedding tunes this prompt's conditioning
+    else:
+        apply_prompt_syntax(loaded, pipe, req, kwargs)
     accepts_callback = "callback_on_step_end" in inspect.signature(type(pipe).__call__).parameters
     out_dir = Path(req["out_dir"])
     steps, count = req["steps"], req["num_images"]

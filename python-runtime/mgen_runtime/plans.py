@@ -26,6 +26,7 @@ _DEFAULTS: dict[str, Any] = {
     "task": "text-to-image", "config_repo": None, "component": None, "base_path": None, "variant": None,
     "dtype": "float32", "device": "auto", "offload": "none", "vae_tiling": False, "allow_pickle": False,
     "trust_remote_code": False, "compile": False, "loras": [], "embeddings": [], "controlnet": None, "vae": None,
+    "hypernetworks": [], "aesthetic": None,
 }
 
 
@@ -315,13 +316,24 @@ def _for_task(pipe: Any, plan: dict[str, Any], controlnet: Any) -> Any:
 
 def _apply_adapters(pipe: Any, plan: dict[str, Any]) -> None:
     if plan["loras"]:
+        from .lycoris import apply_plan_lora
+
         names, scales = [], []
         for i, lora in enumerate(plan["loras"]):
+            if apply_plan_lora(pipe, lora, plan["allow_pickle"]):
+                continue  # a LyCORIS-style file, merged into the weights (lycoris.py)
             name = str(lora.get("name") or f"l{i}")
             pipe.load_lora_weights(_read_state(Path(lora["path"]), plan["allow_pickle"]), adapter_name=name)
             names.append(name)
             scales.append(float(lora.get("scale", 1.0)))
-        pipe.set_adapters(names, adapter_weights=scales)
+        if names:
+            pipe.set_adapters(names, adapter_weights=scales)
+    if plan["hypernetworks"] or plan["aesthetic"]:
+        from . import aesthetic, hypernetwork
+
+        # Hypernetworks and aesthetic embeddings are pickles read with torch's weights-only loader only.
+        hypernetwork.attach(pipe, [(hypernetwork.load(h["path"]), float(h.get("scale", 1.0))) for h in plan["hypernetworks"]])
+        aesthetic.attach(pipe, plan["aesthetic"])
     for emb in plan["embeddings"]:
         state = _read_state(Path(emb["path"]), plan["allow_pickle"])
         token = emb.get("token")

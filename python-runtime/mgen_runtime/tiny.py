@@ -420,6 +420,12 @@ def build_tiny_sd3(out: Path) -> dict:
     return _manifest(out, "tiny-sd3", "diffusers-folder", None, _files(out), pipeline="StableDiffusion3Pipeline", family="sd3")
 
 
+def _extras():
+    from . import tiny_extras
+
+    return tiny_extras
+
+
 def _rmtree(path: Path) -> None:
     import shutil
 
@@ -437,6 +443,9 @@ BUILDERS: dict[str, Callable[[Path], dict]] = {
     "tiny-sd-controlnet-single": build_tiny_sd_controlnet_single,
     "tiny-flux": build_tiny_flux,
     "tiny-sd3": build_tiny_sd3,
+    # A1111 extras (tiny_extras.py)
+    "tiny-sd-hypernetwork": lambda out: _extras().build_tiny_sd_hypernetwork(out),
+    "tiny-sd-aesthetic": lambda out: _extras().build_tiny_sd_aesthetic(out),
 }
 
 

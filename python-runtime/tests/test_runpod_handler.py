@@ -1,128 +1,139 @@
-"""The RunPod handler's job side without the SDK: a real Runner on the tiny model, the async handler cancelled
-the way the SDK stops a job (task.cancel()), progress and timeouts, the pipeline-parameter merge."""
+"""The RunPod handler as an adapter without the SDK or a model: a loopback stand-in for `mgen serve`'s job routes
+(POST /run, the job's event stream, DELETE) checks what the handler forwards, that serve's errors come back word
+for word, that an SDK cancel (task.cancel()) and a job's timeout become a DELETE, and that progress is relayed."""
 
 from __future__ import annotations
 
 import asyncio
+import json
 import threading
-import time
 import unittest
+from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 
-from tests.support import sd_plan
-
-from mgen_runtime.a1111 import lora_short_hash, model_slug, parameters_text
-from mgen_runtime.runpod_handler import Runner, make_handler, merge_pipeline_params
-
-SCHEMA = {"type": "object", "required": ["prompt"], "properties": {"prompt": {"type": "string"}}}
+from mgen_runtime.runpod_handler import JobFailed, Serve, make_handler, run_job
 
 
-class MergeTest(unittest.TestCase):
-    def test_pipeline_params_join_at_the_top_and_under_params_except_the_mapped_ones(self) -> None:
-        pipe = {"properties": {"eta": {"type": "number"}, "prompt": {"type": "integer"}, "width": {"type": "integer"}}, "$defs": {"X": {}}}
-        ours = {"type": "object", "properties": {"prompt": {"type": "string"}, "params": {"type": "object", "additionalProperties": False, "properties": {}}}}
-        merged = merge_pipeline_params(ours, pipe, ["prompt", "width"])
-        self.assertEqual(merged["properties"]["eta"], {"type": "number"})
-        self.assertEqual(merged["properties"]["prompt"], {"type": "string"})
-        self.assertNotIn("width", merged["properties"])
-        self.assertEqual(merged["properties"]["params"]["properties"], {"eta": {"type": "number"}})
-        self.assertEqual(merged["$defs"], {"X": {}})
-        self.assertEqual(ours["properties"]["params"]["properties"], {})  # the input is not changed
-        self.assertIs(merge_pipeline_params(ours, pipe, None), ours)  # a complete (baked) schema stays as it is
+class FakeServe:
+    """Jobs: a prompt 'bad' is refused (400); 'hang' runs until DELETE; anything else reports 2 steps and completes."""
+
+    def __init__(self) -> None:
+        self.posted: list[dict] = []
+        self.deleted: list[str] = []
+        self.cancelled: dict[str, threading.Event] = {}
+        fake = self
+
+        class Handler(BaseHTTPRequestHandler):
+            protocol_version = "HTTP/1.0"
+
+            def log_message(self, *args) -> None:  # noqa: D401 - quiet
+                pass
+
+            def answer(self, status: int, body: dict) -> None:
+                data = json.dumps(body).encode()
+                self.send_response(status)
+                self.send_header("content-type", "application/json")
+                self.send_header("content-length", str(len(data)))
+                self.end_headers()
+                self.wfile.write(data)
+
+            def do_POST(self) -> None:
+                body = json.loads(self.rfile.read(int(self.headers["content-length"])))
+                fake.posted.append(body)
+                job_id = f"j{len(fake.posted)}"
+                if body["input"].get("prompt") == "bad":
+                    return self.answer(200, {"id": job_id, "status": "FAILED", "error": "width: must be multiple of 8"})
+                if body["input"].get("prompt") == "full":
+                    return self.answer(429, {"error": {"message": "the queue is full (32 waiting)", "type": "queue_full", "param": None}})
+                fake.cancelled[job_id] = threading.Event()
+                self.answer(200, {"id": job_id, "status": "IN_QUEUE"})
+
+            def do_DELETE(self) -> None:
+                job_id = self.path.split("/")[-1]
+                fake.deleted.append(job_id)
+                fake.cancelled[job_id].set()
+                self.answer(200, {"id": job_id, "status": "cancelled"})
+
+            def do_GET(self) -> None:
+                job_id = self.path.split("/")[3]
+                prompt = fake.posted[int(job_id[1:]) - 1]["input"]["prompt"]
+                self.send_response(200)
+                self.send_header("content-type", "text/event-stream")
+                self.end_headers()
+                send = lambda i, ev, data: self.wfile.write(f"id: {i}\nevent: {ev}\ndata: {json.dumps(data)}\n\n".encode())  # noqa: E731
+                self.wfile.write(b"retry: 3000\n\n: keep-alive\n\n")
+                send(1, "status", {"id": job_id, "status": "running"})
+                if prompt == "hang":
+                    fake.cancelled[job_id].wait(30)
+                    send(2, "done", {"id": job_id, "status": "cancelled", "error": {"message": "job cancelled"}})
+                    return
+                send(2, "progress", {"step": 1, "steps": 2})
+                send(3, "progress", {"step": 2, "steps": 2})
+                send(4, "done", {"id": job_id, "status": "completed", "output": {"images": [{"b64_json": "AA==", "seed": 3}]}})
+
+        self.server = ThreadingHTTPServer(("127.0.0.1", 0), Handler)
+        threading.Thread(target=self.server.serve_forever, daemon=True).start()
+        self.serve = Serve(f"http://127.0.0.1:{self.server.server_address[1]}")
+
+    def close(self) -> None:
+        self.server.shutdown()
 
 
-class A1111Test(unittest.TestCase):
-    def test_the_parameters_text_matches_the_cli_writer(self) -> None:
-        text = parameters_text(prompt="a cat", negative_prompt="dog", steps=20, scheduler="EulerDiscreteScheduler", guidance_scale=7.0,
-                               seed=5, width=512, height=768, model_hash="0123456789", model_name="my model",
-                               strength=None, loras=[("a", "0123456789ab")])
-        self.assertEqual(text, 'a cat\nNegative prompt: dog\nSteps: 20, Sampler: Euler, CFG scale: 7, Seed: 5, Size: 512x768, '
-                               'Model hash: 0123456789, Model: my model, Lora hashes: "a: 0123456789ab", Version: mgen')
-        self.assertEqual(model_slug("org/repo/sd_xl.safetensors"), "sd_xl")
-
-    def test_lora_tags_and_ti_hashes_match_the_cli_writer(self) -> None:
-        from mgen_runtime.a1111 import lora_tag_name
-
-        text = parameters_text(prompt="a cat, tinytok", negative_prompt=None, steps=4, scheduler=None, guidance_scale=7, seed=1,
-                               width=64, height=64, loras=[("lora", "0123456789ab"), ("style", "ba9876543210")],
-                               lora_tags=[("builtin:tiny-sd-lora-kohya", 0.8), ("style", 1.0)], ti_hashes=[("tinytok", "aabbccddeeff")])
-        self.assertEqual(text, 'a cat, tinytok <lora:builtin:tiny-sd-lora-kohya:0.8> <lora:style:1>\nSteps: 4, Sampler: Default, CFG scale: 7, '
-                               'Seed: 1, Size: 64x64, TI hashes: "tinytok: aabbccddeeff", Lora hashes: "lora: 0123456789ab, style: ba9876543210", '
-                               'Version: mgen')
-        self.assertEqual(lora_tag_name("civitai:12@34"), "civitai:12@34")
-        self.assertEqual(lora_tag_name("org/detail"), "org/detail")
-        self.assertEqual(lora_tag_name("/srv/models/detail.safetensors"), "detail")
-
-    def test_lora_short_hash_covers_the_tensors_not_the_header(self) -> None:
-        import hashlib
-        import json
-        import struct
-        import tempfile
-        from pathlib import Path
-
-        def write(path: Path, meta: dict, data: bytes) -> None:
-            header = json.dumps({"__metadata__": meta, "w": {"dtype": "U8", "shape": [len(data)], "data_offsets": [0, len(data)]}}).encode()
-            path.write_bytes(struct.pack("<Q", len(header)) + header + data)
-
-        with tempfile.TemporaryDirectory() as d:
-            a, b, c = Path(d, "a.safetensors"), Path(d, "b.safetensors"), Path(d, "c.safetensors")
-            write(a, {"name": "one"}, b"\x01\x02\x03\x04")
-            write(b, {"name": "another name"}, b"\x01\x02\x03\x04")
-            write(c, {"name": "one"}, b"\x01\x02\x03\x05")
-            self.assertEqual(lora_short_hash(a), hashlib.sha256(b"\x01\x02\x03\x04").hexdigest()[:12])
-            self.assertEqual(lora_short_hash(a), lora_short_hash(b))  # metadata edits keep the hash
-            self.assertNotEqual(lora_short_hash(a), lora_short_hash(c))
-            pt = Path(d, "x.pt")
-            pt.write_bytes(b"whole file")
-            self.assertEqual(lora_short_hash(pt), hashlib.sha256(b"whole file").hexdigest()[:12])
-        self.assertEqual(model_slug("builtin:tiny-sd"), "tiny-sd")
-
-
-class RunnerTest(unittest.TestCase):
-    runner: Runner
+class AdapterTest(unittest.TestCase):
+    fake: FakeServe
 
     @classmethod
     def setUpClass(cls) -> None:
-        cls.runner = Runner({"model_id": "builtin:tiny-sd", "plan": sd_plan(), "request_schema": SCHEMA}, env={})
+        cls.fake = FakeServe()
 
-    def test_an_sdk_cancel_stops_the_pipeline_at_the_next_step(self) -> None:
-        steps: list[int] = []
-        first = threading.Event()
+    @classmethod
+    def tearDownClass(cls) -> None:
+        cls.fake.close()
 
-        def progress_update(_job, info) -> None:
-            steps.append(info["step"])
-            first.set()
+    def test_forwards_the_input_and_returns_serves_output(self) -> None:
+        seen: list[dict] = []
+        out = run_job(self.fake.serve, {"prompt": "ok", "width": 64}, progress=seen.append)
+        self.assertEqual(out, {"images": [{"b64_json": "AA==", "seed": 3}]})
+        self.assertEqual(self.fake.posted[-1], {"input": {"prompt": "ok", "width": 64}})
+        self.assertEqual(seen, [{"step": 1, "steps": 2}, {"step": 2, "steps": 2}])
 
-        handler = make_handler(self.runner, progress_update)
+    def test_fails_with_serves_own_message(self) -> None:
+        with self.assertRaisesRegex(JobFailed, r"^width: must be multiple of 8$"):
+            run_job(self.fake.serve, {"prompt": "bad"})
+        out = asyncio.run(make_handler(self.fake.serve, env={})({"id": "x", "input": {"prompt": "bad"}}))
+        self.assertEqual(out, {"error": "width: must be multiple of 8"})
+        with self.assertRaisesRegex(JobFailed, r"^the queue is full \(32 waiting\)$"):
+            run_job(self.fake.serve, {"prompt": "full"})
+
+    def test_handles_its_own_fields_before_serve(self) -> None:
+        for job_input, message in [("x", "input: must be an object"), ({"prompt": "x", "timeout": -1}, "timeout: must be a number"),
+                                   ({"prompt": "x", "response_format": "url"}, "response_format: only b64_json")]:
+            with self.assertRaisesRegex(JobFailed, f"^{message}"):
+                run_job(self.fake.serve, job_input)
+
+    def test_a_job_over_its_timeout_is_stopped_in_serve(self) -> None:
+        with self.assertRaisesRegex(JobFailed, r"^timeout: the job ran past its 0\.2 s limit and was stopped$"):
+            run_job(self.fake.serve, {"prompt": "hang", "timeout": 0.2})
+        self.assertEqual(self.fake.deleted[-1], f"j{len(self.fake.posted)}")
+
+    def test_an_sdk_cancel_deletes_the_job_in_serve(self) -> None:
+        handler = make_handler(self.fake.serve, env={})
 
         async def scenario() -> None:
-            task = asyncio.ensure_future(handler({"id": "j1", "input": {"prompt": "x", "steps": 150, "width": 128, "height": 128, "seed": 1}}))
-            while not first.is_set():
+            n = len(self.fake.posted)
+            task = asyncio.ensure_future(handler({"id": "j", "input": {"prompt": "hang"}}))
+            while len(self.fake.posted) == n:
                 await asyncio.sleep(0.01)
+            await asyncio.sleep(0.1)
             task.cancel()
             with self.assertRaises(asyncio.CancelledError):
                 await task
 
         asyncio.run(scenario())
-        # The generation thread stops at its next step and lets go of the pipeline.
-        self.assertTrue(self.runner.lock.acquire(timeout=60))
-        self.runner.lock.release()
-        time.sleep(0.2)
-        self.assertLess(max(steps), 150)
-
-    def test_a_job_over_its_timeout_ends_with_a_clean_error(self) -> None:
-        out = self.runner.answer({"prompt": "x", "steps": 150, "width": 128, "height": 128, "timeout": 0.2})
-        self.assertRegex(out["error"], r"^timeout: the job ran past its 0\.2 s limit")
-        self.assertIn("images", self.runner.answer({"prompt": "x", "steps": 1, "width": 64, "height": 64}))
-
-    def test_progress_reports_first_and_last_step(self) -> None:
-        seen: list[dict] = []
-        out = self.runner.run({"prompt": "x", "steps": 3, "width": 64, "height": 64, "seed": 2}, progress=seen.append)
-        self.assertEqual(out["timings"]["model_loads"], 1)
-        # PNDM runs one loop iteration more than the steps asked for (PLMS warm-up): the loop's count is reported.
-        total = seen[0]["steps"]
-        self.assertGreaterEqual(total, 3)
-        self.assertEqual(seen[0], {"step": 1, "steps": total, "image": 0, "images": 1})
-        self.assertEqual(seen[-1], {"step": total, "steps": total, "image": 0, "images": 1})
+        for _ in range(300):
+            if self.fake.deleted and self.fake.deleted[-1] == f"j{len(self.fake.posted)}":
+                break
+            threading.Event().wait(0.01)
+        self.assertEqual(self.fake.deleted[-1], f"j{len(self.fake.posted)}")
 
 
 if __name__ == "__main__":

@@ -23,6 +23,8 @@ const BUILTIN_FAMILIES: Record<BuiltinName, Family> = {
   'tiny-sd-controlnet-single': 'sd1',
   'tiny-flux': 'flux',
   'tiny-sd3': 'sd3',
+  'tiny-sd-hypernetwork': 'sd1',
+  'tiny-sd-aesthetic': 'sd1',
 };
 
 /** A builtin's family by name; an unknown name: null (resolving it says so). */

@@ -22,6 +22,11 @@ export async function requestFromPng(path: string): Promise<PngRequest> {
   const buf = await readFile(path).catch((err: NodeJS.ErrnoException) => {
     throw new NotFoundError(`cannot read ${path}: ${err.code === 'ENOENT' ? 'no such file' : err.message}`);
   });
+  return requestFromPngBytes(buf, path);
+}
+
+/** The same, from the PNG's bytes (serve's POST /v1/png-info); `path` names the image in messages. */
+export function requestFromPngBytes(buf: Uint8Array, path: string): PngRequest {
   const info = readPngInfo(buf, path);
   if (info.text.mgen) {
     let doc: {

@@ -26,6 +26,18 @@ export interface PlanPaths {
   embeddings?: Array<ModelRef & {token?: string}>;
   controlnet?: ModelRef | null;
   vae?: ModelRef | null;
+  hypernetworks?: Array<ModelRef & {scale: number}>;
+  aesthetic?: PlanAesthetic | null;
+}
+
+/** An aesthetic-gradient embedding with the CLIP folder it tunes and the extension's settings. */
+export interface PlanAesthetic {
+  ref: ModelRef;
+  clip: string;
+  weight: number;
+  steps: number;
+  lr: number;
+  slerp: boolean;
 }
 
 export interface PlanFlags {
@@ -44,13 +56,16 @@ export interface PlanFlags {
   notes?: string[];
 }
 
-const ADAPTER_KINDS = new Set(['lora', 'textual-inversion', 'controlnet', 'vae']);
+const ADAPTER_KINDS = new Set(['lora', 'textual-inversion', 'controlnet', 'vae', 'hypernetwork']);
 const WEIGHT_RE = /\.(safetensors|bin|ckpt|pt|pth|gguf)$/i;
 
 /** Refuses pickles (unless allowed) and remote code (unless trusted), naming the report's findings. */
-export function checkSafety(ref: ModelRef, flags: Pick<PlanFlags, 'allowPickle' | 'trustRemoteCode'>): void {
+export function checkSafety(ref: ModelRef, flags: Pick<PlanFlags, 'allowPickle' | 'trustRemoteCode'>, o: {weightsOnly?: boolean} = {}): void {
   const name = ref.id ?? ref.path;
   const r = ref.report;
+  // Hypernetworks and aesthetic embeddings only come as pickles: one whose scan found nothing but plain data is read
+  // with torch's weights-only loader (which refuses anything else) without --allow-pickle.
+  if ((o.weightsOnly || r.kind === 'hypernetwork') && !r.security.unsafe_globals.length && !r.security.trust_remote_code_needed) return;
   if ((r.security.pickle || r.format === 'pickle') && !flags.allowPickle) {
     const pickles = r.files.filter((f) => f.format === 'pickle').map((f) => f.path);
     const found = r.security.unsafe_globals.length ? `; unsafe globals: ${r.security.unsafe_globals.join(', ')}` : '; no unsafe globals found by the scan';
@@ -79,6 +94,7 @@ export function buildLoadPlan(report: ModelReport, paths: PlanPaths, flags: Plan
     embeddings: [...(paths.embeddings ?? [])],
     controlnet: paths.controlnet ?? null,
     vae: paths.vae ?? null,
+    hypernetworks: [...(paths.hypernetworks ?? [])],
   };
 
   // Unsafe content is refused before anything else is concluded from it.
@@ -98,6 +114,7 @@ export function buildLoadPlan(report: ModelReport, paths: PlanPaths, flags: Plan
     if (report.kind === 'lora') adapters.loras.unshift({...main, scale: 1});
     else if (report.kind === 'textual-inversion') adapters.embeddings.unshift({...main});
     else if (report.kind === 'controlnet') adapters.controlnet = main;
+    else if (report.kind === 'hypernetwork') adapters.hypernetworks.unshift({...main, scale: 1});
     else adapters.vae = main;
   } else {
     throw new InvalidModelError(`${main.id ?? main.path} is a ${report.kind === 'unknown' ? 'model of unknown kind' : report.kind}; mgen can only generate with checkpoints and their adapters`);
@@ -105,14 +122,26 @@ export function buildLoadPlan(report: ModelReport, paths: PlanPaths, flags: Plan
   if (ckpt.report.kind !== 'checkpoint') {
     throw new InvalidModelError(`the base ${ckpt.id ?? ckpt.path} is a ${ckpt.report.kind}, not a checkpoint`);
   }
-  for (const ref of [main, ckpt, ...adapters.loras, ...adapters.embeddings, adapters.controlnet, adapters.vae]) {
+  for (const ref of [main, ckpt, ...adapters.loras, ...adapters.embeddings, adapters.controlnet, adapters.vae, ...adapters.hypernetworks]) {
     if (ref) checkSafety(ref, flags);
   }
+  if (paths.aesthetic) checkSafety(paths.aesthetic.ref, flags, {weightsOnly: true});
+  // Each adapter flag takes its own kind.
+  const wantKind = (refs: ModelRef[], kind: string, flag: string): void => {
+    for (const r of refs) {
+      if (r.report.kind !== kind) throw new UsageError(`${flag} ${r.id ?? r.path} is ${r.report.kind === 'unknown' ? 'not a model mgen recognizes' : `a ${r.report.kind}`}, not ${/^[aeiou]/.test(kind) ? 'an' : 'a'} ${kind}`);
+    }
+  };
+  wantKind(adapters.loras, 'lora', '--lora');
+  wantKind(adapters.hypernetworks, 'hypernetwork', '--hypernetwork');
+  if (paths.aesthetic) wantKind([paths.aesthetic.ref], 'aesthetic-embedding', '--aesthetic');
 
   const family = ckpt.report.family;
   for (const l of adapters.loras) checkFamily(l, 'LoRA', family);
   for (const e of adapters.embeddings) checkFamily(e, 'embedding', family);
   if (adapters.controlnet) checkFamily(adapters.controlnet, 'ControlNet', family);
+  if (adapters.vae) checkFamily(adapters.vae, 'VAE', family);
+  for (const h of adapters.hypernetworks) checkFamily(h, 'hypernetwork', family);
 
   const task: PlanTask = flags.task ?? (flags.mask ? 'inpaint' : flags.image ? 'image-to-image' : 'text-to-image');
   if (task === 'inpaint' && !flags.mask) throw new UsageError('inpainting needs --image and --mask');
@@ -202,6 +231,10 @@ export function buildLoadPlan(report: ModelReport, paths: PlanPaths, flags: Plan
     embeddings: adapters.embeddings.map((e) => ({path: resolve(e.path), token: e.token ?? defaultToken(e)})),
     controlnet: adapters.controlnet ? {path: resolve(adapters.controlnet.path), single_file: adapters.controlnet.report.format !== 'diffusers'} : null,
     vae: adapters.vae ? {path: resolve(adapters.vae.path), single_file: adapters.vae.report.format !== 'diffusers'} : null,
+    hypernetworks: adapters.hypernetworks.map((h) => ({path: resolve(h.path), scale: h.scale})),
+    aesthetic: paths.aesthetic
+      ? {path: resolve(paths.aesthetic.ref.path), clip_path: resolve(paths.aesthetic.clip), weight: paths.aesthetic.weight, steps: paths.aesthetic.steps, lr: paths.aesthetic.lr, slerp: paths.aesthetic.slerp}
+      : null,
   };
 }
 

@@ -165,6 +165,11 @@ export class RequestModelPolicy {
     installConnectGuard();
   }
 
+  /** The --model-dir folders (real paths): where requests may name files by path. */
+  get modelDirs(): readonly string[] {
+    return this.roots;
+  }
+
   /** One line for the server's start-up log. */
   describe(): string {
     const parts = ['hub ids and cached models'];

@@ -8,7 +8,7 @@ import {GenerationError, InterruptedError, UsageError} from '../errors.js';
 import {buildA1111Parameters, loraTagName} from './a1111-parameters.js';
 import {loraShortHash, sha256File} from './file-hash.js';
 import {modelSlug, resolveOutputPaths, writeImagesAtomically} from './output-paths.js';
-import {buildLoadPlan, type ModelRef, type PlanFlags} from './plan.js';
+import {buildLoadPlan, type ModelRef, type PlanAesthetic, type PlanFlags} from './plan.js';
 import {RequestLoraResolver, type RequestLora, type ResolvedLora} from './request-loras.js';
 import {isBuiltinId} from './builtin.js';
 import {resolveModelForLoad, type ResolvedModel, type ResolveOptions} from './resolve-model.js';
@@ -20,11 +20,23 @@ import {A1111_FAMILIES, validateRequest} from './validation.js';
 import {findPromptEmbeddings} from './prompt-tags.js';
 import {prefetchTargets, prefetchWeights, type PrefetchResult} from './weights-prefetch.js';
 import {FAMILIES} from '../detect/families.js';
+import {AESTHETIC_CLIPS} from '../detect/rules/aesthetic.js';
 import type {Family} from '../detect/types.js';
 import type {GenerateRequest, HelloResult, LoadPlan, LoadResult, ProgressExtra, WorkerHandle} from './worker/types.js';
 
 /** The plan flags a caller sets; the session adds the worker's hello and collects the notes. */
 type CallerPlanFlags = Pick<PlanFlags, 'task' | 'image' | 'mask' | 'dtype' | 'offload' | 'device' | 'allowPickle' | 'trustRemoteCode' | 'compile'>;
+
+/** Aesthetic-gradient settings (`--aesthetic` and friends; the A1111 extension's defaults). */
+export interface AestheticSpec {
+  id: string;
+  weight: number;
+  steps: number;
+  lr: number;
+  slerp: boolean;
+  /** The CLIP model (with projection) to tune; null: the one the builtin ships, else the family's. */
+  clip: string | null;
+}
 
 export interface SessionOptions extends CallerPlanFlags {
   modelId: string;
@@ -33,6 +45,9 @@ export interface SessionOptions extends CallerPlanFlags {
   embeddings?: Array<{id: string; token?: string}>;
   controlnet?: string | null;
   vae?: string | null;
+  /** A1111 hypernetworks (`--hypernetwork ID[:strength]`, `<hypernet:name:strength>`). */
+  hypernetworks?: Array<{id: string; scale: number}>;
+  aesthetic?: AestheticSpec | null;
   verbose?: boolean;
   env?: NodeJS.ProcessEnv;
   /** Skip provisioning: use this interpreter. */
@@ -172,13 +187,18 @@ export async function openSession(opts: SessionOptions): Promise<Session> {
     const baseId = opts.base ?? (needsBase ? model.baseId : null);
     // The base the adapter implies: say which one before fetching it (and before any network error about it).
     if (!opts.base && baseId && (await mustFetch(baseId, env))) opts.onNote?.(`fetching base ${baseId} for this ${adapterLabel(model.report)}`);
-    const [base, loras, embeddings, controlnet, vae] = await Promise.all([
+    const [base, loras, embeddings, controlnet, vae, hypernetworks, aestheticEmb] = await Promise.all([
       baseId ? resolveFn(baseId, ropts) : null,
       Promise.all((opts.loras ?? []).map(async (l) => ({...refOf(await resolveFn(l.id, ropts)), scale: l.scale}))),
       Promise.all((opts.embeddings ?? []).map(async (e) => ({...refOf(await resolveFn(e.id, ropts)), token: e.token ?? (await builtinToken(e.id, ropts, resolveFn))}))),
       opts.controlnet ? resolveFn(opts.controlnet, ropts) : null,
       opts.vae ? resolveFn(opts.vae, ropts) : null,
+      Promise.all((opts.hypernetworks ?? []).map(async (h) => ({...refOf(await resolveFn(h.id, ropts)), scale: h.scale}))),
+      opts.aesthetic ? resolveFn(opts.aesthetic.id, ropts) : null,
     ]);
+    const aesthetic = opts.aesthetic && aestheticEmb
+      ? await resolveAestheticClip(opts.aesthetic, aestheticEmb, (base && model.report.kind !== 'checkpoint' ? base : model).report.family, (id) => resolveFn(id, ropts))
+      : null;
     lap('resolve', tr);
     // While the worker still imports torch + diffusers, read the weights into the page cache (weights-prefetch.ts).
     const prefetchP: Promise<PrefetchResult | null> = env.MGEN_PREFETCH === '0' || opts.planOnly
@@ -205,6 +225,8 @@ export async function openSession(opts: SessionOptions): Promise<Session> {
       embeddings,
       controlnet: controlnet ? refOf(controlnet) : null,
       vae: vae ? refOf(vae) : null,
+      hypernetworks,
+      aesthetic,
     }, flags);
     if (mainToken && model.report.kind === 'textual-inversion') plan.embeddings[0]!.token = mainToken;
     for (const n of notes) opts.onNote?.(n);
@@ -272,6 +294,25 @@ async function mustFetch(id: string, env: NodeJS.ProcessEnv): Promise<boolean> {
   } catch {
     return false;
   }
+}
+
+/** The embedding and the CLIP model it is tuned with: --aesthetic-clip, the builtin's own, or the family's. */
+async function resolveAestheticClip(spec: AestheticSpec, emb: ResolvedModel, family: Family, resolveFn: (id: string) => Promise<ResolvedModel>): Promise<PlanAesthetic> {
+  // The kind first: a wrong file must not send us fetching a CLIP model.
+  if (emb.report.kind !== 'aesthetic-embedding') {
+    throw new UsageError(`--aesthetic ${spec.id} is ${emb.report.kind === 'unknown' ? 'not a model mgen recognizes' : `a ${emb.report.kind}`}, not an aesthetic-embedding`);
+  }
+  let clip: string;
+  const shipped = emb.builtin?.manifest.clip;
+  if (spec.clip) clip = (await resolveFn(spec.clip)).path;
+  else if (typeof shipped === 'string') clip = join(emb.builtin!.dir, shipped);
+  else {
+    // The CLIP the embedding was made with, by the checkpoint's family (the extension: SD1 only).
+    const id = Object.values(AESTHETIC_CLIPS).find((c) => c.family === family)?.clip;
+    if (!id) throw new UsageError(`--aesthetic: aesthetic-gradient embeddings are made with SD1's CLIP; the model is ${family}`, {hint: 'pass --aesthetic-clip MODEL_ID (a CLIP model with projection matching the text encoder)'});
+    clip = (await resolveFn(id)).path;
+  }
+  return {ref: refOf(emb), clip, weight: spec.weight, steps: spec.steps, lr: spec.lr, slerp: spec.slerp};
 }
 
 function refOf(m: ResolvedModel): ModelRef {

@@ -2,7 +2,7 @@
 // turning them into openSession options.
 import {Flags} from '@oclif/core';
 import {UsageError} from '../errors.js';
-import type {SessionOptions} from '../backends/session.js';
+import type {AestheticSpec, SessionOptions} from '../backends/session.js';
 
 export const loadFlags = {
   lora: Flags.string({description: 'a LoRA on top: MODEL_ID[:scale] (repeatable)', multiple: true, helpGroup: 'MODEL'}),
@@ -17,7 +17,38 @@ export const loadFlags = {
   'trust-remote-code': Flags.boolean({description: 'allow a repository\'s custom Python code', helpGroup: 'RUNTIME'}),
   compile: Flags.boolean({description: 'torch.compile the denoiser (slow first image, faster after)', helpGroup: 'RUNTIME'}),
   offline: Flags.boolean({description: 'use the cache only, for every MODEL_ID (also HF_HUB_OFFLINE=1)', helpGroup: 'MODEL'}),
+  hypernetwork: Flags.string({description: 'an A1111 hypernetwork: MODEL_ID[:strength] (repeatable)', multiple: true, helpGroup: 'MODEL'}),
+  aesthetic: Flags.string({description: 'an aesthetic-gradient embedding (A1111 extension .pt) MODEL_ID', helpGroup: 'AESTHETIC'}),
+  'aesthetic-weight': Flags.string({description: 'how much of the tuned conditioning to use, 0-1 (default 0.9)', helpGroup: 'AESTHETIC'}),
+  'aesthetic-steps': Flags.integer({description: 'gradient steps on the CLIP text encoder (default 5)', helpGroup: 'AESTHETIC'}),
+  'aesthetic-lr': Flags.string({description: 'learning rate of those steps (default 0.0001)', helpGroup: 'AESTHETIC'}),
+  'aesthetic-slerp': Flags.boolean({description: 'blend by spherical interpolation instead of linearly', helpGroup: 'AESTHETIC'}),
+  'aesthetic-clip': Flags.string({description: 'the CLIP model with projection to tune (default: the family\'s, e.g. openai/clip-vit-large-patch14 for SD1)', helpGroup: 'AESTHETIC'}),
 };
+
+export function parseAesthetic(f: LoadFlagValues): AestheticSpec | null {
+  const given = ['aesthetic-weight', 'aesthetic-steps', 'aesthetic-lr', 'aesthetic-slerp', 'aesthetic-clip'].filter((k) => f[k as keyof LoadFlagValues] !== undefined && f[k as keyof LoadFlagValues] !== false);
+  if (!f.aesthetic) {
+    if (given.length) throw new UsageError(`--${given[0]} needs --aesthetic (the embedding)`);
+    return null;
+  }
+  const num = (name: string, v: string | undefined, dflt: number, ok: (n: number) => boolean, want: string): number => {
+    if (v === undefined) return dflt;
+    const n = Number(v);
+    if (v.trim() === '' || !Number.isFinite(n) || !ok(n)) throw new UsageError(`--${name} must be ${want}, got ${v}`);
+    return n;
+  };
+  const steps = f['aesthetic-steps'] ?? 5;
+  if (!Number.isInteger(steps) || steps < 0 || steps > 100) throw new UsageError(`--aesthetic-steps must be a whole number from 0 to 100, got ${steps}`);
+  return {
+    id: f.aesthetic,
+    weight: num('aesthetic-weight', f['aesthetic-weight'], 0.9, (n) => n >= 0 && n <= 1, 'between 0 and 1'),
+    steps,
+    lr: num('aesthetic-lr', f['aesthetic-lr'], 0.0001, (n) => n >= 0 && n <= 1, 'between 0 and 1'),
+    slerp: Boolean(f['aesthetic-slerp']),
+    clip: f['aesthetic-clip'] ?? null,
+  };
+}
 
 const SCHEMES = new Set(['builtin', 'hf', 'huggingface', 'civitai', 'http', 'https', 'file', 'urn']);
 
@@ -32,12 +63,17 @@ export function splitSuffix(spec: string): {id: string; suffix: string | null} {
 }
 
 export function parseLoraSpec(spec: string): {id: string; scale: number} {
+  return parseScaleSpec(spec, '--lora');
+}
+
+/** `MODEL_ID[:scale]` (--lora, --hypernetwork). */
+export function parseScaleSpec(spec: string, flag: string): {id: string; scale: number} {
   const {id, suffix} = splitSuffix(spec);
   if (suffix === null) return {id, scale: 1};
   const scale = Number(suffix);
   if (suffix.trim() === '' || !Number.isFinite(scale)) {
     // A colon that is part of the id (e.g. civitai:123 with no scale): keep it whole.
-    if (/^[0-9.+-eE]*$/.test(suffix)) throw new UsageError(`bad LoRA scale in --lora ${spec}`, {hint: 'use MODEL_ID:0.8'});
+    if (/^[0-9.+-eE]*$/.test(suffix)) throw new UsageError(`bad ${flag === '--lora' ? 'LoRA scale' : 'strength'} in ${flag} ${spec}`, {hint: 'use MODEL_ID:0.8'});
     return {id: spec, scale: 1};
   }
   return {id, scale};
@@ -61,6 +97,13 @@ export interface LoadFlagValues {
   'trust-remote-code'?: boolean;
   compile?: boolean;
   offline?: boolean;
+  hypernetwork?: string[];
+  aesthetic?: string;
+  'aesthetic-weight'?: string;
+  'aesthetic-steps'?: number;
+  'aesthetic-lr'?: string;
+  'aesthetic-slerp'?: boolean;
+  'aesthetic-clip'?: string;
 }
 
 export function sessionOptionsFromFlags(modelId: string, f: LoadFlagValues): SessionOptions {
@@ -78,6 +121,8 @@ export function sessionOptionsFromFlags(modelId: string, f: LoadFlagValues): Ses
     trustRemoteCode: Boolean(f['trust-remote-code']),
     compile: Boolean(f.compile),
     ...(f.offline ? {offline: true} : {}),
+    ...(f.hypernetwork?.length ? {hypernetworks: f.hypernetwork.map((h) => parseScaleSpec(h, '--hypernetwork'))} : {}),
+    ...(f.aesthetic || Object.keys(f).some((k) => k.startsWith('aesthetic-')) ? {aesthetic: parseAesthetic(f)} : {}),
   };
 }
 

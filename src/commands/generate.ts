@@ -56,6 +56,16 @@ export default class Generate extends BaseCommand {
     });
     if (!flags.embedding && fromPng?.embeddings.length) opts.embeddings = fromPng.embeddings;
     else if (flags.embedding) opts.embeddings = flags.embedding.map(parseEmbeddingSpec);
+    // `<hypernet:name:strength>` in the prompts: hypernetworks to load, out of the text the encoder sees.
+    if (/<hypernet:/i.test(`${input.prompt} ${input.negativePrompt ?? ''}`)) {
+      const {takeHypernetTags, resolvePromptLora} = await import('../backends/prompt-tags.js');
+      const pos = takeHypernetTags(input.prompt, '--prompt');
+      const neg = input.negativePrompt ? takeHypernetTags(input.negativePrompt, '--negative-prompt') : null;
+      input.prompt = pos.text;
+      if (neg) input.negativePrompt = neg.text;
+      const tagged = [...pos.tags, ...(neg?.tags ?? [])].map((t) => ({id: resolvePromptLora(t, {env: process.env}), scale: t.scale}));
+      opts.hypernetworks = [...(opts.hypernetworks ?? []), ...tagged];
+    }
     if (input.controlImage && !opts.controlnet) throw new UsageError('--control-image needs --controlnet MODEL_ID');
     if (opts.controlnet && !input.controlImage) throw new UsageError('--controlnet needs --control-image PATH');
 

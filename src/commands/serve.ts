@@ -34,6 +34,7 @@ export default class Serve extends BaseCommand {
     'allow-private-hosts': Flags.string({
       description: 'comma-separated host names or IPs that request model URLs may reach although they are private (implies nothing without --allow-model-urls)',
     }),
+    'no-ui': Flags.boolean({description: 'serve the API only, without the playground page at /'}),
     'public-url': Flags.string({description: 'the URL clients reach this server at (behind a proxy): the base of response_format "url" links'}),
     'trust-proxy': Flags.boolean({description: 'build response_format "url" links from a reverse proxy\'s Forwarded / X-Forwarded-Proto / X-Forwarded-Host headers (only behind a proxy that sets them)'}),
     'print-plan': Flags.boolean({
@@ -136,6 +137,7 @@ export default class Serve extends BaseCommand {
       policy,
       publicUrl,
       trustProxy: flags['trust-proxy'],
+      ui: !flags['no-ui'],
     }).catch(async (err: unknown) => {
       await session.close().catch(() => session.worker.kill());
       throw err;

@@ -19,7 +19,7 @@ import type {Family, Kind} from './types.js';
 
 const OVERHEAD = 512 * 1024 * 1024;
 /** Kinds whose estimate is what they add to a base pipeline's peak. */
-export const ADDS_TO_BASE: readonly Kind[] = ['lora', 'textual-inversion', 'ip-adapter', 'hypernetwork', 'controlnet', 't2i-adapter'];
+export const ADDS_TO_BASE: readonly Kind[] = ['lora', 'textual-inversion', 'ip-adapter', 'hypernetwork', 'aesthetic-embedding', 'controlnet', 't2i-adapter'];
 const BYTES = {fp16: 2, bf16: 2, fp32: 4} as const;
 
 export function estimatePeakVram(opts: {family: Family; kind: Kind; parameters: number; weightsBytes: number; quantized: boolean}): {fp16: number; bf16: number; fp32: number} {

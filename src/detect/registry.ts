@@ -25,6 +25,7 @@ import {hunyuanVideoRule} from './rules/hunyuanvideo.js';
 import {loraRule} from './rules/lora.js';
 import {textualInversionRule} from './rules/textual-inversion.js';
 import {hypernetworkRule} from './rules/hypernetwork.js';
+import {aestheticRule} from './rules/aesthetic.js';
 import {controlnetRule} from './rules/controlnet.js';
 import {t2iAdapterRule} from './rules/t2i-adapter.js';
 import {ipAdapterRule} from './rules/ip-adapter.js';
@@ -36,7 +37,7 @@ import {upscalerRule} from './rules/upscaler.js';
 export const RULES: readonly Rule[] = [
   sd1Rule, sd2Rule, sdxlRule, sdxlRefinerRule, kolorsRule, sd3Rule, fluxRule, flux2Rule, chromaRule, cascadeRule,
   pixartRule, auraflowRule, hunyuanDitRule, sanaRule, lumina2Rule, qwenImageRule, cogVideoXRule, ltxvRule, wanRule,
-  hunyuanVideoRule, loraRule, textualInversionRule, hypernetworkRule, controlnetRule, t2iAdapterRule, ipAdapterRule,
+  hunyuanVideoRule, loraRule, textualInversionRule, hypernetworkRule, aestheticRule, controlnetRule, t2iAdapterRule, ipAdapterRule,
   vaeRule, textEncoderRule, clipVisionRule, upscalerRule,
 ];
 

@@ -13,7 +13,7 @@ const ADAPTER_PIPELINES: Partial<Record<Kind, Partial<Record<Family, string>>>> 
   controlnet: {sd1: 'StableDiffusionControlNetPipeline', sd2: 'StableDiffusionControlNetPipeline', sdxl: 'StableDiffusionXLControlNetPipeline', flux: 'FluxControlNetPipeline', sd3: 'StableDiffusion3ControlNetPipeline'},
   't2i-adapter': {sd1: 'StableDiffusionAdapterPipeline', sd2: 'StableDiffusionAdapterPipeline', sdxl: 'StableDiffusionXLAdapterPipeline'},
 };
-const LOADED_INTO_BASE: Kind[] = ['lora', 'textual-inversion', 'ip-adapter', 'hypernetwork'];
+const LOADED_INTO_BASE: Kind[] = ['lora', 'textual-inversion', 'ip-adapter', 'hypernetwork', 'aesthetic-embedding'];
 
 function formatOf(facts: Facts): ReportFormat {
   const main = facts.files.filter((f) => f.tensors.length > 0 || f.format !== 'json');

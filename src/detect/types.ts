@@ -106,7 +106,7 @@ export interface Facts {
 
 export type Kind =
   | 'checkpoint' | 'lora' | 'textual-inversion' | 'controlnet' | 'vae' | 'ip-adapter' | 't2i-adapter'
-  | 'text-encoder' | 'clip-vision' | 'upscaler' | 'hypernetwork' | 'unknown';
+  | 'text-encoder' | 'clip-vision' | 'upscaler' | 'hypernetwork' | 'aesthetic-embedding' | 'unknown';
 
 export type Family =
   | 'sd1' | 'sd2' | 'sdxl' | 'sdxl-refiner' | 'sd3' | 'flux' | 'flux2' | 'cascade' | 'pixart' | 'kolors'

@@ -42,7 +42,7 @@ export function formatCount(n: number): string {
 const KIND_WORDS: Record<string, string> = {
   checkpoint: 'checkpoint', lora: 'LoRA', 'textual-inversion': 'textual-inversion embedding', controlnet: 'ControlNet',
   vae: 'VAE', 'ip-adapter': 'IP-Adapter', 't2i-adapter': 'T2I-Adapter', 'text-encoder': 'text encoder',
-  'clip-vision': 'image encoder', upscaler: 'upscaler', hypernetwork: 'hypernetwork', unknown: 'model',
+  'clip-vision': 'image encoder', upscaler: 'upscaler', hypernetwork: 'hypernetwork', 'aesthetic-embedding': 'aesthetic-gradient embedding', unknown: 'model',
 };
 
 const article = (word: string) => (/^[aeiou]/i.test(word) && !/^(uni|eu)/i.test(word) ? 'An' : 'A');
@@ -90,7 +90,7 @@ export function renderInspect(r: ModelReport, style: Style): string {
   if (r.missing.length) rows.push(['missing', r.missing.join(', ')]);
   if (r.base) rows.push(['base', `${r.base.family}${r.base.suggested ? ` (e.g. ${r.base.suggested})` : ''}`]);
   const sec: string[] = [];
-  if (r.security.pickle) sec.push(r.security.unsafe_globals.length ? `pickle with unsafe globals: ${r.security.unsafe_globals.join(', ')}` : 'pickle (loaded only with --allow-pickle, weights-only)');
+  if (r.security.pickle) sec.push(r.security.unsafe_globals.length ? `pickle with unsafe globals: ${r.security.unsafe_globals.join(', ')}` : r.kind === 'hypernetwork' || r.kind === 'aesthetic-embedding' ? 'pickle (plain data: loaded with torch\'s weights-only loader)' : 'pickle (loaded only with --allow-pickle, weights-only)');
   if (r.security.trust_remote_code_needed) sec.push('needs trust_remote_code (custom code)');
   if (sec.length) rows.push(['security', sec.join('; ')]);
   const width = Math.max(...rows.map(([k]) => k.length));

@@ -1,9 +1,22 @@
 import {describe, expect, it} from '@jest/globals';
-import {parseEmbeddingSpec, parseLoraSpec, splitSuffix} from '../../src/cli/load-flags.js';
+import {parseAesthetic, parseEmbeddingSpec, parseLoraSpec, sessionOptionsFromFlags, splitSuffix} from '../../src/cli/load-flags.js';
 import {parseParams} from '../../src/cli/generate-input.js';
 import {resolveOutputPaths} from '../../src/backends/output-paths.js';
 
 describe('adapter specs', () => {
+  it('--hypernetwork takes MODEL_ID[:strength]; --aesthetic takes the extension\'s defaults and checks its numbers', () => {
+    expect(sessionOptionsFromFlags('m', {hypernetwork: ['builtin:tiny-sd-hypernetwork:0.5', './h.pt']}).hypernetworks)
+      .toEqual([{id: 'builtin:tiny-sd-hypernetwork', scale: 0.5}, {id: './h.pt', scale: 1}]);
+    expect(() => sessionOptionsFromFlags('m', {hypernetwork: ['./h.pt:1e']})).toThrow(/bad strength in --hypernetwork/);
+    expect(parseAesthetic({aesthetic: 'a.pt'})).toEqual({id: 'a.pt', weight: 0.9, steps: 5, lr: 0.0001, slerp: false, clip: null});
+    expect(parseAesthetic({aesthetic: 'a.pt', 'aesthetic-weight': '0.2', 'aesthetic-steps': 3, 'aesthetic-lr': '0.001', 'aesthetic-slerp': true}))
+      .toMatchObject({weight: 0.2, steps: 3, lr: 0.001, slerp: true});
+    expect(() => parseAesthetic({aesthetic: 'a.pt', 'aesthetic-weight': '2'})).toThrow(/--aesthetic-weight must be between 0 and 1/);
+    expect(() => parseAesthetic({aesthetic: 'a.pt', 'aesthetic-steps': -1})).toThrow(/--aesthetic-steps/);
+    expect(() => sessionOptionsFromFlags('m', {'aesthetic-steps': 3})).toThrow(/--aesthetic-steps needs --aesthetic/);
+    expect(sessionOptionsFromFlags('m', {})).not.toHaveProperty('aesthetic');
+  });
+
   it('splits MODEL_ID[:scale] without eating a scheme prefix', () => {
     expect(parseLoraSpec('builtin:tiny-sd-lora-kohya')).toEqual({id: 'builtin:tiny-sd-lora-kohya', scale: 1});
     expect(parseLoraSpec('builtin:tiny-sd-lora-kohya:0.5')).toEqual({id: 'builtin:tiny-sd-lora-kohya', scale: 0.5});

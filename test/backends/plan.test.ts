@@ -85,6 +85,34 @@ describe('buildLoadPlan', () => {
     expect(exitOf(() => buildLoadPlan(report(), {main: '/m', loras: [xl]}, cpu))).toBe(ExitCode.invalidModel);
   });
 
+  it('hypernetworks: plain-data pickles load weights-only without --allow-pickle; kind and family are checked for every adapter flag', () => {
+    const pickled = {format: 'pickle' as const, files: [{path: 'hn.pt', size: 1, format: 'pickle' as const, dtypes: {}}], pipeline: null};
+    const hn = {path: '/hn.pt', scale: 0.4, report: report({kind: 'hypernetwork', ...pickled, security: {pickle: true, unsafe_globals: [], trust_remote_code_needed: false}})};
+    expect(buildLoadPlan(report(), {main: '/m', hypernetworks: [hn]}, cpu).hypernetworks).toEqual([{path: '/hn.pt', scale: 0.4}]);
+    // The hypernetwork as the MODEL_ID goes on its base at strength 1.
+    const asMain = buildLoadPlan(hn.report, {main: '/hn.pt', base: {path: '/base', report: report()}}, cpu);
+    expect(asMain).toMatchObject({path: '/base', hypernetworks: [{path: '/hn.pt', scale: 1}]});
+    const evil = {...hn, report: report({kind: 'hypernetwork', ...pickled, security: {pickle: true, unsafe_globals: ['os.system'], trust_remote_code_needed: false}})};
+    expect(exitOf(() => buildLoadPlan(report(), {main: '/m', hypernetworks: [evil]}, cpu))).toBe(ExitCode.invalidModel);
+    const sd2 = {...hn, report: report({kind: 'hypernetwork', family: 'sd2', ...pickled, security: hn.report.security})};
+    expect(() => buildLoadPlan(report(), {main: '/m', hypernetworks: [sd2]}, cpu)).toThrow(/hypernetwork \/hn.pt is for sd2 but the model is sd1/);
+    const ti = {path: '/ti.safetensors', scale: 1, report: report({kind: 'textual-inversion'})};
+    expect(() => buildLoadPlan(report(), {main: '/m', loras: [ti]}, cpu)).toThrow(/--lora \/ti.safetensors is a textual-inversion, not a lora/);
+    expect(() => buildLoadPlan(report(), {main: '/m', hypernetworks: [ti]}, cpu)).toThrow(/--hypernetwork \/ti.safetensors is a textual-inversion, not a hypernetwork/);
+    const xlVae = {path: '/vae.safetensors', report: report({kind: 'vae', family: 'sdxl', format: 'single-file'})};
+    expect(() => buildLoadPlan(report(), {main: '/m', vae: xlVae}, cpu)).toThrow(/VAE \/vae.safetensors is for sdxl but the model is sd1/);
+  });
+
+  it('an aesthetic embedding (a plain-data pickle) goes into the plan with its CLIP folder and settings', () => {
+    const emb = report({kind: 'aesthetic-embedding', format: 'pickle', pipeline: null, files: [{path: 'a.pt', size: 1, format: 'pickle', dtypes: {}}],
+      security: {pickle: true, unsafe_globals: [], trust_remote_code_needed: false}});
+    const plan = buildLoadPlan(report(), {main: '/m', aesthetic: {ref: {path: '/a.pt', report: emb}, clip: '/clip', weight: 0.5, steps: 3, lr: 0.001, slerp: true}}, cpu);
+    expect(plan.aesthetic).toEqual({path: '/a.pt', clip_path: '/clip', weight: 0.5, steps: 3, lr: 0.001, slerp: true});
+    const lora = {path: '/l.safetensors', report: report({kind: 'lora'})};
+    expect(() => buildLoadPlan(report(), {main: '/m', aesthetic: {ref: lora, clip: '/clip', weight: 0.5, steps: 3, lr: 0.001, slerp: true}}, cpu))
+      .toThrow(/--aesthetic \/l.safetensors is a lora, not an aesthetic-embedding/);
+  });
+
   it('refuses pickle checkpoints naming the findings unless --allow-pickle', () => {
     const r = report({format: 'pickle', files: [{path: 'm.ckpt', size: 1, format: 'pickle', dtypes: {}}],
       security: {pickle: true, unsafe_globals: ['os.system'], trust_remote_code_needed: false}});

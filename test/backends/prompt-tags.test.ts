@@ -1,7 +1,7 @@
 import {describe, expect, it} from '@jest/globals';
 import {mkdirSync, writeFileSync} from 'node:fs';
 import {join} from 'node:path';
-import {findPromptEmbeddings, parsePromptTags, resolvePromptLora, withPromptLoraTags} from '../../src/backends/prompt-tags.js';
+import {findPromptEmbeddings, parsePromptTags, resolvePromptLora, takeHypernetTags, withPromptLoraTags} from '../../src/backends/prompt-tags.js';
 import {useTmpDir} from '../helpers/tmp.js';
 
 const tmp = useTmpDir('mgen-tags-');
@@ -20,9 +20,9 @@ function cacheCivitai(env: NodeJS.ProcessEnv, sha: string, fileName: string, mod
 describe('parsePromptTags', () => {
   it('takes lora and lyco tags out of the text with their weights', () => {
     expect(parsePromptTags('a <lora:foo:0.6> cat <LYCO:bar> x', 'prompt')).toEqual({
-      text: 'a cat x', tags: [{name: 'foo', scale: 0.6, field: 'prompt'}, {name: 'bar', scale: 1, field: 'prompt'}],
+      text: 'a cat x', tags: [{kind: 'lora', name: 'foo', scale: 0.6, field: 'prompt'}, {kind: 'lora', name: 'bar', scale: 1, field: 'prompt'}],
     });
-    expect(parsePromptTags('<lora:builtin:tiny-sd-lora-kohya:0.5>', 'prompt').tags).toEqual([{name: 'builtin:tiny-sd-lora-kohya', scale: 0.5, field: 'prompt'}]);
+    expect(parsePromptTags('<lora:builtin:tiny-sd-lora-kohya:0.5>', 'prompt').tags).toEqual([{kind: 'lora', name: 'builtin:tiny-sd-lora-kohya', scale: 0.5, field: 'prompt'}]);
     expect(parsePromptTags('<lora:civitai:12@34>', 'prompt').tags[0]!.name).toBe('civitai:12@34');
     expect(parsePromptTags('no tags, <b>bold</b>', 'prompt')).toEqual({text: 'no tags, <b>bold</b>', tags: []});
   });
@@ -32,7 +32,15 @@ describe('parsePromptTags', () => {
     expect(() => parsePromptTags('<lora:foo:te=1>', 'prompt')).toThrow(/separate/);
     expect(() => parsePromptTags('<lora::1>', 'prompt')).toThrow(/names no LoRA/);
     expect(() => parsePromptTags('<lora:foo:50>', 'prompt')).toThrow(/weight/);
-    expect(() => parsePromptTags('<hypernet:foo:1>', 'prompt')).toThrow(/hypernetworks/);
+    expect(() => parsePromptTags('<hypernet::1>', 'prompt')).toThrow(/names no hypernetwork/);
+  });
+
+  it('takes hypernet tags as hypernetworks; takeHypernetTags leaves the other tags in the text', () => {
+    expect(parsePromptTags('a <hypernet:anime:0.7> cat', 'prompt').tags).toEqual([{kind: 'hypernet', name: 'anime', scale: 0.7, field: 'prompt'}]);
+    expect(takeHypernetTags('a <lora:foo:0.5> <hypernet:anime> cat', 'prompt')).toEqual({
+      text: 'a <lora:foo:0.5> cat', tags: [{kind: 'hypernet', name: 'anime', scale: 1, field: 'prompt'}],
+    });
+    expect(takeHypernetTags('<lora:foo>', 'prompt')).toEqual({text: '<lora:foo>', tags: []});
   });
 });
 
@@ -73,6 +81,7 @@ describe('withPromptLoraTags', () => {
     });
     expect(withPromptLoraTags({...n, prompt_syntax: 'plain'}, {env: e})).toEqual({...n, prompt_syntax: 'plain'});
     expect(() => withPromptLoraTags({prompt: '<lora:ghost:1>'}, {env: e})).toThrow(/<lora:ghost> is not a cached LoRA/);
+    expect(() => withPromptLoraTags({prompt: 'a <hypernet:anime:1>'}, {env: e})).toThrow(/^prompt: <hypernet:anime>: per-request hypernetworks are not supported/);
   });
 });
 
@@ -115,5 +124,16 @@ describe('findPromptEmbeddings', () => {
       err = caught;
     }
     expect(err).toMatchObject({exitCode: 3, message: expect.stringMatching(/^embedding:detailTweaker is not a cached textual inversion/)});
+  });
+});
+
+describe('resolvePromptLora for <hypernet:...>', () => {
+  it('finds a cached hypernetwork by file name and not a LoRA of that name', () => {
+    const e: NodeJS.ProcessEnv = {MGEN_HOME: join(tmp.dir, 'home-hn'), HF_HUB_CACHE: join(tmp.dir, 'hub-hn')};
+    cacheCivitai(e, 'e'.repeat(64), 'anime.pt', 'Anime HN', 50, 'hypernetwork');
+    cacheCivitai(e, 'f'.repeat(64), 'anime.safetensors', 'Anime LoRA', 60, 'lora');
+    expect(resolvePromptLora({kind: 'hypernet', name: 'anime', scale: 1, field: 'prompt'}, {env: e})).toBe('civitai:50@51');
+    expect(resolvePromptLora({kind: 'lora', name: 'anime', scale: 1, field: 'prompt'}, {env: e})).toBe('civitai:60@61');
+    expect(() => resolvePromptLora({kind: 'hypernet', name: 'ghost', scale: 1, field: 'prompt'}, {env: e})).toThrow(/^prompt: <hypernet:ghost> is not a cached hypernetwork/);
   });
 });

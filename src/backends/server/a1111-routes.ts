@@ -58,16 +58,12 @@ export function registerA1111Routes(app: FastifyInstance, o: A1111RouteOptions):
     const mapped = a1111ToNative(req.body, false, await context());
     return nativeToA1111(await o.runSync(req, reply, mapped.native), req.body, mapped);
   });
-  if (o.task !== 'text-to-image') {
-    app.post<{Body: A1111Request}>('/sdapi/v1/img2img', {schema: {body: a1111RequestSchema(o.caps, true)}}, async (req, reply) => {
-      const mapped = a1111ToNative(req.body, true, await context());
-      return nativeToA1111(await o.runSync(req, reply, mapped.native), req.body, mapped);
-    });
-  } else {
-    app.post('/sdapi/v1/img2img', a1111(async () => {
-      throw new A1111Refusal(404, `img2img is not available here: ${o.modelId} is loaded for text-to-image (one pipeline per mgen serve; serve an image-to-image or inpaint model for img2img)`);
-    }));
-  }
+  // A text-to-image serve answers img2img too: the worker runs the loaded pipeline's image-to-image (or, with a mask,
+  // inpainting) sibling on the same components (generate.py, from_pipe: no reload).
+  app.post<{Body: A1111Request}>('/sdapi/v1/img2img', {schema: {body: a1111RequestSchema(o.caps, true)}}, async (req, reply) => {
+    const mapped = a1111ToNative(req.body, true, await context());
+    return nativeToA1111(await o.runSync(req, reply, mapped.native), req.body, mapped);
+  });
 
   // -- read ---------------------------------------------------------------------------------------------
   app.get('/sdapi/v1/samplers', async () => samplerList());

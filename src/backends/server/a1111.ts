@@ -205,6 +205,7 @@ export function a1111ToNative(body: A1111Request, img2img: boolean, ctx: A1111Co
   }
   const loras = [...(body.loras ?? [])];
   for (const tag of [...prompt.tags, ...negative.tags]) {
+    if (tag.kind === 'hypernet') throw bad(tag.field, `<hypernet:${tag.name}>: per-request hypernetworks are not supported; start the server with --hypernetwork`);
     try {
       loras.push({name: resolvePromptLora(tag, {env: ctx.env, policy: ctx.policy}), scale: tag.scale});
     } catch (err) {

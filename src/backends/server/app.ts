@@ -15,7 +15,13 @@ import type {ServeMetrics} from './metrics.js';
 import {nativeRequestSchema} from './native.js';
 import {forwardedOrigin} from './forwarded.js';
 import {registerOpenAIRoutes} from './openai-routes.js';
+import {registerPageApi} from './page-api.js';
+import {isUiPath, loadUiFiles, registerUi} from './ui.js';
 import {JobQueue, isFinal, type Job} from './queue.js';
+import {streamJobEvents} from './job-stream.js';
+import {registerRunpodRoutes, runpodView} from './runpod.js';
+import {STREAM_URL_TTL_MS, signedUrlKind} from './url-token.js';
+import {WebhookSender, checkWebhookUrl} from './webhook.js';
 import type {Caps, NativeRequest, NativeResponse} from './types.js';
 import {describeError, errorField, makeAjv} from '../validation.js';
 
@@ -26,6 +32,8 @@ export interface QueuedInput {
   loraIds?: string[];
   /** Partial images per image, emitted as 'preview' events on the job (OpenAI streaming). */
   previews?: number;
+  /** Where the job's result is POSTed when it ends, and in which shape. */
+  webhook?: {url: string; dialect: 'runpod' | 'native'};
 }
 
 /** Limits on how long a client may take to send its request (slow or stalled clients lose the connection). */
@@ -66,6 +74,15 @@ export interface AppOptions {
   clientTimeouts?: Partial<ClientTimeouts>;
   /** Where A1111 prompt tags' bare LoRA names are looked up (the cache; default process.env). */
   env?: NodeJS.ProcessEnv;
+  /** Job event streams: keep-alive comment interval (default 15 s, or $MGEN_SSE_KEEPALIVE_MS) and `retry:` (3 s). */
+  sse?: {keepAliveMs?: number; retryMs?: number};
+  /** How long a job's signed event-stream URL (events_url) lasts (default 15 min). */
+  urlTokenTtlMs?: number;
+  /** Webhook delivery: delays between the (bounded) attempts. */
+  webhookRetryDelaysMs?: number[];
+  log?: (line: string) => void;
+  /** The playground page at `/` (default on; `mgen serve --no-ui` turns it off). */
+  ui?: boolean;
 }
 
 export interface ServeApp {
@@ -81,11 +98,14 @@ export interface ServeApp {
 type Req = FastifyRequest;
 type Rep = FastifyReply;
 
-const RUNPOD_STATUS = {queued: 'IN_QUEUE', running: 'IN_PROGRESS', completed: 'COMPLETED', failed: 'FAILED', cancelled: 'CANCELLED'} as const;
-
 export function buildApp(o: AppOptions): ServeApp {
   const ajv = makeAjv();
   const policy = o.policy ?? new RequestModelPolicy();
+  const webhooks = new WebhookSender(policy, {...(o.webhookRetryDelaysMs ? {retryDelaysMs: o.webhookRetryDelaysMs} : {}), ...(o.log ? {log: o.log} : {})});
+  const env = o.env ?? process.env;
+  const sse = {keepAliveMs: o.sse?.keepAliveMs ?? (Number(env.MGEN_SSE_KEEPALIVE_MS) || 15_000), retryMs: o.sse?.retryMs ?? 3000};
+  /** A path a client without headers can open: signed (short-lived) when the server wants credentials. */
+  const signed = (path: string): string => (o.token || o.apiAuth ? o.engine.files.signer.signedPath(path, o.urlTokenTtlMs ?? STREAM_URL_TTL_MS) : path);
   const t = {...DEFAULT_CLIENT_TIMEOUTS, ...o.clientTimeouts};
   const app = Fastify({
     bodyLimit: o.bodyLimit,
@@ -126,6 +146,8 @@ export function buildApp(o: AppOptions): ServeApp {
   });
   queue.on('finished', (job: Job<QueuedInput, NativeResponse>) => {
     o.metrics.jobs.inc({status: job.status});
+    const hook = job.input.webhook;
+    if (hook) webhooks.send(hook.url, hook.dialect === 'runpod' ? runpodView(job) : jobView(job));
     if (job.startedAt) {
       o.metrics.queueWaitSeconds.observe((job.startedAt - job.createdAt) / 1000);
       o.metrics.jobSeconds.observe(((job.finishedAt ?? Date.now()) - job.startedAt) / 1000);
@@ -140,18 +162,23 @@ export function buildApp(o: AppOptions): ServeApp {
     gpuTotal: o.engine.hello?.total_memory_bytes,
   });
 
+  const ui = o.ui ?? true;
+
   // -- hooks -------------------------------------------------------------------------------------------
   app.addHook('onRequest', async (req, reply) => {
     (req as Req & {t0: bigint}).t0 = process.hrtime.bigint();
     // The path alone decides (a query string must not turn the open health check into a closed one or back).
     const [path = '', query = ''] = req.url.split('?', 2);
-    // A signed file URL (response_format "url") is its own credential until it expires; a bad or stale one is refused.
-    const signed = path.startsWith('/v1/files/') ? o.engine.files.checkSignature(path, new URLSearchParams(query)) : 'unsigned';
+    // A signed URL (a response_format "url" file; a job's event stream for EventSource) is its own credential until
+    // it expires, for GET of that one path; a bad or stale one is refused. The bearer token never goes in a query.
+    const kind = req.method === 'GET' || req.method === 'HEAD' ? signedUrlKind(path) : null;
+    const signed = kind ? o.engine.files.checkSignature(path, new URLSearchParams(query)) : 'unsigned';
     if (signed === 'expired' || signed === 'invalid') {
-      return reply.code(403).send(errorBody({message: signed === 'expired' ? 'this file URL has expired' : 'this file URL\'s signature is not valid', type: 'authentication_error'}));
+      const what = kind === 'file' ? 'file URL' : 'stream URL';
+      return reply.code(403).send(errorBody({message: signed === 'expired' ? `this ${what} has expired` : `this ${what}'s signature is not valid`, type: 'authentication_error'}));
     }
     const auth = {token: o.token, basic: o.apiAuth ?? null};
-    if ((auth.token || auth.basic) && path !== '/healthz' && signed !== 'valid' && !requestAuthorized(req.headers.authorization, auth)) {
+    if ((auth.token || auth.basic) && path !== '/healthz' && !(ui && isUiPath(path)) && signed !== 'valid' && !requestAuthorized(req.headers.authorization, auth)) {
       reply.header('WWW-Authenticate', authChallenge(auth));
       const message = auth.basic ? 'missing or wrong credentials (HTTP Basic --api-auth user, or the bearer token)' : 'missing or wrong bearer token';
       return reply.code(401).send(errorBody({message, type: 'authentication_error'}));
@@ -207,12 +234,12 @@ export function buildApp(o: AppOptions): ServeApp {
   const checkImages = (n: NativeRequest): void => {
     for (const f of ['image', 'mask', 'control_image'] as const) if (n[f] != null) decodeInlineImage(n[f], f);
   };
-  const submit = (req: Req, native: NativeRequest, id?: string, previews?: number): {job: Job<QueuedInput, NativeResponse>; created: boolean} => {
+  const submit = (req: Req, native: NativeRequest, id?: string, previews?: number, webhook?: QueuedInput['webhook']): {job: Job<QueuedInput, NativeResponse>; created: boolean} => {
     if (draining) throw new HttpError(503, 'shutting_down', 'the server is shutting down and takes no new work');
     checkImages(native);
     native = promptTagsToLoras(native);
     const loraIds = admitModels(native);
-    return queue.submit({request: native, baseUrl: baseUrl(req), ...(loraIds ? {loraIds} : {}), ...(previews ? {previews} : {})}, {id});
+    return queue.submit({request: native, baseUrl: baseUrl(req), ...(loraIds ? {loraIds} : {}), ...(previews ? {previews} : {}), ...(webhook ? {webhook} : {})}, {id});
   };
   /** Runs a job for a synchronous request; a client that goes away cancels it. */
   const runSync = async (req: Req, reply: Rep, native: NativeRequest): Promise<NativeResponse> => {
@@ -229,25 +256,21 @@ export function buildApp(o: AppOptions): ServeApp {
     const e = job.error ?? {status: 500, type: 'server_error', message: 'job failed'};
     throw new HttpError(e.status, e.type, e.message, e.param);
   };
-  const jobView = (job: Job<QueuedInput, NativeResponse>): Record<string, unknown> => ({
-    id: job.id,
-    status: job.status,
-    created_at: job.createdAt / 1000,
-    started_at: job.startedAt ? job.startedAt / 1000 : null,
-    finished_at: job.finishedAt ? job.finishedAt / 1000 : null,
-    position: queue.position(job.id),
-    progress: job.progress,
-    ...(job.output ? {output: job.output} : {}),
-    ...(job.error ? {error: job.error} : {}),
-  });
-  const runpodView = (job: Job<QueuedInput, NativeResponse>): Record<string, unknown> => ({
-    id: job.id,
-    status: RUNPOD_STATUS[job.status],
-    ...(job.startedAt ? {delayTime: job.startedAt - job.createdAt} : {}),
-    ...(job.finishedAt && job.startedAt ? {executionTime: job.finishedAt - job.startedAt} : {}),
-    ...(job.output ? {output: job.output} : {}),
-    ...(job.error ? {error: job.error.message} : {}),
-  });
+  function jobView(job: Job<QueuedInput, NativeResponse>): Record<string, unknown> {
+    return {
+      id: job.id,
+      status: job.status,
+      created_at: job.createdAt / 1000,
+      started_at: job.startedAt ? job.startedAt / 1000 : null,
+      finished_at: job.finishedAt ? job.finishedAt / 1000 : null,
+      position: queue.position(job.id),
+      progress: job.progress,
+      // For an EventSource (no headers): under a bearer token it carries a short-lived token for this stream only.
+      events_url: `${job.input.baseUrl}${signed(`/v1/jobs/${encodeURIComponent(job.id)}/events`)}`,
+      ...(job.output ? {output: job.output} : {}),
+      ...(job.error ? {error: job.error} : {}),
+    };
+  }
   const getJob = (id: string): Job<QueuedInput, NativeResponse> => {
     const job = queue.get(id);
     if (!job) throw new HttpError(404, 'not_found', `no job ${id}`, 'id');
@@ -268,6 +291,10 @@ export function buildApp(o: AppOptions): ServeApp {
     if (!bytes) throw new HttpError(404, 'not_found', `no file ${req.params.name}`, 'name');
     return reply.type('image/png').send(bytes);
   });
+
+  // -- playground page (issue 15) and the two routes it reads ------------------------------------------
+  registerPageApi(app, {modelId: o.modelId, env: o.env ?? process.env, modelDirs: policy.modelDirs, engine: o.engine});
+  if (ui) registerUi(app, loadUiFiles());
 
   // -- native ----------------------------------------------------------------------------------------
   app.post<{Body: NativeRequest}>('/v1/generate', {schema: {body: nativeSchema}}, async (req, reply) => runSync(req, reply, req.body));
@@ -291,8 +318,9 @@ export function buildApp(o: AppOptions): ServeApp {
     additionalProperties: false,
     properties: {id: {type: 'string', pattern: '^[A-Za-z0-9_.:-]{1,128}$'}, input: nativeSchema, webhook: {type: 'string'}},
   };
-  app.post<{Body: {id?: string; input: NativeRequest}}>('/v1/jobs', {schema: {body: jobBody}}, async (req, reply) => {
-    const {job, created} = submit(req, req.body.input, req.body.id);
+  app.post<{Body: {id?: string; input: NativeRequest; webhook?: string}}>('/v1/jobs', {schema: {body: jobBody}}, async (req, reply) => {
+    const webhook = req.body.webhook ? {url: checkWebhookUrl(req.body.webhook), dialect: 'native' as const} : undefined;
+    const {job, created} = submit(req, req.body.input, req.body.id, undefined, webhook);
     return reply.code(created ? 202 : 200).send(jobView(job));
   });
   app.get<{Params: {id: string}}>('/v1/jobs/:id', async (req) => jobView(getJob(req.params.id)));
@@ -306,71 +334,19 @@ export function buildApp(o: AppOptions): ServeApp {
   app.get<{Params: {id: string}}>('/v1/jobs/:id/events', async (req, reply) => {
     const job = getJob(req.params.id);
     reply.hijack();
-    const res = reply.raw;
-    res.writeHead(200, {'content-type': 'text/event-stream', 'cache-control': 'no-cache', connection: 'keep-alive'});
-    const send = (event: string, data: unknown): void => {
-      res.write(`event: ${event}\ndata: ${JSON.stringify(data)}\n\n`);
-    };
-    send('status', {id: job.id, status: job.status, position: queue.position(job.id), progress: job.progress});
-    const onProgress = (p: unknown): void => send('progress', p);
-    const onStatus = (s: string): void => {
-      if (!isFinal(job.status)) send('status', {id: job.id, status: s});
-    };
-    job.events.on('progress', onProgress);
-    job.events.on('status', onStatus);
-    const stop = (): void => {
-      job.events.off('progress', onProgress);
-      job.events.off('status', onStatus);
-    };
-    res.once('close', stop);
-    await job.done;
-    stop();
-    if (!res.writableEnded) {
-      send('done', jobView(job));
-      res.end();
-    }
+    await streamJobEvents(job, req.raw, reply.raw, {...sse, view: () => jobView(job)});
   });
 
-  // -- RunPod-shaped aliases ---------------------------------------------------------------------------
-  const runpodBody = {
-    type: 'object',
-    required: ['input'],
-    additionalProperties: false,
-    properties: {id: {type: 'string', pattern: '^[A-Za-z0-9_.:-]{1,128}$'}, input: nativeSchema, webhook: {type: 'string'}, policy: {type: 'object'}},
-  };
-  type RunpodBody = {Body: {id?: string; input: NativeRequest; webhook?: string}};
-  const noWebhook = (b: {webhook?: string}): void => {
-    if (b.webhook) throw new HttpError(400, 'invalid_request_error', 'webhook: not supported (this server makes no outbound requests); poll /status/:id', 'webhook');
-  };
-  app.post<RunpodBody>('/run', {schema: {body: runpodBody}}, async (req) => {
-    noWebhook(req.body);
-    const {job} = submit(req, req.body.input, req.body.id);
-    return runpodView(job);
+  // -- RunPod (/run, /runsync, ... and /v2/{endpoint_id}/...) ------------------------------------------
+  const validateNative = ajv.compile(nativeSchema);
+  registerRunpodRoutes<QueuedInput>(app, {
+    queue,
+    validate: validateNative,
+    submit: (req, native, id, url) => submit(req, native, id, undefined, url ? {url, dialect: 'runpod'} : undefined),
+    failedInput: (req, native, url) => ({request: native, baseUrl: baseUrl(req), ...(url ? {webhook: {url, dialect: 'runpod' as const}} : {})}),
+    getJob,
+    runsyncWaitMs: o.runsyncWaitMs ?? 90_000,
   });
-  app.post<RunpodBody>('/runsync', {schema: {body: runpodBody}}, async (req, reply) => {
-    noWebhook(req.body);
-    const {job} = submit(req, req.body.input, req.body.id);
-    const onClose = (): void => {
-      if (!reply.raw.writableEnded) queue.cancel(job.id, 'cancelled: the client disconnected');
-    };
-    reply.raw.once('close', onClose);
-    let timer: NodeJS.Timeout | undefined;
-    await Promise.race([job.done, new Promise((r) => (timer = setTimeout(r, o.runsyncWaitMs ?? 90_000)))]);
-    clearTimeout(timer);
-    reply.raw.off('close', onClose);
-    return runpodView(job);
-  });
-  app.get<{Params: {id: string}}>('/status/:id', async (req) => runpodView(getJob(req.params.id)));
-  app.post<{Params: {id: string}}>('/cancel/:id', async (req) => {
-    const job = getJob(req.params.id);
-    queue.cancel(job.id);
-    await job.done;
-    return runpodView(job);
-  });
-  app.get('/health', async () => ({
-    jobs: {inQueue: queue.depth, inProgress: queue.active},
-    workers: {idle: queue.active ? 0 : 1, running: queue.active},
-  }));
 
   return {
     app,
@@ -381,10 +357,12 @@ export function buildApp(o: AppOptions): ServeApp {
     async drain() {
       draining = true;
       await queue.drain();
+      await webhooks.settle();
     },
     setListenAddress(host: string, port: number) {
       const h = host.toLowerCase();
       const wildcard = h === '0.0.0.0' || h === '::' || h === '';
+      webhooks.loopbackOnly = !wildcard && isLoopbackHost(h);
       const names = new Set<string>([h.includes(':') ? `[${h}]` : h]);
       if (wildcard || isLoopbackHost(h)) for (const n of ['localhost', '127.0.0.1', '[::1]']) names.add(n);
       if (wildcard) {

@@ -99,7 +99,7 @@ export class Engine {
 
   async run(body: NativeRequest, info: RunInfo): Promise<NativeResponse> {
     const started = Date.now();
-    if (this.restarting) await this.restarting;
+    await this.workerReady();
     const session = this.session;
     if (!session.worker.alive) throw new HttpError(503, 'worker_unavailable', 'the worker is not running; retry shortly');
     // A folder of its own only for a job with input images; outputs go straight into jobs/ (one mkdir and one
@@ -149,6 +149,9 @@ export class Engine {
           const field = `loras[${m[1]}].name`;
           throw new HttpError(400, 'invalid_request_error', `${field}: ${entry.name} could not be loaded into this pipeline (not a LoRA it can apply)`, field);
         }
+        // A cancelled job whose worker did not stop within the grace period: the worker was killed (the next job
+        // waits for its restart in workerReady(), it never reaches the dying process).
+        if (info.signal.aborted && session.worker.killed) this.opts.metrics.cancelKills.inc();
         if (!info.signal.aborted && (!session.worker.alive || (await exitedSoon(session.worker)))) {
           if (this.deliberateExit(session.worker)) throw new HttpError(503, 'shutting_down', 'the server is shutting down; the job was stopped');
           this.onWorkerDied(session.worker);
@@ -191,6 +194,29 @@ export class Engine {
       const cleanup = dir ? rm(dir, {recursive: true, force: true}) : Promise.all(written.map((p) => rm(p, {force: true})));
       cleanup.catch((err: unknown) => this.opts.log?.(`could not remove a job's files: ${firstLine(err)}`));
     }
+  }
+
+  /**
+   * Before a job: waits while the worker is being replaced, so that no request fails because an earlier one was
+   * cancelled. A worker killed after a cancel (it did not reach the next step within the grace period) is still
+   * "alive" until its exit: the job waits for the exit, which starts the restart (watch()), then for the reload.
+   */
+  private async workerReady(): Promise<void> {
+    let waited = false;
+    for (let i = 0; i < 4 && !this.closing; i++) {
+      if (this.restarting) {
+        waited = true;
+        await this.restarting;
+        continue;
+      }
+      const w = this.session.worker;
+      if (!(w.alive && w.killed)) break;
+      waited = true;
+      await w.exited;
+      // watch()'s handler on the same promise ran first: the restart is under way (or the server is closing).
+      if (!this.restarting && this.session.worker === w && !this.closing) this.onWorkerDied(w);
+    }
+    if (waited) this.opts.metrics.restartWaits.inc();
   }
 
   /** Reads a partial image the worker wrote, hands it on, removes it. */

@@ -1,39 +1,27 @@
 // Output images kept for `response_format: "url"`: files under the server's work folder, served at
-// /v1/files/<name>, dropped after a TTL or when more than `max` are kept. Their URLs are signed (HMAC-SHA256 over
-// path and expiry with a secret made per process), so a client can fetch one without the bearer token until it
+// /v1/files/<name>, dropped after a TTL or when more than `max` are kept. Their URLs are signed (url-token.ts: HMAC
+// over path and expiry with a key made per process), so a client can fetch one without the bearer token until it
 // expires, as OpenAI's image URLs work.
-import {createHmac, randomBytes, timingSafeEqual} from 'node:crypto';
 import {mkdir, readFile, rename, rm} from 'node:fs/promises';
 import {join} from 'node:path';
+import {UrlSigner, type SignatureCheck} from './url-token.js';
 
-/** What a file request's query says about its signature. */
-export type SignatureCheck = 'valid' | 'expired' | 'invalid' | 'unsigned';
+export type {SignatureCheck};
 
 export class FileStore {
   private readonly entries = new Map<string, number>();
-  private readonly secret = randomBytes(32);
+  /** Signs file URLs, and the server's other header-less URLs (job event streams). */
+  readonly signer = new UrlSigner();
   constructor(readonly dir: string, private readonly ttlMs = 3_600_000, private readonly max = 512) {}
 
   /** `/v1/files/<name>?expires=<unix s>&signature=<hex>`, valid for `ttlMs` (default: as long as the file is kept). */
   signedPath(name: string, ttlMs = this.ttlMs, now = Date.now()): string {
-    const path = `/v1/files/${name}`;
-    const expires = Math.floor((now + ttlMs) / 1000);
-    return `${path}?expires=${expires}&signature=${this.sign(path, expires)}`;
+    return this.signer.signedPath(`/v1/files/${name}`, ttlMs, now);
   }
 
   /** Checks a request for `path` (no query) with the query's `expires` and `signature`. */
   checkSignature(path: string, query: URLSearchParams, now = Date.now()): SignatureCheck {
-    const sig = query.get('signature');
-    const exp = query.get('expires');
-    if (sig === null && exp === null) return 'unsigned';
-    if (!sig || !exp || !/^\d{1,12}$/.test(exp) || !/^[0-9a-f]{64}$/.test(sig)) return 'invalid';
-    const want = Buffer.from(this.sign(path, Number(exp)), 'hex');
-    if (!timingSafeEqual(want, Buffer.from(sig, 'hex'))) return 'invalid';
-    return Number(exp) * 1000 < now ? 'expired' : 'valid';
-  }
-
-  private sign(path: string, expires: number): string {
-    return createHmac('sha256', this.secret).update(`${path}\n${expires}`).digest('hex');
+    return this.signer.check(path, query, now);
   }
 
   async init(): Promise<void> {

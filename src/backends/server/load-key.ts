@@ -8,6 +8,7 @@ import type {LoadKey} from './state.js';
 export type LoadOptionsLike = Pick<
   SessionOptions,
   'modelId' | 'base' | 'loras' | 'embeddings' | 'controlnet' | 'vae' | 'dtype' | 'offload' | 'device' | 'allowPickle' | 'trustRemoteCode' | 'compile'
+  | 'hypernetworks' | 'aesthetic'
 >;
 
 /** A local path means the same model however it is written (./m, /abs/m). */
@@ -32,5 +33,8 @@ export function loadKeyFor(o: LoadOptionsLike): LoadKey {
     allowPickle: Boolean(o.allowPickle),
     trustRemoteCode: Boolean(o.trustRemoteCode),
     compile: Boolean(o.compile),
+    // Only when given, so the keys of serves without them stay what they were.
+    ...(o.hypernetworks?.length ? {hypernetworks: o.hypernetworks.map((h) => ({id: canonicalId(h.id), scale: h.scale}))} : {}),
+    ...(o.aesthetic ? {aesthetic: {...o.aesthetic, id: canonicalId(o.aesthetic.id), clip: canonicalId(o.aesthetic.clip)}} : {}),
   };
 }

@@ -65,7 +65,16 @@ export class ServeMetrics {
   readonly steps = new Counter('mgen_denoise_steps_total', 'Denoising steps run.');
   readonly images = new Counter('mgen_images_total', 'Images generated.');
   readonly workerRestarts = new Counter('mgen_worker_restarts_total', 'Times the worker was restarted after dying.');
+  readonly cancelKills = new Counter('mgen_worker_cancel_kills_total', 'Workers killed because a cancelled job did not stop within the grace period.');
+  readonly restartWaits = new Counter('mgen_jobs_waited_for_restart_total', 'Jobs that waited for a worker restart (after a cancel kill or a death) instead of failing.');
   stepsPerSecond = 0;
+
+  constructor() {
+    // Shown at 0 from the start: an alert on "restarts went up" needs the series before the first one.
+    this.cancelKills.inc({}, 0);
+    this.restartWaits.inc({}, 0);
+  }
+
   gauges: () => {queueDepth: number; running: number; ready: boolean; gpuFree?: number; gpuTotal?: number} = () => ({
     queueDepth: 0,
     running: 0,
@@ -99,6 +108,8 @@ export class ServeMetrics {
       ...this.steps.render(),
       ...this.images.render(),
       ...this.workerRestarts.render(),
+      ...this.cancelKills.render(),
+      ...this.restartWaits.render(),
       ...gauge('mgen_queue_depth', 'Jobs waiting for the worker.', g.queueDepth),
       ...gauge('mgen_jobs_running', 'Jobs running on the worker (0 or 1).', g.running),
       ...gauge('mgen_model_loaded', '1 when the model is loaded and the server is ready.', g.ready ? 1 : 0),

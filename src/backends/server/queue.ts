@@ -14,6 +14,15 @@ export interface JobError {
   param?: string;
 }
 
+/** One entry of a job's event log: what its SSE stream sends, numbered for `Last-Event-ID`. */
+export interface JobEvent {
+  /** 1, 2, 3, ... per job. */
+  id: number;
+  /** 'status' (queued, running), 'position' (place in line changed), 'progress' ({step, steps}), 'done' (final). */
+  event: 'status' | 'position' | 'progress' | 'done';
+  data: Record<string, unknown>;
+}
+
 export interface Job<I, O> {
   readonly id: string;
   readonly input: I;
@@ -32,8 +41,13 @@ export interface Job<I, O> {
   readonly controller: AbortController;
   /** Resolves when the job has reached a final status (never rejects). */
   readonly done: Promise<void>;
-  /** Emits 'progress' ({step, steps}) and 'status' (JobStatus). */
+  /** Emits 'progress' ({step, steps}), 'status' (JobStatus) and 'event' (each JobEvent as it is logged). */
   readonly events: EventEmitter;
+  /**
+   * The job's recent events, oldest first, bounded (progress entries are dropped first): a stream that reconnects
+   * with Last-Event-ID is replayed from here.
+   */
+  readonly log: JobEvent[];
 }
 
 export interface RunContext {
@@ -56,6 +70,8 @@ export interface QueueOptions<I, O> {
   retainBytes?: number;
   /** The size of an output (e.g. its base64 images), for `retainBytes`. */
   outputBytes?: (output: O) => number;
+  /** Entries kept in each job's event log (default 256). */
+  eventLogMax?: number;
 }
 
 const FINAL: ReadonlySet<JobStatus> = new Set(['completed', 'failed', 'cancelled']);
@@ -71,6 +87,8 @@ export class JobQueue<I, O> extends EventEmitter {
   private readonly shutdownCancelled = new Set<string>();
   /** Moving average of job run time (s), for Retry-After. */
   private avgRunS = 1;
+  /** The place in line each waiting job was last told. */
+  private readonly toldPosition = new WeakMap<Job<I, O>, number>();
 
   constructor(private readonly opts: QueueOptions<I, O>) {
     super();
@@ -138,14 +156,61 @@ export class JobQueue<I, O> extends EventEmitter {
       controller: new AbortController(),
       done,
       events: new EventEmitter(),
+      log: [],
     };
     job.events.setMaxListeners(0);
     this.resolvers.set(job.id, resolve);
     this.jobs.set(job.id, job);
     this.waiting.push(job);
+    this.toldPosition.set(job, this.waiting.length);
+    this.record(job, 'status', {id: job.id, status: 'queued', position: this.waiting.length});
     this.emit('change');
     queueMicrotask(() => this.pump());
     return {job, created: true};
+  }
+
+  /**
+   * A job that failed before it could be queued (its input did not validate), kept so that its id can be polled as
+   * RunPod's clients do; final at once.
+   */
+  recordFailed(input: I, error: JobError, opts: {id?: string} = {}): Job<I, O> {
+    const id = opts.id ?? randomUUID();
+    const existing = this.jobs.get(id);
+    if (existing) return existing;
+    const job: Job<I, O> = {
+      id, input, fingerprint: null, status: 'queued', createdAt: Date.now(), progress: null,
+      controller: new AbortController(), done: Promise.resolve(), events: new EventEmitter(), log: [],
+    };
+    this.jobs.set(id, job);
+    this.finish(job, 'failed', undefined, error);
+    return job;
+  }
+
+  /** Cancels every waiting job (not the running one); returns how many. */
+  purgeWaiting(reason = 'cancelled: the queue was purged'): number {
+    const ids = this.waiting.map((j) => j.id);
+    for (const id of ids) this.cancel(id, reason);
+    return ids.length;
+  }
+
+  /** Appends to a job's event log (bounded) and tells its listeners. */
+  private record(job: Job<I, O>, event: JobEvent['event'], data: Record<string, unknown>): void {
+    const entry: JobEvent = {id: (job.log.at(-1)?.id ?? 0) + 1, event, data};
+    job.log.push(entry);
+    if (job.log.length > (this.opts.eventLogMax ?? 256)) {
+      const i = job.log.findIndex((e) => e.event === 'progress' || e.event === 'position');
+      job.log.splice(i >= 0 ? i : 0, 1);
+    }
+    job.events.emit('event', entry);
+  }
+
+  /** Tells every waiting job whose place in line changed. */
+  private announcePositions(): void {
+    this.waiting.forEach((job, i) => {
+      if (this.toldPosition.get(job) === i + 1) return;
+      this.toldPosition.set(job, i + 1);
+      this.record(job, 'position', {id: job.id, position: i + 1});
+    });
   }
 
   /**
@@ -171,6 +236,7 @@ export class JobQueue<I, O> extends EventEmitter {
       if (i >= 0) this.waiting.splice(i, 1);
       job.controller.abort(reason);
       this.finish(job, 'cancelled', undefined, this.cancelError(job, reason));
+      this.announcePositions();
       return true;
     }
     job.controller.abort(reason);
@@ -203,6 +269,8 @@ export class JobQueue<I, O> extends EventEmitter {
     job.status = 'running';
     job.startedAt = Date.now();
     job.events.emit('status', job.status);
+    this.record(job, 'status', {id: job.id, status: 'running'});
+    this.announcePositions();
     this.emit('change');
     let timer: NodeJS.Timeout | undefined;
     if (this.opts.timeoutMs > 0) {
@@ -214,6 +282,7 @@ export class JobQueue<I, O> extends EventEmitter {
       onProgress: (step, steps) => {
         job.progress = {step, steps};
         job.events.emit('progress', job.progress);
+        this.record(job, 'progress', {step, steps});
       },
     };
     // A run that throws before its first await is a failed job like any other, never an uncaught exception.
@@ -254,6 +323,7 @@ export class JobQueue<I, O> extends EventEmitter {
     if (output !== undefined) job.output = output;
     if (error) job.error = error;
     job.events.emit('status', status);
+    this.record(job, 'done', {id: job.id, status});
     this.emit('finished', job);
     this.resolvers.get(job.id)?.();
     this.resolvers.delete(job.id);

@@ -48,6 +48,10 @@ export interface StartServeOptions {
   clientTimeouts?: Partial<ClientTimeouts>;
   /** Where A1111 prompt tags' bare LoRA names are looked up (default process.env). */
   env?: NodeJS.ProcessEnv;
+  /** Webhook delivery: delays between the (bounded) attempts, ms. */
+  webhookRetryDelaysMs?: number[];
+  /** The playground page at `/` (default on). */
+  ui?: boolean;
 }
 
 /** The one-line message for a port another process holds. */
@@ -134,6 +138,9 @@ export async function startServe(o: StartServeOptions): Promise<RunningServe> {
     publicUrl: o.publicUrl,
     trustProxy: o.trustProxy,
     clientTimeouts: o.clientTimeouts,
+    ...(o.log ? {log: o.log} : {}),
+    ...(o.webhookRetryDelaysMs ? {webhookRetryDelaysMs: o.webhookRetryDelaysMs} : {}),
+    ui: o.ui,
   });
   const host = o.host ?? '127.0.0.1';
   try {

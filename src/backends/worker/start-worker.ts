@@ -118,6 +118,10 @@ class Worker implements WorkerHandle {
     return this.isAlive;
   }
 
+  get killed(): boolean {
+    return this.killedHere;
+  }
+
   stderrTail(): string {
     return this.ring.tail();
   }

@@ -24,6 +24,10 @@ export interface LoadPlan {
   embeddings: Array<{path: string; token: string}>;
   controlnet: {path: string; single_file: boolean} | null;
   vae: {path: string; single_file: boolean} | null;
+  /** A1111 hypernetworks hooked into the attention layers (read with torch's weights-only loader). */
+  hypernetworks?: Array<{path: string; scale: number}>;
+  /** An aesthetic-gradient embedding, the CLIP folder tuned toward it and the extension's settings. */
+  aesthetic?: {path: string; clip_path: string; weight: number; steps: number; lr: number; slerp: boolean} | null;
 }
 
 export interface GenerateRequest {
@@ -123,6 +127,8 @@ export interface WorkerHandle {
   shutdown(): Promise<void>;
   /** SIGKILL now (tests, crash handling). */
   kill(): void;
+  /** kill() was called here: the process is going away although `alive` stays true until it has exited. */
+  readonly killed?: boolean;
   /** Resolves when the process has exited, with its code/signal. */
   readonly exited: Promise<{code: number | null; signal: NodeJS.Signals | null}>;
   /** The last lines the worker wrote to stderr. */

@@ -5,9 +5,9 @@ import type {KeyView} from './keys.js';
 import {rootView} from './keys.js';
 
 /** Adapter factor tensors (the part after the module path). */
-export const FACTOR_SUFFIX = /(\.lora_(?:down|up)\.weight|\.lora_[AB](?:\.[\w-]+)?\.weight|\.lora_B\.bias|\.lora\.(?:down|up)\.weight|_lora\.(?:down|up)\.weight|_lora[12]\.(?:down|up)\.weight|\.hada_w[12]_[ab]|\.hada_t[12]|\.lokr_w[12](?:_[ab])?|\.lokr_t2|\.oft_blocks|\.oft_diag|\.lora_magnitude_vector(?:\.[\w-]+)?(?:\.weight)?)$/;
+export const FACTOR_SUFFIX = /(\.lora_(?:down|up)\.weight|\.lora_[AB](?:\.[\w-]+)?\.weight|\.lora_B\.bias|\.lora\.(?:down|up)\.weight|_lora\.(?:down|up)\.weight|_lora[12]\.(?:down|up)\.weight|\.hada_w[12]_[ab]|\.hada_t[12]|\.lokr_w[12](?:_[ab])?|\.lokr_t2|\.oft_blocks|\.oft_diag|\.diff|\.lora_magnitude_vector(?:\.[\w-]+)?(?:\.weight)?)$/;
 /** Per-module scalars and extras that ride along with factors. */
-export const AUX_SUFFIX = /\.(alpha|dora_scale|scale|diff|diff_b)$/;
+export const AUX_SUFFIX = /\.(alpha|dora_scale|scale|diff_b|on_input)$/;
 
 export interface LoraFacts {
   factors: string[];
@@ -28,14 +28,16 @@ export function loraFacts(facts: Facts): LoraFacts | null {
 }
 
 function compute(v: KeyView): LoraFacts | null {
-  const factors = v.names.filter((n) => FACTOR_SUFFIX.test(n));
+  // (IA)^3 (LyCORIS): a bare per-module `.weight` vector, marked by its `.on_input` flag.
+  const ia3 = new Set(v.names.filter((n) => n.endsWith('.on_input')).map((n) => `${n.slice(0, -'.on_input'.length)}.weight`));
+  const factors = v.names.filter((n) => FACTOR_SUFFIX.test(n) || ia3.has(n));
   if (factors.length === 0) return null;
   const aux = v.count(AUX_SUFFIX);
   // Mostly adapter factors: a full model with a merged-in LoRA keeps only a handful of such keys.
   if (factors.length < 0.4 * Math.max(1, v.size - aux)) return null;
   const modules = new Map<string, string[]>();
   for (const f of factors) {
-    const m = f.replace(FACTOR_SUFFIX, '');
+    const m = ia3.has(f) ? f.slice(0, -'.weight'.length) : f.replace(FACTOR_SUFFIX, '');
     const list = modules.get(m);
     if (list) list.push(f);
     else modules.set(m, [f]);
@@ -46,6 +48,8 @@ function compute(v: KeyView): LoraFacts | null {
   if (has(/\.hada_w/)) variants.push('loha');
   if (has(/\.lokr_w/)) variants.push('lokr');
   if (has(/\.oft_(blocks|diag)/)) variants.push('oft');
+  if (ia3.size > 0) variants.push('ia3');
+  if (has(/\.diff$/)) variants.push('full');
   if (v.count(/\.dora_scale$/) > 0 || has(/lora_magnitude_vector/)) variants.push('dora');
   const format = formatOf(v, factors, variants);
   if (format === 'bfl-control') variants.push('control-lora');
@@ -95,7 +99,7 @@ export function canonicalModule(module: string): {part: 'denoiser' | 'te' | 'te1
 export function moduleInDim(v: KeyView, keys: string[]): number | undefined {
   for (const k of keys) {
     if (/\.lora_(down|A)(\.[\w-]+)?\.weight$|\.lora\.down\.weight$|_lora\.down\.weight$|_lora[12]\.down\.weight$/.test(k)) return v.dim(k, 1);
-    if (/\.hada_w1_b$/.test(k)) return v.dim(k, 1);
+    if (/\.hada_w1_b$|\.diff$/.test(k)) return v.dim(k, 1);
   }
   const w1 = keys.find((k) => /\.lokr_w1$/.test(k));
   const w2 = keys.find((k) => /\.lokr_w2$/.test(k));

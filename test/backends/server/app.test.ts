@@ -90,13 +90,19 @@ describe('request models: the policy on every route', () => {
   it.each([
     ['/v1/generate', (b: object) => b],
     ['/v1/jobs', (b: object) => ({input: b})],
-    ['/run', (b: object) => ({input: b})],
-    ['/runsync', (b: object) => ({input: b})],
   ])('%s refuses a URL with 403 naming the field and fetches nothing', async (path, wrap) => {
     originSeen.length = 0;
     const r = await post(strict, path, wrap(lora(`http://127.0.0.1:${originPort}/x.safetensors`)));
     expect(r.status).toBe(403);
     expect(r.body.error).toEqual({type: 'model_not_allowed', param: 'loras[0].name', message: expect.stringMatching(/^loras\[0\]\.name: this server does not fetch models from URLs/)});
+    expect(originSeen).toEqual([]);
+  });
+
+  it.each(['/run', '/runsync', '/v2/any-endpoint/runsync'])('%s refuses a URL as RunPod fails a job (FAILED with the error) and fetches nothing', async (path) => {
+    originSeen.length = 0;
+    const r = await post(strict, path, {input: lora(`http://127.0.0.1:${originPort}/x.safetensors`)});
+    expect(r.status).toBe(200);
+    expect(r.body).toEqual({id: expect.any(String), status: 'FAILED', error: expect.stringMatching(/^loras\[0\]\.name: this server does not fetch models from URLs/)});
     expect(originSeen).toEqual([]);
   });
 

@@ -17,6 +17,16 @@ export interface FakeSession extends ServeSession {
   generated: number;
 }
 
+/** The worker verbs serve never calls on its session's worker (the session does the work). */
+export const idleWorkerVerbs = {
+  stderrTail: () => '',
+  hello: async () => ({}) as never,
+  load: async () => ({}) as never,
+  schema: async () => ({}),
+  generate: async () => ({}) as never,
+  unload: async () => undefined,
+};
+
 function fakeWorker(): WorkerHandle {
   let alive = true;
   let onExit!: (v: {code: number | null; signal: NodeJS.Signals | null}) => void;
@@ -41,12 +51,7 @@ function fakeWorker(): WorkerHandle {
       w.shutdownRequested = true;
       kill();
     },
-    stderrTail: () => '',
-    hello: async () => ({}) as never,
-    load: async () => ({}) as never,
-    schema: async () => ({}),
-    generate: async () => ({}) as never,
-    unload: async () => undefined,
+    ...idleWorkerVerbs,
   };
   return w as unknown as WorkerHandle;
 }

@@ -10,6 +10,20 @@ function llmEncoder(): TensorSpec[] {
 
 const win = (f: ReturnType<typeof factsFrom>) => runRules(f).winner;
 
+describe('aesthetic-gradient embeddings', () => {
+  const one = (shape: number[], format: 'pickle' | 'safetensors' = 'pickle') => factsFrom([{name: 'tensor', dtype: 'F32', shape}], {name: 'sac_8plus.pt', format});
+  test('a pickle holding one bare [1, 768] tensor is an SD1 aesthetic embedding that names the CLIP it needs', () => {
+    const w = win(one([1, 768]));
+    expect(w).toMatchObject({kind: 'aesthetic-embedding', family: 'sd1'});
+    expect(w!.warnings?.join(' ')).toMatch(/needs openai\/clip-vit-large-patch14/);
+    expect(win(one([1, 32]))).toMatchObject({kind: 'aesthetic-embedding', family: 'unknown'});
+  });
+  test('not a matrix, and not a safetensors file', () => {
+    expect(win(one([4, 768]))?.kind).not.toBe('aesthetic-embedding');
+    expect(win(one([1, 768], 'safetensors'))?.kind).not.toBe('aesthetic-embedding');
+  });
+});
+
 describe('adapter and component kinds', () => {
   test.each([
     ['A1111 embedding 768', a.textualInversion.a1111(768), 'textual-inversion', 'sd1'],

@@ -33,6 +33,14 @@ describe('LoRA rule: format and base family', () => {
     expect(runRules(f).winner?.kind).toBe('lora');
   });
 
+  test('LyCORIS (IA)^3 (`.weight` + `.on_input`) and full-diff (`.diff`) files are LoRAs, SD1 by their attn2 widths', () => {
+    const mod = 'lora_unet_down_blocks_0_attentions_0_transformer_blocks_0_attn2_to_k';
+    const ia3 = [{name: `${mod}.weight`, dtype: 'F32', shape: [320]}, {name: `${mod}.on_input`, dtype: 'BOOL', shape: []}];
+    expect(matchLora(factsFrom(ia3, {metadata: {ss_base_model_version: 'sd_v1'}}))).toMatchObject({kind: 'lora', family: 'sd1', variants: ['ia3']});
+    const full = [{name: `${mod}.diff`, dtype: 'F32', shape: [320, 768]}, {name: `${mod}.diff_b`, dtype: 'F32', shape: [320]}];
+    expect(matchLora(factsFrom(full))).toMatchObject({kind: 'lora', family: 'sd1', variants: ['full']});
+  });
+
   test('a BFL control LoRA beats the FLUX checkpoint rule that its norm scales also satisfy', () => {
     const c = runRules(factsFrom(a.bflControlLora()));
     expect(c.winner?.rule).toBe('lora');
