@@ -26,7 +26,7 @@ _DEFAULTS: dict[str, Any] = {
     "negative_prompt": None, "width": None, "height": None, "steps": 20, "guidance_scale": None, "seed": 0,
     "num_images": 1, "scheduler": None, "scheduler_config": None, "image": None, "mask": None, "strength": None, "control_image": None,
     "params": {}, "file_stem": "mgen", "png_text": [], "durable": True, "previews": 0, "frames": None, "fps": None, "duration": None,
-    "format": None,
+    "format": None, "prompt_syntax": None, "embeddings": None,
 }
 MAX_SEED = 2**64 - 1
 
@@ -71,6 +71,8 @@ def normalize_request(raw: Any) -> dict[str, Any]:
         raise WorkerError("bad_request", "request.params must be an object")
     if not isinstance(req["png_text"], list) or not all(isinstance(d, dict) for d in req["png_text"]):
         raise WorkerError("bad_request", "request.png_text must be a list of objects")
+    if req["prompt_syntax"] not in (None, "a1111", "plain"):
+        raise WorkerError("bad_request", "request.prompt_syntax must be a1111 or plain")
     stem = req["file_stem"]
     if not isinstance(stem, str) or not stem or "/" in stem or "\\" in stem or stem.startswith("."):
         raise WorkerError("bad_request", "request.file_stem must be a plain file name stem")
@@ -249,6 +251,8 @@ def run(loaded: Loaded, raw: Any, schema: dict[str, Any], progress: ProgressFn, 
         from .aesthetic import condition
 
         kwargs = condition(loaded.pipe, kwargs)  # the plan's aesthetic embedding tunes this prompt's conditioning
+    else:
+        apply_prompt_syntax(loaded, pipe, req, kwargs)
     kind = media.media_kind(pipe)
     try:
         fmt = media.check_format(kind, req["format"])
@@ -365,6 +369,31 @@ def loaded_fps(loaded: Loaded) -> float:
         if name.startswith(prefix):
             return fps
     return 16
+
+
+def apply_prompt_syntax(loaded: Loaded, pipe: Any, req: dict[str, Any], kwargs: dict[str, Any]) -> None:
+    """A1111 prompt syntax (the default where the pipeline's text encoders are CLIP only): the prompts become
+    prompt_embeds computed as A1111 does, with the request's textual inversions in them."""
+    from . import prompt_weighting
+    from .embeddings import load_embedding, normalize_request_embeddings
+
+    wanted = req["prompt_syntax"]
+    items = normalize_request_embeddings(req["embeddings"])
+    if wanted == "plain":
+        if items:
+            raise WorkerError("bad_params", "request.embeddings need prompt_syntax a1111")
+        return
+    if not prompt_weighting.supports(pipe):
+        if wanted == "a1111" or items:
+            raise WorkerError("bad_params", f"request.prompt_syntax: a1111 needs CLIP text encoders (SD1, SD2, SDXL); "
+                                            f"{type(pipe).__name__} has others")
+        return
+    allow_pickle = bool(loaded.plan.get("allow_pickle"))
+    embeddings = [load_embedding(e["path"], e["token"], allow_pickle) for e in items]
+    clip_skip = kwargs.pop("clip_skip", None) or 0
+    cond = prompt_weighting.conditioning(pipe, kwargs.pop("prompt"), kwargs.pop("negative_prompt", None),
+                                         int(clip_skip), embeddings)
+    kwargs.update(cond)
 
 
 def user_step(i: int, loop_total: int, requested: int) -> tuple[int, int]:

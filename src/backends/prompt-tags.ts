@@ -4,7 +4,7 @@
 // name, then in the server's model folders. Nothing here admits a model: the ids go through the same
 // RequestModelPolicy check and resolver as the native `loras` field.
 import {basename} from 'node:path';
-import {UsageError} from '../errors.js';
+import {NotFoundError, UsageError} from '../errors.js';
 import {listCached, type CachedModel} from '../sources/cache/inventory.js';
 import {allFileMetas} from '../sources/cache/mgen-home.js';
 import type {RequestModelPolicy} from './request-model-policy.js';
@@ -97,5 +97,78 @@ export function resolvePromptLora(tag: PromptLoraTag, o: {env: NodeJS.ProcessEnv
       }
     }
   }
-  throw new UsageError(`${field}: <${what}:${name}> is not a cached ${hypernet ? 'hypernetwork' : 'LoRA'} (by file name or CivitAI name) or a file in the model folders`, {field});
+  throw new NotFoundError(`${field}: <${what}:${name}> is not a cached ${hypernet ? 'hypernetwork' : 'LoRA'} (by file name or CivitAI name) or a file in the model folders`, {field});
+}
+
+// -- A1111 prompt syntax: request LoRAs from tags, textual inversions from names ----------------------------
+
+/** A native request with its prompt's `<lora:>` / `<lyco:>` tags taken out into `loras` (a1111 syntax only). */
+export function withPromptLoraTags<T extends {prompt: string; negative_prompt?: string | null; loras?: Array<{name: string; scale?: number}>; prompt_syntax?: string | null}>(
+  n: T,
+  o: {env: NodeJS.ProcessEnv; policy?: RequestModelPolicy},
+): T {
+  if (n.prompt_syntax === 'plain') return n;
+  const prompt = parsePromptTags(n.prompt, 'prompt');
+  const negative = parsePromptTags(n.negative_prompt ?? '', 'negative_prompt');
+  if (!prompt.tags.length && !negative.tags.length) return n;
+  const loras = [...(n.loras ?? [])];
+  for (const tag of [...prompt.tags, ...negative.tags]) {
+    if (tag.kind === 'hypernet') throw new UsageError(`${tag.field}: <hypernet:${tag.name}>: per-request hypernetworks are not supported; start the server with --hypernetwork`, {field: tag.field});
+    loras.push({name: resolvePromptLora(tag, o), scale: tag.scale});
+  }
+  return {...n, prompt: prompt.text, ...(n.negative_prompt != null ? {negative_prompt: negative.text} : {}), loras};
+}
+
+export interface PromptEmbedding {
+  /** The name as the prompt writes it (the worker finds its tokens there). */
+  token: string;
+  /** The cached model (`mgen list` id) and its file. */
+  id: string;
+  path: string;
+}
+
+const EMBEDDING_FILE = /\.(safetensors|pt|bin)$/i;
+const EXPLICIT = /\bembedding:([^\s,()[\]<>:]+)/gi;
+const escapeRe = (s: string): string => s.replace(/[.*+?^${}()|[\]\\]/g, '\\$&');
+
+function cachedEmbeddings(env: NodeJS.ProcessEnv): Array<{model: CachedModel; names: string[]; civitai: string | null; sha: string | null}> {
+  const metas = new Map(allFileMetas(env).map((f) => [f.id, f]));
+  return listCached(env)
+    .filter((m) => m.kind === 'textual-inversion' && EMBEDDING_FILE.test(m.path))
+    .map((m) => {
+      const meta = metas.get(m.id);
+      return {model: m, names: [stem(m.path)], civitai: meta?.civitai?.modelName?.trim().toLowerCase() ?? null, sha: meta?.sha256?.toLowerCase() ?? null};
+    });
+}
+
+/**
+ * The cached textual inversions a prompt names, as A1111 users write them: the file name (without extension) as a
+ * word, or `embedding:NAME` where NAME is the file name, the CivitAI model name or the A1111 short hash (the
+ * sha256's first 12 hex digits). `embedding:NAME` becomes NAME in the returned texts; a NAME that resolves to no
+ * cached embedding is a NotFoundError naming it (a bare word that names none is just a word).
+ */
+export function findPromptEmbeddings(texts: string[], env: NodeJS.ProcessEnv, family?: string): {texts: string[]; embeddings: PromptEmbedding[]} {
+  if (!texts.some((t) => /\S/.test(t))) return {texts, embeddings: []};
+  // Another family's embedding does not fit the model's text encoders: a bare word naming one stays a word.
+  const fits = (m: CachedModel): boolean => !family || m.family === '-' || m.family === family || (family === 'sdxl-refiner' && m.family === 'sdxl');
+  const all = cachedEmbeddings(env);
+  const found = new Map<string, PromptEmbedding>();
+  const out = texts.map((text) => text.replace(EXPLICIT, (_whole, raw: string) => {
+    const n = raw.toLowerCase();
+    const hits = all.filter((e) => e.names.includes(n) || e.civitai === n || (n.length >= 10 && /^[0-9a-f]+$/.test(n) && e.sha?.startsWith(n)));
+    const ids = [...new Set(hits.map((h) => h.model.id))];
+    if (!ids.length) throw new NotFoundError(`embedding:${raw} is not a cached textual inversion (by file name, CivitAI name or short hash; see mgen list)`, {field: 'prompt'});
+    if (ids.length > 1) throw new UsageError(`embedding:${raw} matches ${ids.length} cached embeddings (${ids.join(', ')}); name one by its file name`, {field: 'prompt'});
+    if (!fits(hits[0]!.model)) throw new UsageError(`embedding:${raw} is a ${hits[0]!.model.family} embedding; the model is ${family}`, {field: 'prompt'});
+    found.set(`${hits[0]!.model.id}\0${raw.toLowerCase()}`, {token: raw, id: hits[0]!.model.id, path: hits[0]!.model.path});
+    return raw;
+  }));
+  for (const e of all.filter((x) => fits(x.model))) {
+    for (const name of e.names) {
+      if (!/^[\w.+-]+$/.test(name)) continue;
+      const word = new RegExp(`(?<![\\w])${escapeRe(name)}(?![\\w])`, 'i');
+      if (out.some((t) => word.test(t))) found.set(`${e.model.id}\0${name}`, {token: name, id: e.model.id, path: e.model.path});
+    }
+  }
+  return {texts: out, embeddings: [...found.values()]};
 }

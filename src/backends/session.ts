@@ -17,7 +17,8 @@ import {ensureRuntime, type RuntimeLocation} from './runtime/resolve.js';
 import {startWorker} from './worker/start-worker.js';
 import {compileCacheEnv} from './worker/worker-env.js';
 import {mgenHome} from './paths.js';
-import {validateRequest} from './validation.js';
+import {A1111_FAMILIES, validateRequest} from './validation.js';
+import {findPromptEmbeddings} from './prompt-tags.js';
 import {prefetchTargets, prefetchWeights, type PrefetchResult} from './weights-prefetch.js';
 import {FAMILIES} from '../detect/families.js';
 import {AESTHETIC_CLIPS} from '../detect/rules/aesthetic.js';
@@ -91,6 +92,8 @@ export interface GenerateInput {
   params?: Record<string, unknown>;
   /** LoRAs for this request only, on top of the loaded ones (MODEL_IDs, resolved like --lora). */
   loras?: RequestLora[];
+  /** a1111 | plain; null: a1111 for families with CLIP-only text encoders (sd1, sd2, sdxl), else plain. */
+  promptSyntax?: 'a1111' | 'plain' | null;
   /** Output file pattern with {seed} {n} {model} {timestamp}; default `mgen-{timestamp}-{seed}-{n}.png`. */
   out?: string;
   /** Video: frames and frames per second (default: the family's); audio: seconds (default: the model's). */
@@ -269,7 +272,7 @@ export async function openSession(opts: SessionOptions): Promise<Session> {
       resolve: resolveFn, ropts: {env, python: runtime.python}, family: ckpt.report.family,
       allowPickle: opts.allowPickle, trustRemoteCode: opts.trustRemoteCode,
     });
-    return new OpenSession(worker, hello, plan, load, model, ckpt, runtime, {...timings, open_total: round((performance.now() - t0) / 1000)}, adapters, requestLoras);
+    return new OpenSession(worker, hello, plan, load, model, ckpt, runtime, {...timings, open_total: round((performance.now() - t0) / 1000)}, adapters, requestLoras, env);
   } catch (err) {
     prefetchStop.abort();
     const w = worker ?? (await workerP.catch(() => undefined));
@@ -354,6 +357,7 @@ class OpenSession implements Session {
     readonly openTimings: Record<string, number>,
     readonly adapters: AdapterIds,
     private readonly requestLoras: RequestLoraResolver,
+    private readonly env: NodeJS.ProcessEnv = process.env,
   ) {}
 
   async schema(): Promise<Record<string, unknown>> {
@@ -385,6 +389,10 @@ class OpenSession implements Session {
     if (this.plan.task !== 'text-to-image' && !input.image) {
       throw new UsageError(`${this.model.id} is loaded for ${this.plan.task}: the request needs an input image`, {hint: 'pass --image PATH'});
     }
+    // A1111's prompt language: cached textual inversions named in the prompts are applied for this request.
+    const a1111 = input.promptSyntax === 'a1111' || (input.promptSyntax == null && A1111_FAMILIES.has(this.ckpt.report.family));
+    const named = a1111 ? findPromptEmbeddings([input.prompt, input.negativePrompt ?? ''], this.env, this.ckpt.report.family) : {texts: [], embeddings: []};
+    if (named.embeddings.length) input = {...input, prompt: named.texts[0]!, negativePrompt: input.negativePrompt == null ? input.negativePrompt : named.texts[1]!};
     if (input.params && Object.keys(input.params).length) validateParamNames(await this.schema(), input.params);
     const d = this.ckpt.report.defaults ?? {width: 512, height: 512, steps: 30, guidance_scale: 7.5};
     const seed = input.seed ?? randomInt(0, 2 ** 32 - 1);
@@ -421,9 +429,10 @@ class OpenSession implements Session {
     // Model hash only for a checkpoint that is one file (never a component's); else the repo id and revision.
     const info = await this.checkpointInfo();
     const prompts = `${input.prompt}\n${input.negativePrompt ?? ''}`;
-    const tiHashes = await Promise.all(this.plan.embeddings.filter((e) => e.token && prompts.includes(e.token)).map(async (e) => ({
-      name: e.token, hash: (await sha256File(e.path).catch(() => '')).slice(0, 12),
-    })));
+    const tiHashes = await Promise.all([
+      ...this.plan.embeddings.filter((e) => e.token && prompts.includes(e.token)).map((e) => ({token: e.token!, path: e.path})),
+      ...named.embeddings,
+    ].map(async (e) => ({name: e.token, hash: (await sha256File(e.path).catch(() => '')).slice(0, 12)})));
     const pngText = targets.map((_t, n) => {
       const s = seed + n;
       const req = {
@@ -464,6 +473,8 @@ class OpenSession implements Session {
         out_dir: outDir, file_stem: fileStem, png_text: pngText, ...media, ...(input.transient ? {durable: false} : {}),
         ...(extraLoras.length ? {loras: extraLoras.map((l) => ({path: l.path, scale: l.scale}))} : {}),
         ...(input.previews ? {previews: input.previews} : {}),
+        ...(input.promptSyntax ? {prompt_syntax: input.promptSyntax} : {}),
+        ...(named.embeddings.length ? {embeddings: named.embeddings.map((e) => ({path: e.path, token: e.token}))} : {}),
       };
       const r = await this.worker.generate(request, opts);
       if (r.images.length !== numImages) throw new GenerationError(`the worker returned ${r.images.length} images, expected ${numImages}`);

@@ -50,6 +50,8 @@ export interface RequestValues {
   params?: Record<string, unknown>;
   /** Video frame count (the pipeline's num_frames). */
   frames?: number | null;
+  /** A1111's prompt language or the text as written (null: a1111 where the text encoders are CLIP only). */
+  promptSyntax?: string | null;
 }
 
 /** Upper bounds (serve's caps); the CLI has none. */
@@ -66,7 +68,7 @@ export const requestFieldName: FieldNamer = (field) => field;
 
 const FLAGS: Record<string, string> = {
   width: '--width', height: '--height', steps: '--steps', guidance_scale: '--guidance', num_images: '--num-images',
-  strength: '--strength', seed: '--seed', frames: '--frames',
+  strength: '--strength', seed: '--seed', frames: '--frames', prompt_syntax: '--prompt-syntax',
 };
 export const flagName: FieldNamer = (field) => FLAGS[field] ?? `--param ${field}`;
 
@@ -100,6 +102,10 @@ function nearest(v: number, step: number, offset: number, min: number): number[]
 function tryText(vals: number[]): string {
   return `(try ${vals.join(' or ')})`;
 }
+
+export const PROMPT_SYNTAXES = ['a1111', 'plain'];
+/** Families whose text encoders are CLIP only: A1111's prompt language (weights, BREAK, chunks) applies. */
+export const A1111_FAMILIES: ReadonlySet<Family> = new Set<Family>(['sd1', 'sd2', 'sdxl', 'sdxl-refiner']);
 
 /**
  * Checks a request against the rules that need no loaded model. Throws a UsageError (exit 2; serve: HTTP 400 with
@@ -136,6 +142,12 @@ export function validateRequest(
   }
   if (r.strength != null && !(r.strength >= 0 && r.strength <= 1)) fail('strength', `${r.strength} must be between 0 and 1`);
   if (r.seed != null && (!Number.isInteger(r.seed) || r.seed < 0)) fail('seed', `${r.seed} must be a whole number >= 0`);
+  if (r.promptSyntax != null) {
+    if (!PROMPT_SYNTAXES.includes(r.promptSyntax)) fail('prompt_syntax', `${r.promptSyntax} must be one of ${PROMPT_SYNTAXES.join(', ')}`);
+    if (r.promptSyntax === 'a1111' && fam && !A1111_FAMILIES.has(fam)) {
+      fail('prompt_syntax', `a1111 needs CLIP text encoders (sd1, sd2, sdxl); ${fam} has others (use plain)`);
+    }
+  }
   const fm = frameMultiple(fam);
   for (const [field, frames] of [['frames', r.frames], ['num_frames', r.params?.num_frames]] as const) {
     if (fm === null || frames === undefined || frames === null) continue;

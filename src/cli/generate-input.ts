@@ -23,6 +23,7 @@ export interface GenerateFlagValues {
   fps?: string;
   duration?: string;
   format?: string;
+  'prompt-syntax'?: string;
 }
 
 export async function readPrompt(flag: string | undefined, fallback?: string): Promise<string> {
@@ -100,5 +101,6 @@ export function buildGenerateInput(f: GenerateFlagValues, prompt: string, from?:
     fps: num('fps', f.fps, (n) => n > 0 && n <= 240, 'a number of frames per second above 0') ?? from?.fps ?? null,
     duration: num('duration', f.duration, (n) => n > 0, 'a number of seconds above 0') ?? from?.duration ?? null,
     format: f.format ?? from?.format ?? null,
+    ...(f['prompt-syntax'] ? {promptSyntax: f['prompt-syntax'] as 'a1111' | 'plain'} : {}),
   };
 }

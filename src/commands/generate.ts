@@ -23,6 +23,10 @@ export default class Generate extends BaseCommand {
     seed: Flags.string({description: 'seed (default: random, printed); image n uses seed+n'}),
     'num-images': Flags.integer({description: 'how many images', min: 1}),
     scheduler: Flags.string({description: 'diffusers scheduler class, e.g. EulerDiscreteScheduler'}),
+    'prompt-syntax': Flags.string({
+      description: 'a1111: (word:1.3), [word], BREAK, long prompts, <lora:name:w> tags and embedding names; plain: the text as written (default: a1111 for sd1/sd2/sdxl)',
+      options: ['a1111', 'plain'],
+    }),
     param: Flags.string({description: 'an extra pipeline parameter key=value (repeatable; see `mgen schema`)', multiple: true}),
     out: Flags.string({char: 'o', description: 'output file pattern with {seed} {n} {model} {timestamp} (default ./mgen-{timestamp}-{seed}-{n}.png)'}),
     json: Flags.boolean({description: 'print one JSON document: images, seeds, timings'}),
@@ -133,6 +137,15 @@ export default class Generate extends BaseCommand {
         const {randomInt} = await import('node:crypto');
         input.seed = randomInt(0, 2 ** 32 - 1);
         if (process.stderr.isTTY) this.note(`seed: ${input.seed}`); // non-TTY: it is in the file name and --json
+      }
+      // A1111 prompt tags: <lora:name:w> / <lyco:name:w> become this request's LoRAs (resolved against the cache).
+      if (input.promptSyntax !== 'plain') {
+        const {withPromptLoraTags} = await import('../backends/prompt-tags.js');
+        const tagged = withPromptLoraTags({prompt: input.prompt, negative_prompt: input.negativePrompt, loras: [] as Array<{name: string; scale?: number}>, prompt_syntax: input.promptSyntax}, {env: process.env});
+        if (tagged.loras.length) {
+          Object.assign(input, {prompt: tagged.prompt, negativePrompt: tagged.negative_prompt ?? null});
+          input.loras = [...(input.loras ?? []), ...tagged.loras.map((l) => ({id: l.name, scale: l.scale ?? 1}))];
+        }
       }
       const bar = await startStepBar('denoising');
       let result;

@@ -1,7 +1,7 @@
 import {describe, expect, it} from '@jest/globals';
 import {mkdirSync, writeFileSync} from 'node:fs';
 import {join} from 'node:path';
-import {parsePromptTags, resolvePromptLora, takeHypernetTags} from '../../src/backends/prompt-tags.js';
+import {findPromptEmbeddings, parsePromptTags, resolvePromptLora, takeHypernetTags, withPromptLoraTags} from '../../src/backends/prompt-tags.js';
 import {useTmpDir} from '../helpers/tmp.js';
 
 const tmp = useTmpDir('mgen-tags-');
@@ -64,6 +64,66 @@ describe('resolvePromptLora', () => {
     cacheCivitai(e, 'd'.repeat(64), 'twin.safetensors', 'Twin B', 40);
     expect(() => resolvePromptLora(tag('twin'), {env: e})).toThrow(/^prompt: <lora:twin> matches 2 cached models/);
     expect(() => resolvePromptLora(tag('ghost'), {env: e})).toThrow(/^prompt: <lora:ghost> is not a cached LoRA/);
+    // Unresolved is not-found (exit 3), never text sent to the encoder.
+    expect(() => resolvePromptLora(tag('ghost'), {env: e})).toThrow(expect.objectContaining({exitCode: 3}));
+  });
+});
+
+describe('withPromptLoraTags', () => {
+  const env = (): NodeJS.ProcessEnv => ({MGEN_HOME: join(tmp.dir, 'home'), HF_HUB_CACHE: join(tmp.dir, 'hub')});
+
+  it('moves tags from both prompts into loras, resolved against the cache, unless the syntax is plain', () => {
+    const e = env();
+    cacheCivitai(e, 'e'.repeat(64), 'sharpener.safetensors', 'Sharpener', 50);
+    const n = {prompt: 'a <lora:sharpener:0.7> cat', negative_prompt: 'ugly <lyco:builtin:tiny-sd-lora-peft>', loras: [{name: 'x/y'}]};
+    expect(withPromptLoraTags(n, {env: e})).toEqual({
+      prompt: 'a cat', negative_prompt: 'ugly', loras: [{name: 'x/y'}, {name: 'civitai:50@51', scale: 0.7}, {name: 'builtin:tiny-sd-lora-peft', scale: 1}],
+    });
+    expect(withPromptLoraTags({...n, prompt_syntax: 'plain'}, {env: e})).toEqual({...n, prompt_syntax: 'plain'});
+    expect(() => withPromptLoraTags({prompt: '<lora:ghost:1>'}, {env: e})).toThrow(/<lora:ghost> is not a cached LoRA/);
+    expect(() => withPromptLoraTags({prompt: 'a <hypernet:anime:1>'}, {env: e})).toThrow(/^prompt: <hypernet:anime>: per-request hypernetworks are not supported/);
+  });
+});
+
+describe('findPromptEmbeddings', () => {
+  const env = (): NodeJS.ProcessEnv => ({MGEN_HOME: join(tmp.dir, 'home'), HF_HUB_CACHE: join(tmp.dir, 'hub')});
+  const sha = '0123456789ab' + 'c'.repeat(52);
+
+  it('finds cached textual inversions by file name as a word, and by embedding:NAME (file, CivitAI name, short hash)', () => {
+    const e = env();
+    cacheCivitai(e, sha, 'EasyNegative.safetensors', 'EasyNeg', 60, 'textual-inversion');
+    cacheCivitai(e, 'f'.repeat(64), 'detailTweaker.safetensors', 'Detail Tweaker', 70);
+    const path = join(e.MGEN_HOME!, 'models', sha, 'EasyNegative.safetensors');
+    expect(findPromptEmbeddings(['a cat', '(easynegative:1.2), blurry'], e)).toEqual({
+      texts: ['a cat', '(easynegative:1.2), blurry'], embeddings: [{token: 'easynegative', id: 'civitai:60@61', path}],
+    });
+    expect(findPromptEmbeddings(['a cat', 'easynegatives, detailTweaker'], e).embeddings).toEqual([]);
+    for (const name of ['EasyNeg', '0123456789ab', 'EasyNegative']) {
+      const out = findPromptEmbeddings([`a cat, embedding:${name}`], e);
+      expect(out.texts).toEqual([`a cat, ${name}`]);
+      expect(out.embeddings.map((x) => x.id)).toEqual(['civitai:60@61']);
+      expect(out.embeddings[0]!.token).toBe(name === 'EasyNegative' ? 'easynegative' : name);
+    }
+  });
+
+  it('leaves out embeddings of another family: a bare word stays a word, embedding:NAME is refused', () => {
+    const e = env();
+    cacheCivitai(e, '9'.repeat(64), 'xlNeg.safetensors', 'XL Neg', 80, 'textual-inversion');
+    expect(findPromptEmbeddings(['a cat, xlneg'], e, 'sd1').embeddings.map((x) => x.id)).toEqual(['civitai:80@81']);
+    expect(findPromptEmbeddings(['a cat, xlneg'], e, 'sdxl').embeddings).toEqual([]);
+    expect(() => findPromptEmbeddings(['a cat, embedding:xlNeg'], e, 'sdxl')).toThrow(/^embedding:xlNeg is a sd1 embedding; the model is sdxl/);
+  });
+
+  it('an embedding:NAME that names no cached embedding is an error naming it (exit 3)', () => {
+    const e = env();
+    cacheCivitai(e, 'f'.repeat(64), 'detailTweaker.safetensors', 'Detail Tweaker', 70);
+    let err: unknown;
+    try {
+      findPromptEmbeddings(['a cat, embedding:detailTweaker'], e);
+    } catch (caught) {
+      err = caught;
+    }
+    expect(err).toMatchObject({exitCode: 3, message: expect.stringMatching(/^embedding:detailTweaker is not a cached textual inversion/)});
   });
 });
 

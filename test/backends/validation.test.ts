@@ -64,6 +64,13 @@ describe('validateRequest', () => {
     expect(() => validateRequest({params: {num_frames: 50}}, {family: 'sd1'})).not.toThrow();
   });
 
+  it('checks --prompt-syntax: a1111 needs CLIP-only text encoders (sd1, sd2, sdxl)', () => {
+    expect(failure(() => validateRequest({promptSyntax: 'a1111'}, {family: 'flux', name: flagName})).message).toBe('--prompt-syntax a1111 needs CLIP text encoders (sd1, sd2, sdxl); flux has others (use plain)');
+    expect(failure(() => validateRequest({promptSyntax: 'comfy'}, {family: 'sd1'})).message).toBe('prompt_syntax comfy must be one of a1111, plain');
+    for (const family of ['sd1', 'sd2', 'sdxl'] as const) expect(() => validateRequest({promptSyntax: 'a1111'}, {family})).not.toThrow();
+    expect(() => validateRequest({promptSyntax: 'plain'}, {family: 'flux'})).not.toThrow();
+  });
+
   it('is a 400 naming the request field when serve hits it (the engine maps the session\'s UsageError)', () => {
     const e = failure(() => validateRequest({width: 72}, {family: 'flux'}));
     expect(classifyError(e)).toEqual({status: 400, type: 'invalid_request_error', message: 'width 72 is not a multiple of 16 for flux (try 64 or 80)', param: 'width'});

@@ -162,6 +162,8 @@ export function a1111ToNative(body: A1111Request, img2img: boolean, ctx: A1111Co
     if (err instanceof MgenError) throw bad(err.field ?? 'prompt', err.message.replace(/^[a-z_]+: /, ''));
     throw err;
   }
+  // No prompt_syntax: A1111's language is the default wherever it applies (CLIP-only text encoders), and a FLUX
+  // server's A1111 routes keep working with the text as written.
   const native: NativeRequest = {prompt: prompt.text, response_format: 'b64_json'};
   if (negative.text) native.negative_prompt = negative.text;
   native.steps = body.steps ?? 20;

@@ -7,6 +7,7 @@ import {extname} from 'node:path';
 import {MEDIA_TYPES} from '../media-output.js';
 import {MgenError} from '../../errors.js';
 import {ModelNotAllowedError, RequestModelPolicy} from '../request-model-policy.js';
+import {withPromptLoraTags} from '../prompt-tags.js';
 import {authChallenge, isLoopbackHost, requestAuthorized, type BasicCredentials} from './auth.js';
 import {registerA1111Routes} from './a1111-routes.js';
 import {classifyError, type Engine, type PreviewImage} from './engine.js';
@@ -223,12 +224,23 @@ export function buildApp(o: AppOptions): ServeApp {
       throw err;
     }
   };
+  // A1111 syntax (the default): <lora:name:w> tags in the prompts become request LoRAs, admitted like `loras`.
+  const promptTagsToLoras = (n: NativeRequest): NativeRequest => {
+    try {
+      return withPromptLoraTags(n, {env: o.env ?? process.env, policy});
+    } catch (err) {
+      if (err instanceof ModelNotAllowedError) throw new HttpError(403, 'model_not_allowed', err.message, err.field);
+      if (err instanceof MgenError) throw new HttpError(400, 'invalid_request_error', err.message, err.field);
+      throw err;
+    }
+  };
   const checkImages = (n: NativeRequest): void => {
     for (const f of ['image', 'mask', 'control_image'] as const) if (n[f] != null) decodeInlineImage(n[f], f);
   };
   const submit = (req: Req, native: NativeRequest, id?: string, previews?: number, webhook?: QueuedInput['webhook']): {job: Job<QueuedInput, NativeResponse>; created: boolean} => {
     if (draining) throw new HttpError(503, 'shutting_down', 'the server is shutting down and takes no new work');
     checkImages(native);
+    native = promptTagsToLoras(native);
     const loraIds = admitModels(native);
     return queue.submit({request: native, baseUrl: baseUrl(req), ...(loraIds ? {loraIds} : {}), ...(previews ? {previews} : {}), ...(webhook ? {webhook} : {})}, {id});
   };

@@ -327,7 +327,8 @@ export function classifyError(err: unknown): JobError {
     default:
       // The session's own checks (e.g. unknown params) are usage errors: the client's fault.
       if (err instanceof MgenError && err.exitCode === 5) return {status: 502, type: 'model_fetch_failed', message, ...(err.field ? {param: err.field} : {})};
-      if (err instanceof MgenError && err.exitCode === 2) {
+      // Usage and not-found (a prompt's embedding:NAME that names no cached embedding): the client's fault.
+      if (err instanceof MgenError && (err.exitCode === 2 || err.exitCode === 3)) {
         return {status: 400, type: 'invalid_request_error', message, ...(err.field ? {param: err.field} : {})};
       }
       return {status: 500, type: err instanceof MgenError ? 'generation_failed' : 'server_error', message};

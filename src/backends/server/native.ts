@@ -13,7 +13,7 @@ export const MAPPED_PIPELINE_PARAMS: ReadonlySet<string> = new Set([
   'negative_prompt_embeds', 'pooled_prompt_embeds', 'negative_pooled_prompt_embeds', 'ip_adapter_image_embeds',
   'cross_attention_kwargs', 'joint_attention_kwargs', 'seed', 'num_images', 'steps', 'scheduler', 'scheduler_config', 'params',
   'loras', 'response_format', 'mask', 'id', 'frames', 'fps', 'duration', 'format', 'seconds', 'num_videos_per_prompt',
-  'num_waveforms_per_prompt',
+  'num_waveforms_per_prompt', 'prompt_syntax',
 ]);
 
 /** The properties a pipeline schema offers beyond our fields (its `$defs` travel along). */
@@ -68,6 +68,7 @@ export function nativeRequestSchema(pipelineSchema: JsonSchema | null | undefine
       mask: inlineImage,
       control_image: inlineImage,
       loras: LORAS_SCHEMA,
+      prompt_syntax: {enum: ['a1111', 'plain', null]},
       response_format: {enum: ['b64_json', 'url']},
       ...mediaFields(pipelineSchema),
       params: {type: 'object', additionalProperties: false, properties: extras},

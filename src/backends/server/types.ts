@@ -33,6 +33,8 @@ export interface NativeRequest {
   mask?: string | null;
   control_image?: string | null;
   loras?: Array<{name: string; scale?: number}>;
+  /** a1111 (default for SD1/SD2/SDXL): weights, BREAK, long prompts, <lora:> tags and embedding names; plain: as written. */
+  prompt_syntax?: 'a1111' | 'plain' | null;
   response_format?: ResponseFormat;
   /** Extra pipeline __call__ parameters (also accepted at the top level). */
   params?: Record<string, unknown>;
@@ -71,5 +73,5 @@ export const NATIVE_INPUT_FIELDS = [
   ['negative_prompt', 'negativePrompt'], ['width', 'width'], ['height', 'height'], ['steps', 'steps'],
   ['guidance_scale', 'guidance'], ['seed', 'seed'], ['num_images', 'numImages'], ['scheduler', 'scheduler'],
   ['scheduler_config', 'schedulerConfig'], ['strength', 'strength'],
-  ['frames', 'frames'], ['fps', 'fps'], ['duration', 'duration'], ['format', 'format'], ['seconds', 'seconds'],
+  ['frames', 'frames'], ['fps', 'fps'], ['duration', 'duration'], ['format', 'format'], ['seconds', 'seconds'], ['prompt_syntax', 'promptSyntax'],
 ] as const satisfies ReadonlyArray<readonly [keyof NativeRequest, keyof SessionGenerateInput]>;

@@ -69,6 +69,10 @@ export interface GenerateRequest {
   loras?: Array<{path: string; scale: number}>;
   /** Partial images to write while denoising each image (0-8; progress events then carry `preview` paths). */
   previews?: number;
+  /** a1111 | plain; absent: a1111 where the pipeline's text encoders are CLIP only. */
+  prompt_syntax?: 'a1111' | 'plain' | null;
+  /** Textual inversions for this request: the file and the name the prompt writes it as. */
+  embeddings?: Array<{path: string; token: string}>;
 }
 
 /** What a progress event adds to step/steps: the image it is about, and a partial image's path when one was written. */

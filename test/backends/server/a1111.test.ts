@@ -89,6 +89,21 @@ describe('A1111 prompt LoRA tags', () => {
   });
 });
 
+describe('A1111 prompt tags on the native route', () => {
+  it('takes <lora:> tags out as request LoRAs (default a1111 syntax), and leaves them with prompt_syntax plain', async () => {
+    inputs.length = 0;
+    expect((await post({prompt: 'a cube <lora:style:0.7>'}, '/v1/generate')).status).toBe(200);
+    expect(inputs[0]).toMatchObject({prompt: 'a cube', loras: [{id: join(models, 'style.safetensors'), scale: 0.7}]});
+    inputs.length = 0;
+    expect((await post({prompt: 'a cube <lora:style:0.7>', prompt_syntax: 'plain'}, '/v1/generate')).status).toBe(200);
+    expect(inputs[0]).toMatchObject({prompt: 'a cube <lora:style:0.7>', promptSyntax: 'plain'});
+    expect(inputs[0]!.loras ?? []).toEqual([]);
+    const r = await post({prompt: 'a cube <lora:nosuchlora:1>'}, '/v1/generate');
+    expect(r.status).toBe(400);
+    expect(r.body.error.message).toMatch(/<lora:nosuchlora> is not a cached LoRA/);
+  });
+});
+
 describe('A1111 samplers and schedule types', () => {
   it.each([
     ['DPM++ 2M Karras', undefined, 'DPMSolverMultistepScheduler', {use_karras_sigmas: true}, 'DPM++ 2M', 'Karras'],

@@ -49,6 +49,14 @@ describe('native request schema', () => {
     const input = toSessionInput({prompt: 'a', eta: 0.3, params: {clip_skip: 2}, response_format: 'url', guidance_scale: 4, num_images: 2}, '/o/out-{n}.png');
     expect(input).toEqual({prompt: 'a', out: '/o/out-{n}.png', guidance: 4, numImages: 2, params: {clip_skip: 2, eta: 0.3}});
   });
+
+  it('takes prompt_syntax a1111|plain (validated by the schema) into the session input', () => {
+    const validate = makeAjv().compile(nativeRequestSchema(pipelineSchema, DEFAULT_CAPS));
+    expect(validate({prompt: 'a (b:1.2)', prompt_syntax: 'plain'})).toBe(true);
+    expect(validate({prompt: 'a', prompt_syntax: 'comfy'})).toBe(false);
+    expect(describeError(validate.errors![0]!)).toMatch(/^prompt_syntax: must be one of/);
+    expect(toSessionInput({prompt: 'a', prompt_syntax: 'plain'}, '/o/x.png')).toEqual({prompt: 'a', out: '/o/x.png', promptSyntax: 'plain', params: {}});
+  });
 });
 
 describe('inline input images', () => {
