@@ -51,7 +51,7 @@ export interface SessionOptions extends CallerPlanFlags {
    * request validation for models whose family was not known up front). Throwing stops the open.
    */
   validate?: (family: Family) => void;
-  /** Decide the plan but do not load it (`serve --print-plan`): `load` is what the plan says, the worker holds no model. */
+  /** Decide the plan but do not load it: `load` is what the plan says, the worker holds no model. */
   planOnly?: boolean;
 }
 
