@@ -10,6 +10,7 @@ import time
 from pathlib import Path
 from typing import Any, Callable
 
+from . import hires as hires_fix
 from .compat import clip_skip_alias
 from .plans import Loaded, diffusers_class
 from .png import write_png
@@ -22,7 +23,7 @@ ProgressFn = Callable[..., None]  # (step, steps, image index, preview=path of a
 _DEFAULTS: dict[str, Any] = {
     "negative_prompt": None, "width": None, "height": None, "steps": 20, "guidance_scale": None, "seed": 0,
     "num_images": 1, "scheduler": None, "scheduler_config": None, "image": None, "mask": None, "strength": None, "control_image": None,
-    "params": {}, "file_stem": "mgen", "png_text": [], "durable": True, "previews": 0,
+    "params": {}, "file_stem": "mgen", "png_text": [], "durable": True, "previews": 0, "hires": None,
 }
 MAX_SEED = 2**64 - 1
 
@@ -214,6 +215,8 @@ def run(loaded: Loaded, raw: Any, schema: dict[str, Any], progress: ProgressFn, 
     scheduler, scheduler_config = _swap_scheduler(loaded, req["scheduler"], req["scheduler_config"])
     pipe = pipe_for(loaded, req)
     kwargs = build_kwargs(loaded, req, schema, pipe)
+    hires_cfg = hires_fix.normalize(req["hires"], req)
+    second = hires_fix.SecondPass(loaded, pipe, hires_cfg, kwargs) if hires_cfg else None
     accepts_callback = "callback_on_step_end" in inspect.signature(type(pipe).__call__).parameters
     out_dir = Path(req["out_dir"])
     steps, count = req["steps"], req["num_images"]
@@ -258,6 +261,9 @@ def run(loaded: Loaded, raw: Any, schema: dict[str, Any], progress: ProgressFn, 
             extra = {"callback_on_step_end": on_step_end} if accepts_callback else {}
             with torch.inference_mode(), clip_skip_alias(pipe) if "clip_skip" in kwargs else nullcontext():
                 output = pipe(**kwargs, generator=generator, num_images_per_prompt=1, **extra)
+                if second is not None:  # hires fix: progress counts the second pass's steps afresh
+                    state["reported"] = 0
+                    output = second.run(output, generator, extra)
         except _Cancelled:
             raise WorkerError("cancelled", f"generation cancelled at image {n + 1}/{count}") from None
         except WorkerError:
@@ -279,6 +285,7 @@ def run(loaded: Loaded, raw: Any, schema: dict[str, Any], progress: ProgressFn, 
         "guidance_scale": kwargs.get("guidance_scale"), "seed": req["seed"], "num_images": count,
         "width": images[0]["width"] if images else None, "height": images[0]["height"] if images else None,
         "strength": kwargs.get("strength"), "params": req["params"],
+        **({"hires": hires_cfg} if hires_cfg else {}),
     }
     return {"images": images, "metadata": metadata,
             "timings": {"denoise_s": round(denoise, 4), "total_s": round(time.perf_counter() - started, 4), "steps": steps,

@@ -17,6 +17,7 @@ import {startWorker} from './worker/start-worker.js';
 import {compileCacheEnv} from './worker/worker-env.js';
 import {mgenHome} from './paths.js';
 import {validateRequest} from './validation.js';
+import type {HiresRequest} from './hires.js';
 import {prefetchTargets, prefetchWeights, type PrefetchResult} from './weights-prefetch.js';
 import {FAMILIES} from '../detect/families.js';
 import type {Family} from '../detect/types.js';
@@ -83,6 +84,8 @@ export interface GenerateInput {
   transient?: boolean;
   /** Partial images per image while denoising (serve's OpenAI partial_images); progress then carries their paths. */
   previews?: number;
+  /** The hires fix (text-to-image): a second image-to-image pass at hires.width x hires.height. */
+  hires?: HiresRequest | null;
 }
 
 export interface GenerateOutput {
@@ -357,6 +360,7 @@ class OpenSession implements Session {
         prompt: input.prompt, negative_prompt: input.negativePrompt ?? null, width, height, steps, guidance_scale: guidance,
         seed: s, scheduler: input.scheduler ?? null, ...(input.schedulerConfig ? {scheduler_config: input.schedulerConfig} : {}), strength: input.strength ?? null, image: input.image ?? null,
         mask: input.mask ?? null, control_image: input.controlImage ?? null, params: input.params ?? {},
+        ...(input.hires ? {hires: input.hires} : {}),
       };
       return {
         parameters: buildA1111Parameters({
@@ -364,7 +368,7 @@ class OpenSession implements Session {
           clipSkip: typeof input.params?.clip_skip === 'number' ? input.params.clip_skip : null, guidanceScale: guidance, seed: s,
           width: width ?? fromImage?.width ?? null, height: height ?? fromImage?.height ?? null,
           modelHash: info.sha256 ? info.sha256.slice(0, 10) : null, modelName: info.file ? modelSlug(this.ckpt.id) : this.ckpt.pinnedId,
-          strength: input.strength, loras: loraHashes, loraTags, tiHashes: tiHashes.filter((t) => t.hash), version: 'mgen',
+          strength: input.strength, hires: input.hires ?? null, loras: loraHashes, loraTags, tiHashes: tiHashes.filter((t) => t.hash), version: 'mgen',
         }),
         mgen: JSON.stringify({
           schema: 1,
@@ -390,6 +394,7 @@ class OpenSession implements Session {
         out_dir: outDir, file_stem: fileStem, png_text: pngText, ...(input.transient ? {durable: false} : {}),
         ...(extraLoras.length ? {loras: extraLoras.map((l) => ({path: l.path, scale: l.scale}))} : {}),
         ...(input.previews ? {previews: input.previews} : {}),
+        ...(input.hires ? {hires: input.hires} : {}),
       };
       const r = await this.worker.generate(request, opts);
       if (r.images.length !== numImages) throw new GenerationError(`the worker returned ${r.images.length} images, expected ${numImages}`);

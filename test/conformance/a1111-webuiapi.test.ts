@@ -80,6 +80,28 @@ print(json.dumps({"size": list(res.image.size), "info": res.info, "parameters_pr
     expect(r.png_parameters).toMatchObject({Prompt: 'a red cube', 'Negative prompt': 'blur', Steps: '2', Seed: '7', 'Size-1': '64', 'Size-2': '64'});
   }, 120_000);
 
+  it('runs the hires fix (enable_hr, hr_scale=2): a second pass at twice the size, named in info as A1111 writes it', async () => {
+    const r = await pyJson<any>(withApi(`
+res = api.txt2img(prompt="a red cube", seed=5, steps=2, width=64, height=64, enable_hr=True, hr_scale=2, hr_upscaler="Latent",
+                  hr_second_pass_steps=2, denoising_strength=0.5)
+near = api.txt2img(prompt="a red cube", seed=5, steps=2, width=64, height=64, enable_hr=True, hr_scale=2, hr_upscaler=webuiapi.HiResUpscaler.Lanczos,
+                   hr_second_pass_steps=2, denoising_strength=0.5)
+try:
+    api.txt2img(prompt="x", steps=2, width=64, height=64, enable_hr=True, hr_upscaler=webuiapi.HiResUpscaler.ESRGAN_4x)
+    refused = None
+except RuntimeError as e:
+    refused = [e.args[0], e.args[1]]
+print(json.dumps({"size": list(res.image.size), "info": res.info, "lanczos": list(near.image.size), "refused": refused}))
+`), env);
+    expect(r.size).toEqual([128, 128]);
+    expect(r.lanczos).toEqual([128, 128]);
+    expect(r.info.denoising_strength).toBe(0.5);
+    expect(r.info.extra_generation_params).toMatchObject({'Hires upscale': '2', 'Hires steps': '2', 'Hires upscaler': 'Latent'});
+    expect(r.info.infotexts[0]).toMatch(/Size: 64x64, .*Denoising strength: 0.5, Hires upscale: 2, Hires steps: 2, Hires upscaler: Latent/);
+    expect(r.refused[0]).toBe(400);
+    expect(r.refused[1]).toMatch(/hr_upscaler/);
+  }, 180_000);
+
   it('reports progress while a job runs and interrupts it; idle afterwards (util_wait_for_ready)', async () => {
     const r = await pyJson<any>(withApi(`
 out = {}
@@ -121,7 +143,8 @@ print(json.dumps({
   "samplers": api.util_get_sampler_names(), "schedulers": api.util_get_scheduler_names(), "upscalers": api.get_upscalers(),
   "vae": api.get_sd_vae(), "loras": api.get_loras(), "embeddings": api.get_embeddings(), "flags": api.get_cmd_flags(),
   "scripts": api.get_scripts(), "skip": api.skip(),
-  "empty": [api.get_hypernetworks(), api.get_face_restorers(), api.get_realesrgan_models(), api.get_prompt_styles(), api.get_latent_upscale_modes()],
+  "empty": [api.get_hypernetworks(), api.get_face_restorers(), api.get_realesrgan_models(), api.get_prompt_styles()],
+  "latent_modes": [m["name"] for m in api.get_latent_upscale_modes()],
   "refresh": api.refresh_checkpoints(), "memory": api.get_memory(),
   "extras": attempt(lambda: api.extra_single_image(image=__import__("PIL.Image").Image.new("RGB", (8, 8)), upscaler_1="R-ESRGAN 4x+")),
   "img2img": attempt(lambda: [im.size for im in api.img2img(images=[__import__("PIL.Image").Image.new("RGB", (64, 64))], prompt="x", steps=2, denoising_strength=0.5, seed=3, width=64, height=64).images]),
@@ -129,7 +152,7 @@ print(json.dumps({
 `), env);
     expect(r.samplers).toEqual(expect.arrayContaining(['Euler', 'Euler a', 'DPM++ 2M']));
     expect(r.schedulers).toEqual(expect.arrayContaining(['karras']));
-    expect(r.upscalers).toEqual([{name: 'None', model_name: null, model_path: null, model_url: null, scale: 4}]);
+    expect(r.upscalers).toEqual(['None', 'Lanczos', 'Nearest'].map((name) => ({name, model_name: null, model_path: null, model_url: null, scale: 4})));
     expect(r.vae).toEqual([]);
     expect(Array.isArray(r.loras)).toBe(true);
     expect(r.embeddings).toEqual({loaded: {}, skipped: {}});
@@ -137,7 +160,8 @@ print(json.dumps({
     expect(JSON.stringify(r.flags)).not.toContain('wonder-land');
     expect(r.scripts).toEqual({txt2img: [], img2img: []});
     expect(r.skip).toBeNull();
-    expect(r.empty).toEqual([[], [], [], [], []]);
+    expect(r.empty).toEqual([[], [], [], []]);
+    expect(r.latent_modes).toEqual(['Latent', 'Latent (antialiased)', 'Latent (bicubic)', 'Latent (bicubic antialiased)', 'Latent (nearest)', 'Latent (nearest-exact)']);
     expect(r.refresh).toBeNull();
     expect(r.memory).toMatchObject({ram: {total: expect.any(Number)}, cuda: {error: 'unavailable'}});
     expect(r.extras.status).toBe(501);

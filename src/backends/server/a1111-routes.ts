@@ -1,6 +1,7 @@
 // Every /sdapi/v1 route on the app: txt2img / img2img (a1111.ts maps them to the native request), the read
 // endpoints (a1111-read.ts) and the control ones (a1111-control.ts). Refusals on the read and control endpoints use
 // A1111's error shape ({error, detail, body, errors}), which A1111 clients read.
+import {A1111_HIRES_UPSCALERS} from '../hires.js';
 import type {FastifyInstance, FastifyReply, FastifyRequest} from 'fastify';
 import type {RequestModelPolicy} from '../request-model-policy.js';
 import {A1111Options, A1111Progress, A1111Refusal, type RunningJobs} from './a1111-control.js';
@@ -77,9 +78,11 @@ export function registerA1111Routes(app: FastifyInstance, o: A1111RouteOptions):
   app.get('/sdapi/v1/cmd-flags', async (req) =>
     cmdFlags({host: req.socket.localAddress ?? '127.0.0.1', port: req.socket.localPort ?? 0, modelId: o.modelId, apiAuth: o.apiAuth, token: o.token, plan: o.engine.plan, modelDirs: []}),
   );
-  // What this server has none of (no hypernetworks, face restorers, styles, hires upscale modes or extensions): empty
-  // lists, so front-ends that probe them get A1111's shape rather than a 404; refreshes have nothing to re-read.
-  for (const path of ['hypernetworks', 'face-restorers', 'realesrgan-models', 'prompt-styles', 'latent-upscale-modes', 'script-info', 'extensions']) {
+  // The hires fix's latent upscalers (enable_hr with hr_upscaler), as A1111 lists them.
+  app.get('/sdapi/v1/latent-upscale-modes', async () => Object.keys(A1111_HIRES_UPSCALERS).filter((n) => n.startsWith('Latent')).map((name) => ({name})));
+  // What this server has none of (no hypernetworks, face restorers, styles or extensions): empty lists, so front-ends
+  // that probe them get A1111's shape rather than a 404; refreshes have nothing to re-read.
+  for (const path of ['hypernetworks', 'face-restorers', 'realesrgan-models', 'prompt-styles', 'script-info', 'extensions']) {
     app.get(`/sdapi/v1/${path}`, async () => []);
   }
   for (const path of ['refresh-checkpoints', 'refresh-vae', 'refresh-loras']) {

@@ -1,6 +1,7 @@
 // The native request: its JSON Schema (our fields + the loaded pipeline's extra __call__ parameters, draft
 // 2020-12) and the step from a validated body to the worker's GenerateRequest.
 import type {SessionGenerateInput} from './session-port.js';
+import {hiresSchema} from '../hires.js';
 import {NATIVE_INPUT_FIELDS, type Caps, type NativeRequest} from './types.js';
 
 type JsonSchema = Record<string, unknown>;
@@ -12,7 +13,7 @@ export const MAPPED_PIPELINE_PARAMS: ReadonlySet<string> = new Set([
   'callback_on_step_end_tensor_inputs', 'image', 'mask_image', 'strength', 'control_image', 'prompt_embeds',
   'negative_prompt_embeds', 'pooled_prompt_embeds', 'negative_pooled_prompt_embeds', 'ip_adapter_image_embeds',
   'cross_attention_kwargs', 'joint_attention_kwargs', 'seed', 'num_images', 'steps', 'scheduler', 'scheduler_config', 'params',
-  'loras', 'response_format', 'mask', 'id',
+  'loras', 'hires', 'response_format', 'mask', 'id',
 ]);
 
 /** The properties a pipeline schema offers beyond our fields (its `$defs` travel along). */
@@ -67,6 +68,7 @@ export function nativeRequestSchema(pipelineSchema: JsonSchema | null | undefine
       mask: inlineImage,
       control_image: inlineImage,
       loras: LORAS_SCHEMA,
+      hires: hiresSchema(caps.maxSize, caps.maxSteps),
       response_format: {enum: ['b64_json', 'url']},
       params: {type: 'object', additionalProperties: false, properties: extras},
       ...extras,

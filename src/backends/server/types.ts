@@ -2,6 +2,7 @@
 
 /** Limits on what one request may ask for. */
 import type {SessionGenerateInput} from './session-port.js';
+import type {HiresRequest} from '../hires.js';
 
 export interface Caps {
   /** Largest width or height in pixels (both must also be multiples of 8). */
@@ -36,6 +37,8 @@ export interface NativeRequest {
   response_format?: ResponseFormat;
   /** Extra pipeline __call__ parameters (also accepted at the top level). */
   params?: Record<string, unknown>;
+  /** The hires fix: a second image-to-image pass at a larger size (src/backends/hires.ts). */
+  hires?: HiresRequest | null;
   [extra: string]: unknown;
 }
 
@@ -63,5 +66,5 @@ export interface NativeResponse {
 export const NATIVE_INPUT_FIELDS = [
   ['negative_prompt', 'negativePrompt'], ['width', 'width'], ['height', 'height'], ['steps', 'steps'],
   ['guidance_scale', 'guidance'], ['seed', 'seed'], ['num_images', 'numImages'], ['scheduler', 'scheduler'],
-  ['scheduler_config', 'schedulerConfig'], ['strength', 'strength'],
+  ['scheduler_config', 'schedulerConfig'], ['strength', 'strength'], ['hires', 'hires'],
 ] as const satisfies ReadonlyArray<readonly [keyof NativeRequest, keyof SessionGenerateInput]>;

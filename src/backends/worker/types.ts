@@ -1,3 +1,4 @@
+import type {HiresRequest} from '../hires.js';
 // The worker contract as TypeScript types (docs/worker-protocol.md is the prose version).
 
 export type Strategy = 'diffusers-folder' | 'single-file' | 'component-file';
@@ -53,6 +54,8 @@ export interface GenerateRequest {
   loras?: Array<{path: string; scale: number}>;
   /** Partial images to write while denoising each image (0-8; progress events then carry `preview` paths). */
   previews?: number;
+  /** The hires fix: a second image-to-image pass at a larger size (src/backends/hires.ts). */
+  hires?: HiresRequest;
 }
 
 /** What a progress event adds to step/steps: the image it is about, and a partial image's path when one was written. */

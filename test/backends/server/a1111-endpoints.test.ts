@@ -62,7 +62,7 @@ describe('read endpoints', () => {
 
   it('answers the list endpoints in A1111 shapes', async () => {
     expect((await call('/sdapi/v1/scripts')).body).toEqual({txt2img: [], img2img: []});
-    expect((await call('/sdapi/v1/upscalers')).body).toEqual([{name: 'None', model_name: null, model_path: null, model_url: null, scale: 4}]);
+    expect((await call('/sdapi/v1/upscalers')).body).toEqual(['None', 'Lanczos', 'Nearest'].map((name) => ({name, model_name: null, model_path: null, model_url: null, scale: 4})));
     expect((await call('/sdapi/v1/sd-vae')).body).toEqual([]);
     expect((await call('/sdapi/v1/embeddings')).body).toEqual({loaded: {}, skipped: {}});
     expect(Array.isArray((await call('/sdapi/v1/loras')).body)).toBe(true);
