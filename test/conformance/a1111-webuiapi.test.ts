@@ -107,29 +107,40 @@ print(json.dumps({"size": list(res.image.size), "info": res.info, "lanczos": lis
 out = {}
 def run():
     try:
-        api.txt2img(prompt="long", steps=150, width=256, height=256, seed=1)
+        api.txt2img(prompt="long", steps=40, width=256, height=256, seed=1)
         out["result"] = "finished"
     except RuntimeError as e:
         out["result"] = e.args[0]
 t = threading.Thread(target=run)
 t.start()
 seen = None
+preview = None
+skipped = None
 for _ in range(3000):
     p = api.get_progress()
-    if p["state"]["job_count"] > 0 and p["state"]["sampling_step"] > 0:
+    if p["state"]["job_count"] > 0 and p["state"]["sampling_step"] > 0 and seen is None:
         seen = p
+    if p.get("current_image"):
+        # live previews (A1111's default: every show_progress_every_n_steps = 10 steps): the running image as base64 PNG
+        from PIL import Image
+        preview = list(Image.open(io.BytesIO(base64.b64decode(p["current_image"]))).size)
+        skipped = api.session.get(f"{api.baseurl}/progress?skip_current_image=true").json()["current_image"]
         break
-    time.sleep(0.01)
+    time.sleep(0.05)
 api.interrupt()
 t.join()
 api.util_wait_for_ready(check_interval=0.1)
-print(json.dumps({"seen": seen, "result": out.get("result"), "idle": api.get_progress()}))
+print(json.dumps({"seen": seen, "preview": preview, "skipped": skipped, "result": out.get("result"), "idle": api.get_progress(),
+                  "options": {k: api.get_options()[k] for k in ("live_previews_enable", "show_progress_every_n_steps")}}))
 `), env);
-    expect(r.seen).toMatchObject({current_image: null, state: {job_count: 1, job_no: 0, sampling_steps: 150}});
+    expect(r.options).toEqual({live_previews_enable: true, show_progress_every_n_steps: 10});
+    expect(r.seen).toMatchObject({state: {job_count: 1, job_no: 0, sampling_steps: 40}});
+    expect(r.preview).toEqual([256, 256]);
+    expect(r.skipped).toBeNull();
     expect(r.seen.progress).toBeGreaterThan(0);
     expect(r.seen.eta_relative).toBeGreaterThanOrEqual(0);
     expect(r.result).toBe(499);
-    expect(r.idle).toMatchObject({progress: 0, eta_relative: 0, state: {job_count: 0}});
+    expect(r.idle).toMatchObject({progress: 0, eta_relative: 0, current_image: null, state: {job_count: 0}});
   }, 180_000);
 
   it('answers the list endpoints and util helpers in A1111 shapes', async () => {

@@ -4,7 +4,7 @@
 import {A1111_HIRES_UPSCALERS} from '../hires.js';
 import type {FastifyInstance, FastifyReply, FastifyRequest} from 'fastify';
 import type {RequestModelPolicy} from '../request-model-policy.js';
-import {A1111Options, A1111Progress, A1111Refusal, type RunningJobs} from './a1111-control.js';
+import {A1111Options, A1111Progress, A1111Refusal, previewCount, type RunningJobs} from './a1111-control.js';
 import {cmdFlags, embeddingList, loraList, memoryStats, namesLoadedModel, pngInfo, scriptList, sdModelItem, upscalerList, vaeList} from './a1111-read.js';
 import {a1111RequestSchema, a1111ToNative, nativeToA1111, type A1111Context, type A1111Request} from './a1111.js';
 import type {Engine} from './engine.js';
@@ -24,7 +24,7 @@ export interface A1111RouteOptions {
   token: boolean;
   apiAuth: boolean;
   /** Runs a synchronous job (a client that goes away cancels it). */
-  runSync: (req: FastifyRequest, reply: FastifyReply, native: NativeRequest) => Promise<NativeResponse>;
+  runSync: (req: FastifyRequest, reply: FastifyReply, native: NativeRequest, previews?: number) => Promise<NativeResponse>;
 }
 
 export function registerA1111Routes(app: FastifyInstance, o: A1111RouteOptions): void {
@@ -57,13 +57,15 @@ export function registerA1111Routes(app: FastifyInstance, o: A1111RouteOptions):
   };
   app.post<{Body: A1111Request}>('/sdapi/v1/txt2img', {schema: {body: a1111RequestSchema(o.caps, false)}}, async (req, reply) => {
     const mapped = a1111ToNative(req.body, false, await context());
-    return nativeToA1111(await o.runSync(req, reply, mapped.native), req.body, mapped);
+    const previews = previewCount(options.settings, mapped.native.steps ?? 20);
+    return nativeToA1111(await o.runSync(req, reply, mapped.native, previews), req.body, mapped);
   });
   // A text-to-image serve answers img2img too: the worker runs the loaded pipeline's image-to-image (or, with a mask,
   // inpainting) sibling on the same components (generate.py, from_pipe: no reload).
   app.post<{Body: A1111Request}>('/sdapi/v1/img2img', {schema: {body: a1111RequestSchema(o.caps, true)}}, async (req, reply) => {
     const mapped = a1111ToNative(req.body, true, await context());
-    return nativeToA1111(await o.runSync(req, reply, mapped.native), req.body, mapped);
+    const previews = previewCount(options.settings, mapped.native.steps ?? 20);
+    return nativeToA1111(await o.runSync(req, reply, mapped.native, previews), req.body, mapped);
   });
 
   // -- read ---------------------------------------------------------------------------------------------
@@ -117,7 +119,7 @@ export function registerA1111Routes(app: FastifyInstance, o: A1111RouteOptions):
     options.write(req.body, m.item, vaeName(), m.names);
     return reply.type('application/json').send('null');
   }));
-  app.get('/sdapi/v1/progress', async () => progress.read());
+  app.get<{Querystring: {skip_current_image?: string}}>('/sdapi/v1/progress', async (req) => progress.read(/^(true|1)$/i.test(req.query.skip_current_image ?? '')));
   app.post('/sdapi/v1/interrupt', async () => {
     progress.stop('interrupted');
     return {};

@@ -5,6 +5,7 @@ import {afterAll, beforeAll, describe, expect, it} from '@jest/globals';
 import {join} from 'node:path';
 import {startServe, type RunningServe} from '../../../src/backends/server/server.js';
 import {parseApiAuth} from '../../../src/backends/server/auth.js';
+import {previewCount} from '../../../src/backends/server/a1111-control.js';
 import {buildPng} from '../../helpers/png.js';
 import {useTmpDir} from '../../helpers/tmp.js';
 import {fakeSession, type FakeSession} from './fake-session.js';
@@ -109,6 +110,16 @@ describe('/options', () => {
     expect(sent).toEqual([1]);
     session.generate = gen;
     expect((await call('/sdapi/v1/options', {CLIP_stop_at_last_layers: 1})).status).toBe(200);
+  });
+
+  it('turns live previews on and off and sets their interval: partial images asked of the worker per image', async () => {
+    expect((await call('/sdapi/v1/options')).body).toMatchObject({live_previews_enable: true, show_progress_every_n_steps: 10});
+    expect((await call('/sdapi/v1/options', {live_previews_enable: false, show_progress_every_n_steps: 5})).status).toBe(200);
+    expect((await call('/sdapi/v1/options')).body).toMatchObject({live_previews_enable: false, show_progress_every_n_steps: 5});
+    expect((await call('/sdapi/v1/options', {live_previews_enable: 'yes'})).body.detail).toMatch(/live_previews_enable: must be true or false/);
+    expect((await call('/sdapi/v1/options', {live_previews_enable: true, show_progress_every_n_steps: 10})).status).toBe(200);
+    const on = {clipStop: 1, livePreviews: true, previewEvery: 10};
+    expect([previewCount(on, 5), previewCount(on, 20), previewCount(on, 150), previewCount({...on, previewEvery: -1}, 150), previewCount({...on, livePreviews: false}, 150)]).toEqual([0, 2, 8, 0, 0]);
   });
 
   it('accepts the loaded model and the values it has, and refuses the rest naming the setting', async () => {
