@@ -12,6 +12,7 @@ from typing import Any, Callable
 
 from . import hires as hires_fix
 from .compat import clip_skip_alias
+from .image_format import normalize as normalize_image_format, write_image
 from .plans import Loaded, diffusers_class
 from .png import write_png
 from .preview import decode_latents, preview_steps
@@ -23,7 +24,7 @@ ProgressFn = Callable[..., None]  # (step, steps, image index, preview=path of a
 _DEFAULTS: dict[str, Any] = {
     "negative_prompt": None, "width": None, "height": None, "steps": 20, "guidance_scale": None, "seed": 0,
     "num_images": 1, "scheduler": None, "scheduler_config": None, "image": None, "mask": None, "strength": None, "control_image": None,
-    "params": {}, "file_stem": "mgen", "png_text": [], "durable": True, "previews": 0, "hires": None,
+    "params": {}, "file_stem": "mgen", "png_text": [], "durable": True, "previews": 0, "hires": None, "image_format": None,
 }
 MAX_SEED = 2**64 - 1
 
@@ -216,6 +217,7 @@ def run(loaded: Loaded, raw: Any, schema: dict[str, Any], progress: ProgressFn, 
     pipe = pipe_for(loaded, req)
     kwargs = build_kwargs(loaded, req, schema, pipe)
     hires_cfg = hires_fix.normalize(req["hires"], req)
+    image_format = normalize_image_format(req["image_format"])
     second = hires_fix.SecondPass(loaded, pipe, hires_cfg, kwargs) if hires_cfg else None
     accepts_callback = "callback_on_step_end" in inspect.signature(type(pipe).__call__).parameters
     out_dir = Path(req["out_dir"])
@@ -276,7 +278,7 @@ def run(loaded: Loaded, raw: Any, schema: dict[str, Any], progress: ProgressFn, 
         phases["decode_s"] += call_end - state["last_step_at"]
         image = output.images[0]
         text = req["png_text"][n] if n < len(req["png_text"]) else {}
-        path = write_png(image, out_dir / f"{req['file_stem']}-{n}.png", {str(k): str(v) for k, v in text.items()}, req["durable"])
+        path = write_image(image, out_dir / f"{req['file_stem']}-{n}", {str(k): str(v) for k, v in text.items()}, req["durable"], image_format)
         phases["png_s"] += time.perf_counter() - call_end
         images.append({"path": str(path), "seed": seed, "width": image.width, "height": image.height})
 

@@ -6,7 +6,7 @@ from __future__ import annotations
 import os
 import tempfile
 from pathlib import Path
-from typing import Mapping
+from typing import Any, Mapping
 
 
 def png_info(text: Mapping[str, str]):
@@ -38,16 +38,18 @@ def _umask() -> int:
     return mask
 
 
-def write_png(image, path: str | os.PathLike, text: Mapping[str, str] | None = None, durable: bool = True) -> Path:
+def write_png(image, path: str | os.PathLike, text: Mapping[str, str] | None = None, durable: bool = True,
+              save: Mapping[str, Any] | None = None) -> Path:
     """Save `image` as PNG at `path`; readers never see a half-written file. `durable=False` skips the fsync, for
-    files that are read back at once and deleted (serve's private folder), where a crash loses nothing."""
+    files that are read back at once and deleted (serve's private folder), where a crash loses nothing. `save`: other
+    PIL save arguments instead of PNG with `text` (image_format.py: JPEG / WebP with EXIF)."""
     target = Path(path)
     target.parent.mkdir(parents=True, exist_ok=True)
     fd, tmp = tempfile.mkstemp(prefix=f".{target.name}.", suffix=".tmp", dir=target.parent)
     try:
         with os.fdopen(fd, "wb") as fh:
             os.fchmod(fh.fileno(), 0o666 & ~_umask())
-            image.save(fh, format="PNG", pnginfo=png_info(text or {}))
+            image.save(fh, **save) if save is not None else image.save(fh, format="PNG", pnginfo=png_info(text or {}))
             if durable:
                 fh.flush()
                 os.fsync(fh.fileno())

@@ -21,7 +21,7 @@ import type {HiresRequest} from './hires.js';
 import {prefetchTargets, prefetchWeights, type PrefetchResult} from './weights-prefetch.js';
 import {FAMILIES} from '../detect/families.js';
 import type {Family} from '../detect/types.js';
-import type {GenerateRequest, HelloResult, LoadPlan, LoadResult, ProgressExtra, WorkerHandle} from './worker/types.js';
+import type {GenerateRequest, ImageFormat, HelloResult, LoadPlan, LoadResult, ProgressExtra, WorkerHandle} from './worker/types.js';
 
 /** The plan flags a caller sets; the session adds the worker's hello and collects the notes. */
 type CallerPlanFlags = Pick<PlanFlags, 'task' | 'image' | 'mask' | 'dtype' | 'offload' | 'device' | 'allowPickle' | 'trustRemoteCode' | 'compile'>;
@@ -86,6 +86,8 @@ export interface GenerateInput {
   previews?: number;
   /** The hires fix (text-to-image): a second image-to-image pass at hires.width x hires.height. */
   hires?: HiresRequest | null;
+  /** Output file format (serve's transient outputs only: the CLI writes PNG). */
+  imageFormat?: ImageFormat | null;
 }
 
 export interface GenerateOutput {
@@ -395,6 +397,7 @@ class OpenSession implements Session {
         ...(extraLoras.length ? {loras: extraLoras.map((l) => ({path: l.path, scale: l.scale}))} : {}),
         ...(input.previews ? {previews: input.previews} : {}),
         ...(input.hires ? {hires: input.hires} : {}),
+        ...(input.imageFormat && input.transient ? {image_format: input.imageFormat} : {}),
       };
       const r = await this.worker.generate(request, opts);
       if (r.images.length !== numImages) throw new GenerationError(`the worker returned ${r.images.length} images, expected ${numImages}`);

@@ -271,7 +271,7 @@ export function buildApp(o: AppOptions): ServeApp {
   app.get<{Params: {name: string}}>('/v1/files/:name', async (req, reply) => {
     const bytes = await o.engine.files.read(req.params.name);
     if (!bytes) throw new HttpError(404, 'not_found', `no file ${req.params.name}`, 'name');
-    return reply.type('image/png').send(bytes);
+    return reply.type(/\.jpe?g$/i.test(req.params.name) ? 'image/jpeg' : /\.webp$/i.test(req.params.name) ? 'image/webp' : 'image/png').send(bytes);
   });
 
   // -- native ----------------------------------------------------------------------------------------

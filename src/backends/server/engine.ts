@@ -2,7 +2,7 @@
 // into a session generate, reads the images back, and reopens the session (reloading the model) when the
 // worker dies. The queue calls it one job at a time.
 import {mkdir, readFile, rm, writeFile} from 'node:fs/promises';
-import {join} from 'node:path';
+import {extname, join} from 'node:path';
 import {InterruptedError, MgenError} from '../../errors.js';
 import type {HelloResult, LoadPlan, ProgressExtra, WorkerHandle} from '../worker/types.js';
 import {ModelNotAllowedError, outsideRequestGuard, type RequestModelPolicy} from '../request-model-policy.js';
@@ -165,7 +165,7 @@ export class Engine {
       const images = [];
       for (const [i, img] of out.images.entries()) {
         if (body.response_format === 'url') {
-          const name = `${safeId(info.jobId)}-${i}.png`;
+          const name = `${safeId(info.jobId)}-${i}${extname(img.path) || '.png'}`;
           await this.files.adopt(img.path, name);
           images.push({url: `${info.baseUrl}${this.files.signedPath(name)}`, seed: img.seed, width: img.width, height: img.height});
         } else {

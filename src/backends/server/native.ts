@@ -13,7 +13,7 @@ export const MAPPED_PIPELINE_PARAMS: ReadonlySet<string> = new Set([
   'callback_on_step_end_tensor_inputs', 'image', 'mask_image', 'strength', 'control_image', 'prompt_embeds',
   'negative_prompt_embeds', 'pooled_prompt_embeds', 'negative_pooled_prompt_embeds', 'ip_adapter_image_embeds',
   'cross_attention_kwargs', 'joint_attention_kwargs', 'seed', 'num_images', 'steps', 'scheduler', 'scheduler_config', 'params',
-  'loras', 'hires', 'response_format', 'mask', 'id',
+  'loras', 'hires', 'image_format', 'response_format', 'mask', 'id',
 ]);
 
 /** The properties a pipeline schema offers beyond our fields (its `$defs` travel along). */
@@ -69,6 +69,12 @@ export function nativeRequestSchema(pipelineSchema: JsonSchema | null | undefine
       control_image: inlineImage,
       loras: LORAS_SCHEMA,
       hires: hiresSchema(caps.maxSize, caps.maxSteps),
+      image_format: {
+        type: ['object', 'null'],
+        required: ['format'],
+        additionalProperties: false,
+        properties: {format: {enum: ['png', 'jpeg', 'webp']}, quality: {type: 'integer', minimum: 0, maximum: 100}},
+      },
       response_format: {enum: ['b64_json', 'url']},
       params: {type: 'object', additionalProperties: false, properties: extras},
       ...extras,

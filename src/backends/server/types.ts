@@ -3,6 +3,7 @@
 /** Limits on what one request may ask for. */
 import type {SessionGenerateInput} from './session-port.js';
 import type {HiresRequest} from '../hires.js';
+import type {ImageFormat} from '../worker/types.js';
 
 export interface Caps {
   /** Largest width or height in pixels (both must also be multiples of 8). */
@@ -39,6 +40,8 @@ export interface NativeRequest {
   params?: Record<string, unknown>;
   /** The hires fix: a second image-to-image pass at a larger size (src/backends/hires.ts). */
   hires?: HiresRequest | null;
+  /** Output file format: png (default), jpeg or webp at a quality (0-100). */
+  image_format?: ImageFormat | null;
   [extra: string]: unknown;
 }
 
@@ -66,5 +69,5 @@ export interface NativeResponse {
 export const NATIVE_INPUT_FIELDS = [
   ['negative_prompt', 'negativePrompt'], ['width', 'width'], ['height', 'height'], ['steps', 'steps'],
   ['guidance_scale', 'guidance'], ['seed', 'seed'], ['num_images', 'numImages'], ['scheduler', 'scheduler'],
-  ['scheduler_config', 'schedulerConfig'], ['strength', 'strength'], ['hires', 'hires'],
+  ['scheduler_config', 'schedulerConfig'], ['strength', 'strength'], ['hires', 'hires'], ['image_format', 'imageFormat'],
 ] as const satisfies ReadonlyArray<readonly [keyof NativeRequest, keyof SessionGenerateInput]>;

@@ -56,6 +56,14 @@ export interface GenerateRequest {
   previews?: number;
   /** The hires fix: a second image-to-image pass at a larger size (src/backends/hires.ts). */
   hires?: HiresRequest;
+  /** Output file format (default PNG); JPEG / WebP carry `parameters` as EXIF UserComment (docs/worker-protocol.md). */
+  image_format?: ImageFormat;
+}
+
+export interface ImageFormat {
+  format: 'png' | 'jpeg' | 'webp';
+  /** 0-100 (default 100). */
+  quality?: number;
 }
 
 /** What a progress event adds to step/steps: the image it is about, and a partial image's path when one was written. */
