@@ -101,6 +101,22 @@ def _scheduler_overrides(cls: Any, raw: Any) -> dict[str, Any]:
     return dict(raw)
 
 
+def configured_scheduler(loaded: Loaded, pipe: Any, name: str | None, config: Any, field: str = "") -> tuple[str, Any, dict[str, Any]]:
+    """The named scheduler class (default: the model's own) made from the model's scheduler config with overrides."""
+    from diffusers import SchedulerMixin
+
+    base = loaded.base_scheduler_config
+    name = name or (base["_class_name"] if base is not None else type(pipe.scheduler).__name__)
+    try:
+        cls = diffusers_class(name, "scheduler")
+    except WorkerError:
+        raise WorkerError("bad_params", f"{field}unknown scheduler {name!r}") from None
+    if not isinstance(cls, type) or not issubclass(cls, SchedulerMixin):
+        raise WorkerError("bad_params", f"{field}{name} is not a scheduler")
+    overrides = _scheduler_overrides(cls, config)
+    return name, cls.from_config(base if base is not None else pipe.scheduler.config, **overrides), overrides
+
+
 def _swap_scheduler(loaded: Loaded, name: str | None, config: Any = None) -> tuple[str | None, dict[str, Any]]:
     """Puts the named scheduler (with config overrides) on the pipeline; returns what runs: class and overrides."""
     pipe = loaded.pipe
@@ -114,17 +130,7 @@ def _swap_scheduler(loaded: Loaded, name: str | None, config: Any = None) -> tup
             pipe.scheduler = diffusers_class(base["_class_name"], "scheduler").from_config(base)
             pipe._mgen_scheduler_overridden = False
         return type(pipe.scheduler).__name__, {}
-    from diffusers import SchedulerMixin
-
-    name = name or (base["_class_name"] if base is not None else type(pipe.scheduler).__name__)
-    try:
-        cls = diffusers_class(name, "scheduler")
-    except WorkerError:
-        raise WorkerError("bad_params", f"unknown scheduler {name!r}") from None
-    if not isinstance(cls, type) or not issubclass(cls, SchedulerMixin):
-        raise WorkerError("bad_params", f"{name} is not a scheduler")
-    overrides = _scheduler_overrides(cls, config)
-    pipe.scheduler = cls.from_config(base if base is not None else pipe.scheduler.config, **overrides)
+    name, pipe.scheduler, overrides = configured_scheduler(loaded, pipe, name, config)
     pipe._mgen_scheduler_overridden = bool(overrides)
     return name, overrides
 

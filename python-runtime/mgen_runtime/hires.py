@@ -106,17 +106,6 @@ class SecondPass:
 
 
 def _scheduler(loaded: Any, pipe: Any, name: str | None, config: Any) -> Any:
-    from diffusers import SchedulerMixin
+    from .generate import configured_scheduler
 
-    from .generate import _scheduler_overrides
-    from .plans import diffusers_class
-
-    base = loaded.base_scheduler_config
-    name = name or (base["_class_name"] if base is not None else type(pipe.scheduler).__name__)
-    try:
-        cls = diffusers_class(name, "scheduler")
-    except WorkerError:
-        raise WorkerError("bad_params", f"request.hires.scheduler: unknown scheduler {name!r}") from None
-    if not isinstance(cls, type) or not issubclass(cls, SchedulerMixin):
-        raise WorkerError("bad_params", f"request.hires.scheduler: {name} is not a scheduler")
-    return cls.from_config(base if base is not None else pipe.scheduler.config, **_scheduler_overrides(cls, config))
+    return configured_scheduler(loaded, pipe, name, config, "request.hires.scheduler: ")[1]

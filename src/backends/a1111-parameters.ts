@@ -97,7 +97,7 @@ export function buildA1111Parameters(f: A1111Fields): string {
   if (f.modelName) parts.push(['Model', field(f.modelName)]);
   if (f.strength !== null && f.strength !== undefined) parts.push(['Denoising strength', f.strength]);
   else if (f.hires) parts.push(['Denoising strength', f.hires.strength ?? 0.7]);
-  if (f.hires) for (const [k, v] of hiresInfotext(f.hires, f.width, f.height)) parts.push([k, typeof v === 'string' ? field(v) : v]);
+  if (f.hires) for (const [k, v] of hiresInfotext(f.hires, f.width, f.height, (s, c) => describeScheduler(s, c as SchedulerConfig))) parts.push([k, typeof v === 'string' ? field(v) : v]);
   if (typeof f.clipSkip === 'number' && f.clipSkip > 0) parts.push(['Clip skip', f.clipSkip + 1]);
   if (f.tiHashes?.length) parts.push(['TI hashes', field(f.tiHashes.map((t) => `${t.name}: ${t.hash}`).join(', '))]);
   if (f.loras?.length) parts.push(['Lora hashes', field(f.loras.map((l) => `${l.name}: ${l.hash}`).join(', '))]);

@@ -37,40 +37,24 @@ export interface HiresRequest {
   scheduler_config?: Record<string, string | number | boolean> | null;
 }
 
-/** JSON Schema of the native `hires` field. */
-export function hiresSchema(maxSize: number, maxSteps: number): Record<string, unknown> {
-  const size = {type: 'integer', minimum: 64, maximum: maxSize};
-  return {
-    type: ['object', 'null'],
-    required: ['width', 'height'],
-    additionalProperties: false,
-    properties: {
-      width: size,
-      height: size,
-      steps: {type: ['integer', 'null'], minimum: 1, maximum: maxSteps},
-      strength: {type: ['number', 'null'], exclusiveMinimum: 0, maximum: 1},
-      upscaler: {enum: [...HIRES_UPSCALERS, null]},
-      prompt: {type: ['string', 'null'], maxLength: 20000},
-      negative_prompt: {type: ['string', 'null'], maxLength: 20000},
-      scheduler: {type: ['string', 'null'], pattern: '^[A-Za-z][A-Za-z0-9_]*$', maxLength: 100},
-      scheduler_config: {
-        type: ['object', 'null'],
-        maxProperties: 16,
-        propertyNames: {pattern: '^[a-z_]{1,40}$'},
-        additionalProperties: {type: ['boolean', 'number', 'string'], maxLength: 40},
-      },
-    },
-  };
-}
-
 /** Infotext fields A1111 writes for a hires run (after Denoising strength, which the caller writes). */
-export function hiresInfotext(h: HiresRequest, width: number | null, height: number | null): Array<[string, string | number]> {
+export function hiresInfotext(
+  h: HiresRequest,
+  width: number | null,
+  height: number | null,
+  sampler?: (scheduler: string, config: Record<string, unknown>) => {sampler: string; scheduleType: string | null},
+): Array<[string, string | number]> {
   const parts: Array<[string, string | number]> = [];
   const scale = width && height ? h.width / width : null;
   if (scale !== null && height && h.height / height === scale) parts.push(['Hires upscale', Number(scale.toFixed(4))]);
   else parts.push(['Hires resize', `${h.width}x${h.height}`]);
   if (h.steps) parts.push(['Hires steps', h.steps]);
   parts.push(['Hires upscaler', a1111UpscalerName(h.upscaler ?? 'latent')]);
+  if (h.scheduler && sampler) {
+    const ran = sampler(h.scheduler, h.scheduler_config ?? {});
+    parts.push(['Hires sampler', ran.sampler]);
+    if (ran.scheduleType && ran.scheduleType !== 'Automatic') parts.push(['Hires schedule type', ran.scheduleType]);
+  }
   if (h.prompt) parts.push(['Hires prompt', h.prompt]);
   if (h.negative_prompt) parts.push(['Hires negative prompt', h.negative_prompt]);
   return parts;

@@ -1,7 +1,7 @@
 // The native request: its JSON Schema (our fields + the loaded pipeline's extra __call__ parameters, draft
 // 2020-12) and the step from a validated body to the worker's GenerateRequest.
 import type {SessionGenerateInput} from './session-port.js';
-import {hiresSchema} from '../hires.js';
+import {HIRES_UPSCALERS} from '../hires.js';
 import {NATIVE_INPUT_FIELDS, type Caps, type NativeRequest} from './types.js';
 
 type JsonSchema = Record<string, unknown>;
@@ -37,6 +37,35 @@ export function pipelineExtras(pipelineSchema: JsonSchema | null | undefined): {
   return {properties, defs};
 }
 
+/** Config overrides on a named scheduler (A1111 samplers and schedule types). */
+const SCHEDULER_CONFIG_SCHEMA: JsonSchema = {
+  type: ['object', 'null'],
+  maxProperties: 16,
+  propertyNames: {pattern: '^[a-z_]{1,40}$'},
+  additionalProperties: {type: ['boolean', 'number', 'string'], maxLength: 40},
+};
+
+/** JSON Schema of the native `hires` field. */
+function hiresSchema(maxSize: number, maxSteps: number): Record<string, unknown> {
+  const size = {type: 'integer', minimum: 64, maximum: maxSize};
+  return {
+    type: ['object', 'null'],
+    required: ['width', 'height'],
+    additionalProperties: false,
+    properties: {
+      width: size,
+      height: size,
+      steps: {type: ['integer', 'null'], minimum: 1, maximum: maxSteps},
+      strength: {type: ['number', 'null'], exclusiveMinimum: 0, maximum: 1},
+      upscaler: {enum: [...HIRES_UPSCALERS, null]},
+      prompt: {type: ['string', 'null'], maxLength: 20000},
+      negative_prompt: {type: ['string', 'null'], maxLength: 20000},
+      scheduler: {type: ['string', 'null'], pattern: '^[A-Za-z][A-Za-z0-9_]*$', maxLength: 100},
+      scheduler_config: SCHEDULER_CONFIG_SCHEMA,
+    },
+  };
+}
+
 /** JSON Schema 2020-12 for the native body, given the pipeline's schema and the caps. */
 export function nativeRequestSchema(pipelineSchema: JsonSchema | null | undefined, caps: Caps): JsonSchema {
   const {properties: extras, defs} = pipelineExtras(pipelineSchema);
@@ -57,12 +86,7 @@ export function nativeRequestSchema(pipelineSchema: JsonSchema | null | undefine
       seed: {type: 'integer', minimum: 0, maximum: 4294967295},
       num_images: {type: 'integer', minimum: 1, maximum: caps.maxImages},
       scheduler: {type: ['string', 'null'], pattern: '^[A-Za-z][A-Za-z0-9_]*$', maxLength: 100},
-      scheduler_config: {
-        type: ['object', 'null'],
-        maxProperties: 16,
-        propertyNames: {pattern: '^[a-z_]{1,40}$'},
-        additionalProperties: {type: ['boolean', 'number', 'string'], maxLength: 40},
-      },
+      scheduler_config: SCHEDULER_CONFIG_SCHEMA,
       strength: {type: ['number', 'null'], minimum: 0, maximum: 1},
       image: inlineImage,
       mask: inlineImage,
