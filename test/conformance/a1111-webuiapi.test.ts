@@ -80,6 +80,22 @@ print(json.dumps({"size": list(res.image.size), "info": res.info, "parameters_pr
     expect(r.png_parameters).toMatchObject({Prompt: 'a red cube', 'Negative prompt': 'blur', Steps: '2', Seed: '7', 'Size-1': '64', 'Size-2': '64'});
   }, 120_000);
 
+  it('writes jpg and webp (samples_format) with the infotext in EXIF UserComment, read back into info.infotexts', async () => {
+    const r = await pyJson<any>(withApi(`
+j = api.txt2img(prompt="a red cube", seed=9, steps=2, width=64, height=64, override_settings={"samples_format": "jpg"})
+api.set_options({"samples_format": "webp"})
+w = api.txt2img(prompt="a red cube", seed=9, steps=2, width=64, height=64)
+api.set_options({"samples_format": "png"})
+comment = j.image.getexif().get_ifd(0x8769).get(0x9286, b"")
+print(json.dumps({"formats": [j.image.format, w.image.format], "infotexts": [j.info["infotexts"][0], w.info["infotexts"][0]],
+                  "comment": comment[8:].decode("utf-16-be") if comment[:8] == b"UNICODE\\0" else None}))
+`), env);
+    expect(r.formats).toEqual(['JPEG', 'WEBP']);
+    expect(r.infotexts[0]).toMatch(/^a red cube\nSteps: 2, .*Seed: 9, Size: 64x64/);
+    expect(r.infotexts[1]).toBe(r.infotexts[0]);
+    expect(r.comment).toBe(r.infotexts[0]);
+  }, 180_000);
+
   it('runs the hires fix (enable_hr, hr_scale=2): a second pass at twice the size, named in info as A1111 writes it', async () => {
     const r = await pyJson<any>(withApi(`
 res = api.txt2img(prompt="a red cube", seed=5, steps=2, width=64, height=64, enable_hr=True, hr_scale=2, hr_upscaler="Latent",

@@ -24,6 +24,18 @@ export interface A1111Settings {
   livePreviews: boolean;
   /** show_progress_every_n_steps (A1111's default 10; 0 or less: no previews). */
   previewEvery: number;
+  /** samples_format: the file format of the images (jpg and webp carry the infotext as EXIF UserComment). */
+  samplesFormat: SamplesFormat;
+  /** jpeg_quality: the jpg / webp quality (A1111's default 80). */
+  jpegQuality: number;
+}
+
+export type SamplesFormat = 'png' | 'jpg' | 'webp';
+
+/** A samples_format value as this server names it (jpeg = jpg, any case), or null for a format it does not write. */
+export function samplesFormat(v: unknown): SamplesFormat | null {
+  const f = typeof v === 'string' ? v.toLowerCase() : '';
+  return f === 'png' || f === 'webp' ? f : f === 'jpg' || f === 'jpeg' ? 'jpg' : null;
 }
 
 /** Partial images to ask the worker for per image: one every `previewEvery` steps, at most 8 (the worker's cap). */
@@ -36,10 +48,10 @@ export function previewCount(s: A1111Settings, steps: number): number {
  * GET/POST /sdapi/v1/options. GET lists the settings that mean something here, with this server's values. POST
  * changes the ones that map (CLIP_stop_at_last_layers), accepts the others at the value they have (a client that
  * writes back what it read), and refuses the rest naming each: another checkpoint (one model per server), another
- * samples_format (PNG only), a setting this server does not have. All or nothing: a refused POST changes nothing.
+ * samples_format (png, jpg, webp), a setting this server does not have. All or nothing: a refused POST changes nothing.
  */
 export class A1111Options {
-  readonly settings: A1111Settings = {clipStop: 1, livePreviews: true, previewEvery: 10};
+  readonly settings: A1111Settings = {clipStop: 1, livePreviews: true, previewEvery: 10, samplesFormat: 'png', jpegQuality: 80};
 
   constructor(private readonly o: {clipSkip: () => boolean}) {}
 
@@ -49,7 +61,8 @@ export class A1111Options {
       sd_checkpoint_hash: model.sha256,
       sd_vae: vae ?? 'Automatic',
       CLIP_stop_at_last_layers: this.settings.clipStop,
-      samples_format: 'png',
+      samples_format: this.settings.samplesFormat,
+      jpeg_quality: this.settings.jpegQuality,
       enable_pnginfo: true,
       samples_save: false,
       grid_save: false,
@@ -82,13 +95,18 @@ export class A1111Options {
         if (typeof v !== 'number' || !Number.isInteger(v) || v < -1 || v > 1000) throw new A1111Refusal(400, 'show_progress_every_n_steps: must be an integer from -1 to 1000');
         next.previewEvery = v;
       } else if (k === 'samples_format') {
-        if (typeof v !== 'string' || v.toLowerCase() !== 'png') throw new A1111Refusal(400, `samples_format: ${JSON.stringify(v)} is not supported; this server writes PNG only`);
+        const f = samplesFormat(v);
+        if (!f) throw new A1111Refusal(400, `samples_format: ${JSON.stringify(v)} is not supported; this server writes png, jpg or webp`);
+        next.samplesFormat = f;
+      } else if (k === 'jpeg_quality') {
+        if (typeof v !== 'number' || !Number.isInteger(v) || v < 1 || v > 100) throw new A1111Refusal(400, 'jpeg_quality: must be an integer from 1 to 100');
+        next.jpegQuality = v;
       } else if (k in current) {
         if (JSON.stringify(v) !== JSON.stringify(current[k])) {
           throw new A1111Refusal(400, `${k}: fixed at ${JSON.stringify(current[k])} on this server; it cannot be changed`);
         }
       } else {
-        throw new A1111Refusal(400, `${k}: not a setting this server has (settable here: CLIP_stop_at_last_layers, live_previews_enable, show_progress_every_n_steps; sd_model_checkpoint and samples_format read-only)`);
+        throw new A1111Refusal(400, `${k}: not a setting this server has (settable here: CLIP_stop_at_last_layers, live_previews_enable, show_progress_every_n_steps, samples_format, jpeg_quality; sd_model_checkpoint read-only)`);
       }
     }
     Object.assign(this.settings, next);

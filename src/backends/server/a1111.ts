@@ -13,7 +13,8 @@ import type {Caps, NativeRequest, NativeResponse} from './types.js';
 import {parseA1111Parameters} from '../a1111-parameters.js';
 import {readPngInfo} from '../png-metadata.js';
 import {A1111_HIRES_UPSCALERS, type HiresRequest} from '../hires.js';
-import {jobTimestamp, type A1111Settings} from './a1111-control.js';
+import {jobTimestamp, samplesFormat, type A1111Settings} from './a1111-control.js';
+import {readExifUserComment} from '../exif-comment.js';
 
 export interface A1111Request {
   prompt?: string;
@@ -252,6 +253,7 @@ export function a1111ToNative(body: A1111Request, img2img: boolean, ctx: A1111Co
     native.eta = body.eta;
   }
   const overrides: Record<string, unknown> = {...(ctx.settings && ctx.settings.clipStop > 1 ? {CLIP_stop_at_last_layers: ctx.settings.clipStop} : {}), ...body.override_settings};
+  let format = ctx.settings?.samplesFormat ?? 'png';
   for (const [k, v] of Object.entries(overrides)) {
     const field = `override_settings.${k}`;
     if (!OVERRIDES.has(k)) throw bad(field, 'not a setting this server applies per request');
@@ -260,7 +262,9 @@ export function a1111ToNative(body: A1111Request, img2img: boolean, ctx: A1111Co
       continue;
     }
     if (k === 'samples_format') {
-      if (typeof v !== 'string' || v.toLowerCase() !== 'png') throw bad(field, 'this server writes PNG only');
+      const f = samplesFormat(v);
+      if (!f) throw bad(field, 'this server writes png, jpg or webp');
+      format = f;
       continue;
     }
     if (typeof v !== 'number' || !Number.isInteger(v) || v < 1 || v > 12) throw bad(field, 'must be an integer from 1 to 12');
@@ -270,6 +274,8 @@ export function a1111ToNative(body: A1111Request, img2img: boolean, ctx: A1111Co
       native.clip_skip = v - 1;
     }
   }
+  // jpg / webp as A1111 saves them: at jpeg_quality, the infotext in EXIF UserComment.
+  if (format !== 'png') native.image_format = {format: format === 'jpg' ? 'jpeg' : 'webp', quality: ctx.settings?.jpegQuality ?? 80};
   const loras = [...(body.loras ?? [])];
   for (const tag of [...prompt.tags, ...negative.tags]) {
     try {
@@ -295,7 +301,9 @@ export function a1111ToNative(body: A1111Request, img2img: boolean, ctx: A1111Co
 function infotextsOf(res: NativeResponse): string[] {
   return res.images.map((im) => {
     try {
-      return im.b64_json ? (readPngInfo(Buffer.from(im.b64_json, 'base64')).text.parameters ?? '') : '';
+      if (!im.b64_json) return '';
+      const bytes = Buffer.from(im.b64_json, 'base64');
+      return bytes[0] === 0x89 ? (readPngInfo(bytes).text.parameters ?? '') : (readExifUserComment(bytes) ?? '');
     } catch {
       return '';
     }

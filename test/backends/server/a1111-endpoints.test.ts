@@ -129,7 +129,10 @@ describe('/options', () => {
     const other = await call('/sdapi/v1/options', {sd_model_checkpoint: 'v1-5-pruned.safetensors'});
     expect(other.status).toBe(400);
     expect(other.body.detail).toMatch(/sd_model_checkpoint.*not found.*one model per mgen serve/);
-    expect((await call('/sdapi/v1/options', {samples_format: 'jpg'})).body.detail).toMatch(/samples_format.*PNG only/);
+    expect((await call('/sdapi/v1/options', {samples_format: 'gif'})).body.detail).toMatch(/samples_format.*png, jpg or webp/);
+    expect((await call('/sdapi/v1/options', {samples_format: 'JPEG', jpeg_quality: 70})).status).toBe(200);
+    expect((await call('/sdapi/v1/options')).body).toMatchObject({samples_format: 'jpg', jpeg_quality: 70});
+    expect((await call('/sdapi/v1/options', {samples_format: 'png', jpeg_quality: 80})).status).toBe(200);
     expect((await call('/sdapi/v1/options', {samples_save: true})).body.detail).toMatch(/samples_save: fixed at false/);
     const unknown = await call('/sdapi/v1/options', {CLIP_stop_at_last_layers: 3, not_a_setting: 1});
     expect(unknown.status).toBe(400);

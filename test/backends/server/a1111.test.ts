@@ -154,6 +154,13 @@ describe('A1111 fields: honoured or refused by name', () => {
     await refused({...base, enable_hr: true, hr_upscaler: 'R-ESRGAN 4x+'}, 'hr_upscaler', /not an upscaler this server has/);
   });
 
+  it('writes jpg / webp for override_settings.samples_format, at jpeg_quality', async () => {
+    expect((await sent({prompt: 'x', override_settings: {samples_format: 'jpg'}})).imageFormat).toEqual({format: 'jpeg', quality: 80});
+    expect((await sent({prompt: 'x', override_settings: {samples_format: 'webp'}})).imageFormat).toEqual({format: 'webp', quality: 80});
+    expect((await sent({prompt: 'x', override_settings: {samples_format: 'png'}})).imageFormat).toBeUndefined();
+    await refused({prompt: 'x', override_settings: {samples_format: 'gif'}}, 'override_settings.samples_format', /png, jpg or webp/);
+  });
+
   it('refuses face restoration, scripts and unknown fields, and accepts their defaults and empty prompts', async () => {
     await refused({prompt: 'x', restore_faces: true}, 'restore_faces', /face restoration/);
     await refused({prompt: 'x', styles: ['cinematic']}, 'styles');
