@@ -118,7 +118,7 @@ describe('/options', () => {
     expect((await call('/sdapi/v1/options')).body).toMatchObject({live_previews_enable: false, show_progress_every_n_steps: 5});
     expect((await call('/sdapi/v1/options', {live_previews_enable: 'yes'})).body.detail).toMatch(/live_previews_enable: must be true or false/);
     expect((await call('/sdapi/v1/options', {live_previews_enable: true, show_progress_every_n_steps: 10})).status).toBe(200);
-    const on = {clipStop: 1, livePreviews: true, previewEvery: 10};
+    const on = {clipStop: 1, livePreviews: true, previewEvery: 10, samplesFormat: 'png' as const, jpegQuality: 80};
     expect([previewCount(on, 5), previewCount(on, 20), previewCount(on, 150), previewCount({...on, previewEvery: -1}, 150), previewCount({...on, livePreviews: false}, 150)]).toEqual([0, 2, 8, 0, 0]);
   });
 
