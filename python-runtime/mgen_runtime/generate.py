@@ -11,7 +11,9 @@ import time
 from pathlib import Path
 from typing import Any, Callable
 
+from . import hires as hires_fix
 from .compat import clip_skip_alias
+from .image_format import normalize as normalize_image_format, write_image
 from .plans import Loaded, diffusers_class
 from . import media
 from .png import write_png
@@ -26,7 +28,7 @@ _DEFAULTS: dict[str, Any] = {
     "negative_prompt": None, "width": None, "height": None, "steps": 20, "guidance_scale": None, "seed": 0,
     "num_images": 1, "scheduler": None, "scheduler_config": None, "image": None, "mask": None, "strength": None, "control_image": None,
     "params": {}, "file_stem": "mgen", "png_text": [], "durable": True, "previews": 0, "frames": None, "fps": None, "duration": None,
-    "format": None, "prompt_syntax": None, "embeddings": None,
+    "format": None, "prompt_syntax": None, "embeddings": None, "hires": None, "image_format": None,
 }
 MAX_SEED = 2**64 - 1
 
@@ -115,6 +117,22 @@ def _scheduler_overrides(cls: Any, raw: Any) -> dict[str, Any]:
     return dict(raw)
 
 
+def configured_scheduler(loaded: Loaded, pipe: Any, name: str | None, config: Any, field: str = "") -> tuple[str, Any, dict[str, Any]]:
+    """The named scheduler class (default: the model's own) made from the model's scheduler config with overrides."""
+    from diffusers import SchedulerMixin
+
+    base = loaded.base_scheduler_config
+    name = name or (base["_class_name"] if base is not None else type(pipe.scheduler).__name__)
+    try:
+        cls = diffusers_class(name, "scheduler")
+    except WorkerError:
+        raise WorkerError("bad_params", f"{field}unknown scheduler {name!r}") from None
+    if not isinstance(cls, type) or not issubclass(cls, SchedulerMixin):
+        raise WorkerError("bad_params", f"{field}{name} is not a scheduler")
+    overrides = _scheduler_overrides(cls, config)
+    return name, cls.from_config(base if base is not None else pipe.scheduler.config, **overrides), overrides
+
+
 def _swap_scheduler(loaded: Loaded, name: str | None, config: Any = None) -> tuple[str | None, dict[str, Any]]:
     """Puts the named scheduler (with config overrides) on the pipeline; returns what runs: class and overrides."""
     pipe = loaded.pipe
@@ -128,17 +146,7 @@ def _swap_scheduler(loaded: Loaded, name: str | None, config: Any = None) -> tup
             pipe.scheduler = diffusers_class(base["_class_name"], "scheduler").from_config(base)
             pipe._mgen_scheduler_overridden = False
         return type(pipe.scheduler).__name__, {}
-    from diffusers import SchedulerMixin
-
-    name = name or (base["_class_name"] if base is not None else type(pipe.scheduler).__name__)
-    try:
-        cls = diffusers_class(name, "scheduler")
-    except WorkerError:
-        raise WorkerError("bad_params", f"unknown scheduler {name!r}") from None
-    if not isinstance(cls, type) or not issubclass(cls, SchedulerMixin):
-        raise WorkerError("bad_params", f"{name} is not a scheduler")
-    overrides = _scheduler_overrides(cls, config)
-    pipe.scheduler = cls.from_config(base if base is not None else pipe.scheduler.config, **overrides)
+    name, pipe.scheduler, overrides = configured_scheduler(loaded, pipe, name, config)
     pipe._mgen_scheduler_overridden = bool(overrides)
     return name, overrides
 
@@ -258,6 +266,9 @@ def run(loaded: Loaded, raw: Any, schema: dict[str, Any], progress: ProgressFn, 
         fmt = media.check_format(kind, req["format"])
     except WorkerError as err:
         raise WorkerError("bad_request", err.message) from None
+    hires_cfg = hires_fix.normalize(req["hires"], req)
+    image_format = normalize_image_format(req["image_format"])
+    second = hires_fix.SecondPass(loaded, pipe, hires_cfg, kwargs) if hires_cfg else None
     accepts_callback = "callback_on_step_end" in inspect.signature(type(pipe).__call__).parameters
     out_dir = Path(req["out_dir"])
     steps, count = req["steps"], req["num_images"]
@@ -305,6 +316,9 @@ def run(loaded: Loaded, raw: Any, schema: dict[str, Any], progress: ProgressFn, 
             with torch.inference_mode(), clip_skip_alias(pipe) if "clip_skip" in kwargs else nullcontext():
                 simulate_oom("generate")
                 output = pipe(**kwargs, generator=generator, **_one_per_prompt(pipe), **extra)
+                if second is not None:  # hires fix: progress counts the second pass's steps afresh
+                    state["reported"] = 0
+                    output = second.run(output, generator, extra)
         except _Cancelled:
             raise WorkerError("cancelled", f"generation cancelled at image {n + 1}/{count}") from None
         except WorkerError:
@@ -320,7 +334,7 @@ def run(loaded: Loaded, raw: Any, schema: dict[str, Any], progress: ProgressFn, 
         target = out_dir / f"{req['file_stem']}-{n}{media.extension(fmt)}"
         if kind != "image":
             progress(steps, steps, n, phase="encoding")
-        images.append({"seed": seed, **_write_output(loaded, kind, fmt, output, target, text, req)})
+        images.append({"seed": seed, **_write_output(loaded, kind, fmt, output, target, text, req, image_format)})
         phases["png_s"] += time.perf_counter() - call_end
 
     metadata = {
@@ -329,6 +343,7 @@ def run(loaded: Loaded, raw: Any, schema: dict[str, Any], progress: ProgressFn, 
         "width": images[0].get("width") if images else None, "height": images[0].get("height") if images else None,
         "media": kind, "format": fmt,
         "strength": kwargs.get("strength"), "params": req["params"],
+        **({"hires": hires_cfg} if hires_cfg else {}),
     }
     return {"images": images, "metadata": metadata,
             "timings": {"denoise_s": round(denoise, 4), "total_s": round(time.perf_counter() - started, 4), "steps": steps,
@@ -344,8 +359,10 @@ def _one_per_prompt(pipe: Any) -> dict[str, int]:
     return {}
 
 
-def _write_output(loaded: Loaded, kind: str, fmt: str, output: Any, target: Path, text: dict[str, str], req: dict[str, Any]) -> dict[str, Any]:
-    """One pipeline output -> its file: a PNG, a video at the request's (or the family's) fps, or audio."""
+def _write_output(loaded: Loaded, kind: str, fmt: str, output: Any, target: Path, text: dict[str, str], req: dict[str, Any],
+                  image_format: dict[str, Any]) -> dict[str, Any]:
+    """One pipeline output -> its file: an image (PNG, or the request's JPEG / WebP), a video at the request's (or the
+    family's) fps, or audio."""
     if kind == "video":
         frames = media.to_uint8_frames(output.frames[0])
         fps = float(req["fps"] or loaded_fps(loaded))
@@ -355,8 +372,9 @@ def _write_output(loaded: Loaded, kind: str, fmt: str, output: Any, target: Path
         rate = int(getattr(getattr(loaded.pipe, "vae", None), "config", {}).get("sampling_rate", 0) or 16000)
         return media.write_audio(media.to_waveform(audio), rate, target, fmt, text, req["durable"])
     image = output.images[0]
-    path = write_png(image, target, text, req["durable"])
-    return {"path": str(path), "width": image.width, "height": image.height, "media_type": "image/png"}
+    path = write_image(image, target.with_suffix(""), text, req["durable"], image_format)
+    media_type = {"jpeg": "image/jpeg", "webp": "image/webp"}.get(image_format["format"], "image/png")
+    return {"path": str(path), "width": image.width, "height": image.height, "media_type": media_type}
 
 
 # Frames per second each video pipeline's models were trained at (the container's rate when a request names none).

@@ -6,7 +6,7 @@ from __future__ import annotations
 import os
 import tempfile
 from pathlib import Path
-from typing import Callable, Mapping
+from typing import Any, Callable, Mapping
 
 
 def png_info(text: Mapping[str, str]):
@@ -61,7 +61,10 @@ def atomic_file(path: str | os.PathLike, write: Callable[[str], None], durable: 
     return target
 
 
-def write_png(image, path: str | os.PathLike, text: Mapping[str, str] | None = None, durable: bool = True) -> Path:
+def write_png(image, path: str | os.PathLike, text: Mapping[str, str] | None = None, durable: bool = True,
+              save: Mapping[str, Any] | None = None) -> Path:
     """Save `image` as PNG at `path` atomically. `durable=False` skips the fsync, for files that are read back at once
-    and deleted (serve's private folder), where a crash loses nothing."""
-    return atomic_file(path, lambda tmp: image.save(tmp, format="PNG", pnginfo=png_info(text or {})), durable)
+    and deleted (serve's private folder), where a crash loses nothing. `save`: other PIL save arguments instead of PNG
+    with `text` (image_format.py: JPEG / WebP with EXIF)."""
+    kw = dict(save) if save is not None else {"format": "PNG", "pnginfo": png_info(text or {})}
+    return atomic_file(path, lambda tmp: image.save(tmp, **kw), durable)

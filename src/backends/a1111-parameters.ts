@@ -1,5 +1,6 @@
 // The PNG text mgen embeds: the A1111-style `parameters` text that image viewers and other UIs read, and
 // the `mgen` JSON chunk with the full request, so `mgen generate --from image.png` can re-run it exactly.
+import {hiresInfotext, type HiresRequest} from './hires.js';
 import {basename} from 'node:path';
 import {describeScheduler, type SchedulerConfig} from './a1111-samplers.js';
 
@@ -51,6 +52,8 @@ export interface A1111Fields {
   /** Textual inversions the prompts use, by token and A1111 short hash (sha256, 12 hex): `TI hashes`. */
   tiHashes?: Array<{name: string; hash: string}>;
   version?: string;
+  /** The hires fix's second pass (its strength is written as Denoising strength). */
+  hires?: HiresRequest | null;
 }
 
 /**
@@ -93,6 +96,8 @@ export function buildA1111Parameters(f: A1111Fields): string {
   if (f.modelHash) parts.push(['Model hash', f.modelHash]);
   if (f.modelName) parts.push(['Model', field(f.modelName)]);
   if (f.strength !== null && f.strength !== undefined) parts.push(['Denoising strength', f.strength]);
+  else if (f.hires) parts.push(['Denoising strength', f.hires.strength ?? 0.7]);
+  if (f.hires) for (const [k, v] of hiresInfotext(f.hires, f.width, f.height, (s, c) => describeScheduler(s, c as SchedulerConfig))) parts.push([k, typeof v === 'string' ? field(v) : v]);
   if (typeof f.clipSkip === 'number' && f.clipSkip > 0) parts.push(['Clip skip', f.clipSkip + 1]);
   if (f.tiHashes?.length) parts.push(['TI hashes', field(f.tiHashes.map((t) => `${t.name}: ${t.hash}`).join(', '))]);
   if (f.loras?.length) parts.push(['Lora hashes', field(f.loras.map((l) => `${l.name}: ${l.hash}`).join(', '))]);

@@ -35,7 +35,7 @@ export function formatExtension(format: string): string {
 }
 
 export const MEDIA_TYPES: Record<string, string> = {
-  png: 'image/png', mp4: 'video/mp4', webm: 'video/webm', gif: 'image/gif', webp: 'image/webp', 'png-frames': 'image/png',
+  png: 'image/png', jpg: 'image/jpeg', jpeg: 'image/jpeg', mp4: 'video/mp4', webm: 'video/webm', gif: 'image/gif', webp: 'image/webp', 'png-frames': 'image/png',
   wav: 'audio/wav', flac: 'audio/flac',
 };
 

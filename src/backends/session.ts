@@ -19,11 +19,12 @@ import {compileCacheEnv} from './worker/worker-env.js';
 import {mgenHome} from './paths.js';
 import {A1111_FAMILIES, validateRequest} from './validation.js';
 import {findPromptEmbeddings} from './prompt-tags.js';
+import type {HiresRequest} from './hires.js';
 import {prefetchTargets, prefetchWeights, type PrefetchResult} from './weights-prefetch.js';
 import {FAMILIES} from '../detect/families.js';
 import {AESTHETIC_CLIPS} from '../detect/rules/aesthetic.js';
 import type {Family} from '../detect/types.js';
-import type {GenerateRequest, HelloResult, LoadPlan, LoadResult, ProgressExtra, WorkerHandle, WorkerOutputFile} from './worker/types.js';
+import type {GenerateRequest, HelloResult, ImageFormat, LoadPlan, LoadResult, ProgressExtra, WorkerHandle, WorkerOutputFile} from './worker/types.js';
 import {formatExtension, framesForSeconds, mediaKind, outputFormat} from './media-output.js';
 
 /** The plan flags a caller sets; the session adds the worker's hello and collects the notes. */
@@ -69,7 +70,7 @@ export interface SessionOptions extends CallerPlanFlags {
    * request validation for models whose family was not known up front). Throwing stops the open.
    */
   validate?: (family: Family) => void;
-  /** Decide the plan but do not load it (`serve --print-plan`): `load` is what the plan says, the worker holds no model. */
+  /** Decide the plan but do not load it: `load` is what the plan says, the worker holds no model. */
   planOnly?: boolean;
 }
 
@@ -111,6 +112,10 @@ export interface GenerateInput {
   transient?: boolean;
   /** Partial images per image while denoising (serve's OpenAI partial_images); progress then carries their paths. */
   previews?: number;
+  /** The hires fix (text-to-image): a second image-to-image pass at hires.width x hires.height. */
+  hires?: HiresRequest | null;
+  /** Output file format (serve's transient outputs only: the CLI writes PNG). */
+  imageFormat?: ImageFormat | null;
 }
 
 export interface GenerateOutput {
@@ -439,6 +444,7 @@ class OpenSession implements Session {
         prompt: input.prompt, negative_prompt: input.negativePrompt ?? null, width, height, steps, guidance_scale: guidance,
         seed: s, scheduler: input.scheduler ?? null, ...(input.schedulerConfig ? {scheduler_config: input.schedulerConfig} : {}), strength: input.strength ?? null, image: input.image ?? null,
         mask: input.mask ?? null, control_image: input.controlImage ?? null, params: input.params ?? {}, ...media,
+        ...(input.hires ? {hires: input.hires} : {}),
       };
       return {
         parameters: buildA1111Parameters({
@@ -446,7 +452,7 @@ class OpenSession implements Session {
           clipSkip: typeof input.params?.clip_skip === 'number' ? input.params.clip_skip : null, guidanceScale: guidance, seed: s,
           width: width ?? fromImage?.width ?? null, height: height ?? fromImage?.height ?? null,
           modelHash: info.sha256 ? info.sha256.slice(0, 10) : null, modelName: info.file ? modelSlug(this.ckpt.id) : this.ckpt.pinnedId,
-          strength: input.strength, loras: loraHashes, loraTags, tiHashes: tiHashes.filter((t) => t.hash), version: 'mgen',
+          strength: input.strength, hires: input.hires ?? null, loras: loraHashes, loraTags, tiHashes: tiHashes.filter((t) => t.hash), version: 'mgen',
         }),
         mgen: JSON.stringify({
           schema: 1,
@@ -475,6 +481,8 @@ class OpenSession implements Session {
         ...(input.previews ? {previews: input.previews} : {}),
         ...(input.promptSyntax ? {prompt_syntax: input.promptSyntax} : {}),
         ...(named.embeddings.length ? {embeddings: named.embeddings.map((e) => ({path: e.path, token: e.token}))} : {}),
+        ...(input.hires ? {hires: input.hires} : {}),
+        ...(input.imageFormat && input.transient ? {image_format: input.imageFormat} : {}),
       };
       const r = await this.worker.generate(request, opts);
       if (r.images.length !== numImages) throw new GenerationError(`the worker returned ${r.images.length} images, expected ${numImages}`);

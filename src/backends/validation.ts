@@ -52,6 +52,8 @@ export interface RequestValues {
   frames?: number | null;
   /** A1111's prompt language or the text as written (null: a1111 where the text encoders are CLIP only). */
   promptSyntax?: string | null;
+  /** The hires fix's target size and steps (src/backends/hires.ts). */
+  hires?: {width: number; height: number; steps?: number | null} | null;
 }
 
 /** Upper bounds (serve's caps); the CLI has none. */
@@ -123,8 +125,10 @@ export function validateRequest(
   };
   const lim = o.limits ?? {};
   const m = sizeMultiple(fam);
-  for (const field of ['width', 'height'] as const) {
-    const v = r[field];
+  const sizes: Array<['width' | 'height' | 'hires.width' | 'hires.height', number | null | undefined]> = [
+    ['width', r.width], ['height', r.height], ['hires.width', r.hires?.width], ['hires.height', r.hires?.height],
+  ];
+  for (const [field, v] of sizes) {
     if (v == null) continue;
     if (!Number.isInteger(v)) fail(field, `${v} must be a whole number of pixels`);
     if (v < m) fail(field, `${v} is too small${forFam} (try ${m})`);
@@ -134,6 +138,11 @@ export function validateRequest(
   if (r.steps != null) {
     if (!Number.isInteger(r.steps) || r.steps < 1) fail('steps', `${r.steps} must be a whole number >= 1`);
     if (lim.maxSteps !== undefined && r.steps > lim.maxSteps) fail('steps', `${r.steps} is above the limit of ${lim.maxSteps}`);
+  }
+  const hs = r.hires?.steps;
+  if (hs != null) {
+    if (!Number.isInteger(hs) || hs < 1) fail('hires.steps', `${hs} must be a whole number >= 1`);
+    if (lim.maxSteps !== undefined && hs > lim.maxSteps) fail('hires.steps', `${hs} is above the limit of ${lim.maxSteps}`);
   }
   if (r.guidance != null && (!Number.isFinite(r.guidance) || r.guidance < 0 || r.guidance > 100)) fail('guidance_scale', `${r.guidance} must be between 0 and 100`);
   if (r.numImages != null) {

@@ -37,15 +37,6 @@ export default class Serve extends BaseCommand {
     'no-ui': Flags.boolean({description: 'serve the API only, without the playground page at /'}),
     'public-url': Flags.string({description: 'the URL clients reach this server at (behind a proxy): the base of response_format "url" links'}),
     'trust-proxy': Flags.boolean({description: 'build response_format "url" links from a reverse proxy\'s Forwarded / X-Forwarded-Proto / X-Forwarded-Host headers (only behind a proxy that sets them)'}),
-    'print-plan': Flags.boolean({
-      description: 'decide the load plan (without loading the model), print {model_id, plan, defaults, request_schema, family, mapped_params} as JSON and exit (the RunPod handler starts from this)',
-    }),
-    'request-lora': Flags.string({
-      description: 'with --print-plan: a LoRA a request names, admitted by the same rules as loras[].name in a request (the RunPod handler resolves per-request LoRAs through it)',
-      hidden: true,
-      dependsOn: ['print-plan'],
-    }),
-    'request-field': Flags.string({description: 'the request field --request-lora came from, for messages', hidden: true, default: 'loras[0].name'}),
     ...loadFlags,
   };
 
@@ -72,49 +63,23 @@ export default class Serve extends BaseCommand {
       allowUrls: flags['allow-model-urls'],
       privateHosts: (flags['allow-private-hosts'] ?? '').split(',').map((h) => h.trim()).filter(Boolean),
     });
-    // A request's LoRA (the RunPod handler) goes through the policy a served request does, then joins the plan.
-    const requestLora = flags['request-lora'];
-    if (requestLora !== undefined) {
-      const admitted = policy.check(requestLora, flags['request-field']);
-      await policy.preflight([{id: admitted, field: flags['request-field']}]);
-      flags.lora = [...(flags.lora ?? []), `${admitted}:1`];
-    }
     const opts = sessionOptionsFromFlags(modelId, flags);
     // A busy port is found now, not after minutes of loading.
-    if (!flags['print-plan']) await checkBindable(flags.host, flags.port);
+    await checkBindable(flags.host, flags.port);
 
     const ac = new AbortController();
     const onEarlySignal = (): void => ac.abort();
     process.once('SIGINT', onEarlySignal);
     process.once('SIGTERM', onEarlySignal);
     const stage = await startStage(`preparing ${modelId}`);
-    const open = () => openSession({...opts, planOnly: flags['print-plan'], verbose: this.verbose, signal: ac.signal, onStage: (t) => stage.text(t), onNote: (t) => this.note(`mgen: ${t}`)});
+    const open = () => openSession({...opts, verbose: this.verbose, signal: ac.signal, onStage: (t) => stage.text(t), onNote: (t) => this.note(`mgen: ${t}`)});
     let session;
     try {
-      session = requestLora === undefined ? await open() : await policy.guard(open);
+      session = await open();
     } finally {
       stage.stop();
       process.removeListener('SIGINT', onEarlySignal);
       process.removeListener('SIGTERM', onEarlySignal);
-    }
-    if (flags['print-plan']) {
-      const {MAPPED_PIPELINE_PARAMS, nativeRequestSchema} = await import('../backends/server/native.js');
-      const {DEFAULT_CAPS} = await import('../backends/server/types.js');
-      const caps = {...DEFAULT_CAPS, maxSize: flags['max-size'], maxSteps: flags['max-steps'], maxImages: flags['max-images']};
-      const report = session.model.report;
-      // The model is not loaded here (the handler loads it, once): the pipeline's own __call__ parameters join the
-      // request schema there, leaving out `mapped_params` (the ones our fields stand for).
-      const doc = {
-        model_id: modelId,
-        plan: session.plan,
-        defaults: report.defaults,
-        request_schema: nativeRequestSchema(null, caps),
-        mapped_params: [...MAPPED_PIPELINE_PARAMS],
-        family: report.kind === 'checkpoint' ? report.family : (report.base?.family ?? report.family),
-      };
-      await session.close().catch(() => session.worker.kill());
-      process.stdout.write(JSON.stringify(doc) + '\n');
-      return;
     }
     // From here on, a stray rejection in a request's path is logged and the server keeps its queue.
     guardServeProcess((line) => process.stderr.write(`mgen serve: ${line}\n`));

@@ -40,6 +40,14 @@ describe('A1111 parameters text', () => {
     expect(text).toBe('p\nSteps: 4, Sampler: Default, CFG scale: 1, Seed: 0, Size: 64x64, Model: "a, b"');
   });
 
+  it('writes the hires fix as A1111 does: Denoising strength, Hires upscale or resize, steps, upscaler, sampler, prompt', () => {
+    const base = {prompt: 'p', steps: 4, guidanceScale: 1, seed: 0, width: 64, height: 64, scheduler: null};
+    expect(buildA1111Parameters({...base, hires: {width: 128, height: 128, steps: 3, strength: 0.5, upscaler: 'latent-nearest'}})).toBe(
+      'p\nSteps: 4, Sampler: Default, CFG scale: 1, Seed: 0, Size: 64x64, Denoising strength: 0.5, Hires upscale: 2, Hires steps: 3, Hires upscaler: Latent (nearest)');
+    expect(buildA1111Parameters({...base, hires: {width: 96, height: 160, upscaler: 'lanczos', scheduler: 'EulerAncestralDiscreteScheduler', prompt: 'a, b'}})).toBe(
+      'p\nSteps: 4, Sampler: Default, CFG scale: 1, Seed: 0, Size: 64x64, Denoising strength: 0.7, Hires resize: 96x160, Hires upscaler: Lanczos, Hires sampler: Euler a, Hires prompt: "a, b"');
+  });
+
   it('lists LoRAs as A1111 does: "Lora hashes" with name and short hash, quoted', () => {
     const text = buildA1111Parameters({prompt: 'p', steps: 4, guidanceScale: 1, seed: 0, width: 64, height: 64, scheduler: null,
       loras: [{name: 'detail', hash: '0123456789ab'}, {name: 'style', hash: 'ba9876543210'}], version: 'mgen'});

@@ -57,6 +57,13 @@ describe('validateRequest', () => {
     expect(() => validateRequest({width: 1024, height: 64, steps: 4, guidance: 0, numImages: 2, strength: 0, seed: 0}, {family: 'flux'})).not.toThrow();
   });
 
+  it('checks the hires fix\'s size against the family multiple and its steps against the caps', () => {
+    expect(failure(() => validateRequest({width: 64, hires: {width: 88, height: 128}}, {family: 'flux'})).message).toBe('hires.width 88 is not a multiple of 16 for flux (try 80 or 96)');
+    expect(failure(() => validateRequest({hires: {width: 64, height: 83}}, {})).field).toBe('hires.height');
+    expect(failure(() => validateRequest({hires: {width: 64, height: 64, steps: 200}}, {limits: {maxSteps: 150}})).message).toBe('hires.steps 200 is above the limit of 150');
+    expect(() => validateRequest({width: 64, height: 64, hires: {width: 128, height: 128, steps: 3}}, {family: 'sd1'})).not.toThrow();
+  });
+
   it('checks video frame counts (k*n+1) for video families only', () => {
     expect(failure(() => validateRequest({params: {num_frames: 50}}, {family: 'wan', name: flagName})).message).toBe('--param num_frames 50 must be 4k+1 frames for wan (try 49)');
     expect(failure(() => validateRequest({params: {num_frames: 20}}, {family: 'ltxv'})).message).toBe('num_frames 20 must be 8k+1 frames for ltxv (try 17)');

@@ -80,34 +80,83 @@ print(json.dumps({"size": list(res.image.size), "info": res.info, "parameters_pr
     expect(r.png_parameters).toMatchObject({Prompt: 'a red cube', 'Negative prompt': 'blur', Steps: '2', Seed: '7', 'Size-1': '64', 'Size-2': '64'});
   }, 120_000);
 
+  it('writes jpg and webp (samples_format) with the infotext in EXIF UserComment, read back into info.infotexts', async () => {
+    const r = await pyJson<any>(withApi(`
+j = api.txt2img(prompt="a red cube", seed=9, steps=2, width=64, height=64, override_settings={"samples_format": "jpg"})
+api.set_options({"samples_format": "webp"})
+w = api.txt2img(prompt="a red cube", seed=9, steps=2, width=64, height=64)
+api.set_options({"samples_format": "png"})
+comment = j.image.getexif().get_ifd(0x8769).get(0x9286, b"")
+print(json.dumps({"formats": [j.image.format, w.image.format], "infotexts": [j.info["infotexts"][0], w.info["infotexts"][0]],
+                  "comment": comment[8:].decode("utf-16-be") if comment[:8] == b"UNICODE\\0" else None}))
+`), env);
+    expect(r.formats).toEqual(['JPEG', 'WEBP']);
+    expect(r.infotexts[0]).toMatch(/^a red cube\nSteps: 2, .*Seed: 9, Size: 64x64/);
+    expect(r.infotexts[1]).toBe(r.infotexts[0]);
+    expect(r.comment).toBe(r.infotexts[0]);
+  }, 180_000);
+
+  it('runs the hires fix (enable_hr, hr_scale=2): a second pass at twice the size, named in info as A1111 writes it', async () => {
+    const r = await pyJson<any>(withApi(`
+res = api.txt2img(prompt="a red cube", seed=5, steps=2, width=64, height=64, enable_hr=True, hr_scale=2, hr_upscaler="Latent",
+                  hr_second_pass_steps=2, denoising_strength=0.5)
+near = api.txt2img(prompt="a red cube", seed=5, steps=2, width=64, height=64, enable_hr=True, hr_scale=2, hr_upscaler=webuiapi.HiResUpscaler.Lanczos,
+                   hr_second_pass_steps=2, denoising_strength=0.5)
+try:
+    api.txt2img(prompt="x", steps=2, width=64, height=64, enable_hr=True, hr_upscaler=webuiapi.HiResUpscaler.ESRGAN_4x)
+    refused = None
+except RuntimeError as e:
+    refused = [e.args[0], e.args[1]]
+print(json.dumps({"size": list(res.image.size), "info": res.info, "lanczos": list(near.image.size), "refused": refused}))
+`), env);
+    expect(r.size).toEqual([128, 128]);
+    expect(r.lanczos).toEqual([128, 128]);
+    expect(r.info.denoising_strength).toBe(0.5);
+    expect(r.info.extra_generation_params).toMatchObject({'Hires upscale': '2', 'Hires steps': '2', 'Hires upscaler': 'Latent'});
+    expect(r.info.infotexts[0]).toMatch(/Size: 64x64, .*Denoising strength: 0.5, Hires upscale: 2, Hires steps: 2, Hires upscaler: Latent/);
+    expect(r.refused[0]).toBe(400);
+    expect(r.refused[1]).toMatch(/hr_upscaler/);
+  }, 180_000);
+
   it('reports progress while a job runs and interrupts it; idle afterwards (util_wait_for_ready)', async () => {
     const r = await pyJson<any>(withApi(`
 out = {}
 def run():
     try:
-        api.txt2img(prompt="long", steps=150, width=256, height=256, seed=1)
+        api.txt2img(prompt="long", steps=40, width=256, height=256, seed=1)
         out["result"] = "finished"
     except RuntimeError as e:
         out["result"] = e.args[0]
 t = threading.Thread(target=run)
 t.start()
 seen = None
+preview = None
+skipped = None
 for _ in range(3000):
     p = api.get_progress()
-    if p["state"]["job_count"] > 0 and p["state"]["sampling_step"] > 0:
+    if p["state"]["job_count"] > 0 and p["state"]["sampling_step"] > 0 and seen is None:
         seen = p
+    if p.get("current_image"):
+        # live previews (A1111's default: every show_progress_every_n_steps = 10 steps): the running image as base64 PNG
+        from PIL import Image
+        preview = list(Image.open(io.BytesIO(base64.b64decode(p["current_image"]))).size)
+        skipped = api.session.get(f"{api.baseurl}/progress?skip_current_image=true").json()["current_image"]
         break
-    time.sleep(0.01)
+    time.sleep(0.05)
 api.interrupt()
 t.join()
 api.util_wait_for_ready(check_interval=0.1)
-print(json.dumps({"seen": seen, "result": out.get("result"), "idle": api.get_progress()}))
+print(json.dumps({"seen": seen, "preview": preview, "skipped": skipped, "result": out.get("result"), "idle": api.get_progress(),
+                  "options": {k: api.get_options()[k] for k in ("live_previews_enable", "show_progress_every_n_steps")}}))
 `), env);
-    expect(r.seen).toMatchObject({current_image: null, state: {job_count: 1, job_no: 0, sampling_steps: 150}});
+    expect(r.options).toEqual({live_previews_enable: true, show_progress_every_n_steps: 10});
+    expect(r.seen).toMatchObject({state: {job_count: 1, job_no: 0, sampling_steps: 40}});
+    expect(r.preview).toEqual([256, 256]);
+    expect(r.skipped).toBeNull();
     expect(r.seen.progress).toBeGreaterThan(0);
     expect(r.seen.eta_relative).toBeGreaterThanOrEqual(0);
     expect(r.result).toBe(499);
-    expect(r.idle).toMatchObject({progress: 0, eta_relative: 0, state: {job_count: 0}});
+    expect(r.idle).toMatchObject({progress: 0, eta_relative: 0, current_image: null, state: {job_count: 0}});
   }, 180_000);
 
   it('answers the list endpoints and util helpers in A1111 shapes', async () => {
@@ -121,7 +170,8 @@ print(json.dumps({
   "samplers": api.util_get_sampler_names(), "schedulers": api.util_get_scheduler_names(), "upscalers": api.get_upscalers(),
   "vae": api.get_sd_vae(), "loras": api.get_loras(), "embeddings": api.get_embeddings(), "flags": api.get_cmd_flags(),
   "scripts": api.get_scripts(), "skip": api.skip(),
-  "empty": [api.get_hypernetworks(), api.get_face_restorers(), api.get_realesrgan_models(), api.get_prompt_styles(), api.get_latent_upscale_modes()],
+  "empty": [api.get_hypernetworks(), api.get_face_restorers(), api.get_realesrgan_models(), api.get_prompt_styles()],
+  "latent_modes": [m["name"] for m in api.get_latent_upscale_modes()],
   "refresh": api.refresh_checkpoints(), "memory": api.get_memory(),
   "extras": attempt(lambda: api.extra_single_image(image=__import__("PIL.Image").Image.new("RGB", (8, 8)), upscaler_1="R-ESRGAN 4x+")),
   "img2img": attempt(lambda: [im.size for im in api.img2img(images=[__import__("PIL.Image").Image.new("RGB", (64, 64))], prompt="x", steps=2, denoising_strength=0.5, seed=3, width=64, height=64).images]),
@@ -129,7 +179,7 @@ print(json.dumps({
 `), env);
     expect(r.samplers).toEqual(expect.arrayContaining(['Euler', 'Euler a', 'DPM++ 2M']));
     expect(r.schedulers).toEqual(expect.arrayContaining(['karras']));
-    expect(r.upscalers).toEqual([{name: 'None', model_name: null, model_path: null, model_url: null, scale: 4}]);
+    expect(r.upscalers).toEqual(['None', 'Lanczos', 'Nearest'].map((name) => ({name, model_name: null, model_path: null, model_url: null, scale: 4})));
     expect(r.vae).toEqual([]);
     expect(Array.isArray(r.loras)).toBe(true);
     expect(r.embeddings).toEqual({loaded: {}, skipped: {}});
@@ -137,7 +187,8 @@ print(json.dumps({
     expect(JSON.stringify(r.flags)).not.toContain('wonder-land');
     expect(r.scripts).toEqual({txt2img: [], img2img: []});
     expect(r.skip).toBeNull();
-    expect(r.empty).toEqual([[], [], [], [], []]);
+    expect(r.empty).toEqual([[], [], [], []]);
+    expect(r.latent_modes).toEqual(['Latent', 'Latent (antialiased)', 'Latent (bicubic)', 'Latent (bicubic antialiased)', 'Latent (nearest)', 'Latent (nearest-exact)']);
     expect(r.refresh).toBeNull();
     expect(r.memory).toMatchObject({ram: {total: expect.any(Number)}, cuda: {error: 'unavailable'}});
     expect(r.extras.status).toBe(501);

@@ -50,6 +50,26 @@ print(json.dumps({"b64": png(base64.b64decode(b.data[0].b64_json)), "usage": b.u
     expect(out.created).toBeGreaterThan(1_600_000_000);
   }, 180_000);
 
+  it('output_format jpeg / webp with output_compression: the bytes are that format, the A1111 parameters in EXIF UserComment', async () => {
+    const out = await pyJson<Record<string, unknown>>(
+      `${PRELUDE}
+import io
+from PIL import Image
+j = client.images.generate(prompt="a red cube", model="gpt-image-1", size="64x64", output_format="jpeg", output_compression=60, extra_body=FAST)
+w = client.images.generate(prompt="a red cube", model="gpt-image-1", size="64x64", output_format="webp", extra_body=FAST)
+ji = Image.open(io.BytesIO(base64.b64decode(j.data[0].b64_json)))
+wi = Image.open(io.BytesIO(base64.b64decode(w.data[0].b64_json)))
+comment = ji.getexif().get_ifd(0x8769).get(0x9286, b"")
+print(json.dumps({"formats": [ji.format, wi.format], "reported": [j.output_format, w.output_format], "size": list(ji.size),
+  "comment": comment[8:].decode("utf-16-be") if comment.startswith(b"UNICODE\\0") else None,
+  "webp_exif": bool(wi.getexif().get_ifd(0x8769).get(0x9286))}))
+`,
+      env,
+    );
+    expect(out).toMatchObject({formats: ['JPEG', 'WEBP'], reported: ['jpeg', 'webp'], size: [64, 64], webp_exif: true});
+    expect(out.comment).toMatch(/^a red cube\nSteps: 1, .*Seed: 1, Size: 64x64/);
+  }, 180_000);
+
   it('images.edit with image + mask (inpaint) and create_variation (image-to-image) answer PNGs', async () => {
     const out = await pyJson<Record<string, unknown>>(
       `${PRELUDE}

@@ -20,16 +20,38 @@ export class A1111Refusal extends Error {
 export interface A1111Settings {
   /** CLIP_stop_at_last_layers: A1111 counts from the end (1 = the last layer). */
   clipStop: number;
+  /** live_previews_enable: /progress shows the running image (a VAE decode every show_progress_every_n_steps). */
+  livePreviews: boolean;
+  /** show_progress_every_n_steps (A1111's default 10; 0 or less: no previews). */
+  previewEvery: number;
+  /** samples_format: the file format of the images (jpg and webp carry the infotext as EXIF UserComment). */
+  samplesFormat: SamplesFormat;
+  /** jpeg_quality: the jpg / webp quality (A1111's default 80). */
+  jpegQuality: number;
+}
+
+export type SamplesFormat = 'png' | 'jpg' | 'webp';
+
+/** A samples_format value as this server names it (jpeg = jpg, any case), or null for a format it does not write. */
+export function samplesFormat(v: unknown): SamplesFormat | null {
+  const f = typeof v === 'string' ? v.toLowerCase() : '';
+  return f === 'png' || f === 'webp' ? f : f === 'jpg' || f === 'jpeg' ? 'jpg' : null;
+}
+
+/** Partial images to ask the worker for per image: one every `previewEvery` steps, at most 8 (the worker's cap). */
+export function previewCount(s: A1111Settings, steps: number): number {
+  if (!s.livePreviews || s.previewEvery <= 0) return 0;
+  return Math.min(8, Math.floor(steps / s.previewEvery));
 }
 
 /**
  * GET/POST /sdapi/v1/options. GET lists the settings that mean something here, with this server's values. POST
  * changes the ones that map (CLIP_stop_at_last_layers), accepts the others at the value they have (a client that
  * writes back what it read), and refuses the rest naming each: another checkpoint (one model per server), another
- * samples_format (PNG only), a setting this server does not have. All or nothing: a refused POST changes nothing.
+ * samples_format (png, jpg, webp), a setting this server does not have. All or nothing: a refused POST changes nothing.
  */
 export class A1111Options {
-  readonly settings: A1111Settings = {clipStop: 1};
+  readonly settings: A1111Settings = {clipStop: 1, livePreviews: true, previewEvery: 10, samplesFormat: 'png', jpegQuality: 80};
 
   constructor(private readonly o: {clipSkip: () => boolean}) {}
 
@@ -39,13 +61,14 @@ export class A1111Options {
       sd_checkpoint_hash: model.sha256,
       sd_vae: vae ?? 'Automatic',
       CLIP_stop_at_last_layers: this.settings.clipStop,
-      samples_format: 'png',
+      samples_format: this.settings.samplesFormat,
+      jpeg_quality: this.settings.jpegQuality,
       enable_pnginfo: true,
       samples_save: false,
       grid_save: false,
       save_images_add_number: false,
-      live_previews_enable: false,
-      show_progress_every_n_steps: 0,
+      live_previews_enable: this.settings.livePreviews,
+      show_progress_every_n_steps: this.settings.previewEvery,
       eta_noise_seed_delta: 0,
       randn_source: 'CPU',
       sd_checkpoints_limit: 1,
@@ -65,14 +88,25 @@ export class A1111Options {
         if (typeof v !== 'number' || !Number.isInteger(v) || v < 1 || v > 12) throw new A1111Refusal(400, 'CLIP_stop_at_last_layers: must be an integer from 1 to 12');
         if (v > 1 && !this.o.clipSkip()) throw new A1111Refusal(400, 'CLIP_stop_at_last_layers: the loaded pipeline does not support clip skip');
         next.clipStop = v;
+      } else if (k === 'live_previews_enable') {
+        if (typeof v !== 'boolean') throw new A1111Refusal(400, 'live_previews_enable: must be true or false');
+        next.livePreviews = v;
+      } else if (k === 'show_progress_every_n_steps') {
+        if (typeof v !== 'number' || !Number.isInteger(v) || v < -1 || v > 1000) throw new A1111Refusal(400, 'show_progress_every_n_steps: must be an integer from -1 to 1000');
+        next.previewEvery = v;
       } else if (k === 'samples_format') {
-        if (typeof v !== 'string' || v.toLowerCase() !== 'png') throw new A1111Refusal(400, `samples_format: ${JSON.stringify(v)} is not supported; this server writes PNG only`);
+        const f = samplesFormat(v);
+        if (!f) throw new A1111Refusal(400, `samples_format: ${JSON.stringify(v)} is not supported; this server writes png, jpg or webp`);
+        next.samplesFormat = f;
+      } else if (k === 'jpeg_quality') {
+        if (typeof v !== 'number' || !Number.isInteger(v) || v < 1 || v > 100) throw new A1111Refusal(400, 'jpeg_quality: must be an integer from 1 to 100');
+        next.jpegQuality = v;
       } else if (k in current) {
         if (JSON.stringify(v) !== JSON.stringify(current[k])) {
           throw new A1111Refusal(400, `${k}: fixed at ${JSON.stringify(current[k])} on this server; it cannot be changed`);
         }
       } else {
-        throw new A1111Refusal(400, `${k}: not a setting this server has (settable here: CLIP_stop_at_last_layers; sd_model_checkpoint and samples_format read-only)`);
+        throw new A1111Refusal(400, `${k}: not a setting this server has (settable here: CLIP_stop_at_last_layers, live_previews_enable, show_progress_every_n_steps, samples_format, jpeg_quality; sd_model_checkpoint read-only)`);
       }
     }
     Object.assign(this.settings, next);
@@ -97,6 +131,8 @@ interface Tracked {
   steps: number;
   startedAt: number;
   interrupted: boolean;
+  /** The latest partial image (base64 PNG), A1111's current_image. */
+  image: string | null;
   skipped: boolean;
   timestamp: string;
 }
@@ -123,7 +159,7 @@ export class A1111Progress {
     if (!job) return;
     const t: Tracked = {
       job, images: job.input.request.num_images ?? 1, imageNo: 0, step: 0, steps: 0, startedAt: job.startedAt ?? Date.now(),
-      interrupted: false, skipped: false, timestamp: jobTimestamp(),
+      interrupted: false, skipped: false, timestamp: jobTimestamp(), image: null,
     };
     this.lastTimestamp = t.timestamp;
     // Steps count up per image; a new image starts after the last one reached its last step.
@@ -132,11 +168,14 @@ export class A1111Progress {
       t.step = p.step;
       t.steps = p.steps;
     });
+    job.events.on('preview', (p: {b64_json: string}) => {
+      t.image = p.b64_json;
+    });
     this.tracked = t;
   }
 
-  /** GET /sdapi/v1/progress. No previews here: the worker reports steps, not latents, so current_image is null. */
-  read(): {progress: number; eta_relative: number; state: Record<string, unknown>; current_image: string | null; textinfo: string | null; current_task: string | null} {
+  /** GET /sdapi/v1/progress: current_image is the latest partial image (live previews), unless skipped. */
+  read(skipCurrentImage = false): {progress: number; eta_relative: number; state: Record<string, unknown>; current_image: string | null; textinfo: string | null; current_task: string | null} {
     this.follow();
     const t = this.tracked;
     const state = {
@@ -156,7 +195,7 @@ export class A1111Progress {
     if (t.steps > 0) progress += (1 / t.images) * (t.step / t.steps);
     const elapsed = (Date.now() - t.startedAt) / 1000;
     const eta = elapsed / progress - elapsed;
-    return {progress: Math.min(progress, 1), eta_relative: Math.max(0, eta), state, current_image: null, textinfo: null, current_task: t.job.id};
+    return {progress: Math.min(progress, 1), eta_relative: Math.max(0, eta), state, current_image: skipCurrentImage ? null : t.image, textinfo: null, current_task: t.job.id};
   }
 
   /** POST /interrupt and /skip: stop the running job (its request answers 499); waiting jobs go on. */

@@ -94,9 +94,9 @@ export function vaeList(plan: LoadPlan): Array<{model_name: string; filename: st
   return plan.vae ? [{model_name: stem(plan.vae.path), filename: plan.vae.path}] : [];
 }
 
-/** GET /sdapi/v1/upscalers: no upscaler models here (upscaling is not supported yet), only A1111's "None". */
+/** GET /sdapi/v1/upscalers: no upscaler models here, only A1111's plain resizes (hr_upscaler takes these and the Latent modes). */
 export function upscalerList(): Array<{name: string; model_name: string | null; model_path: string | null; model_url: string | null; scale: number}> {
-  return [{name: 'None', model_name: null, model_path: null, model_url: null, scale: 4}];
+  return ['None', 'Lanczos', 'Nearest'].map((name) => ({name, model_name: null, model_path: null, model_url: null, scale: 4}));
 }
 
 /** GET /sdapi/v1/scripts: no A1111 scripts or extensions run here. */

@@ -1,9 +1,10 @@
 // Every /sdapi/v1 route on the app: txt2img / img2img (a1111.ts maps them to the native request), the read
 // endpoints (a1111-read.ts) and the control ones (a1111-control.ts). Refusals on the read and control endpoints use
 // A1111's error shape ({error, detail, body, errors}), which A1111 clients read.
+import {A1111_HIRES_UPSCALERS} from '../hires.js';
 import type {FastifyInstance, FastifyReply, FastifyRequest} from 'fastify';
 import type {RequestModelPolicy} from '../request-model-policy.js';
-import {A1111Options, A1111Progress, A1111Refusal, type RunningJobs} from './a1111-control.js';
+import {A1111Options, A1111Progress, A1111Refusal, previewCount, type RunningJobs} from './a1111-control.js';
 import {cmdFlags, embeddingList, loraList, memoryStats, namesLoadedModel, pngInfo, scriptList, sdModelItem, upscalerList, vaeList} from './a1111-read.js';
 import {a1111RequestSchema, a1111ToNative, nativeToA1111, type A1111Context, type A1111Request} from './a1111.js';
 import type {Engine} from './engine.js';
@@ -23,7 +24,7 @@ export interface A1111RouteOptions {
   token: boolean;
   apiAuth: boolean;
   /** Runs a synchronous job (a client that goes away cancels it). */
-  runSync: (req: FastifyRequest, reply: FastifyReply, native: NativeRequest) => Promise<NativeResponse>;
+  runSync: (req: FastifyRequest, reply: FastifyReply, native: NativeRequest, previews?: number) => Promise<NativeResponse>;
 }
 
 export function registerA1111Routes(app: FastifyInstance, o: A1111RouteOptions): void {
@@ -56,13 +57,15 @@ export function registerA1111Routes(app: FastifyInstance, o: A1111RouteOptions):
   };
   app.post<{Body: A1111Request}>('/sdapi/v1/txt2img', {schema: {body: a1111RequestSchema(o.caps, false)}}, async (req, reply) => {
     const mapped = a1111ToNative(req.body, false, await context());
-    return nativeToA1111(await o.runSync(req, reply, mapped.native), req.body, mapped);
+    const previews = previewCount(options.settings, mapped.native.steps ?? 20);
+    return nativeToA1111(await o.runSync(req, reply, mapped.native, previews), req.body, mapped);
   });
   // A text-to-image serve answers img2img too: the worker runs the loaded pipeline's image-to-image (or, with a mask,
   // inpainting) sibling on the same components (generate.py, from_pipe: no reload).
   app.post<{Body: A1111Request}>('/sdapi/v1/img2img', {schema: {body: a1111RequestSchema(o.caps, true)}}, async (req, reply) => {
     const mapped = a1111ToNative(req.body, true, await context());
-    return nativeToA1111(await o.runSync(req, reply, mapped.native), req.body, mapped);
+    const previews = previewCount(options.settings, mapped.native.steps ?? 20);
+    return nativeToA1111(await o.runSync(req, reply, mapped.native, previews), req.body, mapped);
   });
 
   // -- read ---------------------------------------------------------------------------------------------
@@ -77,9 +80,11 @@ export function registerA1111Routes(app: FastifyInstance, o: A1111RouteOptions):
   app.get('/sdapi/v1/cmd-flags', async (req) =>
     cmdFlags({host: req.socket.localAddress ?? '127.0.0.1', port: req.socket.localPort ?? 0, modelId: o.modelId, apiAuth: o.apiAuth, token: o.token, plan: o.engine.plan, modelDirs: []}),
   );
-  // What this server has none of (no hypernetworks, face restorers, styles, hires upscale modes or extensions): empty
-  // lists, so front-ends that probe them get A1111's shape rather than a 404; refreshes have nothing to re-read.
-  for (const path of ['hypernetworks', 'face-restorers', 'realesrgan-models', 'prompt-styles', 'latent-upscale-modes', 'script-info', 'extensions']) {
+  // The hires fix's latent upscalers (enable_hr with hr_upscaler), as A1111 lists them.
+  app.get('/sdapi/v1/latent-upscale-modes', async () => Object.keys(A1111_HIRES_UPSCALERS).filter((n) => n.startsWith('Latent')).map((name) => ({name})));
+  // What this server has none of (no hypernetworks, face restorers, styles or extensions): empty lists, so front-ends
+  // that probe them get A1111's shape rather than a 404; refreshes have nothing to re-read.
+  for (const path of ['hypernetworks', 'face-restorers', 'realesrgan-models', 'prompt-styles', 'script-info', 'extensions']) {
     app.get(`/sdapi/v1/${path}`, async () => []);
   }
   for (const path of ['refresh-checkpoints', 'refresh-vae', 'refresh-loras']) {
@@ -114,7 +119,7 @@ export function registerA1111Routes(app: FastifyInstance, o: A1111RouteOptions):
     options.write(req.body, m.item, vaeName(), m.names);
     return reply.type('application/json').send('null');
   }));
-  app.get('/sdapi/v1/progress', async () => progress.read());
+  app.get<{Querystring: {skip_current_image?: string}}>('/sdapi/v1/progress', async (req) => progress.read(/^(true|1)$/i.test(req.query.skip_current_image ?? '')));
   app.post('/sdapi/v1/interrupt', async () => {
     progress.stop('interrupted');
     return {};

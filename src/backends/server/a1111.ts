@@ -1,6 +1,6 @@
 // The AUTOMATIC1111 dialect (POST /sdapi/v1/txt2img, /sdapi/v1/img2img) mapped to the native request. Every
 // field A1111 defines is either honoured (prompt tags, sampler + schedule type, n_iter, clip skip, ...), a no-op
-// here as in a plain A1111 call (saving options, hires fields while enable_hr is false), or refused with a 400
+// here as in a plain A1111 call (saving options; hires fields while enable_hr is false), or refused with a 400
 // naming it when the request asks for something this server does not do. Fields A1111 does not define are
 // refused too, except `loras` (the native field).
 import {MgenError} from '../../errors.js';
@@ -12,7 +12,9 @@ import {chooseSampler, describeScheduler, SamplerRefusal, type SamplerChoice, ty
 import type {Caps, NativeRequest, NativeResponse} from './types.js';
 import {parseA1111Parameters} from '../a1111-parameters.js';
 import {readPngInfo} from '../png-metadata.js';
-import {jobTimestamp, type A1111Settings} from './a1111-control.js';
+import {A1111_HIRES_UPSCALERS, type HiresRequest} from '../hires.js';
+import {jobTimestamp, samplesFormat, type A1111Settings} from './a1111-control.js';
+import {readExifUserComment} from '../exif-comment.js';
 
 export interface A1111Request {
   prompt?: string;
@@ -52,18 +54,21 @@ export interface A1111Context {
 /** A1111 fields that change nothing here whatever their value (saving, hires-fix details, k-diffusion knobs). */
 const NO_OP = new Set([
   'sampler_index', 'do_not_save_samples', 'do_not_save_grid', 'send_images', 'save_images', 'override_settings_restore_afterwards',
-  'comments', 'force_task_id', 'infotext', 'firstphase_width', 'firstphase_height', 'hr_scale', 'hr_upscaler',
-  'hr_second_pass_steps', 'hr_resize_x', 'hr_resize_y', 'hr_checkpoint_name', 'hr_sampler_name', 'hr_scheduler',
-  'hr_prompt', 'hr_negative_prompt', 's_min_uncond', 's_churn', 's_tmax', 's_tmin', 's_noise', 'seed_resize_from_h',
+  'comments', 'force_task_id', 'infotext', 'firstphase_width', 'firstphase_height', 's_min_uncond', 's_churn', 's_tmax', 's_tmin', 's_noise', 'seed_resize_from_h',
   'seed_resize_from_w', 'subseed', 'refiner_switch_at', 'firstpass_image', 'resize_mode', 'include_init_images',
   'inpainting_fill', 'inpaint_full_res', 'inpaint_full_res_padding', 'inpainting_mask_invert', 'mask_blur',
   'mask_blur_x', 'mask_blur_y', 'mask_round', 'initial_noise_multiplier', 'latent_mask', 'image_cfg_scale', 'use_async',
   'hr_additional_modules',
 ]);
 
+/** Hires-fix fields: read when enable_hr is true, ignored otherwise (as A1111 does). */
+const HIRES_FIELDS = new Set([
+  'enable_hr', 'hr_scale', 'hr_upscaler', 'hr_second_pass_steps', 'hr_resize_x', 'hr_resize_y', 'hr_checkpoint_name',
+  'hr_sampler_name', 'hr_scheduler', 'hr_prompt', 'hr_negative_prompt',
+]);
+
 /** A1111 fields honoured only at their default: anything else is a feature this server does not have (400). */
 const AT_DEFAULT: Record<string, (v: unknown) => boolean> = {
-  enable_hr: (v) => !v,
   restore_faces: (v) => !v,
   tiling: (v) => !v,
   disable_extra_networks: (v) => !v,
@@ -106,6 +111,22 @@ export function a1111RequestSchema(caps: Caps, img2img: boolean): Record<string,
       override_settings: {type: ['object', 'null']},
       loras: LORAS_SCHEMA,
       ...(img2img
+        ? {}
+        : {
+            enable_hr: {type: ['boolean', 'null']},
+            hr_scale: {type: ['number', 'null'], exclusiveMinimum: 0, maximum: 16},
+            hr_resize_x: {type: ['integer', 'null'], minimum: 0, maximum: caps.maxSize},
+            hr_resize_y: {type: ['integer', 'null'], minimum: 0, maximum: caps.maxSize},
+            hr_second_pass_steps: {type: ['integer', 'null'], minimum: 0, maximum: caps.maxSteps},
+            hr_upscaler: {type: ['string', 'null'], maxLength: 100},
+            hr_prompt: {type: ['string', 'null'], maxLength: 20000},
+            hr_negative_prompt: {type: ['string', 'null'], maxLength: 20000},
+            hr_sampler_name: {type: ['string', 'null'], maxLength: 100},
+            hr_scheduler: {type: ['string', 'null'], maxLength: 100},
+            hr_checkpoint_name: {type: ['string', 'null'], maxLength: 1000},
+            denoising_strength: {type: ['number', 'null'], minimum: 0, maximum: 1},
+          }),
+      ...(img2img
         ? {
             init_images: {type: 'array', minItems: 1, maxItems: 1, items: {type: 'string'}},
             mask: {type: ['string', 'null']},
@@ -121,11 +142,11 @@ const bad = (field: string, message: string): HttpError => new HttpError(400, 'i
 /** Refuses fields A1111 does not define and A1111 features asked for that this server does not do. */
 function checkFields(body: A1111Request, img2img: boolean): void {
   for (const [k, v] of Object.entries(body)) {
-    if (HONOURED.has(k) || NO_OP.has(k) || (img2img && IMG2IMG_ONLY.has(k))) continue;
+    if (HONOURED.has(k) || NO_OP.has(k) || (!img2img && HIRES_FIELDS.has(k)) || (img2img && IMG2IMG_ONLY.has(k))) continue;
     const atDefault = AT_DEFAULT[k];
     if (atDefault) {
       if (!atDefault(v)) {
-        const why = k === 'enable_hr' ? 'hires fix is not supported by this server' : k === 'restore_faces' ? 'face restoration is not supported by this server' : 'not supported by this server';
+        const why = k === 'restore_faces' ? 'face restoration is not supported by this server' : 'not supported by this server';
         throw bad(k, why);
       }
       continue;
@@ -144,6 +165,55 @@ function samplerChoice(body: A1111Request): SamplerChoice | null {
     if (err instanceof SamplerRefusal) throw bad(err.field === 'sampler' ? samplerField : 'scheduler', err.message);
     throw err;
   }
+}
+
+/** enable_hr's fields -> the native `hires` request (A1111's hires fix: a second img2img pass, upscaled). */
+function hiresOf(body: A1111Request, native: NativeRequest, sampler: SamplerChoice | null, ctx: A1111Context): HiresRequest {
+  const name = typeof body.hr_upscaler === 'string' && body.hr_upscaler ? body.hr_upscaler : 'Latent';
+  const upscaler = A1111_HIRES_UPSCALERS[name];
+  if (!upscaler) throw bad('hr_upscaler', `${JSON.stringify(name)} is not an upscaler this server has (${Object.keys(A1111_HIRES_UPSCALERS).join(', ')})`);
+  const ckpt = body.hr_checkpoint_name;
+  if (typeof ckpt === 'string' && ckpt && ckpt !== 'Use same checkpoint' && !(ctx.namesModel?.(ckpt) ?? false)) {
+    throw bad('hr_checkpoint_name', `${JSON.stringify(ckpt)} is not the model this server holds (one model per mgen serve)`);
+  }
+  const w = native.width!;
+  const h = native.height!;
+  const rx = Number(body.hr_resize_x ?? 0);
+  const ry = Number(body.hr_resize_y ?? 0);
+  const scale = Number(body.hr_scale ?? 2);
+  // A1111: neither resize set -> scale; one set -> the other keeps the aspect ratio; both -> that size.
+  const width = rx === 0 && ry === 0 ? Math.trunc(w * scale) : rx === 0 ? Math.trunc((ry * w) / h) : rx;
+  const height = rx === 0 && ry === 0 ? Math.trunc(h * scale) : ry === 0 ? Math.trunc((rx * h) / w) : ry;
+  const hires: HiresRequest = {width, height, upscaler, strength: typeof body.denoising_strength === 'number' && body.denoising_strength > 0 ? body.denoising_strength : 0.7};
+  const steps = Number(body.hr_second_pass_steps ?? 0);
+  if (steps > 0) hires.steps = steps;
+  const text = (field: 'hr_prompt' | 'hr_negative_prompt'): string => {
+    try {
+      return parsePromptTags(typeof body[field] === 'string' ? (body[field] as string) : '', field).text;
+    } catch (err) {
+      if (err instanceof MgenError) throw bad(field, err.message.replace(/^[a-z_]+: /, ''));
+      throw err;
+    }
+  };
+  const hp = text('hr_prompt');
+  if (hp && hp !== native.prompt) hires.prompt = hp;
+  const hn = text('hr_negative_prompt');
+  if (hn && hn !== (native.negative_prompt ?? '')) hires.negative_prompt = hn;
+  const hrSampler = typeof body.hr_sampler_name === 'string' && body.hr_sampler_name && body.hr_sampler_name !== 'Use same sampler' ? body.hr_sampler_name : null;
+  const hrSchedule = typeof body.hr_scheduler === 'string' && body.hr_scheduler && body.hr_scheduler !== 'Use same scheduler' ? body.hr_scheduler : null;
+  if (hrSampler || hrSchedule) {
+    try {
+      const c = chooseSampler(hrSampler ?? sampler?.sampler ?? null, hrSchedule ?? body.scheduler ?? null);
+      if (c) {
+        hires.scheduler = c.scheduler;
+        hires.scheduler_config = c.config;
+      }
+    } catch (err) {
+      if (err instanceof SamplerRefusal) throw bad(err.field === 'sampler' ? 'hr_sampler_name' : 'hr_scheduler', err.message);
+      throw err;
+    }
+  }
+  return hires;
 }
 
 export interface A1111Native {
@@ -185,6 +255,7 @@ export function a1111ToNative(body: A1111Request, img2img: boolean, ctx: A1111Co
     native.eta = body.eta;
   }
   const overrides: Record<string, unknown> = {...(ctx.settings && ctx.settings.clipStop > 1 ? {CLIP_stop_at_last_layers: ctx.settings.clipStop} : {}), ...body.override_settings};
+  let format = ctx.settings?.samplesFormat ?? 'png';
   for (const [k, v] of Object.entries(overrides)) {
     const field = `override_settings.${k}`;
     if (!OVERRIDES.has(k)) throw bad(field, 'not a setting this server applies per request');
@@ -193,7 +264,9 @@ export function a1111ToNative(body: A1111Request, img2img: boolean, ctx: A1111Co
       continue;
     }
     if (k === 'samples_format') {
-      if (typeof v !== 'string' || v.toLowerCase() !== 'png') throw bad(field, 'this server writes PNG only');
+      const f = samplesFormat(v);
+      if (!f) throw bad(field, 'this server writes png, jpg or webp');
+      format = f;
       continue;
     }
     if (typeof v !== 'number' || !Number.isInteger(v) || v < 1 || v > 12) throw bad(field, 'must be an integer from 1 to 12');
@@ -203,6 +276,8 @@ export function a1111ToNative(body: A1111Request, img2img: boolean, ctx: A1111Co
       native.clip_skip = v - 1;
     }
   }
+  // jpg / webp as A1111 saves them: at jpeg_quality, the infotext in EXIF UserComment.
+  if (format !== 'png') native.image_format = {format: format === 'jpg' ? 'jpeg' : 'webp', quality: ctx.settings?.jpegQuality ?? 80};
   const loras = [...(body.loras ?? [])];
   for (const tag of [...prompt.tags, ...negative.tags]) {
     if (tag.kind === 'hypernet') throw bad(tag.field, `<hypernet:${tag.name}>: per-request hypernetworks are not supported; start the server with --hypernetwork`);
@@ -216,6 +291,7 @@ export function a1111ToNative(body: A1111Request, img2img: boolean, ctx: A1111Co
   }
   if (loras.length > 16) throw bad('loras', 'at most 16 LoRAs per request');
   if (loras.length) native.loras = loras;
+  if (!img2img && body.enable_hr) native.hires = hiresOf(body, native, sampler, ctx);
   if (img2img) {
     native.image = body.init_images?.[0] ?? null;
     if (body.mask) native.mask = body.mask;
@@ -228,7 +304,9 @@ export function a1111ToNative(body: A1111Request, img2img: boolean, ctx: A1111Co
 function infotextsOf(res: NativeResponse): string[] {
   return res.images.map((im) => {
     try {
-      return im.b64_json ? (readPngInfo(Buffer.from(im.b64_json, 'base64')).text.parameters ?? '') : '';
+      if (!im.b64_json) return '';
+      const bytes = Buffer.from(im.b64_json, 'base64');
+      return bytes[0] === 0x89 ? (readPngInfo(bytes).text.parameters ?? '') : (readExifUserComment(bytes) ?? '');
     } catch {
       return '';
     }
@@ -282,7 +360,7 @@ export function nativeToA1111(
     sd_vae_hash: null,
     seed_resize_from_w: -1,
     seed_resize_from_h: -1,
-    denoising_strength: native.strength ?? null,
+    denoising_strength: native.strength ?? native.hires?.strength ?? null,
     extra_generation_params: extra,
     index_of_first_image: 0,
     infotexts,

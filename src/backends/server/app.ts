@@ -245,8 +245,8 @@ export function buildApp(o: AppOptions): ServeApp {
     return queue.submit({request: native, baseUrl: baseUrl(req), ...(loraIds ? {loraIds} : {}), ...(previews ? {previews} : {}), ...(webhook ? {webhook} : {})}, {id});
   };
   /** Runs a job for a synchronous request; a client that goes away cancels it. */
-  const runSync = async (req: Req, reply: Rep, native: NativeRequest): Promise<NativeResponse> => {
-    const {job} = submit(req, native);
+  const runSync = async (req: Req, reply: Rep, native: NativeRequest, previews?: number): Promise<NativeResponse> => {
+    const {job} = submit(req, native, undefined, previews);
     const onClose = (): void => {
       if (!reply.raw.writableEnded) queue.cancel(job.id, 'cancelled: the client disconnected');
     };

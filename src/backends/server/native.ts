@@ -1,6 +1,7 @@
 // The native request: its JSON Schema (our fields + the loaded pipeline's extra __call__ parameters, draft
 // 2020-12) and the step from a validated body to the worker's GenerateRequest.
 import type {SessionGenerateInput} from './session-port.js';
+import {HIRES_UPSCALERS} from '../hires.js';
 import {NATIVE_INPUT_FIELDS, type Caps, type NativeRequest} from './types.js';
 
 type JsonSchema = Record<string, unknown>;
@@ -13,7 +14,7 @@ export const MAPPED_PIPELINE_PARAMS: ReadonlySet<string> = new Set([
   'negative_prompt_embeds', 'pooled_prompt_embeds', 'negative_pooled_prompt_embeds', 'ip_adapter_image_embeds',
   'cross_attention_kwargs', 'joint_attention_kwargs', 'seed', 'num_images', 'steps', 'scheduler', 'scheduler_config', 'params',
   'loras', 'response_format', 'mask', 'id', 'frames', 'fps', 'duration', 'format', 'seconds', 'num_videos_per_prompt',
-  'num_waveforms_per_prompt', 'prompt_syntax',
+  'num_waveforms_per_prompt', 'prompt_syntax', 'hires', 'image_format',
 ]);
 
 /** The properties a pipeline schema offers beyond our fields (its `$defs` travel along). */
@@ -37,6 +38,35 @@ export function pipelineExtras(pipelineSchema: JsonSchema | null | undefined): {
   return {properties, defs};
 }
 
+/** Config overrides on a named scheduler (A1111 samplers and schedule types). */
+const SCHEDULER_CONFIG_SCHEMA: JsonSchema = {
+  type: ['object', 'null'],
+  maxProperties: 16,
+  propertyNames: {pattern: '^[a-z_]{1,40}$'},
+  additionalProperties: {type: ['boolean', 'number', 'string'], maxLength: 40},
+};
+
+/** JSON Schema of the native `hires` field. */
+function hiresSchema(maxSize: number, maxSteps: number): Record<string, unknown> {
+  const size = {type: 'integer', minimum: 64, maximum: maxSize};
+  return {
+    type: ['object', 'null'],
+    required: ['width', 'height'],
+    additionalProperties: false,
+    properties: {
+      width: size,
+      height: size,
+      steps: {type: ['integer', 'null'], minimum: 1, maximum: maxSteps},
+      strength: {type: ['number', 'null'], exclusiveMinimum: 0, maximum: 1},
+      upscaler: {enum: [...HIRES_UPSCALERS, null]},
+      prompt: {type: ['string', 'null'], maxLength: 20000},
+      negative_prompt: {type: ['string', 'null'], maxLength: 20000},
+      scheduler: {type: ['string', 'null'], pattern: '^[A-Za-z][A-Za-z0-9_]*$', maxLength: 100},
+      scheduler_config: SCHEDULER_CONFIG_SCHEMA,
+    },
+  };
+}
+
 /** JSON Schema 2020-12 for the native body, given the pipeline's schema and the caps. */
 export function nativeRequestSchema(pipelineSchema: JsonSchema | null | undefined, caps: Caps): JsonSchema {
   const {properties: extras, defs} = pipelineExtras(pipelineSchema);
@@ -57,18 +87,20 @@ export function nativeRequestSchema(pipelineSchema: JsonSchema | null | undefine
       seed: {type: 'integer', minimum: 0, maximum: 4294967295},
       num_images: {type: 'integer', minimum: 1, maximum: caps.maxImages},
       scheduler: {type: ['string', 'null'], pattern: '^[A-Za-z][A-Za-z0-9_]*$', maxLength: 100},
-      scheduler_config: {
-        type: ['object', 'null'],
-        maxProperties: 16,
-        propertyNames: {pattern: '^[a-z_]{1,40}$'},
-        additionalProperties: {type: ['boolean', 'number', 'string'], maxLength: 40},
-      },
+      scheduler_config: SCHEDULER_CONFIG_SCHEMA,
       strength: {type: ['number', 'null'], minimum: 0, maximum: 1},
       image: inlineImage,
       mask: inlineImage,
       control_image: inlineImage,
       loras: LORAS_SCHEMA,
       prompt_syntax: {enum: ['a1111', 'plain', null]},
+      hires: hiresSchema(caps.maxSize, caps.maxSteps),
+      image_format: {
+        type: ['object', 'null'],
+        required: ['format'],
+        additionalProperties: false,
+        properties: {format: {enum: ['png', 'jpeg', 'webp']}, quality: {type: 'integer', minimum: 0, maximum: 100}},
+      },
       response_format: {enum: ['b64_json', 'url']},
       ...mediaFields(pipelineSchema),
       params: {type: 'object', additionalProperties: false, properties: extras},

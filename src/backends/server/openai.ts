@@ -108,6 +108,10 @@ export interface OpenAIChoices {
   stepsFactor: number;
   stream: boolean;
   partialImages: number;
+  /** The file format of the final images (partial images stay PNG). */
+  outputFormat: 'png' | 'jpeg' | 'webp';
+  /** jpeg / webp quality, OpenAI's output_compression (0-100). */
+  compression: number;
 }
 
 const GPT_ONLY = ['background', 'moderation', 'output_format', 'output_compression', 'stream', 'partial_images', 'input_fidelity'] as const;
@@ -134,9 +138,10 @@ export function checkOpenAIRequest(body: OpenAIImagesRequest, servedId: string, 
   if (emulated === 'dall-e-3' && (body.n ?? 1) > 1) throw bad('n', 'dall-e-3 makes one image per request (n=1)');
   if (body.style != null && emulated !== 'dall-e-3' && emulated !== 'served') throw bad('style', `only supported for dall-e-3, not ${body.model}`);
   if (body.background === 'transparent') throw bad('background', 'transparent is not supported: this server\'s models make opaque images (use opaque or auto)');
-  if (body.output_format != null && body.output_format !== 'png') throw bad('output_format', `${body.output_format} is not produced by this server (png only)`);
+  const format = body.output_format ?? 'png';
+  if (format !== 'png' && format !== 'jpeg' && format !== 'webp') throw bad('output_format', `${format} is not produced by this server (png, jpeg or webp)`);
   if (body.input_fidelity === 'high') throw bad('input_fidelity', 'high has no equivalent here (use strength: lower keeps more of the image)');
-  if (body.output_compression != null && body.output_compression !== 100) throw bad('output_compression', 'applies to jpeg and webp output; this server writes png (leave it out or 100)');
+  if (format === 'png' && body.output_compression != null && body.output_compression !== 100) throw bad('output_compression', 'applies to jpeg and webp output, not png (leave it out or 100)');
   const quality = body.quality ?? 'auto';
   if (body.quality != null && !QUALITY_BY_MODEL[emulated].includes(body.quality)) {
     throw bad('quality', `${body.quality} is not a quality of ${emulated === 'served' ? servedId : body.model} (one of ${QUALITY_BY_MODEL[emulated].join(', ')})`);
@@ -148,6 +153,8 @@ export function checkOpenAIRequest(body: OpenAIImagesRequest, servedId: string, 
     stepsFactor: STEPS_FACTOR[quality] ?? 1,
     stream: Boolean(body.stream),
     partialImages: body.partial_images ?? 0,
+    outputFormat: format,
+    compression: body.output_compression ?? 100,
   };
 }
 
@@ -175,6 +182,7 @@ export function openAIToNative(
   if (o.image) native.image = o.image;
   if (o.mask) native.mask = o.mask;
   if (body.strength != null) native.strength = body.strength;
+  if (choices.outputFormat !== 'png') native.image_format = {format: choices.outputFormat, quality: choices.compression};
   return native;
 }
 
@@ -212,7 +220,7 @@ export interface OpenAIImagesResponse {
   created: number;
   data: Array<{b64_json?: string; url?: string; revised_prompt?: string}>;
   background?: 'opaque';
-  output_format?: 'png';
+  output_format?: 'png' | 'jpeg' | 'webp';
   quality?: string;
   size?: string;
   usage?: OpenAIUsage;
@@ -232,7 +240,7 @@ export function nativeToOpenAI(
     const first = res.images[0];
     Object.assign(out, {
       background: 'opaque',
-      output_format: 'png',
+      output_format: o.choices.outputFormat,
       quality: o.choices.quality,
       ...(first ? {size: `${first.width}x${first.height}`} : {}),
       usage: usageFor(o.prompt, o.inputs ?? [], res.images),
@@ -252,7 +260,8 @@ export function partialEvent(
 
 /** The fields every image stream event carries. */
 function streamEvent(type: string, img: {b64_json?: string; width: number; height: number}, o: {createdAt: number; choices: OpenAIChoices}): {type: string} & Record<string, unknown> {
-  return {type, b64_json: img.b64_json, created_at: o.createdAt, size: `${img.width}x${img.height}`, quality: o.choices.quality, background: 'opaque', output_format: 'png'};
+  const format = type.endsWith('.completed') ? o.choices.outputFormat : 'png';
+  return {type, b64_json: img.b64_json, created_at: o.createdAt, size: `${img.width}x${img.height}`, quality: o.choices.quality, background: 'opaque', output_format: format};
 }
 
 /** The stream events of one finished request: `<prefix>.completed` per image (partial images come before them). */

@@ -2,6 +2,8 @@
 
 /** Limits on what one request may ask for. */
 import type {SessionGenerateInput} from './session-port.js';
+import type {HiresRequest} from '../hires.js';
+import type {ImageFormat} from '../worker/types.js';
 
 export interface Caps {
   /** Largest width or height in pixels (both must also be multiples of 8). */
@@ -45,6 +47,10 @@ export interface NativeRequest {
   format?: string | null;
   /** Video length in seconds (set by the OpenAI Videos route; frames follow from it). */
   seconds?: number | null;
+  /** The hires fix: a second image-to-image pass at a larger size (src/backends/hires.ts). */
+  hires?: HiresRequest | null;
+  /** Output file format: png (default), jpeg or webp at a quality (0-100). */
+  image_format?: ImageFormat | null;
   [extra: string]: unknown;
 }
 
@@ -73,5 +79,5 @@ export const NATIVE_INPUT_FIELDS = [
   ['negative_prompt', 'negativePrompt'], ['width', 'width'], ['height', 'height'], ['steps', 'steps'],
   ['guidance_scale', 'guidance'], ['seed', 'seed'], ['num_images', 'numImages'], ['scheduler', 'scheduler'],
   ['scheduler_config', 'schedulerConfig'], ['strength', 'strength'],
-  ['frames', 'frames'], ['fps', 'fps'], ['duration', 'duration'], ['format', 'format'], ['seconds', 'seconds'], ['prompt_syntax', 'promptSyntax'],
+  ['frames', 'frames'], ['fps', 'fps'], ['duration', 'duration'], ['format', 'format'], ['seconds', 'seconds'], ['prompt_syntax', 'promptSyntax'], ['hires', 'hires'], ['image_format', 'imageFormat'],
 ] as const satisfies ReadonlyArray<readonly [keyof NativeRequest, keyof SessionGenerateInput]>;

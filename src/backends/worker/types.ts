@@ -1,3 +1,4 @@
+import type {HiresRequest} from '../hires.js';
 // The worker contract as TypeScript types (docs/worker-protocol.md is the prose version).
 
 export type Strategy = 'diffusers-folder' | 'single-file' | 'component-file';
@@ -73,6 +74,16 @@ export interface GenerateRequest {
   prompt_syntax?: 'a1111' | 'plain' | null;
   /** Textual inversions for this request: the file and the name the prompt writes it as. */
   embeddings?: Array<{path: string; token: string}>;
+  /** The hires fix: a second image-to-image pass at a larger size (src/backends/hires.ts). */
+  hires?: HiresRequest;
+  /** Output file format (default PNG); JPEG / WebP carry `parameters` as EXIF UserComment (docs/worker-protocol.md). */
+  image_format?: ImageFormat;
+}
+
+export interface ImageFormat {
+  format: 'png' | 'jpeg' | 'webp';
+  /** 0-100 (default 100). */
+  quality?: number;
 }
 
 /** What a progress event adds to step/steps: the image it is about, and a partial image's path when one was written. */

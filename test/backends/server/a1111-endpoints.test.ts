@@ -5,6 +5,7 @@ import {afterAll, beforeAll, describe, expect, it} from '@jest/globals';
 import {join} from 'node:path';
 import {startServe, type RunningServe} from '../../../src/backends/server/server.js';
 import {parseApiAuth} from '../../../src/backends/server/auth.js';
+import {previewCount} from '../../../src/backends/server/a1111-control.js';
 import {buildPng} from '../../helpers/png.js';
 import {useTmpDir} from '../../helpers/tmp.js';
 import {fakeSession, type FakeSession} from './fake-session.js';
@@ -62,7 +63,7 @@ describe('read endpoints', () => {
 
   it('answers the list endpoints in A1111 shapes', async () => {
     expect((await call('/sdapi/v1/scripts')).body).toEqual({txt2img: [], img2img: []});
-    expect((await call('/sdapi/v1/upscalers')).body).toEqual([{name: 'None', model_name: null, model_path: null, model_url: null, scale: 4}]);
+    expect((await call('/sdapi/v1/upscalers')).body).toEqual(['None', 'Lanczos', 'Nearest'].map((name) => ({name, model_name: null, model_path: null, model_url: null, scale: 4})));
     expect((await call('/sdapi/v1/sd-vae')).body).toEqual([]);
     expect((await call('/sdapi/v1/embeddings')).body).toEqual({loaded: {}, skipped: {}});
     expect(Array.isArray((await call('/sdapi/v1/loras')).body)).toBe(true);
@@ -111,6 +112,16 @@ describe('/options', () => {
     expect((await call('/sdapi/v1/options', {CLIP_stop_at_last_layers: 1})).status).toBe(200);
   });
 
+  it('turns live previews on and off and sets their interval: partial images asked of the worker per image', async () => {
+    expect((await call('/sdapi/v1/options')).body).toMatchObject({live_previews_enable: true, show_progress_every_n_steps: 10});
+    expect((await call('/sdapi/v1/options', {live_previews_enable: false, show_progress_every_n_steps: 5})).status).toBe(200);
+    expect((await call('/sdapi/v1/options')).body).toMatchObject({live_previews_enable: false, show_progress_every_n_steps: 5});
+    expect((await call('/sdapi/v1/options', {live_previews_enable: 'yes'})).body.detail).toMatch(/live_previews_enable: must be true or false/);
+    expect((await call('/sdapi/v1/options', {live_previews_enable: true, show_progress_every_n_steps: 10})).status).toBe(200);
+    const on = {clipStop: 1, livePreviews: true, previewEvery: 10, samplesFormat: 'png' as const, jpegQuality: 80};
+    expect([previewCount(on, 5), previewCount(on, 20), previewCount(on, 150), previewCount({...on, previewEvery: -1}, 150), previewCount({...on, livePreviews: false}, 150)]).toEqual([0, 2, 8, 0, 0]);
+  });
+
   it('accepts the loaded model and the values it has, and refuses the rest naming the setting', async () => {
     const before = (await call('/sdapi/v1/options')).body;
     expect((await call('/sdapi/v1/options', before)).status).toBe(200);
@@ -118,7 +129,10 @@ describe('/options', () => {
     const other = await call('/sdapi/v1/options', {sd_model_checkpoint: 'v1-5-pruned.safetensors'});
     expect(other.status).toBe(400);
     expect(other.body.detail).toMatch(/sd_model_checkpoint.*not found.*one model per mgen serve/);
-    expect((await call('/sdapi/v1/options', {samples_format: 'jpg'})).body.detail).toMatch(/samples_format.*PNG only/);
+    expect((await call('/sdapi/v1/options', {samples_format: 'gif'})).body.detail).toMatch(/samples_format.*png, jpg or webp/);
+    expect((await call('/sdapi/v1/options', {samples_format: 'JPEG', jpeg_quality: 70})).status).toBe(200);
+    expect((await call('/sdapi/v1/options')).body).toMatchObject({samples_format: 'jpg', jpeg_quality: 70});
+    expect((await call('/sdapi/v1/options', {samples_format: 'png', jpeg_quality: 80})).status).toBe(200);
     expect((await call('/sdapi/v1/options', {samples_save: true})).body.detail).toMatch(/samples_save: fixed at false/);
     const unknown = await call('/sdapi/v1/options', {CLIP_stop_at_last_layers: 3, not_a_setting: 1});
     expect(unknown.status).toBe(400);

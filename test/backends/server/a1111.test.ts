@@ -154,8 +154,29 @@ describe('A1111 fields: honoured or refused by name', () => {
     await refused({prompt: 'x', override_settings: {sd_model_checkpoint: 'other'}}, 'override_settings.sd_model_checkpoint');
   });
 
-  it('refuses hires fix, face restoration, scripts and unknown fields, and accepts their defaults and empty prompts', async () => {
-    await refused({prompt: 'x', enable_hr: true, hr_scale: 2}, 'enable_hr', /hires fix/);
+  it('maps enable_hr and the hires fields to the hires request, and refuses upscalers it does not have', async () => {
+    const base = {prompt: 'x', width: 64, height: 96, steps: 4};
+    expect((await sent({...base, enable_hr: true, hr_scale: 2})).hires).toEqual({width: 128, height: 192, upscaler: 'latent', strength: 0.7});
+    expect((await sent({
+      ...base, enable_hr: true, hr_resize_x: 128, hr_upscaler: 'Latent (nearest)', hr_second_pass_steps: 3, denoising_strength: 0.5,
+      hr_prompt: 'y', hr_negative_prompt: 'z', hr_sampler_name: 'DPM++ 2M', hr_scheduler: 'Karras',
+    })).hires).toEqual({
+      width: 128, height: 192, upscaler: 'latent-nearest', strength: 0.5, steps: 3, prompt: 'y', negative_prompt: 'z',
+      scheduler: 'DPMSolverMultistepScheduler', scheduler_config: expect.objectContaining({use_karras_sigmas: true}),
+    });
+    expect((await sent({...base, enable_hr: true, hr_upscaler: 'None', hr_prompt: 'x'})).hires).toEqual({width: 128, height: 192, upscaler: 'lanczos', strength: 0.7});
+    expect((await sent({...base, enable_hr: false, hr_scale: 2, hr_upscaler: 'R-ESRGAN 4x+'})).hires).toBeUndefined();
+    await refused({...base, enable_hr: true, hr_upscaler: 'R-ESRGAN 4x+'}, 'hr_upscaler', /not an upscaler this server has/);
+  });
+
+  it('writes jpg / webp for override_settings.samples_format, at jpeg_quality', async () => {
+    expect((await sent({prompt: 'x', override_settings: {samples_format: 'jpg'}})).imageFormat).toEqual({format: 'jpeg', quality: 80});
+    expect((await sent({prompt: 'x', override_settings: {samples_format: 'webp'}})).imageFormat).toEqual({format: 'webp', quality: 80});
+    expect((await sent({prompt: 'x', override_settings: {samples_format: 'png'}})).imageFormat).toBeUndefined();
+    await refused({prompt: 'x', override_settings: {samples_format: 'gif'}}, 'override_settings.samples_format', /png, jpg or webp/);
+  });
+
+  it('refuses face restoration, scripts and unknown fields, and accepts their defaults and empty prompts', async () => {
     await refused({prompt: 'x', restore_faces: true}, 'restore_faces', /face restoration/);
     await refused({prompt: 'x', styles: ['cinematic']}, 'styles');
     await refused({prompt: 'x', bogus_field: 1}, 'bogus_field', /not an AUTOMATIC1111 API field/);

@@ -44,8 +44,9 @@ describe('OpenAI dialect: per-model rules', () => {
     };
     expect(param({model: 'gpt-image-1', response_format: 'url'})).toBe('response_format');
     expect(param({background: 'transparent'})).toBe('background');
-    expect(param({output_format: 'jpeg'})).toBe('output_format');
+    expect(param({output_format: 'gif'})).toBe('output_format');
     expect(param({output_compression: 50})).toBe('output_compression');
+    expect(param({output_format: 'jpeg', output_compression: 50})).toBe('accepted');
     expect(param({model: 'dall-e-3', n: 2})).toBe('n');
     expect(param({model: 'dall-e-2', output_format: 'png'})).toBe('output_format');
     expect(param({model: 'dall-e-2', quality: 'hd'})).toBe('quality');
@@ -66,6 +67,9 @@ describe('OpenAI dialect: per-model rules', () => {
     expect(openAIToNative({prompt: 'a cat', n: 2, size: '64x64', negative_prompt: 'dog', steps: 3, guidance: 2, seed: 5}, check({}), {caps: DEFAULT_CAPS})).toEqual({
       prompt: 'a cat', width: 64, height: 64, num_images: 2, negative_prompt: 'dog', steps: 3, guidance_scale: 2, seed: 5, response_format: 'b64_json',
     });
+    expect(openAIToNative({prompt: 'a cat', output_format: 'webp', output_compression: 40}, check({output_format: 'webp', output_compression: 40}), {caps: DEFAULT_CAPS}).image_format).toEqual({format: 'webp', quality: 40});
+    expect(openAIToNative({prompt: 'a cat', output_format: 'jpeg'}, check({output_format: 'jpeg'}), {caps: DEFAULT_CAPS}).image_format).toEqual({format: 'jpeg', quality: 100});
+    expect(nativeToOpenAI(res, {created: 1, prompt: 'a cat', choices: check({model: 'gpt-image-1', output_format: 'jpeg'})}).output_format).toBe('jpeg');
     expect(parseSize('auto')).toEqual({});
     expect(() => parseSize('12')).toThrow(/size/);
   });
