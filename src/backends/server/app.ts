@@ -302,6 +302,10 @@ export function buildApp(o: AppOptions): ServeApp {
   // -- native ----------------------------------------------------------------------------------------
   app.post<{Body: NativeRequest}>('/v1/generate', {schema: {body: nativeSchema}}, async (req, reply) => runSync(req, reply, req.body));
 
+  // multipart/form-data bodies (the OpenAI SDKs' edits, variations and videos) are read whole; each route parses them
+  // with openai-multipart.ts.
+  app.addContentTypeParser('multipart/form-data', {parseAs: 'buffer'}, (_req, body, done) => done(null, body));
+
   // -- OpenAI Videos (openai-videos.ts) ----------------------------------------------------------------
   registerOpenAIVideos(app, {submit, getJob, cancel: (id) => queue.cancel(id), model: o.modelId});
 

@@ -148,8 +148,6 @@ export function registerOpenAIRoutes(app: FastifyInstance, c: OpenAIRouteContext
     return {body, image: images[0]!, ...(parts.files.mask ? {mask: parts.files.mask[0]} : {})};
   };
 
-  app.addContentTypeParser('multipart/form-data', {parseAs: 'buffer'}, (_req, body, done) => done(null, body));
-
   app.post<{Body: OpenAIImagesRequest}>('/v1/images/generations', {schema: {body: schemas.generations}}, async (req, reply) => answer(req, reply, req.body, 'generations'));
   app.post('/v1/images/edits', async (req, reply) => {
     const f = form(req, 'edits');

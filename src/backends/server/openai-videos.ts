@@ -4,6 +4,7 @@
 // frame count, `size` "WxH" the width and height, `input_reference` the first frame (image-to-video models).
 import type {FastifyInstance, FastifyReply, FastifyRequest} from 'fastify';
 import {HttpError} from './http-error.js';
+import {boundaryOf, parseMultipart} from './openai-multipart.js';
 import type {Job} from './queue.js';
 import type {NativeRequest, NativeResponse} from './types.js';
 
@@ -84,30 +85,11 @@ export function videoToNative(body: VideoBody): NativeRequest {
   return native;
 }
 
-/**
- * multipart/form-data -> fields (text as strings, files as Buffers). Enough for the OpenAI clients' form posts; a
- * body without the boundary or with a broken part is a 400.
- */
-export function parseMultipart(body: Buffer, contentType: string): Record<string, string | Buffer> {
-  const m = /boundary=(?:"([^"]+)"|([^;\s]+))/i.exec(contentType);
-  if (!m) throw new HttpError(400, 'invalid_request_error', 'multipart body without a boundary', '(body)');
-  const boundary = Buffer.from(`--${m[1] ?? m[2]}`);
-  const out: Record<string, string | Buffer> = {};
-  let pos = body.indexOf(boundary);
-  while (pos >= 0) {
-    const start = pos + boundary.length;
-    if (body.subarray(start, start + 2).toString() === '--') break;
-    const next = body.indexOf(boundary, start);
-    if (next < 0) throw new HttpError(400, 'invalid_request_error', 'multipart body is truncated', '(body)');
-    const part = body.subarray(start + 2, next - 2); // skip CRLF after the boundary and before the next
-    const split = part.indexOf('\r\n\r\n');
-    if (split < 0) throw new HttpError(400, 'invalid_request_error', 'multipart part without headers', '(body)');
-    const head = part.subarray(0, split).toString('utf8');
-    const name = /name="([^"]*)"/i.exec(head)?.[1];
-    const content = part.subarray(split + 4);
-    if (name) out[name] = /filename=/i.test(head) ? Buffer.from(content) : content.toString('utf8');
-    pos = next;
-  }
+/** A multipart body (read whole by the app's one multipart parser) as fields: text as strings, files as Buffers. */
+function formFields(body: Buffer, contentType: string | undefined): Record<string, string | Buffer> {
+  const form = parseMultipart(body, boundaryOf(contentType));
+  const out: Record<string, string | Buffer> = {...form.fields};
+  for (const [name, files] of Object.entries(form.files)) if (files[0]) out[name] = files[0];
   return out;
 }
 
@@ -125,16 +107,8 @@ export function registerOpenAIVideos(app: FastifyInstance, deps: OpenAIVideosDep
     }
     return out;
   };
-  // Encapsulated: the multipart parser applies to these routes only.
+  // Encapsulated: the lenient JSON parser applies to these routes only.
   void app.register(async (scope) => {
-    scope.addContentTypeParser('multipart/form-data', {parseAs: 'buffer', bodyLimit: 64 << 20}, (req, body, done) => {
-      try {
-        done(null, parseMultipart(body as Buffer, String(req.headers['content-type'] ?? '')));
-      } catch (err) {
-        done(err as Error, undefined);
-      }
-    });
-
     // The OpenAI clients send `content-type: application/json` with no body on GET/DELETE: an empty body is {}.
     scope.removeContentTypeParser('application/json');
     scope.addContentTypeParser('application/json', {parseAs: 'string'}, (_req, body, done) => {
@@ -146,10 +120,11 @@ export function registerOpenAIVideos(app: FastifyInstance, deps: OpenAIVideosDep
     });
 
     scope.post<{Body: VideoBody}>('/v1/videos', async (req: FastifyRequest<{Body: VideoBody}>) => {
-      const {job} = deps.submit(req, videoToNative(req.body ?? {}));
+      const body = Buffer.isBuffer(req.body) ? (formFields(req.body, req.headers['content-type']) as VideoBody) : (req.body ?? {});
+      const {job} = deps.submit(req, videoToNative(body));
       made.push(job.id);
       if (made.length > 1000) made.shift();
-      return videoObject(job, String(req.body?.model ?? deps.model));
+      return videoObject(job, String(body.model ?? deps.model));
     });
     scope.get('/v1/videos', async () => ({
       object: 'list',
