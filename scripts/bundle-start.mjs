@@ -179,6 +179,72 @@ if (esbuild) {
   }
 }
 
+// Each command as one file (issue 17): `mgen inspect` still loaded ~20 compiled modules one by one, each a resolve,
+// a read and a compile of its own through Node's ES module loader. Each dist/commands/**/*.js now holds every module
+// it reaches, statically or through import(), so the command's process loads that one file (plus the @oclif/core
+// bundle). import() targets stay lazy: esbuild wraps them, so a module runs when the command first imports it, as
+// before; only its text is read with the command's. Module state and classes (the error classes exit codes are
+// recognised by) exist once per process because nothing outside the bundle is loaded besides `shared`: the modules
+// that locate files from their own import.meta.url (the @oclif/core front, the python-runtime finder, ...) and
+// everything they reach, which stay the one file they were. Commands run in processes of their own; `help` only reads
+// their static flags.
+if (esbuild) {
+  const all = [];
+  list(DIST);
+  const edges = new Map();
+  const ownUrl = [];
+  for (const f of compiled.splice(0)) {
+    const src = readFileSync(f, 'utf8');
+    if (src.includes('import.meta')) ownUrl.push(f);
+    edges.set(f, [...src.matchAll(IMPORT)].map((m) => resolve(dirname(f), m[3])));
+    all.push(f);
+  }
+  const closure = (starts) => {
+    const seen = new Set();
+    const visit = (f) => {
+      if (seen.has(f) || !edges.has(f)) return;
+      seen.add(f);
+      for (const t of edges.get(f)) visit(t);
+    };
+    starts.forEach(visit);
+    return seen;
+  };
+  const shared = closure(ownUrl);
+  const commands = all.filter((f) => f.startsWith(join(DIST, 'commands') + sep) && !shared.has(f));
+  let modules = 0;
+  for (const command of commands) {
+    const inlined = closure([command]);
+    for (const s of shared) inlined.delete(s);
+    modules += inlined.size;
+    await esbuild.build({
+      entryPoints: [command],
+      outfile: command,
+      allowOverwrite: true,
+      bundle: true,
+      platform: 'node',
+      format: 'esm',
+      target: 'node20',
+      keepNames: true,
+      plugins: [{
+        name: 'command-only',
+        setup(b) {
+          b.onResolve({filter: /.*/}, (args) => {
+            if (args.kind === 'entry-point') return undefined;
+            if (!args.path.startsWith('.')) return {path: args.path, external: true};
+            const target = resolve(args.resolveDir, args.path);
+            if (inlined.has(target)) return {path: target};
+            let rel = relative(dirname(command), target).split(sep).join('/');
+            if (!rel.startsWith('.')) rel = `./${rel}`;
+            return {path: rel, external: true};
+          });
+        },
+      }],
+      logLevel: 'warning',
+    });
+  }
+  console.log(`bundle-start: ${commands.length} commands bundled with the modules they reach (${modules} in all); ${shared.size} shared modules stay files`);
+}
+
 // The code cache, from `mgen inspect` on a tiny safetensors file: needs the oclif manifest (`oclif manifest` runs
 // before this script) for the command to run as it does for users.
 if (esbuild) {
