@@ -67,6 +67,16 @@ describe('the built CLI starts from bundles', () => {
     }
   });
 
+  (bundled ? it : it.skip)('the bundled @oclif/core sorts its commands without localeCompare (ICU collator setup on every start)', () => {
+    const bundle = readFileSync(join(ROOT, 'dist', 'oclif-core.cjs'), 'utf8');
+    expect(bundle).not.toContain('a.id.localeCompare(b.id)');
+    const r = loaded(['help'], 'help');
+    expect(r.code).toBe(0);
+    const ids = [...r.stdout.split('COMMANDS')[1]!.matchAll(/^ {2}(\S+)/gm)].map((m) => m[1]!);
+    expect(ids.length).toBeGreaterThan(3);
+    expect(ids).toEqual([...ids].sort((a, b) => a.localeCompare(b)));
+  });
+
   it('a bundled command still exits with the typed errors\' codes', () => {
     const bad = join(tmp.dir, 'bad.safetensors');
     writeFileSync(bad, '{}');
