@@ -115,6 +115,35 @@ console.log(`bundle-start: ${esbuild ? 'bundled' : 're-exported'} @oclif/core in
 // shared file, so no class or module state ever exists twice; so does what a module loads with import(), which would
 // otherwise have its own imports hoisted to the bundle's top and loaded eagerly. Imports are found by their literal specifiers (every
 // import() in src names its module literally).
+/** Rewrites `root` as one ES module holding the `inlined` modules; every other import stays, relative to `root`. */
+async function bundleInto(root, inlined) {
+  await esbuild.build({
+    entryPoints: [root],
+    outfile: root,
+    allowOverwrite: true,
+    bundle: true,
+    platform: 'node',
+    format: 'esm',
+    target: 'node20',
+    keepNames: true,
+    plugins: [{
+      name: 'keep-shared',
+      setup(b) {
+        b.onResolve({filter: /.*/}, (args) => {
+          if (args.kind === 'entry-point') return undefined;
+          if (!args.path.startsWith('.')) return {path: args.path, external: true};
+          const target = resolve(args.resolveDir, args.path);
+          if (inlined.has(target)) return {path: target};
+          let rel = relative(dirname(root), target).split(sep).join('/');
+          if (!rel.startsWith('.')) rel = `./${rel}`;
+          return {path: rel, external: true};
+        });
+      },
+    }],
+    logLevel: 'warning',
+  });
+}
+
 const ROOTS = ['detect/index.js', 'detect/collect-facts.js'];
 const IMPORT = /(\bfrom\s*|\bimport\s*\(\s*|\bimport\s+)(['"])(\.{1,2}\/[^'"]+)\2/g;
 const compiled = [];
@@ -156,32 +185,7 @@ if (esbuild) {
         }
       }
     }
-    const keepShared = {
-      name: 'keep-shared',
-      setup(b) {
-        b.onResolve({filter: /.*/}, (args) => {
-          if (args.kind === 'entry-point') return undefined;
-          if (!args.path.startsWith('.')) return {path: args.path, external: true};
-          const target = resolve(args.resolveDir, args.path);
-          if (inlined.has(target)) return {path: target};
-          let rel = relative(dirname(root), target).split(sep).join('/');
-          if (!rel.startsWith('.')) rel = `./${rel}`;
-          return {path: rel, external: true};
-        });
-      },
-    };
-    await esbuild.build({
-      entryPoints: [root],
-      outfile: root,
-      allowOverwrite: true,
-      bundle: true,
-      platform: 'node',
-      format: 'esm',
-      target: 'node20',
-      keepNames: true,
-      plugins: [keepShared],
-      logLevel: 'warning',
-    });
+    await bundleInto(root, inlined);
     console.log(`bundle-start: ${relative(DIST, root)} now holds ${inlined.size} modules only it uses`);
   }
 }
@@ -232,31 +236,7 @@ if (esbuild) {
       }
     }
     modules += inlined.size;
-    await esbuild.build({
-      entryPoints: [command],
-      outfile: command,
-      allowOverwrite: true,
-      bundle: true,
-      platform: 'node',
-      format: 'esm',
-      target: 'node20',
-      keepNames: true,
-      plugins: [{
-        name: 'command-own',
-        setup(b) {
-          b.onResolve({filter: /.*/}, (args) => {
-            if (args.kind === 'entry-point') return undefined;
-            if (!args.path.startsWith('.')) return {path: args.path, external: true};
-            const target = resolve(args.resolveDir, args.path);
-            if (inlined.has(target)) return {path: target};
-            let rel = relative(dirname(command), target).split(sep).join('/');
-            if (!rel.startsWith('.')) rel = `./${rel}`;
-            return {path: rel, external: true};
-          });
-        },
-      }],
-      logLevel: 'warning',
-    });
+    await bundleInto(command, inlined);
   }
   console.log(`bundle-start: ${commands.length} commands bundled with their own modules (${modules} in all); ${shared.size} shared modules stay files`);
 }
