@@ -1,7 +1,7 @@
 #!/usr/bin/env node
 // Real-size SD 1.5 (random weights, the architecture of ../shared/corpus/detect/invokeai-dreamshaper-8, fp32; built once
 // into $MGEN_HOME/bench-models/) on this machine's CPU, against a plain diffusers script, interleaved rounds, medians:
-//   node bench/realsize.mjs [--rounds 5] [--size 256] [--steps 10] [--cold-steps 1] [--only parity|cold]
+//   node bench/realsize.mjs [--rounds 5] [--size 256] [--steps 10] [--cold-steps 1] [--only parity|cold] [--plain-malloc]
 // 1. parity: per-image denoise seconds (text encoding + the denoising loop, up to the last step) of
 //    a) a plain loop (one Python process, warm, images one after another),
 //    b) `mgen generate` (a cold worker per image, `--json` timings), and
@@ -37,7 +37,11 @@ const CORPUS = join(ROOT, '..', 'shared', 'corpus', 'detect', 'invokeai-dreamsha
 const {findRuntime} = await import(join(ROOT, 'dist/backends/runtime/resolve.js'));
 const rt = await findRuntime();
 if (!rt) throw new Error('no runtime: run ./bin/mgen runtime install or set MGEN_PYTHON');
-const threads = {OMP_WAIT_POLICY: 'PASSIVE', OMP_NUM_THREADS: String(availableParallelism())};
+// mgen's worker also starts with glibc malloc tunables (worker-env.ts mallocDefaults): a plain script does not, unless
+// --plain-malloc gives them to it too (to see how much of a difference is the allocator's).
+const {MALLOC_TUNABLES} = await import(join(ROOT, 'dist/backends/worker/worker-env.js'));
+const threads = {OMP_WAIT_POLICY: 'PASSIVE', OMP_NUM_THREADS: String(availableParallelism()),
+  ...(process.argv.includes('--plain-malloc') ? {GLIBC_TUNABLES: MALLOC_TUNABLES} : {})};
 const env = {...process.env, MGEN_PYTHON: rt.python, NO_COLOR: '1', HF_HUB_OFFLINE: '1'};
 const pyEnv = {...env, ...threads, PYTHONPATH: join(ROOT, 'python-runtime')};
 const LOAD = ['--device', 'cpu', '--dtype', 'float32'];

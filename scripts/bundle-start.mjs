@@ -43,8 +43,15 @@ if (esbuild) {
   // ERR_VM_DYNAMIC_IMPORT_CALLBACK_MISSING), so the bundle's import() calls (oclif loading commands and hooks) go
   // through __mgenImport, a plain import() the front passes in.
   const DYNAMIC_IMPORT = /(?<![\w$."'`])import\((?=\s*[^\s)])/g;
-  const bundled = readFileSync(OUT, 'utf8');
-  writeFileSync(OUT, bundled.replace(DYNAMIC_IMPORT, '__mgenImport('));
+  // oclif sorts the manifest's commands with localeCompare on every start; the first localeCompare in a process makes
+  // V8 build ICU's collator locale set, about 69 M instructions (callgrind: 8% of `mgen inspect` on a file, more than
+  // Node's own start without NODE_EXTRA_CA_CERTS). Command ids are lowercase ASCII words joined by ':', which
+  // code-unit order sorts exactly as the root collation does.
+  const SORT_COMMANDS = '.sort((a, b) => a.id.localeCompare(b.id))';
+  let bundled = readFileSync(OUT, 'utf8').replace(DYNAMIC_IMPORT, '__mgenImport(');
+  if (bundled.split(SORT_COMMANDS).length === 2) bundled = bundled.replace(SORT_COMMANDS, '.sort((a, b) => (a.id < b.id ? -1 : a.id > b.id ? 1 : 0))');
+  else console.warn('bundle-start: @oclif/core no longer sorts commands as expected; left as it is');
+  writeFileSync(OUT, bundled);
 } else {
   writeFileSync(OUT, `'use strict';\nmodule.exports = require('@oclif/core');\n`);
 }
@@ -108,6 +115,35 @@ console.log(`bundle-start: ${esbuild ? 'bundled' : 're-exported'} @oclif/core in
 // shared file, so no class or module state ever exists twice; so does what a module loads with import(), which would
 // otherwise have its own imports hoisted to the bundle's top and loaded eagerly. Imports are found by their literal specifiers (every
 // import() in src names its module literally).
+/** Rewrites `root` as one ES module holding the `inlined` modules; every other import stays, relative to `root`. */
+async function bundleInto(root, inlined) {
+  await esbuild.build({
+    entryPoints: [root],
+    outfile: root,
+    allowOverwrite: true,
+    bundle: true,
+    platform: 'node',
+    format: 'esm',
+    target: 'node20',
+    keepNames: true,
+    plugins: [{
+      name: 'keep-shared',
+      setup(b) {
+        b.onResolve({filter: /.*/}, (args) => {
+          if (args.kind === 'entry-point') return undefined;
+          if (!args.path.startsWith('.')) return {path: args.path, external: true};
+          const target = resolve(args.resolveDir, args.path);
+          if (inlined.has(target)) return {path: target};
+          let rel = relative(dirname(root), target).split(sep).join('/');
+          if (!rel.startsWith('.')) rel = `./${rel}`;
+          return {path: rel, external: true};
+        });
+      },
+    }],
+    logLevel: 'warning',
+  });
+}
+
 const ROOTS = ['detect/index.js', 'detect/collect-facts.js'];
 const IMPORT = /(\bfrom\s*|\bimport\s*\(\s*|\bimport\s+)(['"])(\.{1,2}\/[^'"]+)\2/g;
 const compiled = [];
@@ -149,34 +185,60 @@ if (esbuild) {
         }
       }
     }
-    const keepShared = {
-      name: 'keep-shared',
-      setup(b) {
-        b.onResolve({filter: /.*/}, (args) => {
-          if (args.kind === 'entry-point') return undefined;
-          if (!args.path.startsWith('.')) return {path: args.path, external: true};
-          const target = resolve(args.resolveDir, args.path);
-          if (inlined.has(target)) return {path: target};
-          let rel = relative(dirname(root), target).split(sep).join('/');
-          if (!rel.startsWith('.')) rel = `./${rel}`;
-          return {path: rel, external: true};
-        });
-      },
-    };
-    await esbuild.build({
-      entryPoints: [root],
-      outfile: root,
-      allowOverwrite: true,
-      bundle: true,
-      platform: 'node',
-      format: 'esm',
-      target: 'node20',
-      keepNames: true,
-      plugins: [keepShared],
-      logLevel: 'warning',
-    });
+    await bundleInto(root, inlined);
     console.log(`bundle-start: ${relative(DIST, root)} now holds ${inlined.size} modules only it uses`);
   }
+}
+
+// Each command with its own modules (issue 17): `mgen inspect` loaded ~20 compiled modules one by one, each a resolve, a
+// read and a compile of its own through Node's ES module loader. Each dist/commands/**/*.js now also holds the modules
+// it loads itself, statically or with its own import() calls, and what those import statically; import() targets stay
+// lazy (esbuild wraps them: a module runs when the command first imports it, as before). What the command's modules
+// reach only through their own import() calls stays a file (inlining every reachable module made `inspect` a 330 KB
+// file, which cost more to parse than the separate loads). No module ever exists twice in a process: a module is
+// inlined only when nothing left as a file reaches it, and the modules that locate files from their own
+// import.meta.url (the @oclif/core front, the python-runtime finder, ...) stay files with all they reach.
+if (esbuild) {
+  const all = [];
+  list(DIST);
+  const edges = new Map(); // file -> [{target, dynamic}]
+  const ownUrl = [];
+  for (const f of compiled.splice(0)) {
+    const src = readFileSync(f, 'utf8');
+    if (src.includes('import.meta')) ownUrl.push(f);
+    edges.set(f, [...src.matchAll(IMPORT)].map((m) => ({target: resolve(dirname(f), m[3]), dynamic: m[1].includes('(')})));
+    all.push(f);
+  }
+  const closure = (starts, follow = () => true) => {
+    const seen = new Set();
+    const visit = (f) => {
+      if (seen.has(f) || !edges.has(f)) return;
+      seen.add(f);
+      for (const e of edges.get(f)) if (follow(e)) visit(e.target);
+    };
+    starts.forEach(visit);
+    return seen;
+  };
+  const shared = closure(ownUrl);
+  const commands = all.filter((f) => f.startsWith(join(DIST, 'commands') + sep) && !shared.has(f));
+  let modules = 0;
+  for (const command of commands) {
+    const own = [command, ...edges.get(command).map((e) => e.target)];
+    const inlined = closure(own, (e) => !e.dynamic);
+    for (const s of shared) inlined.delete(s);
+    // Whatever stays a file, and all it reaches, must not also be inlined.
+    for (let changed = true; changed; ) {
+      changed = false;
+      const outside = [];
+      for (const m of inlined) for (const e of edges.get(m)) if (!inlined.has(e.target)) outside.push(e.target);
+      for (const m of closure(outside)) {
+        if (m !== command && inlined.delete(m)) changed = true;
+      }
+    }
+    modules += inlined.size;
+    await bundleInto(command, inlined);
+  }
+  console.log(`bundle-start: ${commands.length} commands bundled with their own modules (${modules} in all); ${shared.size} shared modules stay files`);
 }
 
 // The code cache, from `mgen inspect` on a tiny safetensors file: needs the oclif manifest (`oclif manifest` runs

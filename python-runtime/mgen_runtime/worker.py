@@ -19,6 +19,21 @@ from . import PROTOCOL_VERSION
 from .protocol import BadLine, ProtocolWriter, WorkerError, claim_stdout, from_exception, parse_request
 
 _EOF = object()
+# Imported in the background once `hello` is answered (see Worker.preload).
+PRELOAD = ("diffusers", "transformers")
+# The verbs that import these libraries themselves: they wait for the background import first, so that two threads never
+# import at once (interleaved imports of one package from two threads can deadlock on its module locks).
+_NEEDS_LIBRARIES = frozenset({"load", "schema", "generate"})
+
+
+def _import_quietly(names: tuple[str, ...]) -> None:
+    import importlib
+
+    for name in names:
+        try:
+            importlib.import_module(name)
+        except Exception:  # noqa: BLE001 - `load` imports it again and reports the failure as a typed answer
+            return
 
 
 @dataclass
@@ -36,6 +51,7 @@ class Worker:
         self.pending: dict[str, _Job] = {}  # queued or running jobs, by id (for cancel)
         self.loaded: Any = None
         self.schema: dict[str, Any] | None = None
+        self.preload: threading.Thread | None = None
 
     # reader thread --------------------------------------------------------
     def read_loop(self, stream) -> None:
@@ -99,7 +115,11 @@ class Worker:
         if verb == "hello":
             from .info import hello_info
 
-            return hello_info()
+            info = hello_info()
+            self._start_preload()
+            return info
+        if verb in _NEEDS_LIBRARIES and self.preload is not None:
+            self.preload.join()
         if verb == "load":
             from . import plans
 
@@ -128,6 +148,14 @@ class Worker:
         if verb == "shutdown":
             return {}
         raise WorkerError("bad_request", f"unknown verb {verb!r}; known: hello, load, schema, generate, cancel, unload, shutdown")
+
+    def _start_preload(self) -> None:
+        """After `hello` (torch is imported by then) import diffusers and transformers while the CLI is still resolving
+        the model: `hello` goes out as soon as the worker starts, and a pull or a base fetch can keep `load` away for
+        seconds to minutes, which the imports (seconds of CPU) would otherwise follow instead of overlap."""
+        if self.preload is None:
+            self.preload = threading.Thread(target=_import_quietly, args=(PRELOAD,), name="mgen-preload", daemon=True)
+            self.preload.start()
 
     def _schema(self) -> dict[str, Any]:
         if self.loaded is None:

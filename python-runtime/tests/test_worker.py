@@ -256,3 +256,34 @@ class QuietWorkerTest(unittest.TestCase):
         self.assertEqual(self.run_worker(), "")
         chatty = self.run_worker(MGEN_DEBUG="1")
         self.assertRegex(chatty, r"LOAD REPORT|%\||Warning")
+
+
+class PreloadTest(unittest.TestCase):
+    """`hello` starts importing diffusers and transformers in the background; the verbs that need them wait for it."""
+
+    def test_hello_starts_the_background_import_and_library_verbs_wait_for_it(self) -> None:
+        import threading
+
+        from mgen_runtime import worker as worker_mod
+
+        class Writer:
+            def progress(self, *args, **kwargs) -> None:  # noqa: ANN002, ANN003
+                pass
+
+        w = worker_mod.Worker(Writer())  # type: ignore[arg-type]
+        self.assertIsNone(w.preload)
+        w.handle(worker_mod._Job("1", {"verb": "hello"}))
+        self.assertIsInstance(w.preload, threading.Thread)
+        self.assertEqual(w.preload.name, "mgen-preload")
+        first = w.preload
+        w.handle(worker_mod._Job("2", {"verb": "hello"}))
+        self.assertIs(w.preload, first)  # once per worker
+        # `schema` without a model still waits for the import before it answers not_loaded.
+        with self.assertRaises(worker_mod.WorkerError):
+            w.handle(worker_mod._Job("3", {"verb": "schema"}))
+        self.assertFalse(first.is_alive())
+        import sys
+
+        for name in worker_mod.PRELOAD:
+            self.assertIn(name, sys.modules)
+        self.assertEqual(worker_mod._NEEDS_LIBRARIES, {"load", "schema", "generate"})

@@ -3,7 +3,7 @@
 // loads is checked, not how long it takes (no timed assertions): bench/startup.mjs measures the time.
 import {beforeAll, describe, expect, it} from '@jest/globals';
 import {spawnSync} from 'node:child_process';
-import {existsSync, readFileSync} from 'node:fs';
+import {existsSync, readFileSync, writeFileSync} from 'node:fs';
 import {createRequire} from 'node:module';
 import {join, resolve} from 'node:path';
 import {pathToFileURL} from 'node:url';
@@ -53,8 +53,35 @@ describe('the built CLI starts from bundles', () => {
     const r = loaded(['inspect', EXAMPLE], 'inspect');
     expect(r.code).toBe(0);
     expect(r.stdout).toContain('checkpoint');
-    expect(r.files.some((f) => f.includes('dist/detect/index.js'))).toBe(true);
     expect(r.files.filter((f) => f.includes('node_modules/@oclif/core/'))).toEqual([]);
     expect(r.files.filter((f) => /dist\/detect\/(rules|analyze)\//.test(f))).toEqual([]);
+  });
+
+  (bundled ? it : it.skip)('mgen inspect loads its command as one file, not the modules only it uses', () => {
+    const r = loaded(['inspect', EXAMPLE], 'inspect-own');
+    expect(r.code).toBe(0);
+    expect(r.files.some((f) => f.includes('dist/commands/inspect.js'))).toBe(true);
+    // Loaded one by one before the build bundled each command with the modules it reaches.
+    for (const own of ['dist/cli/open-for-inspect.js', 'dist/detect/counting-tree.js', 'dist/render/inspect-text.js', 'dist/detect/index.js', 'dist/base-command.js']) {
+      expect(r.files.filter((f) => f.includes(own))).toEqual([]);
+    }
+  });
+
+  (bundled ? it : it.skip)('the bundled @oclif/core sorts its commands without localeCompare (ICU collator setup on every start)', () => {
+    const bundle = readFileSync(join(ROOT, 'dist', 'oclif-core.cjs'), 'utf8');
+    expect(bundle).not.toContain('a.id.localeCompare(b.id)');
+    const r = loaded(['help'], 'help');
+    expect(r.code).toBe(0);
+    const ids = [...r.stdout.split('COMMANDS')[1]!.matchAll(/^ {2}(\S+)/gm)].map((m) => m[1]!);
+    expect(ids.length).toBeGreaterThan(3);
+    expect(ids).toEqual([...ids].sort((a, b) => a.localeCompare(b)));
+  });
+
+  it('a bundled command still exits with the typed errors\' codes', () => {
+    const bad = join(tmp.dir, 'bad.safetensors');
+    writeFileSync(bad, '{}');
+    expect(loaded(['inspect', join(tmp.dir, 'missing.safetensors')], 'missing').code).toBe(3);
+    expect(loaded(['inspect', '--bogus'], 'usage').code).toBe(2);
+    expect(loaded(['inspect', bad], 'invalid').code).toBe(6);
   });
 });

@@ -5,7 +5,7 @@ import {chmod, mkdtemp, readFile, rm, writeFile} from 'node:fs/promises';
 import {availableParallelism, tmpdir} from 'node:os';
 import {join} from 'node:path';
 import {startWorker} from '../../../src/backends/worker/start-worker.js';
-import {compileCacheEnv, threadingDefaults, workerEnv} from '../../../src/backends/worker/worker-env.js';
+import {compileCacheEnv, MALLOC_TUNABLES, mallocDefaults, threadingDefaults, workerEnv} from '../../../src/backends/worker/worker-env.js';
 
 let dir: string;
 let fake: string;
@@ -86,6 +86,17 @@ describe('worker threading defaults', () => {
     const env = workerEnv({OMP_WAIT_POLICY: 'ACTIVE', PATH: '/bin'}, {OMP_NUM_THREADS: '2'}, 8);
     expect(env).toMatchObject({OMP_WAIT_POLICY: 'ACTIVE', OMP_NUM_THREADS: '2', PATH: '/bin', PYTHONUNBUFFERED: '1'});
     expect(workerEnv({}, {}, 8)).toMatchObject({OMP_WAIT_POLICY: 'PASSIVE', OMP_NUM_THREADS: '8'});
+  });
+
+  it('keeps freed memory in the worker on Linux (glibc tunables), unless the user set malloc up', () => {
+    expect(workerEnv({}, {}, 2, 'linux').GLIBC_TUNABLES).toBe(MALLOC_TUNABLES);
+    expect(MALLOC_TUNABLES).toContain('glibc.malloc.mmap_threshold=33554432');
+    expect(MALLOC_TUNABLES).toContain('glibc.malloc.trim_threshold=');
+    expect(mallocDefaults({GLIBC_TUNABLES: 'glibc.malloc.arena_max=2'}, 'linux')).toEqual({});
+    expect(workerEnv({}, {GLIBC_TUNABLES: 'mine'}, 2, 'linux').GLIBC_TUNABLES).toBe('mine');
+    expect(mallocDefaults({MALLOC_TRIM_THRESHOLD_: '0'}, 'linux')).toEqual({});
+    expect(mallocDefaults({LD_PRELOAD: '/usr/lib/libjemalloc.so.2'}, 'linux')).toEqual({});
+    expect(mallocDefaults({}, 'darwin')).toEqual({});
   });
 });
 
