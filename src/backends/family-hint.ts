@@ -25,6 +25,7 @@ const BUILTIN_FAMILIES: Record<BuiltinName, Family> = {
   'tiny-sd3': 'sd3',
   'tiny-sd-hypernetwork': 'sd1',
   'tiny-sd-aesthetic': 'sd1',
+  'tiny-esrgan': 'unknown',
 };
 
 /** A builtin's family by name; an unknown name: null (resolving it says so). */

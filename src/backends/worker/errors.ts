@@ -24,6 +24,9 @@ export function workerError(body: WorkerErrorBody, verb: string): MgenError & {w
         hint: /weights-only loader refused/.test(message) ? 'the file holds objects that are not tensors; use a .safetensors version of it' : 'pass --allow-pickle only for files you trust',
       });
       break;
+    case 'invalid_model':
+      err = new InvalidModelError(message, opts);
+      break;
     case 'load_failed':
       err = new RuntimeSetupError(`loading the model failed: ${message}`, opts);
       break;
