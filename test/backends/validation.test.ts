@@ -71,8 +71,8 @@ describe('validateRequest', () => {
 });
 
 describe('builtinFamily (the family of a builtin before it is built)', () => {
-  it('knows every builtin name: tiny-sdxl is sdxl, tiny-flux flux, tiny-sd3 sd3, the rest sd1; an unknown name is left to the resolver', () => {
-    const special: Record<string, string> = {'tiny-sdxl': 'sdxl', 'tiny-flux': 'flux', 'tiny-sd3': 'sd3'};
+  it('knows every builtin name: tiny-sdxl is sdxl, tiny-flux flux, tiny-sd3 sd3, tiny-esrgan unknown, the rest sd1; an unknown name is left to the resolver', () => {
+    const special: Record<string, string> = {'tiny-sdxl': 'sdxl', 'tiny-flux': 'flux', 'tiny-sd3': 'sd3', 'tiny-esrgan': 'unknown'};
     for (const n of BUILTIN_NAMES) expect(builtinFamily(`builtin:${n}`)).toBe(special[n] ?? 'sd1');
     expect(builtinFamily('builtin:tiny-nope')).toBeNull();
     expect(builtinFamily('builtin:toString')).toBeNull();
