@@ -164,10 +164,19 @@ def run(params: dict[str, Any]) -> dict[str, Any]:
     outputs = params.get("outputs") or []
     if len(inputs) != len(outputs) or not inputs:
         raise WorkerError("bad_request", "upscale needs images and as many outputs")
+    from PIL.PngImagePlugin import PngInfo
+
     ims = [Image.open(p) for p in inputs]
+    # PNG text chunks (mgen's / A1111's `parameters`) carry over to the upscaled file.
+    texts = [{k: v for k, v in getattr(im, "text", {}).items() if isinstance(v, str)} for im in ims]
     ups, native = upscale_images(params["model"], ims, params.get("scale"), int(params.get("tile") or 256))
     done = []
-    for up, out, src in zip(ups, outputs, inputs):
-        up.save(out)
+    for up, out, src, text in zip(ups, outputs, inputs, texts):
+        info = None
+        if text and out.lower().endswith(".png"):
+            info = PngInfo()
+            for k, v in text.items():
+                info.add_text(k, v)
+        up.save(out, pnginfo=info) if info else up.save(out)
         done.append({"input": src, "path": out, "width": up.width, "height": up.height})
     return {"images": done, "native_scale": native}

@@ -1,8 +1,8 @@
 import {Args, Flags} from '@oclif/core';
 import {existsSync} from 'node:fs';
-import {basename, dirname, extname, join, resolve} from 'node:path';
+import {basename, dirname, extname, resolve} from 'node:path';
 import {BaseCommand} from '../base-command.js';
-import {InvalidModelError, NotFoundError, UsageError} from '../errors.js';
+import {NotFoundError, UsageError} from '../errors.js';
 
 export default class Upscale extends BaseCommand {
   static override description = 'Upscale images with an ESRGAN / Real-ESRGAN upscaler file (tiled, so large images fit)';
@@ -27,27 +27,20 @@ export default class Upscale extends BaseCommand {
     const [modelId, ...images] = argv as string[];
     if (!images.length) throw new UsageError('no input image given', {hint: 'mgen upscale MODEL_ID IMAGE...'});
     for (const p of images) if (!existsSync(p)) throw new NotFoundError(`input image not found: ${p}`);
-    let scale: number | undefined;
-    if (flags.scale !== undefined) {
-      scale = Number(flags.scale);
-      if (!Number.isFinite(scale) || scale <= 0 || scale > 16) throw new UsageError(`--scale must be a number in (0, 16], got ${flags.scale}`);
-    }
+    const {parseFactor, resolveUpscaler, upscaleFiles} = await import('../backends/upscale.js');
+    const scale = flags.scale === undefined ? undefined : parseFactor(flags.scale, '--scale');
     const pattern = flags.out ?? '{name}-up.png';
     const outputs = images.map((p) => resolve(pattern.replaceAll('{name}', basename(p, extname(p)))));
     if (new Set(outputs).size !== outputs.length) throw new UsageError('--out names the same file for several images', {hint: 'put {name} in --out'});
     for (const o of outputs) if (!existsSync(dirname(o))) throw new NotFoundError(`output folder not found: ${dirname(o)}`);
 
     const {ensureRuntime} = await import('../backends/runtime/resolve.js');
-    const {resolveModelForLoad} = await import('../backends/resolve-model.js');
     const {startWorker} = await import('../backends/worker/index.js');
     const runtime = process.env.MGEN_PYTHON ? {python: process.env.MGEN_PYTHON} : await ensureRuntime({});
-    const model = await resolveModelForLoad(modelId, {python: runtime.python});
-    if (model.report.kind !== 'upscaler') throw new InvalidModelError(`${modelId} is not an upscaler (detected: ${model.report.kind})`, {hint: 'mgen upscale takes ESRGAN / Real-ESRGAN files'});
-    const file = model.path;
-    if (!existsSync(file)) throw new NotFoundError(`upscaler file not found: ${file}`);
+    const file = await resolveUpscaler(modelId, {python: runtime.python});
     const worker = await startWorker({python: runtime.python, verbose: this.verbose});
     try {
-      const r = await worker.upscale({model: join(file), images: images.map((p) => resolve(p)), outputs, scale, tile: flags.tile});
+      const r = await upscaleFiles(worker, file, images.map((p) => resolve(p)), outputs, {factor: scale, tile: flags.tile});
       if (flags.json) process.stdout.write(JSON.stringify({model: modelId, native_scale: r.native_scale, images: r.images}, null, 2) + '\n');
       else for (const im of r.images) process.stdout.write(`${im.path} (${im.width}x${im.height})\n`);
     } finally {

@@ -46,6 +46,18 @@ describe('mgen upscale', () => {
     expect(await readFile(join(dir, 'noise-tiled.png'))).toEqual(await readFile(join(dir, 'noise-x4.png')));
   }, 240_000);
 
+  it('generate --upscale ID:factor upscales each image in place and keeps its parameters text', async () => {
+    const out = join(dir, 'gen.png');
+    const r = await cli(['generate', 'builtin:tiny-sd', '--prompt', 'a red cube', '--width', '64', '--height', '64', '--steps', '2', '--seed', '1', '--upscale', 'builtin:tiny-esrgan:2', '--out', out, '--json']);
+    expect(r.code).toBe(0);
+    expect((JSON.parse(r.stdout) as {images: Array<{width: number}>}).images[0]!.width).toBe(128);
+    const png = await readFile(out);
+    expect(size(png)).toEqual([128, 128]);
+    expect(png.includes(Buffer.from('parameters'))).toBe(true);
+    const bad = await cli(['generate', 'builtin:tiny-sd', '--prompt', 'x', '--upscale', 'builtin:tiny-esrgan:0']);
+    expect(bad.code).toBe(2);
+  }, 240_000);
+
   it('refuses a file that is no upscaler in one line (exit 6), and a missing image (exit 3)', async () => {
     const bad = join(dir, 'bad.safetensors');
     const header = Buffer.from('{"x":{"dtype":"F32","shape":[1],"data_offsets":[0,4]}}');
