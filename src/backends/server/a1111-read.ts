@@ -94,9 +94,10 @@ export function vaeList(plan: LoadPlan): Array<{model_name: string; filename: st
   return plan.vae ? [{model_name: stem(plan.vae.path), filename: plan.vae.path}] : [];
 }
 
-/** GET /sdapi/v1/upscalers: no upscaler models here (upscaling is not supported yet), only A1111's "None". */
-export function upscalerList(): Array<{name: string; model_name: string | null; model_path: string | null; model_url: string | null; scale: number}> {
-  return [{name: 'None', model_name: null, model_path: null, model_url: null, scale: 4}];
+/** GET /sdapi/v1/upscalers: A1111's "None", and the `--upscaler` one when the server has it. */
+export function upscalerList(up: {name: string; path: string} | null = null): Array<{name: string; model_name: string | null; model_path: string | null; model_url: string | null; scale: number}> {
+  const none = {name: 'None', model_name: null, model_path: null, model_url: null, scale: 4};
+  return up ? [none, {name: up.name, model_name: 'ESRGAN', model_path: up.path, model_url: null, scale: 4}] : [none];
 }
 
 /** GET /sdapi/v1/scripts: no A1111 scripts or extensions run here. */
