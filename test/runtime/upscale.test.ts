@@ -4,7 +4,7 @@ import {afterAll, beforeAll, describe, expect, it} from '@jest/globals';
 import {mkdtemp, readFile, rm, writeFile} from 'node:fs/promises';
 import {tmpdir} from 'node:os';
 import {join} from 'node:path';
-import {cli, testPython} from './support.js';
+import {cli, spawnServe, testPython} from './support.js';
 
 let dir = '';
 
@@ -71,4 +71,28 @@ describe('mgen upscale', () => {
     const m = await cli(['upscale', 'builtin:tiny-esrgan', join(dir, 'nope.png')]);
     expect(m.code).toBe(3);
   }, 240_000);
+
+  it('serve --upscaler: /v1/upscale and A1111 extra-single-image upscale an inline image; upscalers lists it', async () => {
+    const s = await spawnServe(['builtin:tiny-sd', '--upscaler', 'builtin:tiny-esrgan', '--no-state'], 240_000);
+    try {
+      const image = (await readFile(join(dir, 'flat.png'))).toString('base64');
+      const post = async (path: string, body: unknown) => {
+        const r = await fetch(s.url + path, {method: 'POST', headers: {'content-type': 'application/json'}, body: JSON.stringify(body)});
+        return {status: r.status, body: (await r.json()) as Record<string, unknown>};
+      };
+      const n = await post('/v1/upscale', {image, scale: 2});
+      expect(n.status).toBe(200);
+      expect(n.body).toMatchObject({width: 80, height: 60});
+      expect(size(Buffer.from(n.body.image as string, 'base64'))).toEqual([80, 60]);
+      const a = await post('/sdapi/v1/extra-single-image', {image, upscaler_1: 'tiny-esrgan-x4', upscaling_resize: 4});
+      expect(a.status).toBe(200);
+      expect(size(Buffer.from(a.body.image as string, 'base64'))).toEqual([160, 120]);
+      const other = await post('/sdapi/v1/extra-single-image', {image, upscaler_1: 'R-ESRGAN 4x+'});
+      expect(other.status).toBe(404);
+      const list = (await (await fetch(s.url + '/sdapi/v1/upscalers')).json()) as Array<{name: string}>;
+      expect(list.map((u) => u.name)).toEqual(['None', 'tiny-esrgan-x4']);
+    } finally {
+      s.proc.kill('SIGTERM');
+    }
+  }, 300_000);
 });
