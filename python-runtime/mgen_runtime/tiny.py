@@ -448,6 +448,7 @@ BUILDERS: dict[str, Callable[[Path], dict]] = {
     "tiny-sd-aesthetic": lambda out: _extras().build_tiny_sd_aesthetic(out),
     # upscalers (tiny_upscalers.py)
     "tiny-esrgan": lambda out: __import__("mgen_runtime.tiny_upscalers", fromlist=["x"]).build_tiny_esrgan(out),
+    "tiny-sd-ip-adapter": lambda out: __import__("mgen_runtime.tiny_upscalers", fromlist=["x"]).build_tiny_sd_ip_adapter(out),
 }
 
 

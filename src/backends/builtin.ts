@@ -17,7 +17,7 @@ export const BUILTIN_NAMES = [
   'tiny-sd', 'tiny-sd-single', 'tiny-sdxl', 'tiny-sd-lora-kohya', 'tiny-sd-lora-peft', 'tiny-sd-ti', 'tiny-sd-controlnet',
   'tiny-sd-controlnet-single', 'tiny-flux', 'tiny-sd3',
   'tiny-sd-hypernetwork', 'tiny-sd-aesthetic',
-  'tiny-esrgan',
+  'tiny-esrgan', 'tiny-sd-ip-adapter',
 ] as const;
 export type BuiltinName = (typeof BUILTIN_NAMES)[number];
 

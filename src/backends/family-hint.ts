@@ -26,6 +26,7 @@ const BUILTIN_FAMILIES: Record<BuiltinName, Family> = {
   'tiny-sd-hypernetwork': 'sd1',
   'tiny-sd-aesthetic': 'sd1',
   'tiny-esrgan': 'unknown',
+  'tiny-sd-ip-adapter': 'sd1',
 };
 
 /** A builtin's family by name; an unknown name: null (resolving it says so). */

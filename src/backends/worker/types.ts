@@ -28,6 +28,8 @@ export interface LoadPlan {
   hypernetworks?: Array<{path: string; scale: number}>;
   /** An aesthetic-gradient embedding, the CLIP folder tuned toward it and the extension's settings. */
   aesthetic?: {path: string; clip_path: string; weight: number; steps: number; lr: number; slerp: boolean} | null;
+  /** An IP-Adapter file, its image encoder folder, the reference image and the scale (fixed for the session). */
+  ip_adapter?: {path: string; image_encoder: string; image: string; scale: number} | null;
 }
 
 export interface GenerateRequest {
