@@ -255,6 +255,10 @@ def run(loaded: Loaded, raw: Any, schema: dict[str, Any], progress: ProgressFn, 
     scheduler, scheduler_config = _swap_scheduler(loaded, req["scheduler"], req["scheduler_config"])
     pipe = pipe_for(loaded, req)
     kwargs = build_kwargs(loaded, req, schema, pipe)
+    if getattr(loaded.pipe, "_mgen_ip_image", None) is not None:
+        from .ip_adapter import request_kwargs
+
+        kwargs = request_kwargs(loaded.pipe, kwargs)
     if getattr(loaded.pipe, "_mgen_aesthetic", None) is not None:
         from .aesthetic import condition
 

@@ -26,7 +26,7 @@ _DEFAULTS: dict[str, Any] = {
     "task": "text-to-image", "config_repo": None, "component": None, "base_path": None, "variant": None,
     "dtype": "float32", "device": "auto", "offload": "none", "vae_tiling": False, "allow_pickle": False,
     "trust_remote_code": False, "compile": False, "loras": [], "embeddings": [], "controlnet": None, "vae": None,
-    "hypernetworks": [], "aesthetic": None,
+    "hypernetworks": [], "aesthetic": None, "ip_adapter": None,
     # The CLI's memory plan (memory-plan.ts): null means "from `offload`"; memory_next is the advice on OOM.
     "memory": None, "memory_next": None, "vae_slicing": False, "quantize": "none",
 }
@@ -437,6 +437,10 @@ def _apply_adapters(pipe: Any, plan: dict[str, Any]) -> None:
         # Hypernetworks and aesthetic embeddings are pickles read with torch's weights-only loader only.
         hypernetwork.attach(pipe, [(hypernetwork.load(h["path"]), float(h.get("scale", 1.0))) for h in plan["hypernetworks"]])
         aesthetic.attach(pipe, plan["aesthetic"])
+    if plan["ip_adapter"]:
+        from . import ip_adapter
+
+        ip_adapter.attach(pipe, plan["ip_adapter"])
     for emb in plan["embeddings"]:
         state = _read_state(Path(emb["path"]), plan["allow_pickle"])
         token = emb.get("token")

@@ -446,6 +446,9 @@ BUILDERS: dict[str, Callable[[Path], dict]] = {
     # A1111 extras (tiny_extras.py)
     "tiny-sd-hypernetwork": lambda out: _extras().build_tiny_sd_hypernetwork(out),
     "tiny-sd-aesthetic": lambda out: _extras().build_tiny_sd_aesthetic(out),
+    # upscalers (tiny_upscalers.py)
+    "tiny-esrgan": lambda out: __import__("mgen_runtime.tiny_upscalers", fromlist=["x"]).build_tiny_esrgan(out),
+    "tiny-sd-ip-adapter": lambda out: __import__("mgen_runtime.tiny_upscalers", fromlist=["x"]).build_tiny_sd_ip_adapter(out),
 }
 # Video and audio families (issue 13): tiny_video.py, imported when one is built (it imports helpers from here).
 def _tiny_video(builder: str) -> Callable[[Path], dict]:

@@ -142,12 +142,16 @@ class Worker:
             with request_adapters(self.loaded, job.request.get("request")):  # per-request LoRAs, off again after
                 return generate.run(self.loaded, job.request.get("request"), schema,
                                     lambda step, steps, image, **extra: self.out.progress(job.id, step, steps, image=image, **extra), job.cancel)
+        if verb == "upscale":
+            from . import upscale
+
+            return upscale.run(job.request.get("params") or {})
         if verb == "unload":
             self._unload()
             return {}
         if verb == "shutdown":
             return {}
-        raise WorkerError("bad_request", f"unknown verb {verb!r}; known: hello, load, schema, generate, cancel, unload, shutdown")
+        raise WorkerError("bad_request", f"unknown verb {verb!r}; known: hello, load, schema, generate, upscale, cancel, unload, shutdown")
 
     def _start_preload(self) -> None:
         """After `hello` (torch is imported by then) import diffusers and transformers while the CLI is still resolving

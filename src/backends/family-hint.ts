@@ -46,6 +46,8 @@ const BUILTIN_FAMILIES: Record<BuiltinName, Family> = {
   'tiny-sd3-single': 'sd3',
   'tiny-flux-single': 'flux',
   'tiny-chroma-single': 'chroma',
+  'tiny-esrgan': 'unknown',
+  'tiny-sd-ip-adapter': 'sd1',
 };
 
 /** A builtin's family by name; an unknown name: null (resolving it says so). */

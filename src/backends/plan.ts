@@ -31,6 +31,7 @@ export interface PlanPaths {
   vae?: ModelRef | null;
   hypernetworks?: Array<ModelRef & {scale: number}>;
   aesthetic?: PlanAesthetic | null;
+  ipAdapter?: {ref: ModelRef; imageEncoder: string; image: string; scale: number} | null;
 }
 
 /** An aesthetic-gradient embedding with the CLIP folder it tunes and the extension's settings. */
@@ -155,6 +156,10 @@ export function buildLoadPlan(report: ModelReport, paths: PlanPaths, flags: Plan
   if (paths.aesthetic) wantKind([paths.aesthetic.ref], 'aesthetic-embedding', '--aesthetic');
   checkComplete(main);
   checkComplete(ckpt);
+  if (paths.ipAdapter) {
+    wantKind([paths.ipAdapter.ref], 'ip-adapter', '--ip-adapter');
+    checkSafety(paths.ipAdapter.ref, flags);
+  }
 
   const family = ckpt.report.family;
   for (const l of adapters.loras) checkFamily(l, 'LoRA', family);
@@ -162,6 +167,10 @@ export function buildLoadPlan(report: ModelReport, paths: PlanPaths, flags: Plan
   if (adapters.controlnet) checkFamily(adapters.controlnet, 'ControlNet', family);
   if (adapters.vae) checkFamily(adapters.vae, 'VAE', family);
   for (const h of adapters.hypernetworks) checkFamily(h, 'hypernetwork', family);
+  if (paths.ipAdapter) {
+    checkFamily(paths.ipAdapter.ref, 'IP-Adapter', family);
+    if (family !== 'sd1' && family !== 'sdxl') throw new UsageError(`--ip-adapter works with SD1 and SDXL models; the model is ${family}`);
+  }
 
   // A family with no text-to-image pipeline (the SDXL refiner) loads for image-to-image: each request brings its image.
   const tasks = familyInfo(family)?.pipelines;
@@ -261,6 +270,9 @@ export function buildLoadPlan(report: ModelReport, paths: PlanPaths, flags: Plan
     hypernetworks: adapters.hypernetworks.map((h) => ({path: resolve(h.path), scale: h.scale})),
     aesthetic: paths.aesthetic
       ? {path: resolve(paths.aesthetic.ref.path), clip_path: resolve(paths.aesthetic.clip), weight: paths.aesthetic.weight, steps: paths.aesthetic.steps, lr: paths.aesthetic.lr, slerp: paths.aesthetic.slerp}
+      : null,
+    ip_adapter: paths.ipAdapter
+      ? {path: resolve(paths.ipAdapter.ref.path), image_encoder: resolve(paths.ipAdapter.imageEncoder), image: resolve(paths.ipAdapter.image), scale: paths.ipAdapter.scale}
       : null,
   };
 }

@@ -23,6 +23,7 @@ import type {HiresRequest} from './hires.js';
 import {prefetchTargets, prefetchWeights, type PrefetchResult} from './weights-prefetch.js';
 import {FAMILIES} from '../detect/families.js';
 import {AESTHETIC_CLIPS} from '../detect/rules/aesthetic.js';
+import {requireImageEncoder, type IpAdapterSpec} from './ip-adapter.js';
 import type {Family} from '../detect/types.js';
 import type {GenerateRequest, HelloResult, ImageFormat, LoadPlan, LoadResult, ProgressExtra, WorkerHandle, WorkerOutputFile} from './worker/types.js';
 import {formatExtension, framesForSeconds, mediaKind, outputFormat} from './media-output.js';
@@ -51,6 +52,8 @@ export interface SessionOptions extends CallerPlanFlags {
   /** A1111 hypernetworks (`--hypernetwork ID[:strength]`, `<hypernet:name:strength>`). */
   hypernetworks?: Array<{id: string; scale: number}>;
   aesthetic?: AestheticSpec | null;
+  /** `--ip-adapter` with its reference image and scale. */
+  ipAdapter?: IpAdapterSpec | null;
   verbose?: boolean;
   env?: NodeJS.ProcessEnv;
   /** Skip provisioning: use this interpreter. */
@@ -206,7 +209,7 @@ export async function openSession(opts: SessionOptions): Promise<Session> {
     const baseId = opts.base ?? (needsBase ? model.baseId : null);
     // The base the adapter implies: say which one before fetching it (and before any network error about it).
     if (!opts.base && baseId && (await mustFetch(baseId, env))) opts.onNote?.(`fetching base ${baseId} for this ${adapterLabel(model.report)}`);
-    const [base, loras, embeddings, controlnet, vae, hypernetworks, aestheticEmb] = await Promise.all([
+    const [base, loras, embeddings, controlnet, vae, hypernetworks, aestheticEmb, ipRef] = await Promise.all([
       baseId ? resolveFn(baseId, ropts) : null,
       Promise.all((opts.loras ?? []).map(async (l) => ({...refOf(await resolveFn(l.id, ropts)), scale: l.scale}))),
       Promise.all((opts.embeddings ?? []).map(async (e) => ({...refOf(await resolveFn(e.id, ropts)), token: e.token ?? (await builtinToken(e.id, ropts, resolveFn))}))),
@@ -214,6 +217,7 @@ export async function openSession(opts: SessionOptions): Promise<Session> {
       opts.vae ? resolveFn(opts.vae, ropts) : null,
       Promise.all((opts.hypernetworks ?? []).map(async (h) => ({...refOf(await resolveFn(h.id, ropts)), scale: h.scale}))),
       opts.aesthetic ? resolveFn(opts.aesthetic.id, ropts) : null,
+      opts.ipAdapter ? resolveFn(opts.ipAdapter.id, ropts) : null,
     ]);
     const aesthetic = opts.aesthetic && aestheticEmb
       ? await resolveAestheticClip(opts.aesthetic, aestheticEmb, (base && model.report.kind !== 'checkpoint' ? base : model).report.family, (id) => resolveFn(id, ropts))
@@ -250,6 +254,9 @@ export async function openSession(opts: SessionOptions): Promise<Session> {
       vae: vae ? refOf(vae) : null,
       hypernetworks,
       aesthetic,
+      ipAdapter: opts.ipAdapter && ipRef
+        ? {ref: refOf(ipRef), imageEncoder: ipRef.report.kind === 'ip-adapter' ? requireImageEncoder(ipRef.path, opts.ipAdapter.id) : '', image: opts.ipAdapter.image, scale: opts.ipAdapter.scale}
+        : null,
     }, flags);
     if (mainToken && model.report.kind === 'textual-inversion') plan.embeddings[0]!.token = mainToken;
     for (const n of notes) opts.onNote?.(n);

@@ -1,7 +1,9 @@
 // Flags shared by the commands that load a model into the worker (generate, schema, serve), and
 // turning them into openSession options.
 import {Flags} from '@oclif/core';
-import {UsageError} from '../errors.js';
+import {existsSync} from 'node:fs';
+import {resolve as resolvePath} from 'node:path';
+import {NotFoundError, UsageError} from '../errors.js';
 import type {AestheticSpec, SessionOptions} from '../backends/session.js';
 
 export const loadFlags = {
@@ -25,6 +27,9 @@ export const loadFlags = {
   'aesthetic-steps': Flags.integer({description: 'gradient steps on the CLIP text encoder (default 5)', helpGroup: 'AESTHETIC'}),
   'aesthetic-lr': Flags.string({description: 'learning rate of those steps (default 0.0001)', helpGroup: 'AESTHETIC'}),
   'aesthetic-slerp': Flags.boolean({description: 'blend by spherical interpolation instead of linearly', helpGroup: 'AESTHETIC'}),
+  'ip-adapter': Flags.string({description: 'an IP-Adapter MODEL_ID (SD1/SDXL; its image_encoder/ beside it)', helpGroup: 'IP-ADAPTER'}),
+  'ip-image': Flags.string({description: 'the IP-Adapter reference image', helpGroup: 'IP-ADAPTER'}),
+  'ip-scale': Flags.string({description: 'how strongly the reference image steers, 0-2 (default 1; 0 = no effect)', helpGroup: 'IP-ADAPTER'}),
   'aesthetic-clip': Flags.string({description: 'the CLIP model with projection to tune (default: the family\'s, e.g. openai/clip-vit-large-patch14 for SD1)', helpGroup: 'AESTHETIC'}),
 };
 
@@ -108,6 +113,9 @@ export interface LoadFlagValues {
   'aesthetic-lr'?: string;
   'aesthetic-slerp'?: boolean;
   'aesthetic-clip'?: string;
+  'ip-adapter'?: string;
+  'ip-image'?: string;
+  'ip-scale'?: string;
 }
 
 export function sessionOptionsFromFlags(modelId: string, f: LoadFlagValues): SessionOptions {
@@ -129,6 +137,7 @@ export function sessionOptionsFromFlags(modelId: string, f: LoadFlagValues): Ses
     ...(f.offline ? {offline: true} : {}),
     ...(f.hypernetwork?.length ? {hypernetworks: f.hypernetwork.map((h) => parseScaleSpec(h, '--hypernetwork'))} : {}),
     ...(f.aesthetic || Object.keys(f).some((k) => k.startsWith('aesthetic-')) ? {aesthetic: parseAesthetic(f)} : {}),
+    ...(f['ip-adapter'] || f['ip-image'] || f['ip-scale'] ? {ipAdapter: parseIpAdapter(f)} : {}),
   };
 }
 
@@ -137,4 +146,15 @@ export function modelIdFrom(arg: string | undefined, fallback?: string | null): 
   const id = arg ?? process.env.MODEL_ID ?? fallback ?? '';
   if (!id) throw new UsageError('no MODEL_ID given', {hint: 'pass MODEL_ID as an argument or set $MODEL_ID'});
   return id;
+}
+
+/** `--ip-adapter ID --ip-image PATH [--ip-scale S]`: both needed together; the image must exist. */
+export function parseIpAdapter(f: LoadFlagValues): {id: string; image: string; scale: number} {
+  if (!f['ip-adapter']) throw new UsageError(`--${f['ip-image'] ? 'ip-image' : 'ip-scale'} needs --ip-adapter MODEL_ID`);
+  if (!f['ip-image']) throw new UsageError('--ip-adapter needs --ip-image PATH (the reference image)');
+  const image = resolvePath(f['ip-image']);
+  if (!existsSync(image)) throw new NotFoundError(`--ip-image not found: ${f['ip-image']}`);
+  const scale = f['ip-scale'] === undefined ? 1 : Number(f['ip-scale']);
+  if (!Number.isFinite(scale) || scale < 0 || scale > 2 || (f['ip-scale'] !== undefined && !f['ip-scale'].trim())) throw new UsageError(`--ip-scale must be a number from 0 to 2, got ${f['ip-scale']}`);
+  return {id: f['ip-adapter'], image, scale};
 }

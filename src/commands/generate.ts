@@ -41,6 +41,7 @@ export default class Generate extends BaseCommand {
     from: Flags.string({description: 're-run the request recorded in a PNG made by mgen (or A1111); flags override it'}),
     'no-reuse': Flags.boolean({description: 'do not use a running `mgen serve` for this model'}),
     timeout: Flags.integer({description: 'give up on one generation after this many seconds', min: 1}),
+    upscale: Flags.string({description: 'upscale each image afterwards with an ESRGAN upscaler: ID or ID:factor (e.g. builtin:tiny-esrgan:2)'}),
     ...loadFlags,
   };
 
@@ -84,7 +85,8 @@ export default class Generate extends BaseCommand {
     (await import('../backends/output-paths.js')).checkOutputTarget(input.out);
 
     // A running `mgen serve` of the same model takes the request (Ctrl-C drops the connection: it cancels the job).
-    if (!flags['no-reuse']) {
+    const upscale = flags.upscale ? (await import('../backends/upscale.js')).parseUpscaleSpec(flags.upscale) : null;
+    if (!flags['no-reuse'] && !upscale) {
       const {generateThroughServe} = await import('../cli/serve-reuse.js');
       const out = await generateThroughServe({modelId, load: opts, input, json: flags.json});
       if (out !== null) {
@@ -159,6 +161,14 @@ export default class Generate extends BaseCommand {
         bar.stop();
       }
       if (ac.signal.aborted) throw new InterruptedError('cancelled');
+      if (upscale) {
+        // In place: the PNG keeps its parameters text; width/height become the upscaled size.
+        const {resolveUpscaler, upscaleFiles} = await import('../backends/upscale.js');
+        const file = await resolveUpscaler(upscale.id, {python: session.runtime.python});
+        const files = result.images.map((im) => im.path);
+        const up = await upscaleFiles(session.worker, file, files, files, {factor: upscale.factor});
+        result.images.forEach((im, i) => Object.assign(im, {width: up.images[i]!.width, height: up.images[i]!.height}));
+      }
       process.stdout.write(renderGenerateResult(result, {json: flags.json, session}));
     } catch (err) {
       stage.stop();

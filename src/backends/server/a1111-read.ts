@@ -94,9 +94,11 @@ export function vaeList(plan: LoadPlan): Array<{model_name: string; filename: st
   return plan.vae ? [{model_name: stem(plan.vae.path), filename: plan.vae.path}] : [];
 }
 
-/** GET /sdapi/v1/upscalers: no upscaler models here, only A1111's plain resizes (hr_upscaler takes these and the Latent modes). */
-export function upscalerList(): Array<{name: string; model_name: string | null; model_path: string | null; model_url: string | null; scale: number}> {
-  return ['None', 'Lanczos', 'Nearest'].map((name) => ({name, model_name: null, model_path: null, model_url: null, scale: 4}));
+/** GET /sdapi/v1/upscalers: A1111's plain resizes (hr_upscaler takes these and the Latent modes), and the `--upscaler`
+ * model when the server has one (extra-single-image runs it). */
+export function upscalerList(up: {name: string; path: string} | null = null): Array<{name: string; model_name: string | null; model_path: string | null; model_url: string | null; scale: number}> {
+  const resizes = ['None', 'Lanczos', 'Nearest'].map((name) => ({name, model_name: null, model_path: null, model_url: null, scale: 4}));
+  return up ? [...resizes, {name: up.name, model_name: 'ESRGAN', model_path: up.path, model_url: null, scale: 4}] : resizes;
 }
 
 /** GET /sdapi/v1/scripts: no A1111 scripts or extensions run here. */

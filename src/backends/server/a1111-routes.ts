@@ -9,6 +9,7 @@ import {cmdFlags, embeddingList, loraList, memoryStats, namesLoadedModel, pngInf
 import {a1111RequestSchema, a1111ToNative, nativeToA1111, type A1111Context, type A1111Request} from './a1111.js';
 import type {Engine} from './engine.js';
 import {decodeInlineImage} from './input-images.js';
+import {upscaleInline, upscalerName, type ServeUpscaler} from './upscale-routes.js';
 import {samplerList, scheduleTypeList} from './samplers.js';
 import type {Caps, NativeRequest, NativeResponse} from './types.js';
 
@@ -25,6 +26,8 @@ export interface A1111RouteOptions {
   apiAuth: boolean;
   /** Runs a synchronous job (a client that goes away cancels it). */
   runSync: (req: FastifyRequest, reply: FastifyReply, native: NativeRequest, previews?: number) => Promise<NativeResponse>;
+  /** `--upscaler`: the upscaler extra-single-image runs (null: those routes are a 501). */
+  upscaler?: ServeUpscaler | null;
 }
 
 export function registerA1111Routes(app: FastifyInstance, o: A1111RouteOptions): void {
@@ -75,7 +78,7 @@ export function registerA1111Routes(app: FastifyInstance, o: A1111RouteOptions):
   app.get('/sdapi/v1/sd-vae', async () => vaeList(o.engine.plan));
   app.get('/sdapi/v1/loras', async () => loraList(o.engine.plan, o.env));
   app.get('/sdapi/v1/embeddings', async () => embeddingList(o.engine.plan));
-  app.get('/sdapi/v1/upscalers', async () => upscalerList());
+  app.get('/sdapi/v1/upscalers', async () => upscalerList(o.upscaler ? {name: upscalerName(o.upscaler), path: o.upscaler.path} : null));
   app.get('/sdapi/v1/scripts', async () => scriptList());
   app.get('/sdapi/v1/cmd-flags', async (req) =>
     cmdFlags({host: req.socket.localAddress ?? '127.0.0.1', port: req.socket.localPort ?? 0, modelId: o.modelId, apiAuth: o.apiAuth, token: o.token, plan: o.engine.plan, modelDirs: []}),
@@ -106,11 +109,27 @@ export function registerA1111Routes(app: FastifyInstance, o: A1111RouteOptions):
       throw new A1111Refusal(400, 'image: not a readable PNG');
     }
   }));
-  const noUpscalers = a1111(async () => {
-    throw new A1111Refusal(501, 'upscaling (extras) is not supported by this server: mgen serve has no upscaler models; /sdapi/v1/upscalers lists only "None"');
-  });
-  app.post('/sdapi/v1/extra-single-image', noUpscalers);
-  app.post('/sdapi/v1/extra-batch-images', noUpscalers);
+  const noUpscaler = 'upscaling (extras) needs an upscaler: start the server with `mgen serve MODEL --upscaler ID`';
+  app.post<{Body: {image?: unknown; upscaler_1?: unknown; upscaling_resize?: unknown; resize_mode?: unknown}}>('/sdapi/v1/extra-single-image', a1111(async (req) => {
+    const up = o.upscaler;
+    if (!up) throw new A1111Refusal(501, noUpscaler);
+    const b = req.body ?? {};
+    const name = typeof b.upscaler_1 === 'string' ? b.upscaler_1 : upscalerName(up);
+    if (name !== upscalerName(up) && name !== up.id) throw new A1111Refusal(404, `upscaler ${name} not found; this server has ${upscalerName(up)}`);
+    if (b.resize_mode !== undefined && Number(b.resize_mode) !== 0) throw new A1111Refusal(422, 'resize_mode: only 0 (scale by upscaling_resize) is supported');
+    const factor = b.upscaling_resize === undefined ? 2 : Number(b.upscaling_resize);
+    if (!Number.isFinite(factor) || factor <= 0 || factor > 16) throw new A1111Refusal(422, 'upscaling_resize: a number in (0, 16]');
+    try {
+      const r = await upscaleInline(() => o.engine.worker, up, b.image, 'image', factor);
+      return {html_info: '', image: r.png.toString('base64')};
+    } catch (err) {
+      if (err instanceof Error && 'status' in err && (err as {status: number}).status === 400) throw new A1111Refusal(422, err.message);
+      throw err;
+    }
+  }));
+  app.post('/sdapi/v1/extra-batch-images', a1111(async () => {
+    throw new A1111Refusal(501, o.upscaler ? 'extra-batch-images is not supported; send each image to /sdapi/v1/extra-single-image' : noUpscaler);
+  }));
 
   // -- control ------------------------------------------------------------------------------------------
   app.get('/sdapi/v1/options', async () => options.read((await model()).item, vaeName()));

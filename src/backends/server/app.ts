@@ -10,6 +10,7 @@ import {ModelNotAllowedError, RequestModelPolicy} from '../request-model-policy.
 import {withPromptLoraTags} from '../prompt-tags.js';
 import {authChallenge, isLoopbackHost, requestAuthorized, type BasicCredentials} from './auth.js';
 import {registerA1111Routes} from './a1111-routes.js';
+import {registerUpscaleRoutes, type ServeUpscaler} from './upscale-routes.js';
 import {classifyError, type Engine, type PreviewImage} from './engine.js';
 import {HttpError, errorBody} from './http-error.js';
 import {decodeInlineImage} from './input-images.js';
@@ -77,6 +78,8 @@ export interface AppOptions {
   clientTimeouts?: Partial<ClientTimeouts>;
   /** Where A1111 prompt tags' bare LoRA names are looked up (the cache; default process.env). */
   env?: NodeJS.ProcessEnv;
+  /** `--upscaler`: the upscaler behind /v1/upscale and A1111's extra-single-image (null: none). */
+  upscaler?: ServeUpscaler | null;
   /** Job event streams: keep-alive comment interval (default 15 s, or $MGEN_SSE_KEEPALIVE_MS) and `retry:` (3 s). */
   sse?: {keepAliveMs?: number; retryMs?: number};
   /** How long a job's signed event-stream URL (events_url) lasts (default 15 min). */
@@ -318,8 +321,9 @@ export function buildApp(o: AppOptions): ServeApp {
   // -- AUTOMATIC1111 -----------------------------------------------------------------------------------
   registerA1111Routes(app, {
     engine: o.engine, queue, caps: o.caps, modelId: o.modelId, task: o.task, env: o.env ?? process.env, policy,
-    token: Boolean(o.token), apiAuth: Boolean(o.apiAuth), runSync,
+    token: Boolean(o.token), apiAuth: Boolean(o.apiAuth), runSync, upscaler: o.upscaler ?? null,
   });
+  registerUpscaleRoutes(app, {worker: () => o.engine.worker, upscaler: o.upscaler ?? null});
 
   // -- jobs ----------------------------------------------------------------------------------------------
   const jobBody = {

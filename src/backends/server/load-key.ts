@@ -8,7 +8,7 @@ import type {LoadKey} from './state.js';
 export type LoadOptionsLike = Pick<
   SessionOptions,
   'modelId' | 'base' | 'loras' | 'embeddings' | 'controlnet' | 'vae' | 'dtype' | 'offload' | 'memory' | 'quantize' | 'device' | 'allowPickle' | 'trustRemoteCode' | 'compile'
-  | 'hypernetworks' | 'aesthetic'
+  | 'hypernetworks' | 'aesthetic' | 'ipAdapter'
 >;
 
 /** A local path means the same model however it is written (./m, /abs/m). */
@@ -38,5 +38,6 @@ export function loadKeyFor(o: LoadOptionsLike): LoadKey {
     // Only when given, so the keys of serves without them stay what they were.
     ...(o.hypernetworks?.length ? {hypernetworks: o.hypernetworks.map((h) => ({id: canonicalId(h.id), scale: h.scale}))} : {}),
     ...(o.aesthetic ? {aesthetic: {...o.aesthetic, id: canonicalId(o.aesthetic.id), clip: canonicalId(o.aesthetic.clip)}} : {}),
+    ...(o.ipAdapter ? {ipAdapter: {...o.ipAdapter, id: canonicalId(o.ipAdapter.id)}} : {}),
   };
 }

@@ -10,6 +10,7 @@ import {memorySummary} from '../memory-plan.js';
 import type {RequestModelPolicy} from '../request-model-policy.js';
 import type {BasicCredentials} from './auth.js';
 import {buildApp, type ClientTimeouts, type ServeApp} from './app.js';
+import type {ServeUpscaler} from './upscale-routes.js';
 import {Engine} from './engine.js';
 import {ServeMetrics} from './metrics.js';
 import type {ServeSession} from './session-port.js';
@@ -18,6 +19,8 @@ import {DEFAULT_CAPS, type Caps} from './types.js';
 
 export interface StartServeOptions {
   modelId: string;
+  /** `--upscaler`: the upscaler file behind the upscale routes. */
+  upscaler?: ServeUpscaler | null;
   /** The ModelReport, served at /v1/model. */
   report: unknown;
   /** The session opened for this model (worker started, model loaded). */
@@ -143,6 +146,7 @@ export async function startServe(o: StartServeOptions): Promise<RunningServe> {
     ...(o.log ? {log: o.log} : {}),
     ...(o.webhookRetryDelaysMs ? {webhookRetryDelaysMs: o.webhookRetryDelaysMs} : {}),
     ui: o.ui,
+    upscaler: o.upscaler ?? null,
   });
   const host = o.host ?? '127.0.0.1';
   try {

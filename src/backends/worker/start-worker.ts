@@ -155,6 +155,10 @@ class Worker implements WorkerHandle {
     return this.request('load', {plan}) as Promise<LoadResult>;
   }
 
+  upscale(params: {model: string; images: string[]; outputs: string[]; scale?: number; tile?: number}): ReturnType<WorkerHandle['upscale']> {
+    return this.request('upscale', {params}) as ReturnType<WorkerHandle['upscale']>;
+  }
+
   async schema(): Promise<Record<string, unknown>> {
     const r = (await this.request('schema', {})) as {schema?: Record<string, unknown>};
     return r.schema ?? (r as Record<string, unknown>);

@@ -36,6 +36,8 @@ export interface LoadPlan {
   hypernetworks?: Array<{path: string; scale: number}>;
   /** An aesthetic-gradient embedding, the CLIP folder tuned toward it and the extension's settings. */
   aesthetic?: {path: string; clip_path: string; weight: number; steps: number; lr: number; slerp: boolean} | null;
+  /** An IP-Adapter file, its image encoder folder, the reference image and the scale (fixed for the session). */
+  ip_adapter?: {path: string; image_encoder: string; image: string; scale: number} | null;
 }
 
 export interface GenerateRequest {
@@ -166,6 +168,8 @@ export interface WorkerHandle {
     opts?: {onProgress?: (step: number, steps: number, extra?: ProgressExtra) => void; signal?: AbortSignal; timeoutMs?: number},
   ): Promise<GenerateResult>;
   unload(): Promise<void>;
+  /** Runs an ESRGAN-family upscaler file over image files (`upscale` verb; no model needs to be loaded). */
+  upscale(params: {model: string; images: string[]; outputs: string[]; scale?: number; tile?: number}): Promise<{images: Array<{input: string; path: string; width: number; height: number}>; native_scale: number}>;
   /** Asks the worker to exit, then kills it if it has not within a grace period. */
   shutdown(): Promise<void>;
   /** SIGKILL now (tests, crash handling). */

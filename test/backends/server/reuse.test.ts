@@ -90,9 +90,10 @@ describe('generateWithRunningServe', () => {
     expect(seen).toHaveLength(0);
   });
 
-  it('finds nothing when generate adds a hypernetwork or an aesthetic embedding the serve did not load', async () => {
+  it('finds nothing when generate adds a hypernetwork, an aesthetic embedding or an IP-Adapter the serve did not load', async () => {
     const aesthetic = {id: 'builtin:tiny-sd-aesthetic', weight: 0.9, steps: 5, lr: 0.0001, slerp: false, clip: null};
-    for (const extra of [{hypernetworks: [{id: 'builtin:tiny-sd-hypernetwork', scale: 1}]}, {aesthetic}]) {
+    const ipAdapter = {id: 'builtin:tiny-sd-ip-adapter', image: '/tmp/ref.png', scale: 1};
+    for (const extra of [{hypernetworks: [{id: 'builtin:tiny-sd-hypernetwork', scale: 1}]}, {aesthetic}, {ipAdapter}]) {
       const r = await generateWithRunningServe({home, load: {...load, ...extra}, input: input(join(home, 'e.png')), targets: () => [join(home, 'e.png')]});
       expect(r).toBeNull();
     }

@@ -1,0 +1,38 @@
+// Upscaler models (ESRGAN / Real-ESRGAN) for `mgen upscale`, `generate --upscale` and serve's upscale routes:
+// the spec `ID[:factor]`, resolving and checking the file, and the worker's `upscale` verb.
+import {existsSync} from 'node:fs';
+import {InvalidModelError, NotFoundError, UsageError} from '../errors.js';
+import {resolveModelForLoad} from './resolve-model.js';
+import type {WorkerHandle} from './worker/types.js';
+
+export interface UpscaleSpec {
+  id: string;
+  /** Output size factor; undefined = the model's own. */
+  factor?: number;
+}
+
+export function parseFactor(text: string, flag: string): number {
+  const n = Number(text);
+  if (!text.trim() || !Number.isFinite(n) || n <= 0 || n > 16) throw new UsageError(`${flag} factor must be a number in (0, 16], got ${text}`);
+  return n;
+}
+
+/** `ID` or `ID:factor` (the last `:` part when it is a number, so `builtin:tiny-esrgan` and `C:\x.pth` stay whole). */
+export function parseUpscaleSpec(spec: string, flag = '--upscale'): UpscaleSpec {
+  const m = /^(.+):([^:/\\]+)$/.exec(spec.trim());
+  if (m && /^[\d.]+$/.test(m[2]!)) return {id: m[1]!, factor: parseFactor(m[2]!, flag)};
+  if (!spec.trim()) throw new UsageError(`${flag} needs an upscaler MODEL_ID`);
+  return {id: spec.trim()};
+}
+
+/** The upscaler's weight file, refused in one line (exit 6) when detection says it is something else. */
+export async function resolveUpscaler(id: string, opts: {python: string; env?: NodeJS.ProcessEnv}): Promise<string> {
+  const model = await resolveModelForLoad(id, {python: opts.python, env: opts.env});
+  if (model.report.kind !== 'upscaler') throw new InvalidModelError(`${id} is not an upscaler (detected: ${model.report.kind})`, {hint: 'upscaling takes ESRGAN / Real-ESRGAN files'});
+  if (!existsSync(model.path)) throw new NotFoundError(`upscaler file not found: ${model.path}`);
+  return model.path;
+}
+
+export async function upscaleFiles(worker: WorkerHandle, model: string, images: string[], outputs: string[], opts: {factor?: number; tile?: number} = {}) {
+  return worker.upscale({model, images, outputs, scale: opts.factor, tile: opts.tile});
+}
