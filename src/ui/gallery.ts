@@ -48,11 +48,7 @@ export function renderEntry(e: HistoryEntry, actions: GalleryActions): HTMLLIEle
     const li = document.createElement('li');
     li.dataset.entry = e.id;
     li.className = 'result';
-    const pic = document.createElement('img');
-    pic.src = urlOf(img.blob);
-    pic.alt = String(e.request.prompt ?? '').slice(0, 300);
-    pic.width = img.width;
-    pic.height = img.height;
+    const pic = media(img.blob, String(e.request.prompt ?? '').slice(0, 300), img.width, img.height);
     const prompt = document.createElement('p');
     prompt.className = 'prompt';
     prompt.textContent = String(e.request.prompt ?? '');
@@ -72,7 +68,7 @@ export function renderEntry(e: HistoryEntry, actions: GalleryActions): HTMLLIEle
     }
     const a = document.createElement('a');
     a.href = urlOf(img.blob);
-    a.download = `mgen-${img.seed}-${i}.png`;
+    a.download = `mgen-${img.seed}-${i}.${EXT[img.blob.type] ?? 'png'}`;
     a.textContent = 'Download';
     a.className = 'download';
     buttons.append(a, button('Remove', () => {
@@ -82,6 +78,33 @@ export function renderEntry(e: HistoryEntry, actions: GalleryActions): HTMLLIEle
     li.append(pic, prompt, params, buttons);
     return li;
   });
+}
+
+const EXT: Record<string, string> = {
+  'image/png': 'png', 'image/jpeg': 'jpg', 'image/webp': 'webp', 'image/gif': 'gif', 'video/mp4': 'mp4', 'video/webm': 'webm',
+  'audio/wav': 'wav', 'audio/flac': 'flac',
+};
+
+/** An image, or a player for a video / audio result (the media type the server sent), labelled with the prompt. */
+function media(blob: Blob, label: string, width: number, height: number): HTMLElement {
+  if (blob.type.startsWith('video/') || blob.type.startsWith('audio/')) {
+    const player = document.createElement(blob.type.startsWith('video/') ? 'video' : 'audio');
+    player.controls = true;
+    player.loop = true;
+    player.src = urlOf(blob);
+    player.setAttribute('aria-label', label);
+    if (player instanceof HTMLVideoElement) {
+      player.width = width;
+      player.height = height;
+    }
+    return player;
+  }
+  const pic = document.createElement('img');
+  pic.src = urlOf(blob);
+  pic.alt = label;
+  pic.width = width;
+  pic.height = height;
+  return pic;
 }
 
 /** Shows entries (newest first): in place of the gallery, before it (a new result) or after it (the history). */

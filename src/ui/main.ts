@@ -8,12 +8,15 @@ import {clearHistory, loadHistory, saveEntry, type HistoryEntry} from './history
 import {Inputs} from './inputs.js';
 import {Loras, type LoraEntry} from './loras.js';
 
+/** Partial images per generated image, shown under the progress bar. */
+const PREVIEWS = 3;
+
 interface JobView {
   id: string;
   status: 'queued' | 'running' | 'completed' | 'failed' | 'cancelled';
   position?: number;
   progress?: {step: number; steps: number} | null;
-  output?: {images: Array<{b64_json?: string; seed: number; width: number; height: number}>; timings?: {total_s?: number}};
+  output?: {images: Array<{b64_json?: string; seed: number; width: number; height: number; media_type?: string}>; timings?: {total_s?: number}};
   error?: {message: string};
 }
 
@@ -156,7 +159,10 @@ async function generate(): Promise<void> {
   const t0 = performance.now();
   let first: {t: number; step: number} | null = null;
   try {
-    let job = await api<JobView>('/v1/jobs', {body: {input: {...request, response_format: 'b64_json'}}, signal: abort.signal});
+    // A few partial images while it denoises (the worker decodes the latents; none for pipelines that cannot).
+    let job = await api<JobView>('/v1/jobs', {body: {input: {...request, response_format: 'b64_json'}, previews: PREVIEWS}, signal: abort.signal});
+    const preview = $<HTMLImageElement>('progress-preview');
+    preview.hidden = true;
     running.id = job.id;
     const progress = (p: {step: number; steps: number}): void => {
       const now = performance.now();
@@ -169,6 +175,11 @@ async function generate(): Promise<void> {
     for await (const ev of sse(`/v1/jobs/${encodeURIComponent(job.id)}/events`, abort.signal)) {
       const d = ev.data as JobView & {step?: number; steps?: number};
       if (ev.event === 'progress' && typeof d.step === 'number' && typeof d.steps === 'number') progress({step: d.step, steps: d.steps});
+      else if (ev.event === 'preview' && typeof (ev.data as {b64_json?: unknown}).b64_json === 'string') {
+        if (preview.src) URL.revokeObjectURL(preview.src);
+        preview.src = URL.createObjectURL(blobOfBase64((ev.data as {b64_json: string}).b64_json));
+        preview.hidden = false;
+      }
       else if (ev.event === 'position' && typeof d.position === 'number' && !first) text.textContent = `queued (position ${d.position})`;
       else if (ev.event === 'status') {
         if (d.status === 'queued') text.textContent = `queued${d.position ? ` (position ${d.position})` : ''}`;
@@ -206,7 +217,8 @@ async function generate(): Promise<void> {
 }
 
 async function addResult(job: JobView, request: Record<string, unknown>, seconds: number): Promise<void> {
-  const images = (job.output?.images ?? []).filter((i) => i.b64_json).map((i) => ({blob: blobOfBase64(i.b64_json!), seed: i.seed, width: i.width, height: i.height}));
+  // Video and audio results keep their media type, so the gallery plays them inline.
+  const images = (job.output?.images ?? []).filter((i) => i.b64_json).map((i) => ({blob: blobOfBase64(i.b64_json!, i.media_type ?? 'image/png'), seed: i.seed, width: i.width, height: i.height}));
   if (!images.length) return;
   lastSeed = images[0]!.seed;
   let parameters: string | null = null;

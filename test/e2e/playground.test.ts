@@ -131,6 +131,11 @@ describe('the playground on a desktop screen', () => {
     await page.locator('#progress-text', {hasText: /^done in /}).waitFor();
     expect(await page.getAttribute('#progress-bar', 'max')).toBe('4');
     expect(await page.evaluate(`document.getElementById('progress-bar').value`)).toBe(4);
+    // Live previews: the job asked for partial images (steps 1-3 of 4) and the last one stays under the bar.
+    const preview = page.locator('#progress-preview');
+    expect(await preview.isVisible()).toBe(true);
+    expect(await preview.getAttribute('src')).toMatch(/^blob:/);
+    expect(await preview.evaluate((el) => (el as unknown as {naturalWidth: number}).naturalWidth)).toBe(64);
     const img = results(page).first().locator('img');
     expect(await img.getAttribute('alt')).toBe(PROMPT);
     expect(await img.evaluate((el) => (el as unknown as {naturalWidth: number}).naturalWidth)).toBe(64);

@@ -147,7 +147,13 @@ export function buildApp(o: AppOptions): ServeApp {
     run: (input, ctx, job) =>
       o.engine.run(input.request, {
         jobId: job.id, signal: ctx.signal, onProgress: ctx.onProgress, queuedAt: job.createdAt, baseUrl: input.baseUrl, loraIds: input.loraIds, policy,
-        ...(input.previews ? {previews: input.previews, onPreview: (p: PreviewImage) => job.events.emit('preview', p)} : {}),
+        ...(input.previews ? {
+          previews: input.previews,
+          onPreview: (p: PreviewImage) => {
+            job.events.emit('preview', p); // the OpenAI stream's partial images
+            queue.preview(job, {...p}); // the job's SSE stream (GET /v1/jobs/:id/events)
+          },
+        } : {}),
       }),
   });
   queue.on('finished', (job: Job<QueuedInput, NativeResponse>) => {
@@ -330,11 +336,15 @@ export function buildApp(o: AppOptions): ServeApp {
     type: 'object',
     required: ['input'],
     additionalProperties: false,
-    properties: {id: {type: 'string', pattern: '^[A-Za-z0-9_.:-]{1,128}$'}, input: nativeSchema, webhook: {type: 'string'}},
+    properties: {
+      id: {type: 'string', pattern: '^[A-Za-z0-9_.:-]{1,128}$'}, input: nativeSchema, webhook: {type: 'string'},
+      // Partial images while denoising (0-8 per image), sent as `preview` events on the job's stream.
+      previews: {type: 'integer', minimum: 0, maximum: 8},
+    },
   };
-  app.post<{Body: {id?: string; input: NativeRequest; webhook?: string}}>('/v1/jobs', {schema: {body: jobBody}}, async (req, reply) => {
+  app.post<{Body: {id?: string; input: NativeRequest; webhook?: string; previews?: number}}>('/v1/jobs', {schema: {body: jobBody}}, async (req, reply) => {
     const webhook = req.body.webhook ? {url: checkWebhookUrl(req.body.webhook), dialect: 'native' as const} : undefined;
-    const {job, created} = submit(req, req.body.input, req.body.id, undefined, webhook);
+    const {job, created} = submit(req, req.body.input, req.body.id, req.body.previews || undefined, webhook);
     return reply.code(created ? 202 : 200).send(jobView(job));
   });
   app.get<{Params: {id: string}}>('/v1/jobs/:id', async (req) => jobView(getJob(req.params.id)));

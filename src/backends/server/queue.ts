@@ -18,8 +18,9 @@ export interface JobError {
 export interface JobEvent {
   /** 1, 2, 3, ... per job. */
   id: number;
-  /** 'status' (queued, running), 'position' (place in line changed), 'progress' ({step, steps}), 'done' (final). */
-  event: 'status' | 'position' | 'progress' | 'done';
+  /** 'status' (queued, running), 'position' (place in line changed), 'progress' ({step, steps}), 'preview' (a partial
+   * image the job asked for), 'done' (final). */
+  event: 'status' | 'position' | 'progress' | 'preview' | 'done';
   data: Record<string, unknown>;
 }
 
@@ -194,12 +195,17 @@ export class JobQueue<I, O> extends EventEmitter {
     return ids.length;
   }
 
+  /** A partial image of a running job, for its stream (logged like progress, so a reconnect replays it). */
+  preview(job: Job<I, O>, data: Record<string, unknown>): void {
+    if (!isFinal(job.status)) this.record(job, 'preview', data);
+  }
+
   /** Appends to a job's event log (bounded) and tells its listeners. */
   private record(job: Job<I, O>, event: JobEvent['event'], data: Record<string, unknown>): void {
     const entry: JobEvent = {id: (job.log.at(-1)?.id ?? 0) + 1, event, data};
     job.log.push(entry);
     if (job.log.length > (this.opts.eventLogMax ?? 256)) {
-      const i = job.log.findIndex((e) => e.event === 'progress' || e.event === 'position');
+      const i = job.log.findIndex((e) => e.event === 'preview' || e.event === 'progress' || e.event === 'position');
       job.log.splice(i >= 0 ? i : 0, 1);
     }
     job.events.emit('event', entry);

@@ -191,6 +191,22 @@ describe('OpenAI routes on the real app', () => {
     expect(t.body.error).toEqual({message: expect.stringMatching(/^background: transparent/), type: 'invalid_request_error', param: 'background'});
   });
 
+  it('sends a job\'s previews as `preview` events on its own stream (/v1/jobs previews, the playground\'s live view)', async () => {
+    const job = await postJson('/v1/jobs', {input: {prompt: 'a cube', width: 64, height: 64}, previews: 2});
+    expect(job.status).toBe(202);
+    expect(seen.at(-1)!.previews).toBe(2);
+    const r = await fetch(`${s.url}/v1/jobs/${job.body.id}/events`, {headers: auth});
+    const events = (await r.text()).split('\n\n').map((block) => ({
+      event: /^event: (.*)$/m.exec(block)?.[1],
+      data: /^data: (.*)$/m.exec(block)?.[1],
+    })).filter((e) => e.event);
+    const previews = events.filter((e) => e.event === 'preview').map((e) => JSON.parse(e.data!));
+    expect(previews.map((p) => p.step)).toEqual([1, 2]);
+    expect(Buffer.from(previews[0].b64_json, 'base64').subarray(1, 4).toString()).toBe('PNG');
+    expect(events.at(-1)!.event).toBe('done');
+    expect((await postJson('/v1/jobs', {input: {prompt: 'x'}, previews: 9})).status).toBe(400);
+  });
+
   it('checks sizes with the shared validator and names `size`', async () => {
     const r = await postJson('/v1/images/generations', {prompt: 'x', size: '100x100'});
     expect(r.status).toBe(400);
