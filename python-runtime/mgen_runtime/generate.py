@@ -347,7 +347,7 @@ def run(loaded: Loaded, raw: Any, schema: dict[str, Any], progress: ProgressFn, 
         "width": images[0].get("width") if images else None, "height": images[0].get("height") if images else None,
         "media": kind, "format": fmt,
         "strength": kwargs.get("strength"), "params": req["params"],
-        **({"hires": hires_cfg} if hires_cfg else {}),
+        **({"hires": {k: v for k, v in hires_cfg.items() if not k.startswith("first_")}} if hires_cfg else {}),
     }
     return {"images": images, "metadata": metadata,
             "timings": {"denoise_s": round(denoise, 4), "total_s": round(time.perf_counter() - started, 4), "steps": steps,

@@ -51,6 +51,8 @@ def normalize(raw: Any, req: dict[str, Any]) -> dict[str, Any] | None:
             raise WorkerError("bad_request", f"request.hires.{key} must be a string")
     if req["image"] is not None or req["mask"] is not None:
         raise WorkerError("bad_params", "request.hires: the hires fix is for text-to-image requests (no input image)")
+    # The request's own text, for a second pass whose prompt replaces the first pass's (weighted) embeddings.
+    h["first_prompt"], h["first_negative_prompt"] = req["prompt"], req["negative_prompt"]
     return h
 
 
@@ -75,12 +77,21 @@ class SecondPass:
         steps = hires["steps"] or kwargs["num_inference_steps"]
         if int(steps * hires["strength"]) < 1:
             raise WorkerError("bad_params", f"request.hires.steps: {steps} steps at strength {hires['strength']} run no denoising step")
+        # The first pass's prompts, or its A1111-weighted prompt embeddings (generate.apply_prompt_syntax), carry over; a
+        # hires prompt of its own replaces them as plain text.
         self.kwargs = {k: v for k, v in kwargs.items() if k in accepted and k not in _OWN}
-        self.kwargs.update(prompt=hires["prompt"] or kwargs["prompt"], num_inference_steps=steps, strength=hires["strength"],
-                           output_type="pil")
-        negative = hires["negative_prompt"] or kwargs.get("negative_prompt")
-        if negative is not None:
-            self.kwargs["negative_prompt"] = negative
+        self.kwargs.update(num_inference_steps=steps, strength=hires["strength"], output_type="pil")
+        if hires["prompt"] or hires["negative_prompt"]:
+            for name in ("prompt_embeds", "pooled_prompt_embeds", "negative_prompt_embeds", "negative_pooled_prompt_embeds"):
+                self.kwargs.pop(name, None)
+            self.kwargs["prompt"] = hires["prompt"] or hires["first_prompt"]
+            negative = hires["negative_prompt"] or hires["first_negative_prompt"]
+            if negative is not None:
+                self.kwargs["negative_prompt"] = negative
+        elif "prompt_embeds" not in self.kwargs:
+            self.kwargs["prompt"] = kwargs.get("prompt")
+            if kwargs.get("negative_prompt") is not None:
+                self.kwargs["negative_prompt"] = kwargs["negative_prompt"]
         # The first pass hands over latents (latent upscalers) or a picture (image upscalers).
         kwargs["output_type"] = "latent" if self.latent else "pil"
 

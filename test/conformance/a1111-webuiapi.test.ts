@@ -102,15 +102,19 @@ res = api.txt2img(prompt="a red cube", seed=5, steps=2, width=64, height=64, ena
                   hr_second_pass_steps=2, denoising_strength=0.5)
 near = api.txt2img(prompt="a red cube", seed=5, steps=2, width=64, height=64, enable_hr=True, hr_scale=2, hr_upscaler=webuiapi.HiResUpscaler.Lanczos,
                    hr_second_pass_steps=2, denoising_strength=0.5)
+# A weighted prompt (A1111 syntax: the first pass gets prompt embeddings) with a plain hires prompt of its own.
+own = api.txt2img(prompt="a (red:1.3) cube", negative_prompt="[blur]", seed=5, steps=2, width=64, height=64, enable_hr=True,
+                  hr_scale=2, hr_second_pass_steps=2, denoising_strength=0.5, hr_prompt="a blue cube")
 try:
     api.txt2img(prompt="x", steps=2, width=64, height=64, enable_hr=True, hr_upscaler=webuiapi.HiResUpscaler.ESRGAN_4x)
     refused = None
 except RuntimeError as e:
     refused = [e.args[0], e.args[1]]
-print(json.dumps({"size": list(res.image.size), "info": res.info, "lanczos": list(near.image.size), "refused": refused}))
+print(json.dumps({"size": list(res.image.size), "info": res.info, "lanczos": list(near.image.size), "own": list(own.image.size), "refused": refused}))
 `), env);
     expect(r.size).toEqual([128, 128]);
     expect(r.lanczos).toEqual([128, 128]);
+    expect(r.own).toEqual([128, 128]);
     expect(r.info.denoising_strength).toBe(0.5);
     expect(r.info.extra_generation_params).toMatchObject({'Hires upscale': '2', 'Hires steps': '2', 'Hires upscaler': 'Latent'});
     expect(r.info.infotexts[0]).toMatch(/Size: 64x64, .*Denoising strength: 0.5, Hires upscale: 2, Hires steps: 2, Hires upscaler: Latent/);
