@@ -31,10 +31,22 @@ export function setToken(token: string | null): void {
 }
 let memoryToken: string | null = null;
 
+/**
+ * The header for what the person typed: `user:password` is HTTP Basic (a server started with `--api-auth`), anything
+ * else the bearer token (`--token`; mgen's generated tokens have no colon).
+ */
+export function authorization(secret: string): string {
+  if (!secret.includes(':')) return `Bearer ${secret}`;
+  const bytes = new TextEncoder().encode(secret);
+  let bin = '';
+  for (const b of bytes) bin += String.fromCharCode(b);
+  return `Basic ${btoa(bin)}`;
+}
+
 function headers(json: boolean): Record<string, string> {
   const h: Record<string, string> = {};
   const t = getToken() ?? memoryToken;
-  if (t) h.authorization = `Bearer ${t}`;
+  if (t) h.authorization = authorization(t);
   if (json) h['content-type'] = 'application/json';
   return h;
 }

@@ -1,7 +1,7 @@
 // The playground page `mgen serve` shows at /: the form (form.ts), inputs (inputs.ts), LoRAs (loras.ts), a job
 // through POST /v1/jobs and its SSE stream (progress, ETA, Cancel), the gallery kept in IndexedDB (history.ts),
 // PNG info through POST /v1/png-info, the status line from /readyz and /v1/model, and the token prompt.
-import {$, ApiError, api, blobOfBase64, dataUrlOf, getToken, setToken, sse} from './api.js';
+import {$, ApiError, api, authorization, blobOfBase64, dataUrlOf, getToken, setToken, sse} from './api.js';
 import {GenForm, type ModelInfo, type Serving} from './form.js';
 import {showEntries, type GalleryActions} from './gallery.js';
 import {clearHistory, loadHistory, saveEntry, type HistoryEntry} from './history.js';
@@ -54,7 +54,8 @@ async function refreshStatus(): Promise<void> {
   let state = 'unreachable';
   let depth = '';
   try {
-    const r = await fetch('/readyz', {headers: getToken() ? {authorization: `Bearer ${getToken()}`} : {}, cache: 'no-store'});
+    const token = getToken();
+    const r = await fetch('/readyz', {headers: token ? {authorization: authorization(token)} : {}, cache: 'no-store'});
     const body = (await r.json()) as {ready?: boolean; draining?: boolean; queue_depth?: number};
     state = body.draining ? 'shutting down' : body.ready ? 'ready' : 'loading or restarting';
     depth = ` · queue ${body.queue_depth ?? 0}`;

@@ -85,7 +85,7 @@ beforeAll(async () => {
   const common = ['builtin:tiny-sd', '--device', 'cpu', '--dtype', 'float32', '--no-state'];
   [plain, tokened, controlled] = await Promise.all([
     spawnServe([...common, '--max-steps', '5000', '--model-dir', models], 300_000),
-    spawnServe([...common, '--token', TOKEN], 300_000),
+    spawnServe([...common, '--token', TOKEN, '--api-auth', 'painter:brush-42'], 300_000),
     spawnServe([...common, '--controlnet', 'builtin:tiny-sd-controlnet'], 300_000),
   ]);
 }, 420_000);
@@ -319,6 +319,18 @@ describe('the playground on a server with --token', () => {
     await page.reload();
     await page.locator('#status', {hasText: 'ready'}).waitFor();
     expect(await page.locator('#auth-dialog[open]').count()).toBe(0);
+  }, 120_000);
+
+  it('takes user:password for a server with --api-auth (HTTP Basic) as well as the token', async () => {
+    const page = await openPage(tokened.url);
+    await page.locator('#auth-dialog[open]').waitFor();
+    await page.fill('#auth-token', 'painter:wrong');
+    await page.press('#auth-token', 'Enter');
+    await page.locator('#auth-error', {hasText: 'that token was refused'}).waitFor();
+    await page.fill('#auth-token', 'painter:brush-42');
+    await page.press('#auth-token', 'Enter');
+    await page.locator('#status', {hasText: 'ready'}).waitFor();
+    expect(await page.isDisabled('#generate')).toBe(false);
   }, 120_000);
 });
 
