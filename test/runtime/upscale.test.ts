@@ -90,7 +90,7 @@ describe('mgen upscale', () => {
       const other = await post('/sdapi/v1/extra-single-image', {image, upscaler_1: 'R-ESRGAN 4x+'});
       expect(other.status).toBe(404);
       const list = (await (await fetch(s.url + '/sdapi/v1/upscalers')).json()) as Array<{name: string}>;
-      expect(list.map((u) => u.name)).toEqual(['None', 'tiny-esrgan-x4']);
+      expect(list.map((u) => u.name)).toEqual(['None', 'Lanczos', 'Nearest', 'tiny-esrgan-x4']); // the plain resizes hr_upscaler takes, then the model
     } finally {
       s.proc.kill('SIGTERM');
     }
