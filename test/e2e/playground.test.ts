@@ -356,3 +356,32 @@ describe('the playground on a 390x844 phone screen, keyboard only', () => {
     expect(problemsOf(page)).toEqual([]);
   }, 120_000);
 });
+
+describe('the playground on a video model', () => {
+  let video: SpawnedServe | undefined;
+  afterAll(() => {
+    video?.proc.kill('SIGTERM');
+  });
+
+  it('generates with the model\'s own frame count and plays the MP4 inline in the gallery', async () => {
+    await tiny('tiny-wan');
+    video = await spawnServe(['builtin:tiny-wan', '--device', 'cpu', '--dtype', 'float32', '--no-state'], 300_000);
+    const page = await openPage(video.url);
+    await page.locator('#status', {hasText: 'ready'}).waitFor({timeout: 60_000});
+    await fill(page, {prompt: 'waves', width: 64, height: 64, steps: 2, seed: 3});
+    // The pipeline's own num_frames is one of the typed advanced fields (from /v1/schema).
+    await page.evaluate(`document.querySelectorAll('details').forEach((d) => (d.open = true))`);
+    await page.fill('#adv-num_frames', '5');
+    await page.click('#generate');
+    await results(page).first().waitFor({timeout: 120_000});
+    const player = await page.evaluate(`(async () => {
+      const v = document.querySelector('#gallery-list li video');
+      if (!v) return null;
+      if (v.readyState < 1) await new Promise((r) => { v.onloadedmetadata = r; v.onerror = r; });
+      return {src: v.src.slice(0, 5), label: v.getAttribute('aria-label'), width: v.videoWidth, duration: v.duration, error: v.error && v.error.code};
+    })()`);
+    // 5 frames at Wan's 16 fps, decoded by the browser from the blob the server's MP4 became.
+    expect(player).toEqual({src: 'blob:', label: 'waves', width: 64, duration: 5 / 16, error: null});
+    expect(await results(page).first().locator('a.download').getAttribute('download')).toMatch(/\.mp4$/);
+  }, 420_000);
+});
