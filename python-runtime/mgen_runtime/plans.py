@@ -291,7 +291,7 @@ def _base_pipeline(plan: dict[str, Any], common: dict[str, Any], extra: dict[str
         if plan["trust_remote_code"]:
             kwargs["trust_remote_code"] = True
         if _names_relocated(path):
-            return _from_components(cls, path, common, extra)
+            return _from_components(cls, path, _public(common), extra)
         return cls.from_pretrained(str(path), **kwargs)
     if plan["strategy"] == "single-file":
         kwargs = {**_public(common), **extra}

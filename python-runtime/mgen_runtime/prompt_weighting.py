@@ -277,9 +277,12 @@ def supports(pipe: Any) -> bool:
     present = [e for e in encoders if e is not None]
     if not present or not all(isinstance(e, (CLIPTextModel, CLIPTextModelWithProjection)) for e in present):
         return False
-    if getattr(pipe, "transformer", None) is not None:
+    # A UNet conditioned on the CLIP embeddings alone: not a DiT, and not Stable Cascade (its CLIP-G prior also needs
+    # pooled embeddings under its own name).
+    if getattr(pipe, "transformer", None) is not None or getattr(pipe, "unet", None) is None:
         return False
-    return "prompt_embeds" in inspect.signature(type(pipe).__call__).parameters
+    params = inspect.signature(type(pipe).__call__).parameters
+    return "prompt_embeds" in params and "prompt_embeds_pooled" not in params
 
 
 def conditioning(pipe: Any, prompt: str, negative: str | None, clip_skip: int = 0,
