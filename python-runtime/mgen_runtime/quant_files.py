@@ -180,76 +180,17 @@ def load_denoiser(model_cls: Any, path: Path, kind: str, device: str, dtype: Any
 # FLUX.1's width (3072); this converter reads the widths from the tensors, so it serves any width, GGUF tensors
 # included (they are split along rows, which quantization keeps whole).
 
-# (diffusers name, original name) of the plain linear layers and norm scales; the fused qkv / linear1 weights and
-# the final norm's (scale, shift) order are handled by the converters themselves. quant_tiny.flux_to_original
-# walks the same tables the other way.
-FLUX_TOP = (
-    ("x_embedder", "img_in"), ("context_embedder", "txt_in"),
-    ("time_text_embed.timestep_embedder.linear_1", "time_in.in_layer"), ("time_text_embed.timestep_embedder.linear_2", "time_in.out_layer"),
-    ("time_text_embed.text_embedder.linear_1", "vector_in.in_layer"), ("time_text_embed.text_embedder.linear_2", "vector_in.out_layer"),
-    ("time_text_embed.guidance_embedder.linear_1", "guidance_in.in_layer"), ("time_text_embed.guidance_embedder.linear_2", "guidance_in.out_layer"),
-    ("proj_out", "final_layer.linear"),
-)
-FLUX_DOUBLE = (
-    ("norm1.linear", "img_mod.lin"), ("norm1_context.linear", "txt_mod.lin"), ("attn.to_out.0", "img_attn.proj"),
-    ("attn.to_add_out", "txt_attn.proj"), ("ff.net.0.proj", "img_mlp.0"), ("ff.net.2", "img_mlp.2"),
-    ("ff_context.net.0.proj", "txt_mlp.0"), ("ff_context.net.2", "txt_mlp.2"),
-)
-FLUX_DOUBLE_NORMS = (
-    ("attn.norm_q.weight", "img_attn.norm.query_norm.scale"), ("attn.norm_k.weight", "img_attn.norm.key_norm.scale"),
-    ("attn.norm_added_q.weight", "txt_attn.norm.query_norm.scale"), ("attn.norm_added_k.weight", "txt_attn.norm.key_norm.scale"),
-)
-FLUX_DOUBLE_QKV = (("img_attn.qkv", ("to_q", "to_k", "to_v")), ("txt_attn.qkv", ("add_q_proj", "add_k_proj", "add_v_proj")))
-FLUX_SINGLE = (("proj_out", "linear2"), ("norm.linear", "modulation.lin"))
-FLUX_SINGLE_NORMS = (("attn.norm_q.weight", "norm.query_norm.scale"), ("attn.norm_k.weight", "norm.key_norm.scale"))
-
-
-def copy_linears(src: dict[str, Any], dst: dict[str, Any], pairs: Any, src_prefix: str, dst_prefix: str, reverse: bool) -> None:
-    """Copies weight/bias of each (diffusers, original) pair from `src` to `dst` (original -> diffusers unless reverse)."""
-    for a, b in pairs:
-        to, frm = (b, a) if reverse else (a, b)
-        for w in ("weight", "bias"):
-            if f"{src_prefix}{frm}.{w}" in src:
-                dst[f"{dst_prefix}{to}.{w}"] = src[f"{src_prefix}{frm}.{w}"]
-
-
-def copy_norms(src: dict[str, Any], dst: dict[str, Any], pairs: Any, src_prefix: str, dst_prefix: str, reverse: bool) -> None:
-    for a, b in pairs:
-        to, frm = (b, a) if reverse else (a, b)
-        dst[dst_prefix + to] = src[src_prefix + frm]
-
-
 def is_flux_original(keys: Any) -> bool:
     return any(k.endswith("double_blocks.0.img_attn.qkv.weight") for k in keys)
 
 
 def original_to_flux(sd: dict[str, Any]) -> dict[str, Any]:
-    import torch
+    """Original (BFL/ComfyUI/city96) FLUX names -> diffusers names, through bfl_layout's converter with the widths read
+    off the tensors: any width, GGUF tensors included (they are split along rows, which quantization keeps whole)."""
+    from .bfl_layout import bfl_to_flux
 
     sd = {k[len("model.diffusion_model."):] if k.startswith("model.diffusion_model.") else k: v for k, v in sd.items()}
-    out: dict[str, Any] = {}
     inner = int(sd["img_in.weight"].shape[0])
-    copy_linears(sd, out, FLUX_TOP, "", "", reverse=False)
-    for i in sorted({int(k.split(".")[1]) for k in sd if k.startswith("double_blocks.")}):
-        s, d = f"double_blocks.{i}.", f"transformer_blocks.{i}."
-        copy_linears(sd, out, FLUX_DOUBLE, s, d, reverse=False)
-        copy_norms(sd, out, FLUX_DOUBLE_NORMS, s, d, reverse=False)
-        for src, names in FLUX_DOUBLE_QKV:
-            for w in ("weight", "bias"):
-                if f"{s}{src}.{w}" in sd:
-                    for name, part in zip(names, torch.split(sd[f"{s}{src}.{w}"], inner, dim=0)):
-                        out[f"{d}attn.{name}.{w}"] = part
-    for i in sorted({int(k.split(".")[1]) for k in sd if k.startswith("single_blocks.")}):
-        s, d = f"single_blocks.{i}.", f"single_transformer_blocks.{i}."
-        copy_linears(sd, out, FLUX_SINGLE, s, d, reverse=False)
-        copy_norms(sd, out, FLUX_SINGLE_NORMS, s, d, reverse=False)
-        for w in ("weight", "bias"):
-            if f"{s}linear1.{w}" in sd:
-                fused = sd[f"{s}linear1.{w}"]
-                q, k, v, mlp = torch.split(fused, [inner, inner, inner, int(fused.shape[0]) - 3 * inner], dim=0)
-                out[f"{d}attn.to_q.{w}"], out[f"{d}attn.to_k.{w}"], out[f"{d}attn.to_v.{w}"], out[f"{d}proj_mlp.{w}"] = q, k, v, mlp
-    for w in ("weight", "bias"):
-        if f"final_layer.adaLN_modulation.1.{w}" in sd:
-            shift, scale = torch.chunk(sd[f"final_layer.adaLN_modulation.1.{w}"], 2, dim=0)
-            out[f"norm_out.linear.{w}"] = torch.cat([scale, shift], dim=0)
-    return out
+    fused = next((v for k, v in sd.items() if k.endswith(".linear1.weight")), None)
+    mlp = int(fused.shape[0]) - 3 * inner if fused is not None else 4 * inner
+    return bfl_to_flux(sd, inner, mlp)

@@ -23,39 +23,12 @@ import numpy as np
 PREFIX = "model.diffusion_model."
 
 
-def _cat(*ts: Any) -> Any:
-    import torch
-
-    return torch.cat(list(ts), dim=0)
-
-
 def flux_to_original(sd: dict[str, Any]) -> dict[str, Any]:
-    """diffusers FluxTransformer2DModel names -> BFL/ComfyUI names (qkv fused, scale/shift order of the final norm),
-    through the same name tables as the loader's converter (quant_files.original_to_flux), walked the other way."""
-    import torch
+    """diffusers FluxTransformer2DModel names -> BFL/ComfyUI names (bfl_layout's converter, the inverse of the
+    loader's), as contiguous tensors for the GGUF writer."""
+    from .bfl_layout import flux_to_bfl
 
-    from .quant_files import (FLUX_DOUBLE, FLUX_DOUBLE_NORMS, FLUX_DOUBLE_QKV, FLUX_SINGLE, FLUX_SINGLE_NORMS, FLUX_TOP,
-                              copy_linears, copy_norms)
-
-    out: dict[str, Any] = {}
-    copy_linears(sd, out, FLUX_TOP, "", "", reverse=True)
-    for i in sorted({int(k.split(".")[1]) for k in sd if k.startswith("transformer_blocks.")}):
-        s, d = f"transformer_blocks.{i}.", f"double_blocks.{i}."
-        copy_linears(sd, out, FLUX_DOUBLE, s, d, reverse=True)
-        copy_norms(sd, out, FLUX_DOUBLE_NORMS, s, d, reverse=True)
-        for dst, names in FLUX_DOUBLE_QKV:
-            for w in ("weight", "bias"):
-                out[f"{d}{dst}.{w}"] = _cat(*(sd[f"{s}attn.{n}.{w}"] for n in names))
-    for i in sorted({int(k.split(".")[1]) for k in sd if k.startswith("single_transformer_blocks.")}):
-        s, d = f"single_transformer_blocks.{i}.", f"single_blocks.{i}."
-        copy_linears(sd, out, FLUX_SINGLE, s, d, reverse=True)
-        copy_norms(sd, out, FLUX_SINGLE_NORMS, s, d, reverse=True)
-        for w in ("weight", "bias"):
-            out[f"{d}linear1.{w}"] = _cat(*(sd[f"{s}attn.to_{x}.{w}"] for x in "qkv"), sd[f"{s}proj_mlp.{w}"])
-    for w in ("weight", "bias"):
-        scale, shift = sd[f"norm_out.linear.{w}"].chunk(2, dim=0)  # diffusers keeps (scale, shift); BFL (shift, scale)
-        out[f"final_layer.adaLN_modulation.1.{w}"] = torch.cat([shift, scale], dim=0)
-    return {k: v.contiguous() for k, v in out.items()}
+    return {k: v.contiguous() for k, v in flux_to_bfl(dict(sd)).items()}
 
 
 # --- GGUF --------------------------------------------------------------------------------------------------------
