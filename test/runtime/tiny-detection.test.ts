@@ -70,6 +70,19 @@ const EXPECTED: Record<string, Expected> = {
   'tiny-sd3-single': {rule: 'sd3', target: 'file', family: 'sd3', kind: 'checkpoint', format: 'single-file'},
   'tiny-flux-single': {rule: 'flux', target: 'file', family: 'flux', kind: 'checkpoint', format: 'single-file'},
   'tiny-chroma-single': {rule: 'chroma', target: 'file', family: 'chroma', kind: 'checkpoint', format: 'single-file'},
+  // Video and audio (issue 13), adapters and upscalers (issue 12).
+  'tiny-wan': {rule: 'wan', target: 'folder', family: 'wan', kind: 'checkpoint', format: 'diffusers', pipeline: 'WanPipeline'},
+  'tiny-wan22': {rule: 'wan', target: 'folder', family: 'wan', kind: 'checkpoint', format: 'diffusers', variants: ['wan2.2', 't2v'], pipeline: 'WanPipeline'},
+  'tiny-cogvideox': {rule: 'cogvideox', target: 'folder', family: 'cogvideox', kind: 'checkpoint', format: 'diffusers', variants: ['t2v'], pipeline: 'CogVideoXPipeline'},
+  'tiny-ltxv': {rule: 'ltxv', target: 'folder', family: 'ltxv', kind: 'checkpoint', format: 'diffusers', pipeline: 'LTXPipeline'},
+  'tiny-ltxv-i2v': {rule: 'ltxv', target: 'folder', family: 'ltxv', kind: 'checkpoint', format: 'diffusers', pipeline: 'LTXImageToVideoPipeline'},
+  'tiny-hunyuanvideo': {rule: 'hunyuanvideo', target: 'folder', family: 'hunyuanvideo', kind: 'checkpoint', format: 'diffusers', pipeline: 'HunyuanVideoPipeline'},
+  'tiny-stable-audio': {rule: 'stable-audio', target: 'folder', family: 'stable-audio', kind: 'checkpoint', format: 'diffusers', pipeline: 'StableAudioPipeline'},
+  'tiny-sd-hypernetwork': {rule: 'hypernetwork', target: 'file', family: 'sd1', kind: 'hypernetwork', format: 'pickle', base: 'sd1'},
+  // The tiny embedding's width is the tiny CLIP's, not one a real CLIP has: no family to name.
+  'tiny-sd-aesthetic': {rule: 'aesthetic', target: 'file', family: 'unknown', kind: 'aesthetic-embedding', format: 'pickle'},
+  'tiny-sd-ip-adapter': {rule: 'ip-adapter', target: 'file', family: 'sd1', kind: 'ip-adapter', format: 'single-file', variants: ['standard'], base: 'sd1'},
+  'tiny-esrgan': {rule: 'upscaler', target: 'file', family: 'unknown', kind: 'upscaler', format: 'single-file', variants: ['esrgan']},
 };
 
 describe('tiny models classify correctly through the real detection rules', () => {

@@ -57,7 +57,8 @@ export function matchWan(facts: Facts): RuleMatch | null {
   else if (special === 'animate' || special === 's2v' || special === 'fun-control') version = '2.2';
   else if (special === 'vace' && !/wan[-_ ]?2[._]?2|wan22/i.test(facts.name)) version = '2.1';
   else if (size === '5b' || task === 'ti2v' || (size === '14b' && task === 'i2v')) version = '2.2';
-  else if (component(facts, 'transformer_2')?.className || facts.modelIndex?.boundary_ratio !== undefined) {
+  // diffusers writes `boundary_ratio: null` (and transformer_2: [null, null]) into every WanPipeline it saves, 2.1 too.
+  else if (component(facts, 'transformer_2')?.className || (facts.modelIndex?.boundary_ratio ?? null) !== null) {
     version = '2.2';
     evidence.push('two experts (transformer_2 / boundary_ratio)');
   } else if (/wan[-_ ]?2[._]?2|wan22/i.test(facts.name)) {

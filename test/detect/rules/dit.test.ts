@@ -78,6 +78,10 @@ describe('other DiT families', () => {
     const t2v = matchWan(factsFrom(dit.wan(5120, 16, {prefix: 'model.diffusion_model.'}), {name: 'my-video-model.safetensors'}));
     expect(t2v?.variants).toEqual(['t2v', '14b']);
     expect(t2v?.warnings?.join(' ')).toMatch(/version unknown/);
+    // A Wan 2.1 repo saved by diffusers >= 0.35 says `boundary_ratio: null`: not the two-expert Wan 2.2.
+    const saved = matchWan(factsFrom(dit.wan(5120, 16), {modelIndex: {_class_name: 'WanPipeline', boundary_ratio: null}}));
+    expect(saved?.variants).toEqual(['t2v', '14b']);
+    expect(matchWan(factsFrom(dit.wan(5120, 16), {modelIndex: {_class_name: 'WanPipeline', boundary_ratio: 0.875}}))?.variants).toContain('wan2.2-t2v-a14b');
     expect(matchWan(factsFrom(dit.wan(5120, 16), {name: 'SmoothMix_HighNoise.safetensors'}))?.variants).toContain('wan2.2-t2v-a14b');
     expect(matchWan(factsFrom([...dit.wan(5120, 36), {name: 'control_adapter.conv.weight', dtype: 'BF16', shape: [5120, 36, 1, 2, 2]}]))?.variants).toContain('fun-control');
     const vace = matchWan(factsFrom([...dit.wan(1536, 16), {name: 'vace_blocks.0.before_proj.weight', dtype: 'BF16', shape: [1536, 1536]}, {name: 'vace_patch_embedding.weight', dtype: 'BF16', shape: [1536, 96, 1, 2, 2]}]));
