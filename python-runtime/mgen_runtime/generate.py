@@ -272,7 +272,7 @@ def run(loaded: Loaded, raw: Any, schema: dict[str, Any], progress: ProgressFn, 
         raise WorkerError("bad_request", err.message) from None
     hires_cfg = hires_fix.normalize(req["hires"], req)
     image_format = normalize_image_format(req["image_format"])
-    second = hires_fix.SecondPass(loaded, pipe, hires_cfg, kwargs) if hires_cfg else None
+    second = hires_fix.SecondPass(loaded, pipe, hires_cfg, kwargs, req) if hires_cfg else None
     accepts_callback = "callback_on_step_end" in inspect.signature(type(pipe).__call__).parameters
     out_dir = Path(req["out_dir"])
     steps, count = req["steps"], req["num_images"]
@@ -347,7 +347,7 @@ def run(loaded: Loaded, raw: Any, schema: dict[str, Any], progress: ProgressFn, 
         "width": images[0].get("width") if images else None, "height": images[0].get("height") if images else None,
         "media": kind, "format": fmt,
         "strength": kwargs.get("strength"), "params": req["params"],
-        **({"hires": {k: v for k, v in hires_cfg.items() if not k.startswith("first_")}} if hires_cfg else {}),
+        **({"hires": hires_cfg} if hires_cfg else {}),
     }
     return {"images": images, "metadata": metadata,
             "timings": {"denoise_s": round(denoise, 4), "total_s": round(time.perf_counter() - started, 4), "steps": steps,

@@ -51,15 +51,13 @@ def normalize(raw: Any, req: dict[str, Any]) -> dict[str, Any] | None:
             raise WorkerError("bad_request", f"request.hires.{key} must be a string")
     if req["image"] is not None or req["mask"] is not None:
         raise WorkerError("bad_params", "request.hires: the hires fix is for text-to-image requests (no input image)")
-    # The request's own text, for a second pass whose prompt replaces the first pass's (weighted) embeddings.
-    h["first_prompt"], h["first_negative_prompt"] = req["prompt"], req["negative_prompt"]
     return h
 
 
 class SecondPass:
     """The second pass of one request: the image-to-image sibling and its arguments, made once before the images."""
 
-    def __init__(self, loaded: Any, pipe: Any, hires: dict[str, Any], kwargs: dict[str, Any]) -> None:
+    def __init__(self, loaded: Any, pipe: Any, hires: dict[str, Any], kwargs: dict[str, Any], req: dict[str, Any]) -> None:
         import diffusers
 
         self.hires = hires
@@ -84,8 +82,8 @@ class SecondPass:
         if hires["prompt"] or hires["negative_prompt"]:
             for name in ("prompt_embeds", "pooled_prompt_embeds", "negative_prompt_embeds", "negative_pooled_prompt_embeds"):
                 self.kwargs.pop(name, None)
-            self.kwargs["prompt"] = hires["prompt"] or hires["first_prompt"]
-            negative = hires["negative_prompt"] or hires["first_negative_prompt"]
+            self.kwargs["prompt"] = hires["prompt"] or req["prompt"]
+            negative = hires["negative_prompt"] or req["negative_prompt"]
             if negative is not None:
                 self.kwargs["negative_prompt"] = negative
         elif "prompt_embeds" not in self.kwargs:
