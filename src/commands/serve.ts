@@ -38,6 +38,9 @@ export default class Serve extends BaseCommand {
     'no-ui': Flags.boolean({description: 'serve the API only, without the playground page at /'}),
     'public-url': Flags.string({description: 'the URL clients reach this server at (behind a proxy): the base of response_format "url" links'}),
     'trust-proxy': Flags.boolean({description: 'build response_format "url" links from a reverse proxy\'s Forwarded / X-Forwarded-Proto / X-Forwarded-Host headers (only behind a proxy that sets them)'}),
+    'print-plan': Flags.boolean({
+      description: 'decide the load plan (without loading the model), print {model_id, plan, defaults, request_schema, family, mapped_params} as JSON and exit (bench/serve.mjs loads its plain-Python baseline from it)',
+    }),
     ...loadFlags,
   };
 
@@ -66,14 +69,14 @@ export default class Serve extends BaseCommand {
     });
     const opts = sessionOptionsFromFlags(modelId, flags);
     // A busy port is found now, not after minutes of loading.
-    await checkBindable(flags.host, flags.port);
+    if (!flags['print-plan']) await checkBindable(flags.host, flags.port);
 
     const ac = new AbortController();
     const onEarlySignal = (): void => ac.abort();
     process.once('SIGINT', onEarlySignal);
     process.once('SIGTERM', onEarlySignal);
     const stage = await startStage(`preparing ${modelId}`);
-    const open = () => openSession({...opts, verbose: this.verbose, signal: ac.signal, onStage: (t) => stage.text(t), onNote: (t) => this.note(`mgen: ${t}`)});
+    const open = () => openSession({...opts, planOnly: flags['print-plan'], verbose: this.verbose, signal: ac.signal, onStage: (t) => stage.text(t), onNote: (t) => this.note(`mgen: ${t}`)});
     let session;
     try {
       session = await open();
@@ -81,6 +84,25 @@ export default class Serve extends BaseCommand {
       stage.stop();
       process.removeListener('SIGINT', onEarlySignal);
       process.removeListener('SIGTERM', onEarlySignal);
+    }
+    if (flags['print-plan']) {
+      const {MAPPED_PIPELINE_PARAMS, nativeRequestSchema} = await import('../backends/server/native.js');
+      const {DEFAULT_CAPS} = await import('../backends/server/types.js');
+      const caps = {...DEFAULT_CAPS, maxSize: flags['max-size'], maxSteps: flags['max-steps'], maxImages: flags['max-images']};
+      const report = session.model.report;
+      // The model is not loaded here: the pipeline's own __call__ parameters join the request schema when it is,
+      // leaving out `mapped_params` (the ones our fields stand for).
+      const doc = {
+        model_id: modelId,
+        plan: session.plan,
+        defaults: report.defaults,
+        request_schema: nativeRequestSchema(null, caps),
+        mapped_params: [...MAPPED_PIPELINE_PARAMS],
+        family: report.kind === 'checkpoint' ? report.family : (report.base?.family ?? report.family),
+      };
+      await session.close().catch(() => session.worker.kill());
+      process.stdout.write(JSON.stringify(doc) + '\n');
+      return;
     }
     // From here on, a stray rejection in a request's path is logged and the server keeps its queue.
     guardServeProcess((line) => process.stderr.write(`mgen serve: ${line}\n`));

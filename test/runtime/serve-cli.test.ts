@@ -79,6 +79,13 @@ describe('mgen serve (process)', () => {
     expect(count(await (await fetch(`${url}/metrics`)).text())).toBe(count(after));
   }, 400_000);
 
+  it('--print-plan prints the load plan and exits without loading or binding (bench/serve.mjs\'s baseline loads it)', async () => {
+    const r = await cli(['serve', 'builtin:tiny-sd', '--print-plan', ...LOAD]);
+    expect(r.code).toBe(0);
+    const doc = JSON.parse(r.stdout) as {model_id: string; plan: {pipeline: string; device: string}; family: string};
+    expect(doc).toMatchObject({model_id: 'builtin:tiny-sd', family: 'sd1', plan: {pipeline: 'StableDiffusionPipeline', device: 'cpu'}});
+  }, 120_000);
+
   it('on a busy port (this serve\'s own) exits 2 at once with the reason, loading nothing and reporting no worker death', async () => {
     const port = new URL(url).port;
     const r = await cli(['serve', 'builtin:tiny-sd', '--port', port, '--no-state', ...LOAD], {env: {MGEN_WORKER_READY_TIMEOUT: '1'}});
