@@ -92,6 +92,9 @@ def quantize(pipe: Any, mode: str, device: str, dtype: Any) -> str | None:
         return f"{name} stored in float8_e4m3fn with layer-wise casting to {dtype_name}"
     if mode == "nf4":
         raise WorkerError("bad_request", f"--quantize nf4 needs bitsandbytes on a CUDA GPU; this worker runs on {device} (try --quantize int8)")
+    from .aside import enable as enable_aside
+
+    enable_aside()  # torchao is kept off sys.path until a load asks for it (aside.py)
     try:
         from torchao.quantization import Float8WeightOnlyConfig, Int8WeightOnlyConfig, quantize_
     except ImportError as exc:

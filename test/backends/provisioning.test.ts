@@ -1,5 +1,5 @@
 import {afterAll, beforeAll, describe, expect, it, jest} from '@jest/globals';
-import {chmod, mkdir, mkdtemp, readdir, rm, writeFile} from 'node:fs/promises';
+import {chmod, mkdir, mkdtemp, readdir, readFile, rm, writeFile} from 'node:fs/promises';
 import {tmpdir} from 'node:os';
 import {join} from 'node:path';
 import {spawnSync} from 'node:child_process';
@@ -52,6 +52,12 @@ describe('runtime provisioning', () => {
     const b = await venvHash(runtimeDir, 'cpu');
     expect(b).not.toBe(a);
     await writeFile(join(runtimeDir, 'requirements', 'cpu.txt'), 'torch==2.13.0\ndiffusers==0.42.1\n');
+    expect(await venvHash(runtimeDir, 'cpu')).toBe(a);
+    // The aside packages (requirements/aside.txt) are part of the venv too.
+    await writeFile(join(runtimeDir, 'requirements', 'aside.txt'), 'torchao==0.18.0\n');
+    const c = await venvHash(runtimeDir, 'cpu');
+    expect(c).not.toBe(a);
+    await rm(join(runtimeDir, 'requirements', 'aside.txt'));
     expect(await venvHash(runtimeDir, 'cpu')).toBe(a);
   });
 
@@ -167,6 +173,33 @@ esac
       expect(spinner).toEqual(expect.arrayContaining([...lines, 'pip: Collecting torch==2.13.0']));
     } finally {
       await writeFile(join(runtimeDir, 'requirements', 'cpu.txt'), 'torch==2.13.0\ndiffusers==0.42.1\n');
+      await rm(home, {recursive: true, force: true});
+    }
+  }, 60_000);
+
+  it('installs requirements/aside.txt into <venv>/aside without dependencies, hash-checked', async () => {
+    const home = join(tmp, 'aside-home');
+    const log = join(tmp, 'aside-pip-args');
+    const logging = join(tmp, 'fake-python3-logging');
+    // The stand-in again, recording each pip command line.
+    await writeFile(logging, FAKE_PYTHON.replace('"-m pip")', `"-m pip") echo "$*" >> ${log};`));
+    await chmod(logging, 0o755);
+    const aside = 'spandrel==0.4.2 \\\n    --hash=sha256:bb\ntorchao==0.18.0 \\\n    --hash=sha256:cc\n';
+    await writeFile(join(runtimeDir, 'requirements', 'aside.txt'), aside);
+    try {
+      const lines: string[] = [];
+      const r = await installRuntime({profile: 'cpu', runtimeDir, env: {...env, MGEN_HOME: home}, python: logging, onStageLine: (l) => lines.push(l)});
+      expect(lines).toContain('installing spandrel, torchao aside');
+      const calls = (await readFile(log, 'utf8')).trim().split('\n');
+      expect(calls).toHaveLength(2);
+      const asideCall = calls[1]!.split(' ');
+      expect(asideCall).toEqual(expect.arrayContaining(['--no-deps', '--require-hashes', '--target', '-r', join(runtimeDir, 'requirements', 'aside.txt')]));
+      // Into the venv being built, which is then moved into place.
+      const target = asideCall[asideCall.indexOf('--target') + 1]!;
+      expect(target.startsWith(`${r.venvDir}.tmp-`) && target.endsWith('/aside')).toBe(true);
+      expect(calls[0]).not.toMatch(/torchao|--target/);
+    } finally {
+      await rm(join(runtimeDir, 'requirements', 'aside.txt'), {force: true});
       await rm(home, {recursive: true, force: true});
     }
   }, 60_000);

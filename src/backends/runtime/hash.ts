@@ -14,7 +14,12 @@ export function requirementsPath(runtimeDir: string, profile: Profile): string {
   return join(runtimeDir, 'requirements', `${profile}.txt`);
 }
 
-/** Hash of what goes into the venv: the profile's requirements file (and pyproject.toml when present).
+/** The packages installed beside site-packages (<venv>/aside), for every profile: see requirements/aside.txt. */
+export function asideRequirementsPath(runtimeDir: string): string {
+  return join(runtimeDir, 'requirements', 'aside.txt');
+}
+
+/** Hash of what goes into the venv: the profile's requirements file, aside.txt and pyproject.toml when present.
  * The mgen_runtime package itself runs from python-runtime/ on PYTHONPATH, so editing it needs no new venv. */
 export async function venvHash(runtimeDir: string, profile: Profile): Promise<string> {
   const req = requirementsPath(runtimeDir, profile);
@@ -22,6 +27,8 @@ export async function venvHash(runtimeDir: string, profile: Profile): Promise<st
     throw new NotFoundError(`no requirements file for profile ${profile}: ${req}`);
   });
   const h = createHash('sha256').update(`profile=${profile}\0`).update(text);
+  const aside = await readFile(asideRequirementsPath(runtimeDir)).catch(() => null);
+  if (aside) h.update('\0aside\0').update(aside);
   const pyproject = await readFile(join(runtimeDir, 'pyproject.toml')).catch(() => null);
   if (pyproject) h.update('\0pyproject\0').update(pyproject);
   return shortHash(h);

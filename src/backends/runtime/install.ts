@@ -7,7 +7,7 @@ import {join} from 'node:path';
 import {RuntimeSetupError} from '../../errors.js';
 import {withLock} from '../lock.js';
 import {mgenHome, pythonRuntimeDir, venvPython} from '../paths.js';
-import {venvHash, requirementsPath} from './hash.js';
+import {asideRequirementsPath, venvHash, requirementsPath} from './hash.js';
 import {linkSitePackages, probeBaseInterpreter} from './base-python.js';
 import {resolveProfile, type Profile} from './profile.js';
 import {lastLine, runProcess} from './run-process.js';
@@ -141,6 +141,23 @@ async function buildVenv(
         });
       }
       throw new RuntimeSetupError(`pip install failed: ${last.replace(/^ERROR:\s*/, '')}`, {detail: (pip.stdout + pip.stderr).slice(-8000), hint: pipHint(last)});
+    }
+
+    // Packages kept off sys.path until the code that needs one asks (mgen_runtime/aside.py): no dependencies of
+    // their own beyond what the profile pinned.
+    const asideFile = asideRequirementsPath(runtimeDir);
+    if (existsSync(asideFile)) {
+      const aside = await readFile(asideFile, 'utf8');
+      stage(`installing ${[...aside.matchAll(/^([A-Za-z0-9_.-]+)==/gm)].map((m) => m[1]).join(', ')} aside`);
+      const asideArgs = ['-m', 'pip', 'install', '--disable-pip-version-check', '--no-input', '--no-deps', '--target', join(tmp, 'aside'), '-r', asideFile];
+      if (/--hash=/.test(aside)) asideArgs.push('--require-hashes');
+      if (opts.findLinks) asideArgs.push('--find-links', opts.findLinks);
+      if (opts.noIndex) asideArgs.push('--no-index');
+      const r = await runProcess(py, asideArgs, {env: pipEnv});
+      if (r.code !== 0) {
+        const last = lastLine(r.stderr) || lastLine(r.stdout);
+        throw new RuntimeSetupError(`pip install of the aside packages failed: ${last.replace(/^ERROR:\s*/, '')}`, {detail: (r.stdout + r.stderr).slice(-8000), hint: pipHint(last)});
+      }
     }
 
     stage('checking that torch and diffusers import');

@@ -7,7 +7,7 @@ import {mkdir, readdir, readFile, rm, writeFile} from 'node:fs/promises';
 import {join, resolve} from 'node:path';
 import {RuntimeSetupError, UsageError} from '../../errors.js';
 import {pythonRuntimeDir} from '../paths.js';
-import {requirementsPath} from './hash.js';
+import {asideRequirementsPath, requirementsPath} from './hash.js';
 import {resolveProfile, type Profile} from './profile.js';
 import {lastLine, runProcess} from './run-process.js';
 
@@ -86,7 +86,10 @@ export async function downloadWheels(o: WheelsOptions): Promise<WheelsResult> {
   const env = o.env ?? process.env;
   const profile = resolveProfile(o.profile);
   const dir = resolve(o.dir);
-  const all = parseRequirements(await readFile(requirementsPath(o.runtimeDir ?? pythonRuntimeDir(), profile), 'utf8'));
+  const runtimeDir = o.runtimeDir ?? pythonRuntimeDir();
+  // The aside packages (requirements/aside.txt) come along: an offline install needs their wheels too.
+  const aside = await readFile(asideRequirementsPath(runtimeDir), 'utf8').catch(() => '');
+  const all = parseRequirements(`${await readFile(requirementsPath(runtimeDir, profile), 'utf8')}\n${aside}`);
   const only = (o.only ?? []).map(normalizeName);
   const skip = (o.skip ?? []).map(normalizeName);
   for (const n of [...only, ...skip]) {
