@@ -50,10 +50,17 @@ describe('prefetchWeights', () => {
     expect(r).toMatchObject({files: 0, bytes: 0, stopped: 'memory'});
   });
 
-  it('stops once the first blocks show the files are cached already', async () => {
-    const r = await prefetchWeights(await prefetchTargets([folder()]), {probeBytes: 1000, cachedBytesPerS: 0});
+  it('stops once the blocks after the first show the files are cached already', async () => {
+    // The first 8 MiB block only starts the clock (opening the file and the buffer's first touch are not reading).
+    const file = join(tmp.dir, 'three-blocks.safetensors');
+    writeFileSync(file, Buffer.alloc(3 * 8 * 1024 * 1024 + 1));
+    const r = await prefetchWeights(await prefetchTargets([file]), {probeBytes: 8 * 1024 * 1024, cachedBytesPerS: 0});
     expect(r.stopped).toBe('cached');
-    expect(r.bytes).toBe(3000);
+    expect(r.bytes).toBe(2 * 8 * 1024 * 1024);
+    // Slower than the threshold: the probe decides once, and the rest is read.
+    const all = await prefetchWeights(await prefetchTargets([file]), {probeBytes: 8 * 1024 * 1024, cachedBytesPerS: 1e15});
+    expect(all).toMatchObject({files: 1, bytes: 3 * 8 * 1024 * 1024 + 1});
+    expect(all.stopped).toBeUndefined();
   });
 
   it('stops when aborted and when a file vanished', async () => {
