@@ -5,7 +5,7 @@ import {join} from 'node:path';
 import {spawnSync} from 'node:child_process';
 import {createHash} from 'node:crypto';
 import {linkSitePackages, probeBaseInterpreter} from '../../src/backends/runtime/base-python.js';
-import {filterRequirements, installRuntime, installSummary, plannedRuntime} from '../../src/backends/runtime/install.js';
+import {asideHolding, filterRequirements, installRuntime, installSummary, plannedRuntime} from '../../src/backends/runtime/install.js';
 import {downloadWheels, parseRequirements} from '../../src/backends/runtime/wheels.js';
 import {venvHash} from '../../src/backends/runtime/hash.js';
 import {ensureRuntime, findRuntime} from '../../src/backends/runtime/resolve.js';
@@ -203,6 +203,18 @@ esac
       await rm(home, {recursive: true, force: true});
     }
   }, 60_000);
+
+  it('lends a given venv\'s aside folder only when it holds every pinned version', async () => {
+    const prefix = join(tmp, 'lender');
+    const pins = 'spandrel==0.4.2 \\\n    --hash=sha256:bb\ntorchao==0.18.0\n';
+    expect(asideHolding(prefix, pins)).toBeNull(); // no aside folder
+    await mkdir(join(prefix, 'aside', 'spandrel-0.4.2.dist-info'), {recursive: true});
+    expect(asideHolding(prefix, pins)).toBeNull(); // torchao missing
+    await mkdir(join(prefix, 'aside', 'torchao-0.17.0.dist-info'));
+    expect(asideHolding(prefix, pins)).toBeNull(); // another torchao
+    await mkdir(join(prefix, 'aside', 'torchao-0.18.0.dist-info'));
+    expect(asideHolding(prefix, pins)).toBe(join(prefix, 'aside'));
+  });
 
   it('provisioning on first use prints those lines on a stderr that is not a terminal', async () => {
     const home = join(tmp, 'stage-lines-home-2');

@@ -6,7 +6,7 @@
 // downloads once under $MGEN_HOME/wheelhouse (this test runs it itself: a no-op once the wheel is there).
 import {afterAll, beforeAll, describe, expect, it} from '@jest/globals';
 import {spawnSync} from 'node:child_process';
-import {existsSync, readdirSync, readFileSync} from 'node:fs';
+import {existsSync, readdirSync, readFileSync, realpathSync} from 'node:fs';
 import {mkdir, mkdtemp, readdir, rm, symlink, writeFile} from 'node:fs/promises';
 import {tmpdir} from 'node:os';
 import {join} from 'node:path';
@@ -50,7 +50,8 @@ beforeAll(async () => {
   // The tiny model is built once in the runtime tests' home; the test homes share that folder.
   await tiny('tiny-sd');
   wheelhouse = process.env.MGEN_TEST_WHEELHOUSE ?? join(mgenHome(process.env), 'wheelhouse');
-  const w = await cli(['runtime', 'wheels', wheelhouse, '--profile', 'cpu', '--only', 'diffusers'], {env: {MGEN_HOME: mgenHome(process.env)}});
+  // diffusers, and the aside packages (requirements/aside.txt), which a venv with no aside folder installs too.
+  const w = await cli(['runtime', 'wheels', wheelhouse, '--profile', 'cpu', '--only', 'diffusers', '--only', 'torchao', '--only', 'spandrel'], {env: {MGEN_HOME: mgenHome(process.env)}});
   if (w.code !== 0) throw new Error(`cannot prepare the wheel folder ${wheelhouse}: ${w.stderr}`);
 }, 600_000);
 afterAll(async () => {
@@ -82,6 +83,8 @@ describe('mgen runtime install --python VENV --system-site-packages', () => {
     expect(torchFile(venvPy).startsWith(givenSite + '/')).toBe(true);
     // pip found everything satisfied: the new venv's own site-packages holds only the link.
     expect(await readdir(ownSite(venvPy))).toEqual(['mgen-base-site.pth']);
+    // The given runtime's aside folder (torchao, spandrel) is lent the same way: linked, not installed again.
+    expect(realpathSync(join(doc.venv, 'aside'))).toBe(realpathSync(join(givenSite, '..', '..', '..', 'aside')));
 
     const again = await mgen(home, ['runtime', 'install', '--profile', 'cpu', '--python', given, '--system-site-packages', '--json']);
     expect(again.code).toBe(0);

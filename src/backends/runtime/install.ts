@@ -2,8 +2,8 @@
 // renamed into place only once pip succeeded and torch + diffusers import, then stamped. A valid stamp makes
 // a second run a no-op that starts no Python.
 import {existsSync} from 'node:fs';
-import {mkdir, readFile, rename, rm, writeFile} from 'node:fs/promises';
-import {join} from 'node:path';
+import {mkdir, readFile, rename, rm, symlink, writeFile} from 'node:fs/promises';
+import {dirname, join} from 'node:path';
 import {RuntimeSetupError} from '../../errors.js';
 import {withLock} from '../lock.js';
 import {mgenHome, pythonRuntimeDir, venvPython} from '../paths.js';
@@ -146,8 +146,12 @@ async function buildVenv(
     // Packages kept off sys.path until the code that needs one asks (mgen_runtime/aside.py): no dependencies of
     // their own beyond what the profile pinned.
     const asideFile = asideRequirementsPath(runtimeDir);
-    if (existsSync(asideFile)) {
-      const aside = await readFile(asideFile, 'utf8');
+    const aside = existsSync(asideFile) ? await readFile(asideFile, 'utf8') : null;
+    // A given venv (--system-site-packages) that holds the same aside set lends it, as it lends its site-packages.
+    const lent = aside !== null && linked.length > 0 ? asideHolding(dirname(dirname(base)), aside) : null;
+    if (lent) {
+      await symlink(lent, join(tmp, 'aside'));
+    } else if (aside !== null) {
       stage(`installing ${[...aside.matchAll(/^([A-Za-z0-9_.-]+)==/gm)].map((m) => m[1]).join(', ')} aside`);
       const asideArgs = ['-m', 'pip', 'install', '--disable-pip-version-check', '--no-input', '--no-deps', '--target', join(tmp, 'aside'), '-r', asideFile];
       if (/--hash=/.test(aside)) asideArgs.push('--require-hashes');
@@ -185,6 +189,15 @@ async function buildVenv(
     await rm(tmp, {recursive: true, force: true});
     throw err;
   }
+}
+
+/** `<prefix>/aside` when it holds every `name==version` pinned in `aside` (by their .dist-info folders), else null. */
+export function asideHolding(prefix: string, aside: string): string | null {
+  const dir = join(prefix, 'aside');
+  const pins = [...aside.matchAll(/^([A-Za-z0-9_.-]+)==([^\s;\\]+)/gm)];
+  if (pins.length === 0 || !existsSync(dir)) return null;
+  const all = pins.every((m) => existsSync(join(dir, `${m[1]!.replace(/[-.]+/g, '_')}-${m[2]}.dist-info`)));
+  return all ? dir : null;
 }
 
 const VERIFY = `
