@@ -471,6 +471,11 @@ if __name__ != "__main__":
     BUILDERS.update(tiny_dit.BUILDERS)
     BUILDERS.update(tiny_unet.BUILDERS)
     BUILDERS.update(tiny_single.BUILDERS)
+# Kolors (tiny_kolors.py: ChatGLM text encoder, sentencepiece tokenizer trained locally).
+if __name__ != "__main__":
+    from . import tiny_kolors
+
+    BUILDERS.update(tiny_kolors.BUILDERS)
 
 
 def build(name: str, out_dir: str | os.PathLike) -> dict:

@@ -23,6 +23,8 @@ export const BUILTIN_NAMES = [
   'tiny-sd2', 'tiny-sdxl-refiner', 'tiny-flux2', 'tiny-chroma', 'tiny-pixart', 'tiny-auraflow', 'tiny-hunyuandit', 'tiny-sana',
   'tiny-lumina2', 'tiny-qwen-image', 'tiny-cascade', 'tiny-sd3-single', 'tiny-flux-single',
   'tiny-chroma-single',
+  // Kolors (python-runtime/mgen_runtime/tiny_kolors.py).
+  'tiny-kolors',
   'tiny-esrgan', 'tiny-sd-ip-adapter',
 ] as const;
 export type BuiltinName = (typeof BUILTIN_NAMES)[number];

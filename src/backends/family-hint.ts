@@ -46,6 +46,7 @@ const BUILTIN_FAMILIES: Record<BuiltinName, Family> = {
   'tiny-sd3-single': 'sd3',
   'tiny-flux-single': 'flux',
   'tiny-chroma-single': 'chroma',
+  'tiny-kolors': 'kolors',
   'tiny-esrgan': 'unknown',
   'tiny-sd-ip-adapter': 'sd1',
 };

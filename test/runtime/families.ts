@@ -26,6 +26,8 @@ export interface FamilyCase {
   image?: boolean;
   /** A builtin that must give the same pixels (a transformer-only file holding its base's weights). */
   samePixelsAs?: string;
+  /** More requests to the same serve (a case-specific check; the file still starts one serve per model). */
+  onServe?: (url: string, digest: string) => Promise<void>;
 }
 
 // Explicit load flags (the serves use the same ones); --no-reuse keeps the CLI runs off any running serve.
@@ -92,7 +94,7 @@ export function familySuite(label: string, cases: FamilyCase[]): void {
       }
     }, 600_000);
 
-    it('one mgen serve request gives the same pixels as the CLI run', async () => {
+    it(`one mgen serve request gives the same pixels as the CLI run${c.onServe ? ', then the case\'s own requests' : ''}`, async () => {
       const served = await spawnServe([id, '--no-state', ...LOAD], 300_000);
       try {
         const body: Record<string, unknown> = {...request, ...(c.extra ? {params: c.extra} : {})};
@@ -105,6 +107,7 @@ export function familySuite(label: string, cases: FamilyCase[]): void {
         expect([info.width, info.height]).toEqual([size, size]);
         expect(JSON.parse(info.text.mgen!)).toMatchObject({model: id, plan: {pipeline: c.pipeline}});
         expect(pixelDigest(png)).toBe(digests[name]);
+        await c.onServe?.(served.url, digests[name]!);
       } finally {
         const exited = new Promise((r) => served.proc.on('exit', r));
         served.proc.kill('SIGTERM');
