@@ -24,6 +24,8 @@ export const BUILTIN_NAMES = [
   'tiny-lumina2', 'tiny-qwen-image', 'tiny-cascade', 'tiny-sd3-single', 'tiny-flux-single',
   'tiny-chroma-single',
   'tiny-esrgan', 'tiny-sd-ip-adapter',
+  // spandrel upscalers (python-runtime/mgen_runtime/tiny_upscalers.py)
+  'tiny-swinir', 'tiny-dat', 'tiny-hat',
 ] as const;
 export type BuiltinName = (typeof BUILTIN_NAMES)[number];
 
