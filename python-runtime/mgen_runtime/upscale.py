@@ -9,6 +9,7 @@ are no upscalers.
 """
 from __future__ import annotations
 
+import warnings
 from typing import Any
 
 from .protocol import WorkerError
@@ -47,7 +48,9 @@ def load_upscaler(path: str, device: str = "cpu"):
     spandrel = import_spandrel()
     sd = spandrel.canonicalize_state_dict(_load_state(path))
     try:
-        desc = spandrel.ModelLoader().load_from_state_dict(sd)
+        with warnings.catch_warnings():  # torch.meshgrid's indexing notice, from the architectures' __init__
+            warnings.simplefilter("ignore", UserWarning)
+            desc = spandrel.ModelLoader().load_from_state_dict(sd)
     except spandrel.UnsupportedModelError:
         raise WorkerError("invalid_model", "spandrel knows no upscaler architecture with these tensors "
                           "(ESRGAN, Real-ESRGAN, SwinIR, DAT, HAT and the others it supports)") from None
