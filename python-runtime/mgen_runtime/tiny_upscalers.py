@@ -1,4 +1,5 @@
-"""Tiny upscaler builtins (random weights: they make noise, not pictures)."""
+"""Tiny upscaler builtins (random weights: they make noise, not pictures), each saved in the key layout and wrapper its
+architecture's released files have, so spandrel (upscale.py) and the detection rules see what they see on real files."""
 from __future__ import annotations
 
 from pathlib import Path
@@ -7,14 +8,15 @@ from .tiny import SEED, _files, _manifest
 
 
 def build_tiny_esrgan(out: Path) -> dict:
-    """An x4 RRDBNet with 1 block, 8 features, growth 4, random weights, saved in the original ESRGAN key layout
-    (`model.0`, `model.1.sub.N.RDB1.conv1.0`, `model.3` / `model.6` upsampling, `model.8`, `model.10`)."""
+    """An x4 RRDBNet with 1 block, 8 features and the fixed growth of 32 every ESRGAN has, random weights, saved in
+    the original ESRGAN key layout (`model.0`, `model.1.sub.N.RDB1.conv1.0`, `model.3` / `model.6` upsampling,
+    `model.8`, `model.10`)."""
     import torch
     from safetensors.torch import save_file
 
     out.mkdir(parents=True, exist_ok=True)
     g = torch.Generator().manual_seed(SEED + 12)
-    nf, gc, nb = 8, 4, 1
+    nf, gc, nb = 8, 32, 1
 
     def conv(cin: int, cout: int) -> tuple:
         return (torch.randn(cout, cin, 3, 3, generator=g) * (0.5 / (cin * 9) ** 0.5), torch.zeros(cout))
@@ -38,6 +40,64 @@ def build_tiny_esrgan(out: Path) -> dict:
     name = "tiny-esrgan-x4.safetensors"
     save_file(sd, str(out / name))
     return _manifest(out, "tiny-esrgan", "upscaler", None, _files(out), file=name)
+
+
+def _plain(model) -> dict:
+    """A module's state dict as plain, unshared tensors (buffers included, as the released files carry them)."""
+    return {k: v.detach().clone().contiguous() for k, v in model.state_dict().items()}
+
+
+def _spandrel_arch(name: str):
+    from .torchvision_standin import import_spandrel
+
+    import_spandrel()
+    import importlib
+
+    return getattr(importlib.import_module(f"spandrel.architectures.{name}"), name)
+
+
+def build_tiny_swinir(out: Path) -> dict:
+    """An x2 SwinIR (classical SR, pixelshuffle): 1 residual group of 2 Swin blocks, 16 channels, 2 heads, window 8,
+    random weights; a `.pth` of `{"params": state_dict}` as the SwinIR release (`001_classicalSR_*.pth`) has it."""
+    import torch
+
+    out.mkdir(parents=True, exist_ok=True)
+    torch.manual_seed(SEED + 14)
+    net = _spandrel_arch("SwinIR")(img_size=32, embed_dim=16, depths=[2], num_heads=[2], window_size=8, mlp_ratio=2.0,
+                                   upscale=2, upsampler="pixelshuffle", resi_connection="1conv")
+    name = "tiny-swinir-x2.pth"
+    torch.save({"params": _plain(net)}, out / name)
+    return _manifest(out, "tiny-swinir", "upscaler", None, _files(out), file=name)
+
+
+def build_tiny_dat(out: Path) -> dict:
+    """An x3 DAT: 1 residual group of 2 blocks (spatial, then channel attention), 16 channels, 2 heads, split 2x4,
+    random weights; a `.pth` of `{"params": state_dict}` as the DAT release (`DAT_x3.pth`) has it."""
+    import torch
+
+    out.mkdir(parents=True, exist_ok=True)
+    torch.manual_seed(SEED + 15)
+    net = _spandrel_arch("DAT")(img_size=32, embed_dim=16, split_size=[2, 4], depth=[2], num_heads=[2], expansion_factor=2.0,
+                                upscale=3, upsampler="pixelshuffle", resi_connection="1conv")
+    name = "tiny-dat-x3.pth"
+    torch.save({"params": _plain(net)}, out / name)
+    return _manifest(out, "tiny-dat", "upscaler", None, _files(out), file=name)
+
+
+def build_tiny_hat(out: Path) -> dict:
+    """An x4 HAT: 1 residual group of 2 hybrid attention blocks plus its overlapping cross-attention, 16 channels,
+    2 heads, window 8, random weights; an unwrapped `.safetensors`, as the safetensors conversions of HAT files are."""
+    import torch
+    from safetensors.torch import save_file
+
+    out.mkdir(parents=True, exist_ok=True)
+    torch.manual_seed(SEED + 16)
+    net = _spandrel_arch("HAT")(img_size=32, embed_dim=16, depths=(2,), num_heads=(2,), window_size=8, compress_ratio=2,
+                                squeeze_factor=4, mlp_ratio=2.0, upscale=4, num_feat=16, upsampler="pixelshuffle",
+                                resi_connection="1conv")
+    name = "tiny-hat-x4.safetensors"
+    save_file(_plain(net), str(out / name))
+    return _manifest(out, "tiny-hat", "upscaler", None, _files(out), file=name)
 
 
 def build_tiny_sd_ip_adapter(out: Path) -> dict:

@@ -1,175 +1,153 @@
-"""`upscale` verb: ESRGAN / Real-ESRGAN (RRDBNet) upscalers, tiled so large images fit.
+"""`upscale` verb: super-resolution files (ESRGAN / Real-ESRGAN, SwinIR, DAT, HAT and the rest of spandrel's list)
+loaded through spandrel, the architecture loader ComfyUI and chaiNNer use, and run in overlapping tiles so large
+images fit.
 
-Both key layouts load: the new (BasicSR) `conv_first` + `body.N.rdb1.*` and the original ESRGAN `model.0` +
-`model.1.sub.N.RDB1.*`, optionally wrapped in `params_ema` / `params`. Other architectures (SwinIR, DAT, HAT) are
-refused with one line: they need spandrel, whose torchvision dependency has no CPU wheel on PyPI for the pinned torch.
+The weights are read here (safetensors, or a `.pth` through torch's weights-only loader; spandrel's own reader uses a
+restricted unpickler instead) and handed to spandrel as a state dict; spandrel names the architecture, its scale, and
+what input sizes it takes. Face restoration and inpainting models (GFPGAN, CodeFormer, LaMa, ...) are refused: they
+are no upscalers.
 """
 from __future__ import annotations
 
-import re
+import warnings
 from typing import Any
 
 from .protocol import WorkerError
+from .torchvision_standin import import_spandrel
+
+# Wrappers of released files: nested dicts (`params_ema`, ...) spandrel unwraps itself; flat `params_ema.`-style key
+# prefixes (safetensors conversions of those files) are stripped here.
+_FLAT_WRAPPERS = ("params_ema.", "params-ema.", "params.", "state_dict.", "model_state_dict.", "net.")
+# Extra input pixels each tile reads on every side, so tile seams see the same context as one pass would.
+OVERLAP = 32
 
 
 def _load_state(path: str) -> dict[str, Any]:
     import torch
 
-    if path.endswith(".safetensors"):
-        from safetensors.torch import load_file
+    try:
+        if path.endswith(".safetensors"):
+            from safetensors.torch import load_file
 
-        sd = load_file(path)
-    else:
-        sd = torch.load(path, map_location="cpu", weights_only=True)
-    for wrap in ("params_ema", "params", "state_dict"):
-        if isinstance(sd, dict) and isinstance(sd.get(wrap), dict):
-            sd = sd[wrap]
-            break
+            sd = load_file(path)
+        else:
+            sd = torch.load(path, map_location="cpu", weights_only=True)
+    except Exception:  # noqa: BLE001 - truncated file, a pickle beyond plain tensors, ...
+        raise WorkerError("invalid_model", "the upscaler file cannot be read as weights (safetensors, or a .pth of plain tensors)") from None
     if not isinstance(sd, dict):
         raise WorkerError("invalid_model", "the upscaler file holds no state dict")
+    for prefix in _FLAT_WRAPPERS:
+        if sd and all(isinstance(k, str) and k.startswith(prefix) for k in sd):
+            sd = {k[len(prefix):]: v for k, v in sd.items()}
+            break
     return sd
 
 
-def _to_new_layout(sd: dict[str, Any]) -> dict[str, Any]:
-    """Original ESRGAN keys -> BasicSR RRDBNet keys (x2/x4/x8: one conv per x2 upsampling step)."""
-    if "conv_first.weight" in sd:
-        return sd
-    if "model.0.weight" not in sd or not any(re.match(r"model\.1\.sub\.\d+\.RDB1\.conv1\.0\.weight$", k) for k in sd):
-        raise WorkerError("invalid_model", "not an ESRGAN / Real-ESRGAN (RRDBNet) upscaler: only those are supported (SwinIR, DAT, HAT are not)")
-    out: dict[str, Any] = {}
-    blocks = sorted({int(m.group(1)) for k in sd if (m := re.match(r"model\.1\.sub\.(\d+)\.RDB", k))})
-    for k, v in sd.items():
-        m = re.match(r"model\.1\.sub\.(\d+)\.RDB(\d)\.conv(\d)\.0\.(weight|bias)$", k)
-        if m:
-            out[f"body.{m.group(1)}.rdb{m.group(2)}.conv{m.group(3)}.{m.group(4)}"] = v
-    last_sub = max(int(m.group(1)) for k in sd if (m := re.match(r"model\.1\.sub\.(\d+)\.weight$", k)))
-    for p in ("weight", "bias"):
-        out[f"conv_first.{p}"] = sd[f"model.0.{p}"]
-        out[f"conv_body.{p}"] = sd[f"model.1.sub.{last_sub}.{p}"]
-    tail = sorted({int(m.group(1)) for k in sd if (m := re.match(r"model\.(\d+)\.weight$", k)) and int(m.group(1)) >= 2})
-    names = [f"conv_up{i + 1}" for i in range(len(tail) - 2)] + ["conv_hr", "conv_last"]
-    for idx, name in zip(tail, names):
-        for p in ("weight", "bias"):
-            out[f"{name}.{p}"] = sd[f"model.{idx}.{p}"]
-    del blocks
-    return out
-
-
-def build_rrdb(sd: dict[str, Any]):
-    import torch
-    from torch import nn
-    import torch.nn.functional as F
-
-    sd = _to_new_layout(sd)
-    in_ch = sd["conv_first.weight"].shape[1]
-    nf = sd["conv_first.weight"].shape[0]
-    gc = sd["body.0.rdb1.conv1.weight"].shape[0]
-    nb = 1 + max(int(m.group(1)) for k in sd if (m := re.match(r"body\.(\d+)\.", k)))
-    n_up = sum(1 for k in sd if re.match(r"conv_up\d+\.weight$", k))
-    unshuffle = {12: 2, 48: 4}.get(in_ch, 1)
-    out_ch = sd["conv_last.weight"].shape[0]
-
-    class RDB(nn.Module):
-        def __init__(self) -> None:
-            super().__init__()
-            for i in range(5):
-                setattr(self, f"conv{i + 1}", nn.Conv2d(nf + i * gc, gc if i < 4 else nf, 3, 1, 1))
-
-        def forward(self, x):
-            feats = [x]
-            for i in range(4):
-                feats.append(F.leaky_relu(getattr(self, f"conv{i + 1}")(torch.cat(feats, 1)), 0.2))
-            return self.conv5(torch.cat(feats, 1)) * 0.2 + x
-
-    class RRDB(nn.Module):
-        def __init__(self) -> None:
-            super().__init__()
-            self.rdb1, self.rdb2, self.rdb3 = RDB(), RDB(), RDB()
-
-        def forward(self, x):
-            return self.rdb3(self.rdb2(self.rdb1(x))) * 0.2 + x
-
-    class RRDBNet(nn.Module):
-        def __init__(self) -> None:
-            super().__init__()
-            self.conv_first = nn.Conv2d(in_ch, nf, 3, 1, 1)
-            self.body = nn.Sequential(*[RRDB() for _ in range(nb)])
-            self.conv_body = nn.Conv2d(nf, nf, 3, 1, 1)
-            for i in range(n_up):
-                setattr(self, f"conv_up{i + 1}", nn.Conv2d(nf, nf, 3, 1, 1))
-            self.conv_hr = nn.Conv2d(nf, nf, 3, 1, 1)
-            self.conv_last = nn.Conv2d(nf, out_ch, 3, 1, 1)
-
-        def forward(self, x):
-            if unshuffle > 1:
-                x = F.pixel_unshuffle(x, unshuffle)
-            feat = self.conv_first(x)
-            feat = feat + self.conv_body(self.body(feat))
-            for i in range(n_up):
-                feat = F.leaky_relu(getattr(self, f"conv_up{i + 1}")(F.interpolate(feat, scale_factor=2, mode="nearest")), 0.2)
-            return self.conv_last(F.leaky_relu(self.conv_hr(feat), 0.2))
-
-    net = RRDBNet()
+def load_upscaler(path: str, device: str = "cpu"):
+    """spandrel's ImageModelDescriptor for an upscaler file (scale, size requirements, tiling advice), on `device`."""
+    spandrel = import_spandrel()
+    sd = spandrel.canonicalize_state_dict(_load_state(path))
     try:
-        net.load_state_dict(sd, strict=True)
-    except RuntimeError:
-        raise WorkerError("invalid_model", "the ESRGAN weights do not fit an RRDBNet (unexpected or missing tensors)") from None
-    net.eval()
-    scale = (2 ** n_up) // unshuffle
-    return net, scale
+        with warnings.catch_warnings():  # torch.meshgrid's indexing notice, from the architectures' __init__
+            warnings.simplefilter("ignore", UserWarning)
+            desc = spandrel.ModelLoader().load_from_state_dict(sd)
+    except spandrel.UnsupportedModelError:
+        raise WorkerError("invalid_model", "spandrel knows no upscaler architecture with these tensors "
+                          "(ESRGAN, Real-ESRGAN, SwinIR, DAT, HAT and the others it supports)") from None
+    except Exception as e:  # noqa: BLE001 - shapes that fit no configuration of the detected architecture
+        arch = _detected_arch(spandrel, sd)
+        raise WorkerError("invalid_model", f"the weights do not fit a {arch} network ({type(e).__name__})") from None
+    name = desc.architecture.name
+    if not isinstance(desc, spandrel.ImageModelDescriptor) or desc.purpose not in ("SR", "Restoration"):
+        raise WorkerError("invalid_model", f"this {name} file is a {getattr(desc, 'purpose', 'other')} model, not an upscaler")
+    if desc.input_channels not in (1, 3) or desc.output_channels not in (1, 3):
+        raise WorkerError("invalid_model", f"this {name} file takes {desc.input_channels}-channel images; only RGB and grayscale are supported")
+    return desc.to(device).eval()
 
 
-def _tiled(net, x, scale: int, tile: int, pad: int = 16):
+def _detected_arch(spandrel: Any, sd: dict[str, Any]) -> str:
+    for arch in spandrel.MAIN_REGISTRY.architectures("detection"):
+        try:
+            if arch.detect(sd):
+                return str(arch.architecture.name)
+        except Exception:  # noqa: BLE001
+            continue
+    return "known"
+
+
+def _tile_size(desc: Any, tile: int) -> int:
+    """The tile size in input pixels: at least the model's minimum, a multiple of what it needs, so inner tiles need
+    no padding (spandrel's call pads the edge tiles itself)."""
+    req = desc.size_requirements
+    t = max(int(tile), req.minimum, 1)
+    return -(-t // req.multiple_of) * req.multiple_of
+
+
+def tiled(desc: Any, x: Any, tile: int, overlap: int = OVERLAP) -> Any:
+    """Runs the model over `x` (1, C, H, W in [0, 1]) in tiles of `tile` input pixels, each read with `overlap` pixels
+    of context on every side and cropped back, so seams do not show (a small convolutional model such as the tiny
+    ESRGAN gives the pixels of one pass); a model that tiles internally, or an image that fits one tile, runs whole."""
     import torch
+    from spandrel import ModelTiling
 
-    _, c, h, w = x.shape
-    if h <= tile and w <= tile:
-        return net(x)
-    out = torch.zeros((1, c, h * scale, w * scale), dtype=x.dtype)
-    for y0 in range(0, h, tile):
-        for x0 in range(0, w, tile):
-            y1, x1 = min(y0 + tile, h), min(x0 + tile, w)
-            py0, px0, py1, px1 = max(y0 - pad, 0), max(x0 - pad, 0), min(y1 + pad, h), min(x1 + pad, w)
-            o = net(x[:, :, py0:py1, px0:px1])
+    _, _, h, w = x.shape
+    scale = desc.scale
+    t = _tile_size(desc, tile)
+    if desc.tiling == ModelTiling.INTERNAL or (h <= t and w <= t):
+        return desc(x)
+    out = torch.zeros((1, desc.output_channels, h * scale, w * scale), dtype=x.dtype)  # on the CPU: only tiles use the device
+    for y0 in range(0, h, t):
+        for x0 in range(0, w, t):
+            y1, x1 = min(y0 + t, h), min(x0 + t, w)
+            py0, px0, py1, px1 = max(y0 - overlap, 0), max(x0 - overlap, 0), min(y1 + overlap, h), min(x1 + overlap, w)
+            o = desc(x[:, :, py0:py1, px0:px1])
             oy, ox = (y0 - py0) * scale, (x0 - px0) * scale
-            out[:, :, y0 * scale:y1 * scale, x0 * scale:x1 * scale] = o[:, :, oy:oy + (y1 - y0) * scale, ox:ox + (x1 - x0) * scale]
+            out[:, :, y0 * scale:y1 * scale, x0 * scale:x1 * scale] = o[:, :, oy:oy + (y1 - y0) * scale, ox:ox + (x1 - x0) * scale].cpu()
     return out
 
 
-def upscale_images(model_path: str, images: list, factor: float | None = None, tile: int = 256):
+def upscale_images(model_path: str, images: list, factor: float | None = None, tile: int = 256, device: str = "cpu"):
     """PIL images in, PIL images out (resized to `factor` x when it differs from the model's native scale)."""
     import numpy as np
     import torch
     from PIL import Image
 
-    net, native = build_rrdb(_load_state(model_path))
+    desc = load_upscaler(model_path, device)
+    native = int(desc.scale)
+    mode = "L" if desc.input_channels == 1 else "RGB"
     outs = []
     with torch.inference_mode():
         for im in images:
-            rgb = im.convert("RGB")
-            x = torch.from_numpy(np.asarray(rgb, dtype=np.float32) / 255.0).permute(2, 0, 1)[None]
-            y = _tiled(net, x, native, max(16, int(tile))).clamp(0, 1)
-            arr = (y[0].permute(1, 2, 0).numpy() * 255.0).round().astype(np.uint8)
-            up = Image.fromarray(arr)
+            src = im.convert(mode)
+            arr = np.asarray(src, dtype=np.float32) / 255.0
+            x = torch.from_numpy(arr.reshape(arr.shape[0], arr.shape[1], -1)).permute(2, 0, 1)[None].to(device)
+            y = tiled(desc, x, tile).clamp(0, 1)
+            a = (y[0].permute(1, 2, 0).float().cpu().numpy() * 255.0).round().astype(np.uint8)
+            up = Image.fromarray(a[:, :, 0] if a.shape[2] == 1 else a).convert("RGB")
             if factor and factor != native:
-                up = up.resize((max(1, round(rgb.width * factor)), max(1, round(rgb.height * factor))), Image.LANCZOS)
+                up = up.resize((max(1, round(src.width * factor)), max(1, round(src.height * factor))), Image.LANCZOS)
             outs.append(up)
-    return outs, native
+    return outs, native, desc
+
+
+def _device() -> str:
+    from .info import pick_device
+
+    return pick_device("auto")
 
 
 def run(params: dict[str, Any]) -> dict[str, Any]:
     from PIL import Image
+    from PIL.PngImagePlugin import PngInfo
 
     inputs = params.get("images") or []
     outputs = params.get("outputs") or []
     if len(inputs) != len(outputs) or not inputs:
         raise WorkerError("bad_request", "upscale needs images and as many outputs")
-    from PIL.PngImagePlugin import PngInfo
-
     ims = [Image.open(p) for p in inputs]
     # PNG text chunks (mgen's / A1111's `parameters`) carry over to the upscaled file.
     texts = [{k: v for k, v in getattr(im, "text", {}).items() if isinstance(v, str)} for im in ims]
-    ups, native = upscale_images(params["model"], ims, params.get("scale"), int(params.get("tile") or 256))
+    ups, native, desc = upscale_images(params["model"], ims, params.get("scale"), int(params.get("tile") or 256), _device())
     done = []
     for up, out, src, text in zip(ups, outputs, inputs, texts):
         info = None
@@ -179,4 +157,4 @@ def run(params: dict[str, Any]) -> dict[str, Any]:
                 info.add_text(k, v)
         up.save(out, pnginfo=info) if info else up.save(out)
         done.append({"input": src, "path": out, "width": up.width, "height": up.height})
-    return {"images": done, "native_scale": native}
+    return {"images": done, "native_scale": native, "architecture": str(desc.architecture.name)}

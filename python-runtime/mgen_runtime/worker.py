@@ -22,8 +22,9 @@ _EOF = object()
 # Imported in the background once `hello` is answered (see Worker.preload).
 PRELOAD = ("diffusers", "transformers")
 # The verbs that import these libraries themselves: they wait for the background import first, so that two threads never
-# import at once (interleaved imports of one package from two threads can deadlock on its module locks).
-_NEEDS_LIBRARIES = frozenset({"load", "schema", "generate"})
+# import at once (interleaved imports of one package from two threads can deadlock on its module locks). `upscale`
+# imports spandrel, with a torchvision stand-in in sys.modules meanwhile that transformers' import must not see.
+_NEEDS_LIBRARIES = frozenset({"load", "schema", "generate", "upscale"})
 
 
 def _import_quietly(names: tuple[str, ...]) -> None:

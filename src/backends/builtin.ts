@@ -26,6 +26,8 @@ export const BUILTIN_NAMES = [
   // Kolors (python-runtime/mgen_runtime/tiny_kolors.py).
   'tiny-kolors',
   'tiny-esrgan', 'tiny-sd-ip-adapter',
+  // spandrel upscalers (python-runtime/mgen_runtime/tiny_upscalers.py)
+  'tiny-swinir', 'tiny-dat', 'tiny-hat',
 ] as const;
 export type BuiltinName = (typeof BUILTIN_NAMES)[number];
 

@@ -49,6 +49,9 @@ const BUILTIN_FAMILIES: Record<BuiltinName, Family> = {
   'tiny-kolors': 'kolors',
   'tiny-esrgan': 'unknown',
   'tiny-sd-ip-adapter': 'sd1',
+  'tiny-swinir': 'unknown',
+  'tiny-dat': 'unknown',
+  'tiny-hat': 'unknown',
 };
 
 /** A builtin's family by name; an unknown name: null (resolving it says so). */

@@ -1,4 +1,4 @@
-// Upscaler models (ESRGAN / Real-ESRGAN) for `mgen upscale`, `generate --upscale` and serve's upscale routes:
+// Upscaler models (ESRGAN / Real-ESRGAN, SwinIR, DAT, HAT: what spandrel loads) for `mgen upscale`, `generate --upscale` and serve's upscale routes:
 // the spec `ID[:factor]`, resolving and checking the file, and the worker's `upscale` verb.
 import {existsSync} from 'node:fs';
 import {InvalidModelError, NotFoundError, UsageError} from '../errors.js';
@@ -28,7 +28,7 @@ export function parseUpscaleSpec(spec: string, flag = '--upscale'): UpscaleSpec 
 /** The upscaler's weight file, refused in one line (exit 6) when detection says it is something else. */
 export async function resolveUpscaler(id: string, opts: {python: string; env?: NodeJS.ProcessEnv}): Promise<string> {
   const model = await resolveModelForLoad(id, {python: opts.python, env: opts.env});
-  if (model.report.kind !== 'upscaler') throw new InvalidModelError(`${id} is not an upscaler (detected: ${model.report.kind})`, {hint: 'upscaling takes ESRGAN / Real-ESRGAN files'});
+  if (model.report.kind !== 'upscaler') throw new InvalidModelError(`${id} is not an upscaler (detected: ${model.report.kind})`, {hint: 'upscaling takes super-resolution files: ESRGAN / Real-ESRGAN, SwinIR, DAT, HAT, ...'});
   if (!existsSync(model.path)) throw new NotFoundError(`upscaler file not found: ${model.path}`);
   return model.path;
 }

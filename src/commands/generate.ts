@@ -41,7 +41,7 @@ export default class Generate extends BaseCommand {
     from: Flags.string({description: 're-run the request recorded in a PNG made by mgen (or A1111); flags override it'}),
     'no-reuse': Flags.boolean({description: 'do not use a running `mgen serve` for this model'}),
     timeout: Flags.integer({description: 'give up on one generation after this many seconds', min: 1}),
-    upscale: Flags.string({description: 'upscale each image afterwards with an ESRGAN upscaler: ID or ID:factor (e.g. builtin:tiny-esrgan:2)'}),
+    upscale: Flags.string({description: 'upscale each image afterwards with an upscaler (ESRGAN, SwinIR, DAT, HAT, ...): ID or ID:factor (e.g. builtin:tiny-esrgan:2)'}),
     ...loadFlags,
   };
 

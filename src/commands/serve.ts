@@ -15,7 +15,7 @@ export default class Serve extends BaseCommand {
     port: Flags.integer({description: 'port (0: any free one)', default: 7860, min: 0, max: 65535}),
     token: Flags.string({description: 'require `Authorization: Bearer TOKEN` on every route but /healthz (default: $MGEN_API_TOKEN)'}),
     'api-auth': Flags.string({description: 'also accept HTTP Basic credentials, A1111 style: user:password[,user2:password2] (the --token works as a Basic password too)'}),
-    upscaler: Flags.string({description: 'an ESRGAN upscaler MODEL_ID for /v1/upscale and A1111\'s /sdapi/v1/extra-single-image'}),
+    upscaler: Flags.string({description: 'an upscaler MODEL_ID (ESRGAN, SwinIR, DAT, HAT, ...) for /v1/upscale and A1111\'s /sdapi/v1/extra-single-image'}),
     insecure: Flags.boolean({description: 'allow a non-loopback --host without a token'}),
     'max-queue': Flags.integer({description: 'jobs that may wait behind the running one; more get 429', default: 32, min: 0}),
     timeout: Flags.integer({description: 'stop a job that runs longer than this many seconds (0: never)', default: 600, min: 0}),

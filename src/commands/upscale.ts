@@ -5,14 +5,15 @@ import {BaseCommand} from '../base-command.js';
 import {NotFoundError, UsageError} from '../errors.js';
 
 export default class Upscale extends BaseCommand {
-  static override description = 'Upscale images with an ESRGAN / Real-ESRGAN upscaler file (tiled, so large images fit)';
+  static override description = 'Upscale images with a super-resolution file (ESRGAN / Real-ESRGAN, SwinIR, DAT, HAT, ...: whatever spandrel loads), tiled so large images fit';
   static override examples = [
     '<%= config.bin %> upscale builtin:tiny-esrgan photo.png',
     '<%= config.bin %> upscale ./4x-UltraSharp.pth a.png b.png --scale 2 --out "up/{name}.png"',
+    '<%= config.bin %> upscale ./HAT_SRx4_ImageNet-pretrain.pth photo.png --tile 128',
   ];
   static override strict = false;
   static override args = {
-    model: Args.string({description: 'the upscaler MODEL_ID (a local .pth/.safetensors, builtin:tiny-esrgan, or a Hub file)', required: true}),
+    model: Args.string({description: 'the upscaler MODEL_ID (a local .pth/.safetensors, builtin:tiny-esrgan, tiny-swinir, tiny-dat, tiny-hat, or a Hub file)', required: true}),
     images: Args.string({description: 'one or more input images', required: true}),
   };
   static override flags = {
@@ -41,7 +42,7 @@ export default class Upscale extends BaseCommand {
     const worker = await startWorker({python: runtime.python, verbose: this.verbose});
     try {
       const r = await upscaleFiles(worker, file, images.map((p) => resolve(p)), outputs, {factor: scale, tile: flags.tile});
-      if (flags.json) process.stdout.write(JSON.stringify({model: modelId, native_scale: r.native_scale, images: r.images}, null, 2) + '\n');
+      if (flags.json) process.stdout.write(JSON.stringify({model: modelId, architecture: r.architecture, native_scale: r.native_scale, images: r.images}, null, 2) + '\n');
       else for (const im of r.images) process.stdout.write(`${im.path} (${im.width}x${im.height})\n`);
     } finally {
       await worker.shutdown().catch(() => worker.kill());

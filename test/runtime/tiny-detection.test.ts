@@ -84,7 +84,10 @@ const EXPECTED: Record<string, Expected> = {
   // The tiny embedding's width is the tiny CLIP's, not one a real CLIP has: no family to name.
   'tiny-sd-aesthetic': {rule: 'aesthetic', target: 'file', family: 'unknown', kind: 'aesthetic-embedding', format: 'pickle'},
   'tiny-sd-ip-adapter': {rule: 'ip-adapter', target: 'file', family: 'sd1', kind: 'ip-adapter', format: 'single-file', variants: ['standard'], base: 'sd1'},
-  'tiny-esrgan': {rule: 'upscaler', target: 'file', family: 'unknown', kind: 'upscaler', format: 'single-file', variants: ['esrgan']},
+  'tiny-esrgan': {rule: 'upscaler', target: 'file', family: 'unknown', kind: 'upscaler', format: 'single-file', variants: ['esrgan', 'x4']},
+  'tiny-swinir': {rule: 'upscaler', target: 'file', family: 'unknown', kind: 'upscaler', format: 'pickle', variants: ['swinir', 'x2']},
+  'tiny-dat': {rule: 'upscaler', target: 'file', family: 'unknown', kind: 'upscaler', format: 'pickle', variants: ['dat', 'x3']},
+  'tiny-hat': {rule: 'upscaler', target: 'file', family: 'unknown', kind: 'upscaler', format: 'single-file', variants: ['hat', 'x4']},
 };
 
 describe('tiny models classify correctly through the real detection rules', () => {

@@ -1,5 +1,5 @@
-// `mgen upscale` with the tiny ESRGAN builtin (random RRDBNet weights in the original ESRGAN key layout): the real
-// CLI, the worker's `upscale` verb, tiling, and the one-line refusal of a file that is no ESRGAN.
+// `mgen upscale` with the tiny upscaler builtins (random weights in their released key layouts: ESRGAN, SwinIR, DAT,
+// HAT), loaded through spandrel: the real CLI, the worker's `upscale` verb, tiling, and the one-line refusals.
 import {afterAll, beforeAll, describe, expect, it} from '@jest/globals';
 import {mkdtemp, readFile, rm, writeFile} from 'node:fs/promises';
 import {tmpdir} from 'node:os';
@@ -34,8 +34,8 @@ describe('mgen upscale', () => {
     expect(size(await readFile(join(dir, 'noise-x4.png')))).toEqual([192, 160]);
     const j = await cli(['upscale', 'builtin:tiny-esrgan', join(dir, 'flat.png'), '--scale', '2', '--json', '--out', join(dir, '{name}-x2.png')]);
     expect(j.code).toBe(0);
-    const doc = JSON.parse(j.stdout) as {native_scale: number; images: Array<{width: number; height: number}>};
-    expect(doc.native_scale).toBe(4);
+    const doc = JSON.parse(j.stdout) as {architecture: string; native_scale: number; images: Array<{width: number; height: number}>};
+    expect(doc).toMatchObject({architecture: 'ESRGAN', native_scale: 4});
     expect(doc.images[0]).toMatchObject({width: 80, height: 60});
     expect(size(await readFile(join(dir, 'flat-x2.png')))).toEqual([80, 60]);
   }, 240_000);
@@ -72,6 +72,40 @@ describe('mgen upscale', () => {
     expect(m.code).toBe(3);
   }, 240_000);
 
+  it.each([
+    ['tiny-swinir', 'SwinIR', 2],
+    ['tiny-dat', 'DAT', 3],
+    ['tiny-hat', 'HAT', 4],
+  ] as const)('%s (spandrel: %s) writes each image at its scale x its size, tiled or not', async (name, arch, scale) => {
+    const r = await cli(['upscale', `builtin:${name}`, join(dir, 'flat.png'), join(dir, 'noise.png'), '--tile', '32', '--json', '--out', join(dir, `{name}-${name}.png`)]);
+    expect(r.stderr).toBe('');
+    expect(r.code).toBe(0);
+    const doc = JSON.parse(r.stdout) as {architecture: string; native_scale: number; images: Array<{width: number; height: number}>};
+    expect(doc).toMatchObject({architecture: arch, native_scale: scale});
+    expect(size(await readFile(join(dir, `flat-${name}.png`)))).toEqual([40 * scale, 30 * scale]);
+    expect(size(await readFile(join(dir, `noise-${name}.png`)))).toEqual([48 * scale, 40 * scale]);
+  }, 240_000);
+
+  it('refuses in one line (exit 6) a file detection calls an upscaler but spandrel does not know', async () => {
+    // ESRGAN's first tensors without its trunk and tail: no architecture spandrel has.
+    const tensors: Array<[string, number[]]> = [['conv_first.weight', [8, 3, 3, 3]], ['body.0.rdb1.conv1.weight', [32, 8, 3, 3]]];
+    let offset = 0;
+    const header: Record<string, unknown> = {};
+    for (const [name, shape] of tensors) {
+      const bytes = shape.reduce((a, b) => a * b, 4);
+      header[name] = {dtype: 'F32', shape, data_offsets: [offset, offset + bytes]};
+      offset += bytes;
+    }
+    const json = Buffer.from(JSON.stringify(header));
+    const len = Buffer.alloc(8);
+    len.writeBigUInt64LE(BigInt(json.length));
+    const file = join(dir, 'half-esrgan.safetensors');
+    await writeFile(file, Buffer.concat([len, json, Buffer.alloc(offset)]));
+    const r = await cli(['upscale', file, join(dir, 'flat.png')]);
+    expect(r.code).toBe(6);
+    expect(r.stderr.trim().split('\n')).toHaveLength(1);
+    expect(r.stderr).toMatch(/spandrel knows no upscaler architecture/);
+  }, 240_000);
   it('serve --upscaler: /v1/upscale and A1111 extra-single-image upscale an inline image; upscalers lists it', async () => {
     const s = await spawnServe(['builtin:tiny-sd', '--upscaler', 'builtin:tiny-esrgan', '--no-state'], 240_000);
     try {

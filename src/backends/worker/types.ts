@@ -168,8 +168,8 @@ export interface WorkerHandle {
     opts?: {onProgress?: (step: number, steps: number, extra?: ProgressExtra) => void; signal?: AbortSignal; timeoutMs?: number},
   ): Promise<GenerateResult>;
   unload(): Promise<void>;
-  /** Runs an ESRGAN-family upscaler file over image files (`upscale` verb; no model needs to be loaded). */
-  upscale(params: {model: string; images: string[]; outputs: string[]; scale?: number; tile?: number}): Promise<{images: Array<{input: string; path: string; width: number; height: number}>; native_scale: number}>;
+  /** Runs an upscaler file (through spandrel) over image files (`upscale` verb; no model needs to be loaded). */
+  upscale(params: {model: string; images: string[]; outputs: string[]; scale?: number; tile?: number}): Promise<{images: Array<{input: string; path: string; width: number; height: number}>; native_scale: number; architecture?: string}>;
   /** Asks the worker to exit, then kills it if it has not within a grace period. */
   shutdown(): Promise<void>;
   /** SIGKILL now (tests, crash handling). */
