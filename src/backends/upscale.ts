@@ -25,12 +25,27 @@ export function parseUpscaleSpec(spec: string, flag = '--upscale'): UpscaleSpec 
   return {id: spec.trim()};
 }
 
-/** The upscaler's weight file, refused in one line (exit 6) when detection says it is something else. */
-export async function resolveUpscaler(id: string, opts: {python: string; env?: NodeJS.ProcessEnv}): Promise<string> {
+export interface ResolvedUpscaler {
+  /** Its weight file. */
+  path: string;
+  /** The architecture detection names (esrgan, swinir, swin2sr, hat, dat), when it does. */
+  architecture?: string;
+  /** Its native factor, when the file's shapes tell. */
+  scale?: number;
+}
+
+const ARCHITECTURES = new Set(['esrgan', 'swinir', 'swin2sr', 'hat', 'dat']);
+
+/** The upscaler's weight file and what detection read from it; refused in one line (exit 6) when detection says it is
+ * something else. */
+export async function resolveUpscaler(id: string, opts: {python: string; env?: NodeJS.ProcessEnv}): Promise<ResolvedUpscaler> {
   const model = await resolveModelForLoad(id, {python: opts.python, env: opts.env});
   if (model.report.kind !== 'upscaler') throw new InvalidModelError(`${id} is not an upscaler (detected: ${model.report.kind})`, {hint: 'upscaling takes super-resolution files: ESRGAN / Real-ESRGAN, SwinIR, DAT, HAT, ...'});
   if (!existsSync(model.path)) throw new NotFoundError(`upscaler file not found: ${model.path}`);
-  return model.path;
+  const variants = model.report.variants ?? [];
+  const architecture = variants.find((v) => ARCHITECTURES.has(v));
+  const scale = variants.map((v) => /^x(\d)$/.exec(v)?.[1]).find(Boolean);
+  return {path: model.path, ...(architecture ? {architecture} : {}), ...(scale ? {scale: Number(scale)} : {})};
 }
 
 export async function upscaleFiles(worker: WorkerHandle, model: string, images: string[], outputs: string[], opts: {factor?: number; tile?: number} = {}) {

@@ -164,7 +164,7 @@ export default class Generate extends BaseCommand {
       if (upscale) {
         // In place: the PNG keeps its parameters text; width/height become the upscaled size.
         const {resolveUpscaler, upscaleFiles} = await import('../backends/upscale.js');
-        const file = await resolveUpscaler(upscale.id, {python: session.runtime.python});
+        const file = (await resolveUpscaler(upscale.id, {python: session.runtime.python})).path;
         const files = result.images.map((im) => im.path);
         const up = await upscaleFiles(session.worker, file, files, files, {factor: upscale.factor});
         result.images.forEach((im, i) => Object.assign(im, {width: up.images[i]!.width, height: up.images[i]!.height}));

@@ -110,7 +110,7 @@ export default class Serve extends BaseCommand {
     if (flags.upscaler) {
       const {resolveUpscaler} = await import('../backends/upscale.js');
       try {
-        upscaler = {id: flags.upscaler, path: await resolveUpscaler(flags.upscaler, {python: session.runtime.python})};
+        upscaler = {id: flags.upscaler, ...(await resolveUpscaler(flags.upscaler, {python: session.runtime.python}))};
       } catch (err) {
         await session.close().catch(() => session.worker.kill());
         throw err;

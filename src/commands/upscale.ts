@@ -38,7 +38,7 @@ export default class Upscale extends BaseCommand {
     const {ensureRuntime} = await import('../backends/runtime/resolve.js');
     const {startWorker} = await import('../backends/worker/index.js');
     const runtime = process.env.MGEN_PYTHON ? {python: process.env.MGEN_PYTHON} : await ensureRuntime({});
-    const file = await resolveUpscaler(modelId, {python: runtime.python});
+    const file = (await resolveUpscaler(modelId, {python: runtime.python})).path;
     const worker = await startWorker({python: runtime.python, verbose: this.verbose});
     try {
       const r = await upscaleFiles(worker, file, images.map((p) => resolve(p)), outputs, {factor: scale, tile: flags.tile});

@@ -123,8 +123,9 @@ describe('mgen upscale', () => {
       expect(size(Buffer.from(a.body.image as string, 'base64'))).toEqual([160, 120]);
       const other = await post('/sdapi/v1/extra-single-image', {image, upscaler_1: 'R-ESRGAN 4x+'});
       expect(other.status).toBe(404);
-      const list = (await (await fetch(s.url + '/sdapi/v1/upscalers')).json()) as Array<{name: string}>;
+      const list = (await (await fetch(s.url + '/sdapi/v1/upscalers')).json()) as Array<{name: string; model_name: string | null; scale: number}>;
       expect(list.map((u) => u.name)).toEqual(['None', 'Lanczos', 'Nearest', 'tiny-esrgan-x4']); // the plain resizes hr_upscaler takes, then the model
+      expect(list.at(-1)).toMatchObject({model_name: 'ESRGAN', scale: 4}); // what detection read from the file
     } finally {
       s.proc.kill('SIGTERM');
     }

@@ -96,10 +96,15 @@ export function vaeList(plan: LoadPlan): Array<{model_name: string; filename: st
 
 /** GET /sdapi/v1/upscalers: A1111's plain resizes (hr_upscaler takes these and the Latent modes), and the `--upscaler`
  * model when the server has one (extra-single-image runs it). */
-export function upscalerList(up: {name: string; path: string} | null = null): Array<{name: string; model_name: string | null; model_path: string | null; model_url: string | null; scale: number}> {
+export function upscalerList(up: {name: string; path: string; architecture?: string; scale?: number} | null = null): Array<{name: string; model_name: string | null; model_path: string | null; model_url: string | null; scale: number}> {
   const resizes = ['None', 'Lanczos', 'Nearest'].map((name) => ({name, model_name: null, model_path: null, model_url: null, scale: 4}));
-  return up ? [...resizes, {name: up.name, model_name: 'ESRGAN', model_path: up.path, model_url: null, scale: 4}] : resizes;
+  if (!up) return resizes;
+  // A1111's model_name is the upscaler class's name (ESRGAN, SwinIR, DAT, HAT, ...).
+  const modelName = up.architecture ? (A1111_UPSCALER_NAMES[up.architecture] ?? up.architecture) : 'ESRGAN';
+  return [...resizes, {name: up.name, model_name: modelName, model_path: up.path, model_url: null, scale: up.scale ?? 4}];
 }
+
+const A1111_UPSCALER_NAMES: Record<string, string> = {esrgan: 'ESRGAN', swinir: 'SwinIR', swin2sr: 'Swin2SR', hat: 'HAT', dat: 'DAT'};
 
 /** GET /sdapi/v1/scripts: no A1111 scripts or extensions run here. */
 export function scriptList(): {txt2img: string[]; img2img: string[]} {

@@ -78,7 +78,7 @@ export function registerA1111Routes(app: FastifyInstance, o: A1111RouteOptions):
   app.get('/sdapi/v1/sd-vae', async () => vaeList(o.engine.plan));
   app.get('/sdapi/v1/loras', async () => loraList(o.engine.plan, o.env));
   app.get('/sdapi/v1/embeddings', async () => embeddingList(o.engine.plan));
-  app.get('/sdapi/v1/upscalers', async () => upscalerList(o.upscaler ? {name: upscalerName(o.upscaler), path: o.upscaler.path} : null));
+  app.get('/sdapi/v1/upscalers', async () => upscalerList(o.upscaler ? {...o.upscaler, name: upscalerName(o.upscaler)} : null));
   app.get('/sdapi/v1/scripts', async () => scriptList());
   app.get('/sdapi/v1/cmd-flags', async (req) =>
     cmdFlags({host: req.socket.localAddress ?? '127.0.0.1', port: req.socket.localPort ?? 0, modelId: o.modelId, apiAuth: o.apiAuth, token: o.token, plan: o.engine.plan, modelDirs: []}),

@@ -4,16 +4,14 @@ import {mkdtemp, readFile, rm, writeFile} from 'node:fs/promises';
 import {tmpdir} from 'node:os';
 import {basename, join} from 'node:path';
 import type {FastifyInstance} from 'fastify';
-import {parseFactor} from '../upscale.js';
+import {parseFactor, type ResolvedUpscaler} from '../upscale.js';
 import type {WorkerHandle} from '../worker/types.js';
 import {HttpError} from './http-error.js';
 import {decodeInlineImage} from './input-images.js';
 
-export interface ServeUpscaler {
+export interface ServeUpscaler extends ResolvedUpscaler {
   /** The MODEL_ID as given to --upscaler. */
   id: string;
-  /** Its weight file. */
-  path: string;
 }
 
 /** A1111's name for it: the file name without extension. */

@@ -6,6 +6,7 @@ import {join} from 'node:path';
 import {startServe, type RunningServe} from '../../../src/backends/server/server.js';
 import {parseApiAuth} from '../../../src/backends/server/auth.js';
 import {previewCount} from '../../../src/backends/server/a1111-control.js';
+import {upscalerList} from '../../../src/backends/server/a1111-read.js';
 import {buildPng} from '../../helpers/png.js';
 import {useTmpDir} from '../../helpers/tmp.js';
 import {fakeSession, type FakeSession} from './fake-session.js';
@@ -59,6 +60,12 @@ describe('read endpoints', () => {
   it('lists the loaded single-file checkpoint as A1111 does', async () => {
     const r = await call('/sdapi/v1/sd-models');
     expect(r.body).toEqual([{title: 'dream.safetensors [abababab]'.replace('abababab', 'ab'.repeat(5)), model_name: 'dream', hash: 'ab'.repeat(5), sha256: 'ab'.repeat(32), filename: '/models/dream.safetensors', config: null}]);
+  });
+
+  it('names a loaded upscaler by its architecture and native scale, as detection read them', () => {
+    const list = upscalerList({name: '4x-hat', path: '/m/4x-hat.safetensors', architecture: 'hat', scale: 2});
+    expect(list.at(-1)).toEqual({name: '4x-hat', model_name: 'HAT', model_path: '/m/4x-hat.safetensors', model_url: null, scale: 2});
+    expect(upscalerList({name: 'x', path: '/m/x.pth'}).at(-1)).toMatchObject({model_name: 'ESRGAN', scale: 4});
   });
 
   it('answers the list endpoints in A1111 shapes', async () => {
