@@ -449,6 +449,8 @@ BUILDERS: dict[str, Callable[[Path], dict]] = {
     # upscalers (tiny_upscalers.py)
     "tiny-esrgan": lambda out: __import__("mgen_runtime.tiny_upscalers", fromlist=["x"]).build_tiny_esrgan(out),
     "tiny-sd-ip-adapter": lambda out: __import__("mgen_runtime.tiny_upscalers", fromlist=["x"]).build_tiny_sd_ip_adapter(out),
+    # FLUX IP-Adapter (tiny_ip_flux.py)
+    "tiny-flux-ip-adapter": lambda out: __import__("mgen_runtime.tiny_ip_flux", fromlist=["x"]).build_tiny_flux_ip_adapter(out),
 }
 # Video and audio families (issue 13): tiny_video.py, imported when one is built (it imports helpers from here).
 def _tiny_video(builder: str) -> Callable[[Path], dict]:

@@ -24,6 +24,7 @@ export const BUILTIN_NAMES = [
   'tiny-lumina2', 'tiny-qwen-image', 'tiny-cascade', 'tiny-sd3-single', 'tiny-flux-single',
   'tiny-chroma-single',
   'tiny-esrgan', 'tiny-sd-ip-adapter',
+  'tiny-flux-ip-adapter',
 ] as const;
 export type BuiltinName = (typeof BUILTIN_NAMES)[number];
 

@@ -48,6 +48,7 @@ const BUILTIN_FAMILIES: Record<BuiltinName, Family> = {
   'tiny-chroma-single': 'chroma',
   'tiny-esrgan': 'unknown',
   'tiny-sd-ip-adapter': 'sd1',
+  'tiny-flux-ip-adapter': 'flux',
 };
 
 /** A builtin's family by name; an unknown name: null (resolving it says so). */

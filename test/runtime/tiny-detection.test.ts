@@ -82,6 +82,7 @@ const EXPECTED: Record<string, Expected> = {
   // The tiny embedding's width is the tiny CLIP's, not one a real CLIP has: no family to name.
   'tiny-sd-aesthetic': {rule: 'aesthetic', target: 'file', family: 'unknown', kind: 'aesthetic-embedding', format: 'pickle'},
   'tiny-sd-ip-adapter': {rule: 'ip-adapter', target: 'file', family: 'sd1', kind: 'ip-adapter', format: 'single-file', variants: ['standard'], base: 'sd1'},
+  'tiny-flux-ip-adapter': {rule: 'ip-adapter', target: 'file', family: 'flux', kind: 'ip-adapter', format: 'single-file', variants: ['xlabs'], base: 'flux'},
   'tiny-esrgan': {rule: 'upscaler', target: 'file', family: 'unknown', kind: 'upscaler', format: 'single-file', variants: ['esrgan']},
 };
 
