@@ -452,6 +452,8 @@ BUILDERS: dict[str, Callable[[Path], dict]] = {
     "tiny-swinir": lambda out: __import__("mgen_runtime.tiny_upscalers", fromlist=["x"]).build_tiny_swinir(out),
     "tiny-dat": lambda out: __import__("mgen_runtime.tiny_upscalers", fromlist=["x"]).build_tiny_dat(out),
     "tiny-hat": lambda out: __import__("mgen_runtime.tiny_upscalers", fromlist=["x"]).build_tiny_hat(out),
+    # FLUX IP-Adapter (tiny_ip_flux.py)
+    "tiny-flux-ip-adapter": lambda out: __import__("mgen_runtime.tiny_ip_flux", fromlist=["x"]).build_tiny_flux_ip_adapter(out),
 }
 # Video and audio families (issue 13): tiny_video.py, imported when one is built (it imports helpers from here).
 def _tiny_video(builder: str) -> Callable[[Path], dict]:

@@ -28,6 +28,7 @@ export const BUILTIN_NAMES = [
   'tiny-esrgan', 'tiny-sd-ip-adapter',
   // spandrel upscalers (python-runtime/mgen_runtime/tiny_upscalers.py)
   'tiny-swinir', 'tiny-dat', 'tiny-hat',
+  'tiny-flux-ip-adapter',
 ] as const;
 export type BuiltinName = (typeof BUILTIN_NAMES)[number];
 

@@ -52,6 +52,7 @@ const BUILTIN_FAMILIES: Record<BuiltinName, Family> = {
   'tiny-swinir': 'unknown',
   'tiny-dat': 'unknown',
   'tiny-hat': 'unknown',
+  'tiny-flux-ip-adapter': 'flux',
 };
 
 /** A builtin's family by name; an unknown name: null (resolving it says so). */

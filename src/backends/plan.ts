@@ -66,6 +66,8 @@ export interface PlanFlags {
   decision?: import('./memory-plan.js').MemoryDecision;
 }
 
+/** Families whose pipelines take IP-Adapters (diffusers' IPAdapterMixin / FluxIPAdapterMixin). */
+const IP_ADAPTER_FAMILIES = new Set<Family>(['sd1', 'sdxl', 'flux']);
 const ADAPTER_KINDS = new Set(['lora', 'textual-inversion', 'controlnet', 'vae', 'hypernetwork']);
 const WEIGHT_RE = /\.(safetensors|bin|ckpt|pt|pth|gguf)$/i;
 
@@ -169,7 +171,7 @@ export function buildLoadPlan(report: ModelReport, paths: PlanPaths, flags: Plan
   for (const h of adapters.hypernetworks) checkFamily(h, 'hypernetwork', family);
   if (paths.ipAdapter) {
     checkFamily(paths.ipAdapter.ref, 'IP-Adapter', family);
-    if (family !== 'sd1' && family !== 'sdxl') throw new UsageError(`--ip-adapter works with SD1 and SDXL models; the model is ${family}`);
+    if (!IP_ADAPTER_FAMILIES.has(family)) throw new UsageError(`--ip-adapter works with SD1, SDXL and FLUX.1 models; the model is ${family}`);
   }
 
   // A family with no text-to-image pipeline (the SDXL refiner) loads for image-to-image: each request brings its image.

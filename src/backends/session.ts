@@ -23,7 +23,7 @@ import type {HiresRequest} from './hires.js';
 import {prefetchTargets, prefetchWeights, type PrefetchResult} from './weights-prefetch.js';
 import {FAMILIES} from '../detect/families.js';
 import {AESTHETIC_CLIPS} from '../detect/rules/aesthetic.js';
-import {requireImageEncoder, type IpAdapterSpec} from './ip-adapter.js';
+import {ipAdapterPaths, type IpAdapterSpec} from './ip-adapter.js';
 import type {Family} from '../detect/types.js';
 import type {GenerateRequest, HelloResult, ImageFormat, LoadPlan, LoadResult, ProgressExtra, WorkerHandle, WorkerOutputFile} from './worker/types.js';
 import {formatExtension, framesForSeconds, mediaKind, outputFormat} from './media-output.js';
@@ -219,6 +219,13 @@ export async function openSession(opts: SessionOptions): Promise<Session> {
       opts.aesthetic ? resolveFn(opts.aesthetic.id, ropts) : null,
       opts.ipAdapter ? resolveFn(opts.ipAdapter.id, ropts) : null,
     ]);
+    // The IP-Adapter's image encoder: beside it, else the one its report names, pulled like the base (before loading).
+    const ipAdapter = opts.ipAdapter && ipRef
+      ? await ipAdapterPaths(opts.ipAdapter, ipRef, (base && model.report.kind !== 'checkpoint' ? base : model).report.family, async (id) => {
+        if (await mustFetch(id, env)) opts.onNote?.(`fetching image encoder ${id} for this IP-Adapter`);
+        return resolveFn(id, ropts);
+      })
+      : null;
     const aesthetic = opts.aesthetic && aestheticEmb
       ? await resolveAestheticClip(opts.aesthetic, aestheticEmb, (base && model.report.kind !== 'checkpoint' ? base : model).report.family, (id) => resolveFn(id, ropts))
       : null;
@@ -254,9 +261,7 @@ export async function openSession(opts: SessionOptions): Promise<Session> {
       vae: vae ? refOf(vae) : null,
       hypernetworks,
       aesthetic,
-      ipAdapter: opts.ipAdapter && ipRef
-        ? {ref: refOf(ipRef), imageEncoder: ipRef.report.kind === 'ip-adapter' ? requireImageEncoder(ipRef.path, opts.ipAdapter.id) : '', image: opts.ipAdapter.image, scale: opts.ipAdapter.scale}
-        : null,
+      ipAdapter,
     }, flags);
     if (mainToken && model.report.kind === 'textual-inversion') plan.embeddings[0]!.token = mainToken;
     for (const n of notes) opts.onNote?.(n);

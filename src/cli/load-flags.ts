@@ -27,7 +27,7 @@ export const loadFlags = {
   'aesthetic-steps': Flags.integer({description: 'gradient steps on the CLIP text encoder (default 5)', helpGroup: 'AESTHETIC'}),
   'aesthetic-lr': Flags.string({description: 'learning rate of those steps (default 0.0001)', helpGroup: 'AESTHETIC'}),
   'aesthetic-slerp': Flags.boolean({description: 'blend by spherical interpolation instead of linearly', helpGroup: 'AESTHETIC'}),
-  'ip-adapter': Flags.string({description: 'an IP-Adapter MODEL_ID (SD1/SDXL; its image_encoder/ beside it)', helpGroup: 'IP-ADAPTER'}),
+  'ip-adapter': Flags.string({description: 'an IP-Adapter MODEL_ID (SD1, SDXL, FLUX.1; its image encoder beside it or pulled)', helpGroup: 'IP-ADAPTER'}),
   'ip-image': Flags.string({description: 'the IP-Adapter reference image', helpGroup: 'IP-ADAPTER'}),
   'ip-scale': Flags.string({description: 'how strongly the reference image steers, 0-2 (default 1; 0 = no effect)', helpGroup: 'IP-ADAPTER'}),
   'aesthetic-clip': Flags.string({description: 'the CLIP model with projection to tune (default: the family\'s, e.g. openai/clip-vit-large-patch14 for SD1)', helpGroup: 'AESTHETIC'}),

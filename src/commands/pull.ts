@@ -39,21 +39,34 @@ export default class Pull extends BaseCommand {
     process.once('SIGINT', onSigint);
     const askHf = asker<string>('Several weight files: which one?');
     const askCiv = asker<import('../sources/civitai/client.js').CivitaiFile>('Several files fit: which one?');
+    // What the pull turned out to be (its detection, for the summary): an IP-Adapter brings its image encoder.
+    let pulled: {path: string; report: import('../detect/types.js').ModelReport} | undefined;
+    const summarize = async (path: string) => {
+      const {detectLocal} = await (detect ?? import('../detect/index.js'));
+      const r = await detectLocal(path);
+      pulled ??= {path, report: r};
+      return {family: r.family, kind: r.kind, format: r.format, precision: r.precision};
+    };
     try {
       const result = await pull(args.model, {
         revision: flags.revision, variant: flags.variant, all: flags.all, include: flags.include, exclude: flags.exclude, file: flags.file,
         dryRun: flags['dry-run'], offline: flags.offline, token: flags.token, endpoint: flags.endpoint, signal: ac.signal,
         progress: flags['dry-run'] ? undefined : await progressFor(),
         note: (m) => this.note(m),
-        summarize: async (path) => {
-          const {detectLocal} = await (detect ?? import('../detect/index.js'));
-          const r = await detectLocal(path);
-          return {family: r.family, kind: r.kind, format: r.format, precision: r.precision};
-        },
+        summarize,
         ...(askHf ? {chooseHfFile: (c) => askHf(c.map((x) => ({name: `${x.path} (${formatBytes(x.size)})`, value: x.path})))} : {}),
         ...(askCiv ? {chooseCivitaiFile: (c) => askCiv(c.map((x) => ({name: `${x.name} (${formatBytes(x.sizeKB * 1024)})`, value: x})))} : {}),
       });
-      this.log(flags.json ? pullJson(result) : pullText(result));
+      const deps: typeof result[] = [];
+      if (pulled) {
+        const {imageEncoderToPull} = await import('../backends/ip-adapter.js');
+        const need = imageEncoderToPull(pulled.path, pulled.report);
+        if (need) {
+          this.note(`pulling image encoder ${need} for this IP-Adapter`);
+          deps.push(await pull(need, {offline: flags.offline, token: flags.token, endpoint: flags.endpoint, signal: ac.signal, progress: await progressFor(), note: (m) => this.note(m), summarize}));
+        }
+      }
+      this.log(flags.json ? pullJson(result, deps) : pullText(result, deps));
     } finally {
       process.off('SIGINT', onSigint);
     }

@@ -121,6 +121,7 @@ export function buildReport(facts: Facts, conclusion: Conclusion, source: ModelR
     components: comps.components,
     missing: comps.missing,
     ...(base ? {base} : {}),
+    ...(w?.requires?.length ? {requires: w.requires} : {}),
     pipeline,
     task,
     ...(w?.format ? {adapter_format: w.format} : {}),

@@ -1,5 +1,5 @@
 // What a detection rule returns, and the registry's shape. Rules are pure: Facts in, RuleMatch out.
-import type {Facts, Family, Kind, Task} from './types.js';
+import type {Facts, Family, Kind, Requirement, Task} from './types.js';
 
 export type Prediction = 'epsilon' | 'v' | 'edm' | 'flow' | 'unknown';
 
@@ -23,6 +23,8 @@ export interface RuleMatch {
   /** LoRA / adapter sub-format (kohya, peft, lycoris-lokr, xlabs, ...). */
   format?: string;
   prediction?: Prediction;
+  /** Models it needs beside its base (an IP-Adapter's image encoder). */
+  requires?: Requirement[];
 }
 
 export interface Rule {

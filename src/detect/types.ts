@@ -117,6 +117,15 @@ export type ReportFormat = 'diffusers' | 'single-file' | 'sharded' | 'gguf' | 'p
 
 export type Task = 'text-to-image' | 'image-to-image' | 'inpaint' | 'text-to-video' | 'image-to-video' | 'text-to-audio' | 'upscale' | 'unknown';
 
+/** A model another one needs to run (an IP-Adapter's image encoder): pulled like a dependency when not beside it. */
+export interface Requirement {
+  role: 'image-encoder';
+  /** A MODEL_ID: a repo, or a folder of one (`h94/IP-Adapter/models/image_encoder`). */
+  id: string;
+  /** What it is and why this one, for inspect. */
+  what: string;
+}
+
 export interface Evidence {
   /** Which rule concluded it. */
   rule: string;
@@ -139,6 +148,8 @@ export interface ModelReport {
   /** What an all-in-one checkpoint has and lacks (unet/transformer, vae, text encoders). */
   missing: string[];
   base?: {family: Family; suggested: string | null};
+  /** Other models it needs beside a base (an IP-Adapter's image encoder), as MODEL_IDs. */
+  requires?: Requirement[];
   pipeline: string | null;
   task: Task;
   /** Adapter key format (kohya, peft, diffusers, lycoris-lokr, xlabs, bfl-control, ...), for LoRA-like kinds. */

@@ -89,6 +89,7 @@ export function renderInspect(r: ModelReport, style: Style): string {
   if (r.defaults) rows.push(['defaults', `${r.defaults.width}x${r.defaults.height}, ${r.defaults.steps} steps, guidance ${r.defaults.guidance_scale}`]);
   if (r.missing.length) rows.push(['missing', r.missing.join(', ')]);
   if (r.base) rows.push(['base', `${r.base.family}${r.base.suggested ? ` (e.g. ${r.base.suggested})` : ''}`]);
+  for (const q of r.requires ?? []) rows.push(['needs', `${q.role.replace('-', ' ')} ${q.id}: ${q.what}`]);
   const sec: string[] = [];
   if (r.security.pickle) sec.push(r.security.unsafe_globals.length ? `pickle with unsafe globals: ${r.security.unsafe_globals.join(', ')}` : r.kind === 'hypernetwork' || r.kind === 'aesthetic-embedding' ? 'pickle (plain data: loaded with torch\'s weights-only loader)' : 'pickle (loaded only with --allow-pickle, weights-only)');
   if (r.security.trust_remote_code_needed) sec.push('needs trust_remote_code (custom code)');

@@ -6,16 +6,25 @@ import {escapeControl as esc} from './escape-control.js';
 
 // Ids, revisions, listing paths and cache paths come from hubs and files: every text line escapes control characters.
 
-export function pullJson(r: PullResult): string {
-  return JSON.stringify({
+/** `dependencies`: what was pulled with it (an IP-Adapter's image encoder). */
+export function pullJson(r: PullResult, dependencies: PullResult[] = []): string {
+  return JSON.stringify({...pullFields(r), ...(dependencies.length ? {dependencies: dependencies.map(pullFields)} : {})});
+}
+
+function pullFields(r: PullResult): Record<string, unknown> {
+  return {
     id: r.id, source: r.source, revision: r.revision, ...(r.commit ? {commit: r.commit} : {}), path: r.path,
     files: r.files.map((f) => ({path: f.path, size: f.size, downloaded: f.downloaded})),
     bytes_downloaded: r.bytes_downloaded, bytes_total: r.bytes_total, dry_run: r.dry_run,
     ...(r.download_seconds !== undefined ? {download_seconds: r.download_seconds} : {}),
-  });
+  };
 }
 
-export function pullText(r: PullResult): string {
+export function pullText(r: PullResult, dependencies: PullResult[] = []): string {
+  return [r, ...dependencies].map(pullTextOne).join('\n');
+}
+
+function pullTextOne(r: PullResult): string {
   const rev = r.commit ? `${r.revision}@${r.commit.slice(0, 12)}` : r.revision;
   if (r.dry_run) {
     const paths = r.files.map((f) => esc(f.path));

@@ -88,6 +88,7 @@ const EXPECTED: Record<string, Expected> = {
   'tiny-swinir': {rule: 'upscaler', target: 'file', family: 'unknown', kind: 'upscaler', format: 'pickle', variants: ['swinir', 'x2']},
   'tiny-dat': {rule: 'upscaler', target: 'file', family: 'unknown', kind: 'upscaler', format: 'pickle', variants: ['dat', 'x3']},
   'tiny-hat': {rule: 'upscaler', target: 'file', family: 'unknown', kind: 'upscaler', format: 'single-file', variants: ['hat', 'x4']},
+  'tiny-flux-ip-adapter': {rule: 'ip-adapter', target: 'file', family: 'flux', kind: 'ip-adapter', format: 'single-file', variants: ['xlabs'], base: 'flux'},
 };
 
 describe('tiny models classify correctly through the real detection rules', () => {
