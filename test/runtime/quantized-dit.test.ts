@@ -5,11 +5,11 @@
 // the same as, the unquantized model. Every family x quant type pair is checked weight by weight, without a pipeline,
 // in python-runtime/tests/test_quant.py (GgufTransformers).
 import {afterAll, beforeAll, describe, expect, it} from '@jest/globals';
-import {spawnSync} from 'node:child_process';
 import {mkdtemp, rm} from 'node:fs/promises';
 import {tmpdir} from 'node:os';
 import {join} from 'node:path';
-import {cli, ROOT, testEnv, testPython, tiny} from './support.js';
+import {cli, testPython, tiny} from './support.js';
+import {meanPixelDiff, runPython} from './quant-support.js';
 
 const SMALL = ['--prompt', 'a red cube', '--width', '64', '--height', '64', '--steps', '2', '--seed', '1', '--device', 'cpu', '--dtype', 'float32', '--no-reuse'];
 const CASES = [
@@ -20,17 +20,8 @@ let out: string;
 let py: string;
 const files: Record<string, string> = {};
 
-function python(args: string[]): string {
-  const r = spawnSync(py, args, {env: testEnv({PYTHONPATH: join(ROOT, 'python-runtime')}), encoding: 'utf8', timeout: 300_000});
-  if (r.status !== 0) throw new Error(`python failed: ${r.stderr.slice(-2000)}`);
-  return r.stdout;
-}
-
-/** Mean absolute difference of two PNGs' pixels (0-255). */
-function meanDiff(a: string, b: string): number {
-  const src = 'import sys, numpy as np\nfrom PIL import Image\nx, y = (np.asarray(Image.open(p).convert("RGB"), dtype=float) for p in sys.argv[1:3])\nprint(float(np.abs(x - y).mean()))';
-  return Number(python(['-c', src, a, b]).trim());
-}
+const python = (args: string[], env: NodeJS.ProcessEnv = {}): string => runPython(py, args, env);
+const meanDiff = (a: string, b: string): number => meanPixelDiff(py, a, b);
 
 beforeAll(async () => {
   py = await testPython();
