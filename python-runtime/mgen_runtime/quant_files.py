@@ -88,6 +88,25 @@ def check_gguf(path: Path) -> str:
     return bytes(field.parts[field.data[0]]).decode("utf-8", "replace")
 
 
+def gguf_state(path: Path, model_class: str) -> dict[str, Any]:
+    """A transformer GGUF's tensors (GGUFParameters, still quantized), with ComfyUI's `model.diffusion_model.` prefix
+    dropped, in the names the class's from_single_file converter expects:
+      FLUX        original BFL names, converted here at any width (diffusers' converter assumes FLUX.1's 3072);
+      SD3/SD3.5   Stability's MMDiT names (city96's `sd3` files), left to diffusers' converter, which reads every width
+                  off the tensors and splits the fused qkv along rows (whole quantized rows);
+      Qwen-Image  diffusers' names already (city96's `qwen_image` files): diffusers maps them as they are."""
+    from diffusers.models.model_loading_utils import load_gguf_checkpoint
+
+    state = load_gguf_checkpoint(str(path))
+    state = {k[len(_COMFY_PREFIX):] if k.startswith(_COMFY_PREFIX) else k: v for k, v in state.items()}
+    if model_class == "FluxTransformer2DModel" and is_flux_original(state):
+        return original_to_flux(state)
+    return state
+
+
+_COMFY_PREFIX = "model.diffusion_model."
+
+
 def gguf_types(path: Path) -> list[str]:
     from gguf import GGUFReader
 
@@ -137,12 +156,7 @@ def load_denoiser(model_cls: Any, path: Path, kind: str, device: str, dtype: Any
 
         check_gguf(path)
         types = ", ".join(t for t in gguf_types(path) if t not in ("F32",))
-        source: Any = str(path)
-        if model_cls.__name__ == "FluxTransformer2DModel":
-            from diffusers.models.model_loading_utils import load_gguf_checkpoint
-
-            state = load_gguf_checkpoint(str(path))
-            source = original_to_flux(state) if is_flux_original(state) else state
+        source = gguf_state(path, model_cls.__name__)
         model = model_cls.from_single_file(source, quantization_config=GGUFQuantizationConfig(compute_dtype=dtype), **kwargs)
         return model, f"GGUF weights ({types}) stay quantized and are dequantized layer by layer to {dtype_name}"
     from safetensors.torch import load_file

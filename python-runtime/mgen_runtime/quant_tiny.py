@@ -1,11 +1,16 @@
-"""Quantized files of a (tiny) FLUX transformer, in the layouts people publish, for tests and benchmarks.
+"""Quantized files of a (tiny) FLUX, SD3 or Qwen-Image transformer, in the layouts people publish, for tests and
+benchmarks.
 
   python -m mgen_runtime.quant_tiny KIND TRANSFORMER_FOLDER OUT_FILE
   KIND: gguf-q8_0 | gguf-q4_k | gguf-q5_0 | gguf-f16 | gguf-bf16 | nf4 | nf4-nested | fp4 | fp8 | fp8-e5m2 | scaled-fp8
 
-The keys are the original BFL names (`double_blocks.0.img_attn.qkv.weight`, ...) that city96's GGUF files (no
-prefix) and Forge's / ComfyUI's safetensors files (`model.diffusion_model.` prefix) use, converted from diffusers'
-names by `flux_to_original`, the inverse of diffusers' own converter (checked in tests/test_quant.py).
+The family comes from the folder's config.json and picks the names city96's GGUF files (no prefix) and Forge's /
+ComfyUI's safetensors files (`model.diffusion_model.` prefix) use:
+  FLUX        the original BFL names (`double_blocks.0.img_attn.qkv.weight`, ...), by `flux_to_original`, the inverse
+              of diffusers' own converter (checked in tests/test_quant.py); GGUF architecture `flux`.
+  SD3/SD3.5   Stability's MMDiT names (`joint_blocks.0.x_block.attn.qkv.weight`, ...), by tiny_single's
+              `sd3_to_mmdit`, the inverse of diffusers' convert_sd3_transformer_checkpoint_to_diffusers; `sd3`.
+  Qwen-Image  diffusers' own names (Qwen released the model in them; ComfyUI and city96 kept them); `qwen_image`.
 GGUF tensors are written by the `gguf` package's writer and quantized by its quantizer (Q8_0, Q5_0, Q4_0, F16,
 BF16); it has no K-quant quantizer, so Q4_K blocks are made by `quantize_q4_k` below (and read back by gguf's
 dequantizer in the tests). The NF4/FP4 and fp8 writers are reference quantizers independent of the loaders.
@@ -59,17 +64,19 @@ def quantize_q4_k(x: np.ndarray) -> np.ndarray:
 
 
 def write_gguf(state: dict[str, Any], out: Path, qtype_name: str, arch: str = "flux") -> None:
-    """city96's layout: 2-D+ weights in `qtype_name` where their rows fit its blocks (else Q8_0, else F16), 1-D
-    tensors (biases, norm scales) in F32."""
+    """city96's layout: 2-D (Linear) weights in `qtype_name` where their rows fit its blocks (else Q8_0, else F16),
+    the rest (biases, norm scales, SD3's conv patch embedding and pos_embed table) in F32."""
     import gguf
 
     T = gguf.GGMLQuantizationType
     qtype = T[qtype_name.upper()]
     writer = gguf.GGUFWriter(str(out), arch=arch)
-    writer.add_file_type(int(qtype) if qtype in (T.F16, T.BF16) else 1)
+    # general.file_type as llama.cpp's quantizer writes it (Q4_K files are "Q4_K_M", as most published ones).
+    file_type = {"Q4_K": "MOSTLY_Q4_K_M", "F32": "ALL_F32"}.get(qtype.name, f"MOSTLY_{qtype.name}")
+    writer.add_file_type(int(gguf.LlamaFileType[file_type]))
     for key, tensor in state.items():
         data = tensor.float().numpy()
-        if data.ndim < 2:
+        if data.ndim != 2:
             writer.add_tensor(key, data.astype(np.float32))
             continue
         want = qtype
@@ -173,20 +180,40 @@ def write_fp8(state: dict[str, Any], out: Path, scaled: bool = False, e5m2: bool
     save_file(tensors, str(out))
 
 
-def original_state(transformer_folder: Path) -> dict[str, Any]:
+def _sd3_original(sd: dict[str, Any]) -> dict[str, Any]:
+    from . import tiny  # noqa: F401 - tiny_single is imported through tiny (their imports are circular)
+    from .tiny_single import sd3_to_mmdit
+
+    return {k: v.contiguous() for k, v in sd3_to_mmdit(dict(sd)).items()}
+
+
+# transformer class -> (GGUF architecture as city96's convert.py names it, diffusers names -> published names)
+LAYOUTS: dict[str, tuple[str, Any]] = {
+    "FluxTransformer2DModel": ("flux", flux_to_original),
+    "SD3Transformer2DModel": ("sd3", _sd3_original),
+    "QwenImageTransformer2DModel": ("qwen_image", lambda sd: {k: v.contiguous() for k, v in sd.items()}),
+}
+
+
+def original_state(transformer_folder: Path) -> tuple[dict[str, Any], str]:
+    """The folder's weights in the names its family is published in, and the GGUF architecture of that family."""
     from safetensors.torch import load_file
 
+    cls = json.loads((Path(transformer_folder) / "config.json").read_text(encoding="utf-8")).get("_class_name", "")
+    if cls not in LAYOUTS:
+        raise SystemExit(f"no published layout known for {cls or 'this transformer'} (known: {', '.join(LAYOUTS)})")
+    arch, convert = LAYOUTS[cls]
     files = sorted(Path(transformer_folder).glob("*.safetensors"))
     sd: dict[str, Any] = {}
     for f in files:
         sd.update(load_file(str(f)))
-    return flux_to_original(sd)
+    return convert(sd), arch
 
 
 def write(kind: str, transformer_folder: Path, out: Path) -> None:
-    state = original_state(transformer_folder)
+    state, arch = original_state(transformer_folder)
     if kind.startswith("gguf-"):
-        write_gguf(state, out, kind[5:])
+        write_gguf(state, out, kind[5:], arch)
     elif kind in ("nf4", "nf4-nested", "fp4", "nf4-no-state"):
         write_bnb4(state, out, "fp4" if kind == "fp4" else "nf4", nested=kind == "nf4-nested", drop_state=kind == "nf4-no-state")
     elif kind in ("fp8", "fp8-e5m2", "scaled-fp8"):

@@ -7,6 +7,7 @@ import json
 import tempfile
 import unittest
 from pathlib import Path
+from typing import Any
 
 import numpy as np
 import torch
@@ -102,6 +103,83 @@ class Gguf(unittest.TestCase):
             with self.assertRaises(WorkerError) as ctx:
                 quant_files.check_gguf(out)
             self.assertEqual(ctx.exception.type, "invalid_model")
+
+
+class GgufTransformers(unittest.TestCase):
+    """SD3 (Stability's MMDiT names, city96's `sd3` files) and Qwen-Image (diffusers' names, `qwen_image`) transformer
+    GGUFs written by quant_tiny, loaded by quant_files.load_denoiser onto their config: every weight comes back
+    close to the original, quantized ones not equal; the Linear layers stay GGUF (dequantized layer by layer)."""
+
+    @staticmethod
+    def _sd3() -> torch.nn.Module:
+        from diffusers import SD3Transformer2DModel
+
+        return SD3Transformer2DModel(sample_size=16, patch_size=2, in_channels=16, out_channels=16, num_layers=2,
+                                     attention_head_dim=8, num_attention_heads=4, caption_projection_dim=32,
+                                     joint_attention_dim=256, pooled_projection_dim=512, pos_embed_max_size=16)
+
+    @staticmethod
+    def _qwen() -> torch.nn.Module:
+        from mgen_runtime import tiny  # noqa: F401 - tiny_dit is imported through tiny (their imports are circular)
+        from mgen_runtime.tiny_dit import qwen_transformer
+
+        return qwen_transformer()
+
+    def _check(self, make: Any, kind: str, arch: str, quant: str) -> None:
+        from diffusers.quantizers.gguf.utils import GGUFLinear, GGUFParameter, dequantize_gguf_tensor
+
+        torch.manual_seed(0)
+        model = make()
+        want = model.state_dict()
+        with tempfile.TemporaryDirectory() as tmp:
+            model.save_pretrained(Path(tmp) / "transformer")
+            out = Path(tmp) / f"m-{kind}.gguf"
+            quant_tiny.write(kind, Path(tmp) / "transformer", out)
+            self.assertEqual(quant_files.file_kind(out), "gguf")
+            self.assertEqual(quant_files.check_gguf(out), arch)
+            self.assertIn(quant, quant_files.gguf_types(out))
+            loaded, note = quant_files.load_denoiser(type(model), out, "gguf", "cpu", torch.float32,
+                                                     {"config": tmp, "subfolder": "transformer", "local_files_only": True})
+        self.assertIn(f"GGUF weights (", note)
+        self.assertIn(quant, note)
+        got = loaded.state_dict()
+        self.assertEqual(set(got), set(want))
+        quantized = 0
+        for k, w in want.items():
+            g = got[k]
+            if isinstance(g, GGUFParameter):
+                quantized += 1
+                g = dequantize_gguf_tensor(g)
+            g = g.float().reshape(w.shape)
+            scale = max(w.abs().max().item(), 1e-6)
+            self.assertLess((g - w.float()).abs().max().item(), 0.2 * scale, k)
+        self.assertGreater(quantized, 0)
+        self.assertTrue(any(isinstance(m, GGUFLinear) for m in loaded.modules()))
+
+    def test_sd3_q8_0(self) -> None:
+        self._check(self._sd3, "gguf-q8_0", "sd3", "Q8_0")
+
+    def test_sd3_q4_k(self) -> None:
+        self._check(self._sd3, "gguf-q4_k", "sd3", "Q4_K")
+
+    def test_qwen_image_q8_0(self) -> None:
+        self._check(self._qwen, "gguf-q8_0", "qwen_image", "Q8_0")
+
+    def test_qwen_image_q4_k(self) -> None:
+        self._check(self._qwen, "gguf-q4_k", "qwen_image", "Q4_K")
+
+    def test_comfy_prefix_is_dropped(self) -> None:
+        import gguf
+
+        with tempfile.TemporaryDirectory() as tmp:
+            out = Path(tmp) / "p.gguf"
+            w = gguf.GGUFWriter(str(out), arch="qwen_image")
+            w.add_tensor("model.diffusion_model.img_in.weight", np.ones((4, 32), np.float32))
+            w.write_header_to_file()
+            w.write_kv_data_to_file()
+            w.write_tensors_to_file()
+            w.close()
+            self.assertEqual(list(quant_files.gguf_state(out, "QwenImageTransformer2DModel")), ["img_in.weight"])
 
 
 class FluxNames(unittest.TestCase):

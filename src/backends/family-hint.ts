@@ -4,6 +4,7 @@
 import {existsSync} from 'node:fs';
 import {resolve} from 'node:path';
 import type {Family} from '../detect/types.js';
+import {InvalidModelError} from '../errors.js';
 import type {BuiltinName} from './builtin.js';
 import {expandHome} from './paths.js';
 
@@ -72,5 +73,28 @@ export async function familyWithoutWorker(id: string): Promise<Family | null> {
     return f === 'unknown' ? null : f;
   } catch {
     return null; // an unreadable file gets its own error when it loads
+  }
+}
+
+/**
+ * familyWithoutWorker for the CLI's MODEL_ID, with the refusals its report already holds (exit 6), to run once the
+ * request itself is checked, still before the runtime is looked up or a worker starts: a header the readers refuse,
+ * a partial download, an incomplete NF4/FP4 file, a GGUF or other file that is no model to generate with.
+ */
+export async function modelWithoutWorker(id: string): Promise<{family: Family | null; refuse: () => void}> {
+  const none = () => {};
+  const trimmed = id.trim();
+  if (trimmed.startsWith('builtin:')) return {family: builtinFamily(trimmed), refuse: none};
+  const local = resolve(expandHome(trimmed));
+  if (!existsSync(local)) return {family: null, refuse: none};
+  try {
+    const {detectLocalModel} = await import('./detect-local.js');
+    const report = await detectLocalModel(local, {quoteContent: true}); // the user's own file, as the session reads it
+    const {checkComplete, checkGeneratable} = await import('./plan.js');
+    const ref = {path: local, report, id: trimmed};
+    return {family: report.family === 'unknown' ? null : report.family, refuse: () => (checkComplete(ref), checkGeneratable(ref))};
+  } catch (err) {
+    if (err instanceof InvalidModelError) return {family: null, refuse: () => { throw err; }};
+    return {family: null, refuse: none}; // its own error comes when it loads
   }
 }

@@ -8,6 +8,7 @@ import {familyInfo, pipelineFor, type PlanTask} from './pipelines.js';
 import {decideMemory, memoryNeeds, WORKER_MEMORY, type MemoryMode, type Quantize} from './memory-plan.js';
 import {validateQuantize} from './validation.js';
 import {mediaKind} from './media-output.js';
+import {INCOMPLETE_4BIT} from '../detect/quant-checks.js';
 import type {Dtype, HelloResult, LoadPlan, Offload} from './worker/types.js';
 
 export interface ModelRef {
@@ -92,12 +93,61 @@ export function checkSafety(ref: ModelRef, flags: Pick<PlanFlags, 'allowPickle' 
   }
 }
 
-/** A weight file shorter than its header promises (a partial download) cannot load: exit 6 before the worker tries. */
+/**
+ * A weight file shorter than its header promises (a partial download), or a bitsandbytes 4-bit file whose packed
+ * weights lack their quant_state/absmax tensors (src/detect/quant-checks.ts), cannot load: exit 6 before the worker
+ * tries.
+ */
 export function checkComplete(ref: ModelRef): void {
   const short = ref.report.warnings.find((w) => /bytes shorter than the header promises/.test(w));
   if (short) {
     const bytes = /(\d+) bytes shorter/.exec(short)?.[1];
     throw new InvalidModelError(`${ref.id ?? ref.path} is truncated: its tensor data is ${bytes} bytes shorter than its header promises`, {hint: 'download it again (mgen pull resumes and checks sizes)'});
+  }
+  const fourBit = ref.report.warnings.find((w) => w.includes(INCOMPLETE_4BIT));
+  if (fourBit) {
+    const n = /: (\d+) 4-bit/.exec(fourBit)?.[1] ?? 'its';
+    throw new InvalidModelError(`${ref.id ?? ref.path} is an incomplete NF4/FP4 file: ${n} packed 4-bit weights have no quant_state/absmax tensors to dequantize them with`, {
+      hint: 'download it again, or use a file saved with its quantization state',
+    });
+  }
+}
+
+/**
+ * The MODEL_ID must be a checkpoint or an adapter (which goes on a base): anything else is refused from its report
+ * alone (exit 6), before any worker is waited for. A GGUF file that is neither (a language model's, or an
+ * architecture no rule knows) says which architecture its header names.
+ */
+export function checkGeneratable(ref: ModelRef): void {
+  if (ref.report.kind !== 'checkpoint' && !ADAPTER_KINDS.has(ref.report.kind)) notGeneratable(ref);
+}
+
+function notGeneratable(ref: ModelRef): never {
+  const r = ref.report;
+  const name = ref.id ?? ref.path;
+  if (r.format === 'gguf') {
+    const arch = r.metadata['general.architecture'];
+    const of = !arch ? ' with no architecture in its header' : /^[A-Za-z0-9_.-]{1,40}$/.test(arch) ? ` of architecture ${arch}` : ' of an architecture mgen does not know';
+    const what = r.kind === 'unknown' ? 'its tensors match no image or video model' : `a ${r.kind}, not a diffusion model`;
+    throw new InvalidModelError(`${name} is a GGUF file${of} (${what}); mgen cannot generate with it`, {
+      hint: 'mgen loads GGUF transformers of FLUX, SD3/SD3.5, Qwen-Image and Wan, with --base for the rest',
+    });
+  }
+  throw new InvalidModelError(`${name} is a ${r.kind === 'unknown' ? 'model of unknown kind' : r.kind}; mgen can only generate with checkpoints and their adapters`);
+}
+
+/**
+ * A transformer/UNet-only file goes on a base of its own family: anything else is an impossible request (exit 2),
+ * refused from the two reports before the worker loads either (an SD3 GGUF on a FLUX base cannot load).
+ */
+export function checkBaseFamily(main: ModelRef, base: ModelRef | null | undefined): void {
+  const r = main.report;
+  if (!base || r.kind !== 'checkpoint' || r.missing.length === 0) return;
+  const want = r.family;
+  const have = base.report.family;
+  if (want !== 'unknown' && have !== 'unknown' && want !== have) {
+    const part = r.missing.some((m) => m.toLowerCase() === 'transformer') ? 'UNet' : (familyInfo(want)?.denoiser ?? 'denoiser');
+    throw new UsageError(`${main.id ?? main.path} holds a ${want} ${part}, but the base ${base.id ?? base.path} is a ${have} model`, {hint: `pass --base with a ${want} model`});
   }
 }
 
@@ -138,7 +188,7 @@ export function buildLoadPlan(report: ModelReport, paths: PlanPaths, flags: Plan
     else if (report.kind === 'hypernetwork') adapters.hypernetworks.unshift({...main, scale: 1});
     else adapters.vae = main;
   } else {
-    throw new InvalidModelError(`${main.id ?? main.path} is a ${report.kind === 'unknown' ? 'model of unknown kind' : report.kind}; mgen can only generate with checkpoints and their adapters`);
+    notGeneratable(main);
   }
   if (ckpt.report.kind !== 'checkpoint') {
     throw new InvalidModelError(`the base ${ckpt.id ?? ckpt.path} is a ${ckpt.report.kind}, not a checkpoint`);
@@ -215,6 +265,7 @@ export function buildLoadPlan(report: ModelReport, paths: PlanPaths, flags: Plan
     throw new InvalidModelError(`${ckpt.id ?? ckpt.path} is a folder mgen cannot load (no model_index.json and no single weight file)`);
   }
   if (ckpt !== main) basePath = resolve(ckpt.path);
+  if (strategy === 'component-file' && ckpt === main) checkBaseFamily(main, paths.base);
 
   // Device and precision.
   const device = flags.device ?? 'auto';

@@ -9,7 +9,7 @@ import {buildA1111Parameters, loraTagName} from './a1111-parameters.js';
 import {loraShortHash, sha256File} from './file-hash.js';
 import {modelSlug, resolveOutputPaths, writeImagesAtomically} from './output-paths.js';
 import {memorySummary} from './memory-plan.js';
-import {buildLoadPlan, checkComplete, type ModelRef, type PlanAesthetic, type PlanFlags} from './plan.js';
+import {buildLoadPlan, checkBaseFamily, checkComplete, checkGeneratable, type ModelRef, type PlanAesthetic, type PlanFlags} from './plan.js';
 import {RequestLoraResolver, type RequestLora, type ResolvedLora} from './request-loras.js';
 import {isBuiltinId} from './builtin.js';
 import {resolveModelForLoad, type ResolvedModel, type ResolveOptions} from './resolve-model.js';
@@ -237,9 +237,12 @@ export async function openSession(opts: SessionOptions): Promise<Session> {
         .then((targets) => prefetchWeights(targets, {signal: prefetchStop.signal}))
         .catch(() => null);
     opts.validate?.(base && model.report.family === 'unknown' ? base.report.family : model.report.family);
-    // A truncated weight file cannot load: say so before waiting for the worker's imports.
+    // A truncated or incomplete weight file, or a MODEL_ID that is no model to generate with, cannot load: say so
+    // before waiting for the worker's imports.
     checkComplete(refOf(model));
+    checkGeneratable(refOf(model));
     if (base) checkComplete(refOf(base));
+    checkBaseFamily(refOf(model), base ? refOf(base) : null);
     // A builtin embedding given as the MODEL_ID carries its own token.
     const mainToken = model.builtin?.manifest.token;
     stage('starting the Python worker');

@@ -77,11 +77,13 @@ export default class Generate extends BaseCommand {
     // Everything that needs no model is checked now, before a serve is asked or a worker starts (exit 2 at once):
     // the request against the family's rules when the family is known without the network, and the --out folder.
     const {validateRequest, flagName} = await import('../backends/validation.js');
-    const {familyWithoutWorker} = await import('../backends/family-hint.js');
-    const family = (await familyWithoutWorker(modelId)) ?? (opts.base ? await familyWithoutWorker(opts.base) : null);
+    const {familyWithoutWorker, modelWithoutWorker} = await import('../backends/family-hint.js');
+    const model = await modelWithoutWorker(modelId);
+    const family = model.family ?? (opts.base ? await familyWithoutWorker(opts.base) : null);
     const {checkMediaRequest} = await import('../backends/media-output.js');
     validateRequest(input, {family, name: flagName});
     checkMediaRequest(input, family);
+    model.refuse(); // a local file its header says cannot load (truncated, incomplete NF4, no model): exit 6 now
     (await import('../backends/output-paths.js')).checkOutputTarget(input.out);
 
     // A running `mgen serve` of the same model takes the request (Ctrl-C drops the connection: it cancels the job).

@@ -138,7 +138,8 @@ export const FAMILIES: Record<Family, FamilyInfo> = {
   'qwen-image': {
     label: 'Qwen-Image', defaults: T(1328, 1328, 50, 4), mainTask: 'text-to-image',
     pipelines: {'text-to-image': 'QwenImagePipeline', 'image-to-image': 'QwenImageEditPipeline', inpaint: 'QwenImageInpaintPipeline'}, suggested: 'Qwen/Qwen-Image',
-    vaeScale: 8, latentChannels: 16, patch: 2, width: 3072, parts: {}, denoiser: 'transformer',
+    // Its single files (ComfyUI's, city96's GGUF) hold the transformer alone: they lack these and go on a base.
+    vaeScale: 8, latentChannels: 16, patch: 2, width: 3072, parts: {vae: ['vae.', 'first_stage_model.'], text_encoder: ['text_encoder.', 'text_encoders.']}, denoiser: 'transformer',
   },
   'stable-audio': {
     label: 'Stable Audio Open', defaults: T(0, 0, 100, 7), mainTask: 'text-to-audio', duration: 10,

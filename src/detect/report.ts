@@ -7,6 +7,7 @@ import {estimatePeakVram} from './memory.js';
 import {metadataHint} from './analyze/metadata.js';
 import {componentsOf} from './components.js';
 import {securityOf} from './security.js';
+import {quantFileWarnings} from './quant-checks.js';
 
 /** Loader pipelines for conditioning adapters, by base family. */
 const ADAPTER_PIPELINES: Partial<Record<Kind, Partial<Record<Family, string>>>> = {
@@ -68,6 +69,7 @@ export function buildReport(facts: Facts, conclusion: Conclusion, source: ModelR
     }
   }
   const prec = summarizePrecision(allTensors, allFiles);
+  warnings.push(...quantFileWarnings(allFiles));
 
   const hint = metadataHint(facts);
   if (hint) {

@@ -4,13 +4,13 @@
 // unquantized model (close, not equal); `--quantize int8` (torchao on CPU); bad files and impossible requests
 // (exit 6 / 2, one line); an out-of-memory error in the worker (simulated) answered with exit 8 and the next plan.
 import {afterAll, beforeAll, describe, expect, it} from '@jest/globals';
-import {spawnSync} from 'node:child_process';
 import {readFileSync, writeFileSync} from 'node:fs';
 import {mkdtemp, rm} from 'node:fs/promises';
 import {tmpdir} from 'node:os';
 import {join} from 'node:path';
 import {readPngInfo} from '../../src/backends/png-metadata.js';
-import {cli, ROOT, testEnv, testPython, tiny} from './support.js';
+import {cli, testPython, tiny} from './support.js';
+import {meanPixelDiff, runPython} from './quant-support.js';
 
 const SMALL = ['--prompt', 'a red cube', '--width', '64', '--height', '64', '--steps', '2', '--seed', '1', '--device', 'cpu', '--no-reuse'];
 const KINDS = {'gguf-q8_0': 'gguf', 'gguf-q4_k': 'gguf', nf4: 'safetensors', 'scaled-fp8': 'safetensors'} as const;
@@ -19,17 +19,8 @@ let py: string;
 let transformer: string;
 const files: Record<string, string> = {};
 
-function python(code: string[], env: NodeJS.ProcessEnv = {}): string {
-  const r = spawnSync(py, code, {env: testEnv({PYTHONPATH: join(ROOT, 'python-runtime'), ...env}), encoding: 'utf8', timeout: 300_000});
-  if (r.status !== 0) throw new Error(`python failed: ${r.stderr.slice(-2000)}`);
-  return r.stdout;
-}
-
-/** Mean absolute difference of two PNGs' pixels (0-255). */
-function meanDiff(a: string, b: string): number {
-  const src = 'import sys, numpy as np\nfrom PIL import Image\nx, y = (np.asarray(Image.open(p).convert("RGB"), dtype=float) for p in sys.argv[1:3])\nprint(float(np.abs(x - y).mean()))';
-  return Number(python(['-c', src, a, b]).trim());
-}
+const python = (args: string[], env: NodeJS.ProcessEnv = {}): string => runPython(py, args, env);
+const meanDiff = (a: string, b: string): number => meanPixelDiff(py, a, b);
 
 beforeAll(async () => {
   py = await testPython();
