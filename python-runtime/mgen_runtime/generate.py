@@ -387,6 +387,9 @@ _FPS = {"Wan": 16, "CogVideoX": 8, "LTX": 25, "HunyuanVideo": 24}
 
 def loaded_fps(loaded: Loaded) -> float:
     name = type(loaded.pipe).__name__
+    config = getattr(getattr(loaded.pipe, "transformer", None), "config", None)
+    if name.startswith("CogVideoX") and getattr(config, "patch_size_t", None):
+        return 16  # CogVideoX 1.5 (3-D patches): 16 fps, against 1.0's 8
     for prefix, fps in _FPS.items():
         if name.startswith(prefix):
             return fps
