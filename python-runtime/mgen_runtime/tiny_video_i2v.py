@@ -12,7 +12,7 @@ from pathlib import Path
 import torch
 
 from .tiny import SEED, T5_XXL_WIDTH, _rmtree, _t5_encoder, _t5_tokenizer, _text_config, _tokenizer
-from .tiny_video import _save, _umt5_encoder
+from .tiny_video import _hunyuan_vae, _save, _umt5_encoder
 
 
 def _clip_image_processor(side: int):
@@ -114,8 +114,7 @@ def build_tiny_hunyuanvideo_i2v(out: Path) -> dict:
     Llava (CLIP vision tower + projector + Llama) that reads the first frame with the prompt under the model's own
     prompt template, a CLIP-L-style encoder gives the pooled vector, and the first frame's latents replace the first
     latent frame (image_condition_type token_replace: the video keeps every requested frame)."""
-    from diffusers import (AutoencoderKLHunyuanVideo, FlowMatchEulerDiscreteScheduler, HunyuanVideoImageToVideoPipeline,
-                           HunyuanVideoTransformer3DModel)
+    from diffusers import FlowMatchEulerDiscreteScheduler, HunyuanVideoImageToVideoPipeline, HunyuanVideoTransformer3DModel
     from transformers import CLIPTextModel, CLIPVisionConfig, LlamaConfig, LlavaConfig, LlavaForConditionalGeneration
 
     torch.manual_seed(SEED)
@@ -124,12 +123,7 @@ def build_tiny_hunyuanvideo_i2v(out: Path) -> dict:
         num_refiner_layers=1, patch_size=1, patch_size_t=1, guidance_embeds=True, text_embed_dim=16,
         pooled_projection_dim=64, rope_axes_dim=(2, 4, 4), image_condition_type="token_replace",
     )
-    vae = AutoencoderKLHunyuanVideo(
-        in_channels=3, out_channels=3, latent_channels=4, down_block_types=("HunyuanVideoDownBlock3D",) * 4,
-        up_block_types=("HunyuanVideoUpBlock3D",) * 4, block_out_channels=(8, 8, 8, 8), layers_per_block=1,
-        act_fn="silu", norm_num_groups=4, scaling_factor=0.476986, spatial_compression_ratio=8,
-        temporal_compression_ratio=4, mid_block_add_attention=True,
-    )
+    vae = _hunyuan_vae()
     tokenizer = _llava_tokenizer()
     vocab = tokenizer.get_vocab()
     pad, image_token = vocab["<pad>"], vocab["<image>"]

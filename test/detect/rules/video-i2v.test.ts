@@ -61,20 +61,12 @@ describe('image-to-video task per family', () => {
   });
 
   test.each([
-    ['WanImageToVideoPipeline', 'WanTransformer3DModel', 'wan'],
-    ['HunyuanVideoImageToVideoPipeline', 'HunyuanVideoTransformer3DModel', 'hunyuanvideo'],
-    ['LTXImageToVideoPipeline', 'LTXVideoTransformer3DModel', 'ltxv'],
-    ['CogVideoXImageToVideoPipeline', 'CogVideoXTransformer3DModel', 'cogvideox'],
-  ])('a %s folder (%s, %s) is image-to-video, loaded with that pipeline', (pipeline, transformer, family) => {
-    expect(report([], folder(pipeline, transformer, {}))).toMatchObject({family, task: 'image-to-video', pipeline});
-  });
-
-  test.each([
-    ['WanPipeline', 'WanTransformer3DModel', 'wan'],
-    ['HunyuanVideoPipeline', 'HunyuanVideoTransformer3DModel', 'hunyuanvideo'],
-    ['LTXPipeline', 'LTXVideoTransformer3DModel', 'ltxv'],
-    ['CogVideoXPipeline', 'CogVideoXTransformer3DModel', 'cogvideox'],
-  ])('a %s folder (%s, %s) stays text-to-video', (pipeline, transformer, family) => {
-    expect(report([], folder(pipeline, transformer, {}))).toMatchObject({family, task: 'text-to-video', pipeline});
+    ['WanTransformer3DModel', 'wan', 'WanPipeline', 'WanImageToVideoPipeline'],
+    ['HunyuanVideoTransformer3DModel', 'hunyuanvideo', 'HunyuanVideoPipeline', 'HunyuanVideoImageToVideoPipeline'],
+    ['LTXVideoTransformer3DModel', 'ltxv', 'LTXPipeline', 'LTXImageToVideoPipeline'],
+    ['CogVideoXTransformer3DModel', 'cogvideox', 'CogVideoXPipeline', 'CogVideoXImageToVideoPipeline'],
+  ])('a %s folder (%s) is text-to-video under %s, image-to-video under %s, loaded with that pipeline', (transformer, family, t2v, i2v) => {
+    expect(report([], folder(t2v, transformer, {}))).toMatchObject({family, task: 'text-to-video', pipeline: t2v});
+    expect(report([], folder(i2v, transformer, {}))).toMatchObject({family, task: 'image-to-video', pipeline: i2v});
   });
 });
