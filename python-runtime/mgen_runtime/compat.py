@@ -31,3 +31,25 @@ def clip_skip_alias(pipe: Any) -> Iterator[list[str]]:
     finally:
         for encoder in patched:
             object.__delattr__(encoder, "text_model")
+
+
+def wan_text_cleaning(pipe: Any) -> None:
+    """diffusers 0.42.1's Wan image-to-video (and VACE, video-to-video, Animate) pipelines call `ftfy.fix_text` in
+    their prompt cleaning unconditionally, while ftfy is optional (not in the runtime's pins) and only WanPipeline
+    checks for it: without ftfy every prompt fails with NameError. Give those modules WanPipeline's guarded cleaner
+    (html unescape + strip, and ftfy when it is installed)."""
+    import importlib
+
+    from diffusers.utils import is_ftfy_available
+
+    if is_ftfy_available() or not type(pipe).__name__.startswith("Wan"):
+        return
+    from diffusers.pipelines.wan import pipeline_wan
+
+    for name in ("pipeline_wan_i2v", "pipeline_wan_vace", "pipeline_wan_video2video", "pipeline_wan_animate"):
+        try:
+            module = importlib.import_module(f"diffusers.pipelines.wan.{name}")
+        except ImportError:
+            continue
+        if getattr(module, "basic_clean", None) is not pipeline_wan.basic_clean:
+            module.basic_clean = pipeline_wan.basic_clean

@@ -214,6 +214,8 @@ def build_kwargs(loaded: Loaded, req: dict[str, Any], schema: dict[str, Any], pi
             what = {"video": "text-to-video", "audio": "text-to-audio"}.get(kind, "text-only")
             raise WorkerError("bad_request", f"request.image: {type(pipe).__name__} is a {what} pipeline and takes no input image")
         put("image", open_input("image", "RGB"), "image")
+    elif kind == "video" and "image" in accepted and takes_first_frame(pipe):
+        raise WorkerError("bad_request", f"request.image: {type(pipe).__name__} is an image-to-video pipeline and needs a first frame")
     if req["frames"] is not None:
         put("num_frames", req["frames"], "frames")
     if req["fps"] is not None and "frame_rate" in accepted:
@@ -245,6 +247,15 @@ def build_kwargs(loaded: Loaded, req: dict[str, Any], schema: dict[str, Any], pi
             raise WorkerError("bad_params", problem)
         kwargs[name] = tuple(value) if isinstance(value, list) and "prefixItems" in schema["properties"][name] else value
     return kwargs
+
+
+def takes_first_frame(pipe: Any) -> bool:
+    """An image-to-video pipeline: its class says so, or its `image` has no default (LTX's defaults to None but cannot
+    run without one). The CLI and serve refuse such a request first; this covers the RunPod handler and the protocol."""
+    if "ImageToVideo" in type(pipe).__name__:
+        return True
+    param = inspect.signature(type(pipe).__call__).parameters.get("image")
+    return param is not None and param.default is inspect.Parameter.empty
 
 
 def run(loaded: Loaded, raw: Any, schema: dict[str, Any], progress: ProgressFn, cancel: threading.Event) -> dict[str, Any]:
@@ -387,6 +398,9 @@ _FPS = {"Wan": 16, "CogVideoX": 8, "LTX": 25, "HunyuanVideo": 24}
 
 def loaded_fps(loaded: Loaded) -> float:
     name = type(loaded.pipe).__name__
+    config = getattr(getattr(loaded.pipe, "transformer", None), "config", None)
+    if name.startswith("CogVideoX") and getattr(config, "patch_size_t", None):
+        return 16  # CogVideoX 1.5 (3-D patches): 16 fps, against 1.0's 8
     for prefix, fps in _FPS.items():
         if name.startswith(prefix):
             return fps

@@ -488,6 +488,9 @@ def load(raw_plan: Any) -> Loaded:
             else:
                 controlnet = _load_submodel(spec, "ControlNetModel", None, _public(common))
         pipe = _for_task(pipe, plan, controlnet)
+        from .compat import wan_text_cleaning
+
+        wan_text_cleaning(pipe)  # Wan image-to-video without ftfy (diffusers 0.42.1)
         _apply_adapters(pipe, plan)
         note = quant_load.quantize(pipe, plan["quantize"], device, torch_dtype)
         if note:

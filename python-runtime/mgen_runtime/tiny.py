@@ -466,6 +466,17 @@ def _tiny_video(builder: str) -> Callable[[Path], dict]:
 
 BUILDERS.update({name: _tiny_video("build_" + name.replace("-", "_")) for name in (
     "tiny-wan", "tiny-wan22", "tiny-cogvideox", "tiny-ltxv", "tiny-ltxv-i2v", "tiny-hunyuanvideo", "tiny-stable-audio")})
+# Image-to-video for Wan 2.1, CogVideoX 1.5 and HunyuanVideo (issue 13): tiny_video_i2v.py.
+def _tiny_video_i2v(builder: str) -> Callable[[Path], dict]:
+    def build(out: Path) -> dict:
+        from . import tiny_video_i2v
+
+        return getattr(tiny_video_i2v, builder)(out)
+    return build
+
+
+BUILDERS.update({name: _tiny_video_i2v("build_" + name.replace("-", "_")) for name in (
+    "tiny-wan-i2v", "tiny-cogvideox-i2v", "tiny-hunyuanvideo-i2v")})
 
 # The other image families (tiny_dit.py: transformer families; tiny_unet.py: UNet families and Stable Cascade;
 # tiny_single.py: transformer-only files in the original layouts). They

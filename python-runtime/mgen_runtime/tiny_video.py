@@ -147,10 +147,21 @@ def _llama_tokenizer():
                                    pad_token="<pad>", model_max_length=256, padding_side="right")
 
 
+def _hunyuan_vae():
+    """HunyuanVideo's 3-D causal VAE (8x space, 4x time) at tiny widths, 4 latent channels."""
+    from diffusers import AutoencoderKLHunyuanVideo
+
+    return AutoencoderKLHunyuanVideo(
+        in_channels=3, out_channels=3, latent_channels=4, down_block_types=("HunyuanVideoDownBlock3D",) * 4,
+        up_block_types=("HunyuanVideoUpBlock3D",) * 4, block_out_channels=(8, 8, 8, 8), layers_per_block=1,
+        act_fn="silu", norm_num_groups=4, scaling_factor=0.476986, spatial_compression_ratio=8,
+        temporal_compression_ratio=4, mid_block_add_attention=True,
+    )
+
+
 def build_tiny_hunyuanvideo(out: Path) -> dict:
     """HunyuanVideo text-to-video (tests/pipelines/hunyuan_video/test_hunyuan_video.py): Llama + CLIP text encoders."""
-    from diffusers import (AutoencoderKLHunyuanVideo, FlowMatchEulerDiscreteScheduler, HunyuanVideoPipeline,
-                           HunyuanVideoTransformer3DModel)
+    from diffusers import FlowMatchEulerDiscreteScheduler, HunyuanVideoPipeline, HunyuanVideoTransformer3DModel
     from transformers import CLIPTextModel, LlamaConfig, LlamaModel
 
     torch.manual_seed(SEED)
@@ -159,12 +170,7 @@ def build_tiny_hunyuanvideo(out: Path) -> dict:
         num_refiner_layers=1, patch_size=1, patch_size_t=1, guidance_embeds=True, text_embed_dim=16,
         pooled_projection_dim=64, rope_axes_dim=(2, 4, 4),
     )
-    vae = AutoencoderKLHunyuanVideo(
-        in_channels=3, out_channels=3, latent_channels=4, down_block_types=("HunyuanVideoDownBlock3D",) * 4,
-        up_block_types=("HunyuanVideoUpBlock3D",) * 4, block_out_channels=(8, 8, 8, 8), layers_per_block=1,
-        act_fn="silu", norm_num_groups=4, scaling_factor=0.476986, spatial_compression_ratio=8,
-        temporal_compression_ratio=4, mid_block_add_attention=True,
-    )
+    vae = _hunyuan_vae()
     tokenizer = _llama_tokenizer()
     text_encoder = LlamaModel(LlamaConfig(
         bos_token_id=1, eos_token_id=2, hidden_size=16, intermediate_size=37, num_attention_heads=4, num_key_value_heads=4,

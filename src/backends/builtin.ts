@@ -19,6 +19,8 @@ export const BUILTIN_NAMES = [
   'tiny-sd-hypernetwork', 'tiny-sd-aesthetic',
   // video and audio (issue 13): python-runtime/mgen_runtime/tiny_video.py
   'tiny-wan', 'tiny-wan22', 'tiny-cogvideox', 'tiny-ltxv', 'tiny-ltxv-i2v', 'tiny-hunyuanvideo', 'tiny-stable-audio',
+  // image-to-video (issue 13): python-runtime/mgen_runtime/tiny_video_i2v.py
+  'tiny-wan-i2v', 'tiny-cogvideox-i2v', 'tiny-hunyuanvideo-i2v',
   // The other image families (python-runtime/mgen_runtime/tiny_dit.py, tiny_unet.py).
   'tiny-sd2', 'tiny-sdxl-refiner', 'tiny-flux2', 'tiny-chroma', 'tiny-pixart', 'tiny-auraflow', 'tiny-hunyuandit', 'tiny-sana',
   'tiny-lumina2', 'tiny-qwen-image', 'tiny-cascade', 'tiny-sd3-single', 'tiny-flux-single',

@@ -348,6 +348,20 @@ function gib(n: number): string {
   return (n / 2 ** 30).toFixed(1);
 }
 
+/** Image-to-video pipelines (Wan, CogVideoX, LTX-Video, HunyuanVideo I2V) start from a first frame. */
+export function takesFirstFrame(pipeline: string | null | undefined): boolean {
+  return pipeline != null && /ImageToVideo|I2V|Image2Video/.test(pipeline);
+}
+
+/**
+ * A request for an image-to-video model without its first frame: exit 2 (serve: HTTP 400 on `image`) before the
+ * model loads on the CLI, and before the pipeline runs in serve.
+ */
+export function checkFirstFrame(id: string, pipeline: string | null | undefined, image: boolean): void {
+  if (image || !takesFirstFrame(pipeline)) return;
+  throw new UsageError(`${id} is an image-to-video model (${pipeline}): the request needs a first frame`, {hint: 'pass --image PATH', field: 'image'});
+}
+
 /**
  * Video and audio models load with their own pipeline class (the report's): text-to-video and image-to-video are
  * different checkpoints, not one model driven two ways. An input image needs an image-to-video pipeline: exit 2.

@@ -9,7 +9,7 @@ import {buildA1111Parameters, loraTagName} from './a1111-parameters.js';
 import {loraShortHash, sha256File} from './file-hash.js';
 import {modelSlug, resolveOutputPaths, writeImagesAtomically} from './output-paths.js';
 import {memorySummary} from './memory-plan.js';
-import {buildLoadPlan, checkBaseFamily, checkComplete, checkGeneratable, type ModelRef, type PlanAesthetic, type PlanFlags} from './plan.js';
+import {buildLoadPlan, checkBaseFamily, checkComplete, checkFirstFrame, checkGeneratable, type ModelRef, type PlanAesthetic, type PlanFlags} from './plan.js';
 import {RequestLoraResolver, type RequestLora, type ResolvedLora} from './request-loras.js';
 import {isBuiltinId} from './builtin.js';
 import {resolveModelForLoad, type ResolvedModel, type ResolveOptions} from './resolve-model.js';
@@ -24,7 +24,7 @@ import {prefetchTargets, prefetchWeights, type PrefetchResult} from './weights-p
 import {FAMILIES} from '../detect/families.js';
 import {AESTHETIC_CLIPS} from '../detect/rules/aesthetic.js';
 import {ipAdapterPaths, type IpAdapterSpec} from './ip-adapter.js';
-import type {Family} from '../detect/types.js';
+import type {Family, ModelReport} from '../detect/types.js';
 import type {GenerateRequest, HelloResult, ImageFormat, LoadPlan, LoadResult, ProgressExtra, WorkerHandle, WorkerOutputFile} from './worker/types.js';
 import {formatExtension, framesForSeconds, mediaKind, outputFormat} from './media-output.js';
 
@@ -72,7 +72,7 @@ export interface SessionOptions extends CallerPlanFlags {
    * Checks the request against the model's family once the MODEL_ID has resolved, before the model loads (the CLI's
    * request validation for models whose family was not known up front). Throwing stops the open.
    */
-  validate?: (family: Family) => void;
+  validate?: (family: Family, checkpoint: ModelReport) => void;
   /** Decide the plan but do not load it: `load` is what the plan says, the worker holds no model. */
   planOnly?: boolean;
 }
@@ -236,7 +236,8 @@ export async function openSession(opts: SessionOptions): Promise<Session> {
       : prefetchTargets([model, base, controlnet, vae].filter((m): m is ResolvedModel => m !== null).map((m) => m.path).concat(loras.map((l) => l.path)))
         .then((targets) => prefetchWeights(targets, {signal: prefetchStop.signal}))
         .catch(() => null);
-    opts.validate?.(base && model.report.family === 'unknown' ? base.report.family : model.report.family);
+    opts.validate?.(base && model.report.family === 'unknown' ? base.report.family : model.report.family,
+      base && model.report.kind !== 'checkpoint' ? base.report : model.report);
     // A truncated or incomplete weight file, or a MODEL_ID that is no model to generate with, cannot load: say so
     // before waiting for the worker's imports.
     checkComplete(refOf(model));
@@ -406,6 +407,7 @@ class OpenSession implements Session {
     const t0 = performance.now();
     // The same checks as the CLI's up-front ones and serve's (one validator), against the loaded model's family.
     validateRequest(input, {family: this.ckpt.report.family});
+    checkFirstFrame(this.model.id, this.plan.pipeline, Boolean(input.image));
     if (this.plan.task !== 'text-to-image' && !input.image) {
       throw new UsageError(`${this.model.id} is loaded for ${this.plan.task}: the request needs an input image`, {hint: 'pass --image PATH'});
     }

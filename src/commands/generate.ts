@@ -98,6 +98,7 @@ export default class Generate extends BaseCommand {
     }
 
     const {openSession} = await import('../backends/session.js');
+    const {checkFirstFrame} = await import('../backends/plan.js');
     const {startStage, startStepBar} = await import('../cli/progress.js');
 
     // Ctrl-C: the first cancels at the next step (exit 130); a second stops the worker at once.
@@ -126,9 +127,10 @@ export default class Generate extends BaseCommand {
         verbose: this.verbose,
         signal: ac.signal,
         // A remote MODEL_ID's family is known once it resolves: checked then, before the model loads.
-        validate: (f) => {
+        validate: (f, checkpoint) => {
           validateRequest(input, {family: f, name: flagName});
           checkMediaRequest(input, f);
+          checkFirstFrame(modelId, checkpoint.pipeline, Boolean(input.image));
         },
         onStage: (t) => stage.text(t),
         onNote: (t) => {

@@ -102,6 +102,8 @@ export function buildReport(facts: Facts, conclusion: Conclusion, source: ModelR
   if (defaults && family === 'sd2' && (variants.includes('inpaint') || variants.includes('depth'))) defaults = {...defaults, width: 512, height: 512};
   if (defaults && family === 'flux' && variants.includes('schnell')) defaults = {...defaults, steps: 4, guidance_scale: 0};
   if (defaults && family === 'sdxl' && variants.includes('playground-v2.5')) defaults = {...defaults, guidance_scale: 3};
+  // CogVideoX 1.5 (3-D patches) is trained at 1360x768, 81 frames, 16 fps; 1.0 at 720x480, 49 frames, 8 fps.
+  if (defaults && family === 'cogvideox' && variants.includes('1.5')) defaults = {...defaults, width: 1360, height: 768, frames: 81, fps: 16};
 
   let base: ModelReport['base'];
   if (family !== 'unknown' && (kind !== 'checkpoint' || comps.missing.length > 0)) {

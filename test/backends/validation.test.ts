@@ -89,6 +89,7 @@ describe('builtinFamily (the family of a builtin before it is built)', () => {
     const special: Record<string, string> = {
       'tiny-sdxl': 'sdxl', 'tiny-flux': 'flux', 'tiny-sd3': 'sd3', 'tiny-wan': 'wan', 'tiny-wan22': 'wan', 'tiny-ltxv-i2v': 'ltxv', 'tiny-cogvideox': 'cogvideox', 'tiny-ltxv': 'ltxv',
       'tiny-hunyuanvideo': 'hunyuanvideo', 'tiny-stable-audio': 'stable-audio',
+      'tiny-wan-i2v': 'wan', 'tiny-cogvideox-i2v': 'cogvideox', 'tiny-hunyuanvideo-i2v': 'hunyuanvideo',
       'tiny-sd2': 'sd2', 'tiny-sdxl-refiner': 'sdxl-refiner', 'tiny-flux2': 'flux2', 'tiny-chroma': 'chroma', 'tiny-pixart': 'pixart',
       'tiny-auraflow': 'auraflow', 'tiny-hunyuandit': 'hunyuandit', 'tiny-sana': 'sana', 'tiny-lumina2': 'lumina2',
       'tiny-qwen-image': 'qwen-image', 'tiny-cascade': 'cascade', 'tiny-sd3-single': 'sd3', 'tiny-flux-single': 'flux',

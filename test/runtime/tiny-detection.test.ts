@@ -39,6 +39,7 @@ interface Expected {
   base?: ModelReport['family'];
   adapter_format?: string;
   pipeline?: string;
+  task?: ModelReport['task'];
   /** The detection rule expected among the evidence. */
   rule: string;
 }
@@ -77,8 +78,12 @@ const EXPECTED: Record<string, Expected> = {
   'tiny-wan22': {rule: 'wan', target: 'folder', family: 'wan', kind: 'checkpoint', format: 'diffusers', variants: ['wan2.2', 't2v'], pipeline: 'WanPipeline'},
   'tiny-cogvideox': {rule: 'cogvideox', target: 'folder', family: 'cogvideox', kind: 'checkpoint', format: 'diffusers', variants: ['t2v'], pipeline: 'CogVideoXPipeline'},
   'tiny-ltxv': {rule: 'ltxv', target: 'folder', family: 'ltxv', kind: 'checkpoint', format: 'diffusers', pipeline: 'LTXPipeline'},
-  'tiny-ltxv-i2v': {rule: 'ltxv', target: 'folder', family: 'ltxv', kind: 'checkpoint', format: 'diffusers', pipeline: 'LTXImageToVideoPipeline'},
+  'tiny-ltxv-i2v': {rule: 'ltxv', target: 'folder', family: 'ltxv', kind: 'checkpoint', format: 'diffusers', pipeline: 'LTXImageToVideoPipeline', task: 'image-to-video'},
   'tiny-hunyuanvideo': {rule: 'hunyuanvideo', target: 'folder', family: 'hunyuanvideo', kind: 'checkpoint', format: 'diffusers', pipeline: 'HunyuanVideoPipeline'},
+  // Image-to-video (tiny_video_i2v.py): the task comes from the in-channels / image embedder / pipeline class.
+  'tiny-wan-i2v': {rule: 'wan', target: 'folder', family: 'wan', kind: 'checkpoint', format: 'diffusers', variants: ['wan2.1', 'i2v'], pipeline: 'WanImageToVideoPipeline', task: 'image-to-video'},
+  'tiny-cogvideox-i2v': {rule: 'cogvideox', target: 'folder', family: 'cogvideox', kind: 'checkpoint', format: 'diffusers', variants: ['i2v', '1.5'], pipeline: 'CogVideoXImageToVideoPipeline', task: 'image-to-video'},
+  'tiny-hunyuanvideo-i2v': {rule: 'hunyuanvideo', target: 'folder', family: 'hunyuanvideo', kind: 'checkpoint', format: 'diffusers', variants: ['i2v'], pipeline: 'HunyuanVideoImageToVideoPipeline', task: 'image-to-video'},
   'tiny-stable-audio': {rule: 'stable-audio', target: 'folder', family: 'stable-audio', kind: 'checkpoint', format: 'diffusers', pipeline: 'StableAudioPipeline'},
   'tiny-sd-hypernetwork': {rule: 'hypernetwork', target: 'file', family: 'sd1', kind: 'hypernetwork', format: 'pickle', base: 'sd1'},
   // The tiny embedding's width is the tiny CLIP's, not one a real CLIP has: no family to name.
@@ -146,6 +151,10 @@ describe('tiny models classify correctly through the real detection rules', () =
       if (want.pipeline) {
         got.pipeline = report.pipeline;
         expected.pipeline = want.pipeline;
+      }
+      if (want.task) {
+        got.task = report.task;
+        expected.task = want.task;
       }
       expect(got).toEqual(expected);
       // The rule that decided must be the family's (or adapter kind's) own rule, not a fallback.

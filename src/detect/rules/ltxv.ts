@@ -3,6 +3,7 @@
 import type {Facts} from '../types.js';
 import type {Rule, RuleMatch} from '../rule-types.js';
 import {classEvidence, ditView, ggufEvidence} from '../analyze/dit.js';
+import {pipelineClass} from '../analyze/keys.js';
 
 export function matchLtxv(facts: Facts): RuleMatch | null {
   const v = ditView(facts);
@@ -34,6 +35,8 @@ export function matchLtxv(facts: Facts): RuleMatch | null {
     specificity = Math.max(specificity, 40);
   }
   if (specificity === 0) return null;
+  // Text-to-video and image-to-video share every weight: only the pipeline class tells them apart.
+  if (/ImageToVideo/.test(pipelineClass(facts) ?? '')) variants.push('i2v');
   if (facts.metadata.config && /transformer|ltx/i.test(facts.metadata.config.slice(0, 2000))) evidence.push('safetensors metadata `config` (LTX release config JSON)');
   return {rule: 'ltxv', kind: 'checkpoint', family: 'ltxv', variants, specificity, evidence, prediction: 'flow'};
 }
