@@ -22,7 +22,7 @@ import type {ModelReport} from '../detect/types.js';
 import {PEAK_OVERHEAD, workingSet} from '../detect/memory.js';
 import {familyInfo} from './pipelines.js';
 import {UsageError} from '../errors.js';
-import {videoDecodeBytes, videoSize, type VideoSize} from './video-decode.js';
+import {videoDecodeBytes, videoSize, type VideoSize} from '../detect/video-decode.js';
 import type {Dtype} from './worker/types.js';
 
 export const MEMORY_MODES = ['auto', 'gpu', 'fp8-cast', 'model-offload', 'group-offload', 'sequential'] as const;

@@ -1,6 +1,7 @@
-// The video VAE's decode working set: frames x size through each family's video VAE. The memory plan
-// (memory-plan.ts) compares it with the free GPU memory to decide VAE tiling (enable_tiling exists on
-// AutoencoderKLWan, AutoencoderKLCogVideoX, AutoencoderKLLTXVideo and AutoencoderKLHunyuanVideo).
+// The video VAE's decode working set: frames x size through each family's video VAE. The report's VRAM estimate
+// (memory.ts) counts it, and the memory plan (src/backends/memory-plan.ts) compares it with the free GPU memory to
+// decide VAE tiling (enable_tiling exists on AutoencoderKLWan, AutoencoderKLCogVideoX, AutoencoderKLLTXVideo and
+// AutoencoderKLHunyuanVideo).
 //
 // Elements alive per output pixel, per VAE (times the pipeline's bytes per element):
 //   wan           7000 per pixel whatever the frame count: AutoencoderKLWan decodes one latent frame (4 video frames) at a
@@ -13,8 +14,8 @@
 //   cogvideox     530 per pixel and frame, from diffusers' CogVideoX docs: decoding 49 frames of 720x480 in fp16 takes
 //                 ~19 GB with model CPU offload (the VAE alone on the GPU), 11 GB once tiling is on as well.
 // plus the decoded frames themselves (3 channels, float32).
-import {FAMILIES} from '../detect/families.js';
-import type {Family} from '../detect/types.js';
+import {FAMILIES} from './families.js';
+import type {Family} from './types.js';
 
 export interface VideoSize {
   width: number;
