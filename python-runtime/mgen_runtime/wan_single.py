@@ -106,39 +106,6 @@ def check_round_trip(original: dict[str, Any], diffusers_state: dict[str, Any]) 
         raise ValueError(f"diffusers' Wan converter does not give back the transformer: {(bad + extra)[:3]}")
 
 
-# --- GGUF ---------------------------------------------------------------------------------------------------------
-# Reading: quant_files.gguf_state (with restore_orig_shapes for the flattened 5-D patch_embedding).
-
-def write_wan_gguf(state: dict[str, Any], out: Path, qtype_name: str) -> None:
-    """city96's Wan layout: arch `wan`, original names without a prefix, weights with 2+ dimensions in `qtype_name`
-    where their rows fit its blocks (else F16), 1-D tensors in F32, and tensors of more than 4 dimensions
-    (patch_embedding) flattened to rows with their shape in `comfy.gguf.orig_shape.<name>`."""
-    import gguf
-    import numpy as np
-
-    T = gguf.GGMLQuantizationType
-    qtype = T[qtype_name.upper()]
-    writer = gguf.GGUFWriter(str(out), arch="wan")
-    writer.add_file_type(int(qtype) if qtype in (T.F16, T.BF16) else 7)
-    for key, tensor in state.items():
-        data = tensor.float().numpy()
-        if data.ndim < 2:
-            writer.add_tensor(key, data.astype(np.float32))
-            continue
-        if data.ndim > 4:
-            writer.add_array("comfy.gguf.orig_shape." + key, [int(d) for d in data.shape])
-            data = data.reshape(data.shape[0], -1)
-        block = gguf.GGML_QUANT_SIZES[qtype][0]
-        if qtype == T.F16 or data.shape[-1] % block:
-            writer.add_tensor(key, data.astype(np.float16))
-        else:
-            writer.add_tensor(key, gguf.quants.quantize(data, qtype), raw_dtype=qtype)
-    writer.write_header_to_file()
-    writer.write_kv_data_to_file()
-    writer.write_tensors_to_file()
-    writer.close()
-
-
 # --- tiny files --------------------------------------------------------------------------------------------------
 
 def original_state(transformer_folder: Path) -> dict[str, Any]:
@@ -162,7 +129,9 @@ def write(kind: str, transformer_folder: Path, out: Path) -> None:
     elif kind == "original-prefixed":
         save_file({PREFIX + k: v for k, v in state.items()}, str(out), metadata={"format": "pt"})
     elif kind.startswith("gguf-"):
-        write_wan_gguf(state, out, kind[5:])
+        from .quant_tiny import write_gguf
+
+        write_gguf(state, out, kind[5:], arch="wan")  # city96's layout: arch wan, no prefix, 5-D tensors flattened
     else:
         raise SystemExit(f"unknown kind {kind}")
 
