@@ -9,7 +9,7 @@ from pathlib import Path
 
 import torch
 
-from mgen_runtime import quant_tiny, wan_single
+from mgen_runtime import quant_files, quant_tiny, wan_single
 
 
 def _transformer(i2v: bool):
@@ -43,7 +43,7 @@ class WanOriginalNames(unittest.TestCase):
         with tempfile.TemporaryDirectory() as tmp:
             out = Path(tmp) / "t-Q8_0.gguf"
             quant_tiny.write_gguf(original, out, "q8_0", arch="wan")
-            got = wan_single.gguf_state(out)
+            got = quant_files.gguf_state(out, "WanTransformer3DModel")
         self.assertEqual(tuple(got["patch_embedding.weight"].shape), (32, 16, 1, 2, 2))
         self.assertLess(float((got["patch_embedding.weight"] - original["patch_embedding.weight"]).abs().max()), 0.05)
         self.assertEqual(getattr(got["blocks.0.self_attn.q.weight"], "quant_type", None).name, "Q8_0")

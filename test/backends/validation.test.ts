@@ -92,7 +92,8 @@ describe('builtinFamily (the family of a builtin before it is built)', () => {
       'tiny-sd2': 'sd2', 'tiny-sdxl-refiner': 'sdxl-refiner', 'tiny-flux2': 'flux2', 'tiny-chroma': 'chroma', 'tiny-pixart': 'pixart',
       'tiny-auraflow': 'auraflow', 'tiny-hunyuandit': 'hunyuandit', 'tiny-sana': 'sana', 'tiny-lumina2': 'lumina2',
       'tiny-qwen-image': 'qwen-image', 'tiny-cascade': 'cascade', 'tiny-sd3-single': 'sd3', 'tiny-flux-single': 'flux',
-      'tiny-chroma-single': 'chroma', 'tiny-esrgan': 'unknown', 'tiny-wan-single': 'wan',
+      'tiny-chroma-single': 'chroma', 'tiny-esrgan': 'unknown', 'tiny-kolors': 'kolors', 'tiny-swinir': 'unknown', 'tiny-dat': 'unknown',
+      'tiny-hat': 'unknown', 'tiny-flux-ip-adapter': 'flux', 'tiny-wan-single': 'wan',
     };
     for (const n of BUILTIN_NAMES) expect(builtinFamily(`builtin:${n}`)).toBe(special[n] ?? 'sd1');
     expect(builtinFamily('builtin:tiny-nope')).toBeNull();
