@@ -97,7 +97,7 @@ def gguf_state(path: Path, model_class: str) -> dict[str, Any]:
       Qwen-Image  diffusers' names already (city96's `qwen_image` files): diffusers maps them as they are."""
     from diffusers.models.model_loading_utils import load_gguf_checkpoint
 
-    state = load_gguf_checkpoint(str(path))
+    state = restore_orig_shapes(path, load_gguf_checkpoint(str(path)))
     state = {k[len(_COMFY_PREFIX):] if k.startswith(_COMFY_PREFIX) else k: v for k, v in state.items()}
     if model_class == "FluxTransformer2DModel" and is_flux_original(state):
         return original_to_flux(state)
@@ -105,6 +105,33 @@ def gguf_state(path: Path, model_class: str) -> dict[str, Any]:
 
 
 _COMFY_PREFIX = "model.diffusion_model."
+ORIG_SHAPE = "comfy.gguf.orig_shape."
+
+
+def restore_orig_shapes(path: Path, state: dict[str, Any]) -> dict[str, Any]:
+    """city96's converter stores tensors GGUF cannot hold as they are (more than 4 dimensions, such as Wan's 5-D
+    patch_embedding, or rows its quantizer cannot split) reshaped, with the real shape in a
+    `comfy.gguf.orig_shape.<name>` field, which diffusers' loader ignores: those tensors are put back in their shape
+    here (quantized ones dequantized first: their blocks follow the stored rows, not the real ones)."""
+    import numpy as np
+    import torch
+    from gguf import GGUFReader, GGUFValueType
+    from gguf.quants import dequantize
+
+    reader = GGUFReader(str(path))
+    for tensor in reader.tensors:
+        field = reader.get_field(ORIG_SHAPE + tensor.name)
+        if field is None or tensor.name not in state:
+            continue
+        if field.types[:1] != [GGUFValueType.ARRAY]:
+            raise WorkerError("invalid_model", f"{path.name} has a malformed {ORIG_SHAPE}{tensor.name} field")
+        shape = tuple(int(field.parts[i][0]) for i in field.data)
+        value = state[tensor.name]
+        if getattr(value, "quant_type", None) is not None:
+            data = dequantize(np.asarray(tensor.data), tensor.tensor_type)
+            value = torch.from_numpy(np.ascontiguousarray(data, dtype=np.float32))
+        state[tensor.name] = value.reshape(shape)
+    return state
 
 
 def gguf_types(path: Path) -> list[str]:

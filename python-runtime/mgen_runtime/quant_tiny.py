@@ -65,7 +65,9 @@ def quantize_q4_k(x: np.ndarray) -> np.ndarray:
 
 def write_gguf(state: dict[str, Any], out: Path, qtype_name: str, arch: str = "flux") -> None:
     """city96's layout: 2-D (Linear) weights in `qtype_name` where their rows fit its blocks (else Q8_0, else F16),
-    the rest (biases, norm scales, SD3's conv patch embedding and pos_embed table) in F32."""
+    the rest (biases, norm scales, SD3's conv patch embedding and pos_embed table) in F32; a tensor of more than 4
+    dimensions (Wan's patch_embedding), which GGUF cannot hold, flattened to rows with its shape in
+    `comfy.gguf.orig_shape.<name>` (read back by quant_files.restore_orig_shapes)."""
     import gguf
 
     T = gguf.GGMLQuantizationType
@@ -77,6 +79,9 @@ def write_gguf(state: dict[str, Any], out: Path, qtype_name: str, arch: str = "f
     for key, tensor in state.items():
         data = tensor.float().numpy()
         if data.ndim != 2:
+            if data.ndim > 4:
+                writer.add_array(f"comfy.gguf.orig_shape.{key}", [int(d) for d in data.shape])
+                data = data.reshape(data.shape[0], -1)
             writer.add_tensor(key, data.astype(np.float32))
             continue
         want = qtype

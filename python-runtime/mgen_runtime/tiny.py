@@ -492,6 +492,11 @@ if __name__ != "__main__":
     from . import tiny_kolors
 
     BUILDERS.update(tiny_kolors.BUILDERS)
+# Wan transformers in the original layout (wan_single.py, issue 13).
+if __name__ != "__main__":
+    from . import wan_single
+
+    BUILDERS.update(wan_single.BUILDERS)
 
 
 def build(name: str, out_dir: str | os.PathLike) -> dict:

@@ -191,10 +191,17 @@ def build_tiny_hunyuanvideo(out: Path) -> dict:
 # thousand samples. Hop = prod(downsampling_ratios) = 8, so sample_size 1024 latents = 8192 samples = 1.024 s max.
 TINY_AUDIO_RATE = 8000
 
+# stabilityai/stable-audio-open-1.0 scheduler/scheduler_config.json (CosineDPMSolverMultistepScheduler), as published.
+STABLE_AUDIO_OPEN_SCHEDULER = {
+    "sigma_min": 0.3, "sigma_max": 500, "sigma_data": 1.0, "sigma_schedule": "exponential", "num_train_timesteps": 1000,
+    "solver_order": 2, "prediction_type": "v_prediction", "rho": 7.0, "solver_type": "midpoint", "lower_order_final": True,
+    "euler_at_final": False, "final_sigmas_type": "zero",
+}
+
 
 def build_tiny_stable_audio(out: Path) -> dict:
     """Stable Audio Open (tests/pipelines/stable_audio/test_stable_audio.py): Oobleck VAE, DiT, T5 + projection."""
-    from diffusers import AutoencoderOobleck, EDMDPMSolverMultistepScheduler, StableAudioDiTModel, StableAudioPipeline
+    from diffusers import AutoencoderOobleck, CosineDPMSolverMultistepScheduler, StableAudioDiTModel, StableAudioPipeline
     from diffusers.pipelines.stable_audio import StableAudioProjectionModel
     from transformers import T5Config, T5EncoderModel
 
@@ -204,10 +211,8 @@ def build_tiny_stable_audio(out: Path) -> dict:
         num_key_value_attention_heads=2, out_channels=3, cross_attention_dim=4, time_proj_dim=8,
         global_states_input_dim=8, cross_attention_input_dim=4,
     )
-    # The real model's CosineDPMSolverMultistepScheduler needs torchsde (not in the runtime's pins); the EDM DPM-Solver
-    # takes the same v-prediction, sigma_data and exponential schedule without it.
-    scheduler = EDMDPMSolverMultistepScheduler(solver_order=2, prediction_type="v_prediction", sigma_data=1.0,
-                                               sigma_schedule="exponential")
+    # The real repo's scheduler (its SDE noise comes from torchsde's Brownian tree, seeded by the request's generator).
+    scheduler = CosineDPMSolverMultistepScheduler(**STABLE_AUDIO_OPEN_SCHEDULER)
     vae = AutoencoderOobleck(encoder_hidden_size=6, downsampling_ratios=[2, 4], decoder_channels=3, decoder_input_channels=3,
                              audio_channels=2, channel_multiples=[2, 4], sampling_rate=TINY_AUDIO_RATE)
     tokenizer = _t5_tokenizer()

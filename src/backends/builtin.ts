@@ -27,6 +27,8 @@ export const BUILTIN_NAMES = [
   'tiny-chroma-single',
   // Kolors (python-runtime/mgen_runtime/tiny_kolors.py).
   'tiny-kolors',
+  // A Wan transformer in the original layout (python-runtime/mgen_runtime/wan_single.py).
+  'tiny-wan-single',
   'tiny-esrgan', 'tiny-sd-ip-adapter',
   // spandrel upscalers (python-runtime/mgen_runtime/tiny_upscalers.py)
   'tiny-swinir', 'tiny-dat', 'tiny-hat',

@@ -51,6 +51,7 @@ const BUILTIN_FAMILIES: Record<BuiltinName, Family> = {
   'tiny-flux-single': 'flux',
   'tiny-chroma-single': 'chroma',
   'tiny-kolors': 'kolors',
+  'tiny-wan-single': 'wan',
   'tiny-esrgan': 'unknown',
   'tiny-sd-ip-adapter': 'sd1',
   'tiny-swinir': 'unknown',

@@ -22,6 +22,7 @@ import type {ModelReport} from '../detect/types.js';
 import {PEAK_OVERHEAD, workingSet} from '../detect/memory.js';
 import {familyInfo} from './pipelines.js';
 import {UsageError} from '../errors.js';
+import {videoDecodeBytes, videoSize, type VideoSize} from '../detect/video-decode.js';
 import type {Dtype} from './worker/types.js';
 
 export const MEMORY_MODES = ['auto', 'gpu', 'fp8-cast', 'model-offload', 'group-offload', 'sequential'] as const;
@@ -45,6 +46,9 @@ export interface MemoryNeeds {
   overhead: number;
   /** The denoiser's weights are already quantized/fp8 (GGUF, NF4, fp8): fp8-cast does not shrink them. */
   quantized: boolean;
+  /** A video VAE decodes after the denoiser is done (video-decode.ts): under model offload the two are never on the
+   *  GPU together. */
+  video?: boolean;
 }
 
 export interface MemoryDecision {
@@ -109,7 +113,7 @@ function split(report: ModelReport, dtype: Dtype): {denoiser: number; rest: numb
  * What a pipeline needs: `report` is the checkpoint (or the transformer-only file), `base` the pipeline it goes
  * into when it holds only the denoiser (its text encoders and VAE count, its own denoiser does not).
  */
-export function memoryNeeds(report: ModelReport, dtype: Dtype, opts: {quantize?: Quantize; base?: ModelReport | null} = {}): MemoryNeeds {
+export function memoryNeeds(report: ModelReport, dtype: Dtype, opts: {quantize?: Quantize; base?: ModelReport | null; video?: Partial<VideoSize>} = {}): MemoryNeeds {
   const main = split(report, dtype);
   let rest = main.rest;
   let largestRest = main.largestRest;
@@ -123,11 +127,24 @@ export function memoryNeeds(report: ModelReport, dtype: Dtype, opts: {quantize?:
   if (q !== 'none' && !main.quantized) denoiser = (main.denoiserParams * QUANT_BITS[q]) / 8;
   const bytes = dtype === 'float32' ? 4 : 2;
   const family = report.family !== 'unknown' ? report.family : (opts.base?.family ?? 'unknown');
-  const {activations, decode} = workingSet(family, bytes);
+  const {activations, decode: imageDecode} = workingSet(family, bytes);
+  // Video families: frames x size through the family's video VAE (video-decode.ts) at the clip asked for, else the
+  // family's default clip.
+  const videoDecode = videoDecodeBytes(family, opts.video ?? {}, bytes);
   return {
-    weights: denoiser + rest, denoiser, largest: Math.max(denoiser, largestRest), activations, decode, overhead: PEAK_OVERHEAD,
-    quantized: main.quantized || q !== 'none',
+    weights: denoiser + rest, denoiser, largest: Math.max(denoiser, largestRest), activations: activations * clipScale(family, opts.video),
+    decode: videoDecode ?? imageDecode,
+    overhead: PEAK_OVERHEAD, quantized: main.quantized || q !== 'none', ...(videoDecode !== null ? {video: true} : {}),
   };
+}
+
+/** The denoiser's tokens for the clip asked for over those of the family's default clip (1 for images). */
+function clipScale(family: ModelReport['family'], video: Partial<VideoSize> | undefined): number {
+  const clip = video ? videoSize(family, video) : null;
+  const base = videoSize(family);
+  if (!clip || !base) return 1;
+  const tokens = (s: VideoSize) => s.width * s.height * (Math.floor((s.frames - 1) / 4) + 1);
+  return tokens(clip) / tokens(base);
 }
 
 /** Peak GPU bytes of one plan; `tiled`: the VAE decodes in tiles (about 1/8 of the full-frame working set). */
@@ -137,7 +154,8 @@ export function planNeed(plan: Exclude<MemoryMode, 'auto'>, n: MemoryNeeds, tile
   switch (plan) {
     case 'gpu': return n.weights + work;
     case 'fp8-cast': return n.weights - n.denoiser / 2 + work;
-    case 'model-offload': return n.largest + work;
+    // A video VAE decodes alone (the denoiser already offloaded): the larger of the two phases.
+    case 'model-offload': return n.video ? Math.max(n.largest + n.activations, decode) + n.overhead : n.largest + work;
     // Leaf-level groups: diffusers measured 0.55 GB for FLUX's 22.6 GB transformer (a few % of the weights).
     case 'group-offload': return n.denoiser * 0.03 + work;
     case 'sequential': return n.denoiser * 0.01 + work;
@@ -172,8 +190,10 @@ export function decideMemory(opts: {needs: MemoryNeeds; device: string; free: nu
     const need = planNeed('gpu', needs);
     return {plan: 'cpu', reason: `the worker runs on ${device}: weights and work stay in RAM (~${gib(need)})`, vae_tiling: false, vae_slicing: false, need_bytes: Math.round(need), free_bytes: free, next: nextPlanHint('cpu', quantize, device)};
   }
+  // A video model's reason names its decode estimate, which decides the tiling.
+  const decodeNote = (tiled: boolean) => needs.video ? `; video decode ~${gib(needs.decode)}${tiled ? `, ~${gib(needs.decode / 8)} tiled` : ''}` : '';
   const decision = (plan: Exclude<MemoryMode, 'auto'>, reason: string, tiled: boolean): MemoryDecision => ({
-    plan, reason, vae_tiling: tiled, vae_slicing: tiled, need_bytes: Math.round(planNeed(plan, needs, tiled)), free_bytes: free,
+    plan, reason: reason + decodeNote(tiled), vae_tiling: tiled, vae_slicing: tiled, need_bytes: Math.round(planNeed(plan, needs, tiled)), free_bytes: free,
     next: nextPlanHint(plan, quantize, device),
   });
   if (requested !== 'auto') {

@@ -63,6 +63,8 @@ export interface PlanFlags {
   compile?: boolean;
   /** Decisions worth telling the user (automatic offload, ...) are pushed here. */
   notes?: string[];
+  /** Video: the clip asked for (frames x size decides the VAE decode's memory; default the family's clip). */
+  video?: {width?: number; height?: number; frames?: number};
   /** Set by buildLoadPlan: the memory decision (for --json, the PNG and /v1/model). */
   decision?: import('./memory-plan.js').MemoryDecision;
 }
@@ -287,7 +289,7 @@ export function buildLoadPlan(report: ModelReport, paths: PlanPaths, flags: Plan
     if (requested !== 'auto' && requested !== asMemory) throw new UsageError(`--offload ${flags.offload} and --memory ${requested} disagree`, {hint: 'pass only --memory'});
     requested = asMemory;
   }
-  const needs = memoryNeeds(ckpt.report, dtype, {quantize, base: strategy === 'component-file' && paths.base ? paths.base.report : null});
+  const needs = memoryNeeds(ckpt.report, dtype, {quantize, base: strategy === 'component-file' && paths.base ? paths.base.report : null, video: flags.video});
   const decision = decideMemory({needs, device: effective, free: flags.hello?.free_memory_bytes ?? null, requested, dtype, quantize});
   const memory = WORKER_MEMORY[decision.plan];
   const offload: Offload = memory === 'model' ? 'model' : memory === 'sequential' ? 'sequential' : 'none';

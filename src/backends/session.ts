@@ -29,7 +29,7 @@ import type {GenerateRequest, HelloResult, ImageFormat, LoadPlan, LoadResult, Pr
 import {formatExtension, framesForSeconds, mediaKind, outputFormat} from './media-output.js';
 
 /** The plan flags a caller sets; the session adds the worker's hello and collects the notes. */
-type CallerPlanFlags = Pick<PlanFlags, 'task' | 'image' | 'mask' | 'dtype' | 'offload' | 'memory' | 'quantize' | 'device' | 'allowPickle' | 'trustRemoteCode' | 'compile'>;
+type CallerPlanFlags = Pick<PlanFlags, 'task' | 'image' | 'mask' | 'dtype' | 'offload' | 'memory' | 'quantize' | 'device' | 'allowPickle' | 'trustRemoteCode' | 'compile' | 'video'>;
 
 /** Aesthetic-gradient settings (`--aesthetic` and friends; the A1111 extension's defaults). */
 export interface AestheticSpec {
@@ -252,7 +252,7 @@ export async function openSession(opts: SessionOptions): Promise<Session> {
     const notes: string[] = [];
     const flags: PlanFlags = {
       task: opts.task, image: opts.image, mask: opts.mask, dtype: opts.dtype, offload: opts.offload, device: opts.device,
-      memory: opts.memory, quantize: opts.quantize,
+      memory: opts.memory, quantize: opts.quantize, video: opts.video,
       hello, allowPickle: opts.allowPickle, trustRemoteCode: opts.trustRemoteCode, compile: opts.compile, notes,
     };
     const plan = buildLoadPlan(model.report, {

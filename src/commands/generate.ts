@@ -124,6 +124,8 @@ export default class Generate extends BaseCommand {
         resolve: (id, o) => resolveModelForLoad(id, {...o, detect: (p) => detectLocalModel(p, {quoteContent: true})}),
         image: Boolean(input.image),
         mask: Boolean(input.mask),
+        // The clip asked for sizes a video model's decode in the memory plan (VAE tiling).
+        video: {width: input.width, height: input.height, frames: input.frames ?? undefined},
         verbose: this.verbose,
         signal: ac.signal,
         // A remote MODEL_ID's family is known once it resolves: checked then, before the model loads.

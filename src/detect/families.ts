@@ -118,7 +118,9 @@ export const FAMILIES: Record<Family, FamilyInfo> = {
   wan: {
     label: 'Wan', defaults: T(832, 480, 50, 5), mainTask: 'text-to-video', frames: 81, fps: 16,
     pipelines: {'text-to-video': 'WanPipeline', 'image-to-video': 'WanImageToVideoPipeline'}, suggested: 'Wan-AI/Wan2.1-T2V-14B-Diffusers',
-    vaeScale: 8, latentChannels: 16, patch: 2, width: 5120, parts: {}, denoiser: 'transformer',
+    vaeScale: 8, latentChannels: 16, patch: 2, width: 5120,
+    // Wan files hold the transformer alone (the VAE and UMT5 are shared as separate files): these are what it lacks.
+    parts: {vae: ['vae.', 'first_stage_model.'], text_encoder: ['text_encoder.', 'text_encoders.']}, denoiser: 'transformer',
   },
   hunyuanvideo: {
     label: 'HunyuanVideo', defaults: T(1280, 720, 50, 6), mainTask: 'text-to-video', frames: 129, fps: 24,

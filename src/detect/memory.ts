@@ -9,13 +9,14 @@
 //                   24 covers a batch of 2 (classifier-free guidance), the MLP's 4x expansion, q/k/v/out
 //                   and residual copies alive at once with memory-efficient attention.
 //   vae_decode(p)   W x H x 128 channels x bytes(p) x 6 (the widest decoder stage at full resolution, a few
-//                   buffers alive), x latent frames for video.
+//                   buffers alive); video: frames x size through the family's video VAE (video-decode.ts).
 //   overhead        512 MiB: CUDA context, allocator slack, scheduler state.
 // Adapters that are loaded into or beside a base pipeline (LoRA, textual inversion, IP-Adapter, hypernetwork,
 // ControlNet, T2I-Adapter) are estimated as their own weights: what they add to the base's peak. Components that
 // load on their own (VAE, encoders, upscalers) are their own weights plus the overhead.
 import {FAMILIES} from './families.js';
 import type {Family, Kind} from './types.js';
+import {videoDecodeBytes} from './video-decode.js';
 
 const OVERHEAD = 512 * 1024 * 1024;
 /** Kinds whose estimate is what they add to a base pipeline's peak. */
@@ -30,7 +31,7 @@ export function workingSet(family: Family, bytes: number): {activations: number;
   const {width, height} = info.defaults;
   const frames = info.frames ? Math.floor((info.frames - 1) / 4) + 1 : 1;
   const tokens = ((width / info.vaeScale) * (height / info.vaeScale)) / (info.patch * info.patch) * frames;
-  return {activations: tokens * info.width * bytes * 24, decode: width * height * 128 * bytes * 6 * frames};
+  return {activations: tokens * info.width * bytes * 24, decode: videoDecodeBytes(family, {}, bytes) ?? width * height * 128 * bytes * 6 * frames};
 }
 
 export const PEAK_OVERHEAD = OVERHEAD;

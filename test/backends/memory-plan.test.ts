@@ -68,8 +68,8 @@ describe('memory plan decision table', () => {
     expect(memoryNeeds(flux, 'bfloat16', {quantize: 'nf4'}).denoiser / 1e9).toBeLessThan(7.5);
   });
 
-  it('Wan 2.1 14B: whole only on 80 GiB; group offload from 12 GiB; sequential + tiling below (81 frames decode)', () => {
-    expect(table(WAN14)).toEqual(['6:sequential+tiling', '8:sequential+tiling', '12:group-offload+tiling', '16:group-offload', '24:group-offload', '80:gpu']);
+  it('Wan 2.1 14B: whole only on 80 GiB; group offload from 12 GiB (its causal VAE decodes 4 frames at a time); sequential + tiling below', () => {
+    expect(table(WAN14)).toEqual(['6:sequential+tiling', '8:sequential+tiling', '12:group-offload', '16:group-offload', '24:group-offload', '80:gpu']);
   });
 
   it('VAE tiling and slicing when only the decode does not fit', () => {
@@ -134,5 +134,64 @@ describe('inspect --vram advice', () => {
     expect(parseVram('6144MiB')).toBe(6 * GiB);
     expect(parseVram('8')).toBe(8 * GiB);
     expect(() => parseVram('lots')).toThrow(/expected a size/);
+  });
+});
+
+// Video: frames x size through the family's video VAE (src/backends/video-decode.ts) decides VAE tiling. Figures:
+// diffusers' CogVideoX docs (CogVideoX-2b, 49 frames of 720x480 in fp16: 33 GB whole, 19 GB with model CPU offload,
+// 11 GB with offload + VAE tiling); diffusers' Wan docs (Wan 2.1 T2V 14B, 480p, 81 frames: ~13 GB with group
+// offloading and no tiling, its VAE in float32); ComfyUI's per-VAE decode estimates (Wan, HunyuanVideo, LTX-Video).
+describe('video decode decides VAE tiling', () => {
+  const COG2B = pipelineReport('cogvideox', 'transformer', {transformer: 1.69, text_encoder: 4.76, vae: 0.216}, 'CogVideoXPipeline');
+  const COG5B = pipelineReport('cogvideox', 'transformer', {transformer: 5.57, text_encoder: 4.76, vae: 0.216}, 'CogVideoXPipeline');
+  const WAN13 = pipelineReport('wan', 'transformer', {transformer: 1.42, text_encoder: 5.7, vae: 0.127}, 'WanPipeline');
+  const HUNYUAN = pipelineReport('hunyuanvideo', 'transformer', {transformer: 12.8, text_encoder: 7.5, text_encoder_2: 0.123, vae: 0.246}, 'HunyuanVideoPipeline');
+  const LTX = pipelineReport('ltxv', 'transformer', {transformer: 1.92, text_encoder: 4.76, vae: 0.42}, 'LTXPipeline');
+  const auto = (r: ModelReport, card: number, dtype: 'bfloat16' | 'float16' = 'bfloat16', video?: {width?: number; height?: number; frames?: number}) =>
+    decideMemory({needs: memoryNeeds(r, dtype, {video}), device: 'cuda', free: card * GiB, dtype});
+
+  it('CogVideoX-2b, 49 frames of 720x480 in fp16: ~33 GB whole, ~19 GB under model offload, ~11-13 GB tiled (diffusers docs)', () => {
+    const needs = memoryNeeds(COG2B, 'float16');
+    expect(needs.decode / 1e9).toBeGreaterThan(17);
+    expect(needs.decode / 1e9).toBeLessThan(19);
+    expect(planNeed('gpu', needs) / 1e9).toBeGreaterThan(30);
+    expect(planNeed('gpu', needs) / 1e9).toBeLessThan(35);
+    expect(planNeed('model-offload', needs) / 1e9).toBeGreaterThan(17);
+    expect(planNeed('model-offload', needs) / 1e9).toBeLessThan(21);
+    expect(planNeed('model-offload', needs, true) / 1e9).toBeGreaterThan(10);
+    expect(planNeed('model-offload', needs, true) / 1e9).toBeLessThan(14);
+    // 24 GiB: the weights fit, the decode does not: everything on the GPU, the VAE tiled.
+    expect(auto(COG2B, 24, 'float16')).toMatchObject({plan: 'gpu', vae_tiling: true, vae_slicing: true});
+    expect(auto(COG2B, 80, 'float16')).toMatchObject({plan: 'gpu', vae_tiling: false});
+    expect(auto(COG5B, 24)).toMatchObject({plan: 'gpu', vae_tiling: true});
+  });
+
+  it('Wan 2.1 14B at 480p, 81 frames: the causal VAE decodes 4 frames at a time (~6 GB); on 24 GiB group offload needs no tiling (diffusers: ~13 GB)', () => {
+    const needs = memoryNeeds(WAN14, 'bfloat16');
+    expect(needs.decode / 1e9).toBeGreaterThan(5);
+    expect(needs.decode / 1e9).toBeLessThan(7);
+    expect(auto(WAN14, 24)).toMatchObject({plan: 'group-offload', vae_tiling: false});
+    expect(planNeed('group-offload', needs) / 1e9).toBeLessThan(13.5);
+    // Frames add only the decoded frames themselves: 161 frames decode in about the same memory as 81.
+    expect(memoryNeeds(WAN14, 'bfloat16', {video: {frames: 161}}).decode - needs.decode).toBeLessThan(0.5e9);
+  });
+
+  it('small clips need no tiling: Wan 1.3B 480p on 24 GiB, a short LTX-Video clip on 16 GiB', () => {
+    expect(auto(WAN13, 24)).toMatchObject({vae_tiling: false});
+    expect(auto(LTX, 16, 'bfloat16', {width: 512, height: 320, frames: 49})).toMatchObject({vae_tiling: false});
+  });
+
+  it('HunyuanVideo 720p, 129 frames: the whole clip goes through its VAE at once, so even 80 GiB needs tiling', () => {
+    expect(memoryNeeds(HUNYUAN, 'bfloat16').decode / GiB).toBeGreaterThan(80);
+    expect(auto(HUNYUAN, 80)).toMatchObject({vae_tiling: true});
+    expect(auto(HUNYUAN, 24)).toMatchObject({vae_tiling: true});
+  });
+
+  it('the clip asked for scales the decode (CogVideoX: frames x size) and the reason names the estimate', () => {
+    const short = memoryNeeds(COG2B, 'float16', {video: {width: 360, height: 240, frames: 13}});
+    expect(short.decode / memoryNeeds(COG2B, 'float16').decode).toBeCloseTo((360 * 240 * 13) / (720 * 480 * 49), 2);
+    expect(auto(COG2B, 24, 'float16', {width: 360, height: 240, frames: 13})).toMatchObject({plan: 'gpu', vae_tiling: false});
+    expect(auto(COG2B, 24, 'float16').reason).toMatch(/video decode ~1[67]\.\d GiB, ~2\.\d GiB tiled$/);
+    expect(auto(SDXL, 24).reason).not.toMatch(/video decode/);
   });
 });

@@ -204,3 +204,17 @@ describe('buildLoadPlan: --quantize and --memory', () => {
     expect(code(() => buildLoadPlan(short, {main: '/m.gguf'}, cpu))).toEqual({exit: 6, message: '/models/m is truncated: its tensor data is 4096 bytes shorter than its header promises'});
   });
 });
+
+describe('the memory plan sizes a video decode by the clip asked for', () => {
+  // CogVideoX-2b: transformer 1.69B, T5-XXL 4.76B, VAE 0.22B in bf16; 24 GiB free.
+  const parts = {transformer: 1.69, text_encoder: 4.76, vae: 0.216};
+  const files = Object.entries(parts).map(([name, b]) => ({path: `${name}/diffusion_pytorch_model.safetensors`, size: b * 2e9, format: 'safetensors' as const, dtypes: {BF16: 1}}));
+  const cog = report({family: 'cogvideox', pipeline: 'CogVideoXPipeline', precision: 'bf16', parameters: 6.666e9, files, components: {transformer: {class: 'CogVideoXTransformer3DModel', library: 'diffusers', present: true}}});
+  it('49 frames of 720x480 (the default clip) tile the VAE on 24 GiB; 13 frames of 360x240 do not', () => {
+    const whole = buildLoadPlan(cog, {main: '/m'}, {...cuda(24 * 2 ** 30), notes: []});
+    expect(whole).toMatchObject({memory_plan: 'gpu', vae_tiling: true, vae_slicing: true});
+    expect(whole.memory_reason).toMatch(/video decode ~16\.9 GiB, ~2\.1 GiB tiled/);
+    const small = buildLoadPlan(cog, {main: '/m'}, {...cuda(24 * 2 ** 30), notes: [], video: {width: 360, height: 240, frames: 13}});
+    expect(small).toMatchObject({memory_plan: 'gpu', vae_tiling: false});
+  });
+});

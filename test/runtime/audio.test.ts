@@ -10,6 +10,7 @@ import {cli, ROOT, testEnv, testPython, tiny} from './support.js';
 
 let out: string;
 let python: string;
+let dir: string;
 
 function probe(path: string): {codec: string; sample_rate: number; channels: number; samples: number; metadata: Record<string, string>} {
   return JSON.parse(execFileSync(python, ['-m', 'mgen_runtime.media', 'probe', path], {
@@ -20,13 +21,21 @@ function probe(path: string): {codec: string; sample_rate: number; channels: num
 beforeAll(async () => {
   python = await testPython();
   out = await mkdtemp(join(tmpdir(), 'mgen-audio-'));
-  await tiny('tiny-stable-audio');
+  dir = (await tiny('tiny-stable-audio')).dir;
 }, 600_000);
 afterAll(async () => {
   await rm(out, {recursive: true, force: true});
 });
 
 describe('mgen generate with Stable Audio Open', () => {
+  it("the tiny pipeline has the real repo's scheduler (CosineDPMSolverMultistepScheduler, whose SDE noise needs torchsde)", () => {
+    const config = JSON.parse(readFileSync(join(dir, 'scheduler', 'scheduler_config.json'), 'utf8'));
+    // stabilityai/stable-audio-open-1.0 scheduler/scheduler_config.json
+    expect(config).toMatchObject({_class_name: 'CosineDPMSolverMultistepScheduler', sigma_min: 0.3, sigma_max: 500, sigma_data: 1.0,
+      sigma_schedule: 'exponential', solver_order: 2, prediction_type: 'v_prediction', solver_type: 'midpoint', final_sigmas_type: 'zero'});
+    expect(JSON.parse(readFileSync(join(dir, 'model_index.json'), 'utf8')).scheduler).toEqual(['diffusers', 'CosineDPMSolverMultistepScheduler']);
+  });
+
   it('writes a 16-bit WAV of --duration seconds at the VAE sample rate, the request inside; --from re-runs it', async () => {
     const r = await cli(['generate', 'builtin:tiny-stable-audio', '--prompt', 'rain on a roof', '--duration', '0.5', '--steps', '2', '--seed', '4', '--out', join(out, 'rain-{seed}'), '--json']);
     expect(r.stderr).toBe('');

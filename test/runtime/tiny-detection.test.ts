@@ -73,6 +73,7 @@ const EXPECTED: Record<string, Expected> = {
   'tiny-chroma-single': {rule: 'chroma', target: 'file', family: 'chroma', kind: 'checkpoint', format: 'single-file'},
   // Kolors (tiny_kolors.py): the saved folder in Kwai-Kolors/Kolors-diffusers' layout.
   'tiny-kolors': {rule: 'kolors', target: 'folder', family: 'kolors', kind: 'checkpoint', format: 'diffusers', variants: [], pipeline: 'KolorsPipeline'},
+  'tiny-wan-single': {rule: 'wan', target: 'file', family: 'wan', kind: 'checkpoint', format: 'single-file', base: 'wan'},
   // Video and audio (issue 13), adapters and upscalers (issue 12).
   'tiny-wan': {rule: 'wan', target: 'folder', family: 'wan', kind: 'checkpoint', format: 'diffusers', pipeline: 'WanPipeline'},
   'tiny-wan22': {rule: 'wan', target: 'folder', family: 'wan', kind: 'checkpoint', format: 'diffusers', variants: ['wan2.2', 't2v'], pipeline: 'WanPipeline'},
