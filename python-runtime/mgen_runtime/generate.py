@@ -307,6 +307,12 @@ def run(loaded: Loaded, raw: Any, schema: dict[str, Any], progress: ProgressFn, 
             raise _Cancelled()
         return callback_kwargs
 
+    def legacy_step(step_idx: int, t: Any, latents: Any) -> None:
+        # callback(i // order, ...) runs after each full step; the loop index and length as callback_on_step_end has them.
+        order = int(getattr(pipe.scheduler, "order", 1) or 1)
+        pipe._num_timesteps = len(pipe.scheduler.timesteps)
+        on_step_end(pipe, step_idx * order + order - 1, t, {"latents": latents})
+
     def write_preview(_pipe: Any, callback_kwargs: dict[str, Any], step: int, total: int) -> str | None:
         if step not in preview_steps(req["previews"], total):
             return None
@@ -328,7 +334,7 @@ def run(loaded: Loaded, raw: Any, schema: dict[str, Any], progress: ProgressFn, 
         try:
             extra = {"callback_on_step_end": on_step_end} if accepts_callback else {}
             if legacy_callback:
-                extra = {"callback": lambda i, t, latents: on_step_end(pipe, i, t, {"latents": latents}), "callback_steps": 1}
+                extra = {"callback": legacy_step, "callback_steps": 1}
             with torch.inference_mode(), clip_skip_alias(pipe) if "clip_skip" in kwargs else nullcontext():
                 simulate_oom("generate")
                 output = pipe(**kwargs, generator=generator, **_one_per_prompt(pipe), **extra)

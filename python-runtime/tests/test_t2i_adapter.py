@@ -70,5 +70,54 @@ class SingleFileTest(unittest.TestCase):
         self.assertIn("body.0.skep.weight", err.exception.message)
 
 
+class GenerateTest(unittest.TestCase):
+    """The tiny SD1 adapter file on tiny-sd: the pipeline, progress through the adapter pipeline's older per-step
+    callback, and the request checks."""
+
+    @classmethod
+    def setUpClass(cls) -> None:
+        import json
+
+        from mgen_runtime import plans
+        from tests.support import scratch_dir, sd_plan, tiny
+
+        folder = tiny("tiny-sd-t2i-adapter")
+        path = folder / json.loads((folder / "mgen-tiny.json").read_text())["file"]
+        cls.loaded = plans.load(sd_plan(t2i_adapter={"path": str(path), "single_file": True, "scale": 0.5}))
+        cls.out = scratch_dir()
+        from PIL import Image
+
+        cls.control = str(cls.out / "control.png")
+        Image.new("RGB", (64, 64), (255, 255, 255)).save(cls.control)
+
+    def run_request(self, events: list | None = None, **over):
+        import threading
+
+        from mgen_runtime import generate
+
+        req = {"prompt": "a cube", "width": 64, "height": 64, "steps": 3, "seed": 1, "out_dir": str(self.out),
+               "control_image": self.control, **over}
+        sink = events if events is not None else []
+        return generate.run(self.loaded, req, {"properties": {}}, lambda *a, **k: sink.append((a[:2], sorted(k))), threading.Event())
+
+    def test_adapter_pipeline_with_the_plan_scale_and_step_progress(self) -> None:
+        self.assertEqual(type(self.loaded.pipe).__name__, "StableDiffusionAdapterPipeline")
+        self.assertTrue(hasattr(self.loaded.pipe, "load_lora_weights"))  # a request's LoRAs load as on SD1's own pipeline
+        self.assertEqual(self.loaded.pipe._mgen_t2i_scale, 0.5)
+        events: list = []
+        self.run_request(events, previews=1)
+        # PNDM runs 4 loop iterations for 3 steps: progress still counts 1, 2, 3 (the first with a preview).
+        self.assertEqual(events, [((1, 3), ["preview"]), ((2, 3), []), ((3, 3), [])])
+
+    def test_request_checks(self) -> None:
+        for over, message in (({"control_image": None}, r"^request\.control_image: the loaded T2I-Adapter needs a control image$"),
+                              ({"image": self.control}, r"^request\.image: .* text-to-image only$"),
+                              ({"width": 66}, r"^request\.width: 66 is not a multiple of 4, which this T2I-Adapter needs \(try 64 or 68\)$")):
+            with self.subTest(over=over), self.assertRaises(WorkerError) as err:
+                self.run_request(**over)
+            self.assertEqual(err.exception.type, "bad_params")
+            self.assertRegex(err.exception.message, message)
+
+
 if __name__ == "__main__":
     unittest.main()
