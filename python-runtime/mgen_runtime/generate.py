@@ -283,7 +283,7 @@ def run(loaded: Loaded, raw: Any, schema: dict[str, Any], progress: ProgressFn, 
     call_params = inspect.signature(type(pipe).__call__).parameters
     accepts_callback = "callback_on_step_end" in call_params
     # The T2I-Adapter pipelines still take only the older per-step `callback(step, timestep, latents)`.
-    legacy_callback = not accepts_callback and "callback" in call_params and "callback_steps" in call_params
+    legacy_callback = t2i and not accepts_callback and "callback" in call_params and "callback_steps" in call_params
     out_dir = Path(req["out_dir"])
     steps, count = req["steps"], req["num_images"]
     state = {"stepped": False, "last_step_at": 0.0}
