@@ -264,8 +264,15 @@ def run(loaded: Loaded, raw: Any, schema: dict[str, Any], progress: ProgressFn, 
     started = time.perf_counter()
     req = normalize_request(raw)
     scheduler, scheduler_config = _swap_scheduler(loaded, req["scheduler"], req["scheduler_config"])
+    t2i = getattr(loaded.pipe, "_mgen_t2i_scale", None) is not None
+    if t2i:
+        from . import t2i_adapter
+
+        t2i_adapter.check_request(req)
     pipe = pipe_for(loaded, req)
     kwargs = build_kwargs(loaded, req, schema, pipe)
+    if t2i:
+        t2i_adapter.request_kwargs(pipe, kwargs, req["params"])  # the plan's scale; sizes the adapter can unshuffle
     if getattr(loaded.pipe, "_mgen_ip_image", None) is not None:
         from .ip_adapter import request_kwargs
 
@@ -284,7 +291,10 @@ def run(loaded: Loaded, raw: Any, schema: dict[str, Any], progress: ProgressFn, 
     hires_cfg = hires_fix.normalize(req["hires"], req)
     image_format = normalize_image_format(req["image_format"])
     second = hires_fix.SecondPass(loaded, pipe, hires_cfg, kwargs, req) if hires_cfg else None
-    accepts_callback = "callback_on_step_end" in inspect.signature(type(pipe).__call__).parameters
+    call_params = inspect.signature(type(pipe).__call__).parameters
+    accepts_callback = "callback_on_step_end" in call_params
+    # The T2I-Adapter pipelines still take only the older per-step `callback(step, timestep, latents)`.
+    legacy_callback = t2i and not accepts_callback and "callback" in call_params and "callback_steps" in call_params
     out_dir = Path(req["out_dir"])
     steps, count = req["steps"], req["num_images"]
     state = {"stepped": False, "last_step_at": 0.0}
@@ -308,6 +318,12 @@ def run(loaded: Loaded, raw: Any, schema: dict[str, Any], progress: ProgressFn, 
             raise _Cancelled()
         return callback_kwargs
 
+    def legacy_step(step_idx: int, t: Any, latents: Any) -> None:
+        # callback(i // order, ...) runs after each full step; the loop index and length as callback_on_step_end has them.
+        order = int(getattr(pipe.scheduler, "order", 1) or 1)
+        pipe._num_timesteps = len(pipe.scheduler.timesteps)
+        on_step_end(pipe, step_idx * order + order - 1, t, {"latents": latents})
+
     def write_preview(_pipe: Any, callback_kwargs: dict[str, Any], step: int, total: int) -> str | None:
         if step not in preview_steps(req["previews"], total):
             return None
@@ -328,6 +344,8 @@ def run(loaded: Loaded, raw: Any, schema: dict[str, Any], progress: ProgressFn, 
         state["last_step_at"] = call_start
         try:
             extra = {"callback_on_step_end": on_step_end} if accepts_callback else {}
+            if legacy_callback:
+                extra = {"callback": legacy_step, "callback_steps": 1}
             with torch.inference_mode(), clip_skip_alias(pipe) if "clip_skip" in kwargs else nullcontext():
                 simulate_oom("generate")
                 output = pipe(**kwargs, generator=generator, **_one_per_prompt(pipe), **extra)

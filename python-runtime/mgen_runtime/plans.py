@@ -26,7 +26,7 @@ _DEFAULTS: dict[str, Any] = {
     "task": "text-to-image", "config_repo": None, "component": None, "base_path": None, "variant": None,
     "dtype": "float32", "device": "auto", "offload": "none", "vae_tiling": False, "allow_pickle": False,
     "trust_remote_code": False, "compile": False, "loras": [], "embeddings": [], "controlnet": None, "vae": None,
-    "hypernetworks": [], "aesthetic": None, "ip_adapter": None,
+    "hypernetworks": [], "aesthetic": None, "ip_adapter": None, "t2i_adapter": None,
     # The CLI's memory plan (memory-plan.ts): null means "from `offload`"; memory_next is the advice on OOM.
     "memory": None, "memory_next": None, "vae_slicing": False, "quantize": "none",
 }
@@ -77,7 +77,7 @@ def normalize_plan(raw: Any) -> dict[str, Any]:
     for key in ("loras", "embeddings"):
         if not isinstance(plan[key], list) or not all(isinstance(x, dict) and isinstance(x.get("path"), str) for x in plan[key]):
             raise WorkerError("bad_request", f"plan.{key} must be a list of objects with a `path`")
-    for key in ("controlnet", "vae"):
+    for key in ("controlnet", "vae", "t2i_adapter"):
         if plan[key] is not None and not (isinstance(plan[key], dict) and isinstance(plan[key].get("path"), str)):
             raise WorkerError("bad_request", f"plan.{key} must be null or an object with a `path`")
     return plan
@@ -108,12 +108,12 @@ def check_pickle(plan: dict[str, Any]) -> None:
         return
     single = [Path(plan["path"])] if plan["strategy"] != "diffusers-folder" else []
     single += [Path(x["path"]) for x in plan["loras"] + plan["embeddings"]]
-    single += [Path(plan[k]["path"]) for k in ("controlnet", "vae") if plan[k] and plan[k].get("single_file")]
+    single += [Path(plan[k]["path"]) for k in ("controlnet", "vae", "t2i_adapter") if plan[k] and plan[k].get("single_file")]
     for p in single:
         if _is_pickle(p):
             raise WorkerError("unsafe_model", f"{p.name} is a pickle file ({p.suffix}); refusing it without allow_pickle")
     folders = [Path(plan["path"])] if plan["strategy"] == "diffusers-folder" else []
-    folders += [Path(plan[k]["path"]) for k in ("controlnet", "vae") if plan[k] and not plan[k].get("single_file")]
+    folders += [Path(plan[k]["path"]) for k in ("controlnet", "vae", "t2i_adapter") if plan[k] and not plan[k].get("single_file")]
     for folder in folders:
         files = _weight_files(folder)
         if files and all(_is_pickle(f) for f in files):
@@ -492,6 +492,12 @@ def load(raw_plan: Any) -> Loaded:
 
         wan_text_cleaning(pipe)  # Wan image-to-video without ftfy (diffusers 0.42.1)
         _apply_adapters(pipe, plan)
+        if plan["t2i_adapter"]:
+            from . import t2i_adapter
+
+            # After the LoRAs and embeddings: SD1's adapter pipeline has no loaders of its own (they patch the shared
+            # components, which it takes over).
+            pipe = t2i_adapter.attach(pipe, plan["t2i_adapter"], _public(common), plan["allow_pickle"])
         note = quant_load.quantize(pipe, plan["quantize"], device, torch_dtype)
         if note:
             notes.append(note)

@@ -454,6 +454,9 @@ BUILDERS: dict[str, Callable[[Path], dict]] = {
     "tiny-hat": lambda out: __import__("mgen_runtime.tiny_upscalers", fromlist=["x"]).build_tiny_hat(out),
     # FLUX IP-Adapter (tiny_ip_flux.py)
     "tiny-flux-ip-adapter": lambda out: __import__("mgen_runtime.tiny_ip_flux", fromlist=["x"]).build_tiny_flux_ip_adapter(out),
+    # T2I-Adapters (tiny_t2i.py)
+    "tiny-sd-t2i-adapter": lambda out: __import__("mgen_runtime.tiny_t2i", fromlist=["x"]).build_tiny_sd_t2i_adapter(out),
+    "tiny-sdxl-t2i-adapter": lambda out: __import__("mgen_runtime.tiny_t2i", fromlist=["x"]).build_tiny_sdxl_t2i_adapter(out),
 }
 # Video and audio families (issue 13): tiny_video.py, imported when one is built (it imports helpers from here).
 def _tiny_video(builder: str) -> Callable[[Path], dict]:

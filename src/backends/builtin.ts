@@ -33,6 +33,8 @@ export const BUILTIN_NAMES = [
   // spandrel upscalers (python-runtime/mgen_runtime/tiny_upscalers.py)
   'tiny-swinir', 'tiny-dat', 'tiny-hat',
   'tiny-flux-ip-adapter',
+  // T2I-Adapters: python-runtime/mgen_runtime/tiny_t2i.py
+  'tiny-sd-t2i-adapter', 'tiny-sdxl-t2i-adapter',
 ] as const;
 export type BuiltinName = (typeof BUILTIN_NAMES)[number];
 

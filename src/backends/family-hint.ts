@@ -58,6 +58,8 @@ const BUILTIN_FAMILIES: Record<BuiltinName, Family> = {
   'tiny-dat': 'unknown',
   'tiny-hat': 'unknown',
   'tiny-flux-ip-adapter': 'flux',
+  'tiny-sd-t2i-adapter': 'sd1',
+  'tiny-sdxl-t2i-adapter': 'sdxl',
 };
 
 /** A builtin's family by name; an unknown name: null (resolving it says so). */

@@ -15,6 +15,8 @@ export interface PngRequest {
   embeddings: Array<{id: string; token?: string}>;
   controlnet: string | null;
   vae: string | null;
+  /** The T2I-Adapter and its scale, when one was loaded. */
+  t2iAdapter?: {id: string; scale: number} | null;
   source: 'mgen' | 'parameters';
 }
 
@@ -33,7 +35,8 @@ export function requestFromPngBytes(buf: Uint8Array, path: string): PngRequest {
       model?: string;
       base?: string | null;
       request?: Record<string, unknown>;
-      adapters?: {loras?: Array<{id: string; scale: number}>; embeddings?: Array<{id: string; token: string | null}>; controlnet?: string | null; vae?: string | null};
+      adapters?: {loras?: Array<{id: string; scale: number}>; embeddings?: Array<{id: string; token: string | null}>; controlnet?: string | null; vae?: string | null;
+        t2i_adapter?: {id: string; scale: number}};
     };
     try {
       doc = JSON.parse(info.text.mgen);
@@ -73,6 +76,7 @@ export function requestFromPngBytes(buf: Uint8Array, path: string): PngRequest {
       embeddings: (doc.adapters?.embeddings ?? []).map((e) => (e.token ? {id: e.id, token: e.token} : {id: e.id})),
       controlnet: doc.adapters?.controlnet ?? null,
       vae: doc.adapters?.vae ?? null,
+      ...(doc.adapters?.t2i_adapter ? {t2iAdapter: doc.adapters.t2i_adapter} : {}),
       source: 'mgen',
     };
   }

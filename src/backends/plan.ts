@@ -33,6 +33,8 @@ export interface PlanPaths {
   hypernetworks?: Array<ModelRef & {scale: number}>;
   aesthetic?: PlanAesthetic | null;
   ipAdapter?: {ref: ModelRef; imageEncoder: string; image: string; scale: number} | null;
+  /** `--t2i-adapter`: put on the text-to-image pipeline (SD1/SD2/SDXL), its residuals scaled by `scale`. */
+  t2iAdapter?: (ModelRef & {scale: number}) | null;
 }
 
 /** An aesthetic-gradient embedding with the CLIP folder it tunes and the extension's settings. */
@@ -154,9 +156,13 @@ export function checkBaseFamily(main: ModelRef, base: ModelRef | null | undefine
 }
 
 function checkFamily(adapter: ModelRef, what: string, family: Family): void {
-  const need = adapter.report.base?.family ?? adapter.report.family;
+  checkAdapterFamily(adapter.report.base?.family ?? adapter.report.family, family, what, adapter.id ?? adapter.path);
+}
+
+/** An adapter for another family than the model's: one line, exit 6 (`generate` also asks before a worker starts). */
+export function checkAdapterFamily(need: Family | undefined, family: Family, what: string, id: string): void {
   if (need && need !== 'unknown' && family !== 'unknown' && need !== family) {
-    throw new InvalidModelError(`${what} ${adapter.id ?? adapter.path} is for ${need} but the model is ${family}`);
+    throw new InvalidModelError(`${what} ${id} is for ${need} but the model is ${family}`);
   }
 }
 
@@ -214,6 +220,11 @@ export function buildLoadPlan(report: ModelReport, paths: PlanPaths, flags: Plan
     wantKind([paths.ipAdapter.ref], 'ip-adapter', '--ip-adapter');
     checkSafety(paths.ipAdapter.ref, flags);
   }
+  if (paths.t2iAdapter) {
+    wantKind([paths.t2iAdapter], 't2i-adapter', '--t2i-adapter');
+    checkSafety(paths.t2iAdapter, flags);
+    checkComplete(paths.t2iAdapter);
+  }
 
   const family = ckpt.report.family;
   for (const l of adapters.loras) checkFamily(l, 'LoRA', family);
@@ -232,6 +243,7 @@ export function buildLoadPlan(report: ModelReport, paths: PlanPaths, flags: Plan
   const task: PlanTask = flags.task ?? (flags.mask ? 'inpaint' : flags.image ? 'image-to-image' : defaultTask);
   if (task === 'inpaint' && !flags.mask) throw new UsageError('inpainting needs --image and --mask');
   if (task === 'inpaint' && !flags.image) throw new UsageError('--mask needs --image (the picture to inpaint)');
+  if (paths.t2iAdapter) checkT2iAdapter(paths.t2iAdapter, family, {controlnet: adapters.controlnet !== null, ipAdapter: Boolean(paths.ipAdapter), image: task !== 'text-to-image'});
   // The class to load the checkpoint with; the runtime puts a ControlNet on top of it (from_pipe).
   const pipeline = mediaPipeline(ckpt, family, Boolean(flags.image)) ?? pipelineFor(family, ckpt.report.pipeline, task, false);
   if (!pipeline) {
@@ -329,7 +341,31 @@ export function buildLoadPlan(report: ModelReport, paths: PlanPaths, flags: Plan
     ip_adapter: paths.ipAdapter
       ? {path: resolve(paths.ipAdapter.ref.path), image_encoder: resolve(paths.ipAdapter.imageEncoder), image: resolve(paths.ipAdapter.image), scale: paths.ipAdapter.scale}
       : null,
+    ...(paths.t2iAdapter
+      ? {t2i_adapter: {path: resolve(paths.t2iAdapter.path), single_file: paths.t2iAdapter.report.format !== 'diffusers', scale: paths.t2iAdapter.scale}}
+      : {}),
   };
+}
+
+/**
+ * A T2I-Adapter goes on diffusers' StableDiffusion(XL)AdapterPipeline: text-to-image only, SD1/SD2/SDXL, and not
+ * with a ControlNet (no pipeline takes both) or, on SD1/SD2 (whose adapter pipeline has no IP-Adapter input), an
+ * IP-Adapter. Its family must be the model's (the check LoRAs have).
+ */
+function checkT2iAdapter(ref: ModelRef, family: Family, o: {controlnet: boolean; ipAdapter: boolean; image: boolean}): void {
+  checkT2iFamily(ref.report.base?.family ?? ref.report.family, family, ref.id ?? ref.path);
+  if (family !== 'sd1' && family !== 'sd2' && family !== 'sdxl') throw new UsageError(`--t2i-adapter works with SD1, SD2 and SDXL models; the model is ${family}`);
+  if (o.controlnet) throw new UsageError('--controlnet and --t2i-adapter cannot be combined: pass one of them');
+  if (o.image) throw new UsageError('--t2i-adapter works for text-to-image only: diffusers has no image-to-image or inpaint T2I-Adapter pipeline', {hint: 'leave out --image / --mask'});
+  if (o.ipAdapter && family !== 'sdxl') throw new UsageError(`--t2i-adapter and --ip-adapter combine on SDXL only; the model is ${family}`);
+}
+
+/**
+ * The family check LoRAs have, for a T2I-Adapter (also run by `generate` before a worker starts, when both families
+ * are known without one). SD1 and SD2 adapters have the same shapes (detection reads them as sd1): either fits SD2.
+ */
+export function checkT2iFamily(need: Family, family: Family, id: string): void {
+  if (!(family === 'sd2' && need === 'sd1')) checkAdapterFamily(need, family, 'T2I-Adapter', id);
 }
 
 /** `fp16` when the folder ships `*.fp16.*` weights and either has nothing else or we load in float16. */

@@ -54,6 +54,8 @@ export interface SessionOptions extends CallerPlanFlags {
   aesthetic?: AestheticSpec | null;
   /** `--ip-adapter` with its reference image and scale. */
   ipAdapter?: IpAdapterSpec | null;
+  /** `--t2i-adapter ID[:scale]`: each request brings its control image. */
+  t2iAdapter?: {id: string; scale: number} | null;
   verbose?: boolean;
   env?: NodeJS.ProcessEnv;
   /** Skip provisioning: use this interpreter. */
@@ -209,7 +211,7 @@ export async function openSession(opts: SessionOptions): Promise<Session> {
     const baseId = opts.base ?? (needsBase ? model.baseId : null);
     // The base the adapter implies: say which one before fetching it (and before any network error about it).
     if (!opts.base && baseId && (await mustFetch(baseId, env))) opts.onNote?.(`fetching base ${baseId} for this ${adapterLabel(model.report)}`);
-    const [base, loras, embeddings, controlnet, vae, hypernetworks, aestheticEmb, ipRef] = await Promise.all([
+    const [base, loras, embeddings, controlnet, vae, hypernetworks, aestheticEmb, ipRef, t2iRef] = await Promise.all([
       baseId ? resolveFn(baseId, ropts) : null,
       Promise.all((opts.loras ?? []).map(async (l) => ({...refOf(await resolveFn(l.id, ropts)), scale: l.scale}))),
       Promise.all((opts.embeddings ?? []).map(async (e) => ({...refOf(await resolveFn(e.id, ropts)), token: e.token ?? (await builtinToken(e.id, ropts, resolveFn))}))),
@@ -218,6 +220,7 @@ export async function openSession(opts: SessionOptions): Promise<Session> {
       Promise.all((opts.hypernetworks ?? []).map(async (h) => ({...refOf(await resolveFn(h.id, ropts)), scale: h.scale}))),
       opts.aesthetic ? resolveFn(opts.aesthetic.id, ropts) : null,
       opts.ipAdapter ? resolveFn(opts.ipAdapter.id, ropts) : null,
+      opts.t2iAdapter ? resolveFn(opts.t2iAdapter.id, ropts) : null,
     ]);
     // The IP-Adapter's image encoder: beside it, else the one its report names, pulled like the base (before loading).
     const ipAdapter = opts.ipAdapter && ipRef
@@ -233,7 +236,7 @@ export async function openSession(opts: SessionOptions): Promise<Session> {
     // While the worker still imports torch + diffusers, read the weights into the page cache (weights-prefetch.ts).
     const prefetchP: Promise<PrefetchResult | null> = env.MGEN_PREFETCH === '0' || opts.planOnly
       ? Promise.resolve(null)
-      : prefetchTargets([model, base, controlnet, vae].filter((m): m is ResolvedModel => m !== null).map((m) => m.path).concat(loras.map((l) => l.path)))
+      : prefetchTargets([model, base, controlnet, vae, t2iRef].filter((m): m is ResolvedModel => m !== null).map((m) => m.path).concat(loras.map((l) => l.path)))
         .then((targets) => prefetchWeights(targets, {signal: prefetchStop.signal}))
         .catch(() => null);
     opts.validate?.(base && model.report.family === 'unknown' ? base.report.family : model.report.family,
@@ -266,6 +269,7 @@ export async function openSession(opts: SessionOptions): Promise<Session> {
       hypernetworks,
       aesthetic,
       ipAdapter,
+      t2iAdapter: opts.t2iAdapter && t2iRef ? {...refOf(t2iRef), scale: opts.t2iAdapter.scale} : null,
     }, flags);
     if (mainToken && model.report.kind === 'textual-inversion') plan.embeddings[0]!.token = mainToken;
     for (const n of notes) opts.onNote?.(n);
@@ -288,6 +292,7 @@ export async function openSession(opts: SessionOptions): Promise<Session> {
       embeddings: (opts.embeddings ?? []).map((e) => ({id: e.id, token: e.token ?? null})),
       controlnet: opts.controlnet ?? null,
       vae: opts.vae ?? null,
+      ...(opts.t2iAdapter ? {t2i_adapter: {id: opts.t2iAdapter.id, scale: opts.t2iAdapter.scale}} : {}),
     };
     const requestLoras = new RequestLoraResolver({
       resolve: resolveFn, ropts: {env, python: runtime.python}, family: ckpt.report.family,
@@ -311,11 +316,13 @@ export interface AdapterIds {
   embeddings: Array<{id: string; token: string | null}>;
   controlnet: string | null;
   vae: string | null;
+  /** Only when loaded (older PNGs and other models keep their record as it was). */
+  t2i_adapter?: {id: string; scale: number};
 }
 
 /** "FLUX.1 LoRA", "Stable Diffusion 1.x embedding": what needs the base, for the note naming it. */
 function adapterLabel(r: ResolvedModel['report']): string {
-  const kinds: Record<string, string> = {lora: 'LoRA', 'textual-inversion': 'embedding', controlnet: 'ControlNet', vae: 'VAE', checkpoint: 'partial checkpoint'};
+  const kinds: Record<string, string> = {lora: 'LoRA', 'textual-inversion': 'embedding', controlnet: 'ControlNet', 't2i-adapter': 'T2I-Adapter', vae: 'VAE', checkpoint: 'partial checkpoint'};
   const fam = r.family !== 'unknown' ? `${FAMILIES[r.family]?.label ?? r.family} ` : '';
   return `${fam}${kinds[r.kind] ?? r.kind}`;
 }
@@ -408,6 +415,10 @@ class OpenSession implements Session {
     // The same checks as the CLI's up-front ones and serve's (one validator), against the loaded model's family.
     validateRequest(input, {family: this.ckpt.report.family});
     checkFirstFrame(this.model.id, this.plan.pipeline, Boolean(input.image));
+    // A T2I-Adapter reads each request's control image: a request without one is refused here (CLI and serve).
+    if (this.plan.t2i_adapter && !input.controlImage) {
+      throw new UsageError('control_image: the loaded T2I-Adapter needs a control image', {field: 'control_image', hint: 'pass --control-image PATH'});
+    }
     if (this.plan.task !== 'text-to-image' && !input.image) {
       throw new UsageError(`${this.model.id} is loaded for ${this.plan.task}: the request needs an input image`, {hint: 'pass --image PATH'});
     }
@@ -482,6 +493,7 @@ class OpenSession implements Session {
             memory: memorySummary(this.plan, this.load),
             loras: allLoras,
             embeddings: this.plan.embeddings, controlnet: this.plan.controlnet?.path ?? null, vae: this.plan.vae?.path ?? null,
+            ...(this.plan.t2i_adapter ? {t2i_adapter: this.plan.t2i_adapter.path} : {}),
           },
           files: {model: mainWeightFile(this.ckpt), model_sha256: hash},
           runtime: {python: this.hello.python, torch: this.hello.torch, diffusers: this.hello.diffusers, transformers: this.hello.transformers, device: this.hello.device},

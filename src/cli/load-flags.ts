@@ -10,6 +10,7 @@ export const loadFlags = {
   lora: Flags.string({description: 'a LoRA on top: MODEL_ID[:scale] (repeatable)', multiple: true, helpGroup: 'MODEL'}),
   embedding: Flags.string({description: 'a textual-inversion embedding: MODEL_ID[:token] (repeatable)', multiple: true, helpGroup: 'MODEL'}),
   controlnet: Flags.string({description: 'a ControlNet MODEL_ID (with --control-image)', helpGroup: 'MODEL'}),
+  't2i-adapter': Flags.string({description: 'a T2I-Adapter for SD1/SDXL: MODEL_ID[:scale] (with --control-image; scale 0-2, default 1)', helpGroup: 'MODEL'}),
   vae: Flags.string({description: 'a VAE MODEL_ID to use instead of the model\'s own', helpGroup: 'MODEL'}),
   base: Flags.string({description: 'the base model for an adapter, a component-only file or a single-file checkpoint\'s configs', helpGroup: 'MODEL'}),
   dtype: Flags.string({description: 'precision (auto: fp16/bf16 on CUDA per family, fp32 on CPU)', options: ['auto', 'float32', 'float16', 'bfloat16'], helpGroup: 'RUNTIME'}),
@@ -80,7 +81,7 @@ export function parseScaleSpec(spec: string, flag: string): {id: string; scale: 
   const scale = Number(suffix);
   if (suffix.trim() === '' || !Number.isFinite(scale)) {
     // A colon that is part of the id (e.g. civitai:123 with no scale): keep it whole.
-    if (/^[0-9.+-eE]*$/.test(suffix)) throw new UsageError(`bad ${flag === '--lora' ? 'LoRA scale' : 'strength'} in ${flag} ${spec}`, {hint: 'use MODEL_ID:0.8'});
+    if (/^[0-9.+-eE]*$/.test(suffix)) throw new UsageError(`bad ${flag === '--lora' ? 'LoRA scale' : flag === '--t2i-adapter' ? 'scale' : 'strength'} in ${flag} ${spec}`, {hint: 'use MODEL_ID:0.8'});
     return {id: spec, scale: 1};
   }
   return {id, scale};
@@ -95,6 +96,7 @@ export interface LoadFlagValues {
   lora?: string[];
   embedding?: string[];
   controlnet?: string;
+  't2i-adapter'?: string;
   vae?: string;
   base?: string;
   dtype?: string;
@@ -138,6 +140,7 @@ export function sessionOptionsFromFlags(modelId: string, f: LoadFlagValues): Ses
     ...(f.hypernetwork?.length ? {hypernetworks: f.hypernetwork.map((h) => parseScaleSpec(h, '--hypernetwork'))} : {}),
     ...(f.aesthetic || Object.keys(f).some((k) => k.startsWith('aesthetic-')) ? {aesthetic: parseAesthetic(f)} : {}),
     ...(f['ip-adapter'] || f['ip-image'] || f['ip-scale'] ? {ipAdapter: parseIpAdapter(f)} : {}),
+    ...(f['t2i-adapter'] ? {t2iAdapter: parseT2iAdapter(f['t2i-adapter'])} : {}),
   };
 }
 
@@ -157,4 +160,11 @@ export function parseIpAdapter(f: LoadFlagValues): {id: string; image: string; s
   const scale = f['ip-scale'] === undefined ? 1 : Number(f['ip-scale']);
   if (!Number.isFinite(scale) || scale < 0 || scale > 2 || (f['ip-scale'] !== undefined && !f['ip-scale'].trim())) throw new UsageError(`--ip-scale must be a number from 0 to 2, got ${f['ip-scale']}`);
   return {id: f['ip-adapter'], image, scale};
+}
+
+/** `--t2i-adapter MODEL_ID[:scale]`: the scale (adapter_conditioning_scale) is 0 to 2, default 1. */
+export function parseT2iAdapter(spec: string): {id: string; scale: number} {
+  const parsed = parseScaleSpec(spec, '--t2i-adapter');
+  if (parsed.scale < 0 || parsed.scale > 2) throw new UsageError(`--t2i-adapter scale must be from 0 to 2, got ${parsed.scale}`, {hint: 'use MODEL_ID:0.8'});
+  return parsed;
 }

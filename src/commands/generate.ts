@@ -33,7 +33,7 @@ export default class Generate extends BaseCommand {
     image: Flags.string({description: 'input image (image-to-image, or inpaint with --mask)'}),
     strength: Flags.string({description: 'how much to change --image (0..1)'}),
     mask: Flags.string({description: 'inpaint mask (white = repaint)'}),
-    'control-image': Flags.string({description: 'the ControlNet conditioning image'}),
+    'control-image': Flags.string({description: 'the ControlNet or T2I-Adapter conditioning image'}),
     frames: Flags.integer({description: 'video: frames to make (default: the family\'s; Wan/CogVideoX 4k+1, LTX 8k+1)', min: 1}),
     fps: Flags.string({description: 'video: frames per second of the file (default: the family\'s)'}),
     duration: Flags.string({description: 'audio: seconds to make (default: the model\'s)'}),
@@ -57,6 +57,7 @@ export default class Generate extends BaseCommand {
       base: flags.base ?? fromPng?.base ?? undefined,
       lora: flags.lora ?? fromPng?.loras.map((l) => `${l.id}:${l.scale}`),
       controlnet: flags.controlnet ?? fromPng?.controlnet ?? undefined,
+      't2i-adapter': flags['t2i-adapter'] ?? (fromPng?.t2iAdapter ? `${fromPng.t2iAdapter.id}:${fromPng.t2iAdapter.scale}` : undefined),
       vae: flags.vae ?? fromPng?.vae ?? undefined,
     });
     if (!flags.embedding && fromPng?.embeddings.length) opts.embeddings = fromPng.embeddings;
@@ -71,8 +72,11 @@ export default class Generate extends BaseCommand {
       const tagged = [...pos.tags, ...(neg?.tags ?? [])].map((t) => ({id: resolvePromptLora(t, {env: process.env}), scale: t.scale}));
       opts.hypernetworks = [...(opts.hypernetworks ?? []), ...tagged];
     }
-    if (input.controlImage && !opts.controlnet) throw new UsageError('--control-image needs --controlnet MODEL_ID');
+    // The control image and what reads it (a ControlNet or a T2I-Adapter, not both) come together.
+    if (opts.controlnet && opts.t2iAdapter) throw new UsageError('--controlnet and --t2i-adapter cannot be combined: pass one of them');
+    if (input.controlImage && !opts.controlnet && !opts.t2iAdapter) throw new UsageError('--control-image needs --controlnet or --t2i-adapter MODEL_ID');
     if (opts.controlnet && !input.controlImage) throw new UsageError('--controlnet needs --control-image PATH');
+    if (opts.t2iAdapter && !input.controlImage) throw new UsageError('--t2i-adapter needs --control-image PATH');
 
     // Everything that needs no model is checked now, before a serve is asked or a worker starts (exit 2 at once):
     // the request against the family's rules when the family is known without the network, and the --out folder.
@@ -85,6 +89,10 @@ export default class Generate extends BaseCommand {
     checkMediaRequest(input, family);
     model.refuse(); // a local file its header says cannot load (truncated, incomplete NF4, no model): exit 6 now
     (await import('../backends/output-paths.js')).checkOutputTarget(input.out);
+    if (opts.t2iAdapter && family) {
+      const need = await familyWithoutWorker(opts.t2iAdapter.id);
+      if (need) (await import('../backends/plan.js')).checkT2iFamily(need, family, opts.t2iAdapter.id);
+    }
 
     // A running `mgen serve` of the same model takes the request (Ctrl-C drops the connection: it cancels the job).
     const upscale = flags.upscale ? (await import('../backends/upscale.js')).parseUpscaleSpec(flags.upscale) : null;

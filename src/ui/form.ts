@@ -14,6 +14,8 @@ export interface Serving {
   dtype?: string;
   offload?: string;
   controlnet?: boolean;
+  /** A T2I-Adapter is loaded: it reads the control image too. */
+  t2i_adapter?: boolean;
   total_memory_bytes?: number | null;
 }
 

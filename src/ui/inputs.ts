@@ -19,7 +19,7 @@ export class Inputs {
     const task = serving.task ?? model.task ?? 'text-to-image';
     this.takesImage = task === 'image-to-image' || task === 'inpaint';
     this.takesMask = task === 'inpaint';
-    this.takesControl = serving.controlnet ?? (/ControlNet/.test(model.pipeline ?? '') || Boolean(model.components?.controlnet?.present));
+    this.takesControl = Boolean(serving.t2i_adapter) || (serving.controlnet ?? (/ControlNet/.test(model.pipeline ?? '') || Boolean(model.components?.controlnet?.present)));
     $('inputs').hidden = !(this.takesImage || this.takesControl);
     $('image-box').hidden = !this.takesImage;
     $('control-box').hidden = !this.takesControl;

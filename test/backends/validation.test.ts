@@ -94,7 +94,7 @@ describe('builtinFamily (the family of a builtin before it is built)', () => {
       'tiny-auraflow': 'auraflow', 'tiny-hunyuandit': 'hunyuandit', 'tiny-sana': 'sana', 'tiny-lumina2': 'lumina2',
       'tiny-qwen-image': 'qwen-image', 'tiny-cascade': 'cascade', 'tiny-sd3-single': 'sd3', 'tiny-flux-single': 'flux',
       'tiny-chroma-single': 'chroma', 'tiny-esrgan': 'unknown', 'tiny-kolors': 'kolors', 'tiny-swinir': 'unknown', 'tiny-dat': 'unknown',
-      'tiny-hat': 'unknown', 'tiny-flux-ip-adapter': 'flux', 'tiny-wan-single': 'wan',
+      'tiny-hat': 'unknown', 'tiny-flux-ip-adapter': 'flux', 'tiny-wan-single': 'wan', 'tiny-sdxl-t2i-adapter': 'sdxl',
     };
     for (const n of BUILTIN_NAMES) expect(builtinFamily(`builtin:${n}`)).toBe(special[n] ?? 'sd1');
     expect(builtinFamily('builtin:tiny-nope')).toBeNull();

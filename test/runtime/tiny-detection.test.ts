@@ -95,6 +95,9 @@ const EXPECTED: Record<string, Expected> = {
   'tiny-dat': {rule: 'upscaler', target: 'file', family: 'unknown', kind: 'upscaler', format: 'pickle', variants: ['dat', 'x3']},
   'tiny-hat': {rule: 'upscaler', target: 'file', family: 'unknown', kind: 'upscaler', format: 'single-file', variants: ['hat', 'x4']},
   'tiny-flux-ip-adapter': {rule: 'ip-adapter', target: 'file', family: 'flux', kind: 'ip-adapter', format: 'single-file', variants: ['xlabs'], base: 'flux'},
+  // The SD1 one's conv_in width (3 x 4 x 4) is no released adapter's: its ModelSpec metadata names the family.
+  'tiny-sd-t2i-adapter': {rule: 't2i-adapter', target: 'file', family: 'sd1', kind: 't2i-adapter', format: 'single-file', base: 'sd1'},
+  'tiny-sdxl-t2i-adapter': {rule: 't2i-adapter', target: 'folder', family: 'sdxl', kind: 't2i-adapter', format: 'diffusers', base: 'sdxl'},
 };
 
 describe('tiny models classify correctly through the real detection rules', () => {

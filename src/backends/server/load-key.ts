@@ -8,7 +8,7 @@ import type {LoadKey} from './state.js';
 export type LoadOptionsLike = Pick<
   SessionOptions,
   'modelId' | 'base' | 'loras' | 'embeddings' | 'controlnet' | 'vae' | 'dtype' | 'offload' | 'memory' | 'quantize' | 'device' | 'allowPickle' | 'trustRemoteCode' | 'compile'
-  | 'hypernetworks' | 'aesthetic' | 'ipAdapter'
+  | 'hypernetworks' | 'aesthetic' | 'ipAdapter' | 't2iAdapter'
 >;
 
 /** A local path means the same model however it is written (./m, /abs/m). */
@@ -39,5 +39,6 @@ export function loadKeyFor(o: LoadOptionsLike): LoadKey {
     ...(o.hypernetworks?.length ? {hypernetworks: o.hypernetworks.map((h) => ({id: canonicalId(h.id), scale: h.scale}))} : {}),
     ...(o.aesthetic ? {aesthetic: {...o.aesthetic, id: canonicalId(o.aesthetic.id), clip: canonicalId(o.aesthetic.clip)}} : {}),
     ...(o.ipAdapter ? {ipAdapter: {...o.ipAdapter, id: canonicalId(o.ipAdapter.id)}} : {}),
+    ...(o.t2iAdapter ? {t2iAdapter: {id: canonicalId(o.t2iAdapter.id), scale: o.t2iAdapter.scale}} : {}),
   };
 }

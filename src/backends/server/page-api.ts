@@ -77,7 +77,7 @@ export function servingView(engine: Engine): Record<string, unknown> {
   const h = engine.hello;
   return {
     task: p.task, pipeline: p.pipeline, device: h.device, gpu_name: h.gpu_name ?? null, dtype: p.dtype, offload: p.offload,
-    controlnet: p.controlnet != null, loras: (p.loras ?? []).map((l) => ({name: l.name, scale: l.scale})),
+    controlnet: p.controlnet != null, ...(p.t2i_adapter ? {t2i_adapter: true} : {}), loras: (p.loras ?? []).map((l) => ({name: l.name, scale: l.scale})),
     total_memory_bytes: h.total_memory_bytes ?? null,
   };
 }

@@ -38,6 +38,8 @@ export interface LoadPlan {
   aesthetic?: {path: string; clip_path: string; weight: number; steps: number; lr: number; slerp: boolean} | null;
   /** An IP-Adapter file, its image encoder folder, the reference image and the scale (fixed for the session). */
   ip_adapter?: {path: string; image_encoder: string; image: string; scale: number} | null;
+  /** A T2I-Adapter (diffusers folder or one file) put on the text-to-image pipeline; scale: adapter_conditioning_scale. */
+  t2i_adapter?: {path: string; single_file: boolean; scale: number} | null;
 }
 
 export interface GenerateRequest {
