@@ -4,12 +4,9 @@
 // that speaks enough S3 (PutObject, multipart upload, presigned GET), and the job's output carries the presigned URL
 // instead of base64. A bucket that refuses the upload fails the job with one line naming the bucket problem.
 import {afterAll, beforeAll, describe, expect, it} from '@jest/globals';
-import {spawn, type ChildProcess} from 'node:child_process';
 import http from 'node:http';
-import {createServer} from 'node:net';
-import {join} from 'node:path';
-import {ROOT, spawnServe, tiny, type SpawnedServe} from '../runtime/support.js';
-import {clientPython} from './support.js';
+import {spawnServe, tiny, type SpawnedServe} from '../runtime/support.js';
+import {spawnRunpodHandler, type RunpodHandler} from './support.js';
 
 const ACCESS_KEY = 'AKIDMGENTEST';
 const SECRET_KEY = 'mgen-test-secret-key-0123456789';
@@ -86,45 +83,24 @@ class LoopbackS3 {
 
 const s3 = new LoopbackS3();
 let serve: SpawnedServe;
-let handler: ChildProcess | undefined;
+let handler: RunpodHandler | undefined;
 let api = '';
-let log = '';
 
 beforeAll(async () => {
   await tiny('tiny-wan');
   await s3.start();
   serve = await spawnServe(['builtin:tiny-wan'], 240_000);
-  const port = await new Promise<number>((res) => {
-    const s = createServer();
-    s.listen(0, '127.0.0.1', () => {
-      const p = (s.address() as {port: number}).port;
-      s.close(() => res(p));
-    });
+  handler = await spawnRunpodHandler({
+    MGEN_SERVE_URL: serve.url,
+    MODEL_ID: 'builtin:tiny-wan',
+    BUCKET_ENDPOINT_URL: s3.url,
+    BUCKET_ACCESS_KEY_ID: ACCESS_KEY,
+    BUCKET_SECRET_ACCESS_KEY: SECRET_KEY,
   });
-  api = `http://127.0.0.1:${port}`;
-  handler = spawn(clientPython(), ['-m', 'mgen_runtime.runpod_handler', '--rp_serve_api', '--rp_api_host', '127.0.0.1', '--rp_api_port', String(port)], {
-    cwd: ROOT,
-    env: {
-      ...process.env,
-      PYTHONPATH: join(ROOT, 'python-runtime'),
-      MGEN_SERVE_URL: serve.url,
-      MODEL_ID: 'builtin:tiny-wan',
-      BUCKET_ENDPOINT_URL: s3.url,
-      BUCKET_ACCESS_KEY_ID: ACCESS_KEY,
-      BUCKET_SECRET_ACCESS_KEY: SECRET_KEY,
-    },
-    stdio: ['ignore', 'ignore', 'pipe'],
-  });
-  handler.stderr!.on('data', (c: Buffer) => (log = (log + c.toString()).slice(-10_000)));
-  for (let i = 0; i < 600; i++) {
-    if (handler.exitCode !== null) throw new Error(`the handler exited: ${log}`);
-    if (await fetch(`${api}/docs`).then((r) => r.ok, () => false)) return;
-    await new Promise((r) => setTimeout(r, 100));
-  }
-  throw new Error(`the handler did not come up: ${log}`);
+  api = handler.api;
 }, 300_000);
 afterAll(async () => {
-  handler?.kill('SIGTERM');
+  handler?.proc.kill('SIGTERM');
   serve?.proc.kill('SIGTERM');
   await s3.close();
 });
