@@ -16,18 +16,23 @@ Environment:
 - MGEN_JOB_TIMEOUT: seconds a job may run (0 or unset: no limit; `input.timeout` sets it per job).
 - MGEN_SERVE_URL: forward to a `mgen serve` that is already running (a sidecar) instead of starting one; with
   MGEN_API_TOKEN when it wants a bearer token.
+- BUCKET_ENDPOINT_URL, BUCKET_ACCESS_KEY_ID, BUCKET_SECRET_ACCESS_KEY (as RunPod's own workers read them): each output
+  file is uploaded with the SDK's rp_upload and the output carries its presigned URL instead of base64.
 """
 
 from __future__ import annotations
 
+import base64
 import http.client
 import json
+import mimetypes
 import os
 import re
 import shlex
 import signal
 import subprocess
 import sys
+import tempfile
 import threading
 import time
 from pathlib import Path
@@ -217,12 +222,74 @@ def run_job(serve: Serve, job_input: Any, cancel: threading.Event | None = None,
     raise JobFailed((view.get("error") or {}).get("message") or f"job {view.get('status')}")
 
 
+# -- the job's output -----------------------------------------------------------------------------------
+_EXTENSIONS = {"image/png": ".png", "image/jpeg": ".jpg", "image/webp": ".webp", "image/gif": ".gif", "video/mp4": ".mp4",
+               "video/webm": ".webm", "audio/wav": ".wav", "audio/flac": ".flac"}
+
+
+def job_output(output: dict[str, Any], job_id: str | None, env: dict[str, str]) -> dict[str, Any]:
+    """serve's output -> the job's, the one place that does it. Without a bucket: as serve made it (each file as
+    b64_json with its media_type). With BUCKET_ENDPOINT_URL set (RunPod's convention): each file is uploaded with the
+    SDK's own rp_upload.upload_file_to_bucket (bucket `%m-%y`, key JOB_ID/INDEX.EXT, its media type as ContentType)
+    and carried as the presigned URL the SDK returns, in place of b64_json; raises JobFailed naming the bucket problem."""
+    endpoint = env.get("BUCKET_ENDPOINT_URL")
+    if not endpoint:
+        return output
+    missing = [k for k in ("BUCKET_ACCESS_KEY_ID", "BUCKET_SECRET_ACCESS_KEY") if not env.get(k)]
+    if missing:
+        raise JobFailed(f"bucket: BUCKET_ENDPOINT_URL is set but {' and '.join(missing)} {'are' if len(missing) > 1 else 'is'} not")
+    try:
+        import boto3  # noqa: F401 - without it rp_upload would quietly write the files to a local folder instead
+        from runpod.serverless.utils import rp_upload
+    except ImportError:
+        raise JobFailed("bucket: BUCKET_ENDPOINT_URL is set but boto3 / the runpod SDK is not installed (the runpod extra)") from None
+    parts = urlsplit(endpoint)
+    where = parts.hostname + (f":{parts.port}" if parts.port else "") if parts.hostname else "BUCKET_ENDPOINT_URL"
+    bucket = time.strftime("%m-%y")  # the SDK's default bucket, as RunPod's workers use it
+    prefix = job_id or os.urandom(8).hex()
+    # The credentials from the same env the handler was made with (the SDK would read os.environ itself).
+    creds = {"endpointUrl": endpoint, "accessId": env["BUCKET_ACCESS_KEY_ID"], "accessSecret": env["BUCKET_SECRET_ACCESS_KEY"]}
+    files = []
+    with tempfile.TemporaryDirectory(prefix="mgen-runpod-") as tmp:
+        for i, f in enumerate(output.get("images") or []):
+            if "b64_json" not in f:
+                files.append(f)
+                continue
+            media_type = f.get("media_type") or "image/png"
+            name = f"{i}{_EXTENSIONS.get(media_type) or mimetypes.guess_extension(media_type) or '.bin'}"
+            path = os.path.join(tmp, name)
+            with open(path, "wb") as fh:
+                fh.write(base64.b64decode(f["b64_json"]))
+            try:
+                url = rp_upload.upload_file_to_bucket(name, path, bucket_creds=creds, bucket_name=bucket, prefix=prefix, extra_args={"ContentType": media_type})
+            except Exception as exc:  # noqa: BLE001 - boto3/botocore errors, told in one line without paths or keys
+                raise JobFailed(_bucket_problem(exc, where, bucket)) from None
+            files.append({"url": url, **{k: v for k, v in f.items() if k != "b64_json"}})
+    return {**output, "images": files}
+
+
+def _bucket_problem(exc: BaseException, where: str, bucket: str) -> str:
+    seen: BaseException | None = exc
+    for _ in range(5):  # boto3 wraps the ClientError of a refused upload in an S3UploadFailedError
+        response = getattr(seen, "response", None)
+        if isinstance(response, dict) and "Error" in response:
+            code = str(response["Error"].get("Code") or "error")[:64]
+            status = (response.get("ResponseMetadata") or {}).get("HTTPStatusCode")
+            return f"bucket: {where} refused the upload to bucket {bucket} ({code}{f', HTTP {status}' if status else ''})"
+        seen = seen.__cause__ or seen.__context__ if seen is not None else None
+    name = type(exc).__name__
+    if "Connect" in name or "Endpoint" in name or isinstance(exc, OSError):
+        return f"bucket: could not reach {where} to upload to bucket {bucket} ({name})"
+    return f"bucket: the upload to bucket {bucket} at {where} failed ({name})"
+
+
 def make_handler(serve: Serve, progress_update: Any = None, env: dict[str, str] | None = None):
     """An async handler: the job is forwarded from a thread, so the SDK can cancel the task (a stop signal, a
     timeout); the cancel flag then asks serve to stop the job at its next denoising step."""
     import asyncio
 
-    default_timeout = float((env if env is not None else os.environ).get("MGEN_JOB_TIMEOUT") or 0)
+    env = dict(env if env is not None else os.environ)
+    default_timeout = float(env.get("MGEN_JOB_TIMEOUT") or 0)
 
     async def handler(job: dict[str, Any]) -> dict[str, Any]:
         cancel = threading.Event()
@@ -235,7 +302,7 @@ def make_handler(serve: Serve, progress_update: Any = None, env: dict[str, str] 
                     print(f"mgen runpod handler: progress update failed: {exc}", file=sys.stderr)
 
         try:
-            return await asyncio.to_thread(run_job, serve, job.get("input"), cancel, progress, default_timeout)
+            return await asyncio.to_thread(lambda: job_output(run_job(serve, job.get("input"), cancel, progress, default_timeout), job.get("id"), env))
         except JobFailed as exc:
             return {"error": str(exc)}
         except asyncio.CancelledError:

@@ -10,7 +10,7 @@ import threading
 import unittest
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 
-from mgen_runtime.runpod_handler import JobFailed, Serve, make_handler, run_job
+from mgen_runtime.runpod_handler import JobFailed, Serve, job_output, make_handler, run_job
 
 
 class FakeServe:
@@ -134,6 +134,15 @@ class AdapterTest(unittest.TestCase):
                 break
             threading.Event().wait(0.01)
         self.assertEqual(self.fake.deleted[-1], f"j{len(self.fake.posted)}")
+
+    def test_without_a_bucket_the_output_is_serves_and_a_half_set_bucket_fails_the_job(self) -> None:
+        out = asyncio.run(make_handler(self.fake.serve, env={})({"id": "x", "input": {"prompt": "ok"}}))
+        self.assertEqual(out["images"], [{"b64_json": "AA==", "seed": 3}])
+        env = {"BUCKET_ENDPOINT_URL": "http://127.0.0.1:9", "BUCKET_ACCESS_KEY_ID": "AKID"}
+        out = asyncio.run(make_handler(self.fake.serve, env=env)({"id": "x", "input": {"prompt": "ok"}}))
+        self.assertEqual(out, {"error": "bucket: BUCKET_ENDPOINT_URL is set but BUCKET_SECRET_ACCESS_KEY is not"})
+        with self.assertRaisesRegex(JobFailed, r"^bucket: BUCKET_ENDPOINT_URL is set but BUCKET_ACCESS_KEY_ID and BUCKET_SECRET_ACCESS_KEY are not$"):
+            job_output({"images": []}, "x", {"BUCKET_ENDPOINT_URL": "http://127.0.0.1:9"})
 
 
 if __name__ == "__main__":

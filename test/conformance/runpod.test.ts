@@ -5,12 +5,9 @@
 // (`--rp_serve_api`), started from the client venv (the handler is a thin adapter: stdlib and the SDK, no torch),
 // forwarding to the same serve, called with the local API's shapes.
 import {afterAll, beforeAll, describe, expect, it} from '@jest/globals';
-import {spawn, type ChildProcess} from 'node:child_process';
 import http from 'node:http';
-import {createServer} from 'node:net';
-import {join} from 'node:path';
-import {ROOT, spawnServe, testPython, tiny, type SpawnedServe} from '../runtime/support.js';
-import {clientPython, pyJson} from './support.js';
+import {spawnServe, testPython, tiny, type SpawnedServe} from '../runtime/support.js';
+import {pyJson, spawnRunpodHandler, type RunpodHandler} from './support.js';
 
 const TOKEN = 'conformance-runpod-key';
 let serve: SpawnedServe;
@@ -115,33 +112,14 @@ print(json.dumps({"status": job.status(), "output": job.output(), "raw": raw, "s
 });
 
 describe('the RunPod handler under the SDK local API (--rp_serve_api)', () => {
-  let handler: ChildProcess | undefined;
+  let handler: RunpodHandler | undefined;
   let api = '';
-  let log = '';
   beforeAll(async () => {
-    const port = await new Promise<number>((res) => {
-      const s = createServer();
-      s.listen(0, '127.0.0.1', () => {
-        const p = (s.address() as {port: number}).port;
-        s.close(() => res(p));
-      });
-    });
-    api = `http://127.0.0.1:${port}`;
-    handler = spawn(clientPython(), ['-m', 'mgen_runtime.runpod_handler', '--rp_serve_api', '--rp_api_host', '127.0.0.1', '--rp_api_port', String(port)], {
-      cwd: ROOT,
-      env: {...process.env, PYTHONPATH: join(ROOT, 'python-runtime'), MGEN_SERVE_URL: serve.url, MGEN_API_TOKEN: TOKEN, MODEL_ID: 'builtin:tiny-sd'},
-      stdio: ['ignore', 'ignore', 'pipe'],
-    });
-    handler.stderr!.on('data', (c: Buffer) => (log = (log + c.toString()).slice(-10_000)));
-    for (let i = 0; i < 600; i++) {
-      if (handler.exitCode !== null) throw new Error(`the handler exited: ${log}`);
-      if (await fetch(`${api}/docs`).then((r) => r.ok, () => false)) return;
-      await new Promise((r) => setTimeout(r, 100));
-    }
-    throw new Error(`the handler did not come up: ${log}`);
+    handler = await spawnRunpodHandler({MGEN_SERVE_URL: serve.url, MGEN_API_TOKEN: TOKEN, MODEL_ID: 'builtin:tiny-sd'});
+    api = handler.api;
   }, 120_000);
   afterAll(() => {
-    handler?.kill('SIGTERM');
+    handler?.proc.kill('SIGTERM');
   });
 
   it('answers /runsync, /run + /status and a validation failure with serve\'s answers', async () => {
