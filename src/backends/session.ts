@@ -25,7 +25,7 @@ import {FAMILIES} from '../detect/families.js';
 import {AESTHETIC_CLIPS} from '../detect/rules/aesthetic.js';
 import {requireImageEncoder, type IpAdapterSpec} from './ip-adapter.js';
 import type {Family} from '../detect/types.js';
-import type {CompileCacheCounters, GenerateRequest, HelloResult, ImageFormat, LoadPlan, LoadResult, ProgressExtra, WorkerHandle, WorkerOutputFile} from './worker/types.js';
+import type {GenerateRequest, HelloResult, ImageFormat, LoadPlan, LoadResult, ProgressExtra, WorkerHandle, WorkerOutputFile} from './worker/types.js';
 import {formatExtension, framesForSeconds, mediaKind, outputFormat} from './media-output.js';
 
 /** The plan flags a caller sets; the session adds the worker's hello and collects the notes. */
@@ -125,7 +125,7 @@ export interface GenerateOutput {
   /** Every file made (images, or one video / audio file per seed), with its media type and, for media, its length. */
   images: Array<OutputFile>;
   /** encode_s: writing the files (PNG, or encoding the video/audio), as the worker timed it. */
-  timings: {denoise_s: number; worker_total_s: number; total_s: number; steps: number; encode_s?: number; compile_cache?: CompileCacheCounters};
+  timings: {denoise_s: number; worker_total_s: number; total_s: number; steps: number; encode_s?: number; compile_cache?: import('./worker/types.js').CompileCacheCounters};
   model: string;
   seed: number;
   request: GenerateRequest;
