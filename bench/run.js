@@ -7,7 +7,7 @@ import {dirname, join} from 'node:path';
 import {fileURLToPath} from 'node:url';
 
 const here = dirname(fileURLToPath(import.meta.url));
-const all = ['startup', 'inspect', 'remote-inspect', 'pull', 'generate', 'serve', 'realsize', 'playground', 'dit', 'quant'];
+const all = ['startup', 'inspect', 'remote-inspect', 'pull', 'generate', 'serve', 'realsize', 'compile', 'playground', 'dit', 'quant'];
 const wanted = process.argv.slice(2).length > 0 ? process.argv.slice(2) : all;
 let failed = 0;
 for (const name of wanted) {

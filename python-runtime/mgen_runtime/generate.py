@@ -15,7 +15,7 @@ from . import hires as hires_fix
 from .compat import clip_skip_alias
 from .image_format import normalize as normalize_image_format, write_image
 from .plans import Loaded, diffusers_class
-from . import media
+from . import compile_cache, media
 from .png import write_png
 from .preview import decode_latents, preview_steps
 from .quant_load import simulate_oom, with_next_plan
@@ -380,7 +380,8 @@ def run(loaded: Loaded, raw: Any, schema: dict[str, Any], progress: ProgressFn, 
     }
     return {"images": images, "metadata": metadata,
             "timings": {"denoise_s": round(denoise, 4), "total_s": round(time.perf_counter() - started, 4), "steps": steps,
-                        "phases": {k: round(v, 4) for k, v in phases.items()}}}
+                        "phases": {k: round(v, 4) for k, v in phases.items()},
+                        **({"compile_cache": compile_cache.counters()} if loaded.plan.get("compile") else {})}}
 
 
 def _one_per_prompt(pipe: Any) -> dict[str, int]:

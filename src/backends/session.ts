@@ -127,7 +127,7 @@ export interface GenerateOutput {
   /** Every file made (images, or one video / audio file per seed), with its media type and, for media, its length. */
   images: Array<OutputFile>;
   /** encode_s: writing the files (PNG, or encoding the video/audio), as the worker timed it. */
-  timings: {denoise_s: number; worker_total_s: number; total_s: number; steps: number; encode_s?: number};
+  timings: {denoise_s: number; worker_total_s: number; total_s: number; steps: number; encode_s?: number; compile_cache?: import('./worker/types.js').CompileCacheCounters};
   model: string;
   seed: number;
   request: GenerateRequest;
@@ -522,6 +522,7 @@ class OpenSession implements Session {
           timings: {
             denoise_s: r.timings.denoise_s, worker_total_s: r.timings.total_s, total_s: round((performance.now() - t0) / 1000), steps: r.timings.steps,
             ...(r.timings.phases ? {encode_s: r.timings.phases.png_s} : {}),
+            ...(r.timings.compile_cache ? {compile_cache: r.timings.compile_cache} : {}),
           },
           model: this.model.id,
           seed,

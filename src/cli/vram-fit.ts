@@ -1,12 +1,12 @@
 // `inspect --vram`: the memory plan / quantization that makes a model fit a card (memory-plan.ts fitAdvice).
-import {execFile} from 'node:child_process';
-import {promisify} from 'node:util';
 import type {ModelReport} from '../detect/types.js';
 import {UsageError} from '../errors.js';
 import {fitAdvice, parseVram} from '../backends/memory-plan.js';
 
 /** Free memory of the first local NVIDIA GPU (nvidia-smi), in bytes. */
 async function localFreeBytes(): Promise<number> {
+  // child_process is loaded here, not when `mgen inspect` starts (`inspect` bundles this module).
+  const [{execFile}, {promisify}] = await Promise.all([import('node:child_process'), import('node:util')]);
   try {
     const {stdout} = await promisify(execFile)('nvidia-smi', ['--query-gpu=memory.free', '--format=csv,noheader,nounits'], {timeout: 10_000});
     const mib = Number(stdout.trim().split('\n')[0]);

@@ -1,4 +1,4 @@
-import {describe, expect, test} from '@jest/globals';
+import {describe, expect, jest, test} from '@jest/globals';
 import {join} from 'node:path';
 import {mkdir, writeFile, readFile} from 'node:fs/promises';
 import {collectFacts} from '../../src/detect/collect-facts.js';
@@ -129,6 +129,21 @@ describe('collectFacts on built fixtures', () => {
     expect(byName.vae?.files[0]?.warnings.join()).toMatch(/empty file/);
     expect(byName.text_encoder?.indexKeys).toEqual(['text_model.embeddings.token_embedding.weight']);
     expect(f.warnings.join('\n')).toMatch(/image_encoder .* folder is missing/);
+  });
+
+  test('equally ranked weight files: the first path in code-unit order is read, without localeCompare (ICU collator set-up)', async () => {
+    const d = join(tmp.dir, 'ties');
+    await mkdir(d, {recursive: true});
+    await writeFile(join(d, 'config.json'), JSON.stringify({_class_name: 'ControlNetModel'}));
+    for (const name of ['b_weights.safetensors', 'B-weights.safetensors', 'a_weights.safetensors']) await writeSafetensors(join(d, name), unetKeys, {headerOnly: true});
+    const compare = jest.spyOn(String.prototype, 'localeCompare');
+    try {
+      const f = await facts(d);
+      expect(f.files.map((x) => x.path)).toEqual(['B-weights.safetensors']);
+      expect(compare).not.toHaveBeenCalled();
+    } finally {
+      compare.mockRestore();
+    }
   });
 
   test('component-folder: a lone config.json with its weights', async () => {

@@ -65,6 +65,12 @@ describe('mgen generate (tiny sd1 diffusers folder)', () => {
     expect(compiled.code).toBe(0);
     expect(JSON.parse(compiled.stdout).plan.compile).toBe(true);
     expect(JSON.parse(plain.stdout).plan.compile).toBeUndefined();
+    // A new process reuses what an earlier one compiled (MGEN_HOME/compile-cache): inductor finds every graph there.
+    const again = await cli([...args, '--compile', '--out', join(out, 'compiled-again.png')]);
+    expect(again.code).toBe(0);
+    const counters = JSON.parse(again.stdout).timings.compile_cache;
+    expect(counters).toMatchObject({fxgraph_miss: 0, fxgraph_bypass: 0});
+    expect(counters.fxgraph_hit).toBeGreaterThan(0);
     // Compiled kernels may round differently in the last bit of a float: compare decoded pixels, not bytes.
     const diff = execFileSync(await testPython(), ['-c', [
       'import sys, numpy as np', 'from PIL import Image',

@@ -77,6 +77,43 @@ describe('the built CLI starts from bundles', () => {
     expect(ids).toEqual([...ids].sort((a, b) => a.localeCompare(b)));
   });
 
+  (bundled ? it : it.skip)('mgen inspect runs its command from a V8 code cache that V8 accepts, and prints what the ES module printed', () => {
+    const log = join(tmp.dir, 'code-cache.log');
+    const r = spawnSync(process.execPath, [BIN, 'inspect', EXAMPLE, '--json'], {cwd: ROOT, env: {...process.env, NO_COLOR: '1', MGEN_CODE_CACHE_LOG: log}, encoding: 'utf8', timeout: 30_000});
+    expect(r.status).toBe(0);
+    expect(JSON.parse(r.stdout)).toMatchObject({kind: 'checkpoint', family: 'sdxl'});
+    const lines = readFileSync(log, 'utf8').trim().split('\n');
+    expect(lines).toContain(`${join(ROOT, 'dist', 'oclif-core.cjs')} accepted`);
+    expect(lines).toContain(`${join(ROOT, 'dist', 'start', 'commands', 'inspect.cjs')} accepted`);
+    // Every command keeps its place for oclif (the manifest's path) and loads the same way.
+    for (const args of [['list', '--json'], ['runtime', 'which', '--help']]) expect(loaded(args, args.join('-')).code).toBe(0);
+  });
+
+  (bundled ? it : it.skip)('mgen inspect on a safetensors file loads neither zlib nor worker_threads (only deflated zip entries and huge headers need them)', () => {
+    const list = join(tmp.dir, 'builtins.txt');
+    const hook = `data:text/javascript,${encodeURIComponent(`import {writeFileSync} from 'node:fs'; process.on('exit', () => writeFileSync(${JSON.stringify(list)}, process.moduleLoadList.join('\\n')));`)}`;
+    const r = spawnSync(process.execPath, ['--import', hook, BIN, 'inspect', EXAMPLE], {cwd: ROOT, env: {...process.env, NO_COLOR: '1'}, encoding: 'utf8', timeout: 30_000});
+    expect(r.status).toBe(0);
+    const builtins = readFileSync(list, 'utf8').split('\n');
+    expect(builtins).toContain('NativeModule fs');
+    expect(builtins.filter((m) => /^NativeModule (zlib|worker_threads|internal\/worker)$/.test(m))).toEqual([]);
+  });
+
+  (bundled ? it : it.skip)('the bundle checks the Node version as semver would, without loading semver for a release version', () => {
+    const bundle = readFileSync(join(ROOT, 'dist', 'oclif-core.cjs'), 'utf8');
+    expect(bundle).not.toContain('require(path.join(root, "package.json"))');
+    expect(bundle).toContain('var tinyglobby_1 = __mgenLazy(');
+    const warns = (node: string) => {
+      const fake = `data:text/javascript,${encodeURIComponent(`Object.defineProperty(process, 'versions', {value: {...process.versions, node: ${JSON.stringify(node)}}});`)}`;
+      const r = spawnSync(process.execPath, ['--import', fake, BIN, '--version'], {cwd: ROOT, env: {...process.env, NO_COLOR: '1'}, encoding: 'utf8', timeout: 30_000});
+      expect(r.status).toBe(0);
+      return r.stderr.includes('Node version must be >=20');
+    };
+    expect(warns('18.20.0')).toBe(true);
+    expect(warns('20.1.0')).toBe(false);
+    expect(warns('22.0.0-nightly20240101')).toBe(true); // semver leaves pre-releases out of a plain range
+  });
+
   it('a bundled command still exits with the typed errors\' codes', () => {
     const bad = join(tmp.dir, 'bad.safetensors');
     writeFileSync(bad, '{}');

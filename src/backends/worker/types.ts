@@ -141,6 +141,16 @@ export interface WorkerOutputFile {
   samples?: number;
 }
 
+/** Inductor's FX-graph and AOT-autograd cache lookups: hits were compiled by an earlier process (MGEN_HOME/compile-cache). */
+export interface CompileCacheCounters {
+  fxgraph_hit: number;
+  fxgraph_miss: number;
+  fxgraph_bypass: number;
+  autograd_hit: number;
+  autograd_miss: number;
+  autograd_bypass: number;
+}
+
 export interface GenerateResult {
   images: Array<WorkerOutputFile>;
   timings: {
@@ -149,6 +159,8 @@ export interface GenerateResult {
     steps: number;
     /** Where the time went, seconds: request checks, the pipeline calls, after the last step (VAE decode), PNG writing. */
     phases?: {prepare_s: number; pipeline_s: number; decode_s: number; png_s: number};
+    /** With --compile: torch's compile-cache counters, totals since the worker started (compile_cache.py). */
+    compile_cache?: CompileCacheCounters;
   };
   metadata: Record<string, unknown>;
 }

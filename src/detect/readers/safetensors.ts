@@ -3,7 +3,6 @@
 // and validates everything a hostile or damaged file can get wrong, each with a named reason.
 import {existsSync} from 'node:fs';
 import {fileURLToPath} from 'node:url';
-import {Worker} from 'node:worker_threads';
 import type {ByteSource, FileFacts, TensorInfo} from '../types.js';
 import {InvalidModelError} from '../../errors.js';
 import {own, record} from '../own.js';
@@ -88,6 +87,8 @@ async function parseOffThread(bytes: Uint8Array, fileSize: number, opts: {path: 
   if (WORKER_URL.protocol !== 'file:' || !existsSync(fileURLToPath(WORKER_URL))) return undefined;
   // The bytes are moved, not copied, into the worker when they fill a buffer of their own that nobody else holds.
   offThreadStats.parses++;
+  // worker_threads is loaded only for such a header, not on every `mgen inspect` start.
+  const {Worker} = await import('node:worker_threads');
   const whole = ours && bytes.byteOffset === 0 && bytes.byteLength === bytes.buffer.byteLength && bytes.buffer instanceof ArrayBuffer;
   const own = whole ? bytes : Uint8Array.from(bytes);
   const reply = await new Promise<{ok: boolean; facts?: PackedFacts; invalid?: boolean; message?: string}>((resolve, reject) => {

@@ -1,7 +1,6 @@
 // Zip listing over a ByteSource: the end-of-central-directory record (zip64 too), the central
 // directory, then single entries read by range. Never loads the whole archive. PyTorch's zip
 // checkpoints store entries uncompressed; deflate is supported for small entries.
-import {inflateRawSync} from 'node:zlib';
 import type {ByteSource} from '../types.js';
 import {InvalidModelError} from '../../errors.js';
 
@@ -153,6 +152,9 @@ export async function readZipEntry(src: ByteSource, entry: ZipEntry, maxBytes: n
   }
   if (chunk.length !== entry.compressedSize) fail(name, `${label} data is truncated`);
   if (entry.method === 0) return chunk;
+  // zlib is loaded on first use: torch's own zip checkpoints store entries uncompressed, and every `mgen inspect` would
+  // otherwise load it at start.
+  const {inflateRawSync} = await import('node:zlib');
   try {
     return inflateRawSync(chunk, {maxOutputLength: maxBytes});
   } catch (err) {
