@@ -286,4 +286,5 @@ class PreloadTest(unittest.TestCase):
 
         for name in worker_mod.PRELOAD:
             self.assertIn(name, sys.modules)
-        self.assertEqual(worker_mod._NEEDS_LIBRARIES, {"load", "schema", "generate"})
+        # upscale too: spandrel imports beside a stand-in torchvision that the background import must not see.
+        self.assertEqual(worker_mod._NEEDS_LIBRARIES, {"load", "schema", "generate", "upscale"})
