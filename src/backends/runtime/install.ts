@@ -11,6 +11,7 @@ import {asideRequirementsPath, venvHash, requirementsPath} from './hash.js';
 import {linkSitePackages, probeBaseInterpreter} from './base-python.js';
 import {resolveProfile, type Profile} from './profile.js';
 import {lastLine, runProcess} from './run-process.js';
+import {parseRequirements} from './wheels.js';
 import {readValidStamp, venvDirFor, writeStamp, type RuntimeStamp} from './stamp.js';
 
 export interface InstallOptions {
@@ -152,7 +153,7 @@ async function buildVenv(
     if (lent) {
       await symlink(lent, join(tmp, 'aside'));
     } else if (aside !== null) {
-      stage(`installing ${[...aside.matchAll(/^([A-Za-z0-9_.-]+)==/gm)].map((m) => m[1]).join(', ')} aside`);
+      stage(`installing ${parseRequirements(aside).map((r) => r.name).join(', ')} aside`);
       const asideArgs = ['-m', 'pip', 'install', '--disable-pip-version-check', '--no-input', '--no-deps', '--target', join(tmp, 'aside'), '-r', asideFile];
       if (/--hash=/.test(aside)) asideArgs.push('--require-hashes');
       if (opts.findLinks) asideArgs.push('--find-links', opts.findLinks);
@@ -194,9 +195,10 @@ async function buildVenv(
 /** `<prefix>/aside` when it holds every `name==version` pinned in `aside` (by their .dist-info folders), else null. */
 export function asideHolding(prefix: string, aside: string): string | null {
   const dir = join(prefix, 'aside');
-  const pins = [...aside.matchAll(/^([A-Za-z0-9_.-]+)==([^\s;\\]+)/gm)];
+  const pins = parseRequirements(aside).map((r) => ({name: r.name, version: /==\s*([^\s;]+)/.exec(r.line)?.[1]}));
   if (pins.length === 0 || !existsSync(dir)) return null;
-  const all = pins.every((m) => existsSync(join(dir, `${m[1]!.replace(/[-.]+/g, '_')}-${m[2]}.dist-info`)));
+  // A .dist-info folder is named with the normalized name's '-' as '_'.
+  const all = pins.every((p) => p.version && existsSync(join(dir, `${p.name.replace(/-/g, '_')}-${p.version}.dist-info`)));
   return all ? dir : null;
 }
 
