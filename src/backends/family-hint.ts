@@ -68,18 +68,9 @@ export function builtinFamily(id: string): Family | null {
   return Object.hasOwn(BUILTIN_FAMILIES, name) ? BUILTIN_FAMILIES[name as BuiltinName] : null;
 }
 
+/** The family a MODEL_ID's name or local file tells before any worker runs (null: not known yet). */
 export async function familyWithoutWorker(id: string): Promise<Family | null> {
-  const trimmed = id.trim();
-  if (trimmed.startsWith('builtin:')) return builtinFamily(trimmed);
-  const local = resolve(expandHome(trimmed));
-  if (!existsSync(local)) return null;
-  try {
-    const {detectLocalModel} = await import('./detect-local.js');
-    const f = (await detectLocalModel(local)).family;
-    return f === 'unknown' ? null : f;
-  } catch {
-    return null; // an unreadable file gets its own error when it loads
-  }
+  return (await modelWithoutWorker(id)).family; // an unreadable file gets its own error when it loads
 }
 
 /**
